@@ -1,0 +1,26 @@
+import { DEFAULT_CONFIG_FILE, OPTION_KEYS, OPTIONS } from "../../config/options.js";
+
+/** Prints the option table: the same rows that README.md's reference shows. */
+export function optionsCommand(markdown: boolean): number {
+  process.stdout.write(`${renderOptions(markdown)}\n`);
+  return 0;
+}
+
+export function renderOptions(markdown: boolean): string {
+  const rows = OPTION_KEYS.map((key) => OPTIONS[key]);
+  if (markdown) {
+    const lines = [
+      "| flag / config key | environment | default | meaning |",
+      "| --- | --- | --- | --- |",
+      `| \`--config\` | \`PGHA_CONFIG\` | ${DEFAULT_CONFIG_FILE} if present | config file (JSON object of the keys below) |`,
+      ...rows.map(
+        (o) =>
+          `| \`--${o.name} ${o.placeholder.replace(/\|/g, "\\|")}\` | \`${o.env}\` | ${o.defaultText} | ${o.description} |`,
+      ),
+    ];
+    return lines.join("\n");
+  }
+  return rows
+    .map((o) => `--${o.name} ${o.placeholder}\n    env ${o.env}; default ${o.defaultText}\n    ${o.description}`)
+    .join("\n");
+}

@@ -1,0 +1,50 @@
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { EXIT_CODES, NotFoundError, PghaError } from "../../errors.js";
+import { defaultRetryPolicy } from "../../storage/retry.js";
+import { type CommandContext, loadContext } from "../context.js";
+import { reportError } from "../report.js";
+
+/**
+ * restore_command exit codes (PostgreSQL's rules, see README):
+ *   0  delivered and verified
+ *   1  not in the repository ("not available": PostgreSQL tries pg_wal, then ends or waits)
+ *   126 anything else during archive recovery: PostgreSQL stops instead of ending recovery
+ *       early at the wrong point; with standby.signal present, 1, and the standby retries.
+ */
+export async function walFetchCommand(
+  name: string,
+  dest: string,
+  opts: Record<string, unknown>,
+): Promise<number> {
+  let context: CommandContext | undefined;
+  try {
+    context = loadContext(opts);
+    const { config, log } = context;
+    const { openStore } = await import("../../storage/open-store.js");
+    const { fetchWalFile } = await import("../../wal/fetch.js");
+    const store = await openStore(config, log);
+    const retry = defaultRetryPolicy(config.retryTimeoutMs, (error, attempt, delay) =>
+      log.warn(`retrying in ${delay} ms (attempt ${attempt}): ${error.message}`),
+    );
+    await fetchWalFile({ store, cluster: config.cluster, log, retry }, name, resolve(dest));
+    return EXIT_CODES.ok;
+  } catch (error) {
+    if (error instanceof NotFoundError) {
+      // Expected at the end of every recovery: say it quietly.
+      context?.log.debug(`${name} is not in the repository`);
+      return EXIT_CODES.notFound;
+    }
+    const pgdata = resolve(context?.config.pgdata ?? (typeof opts.pgdata === "string" ? opts.pgdata : "."));
+    const standby = existsSync(join(pgdata, "standby.signal"));
+    reportError(error);
+    if (standby) {
+      process.stderr.write("pgha: standby.signal is present: exiting 1 so the standby retries\n");
+      return EXIT_CODES.notFound;
+    }
+    process.stderr.write(
+      `pgha: exiting ${EXIT_CODES.failClosed} so PostgreSQL stops recovery instead of ending it early${error instanceof PghaError ? "" : " (internal error)"}\n`,
+    );
+    return EXIT_CODES.failClosed;
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * Compression streams. zstd-napi is synchronous native code; it is imported only when
+ * compression is actually used.
+ */
+import { PassThrough, type Transform } from "node:stream";
+import type { CompressionSpec } from "../config/values.js";
+import type { Compression } from "../repository/object-meta.js";
+
+export async function compressStream(spec: CompressionSpec): Promise<Transform> {
+  if (spec.algorithm === "none") return new PassThrough();
+  const { CompressStream } = await import("zstd-napi");
+  return new CompressStream({ compressionLevel: spec.level, checksumFlag: true });
+}
+
+export async function decompressStream(compression: Compression): Promise<Transform> {
+  if (compression === "none") return new PassThrough();
+  const { DecompressStream } = await import("zstd-napi");
+  return new DecompressStream();
+}

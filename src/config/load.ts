@@ -1,0 +1,174 @@
+/**
+ * Configuration loading: read -> parse -> normalize -> validate.
+ *
+ * Precedence, per option: command-line flag > environment (PGHA_*) > config file > default.
+ * The config file is JSON whose keys are the option names (`{"repo": "s3://b/p"}`); it is
+ * `--config FILE`, else `PGHA_CONFIG`, else /etc/pgha/pgha.json when that file exists.
+ */
+import { readFileSync } from "node:fs";
+import { describeSystemError, UsageError } from "../errors.js";
+import { DEFAULT_CONFIG_FILE, DEFAULT_REPO, OPTION_KEYS, OPTIONS, type OptionKey } from "./options.js";
+import {
+  type CompressionSpec,
+  DEFAULT_ZSTD_LEVEL,
+  type LogLevel,
+  parseRepoLocation,
+  type RepoLocation,
+  type S3Checksums,
+} from "./values.js";
+
+export interface S3Settings {
+  endpoint: string | undefined;
+  region: string;
+  forcePathStyle: boolean;
+  checksums: S3Checksums;
+  storageClass: string | undefined;
+  sse: "AES256" | "aws:kms" | undefined;
+  sseKmsKeyId: string | undefined;
+  partSize: number;
+}
+
+export interface Config {
+  repo: RepoLocation;
+  cluster: string;
+  compress: CompressionSpec;
+  retryTimeoutMs: number;
+  s3: S3Settings;
+  pgdata: string | undefined;
+  logLevel: LogLevel;
+  /** The config file that was read, if any. */
+  configFile: string | undefined;
+}
+
+type Parsed = { [K in OptionKey]?: ReturnType<(typeof OPTIONS)[K]["parse"]> };
+
+export interface ConfigSources {
+  /** Flag values by option key, as given on the command line (absent when not given). */
+  flags: Partial<Record<OptionKey, string>>;
+  env: Record<string, string | undefined>;
+  /** Parsed config file content and its path, or undefined when there is none. */
+  file: { path: string; values: Record<string, unknown> } | undefined;
+}
+
+/** Pure: resolves every option from its sources. Throws UsageError naming option and source. */
+export function resolveConfig(sources: ConfigSources): Config {
+  const parsed: Parsed = {};
+  if (sources.file) checkFileKeys(sources.file.path, sources.file.values);
+  for (const key of OPTION_KEYS) {
+    const spec = OPTIONS[key];
+    const fromFlag = sources.flags[key];
+    const fromEnv = sources.env[spec.env];
+    const fromFile = sources.file?.values[spec.name];
+    let raw: string | undefined;
+    let origin: string;
+    if (fromFlag !== undefined) {
+      raw = fromFlag;
+      origin = `--${spec.name}`;
+    } else if (fromEnv !== undefined && fromEnv !== "") {
+      raw = fromEnv;
+      origin = `${spec.env}`;
+    } else if (fromFile !== undefined && fromFile !== null) {
+      if (typeof fromFile === "object") {
+        throw new UsageError(
+          `config file ${sources.file?.path}: '${spec.name}' must be a string, number or boolean`,
+          `for example "${spec.name}": "${spec.defaultText}"`,
+        );
+      }
+      raw = String(fromFile);
+      origin = `'${spec.name}' in ${sources.file?.path}`;
+    } else {
+      continue;
+    }
+    try {
+      (parsed as Record<string, unknown>)[key] = spec.parse(raw);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      throw new UsageError(
+        `invalid value for --${spec.name} (from ${origin}): ${why}`,
+        `${spec.description}; expected ${spec.placeholder}`,
+      );
+    }
+  }
+  return normalize(parsed, sources.env, sources.file?.path);
+}
+
+function normalize(
+  p: Parsed,
+  env: Record<string, string | undefined>,
+  configFile: string | undefined,
+): Config {
+  const endpoint = p.s3Endpoint;
+  const custom = endpoint !== undefined;
+  if (p.s3SseKmsKeyId !== undefined && p.s3Sse !== "aws:kms") {
+    throw new UsageError(
+      "--s3-sse-kms-key-id is set but --s3-sse is not aws:kms",
+      "set --s3-sse aws:kms (PGHA_S3_SSE) or drop the key id",
+    );
+  }
+  return {
+    repo: p.repo ?? parseRepoLocation(DEFAULT_REPO),
+    cluster: p.cluster ?? "main",
+    compress: p.compress ?? { algorithm: "zstd", level: DEFAULT_ZSTD_LEVEL },
+    retryTimeoutMs: p.retryTimeout ?? 60_000,
+    s3: {
+      endpoint,
+      region: p.s3Region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1",
+      forcePathStyle: p.s3ForcePathStyle ?? custom,
+      checksums: p.s3Checksums ?? (custom ? "when_required" : "when_supported"),
+      storageClass: p.s3StorageClass,
+      sse: p.s3Sse,
+      sseKmsKeyId: p.s3SseKmsKeyId,
+      partSize: p.s3PartSize ?? 16 * 1024 * 1024,
+    },
+    pgdata: p.pgdata,
+    logLevel: p.logLevel ?? "info",
+    configFile,
+  };
+}
+
+function checkFileKeys(path: string, values: Record<string, unknown>): void {
+  const known = new Set(OPTION_KEYS.map((key) => OPTIONS[key].name));
+  for (const name of Object.keys(values)) {
+    if (!known.has(name)) {
+      throw new UsageError(
+        `config file ${path}: unknown key '${name}'`,
+        `known keys: ${[...known].join(", ")}`,
+      );
+    }
+  }
+}
+
+/** Reads the config file that applies, if any (see the module comment for the order). */
+export function readConfigFile(
+  flagPath: string | undefined,
+  env: Record<string, string | undefined>,
+  exists: (path: string) => boolean,
+): ConfigSources["file"] {
+  const explicit = flagPath ?? (env.PGHA_CONFIG || undefined);
+  const path = explicit ?? (exists(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new UsageError(
+      `cannot read config file ${path}: ${describeSystemError(error)}`,
+      explicit === undefined
+        ? `fix or remove ${DEFAULT_CONFIG_FILE}`
+        : "check --config / PGHA_CONFIG; the file must be readable by the user running pgha (archive_command runs as postgres)",
+    );
+  }
+  let values: unknown;
+  try {
+    values = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(
+      `config file ${path} is not valid JSON: ${(error as Error).message}`,
+      'write an object of option names, e.g. {"repo": "s3://bucket/prefix", "cluster": "main"}',
+    );
+  }
+  if (typeof values !== "object" || values === null || Array.isArray(values)) {
+    throw new UsageError(`config file ${path} must hold a JSON object`, '{"repo": "/var/lib/pgha"}');
+  }
+  return { path, values: values as Record<string, unknown> };
+}

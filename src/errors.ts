@@ -1,0 +1,166 @@
+/**
+ * Typed errors and the ONE exit-code table.
+ *
+ * The core throws these; only bin/ (through src/cli/run.ts) turns them into an exit code.
+ * A user-facing error prints one lowercase line plus an optional `HINT:` line; an
+ * internal error (anything that is not a PghaError) prints its stack.
+ *
+ * Every code except `failClosed` is below 126: PostgreSQL treats an archive_command or
+ * restore_command exit code above 125 as fatal, so that range is reserved for the one
+ * case where pgha wants exactly that (wal-fetch during archive recovery).
+ */
+
+export const EXIT_CODES = {
+  ok: 0,
+  notFound: 1,
+  usage: 2,
+  refused: 3,
+  clusterMismatch: 4,
+  walConflict: 5,
+  integrity: 6,
+  storage: 7,
+  localIo: 8,
+  locked: 9,
+  internal: 70,
+  failClosed: 126,
+} as const;
+
+export type ExitCodeName = keyof typeof EXIT_CODES;
+
+/** Documentation of every exit code; rendered into `--help` and checked against README.md. */
+export const EXIT_CODE_TABLE: ReadonlyArray<{ code: number; name: ExitCodeName; meaning: string }> =
+  [
+    { code: 0, name: "ok", meaning: "success (wal-push: stored and verified, or already archived)" },
+    {
+      code: 1,
+      name: "notFound",
+      meaning:
+        "not in the repository (wal-fetch: PostgreSQL's 'not available'); also any wal-fetch failure when standby.signal is present",
+    },
+    { code: 2, name: "usage", meaning: "bad command line, option value or config file" },
+    {
+      code: 3,
+      name: "refused",
+      meaning: "input refused: not a WAL file name, or a segment whose header does not match its name",
+    },
+    {
+      code: 4,
+      name: "clusterMismatch",
+      meaning:
+        "the segment belongs to another cluster (system identifier or segment size differ from the repository's)",
+    },
+    {
+      code: 5,
+      name: "walConflict",
+      meaning: "that WAL name is already archived with different content; nothing was overwritten",
+    },
+    {
+      code: 6,
+      name: "integrity",
+      meaning: "checksum or size mismatch: stored data is corrupt or was not stored as sent",
+    },
+    { code: 7, name: "storage", meaning: "the repository storage failed (after retries) or refused access" },
+    { code: 8, name: "localIo", meaning: "a local file could not be read or written" },
+    { code: 9, name: "locked", meaning: "the repository or cluster is locked by another pgha run" },
+    { code: 70, name: "internal", meaning: "internal error (a bug): the stack trace is printed" },
+    {
+      code: 126,
+      name: "failClosed",
+      meaning:
+        "wal-fetch could not deliver a file that may exist (storage or integrity failure) during archive recovery: PostgreSQL stops recovery instead of ending it early",
+    },
+  ];
+
+export class PghaError extends Error {
+  readonly exit: ExitCodeName;
+  readonly hint: string | undefined;
+  constructor(exit: ExitCodeName, message: string, options?: { hint?: string; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.exit = exit;
+    this.hint = options?.hint;
+  }
+}
+
+export class UsageError extends PghaError {
+  constructor(message: string, hint?: string) {
+    super("usage", message, hint === undefined ? undefined : { hint });
+  }
+}
+
+/** A key, backup or WAL file that is not in the repository. */
+export class NotFoundError extends PghaError {
+  constructor(message: string, hint?: string) {
+    super("notFound", message, hint === undefined ? undefined : { hint });
+  }
+}
+
+/** `put(..., { ifAbsent: true })` found the key already present. */
+export class AlreadyExistsError extends PghaError {
+  constructor(readonly key: string) {
+    super("walConflict", `object already exists: ${key}`);
+  }
+}
+
+export class RefusedError extends PghaError {
+  constructor(message: string, hint?: string) {
+    super("refused", message, hint === undefined ? undefined : { hint });
+  }
+}
+
+export class ClusterMismatchError extends PghaError {
+  constructor(message: string, hint?: string) {
+    super("clusterMismatch", message, hint === undefined ? undefined : { hint });
+  }
+}
+
+export class WalConflictError extends PghaError {
+  constructor(message: string, hint?: string) {
+    super("walConflict", message, hint === undefined ? undefined : { hint });
+  }
+}
+
+export class IntegrityError extends PghaError {
+  constructor(message: string, hint?: string) {
+    super("integrity", message, hint === undefined ? undefined : { hint });
+  }
+}
+
+/**
+ * The storage failed. `transient` says whether retrying may help (5xx, throttling,
+ * resets, timeouts); the retry policy only retries transient errors.
+ */
+export class StorageError extends PghaError {
+  readonly transient: boolean;
+  constructor(message: string, options: { transient: boolean; hint?: string; cause?: unknown }) {
+    super("storage", message, options);
+    this.transient = options.transient;
+  }
+}
+
+export class LocalIoError extends PghaError {
+  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
+    super("localIo", message, options);
+  }
+}
+
+export function exitCodeOf(error: unknown): number {
+  return error instanceof PghaError ? EXIT_CODES[error.exit] : EXIT_CODES.internal;
+}
+
+/** A short description of a Node.js system error, e.g. "permission denied (EACCES)". */
+export function describeSystemError(error: unknown): string {
+  const e = error as NodeJS.ErrnoException;
+  const known: Record<string, string> = {
+    ENOENT: "no such file or directory",
+    EACCES: "permission denied",
+    EPERM: "operation not permitted",
+    ENOSPC: "no space left on device",
+    EISDIR: "is a directory",
+    ENOTDIR: "not a directory",
+    EROFS: "read-only file system",
+    EEXIST: "already exists",
+  };
+  if (e && typeof e.code === "string") return `${known[e.code] ?? e.message} (${e.code})`;
+  return e instanceof Error ? e.message : String(error);
+}

@@ -1,0 +1,46 @@
+/**
+ * Metadata stored with every data object (S3 user metadata; the header line of a local
+ * object): what the stored bytes decode to, so every read can be verified end to end.
+ */
+import { IntegrityError } from "../errors.js";
+
+export type Compression = "zstd" | "none";
+
+export interface ContentMeta {
+  /** sha256 (hex) of the raw, uncompressed content. */
+  sha256: string;
+  /** Size of the raw content in bytes. */
+  rawSize: number;
+  compression: Compression;
+}
+
+export function encodeContentMeta(meta: ContentMeta): Record<string, string> {
+  return {
+    "pgha-format": "1",
+    "pgha-sha256": meta.sha256,
+    "pgha-raw-size": String(meta.rawSize),
+    "pgha-compression": meta.compression,
+  };
+}
+
+export function decodeContentMeta(key: string, metadata: Record<string, string>): ContentMeta {
+  const sha256 = metadata["pgha-sha256"] ?? "";
+  const rawSize = Number(metadata["pgha-raw-size"]);
+  const compression = metadata["pgha-compression"];
+  if (
+    !/^[0-9a-f]{64}$/.test(sha256) ||
+    !Number.isSafeInteger(rawSize) ||
+    rawSize < 0 ||
+    (compression !== "zstd" && compression !== "none")
+  ) {
+    throw new IntegrityError(
+      `${key} has missing or invalid pgha metadata`,
+      "the object was not written by pgha, or its metadata was lost (copying objects without metadata drops it)",
+    );
+  }
+  return { sha256, rawSize, compression };
+}
+
+export function sameContent(a: ContentMeta, b: ContentMeta): boolean {
+  return a.sha256 === b.sha256 && a.rawSize === b.rawSize;
+}

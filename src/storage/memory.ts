@@ -1,0 +1,76 @@
+/** In-memory ObjectStore for unit tests. Same contracts as the others (see object-store.ts). */
+import { Readable } from "node:stream";
+import { AlreadyExistsError, NotFoundError } from "../errors.js";
+import {
+  assertValidKey,
+  assertValidMetadata,
+  type ListEntry,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutBody,
+  type PutOptions,
+} from "./object-store.js";
+import { readAll } from "./streams.js";
+
+interface Stored {
+  data: Buffer;
+  metadata: Record<string, string>;
+  lastModified: Date;
+}
+
+export class MemoryStore implements ObjectStore {
+  readonly url: string;
+  private readonly objects = new Map<string, Stored>();
+
+  constructor(name = "test") {
+    this.url = `memory://${name}`;
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    assertValidKey(key);
+    const stored = this.objects.get(key);
+    return stored && { key, size: stored.data.length, metadata: { ...stored.metadata } };
+  }
+
+  async get(key: string): Promise<{ info: ObjectInfo; body: Readable }> {
+    const info = await this.head(key);
+    const stored = this.objects.get(key);
+    if (!info || !stored) throw new NotFoundError(`${this.url}/${key} does not exist`);
+    return { info, body: Readable.from([Buffer.from(stored.data)]) };
+  }
+
+  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<ObjectInfo> {
+    assertValidKey(key);
+    const metadata = { ...(options.metadata ?? {}) };
+    assertValidMetadata(metadata);
+    const data = body instanceof Uint8Array ? Buffer.from(body) : await readAll(body);
+    if (options.ifAbsent && this.objects.has(key)) throw new AlreadyExistsError(key);
+    this.objects.set(key, { data, metadata, lastModified: new Date() });
+    return { key, size: data.length, metadata };
+  }
+
+  async *list(prefix: string): AsyncIterable<ListEntry> {
+    const keys = [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort(compareKeys);
+    for (const key of keys) {
+      const stored = this.objects.get(key);
+      if (stored) yield { key, size: stored.data.length, lastModified: stored.lastModified };
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    assertValidKey(key);
+    this.objects.delete(key);
+  }
+
+  /** Test hook: replace stored bytes without touching metadata (simulates corruption). */
+  corrupt(key: string, data: Uint8Array): void {
+    const stored = this.objects.get(key);
+    if (!stored) throw new NotFoundError(key);
+    stored.data = Buffer.from(data);
+  }
+}
+
+/** Ascending byte order, the order S3 lists in. */
+export function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}

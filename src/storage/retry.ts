@@ -1,0 +1,62 @@
+/**
+ * Retry with exponential backoff and full jitter, bounded by a total time budget.
+ * Only transient StorageErrors are retried; everything else fails at once. The clock,
+ * sleep and randomness are injected so the policy is unit-tested without waiting.
+ */
+import { StorageError } from "../errors.js";
+
+export interface RetryPolicy {
+  /** Total time budget in ms, from the first attempt; no attempt starts after it. */
+  totalMs: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  random: () => number;
+  onRetry?: (error: StorageError, attempt: number, delayMs: number) => void;
+}
+
+export function defaultRetryPolicy(
+  totalMs: number,
+  onRetry?: RetryPolicy["onRetry"],
+): RetryPolicy {
+  return {
+    totalMs,
+    baseDelayMs: 100,
+    maxDelayMs: 5000,
+    now: () => Date.now(),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    random: Math.random,
+    ...(onRetry ? { onRetry } : {}),
+  };
+}
+
+export async function withRetry<T>(
+  policy: RetryPolicy,
+  what: string,
+  attempt: () => Promise<T>,
+): Promise<T> {
+  const start = policy.now();
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof StorageError) || !error.transient) throw error;
+      const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (n - 1));
+      const delay = Math.round(policy.random() * cap);
+      const elapsed = policy.now() - start;
+      if (elapsed + delay >= policy.totalMs) {
+        throw new StorageError(
+          `${what} failed after ${n} attempt${n === 1 ? "" : "s"} in ${(elapsed / 1000).toFixed(1)}s: ${error.message}`,
+          {
+            transient: true,
+            cause: error,
+            hint: error.hint ?? "check that the storage is reachable; --retry-timeout sets how long pgha keeps trying",
+          },
+        );
+      }
+      policy.onRetry?.(error, n, delay);
+      await policy.sleep(delay);
+    }
+  }
+}

@@ -1,0 +1,304 @@
+/**
+ * S3 ObjectStore (@aws-sdk/client-s3) for AWS S3 and S3-compatible stores (MinIO, Ceph,
+ * s3rver). Loaded lazily by open-store.ts: a local repository never pays for the SDK.
+ *
+ * - Every request is retried by our own bounded policy (retry.ts); the SDK's own retries
+ *   are off so the total time stays bounded.
+ * - Bodies up to one part go in a single PutObject; larger streams use multipart upload,
+ *   holding one part in memory at a time. Parts and single PUTs carry Content-MD5 when
+ *   the SDK's own checksums are off (when_required), so the server verifies every byte.
+ * - A failed multipart upload is aborted, so no partial object is ever visible.
+ */
+import { createHash } from "node:crypto";
+import type { Readable } from "node:stream";
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type ServerSideEncryption,
+  type StorageClass,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import type { S3Settings } from "../config/load.js";
+import { AlreadyExistsError, NotFoundError, StorageError } from "../errors.js";
+import {
+  assertValidKey,
+  assertValidMetadata,
+  type ListEntry,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutBody,
+  type PutOptions,
+} from "./object-store.js";
+import { type RetryPolicy, withRetry } from "./retry.js";
+import { chunked, toReadable } from "./streams.js";
+
+// The SDK warns once per process that its 2027 releases need Node 22. Under archive_command
+// that would be one warning in the server log per WAL segment; pgha's engines say what it needs.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
+export class S3Store implements ObjectStore {
+  readonly url: string;
+  private readonly client: S3Client;
+  private readonly sendMd5: boolean;
+
+  constructor(
+    private readonly bucket: string,
+    private readonly prefix: string,
+    private readonly settings: S3Settings,
+    private readonly retry: RetryPolicy,
+  ) {
+    this.url = `s3://${bucket}${prefix ? `/${prefix}` : ""}`;
+    const checksums = settings.checksums === "when_required" ? "WHEN_REQUIRED" : "WHEN_SUPPORTED";
+    this.client = new S3Client({
+      region: settings.region,
+      ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+      forcePathStyle: settings.forcePathStyle,
+      requestChecksumCalculation: checksums,
+      responseChecksumValidation: checksums,
+      maxAttempts: 1,
+      requestHandler: { connectionTimeout: 5000, requestTimeout: 60_000 },
+    });
+    this.sendMd5 = settings.checksums === "when_required";
+  }
+
+  private fullKey(key: string): string {
+    assertValidKey(key);
+    return this.prefix ? `${this.prefix}/${key}` : key;
+  }
+
+  private async send<T>(what: string, call: () => Promise<T>): Promise<T> {
+    return withRetry(this.retry, what, async () => {
+      try {
+        return await call();
+      } catch (error) {
+        throw classify(error, what, this.url);
+      }
+    });
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    const Key = this.fullKey(key);
+    try {
+      const out = await this.send(`HEAD ${this.url}/${key}`, () =>
+        this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key })),
+      );
+      return { key, size: out.ContentLength ?? 0, metadata: out.Metadata ?? {} };
+    } catch (error) {
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
+    }
+  }
+
+  async get(key: string): Promise<{ info: ObjectInfo; body: Readable }> {
+    const Key = this.fullKey(key);
+    const out = await this.send(`GET ${this.url}/${key}`, () =>
+      this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key })),
+    );
+    const body = out.Body as Readable | undefined;
+    if (!body) throw new StorageError(`GET ${this.url}/${key} returned no body`, { transient: true });
+    return { info: { key, size: out.ContentLength ?? 0, metadata: out.Metadata ?? {} }, body };
+  }
+
+  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<ObjectInfo> {
+    const Key = this.fullKey(key);
+    const metadata = { ...(options.metadata ?? {}) };
+    assertValidMetadata(metadata);
+    if (options.ifAbsent && (await this.head(key))) throw new AlreadyExistsError(key);
+    const common = {
+      Bucket: this.bucket,
+      Key,
+      Metadata: metadata,
+      ...(this.settings.storageClass
+        ? { StorageClass: this.settings.storageClass as StorageClass }
+        : {}),
+      ...(this.settings.sse ? { ServerSideEncryption: this.settings.sse as ServerSideEncryption } : {}),
+      ...(this.settings.sseKmsKeyId ? { SSEKMSKeyId: this.settings.sseKmsKeyId } : {}),
+    };
+    const ifNoneMatch = options.ifAbsent ? { IfNoneMatch: "*" } : {};
+    const partSize = this.settings.partSize;
+
+    const parts = chunked(toReadable(body), partSize);
+    const first = await parts.next();
+    const firstPart = first.done ? Buffer.alloc(0) : first.value;
+    const second = firstPart.length === partSize ? await parts.next() : { done: true as const };
+
+    if (second.done) {
+      await this.send(`PUT ${this.url}/${key}`, () =>
+        this.client.send(
+          new PutObjectCommand({
+            ...common,
+            ...ifNoneMatch,
+            Body: firstPart,
+            ContentLength: firstPart.length,
+            ...this.md5(firstPart),
+          }),
+        ),
+      );
+      return { key, size: firstPart.length, metadata };
+    }
+
+    const created = await this.send(`create multipart upload ${this.url}/${key}`, () =>
+      this.client.send(new CreateMultipartUploadCommand(common)),
+    );
+    const UploadId = created.UploadId;
+    if (!UploadId) throw new StorageError("multipart upload without an id", { transient: false });
+    try {
+      const done: { ETag: string; PartNumber: number }[] = [];
+      let size = 0;
+      const upload = async (part: Buffer) => {
+        const PartNumber = done.length + 1;
+        const out = await this.send(`upload part ${PartNumber} of ${this.url}/${key}`, () =>
+          this.client.send(
+            new UploadPartCommand({
+              Bucket: this.bucket,
+              Key,
+              UploadId,
+              PartNumber,
+              Body: part,
+              ContentLength: part.length,
+              ...this.md5(part),
+            }),
+          ),
+        );
+        done.push({ ETag: out.ETag ?? "", PartNumber });
+        size += part.length;
+      };
+      await upload(firstPart);
+      await upload(second.value);
+      for await (const part of parts) await upload(part);
+      await this.send(`complete multipart upload ${this.url}/${key}`, () =>
+        this.client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key,
+            UploadId,
+            ...ifNoneMatch,
+            MultipartUpload: { Parts: done },
+          }),
+        ),
+      );
+      return { key, size, metadata };
+    } catch (error) {
+      await this.client
+        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId }))
+        .catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private md5(data: Buffer): { ContentMD5?: string } {
+    return this.sendMd5 ? { ContentMD5: createHash("md5").update(data).digest("base64") } : {};
+  }
+
+  async *list(prefix: string): AsyncIterable<ListEntry> {
+    const base = this.prefix ? `${this.prefix}/` : "";
+    let ContinuationToken: string | undefined;
+    do {
+      const token = ContinuationToken;
+      const out = await this.send(`LIST ${this.url}/${prefix}`, () =>
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: base + prefix,
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        ),
+      );
+      for (const item of out.Contents ?? []) {
+        if (!item.Key?.startsWith(base)) continue;
+        yield { key: item.Key.slice(base.length), size: item.Size ?? 0, lastModified: item.LastModified };
+      }
+      ContinuationToken = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (ContinuationToken);
+  }
+
+  async delete(key: string): Promise<void> {
+    const Key = this.fullKey(key);
+    await this.send(`DELETE ${this.url}/${key}`, () =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key })),
+    );
+  }
+}
+
+const TRANSIENT_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ECONNABORTED",
+]);
+const TRANSIENT_NAMES = new Set([
+  "TimeoutError",
+  "RequestTimeout",
+  "RequestTimeoutException",
+  "SlowDown",
+  "Throttling",
+  "ThrottlingException",
+  "TooManyRequestsException",
+  "InternalError",
+  "ServiceUnavailable",
+  "ConditionalRequestConflict",
+]);
+
+/** Maps an SDK or network error to NotFound / AlreadyExists / StorageError(transient?). */
+export function classify(error: unknown, what: string, url: string): Error {
+  const e = error as {
+    name?: string;
+    code?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+    cause?: { code?: string };
+  };
+  const status = e.$metadata?.httpStatusCode;
+  const name = e.name ?? "";
+  const message = e.message || name || String(error);
+  if (name === "NoSuchKey" || name === "NotFound" || (status === 404 && name !== "NoSuchBucket")) {
+    return new NotFoundError(`${what}: not found`);
+  }
+  if (status === 412 || name === "PreconditionFailed") {
+    return new AlreadyExistsError(what);
+  }
+  if (name === "NoSuchBucket") {
+    return new StorageError(`${what}: the bucket does not exist`, {
+      transient: false,
+      hint: `create the bucket of ${url} first, or fix --repo`,
+    });
+  }
+  if (
+    name === "CredentialsProviderError" ||
+    name === "InvalidAccessKeyId" ||
+    name === "SignatureDoesNotMatch" ||
+    name === "AccessDenied" ||
+    status === 403
+  ) {
+    return new StorageError(`${what}: access denied (${name || status}): ${message}`, {
+      transient: false,
+      cause: error,
+      hint: "check the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or an instance role) and the bucket policy",
+    });
+  }
+  const code = e.code ?? e.cause?.code;
+  const transient =
+    (status !== undefined && (status >= 500 || status === 429 || status === 408)) ||
+    TRANSIENT_NAMES.has(name) ||
+    (code !== undefined && TRANSIENT_CODES.has(code)) ||
+    /socket hang up|ECONNRESET|ECONNREFUSED|timed? ?out/i.test(message);
+  return new StorageError(`${what}: ${code ?? name}${status ? ` (HTTP ${status})` : ""}: ${message}`, {
+    transient,
+    cause: error,
+    ...(transient
+      ? {}
+      : { hint: "check the S3 settings (--s3-endpoint, --s3-region, --s3-checksums) and the bucket" }),
+  });
+}

@@ -1,0 +1,37 @@
+import { Readable } from "node:stream";
+
+/** Reads a whole stream into memory. Only for bodies known to be small. */
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Splits a stream into buffers of exactly `size` bytes (the last one shorter), pulling
+ * only as much as the next buffer needs: this is what bounds multipart memory to a part.
+ */
+export async function* chunked(stream: Readable, size: number): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  for await (const chunk of stream) {
+    let buf = Buffer.from(chunk as Uint8Array);
+    while (pendingBytes + buf.length >= size) {
+      const take = size - pendingBytes;
+      pending.push(buf.subarray(0, take));
+      yield Buffer.concat(pending);
+      buf = buf.subarray(take);
+      pending = [];
+      pendingBytes = 0;
+    }
+    if (buf.length > 0) {
+      pending.push(buf);
+      pendingBytes += buf.length;
+    }
+  }
+  if (pendingBytes > 0 || pending.length > 0) yield Buffer.concat(pending);
+}
+
+export function toReadable(body: Uint8Array | Readable): Readable {
+  return body instanceof Uint8Array ? Readable.from([Buffer.from(body)]) : body;
+}

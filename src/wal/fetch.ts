@@ -1,0 +1,129 @@
+/**
+ * fetchWalFile: deliver ONE archived WAL file to the path PostgreSQL asked for.
+ *
+ * Guarantees:
+ * - a name not in the repository throws NotFoundError after a single lookup;
+ * - the body is decompressed into a temporary file beside dest, its sha256 and size are
+ *   checked against the object's metadata, it is fsynced and renamed onto dest, and the
+ *   directory is fsynced: PostgreSQL never sees a partial or corrupt file;
+ * - on any failure the temporary file is removed and dest is left as it was;
+ * - a transient storage failure, also in the middle of the body, restarts the download
+ *   within the retry budget.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { open, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { decompressStream } from "../compress/codec.js";
+import {
+  describeSystemError,
+  IntegrityError,
+  LocalIoError,
+  PghaError,
+  RefusedError,
+  StorageError,
+} from "../errors.js";
+import type { Logger } from "../log.js";
+import { walKey } from "../repository/keys.js";
+import { decodeContentMeta } from "../repository/object-meta.js";
+import { syncDirectory } from "../storage/fs.js";
+import type { ObjectStore } from "../storage/object-store.js";
+import { type RetryPolicy, withRetry } from "../storage/retry.js";
+import { parseWalFileName } from "./names.js";
+
+export interface FetchDeps {
+  store: ObjectStore;
+  cluster: string;
+  log: Logger;
+  retry: RetryPolicy;
+}
+
+export interface FetchOutcome {
+  name: string;
+  key: string;
+  rawSize: number;
+  dest: string;
+}
+
+export async function fetchWalFile(deps: FetchDeps, name: string, dest: string): Promise<FetchOutcome> {
+  const file = parseWalFileName(name);
+  if (!file || name !== basename(name)) {
+    throw new RefusedError(
+      `'${name}' is not a WAL file name`,
+      "restore_command should be 'pgha wal-fetch %f %p'",
+    );
+  }
+  const key = walKey(deps.cluster, file);
+  const rawSize = await withRetry(deps.retry, `fetch ${name}`, () => download(deps, key, dest));
+  deps.log.debug(`restored ${name} (${rawSize} bytes) from ${deps.store.url}/${key} to ${dest}`);
+  return { name, key, rawSize, dest };
+}
+
+async function download(deps: FetchDeps, key: string, dest: string): Promise<number> {
+  const { info, body } = await deps.store.get(key);
+  let meta: ReturnType<typeof decodeContentMeta>;
+  try {
+    meta = decodeContentMeta(key, info.metadata);
+  } catch (error) {
+    body.destroy();
+    throw error;
+  }
+  const tmp = join(dirname(dest), `.pgha-tmp-${basename(dest)}-${randomBytes(4).toString("hex")}`);
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(tmp, "wx", 0o600);
+  } catch (error) {
+    body.destroy();
+    throw new LocalIoError(`cannot create ${tmp}: ${describeSystemError(error)}`, { cause: error });
+  }
+  const hash = createHash("sha256");
+  let size = 0;
+  let closed = false;
+  try {
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        size += chunk.length;
+        handle.write(chunk).then(() => done(), done);
+      },
+    });
+    try {
+      await pipeline(body, await decompressStream(meta.compression), sink);
+    } catch (error) {
+      throw asFetchError(error, key, deps.store.url);
+    }
+    const sha256 = hash.digest("hex");
+    if (size !== meta.rawSize || sha256 !== meta.sha256) {
+      throw new IntegrityError(
+        `${deps.store.url}/${key} is corrupt: got ${size} bytes with sha256 ${sha256.slice(0, 12)}…, expected ${meta.rawSize} bytes with ${meta.sha256.slice(0, 12)}…`,
+        "the archived copy is damaged; restore it from another copy of the repository if there is one",
+      );
+    }
+    await handle.sync();
+    await handle.close();
+    closed = true;
+    await rename(tmp, dest);
+    await syncDirectory(dirname(dest));
+    return size;
+  } catch (error) {
+    if (!closed) await handle.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    if (error instanceof PghaError) throw error;
+    throw new LocalIoError(`cannot write ${dest}: ${describeSystemError(error)}`, { cause: error });
+  }
+}
+
+/** Errors while streaming: a broken connection is transient, bad zstd data is corruption. */
+function asFetchError(error: unknown, key: string, url: string): Error {
+  if (error instanceof PghaError) return error;
+  const e = error as NodeJS.ErrnoException;
+  const message = e?.message ?? String(error);
+  if (/zstd|frame|corrupt|checksum|Unknown frame descriptor|Data corruption/i.test(message)) {
+    return new IntegrityError(`${url}/${key} is corrupt: cannot decompress (${message})`);
+  }
+  if (e?.code === "ENOSPC" || e?.code === "EACCES" || e?.code === "EROFS") {
+    return new LocalIoError(`cannot write the fetched file: ${describeSystemError(error)}`, { cause: error });
+  }
+  return new StorageError(`reading ${url}/${key} failed: ${message}`, { transient: true, cause: error });
+}

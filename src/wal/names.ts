@@ -1,0 +1,91 @@
+/**
+ * WAL file names as PostgreSQL writes them into pg_wal and hands them to
+ * archive_command / restore_command:
+ *
+ *   segment   000000010000000A000000FF            timeline, log, segment (8 hex each)
+ *   partial   000000010000000A000000FF.partial    last, incomplete segment of an old timeline
+ *   backup    000000010000000A000000FF.00000028.backup   backup history file
+ *   history   00000002.history                    timeline history file
+ *
+ * Anything else is not a WAL file and is refused by wal-push and wal-fetch.
+ */
+
+declare const timelineBrand: unique symbol;
+/** A timeline id, 1 .. 0xFFFFFFFF. */
+export type TimelineId = number & { readonly [timelineBrand]: true };
+
+export type WalFileKind = "segment" | "partial" | "backup" | "history";
+
+export interface WalFileName {
+  readonly name: string;
+  readonly kind: WalFileKind;
+  readonly timeline: TimelineId;
+  /** The 24-hex segment name this file belongs to (not for history files). */
+  readonly segment: string | undefined;
+  /** High and low 32 bits of the segment position: log and seg as written in the name. */
+  readonly log: number | undefined;
+  readonly seg: number | undefined;
+}
+
+const SEGMENT = /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$/;
+const PARTIAL = /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})\.partial$/;
+const BACKUP = /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})\.[0-9A-F]{8}\.backup$/;
+const HISTORY = /^([0-9A-F]{8})\.history$/;
+
+/** Parses a WAL file name; returns undefined for anything that is not one. */
+export function parseWalFileName(name: string): WalFileName | undefined {
+  const history = HISTORY.exec(name);
+  if (history) {
+    const timeline = Number.parseInt(history[1] ?? "", 16);
+    if (timeline === 0) return undefined;
+    return {
+      name,
+      kind: "history",
+      timeline: timeline as TimelineId,
+      segment: undefined,
+      log: undefined,
+      seg: undefined,
+    };
+  }
+  const kinds: [RegExp, WalFileKind][] = [
+    [SEGMENT, "segment"],
+    [PARTIAL, "partial"],
+    [BACKUP, "backup"],
+  ];
+  for (const [pattern, kind] of kinds) {
+    const match = pattern.exec(name);
+    if (!match) continue;
+    const [, tli = "", log = "", seg = ""] = match;
+    const timeline = Number.parseInt(tli, 16);
+    if (timeline === 0) return undefined;
+    return {
+      name,
+      kind,
+      timeline: timeline as TimelineId,
+      segment: `${tli}${log}${seg}`,
+      log: Number.parseInt(log, 16),
+      seg: Number.parseInt(seg, 16),
+    };
+  }
+  return undefined;
+}
+
+/** Segments per 4 GiB "log" for a segment size: the seg part of a name stays below it. */
+export function segmentsPerLog(segmentSize: number): number {
+  return 0x1_0000_0000 / segmentSize;
+}
+
+/** wal_segment_size is a power of two from 1 MiB to 1 GiB. */
+export function isValidSegmentSize(size: number): boolean {
+  return size >= 1 << 20 && size <= 1 << 30 && (size & (size - 1)) === 0;
+}
+
+/** Start LSN of a segment as a bigint: (log * segmentsPerLog + seg) * segmentSize. */
+export function segmentStartLsn(file: WalFileName, segmentSize: number): bigint {
+  const segno = BigInt(file.log ?? 0) * BigInt(segmentsPerLog(segmentSize)) + BigInt(file.seg ?? 0);
+  return segno * BigInt(segmentSize);
+}
+
+export function formatLsn(lsn: bigint): string {
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+}
