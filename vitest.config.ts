@@ -9,5 +9,6 @@ export default defineConfig({
     pool: "forks",
     // Two cores: integration files each start a PostgreSQL server.
     maxWorkers: 2,
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
   },
 });

@@ -88,9 +88,17 @@ async function download(deps: FetchDeps, key: string, dest: string): Promise<num
         handle.write(chunk).then(() => done(), done);
       },
     });
+    const decompress = await decompressStream(meta.compression);
+    let badData: Error | undefined;
+    decompress.once("error", (error) => {
+      badData = error;
+    });
     try {
-      await pipeline(body, await decompressStream(meta.compression), sink);
+      await pipeline(body, decompress, sink);
     } catch (error) {
+      if (badData) {
+        throw new IntegrityError(`${deps.store.url}/${key} is corrupt: cannot decompress (${badData.message})`);
+      }
       throw asFetchError(error, key, deps.store.url);
     }
     const sha256 = hash.digest("hex");
@@ -114,14 +122,11 @@ async function download(deps: FetchDeps, key: string, dest: string): Promise<num
   }
 }
 
-/** Errors while streaming: a broken connection is transient, bad zstd data is corruption. */
+/** Errors while streaming that are not bad data: a full disk is local, a broken connection transient. */
 function asFetchError(error: unknown, key: string, url: string): Error {
   if (error instanceof PghaError) return error;
   const e = error as NodeJS.ErrnoException;
   const message = e?.message ?? String(error);
-  if (/zstd|frame|corrupt|checksum|Unknown frame descriptor|Data corruption/i.test(message)) {
-    return new IntegrityError(`${url}/${key} is corrupt: cannot decompress (${message})`);
-  }
   if (e?.code === "ENOSPC" || e?.code === "EACCES" || e?.code === "EROFS") {
     return new LocalIoError(`cannot write the fetched file: ${describeSystemError(error)}`, { cause: error });
   }

@@ -2,7 +2,10 @@
  * Vitest global setup: one S3 test server for the whole run, handed to tests with
  * inject("s3"). Under CI=true a missing component fails the run loudly.
  */
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import { REPO_ROOT } from "./pgha.js";
 import { type S3TestServer, startS3Server } from "./s3-server.js";
 
 declare module "vitest" {
@@ -13,6 +16,11 @@ declare module "vitest" {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Integration tests run bin/pgha, which runs the compiled dist/: build it fresh.
+  execFileSync(process.execPath, [join(REPO_ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], {
+    cwd: REPO_ROOT,
+    stdio: "inherit",
+  });
   try {
     const running = await startS3Server((line) => process.stderr.write(`[s3] ${line}\n`));
     process.stderr.write(`[s3] ${running.server.kind} at ${running.server.endpoint}\n`);
