@@ -30,7 +30,11 @@ export type ExitCodeName = keyof typeof EXIT_CODES;
 /** Documentation of every exit code; rendered into `--help` and checked against README.md. */
 export const EXIT_CODE_TABLE: ReadonlyArray<{ code: number; name: ExitCodeName; meaning: string }> =
   [
-    { code: 0, name: "ok", meaning: "success (wal-push: stored and verified, or already archived)" },
+    {
+      code: 0,
+      name: "ok",
+      meaning: "success (wal-push: stored and verified, or already archived)",
+    },
     {
       code: 1,
       name: "notFound",
@@ -41,7 +45,8 @@ export const EXIT_CODE_TABLE: ReadonlyArray<{ code: number; name: ExitCodeName; 
     {
       code: 3,
       name: "refused",
-      meaning: "input refused: not a WAL file name, or a segment whose header does not match its name",
+      meaning:
+        "input refused: not a WAL file name, or a segment whose header does not match its name",
     },
     {
       code: 4,
@@ -59,7 +64,11 @@ export const EXIT_CODE_TABLE: ReadonlyArray<{ code: number; name: ExitCodeName; 
       name: "integrity",
       meaning: "checksum or size mismatch: stored data is corrupt or was not stored as sent",
     },
-    { code: 7, name: "storage", meaning: "the repository storage failed (after retries) or refused access" },
+    {
+      code: 7,
+      name: "storage",
+      meaning: "the repository storage failed (after retries) or refused access",
+    },
     { code: 8, name: "localIo", meaning: "a local file could not be read or written" },
     { code: 9, name: "locked", meaning: "the repository or cluster is locked by another pgha run" },
     { code: 70, name: "internal", meaning: "internal error (a bug): the stack trace is printed" },

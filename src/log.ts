@@ -15,7 +15,8 @@ const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
 export function stderrLogger(level: LogLevel, prefix = "pgha"): Logger {
   const emit = (at: LogLevel) => (message: string) => {
-    if (RANK[at] <= RANK[level]) process.stderr.write(`${prefix}: ${at === "info" ? "" : `${at}: `}${message}\n`);
+    if (RANK[at] <= RANK[level])
+      process.stderr.write(`${prefix}: ${at === "info" ? "" : `${at}: `}${message}\n`);
   };
   return { error: emit("error"), warn: emit("warn"), info: emit("info"), debug: emit("debug") };
 }
@@ -26,5 +27,11 @@ export function memoryLogger(): Logger & { lines: string[] } {
   const push = (at: LogLevel) => (message: string) => {
     lines.push(`${at}: ${message}`);
   };
-  return { lines, error: push("error"), warn: push("warn"), info: push("info"), debug: push("debug") };
+  return {
+    lines,
+    error: push("error"),
+    warn: push("warn"),
+    info: push("info"),
+    debug: push("debug"),
+  };
 }

@@ -4,7 +4,12 @@
  * run() never throws and never exits: it returns the exit code for bin/pgha.
  */
 import { Command, CommanderError, Option } from "commander";
-import { DEFAULT_CONFIG_FILE, OPTIONS, type OptionGroup, optionsInGroups } from "../config/options.js";
+import {
+  DEFAULT_CONFIG_FILE,
+  OPTIONS,
+  type OptionGroup,
+  optionsInGroups,
+} from "../config/options.js";
 import { EXIT_CODE_TABLE, EXIT_CODES, type ExitCodeName, exitCodeOf } from "../errors.js";
 import { reportError } from "./report.js";
 
@@ -17,7 +22,10 @@ function exitCodeHelp(names: readonly ExitCodeName[]): string {
 
 function addOptions(command: Command, groups: readonly OptionGroup[]): Command {
   command.addOption(
-    new Option("--config <file>", `config file (JSON) [env PGHA_CONFIG; default ${DEFAULT_CONFIG_FILE} if present]`),
+    new Option(
+      "--config <file>",
+      `config file (JSON) [env PGHA_CONFIG; default ${DEFAULT_CONFIG_FILE} if present]`,
+    ),
   );
   for (const key of optionsInGroups(groups)) {
     const spec = OPTIONS[key];

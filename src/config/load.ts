@@ -7,7 +7,13 @@
  */
 import { readFileSync } from "node:fs";
 import { describeSystemError, UsageError } from "../errors.js";
-import { DEFAULT_CONFIG_FILE, DEFAULT_REPO, OPTION_KEYS, OPTIONS, type OptionKey } from "./options.js";
+import {
+  DEFAULT_CONFIG_FILE,
+  DEFAULT_REPO,
+  OPTION_KEYS,
+  OPTIONS,
+  type OptionKey,
+} from "./options.js";
 import {
   type CompressionSpec,
   DEFAULT_ZSTD_LEVEL,
@@ -168,7 +174,10 @@ export function readConfigFile(
     );
   }
   if (typeof values !== "object" || values === null || Array.isArray(values)) {
-    throw new UsageError(`config file ${path} must hold a JSON object`, '{"repo": "/var/lib/pgha"}');
+    throw new UsageError(
+      `config file ${path} must hold a JSON object`,
+      '{"repo": "/var/lib/pgha"}',
+    );
   }
   return { path, values: values as Record<string, unknown> };
 }

@@ -116,7 +116,9 @@ export function parseChoice<T extends string>(choices: readonly T[]) {
 export function parseClusterName(raw: string): string {
   const text = raw.trim();
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(text)) {
-    throw new ValueError(`'${raw}' is not a cluster name (1-63 of A-Z a-z 0-9 . _ -, not starting with . _ -)`);
+    throw new ValueError(
+      `'${raw}' is not a cluster name (1-63 of A-Z a-z 0-9 . _ -, not starting with . _ -)`,
+    );
   }
   return text;
 }

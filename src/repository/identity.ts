@@ -4,7 +4,12 @@
  * two clusters from writing into one prefix.
  */
 import type { Readable } from "node:stream";
-import { AlreadyExistsError, ClusterMismatchError, IntegrityError, NotFoundError } from "../errors.js";
+import {
+  AlreadyExistsError,
+  ClusterMismatchError,
+  IntegrityError,
+  NotFoundError,
+} from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { readAll } from "../storage/streams.js";
 import type { LongPageHeader } from "../wal/page-header.js";

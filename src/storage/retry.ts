@@ -16,10 +16,7 @@ export interface RetryPolicy {
   onRetry?: (error: StorageError, attempt: number, delayMs: number) => void;
 }
 
-export function defaultRetryPolicy(
-  totalMs: number,
-  onRetry?: RetryPolicy["onRetry"],
-): RetryPolicy {
+export function defaultRetryPolicy(totalMs: number, onRetry?: RetryPolicy["onRetry"]): RetryPolicy {
   return {
     totalMs,
     baseDelayMs: 100,
@@ -51,7 +48,9 @@ export async function withRetry<T>(
           {
             transient: true,
             cause: error,
-            hint: error.hint ?? "check that the storage is reachable; --retry-timeout sets how long pgha keeps trying",
+            hint:
+              error.hint ??
+              "check that the storage is reachable; --retry-timeout sets how long pgha keeps trying",
           },
         );
       }

@@ -102,7 +102,8 @@ export class S3Store implements ObjectStore {
       this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key })),
     );
     const body = out.Body as Readable | undefined;
-    if (!body) throw new StorageError(`GET ${this.url}/${key} returned no body`, { transient: true });
+    if (!body)
+      throw new StorageError(`GET ${this.url}/${key} returned no body`, { transient: true });
     return { info: { key, size: out.ContentLength ?? 0, metadata: out.Metadata ?? {} }, body };
   }
 
@@ -118,7 +119,9 @@ export class S3Store implements ObjectStore {
       ...(this.settings.storageClass
         ? { StorageClass: this.settings.storageClass as StorageClass }
         : {}),
-      ...(this.settings.sse ? { ServerSideEncryption: this.settings.sse as ServerSideEncryption } : {}),
+      ...(this.settings.sse
+        ? { ServerSideEncryption: this.settings.sse as ServerSideEncryption }
+        : {}),
       ...(this.settings.sseKmsKeyId ? { SSEKMSKeyId: this.settings.sseKmsKeyId } : {}),
     };
     const ifNoneMatch = options.ifAbsent ? { IfNoneMatch: "*" } : {};
@@ -213,7 +216,11 @@ export class S3Store implements ObjectStore {
       );
       for (const item of out.Contents ?? []) {
         if (!item.Key?.startsWith(base)) continue;
-        yield { key: item.Key.slice(base.length), size: item.Size ?? 0, lastModified: item.LastModified };
+        yield {
+          key: item.Key.slice(base.length),
+          size: item.Size ?? 0,
+          lastModified: item.LastModified,
+        };
       }
       ContinuationToken = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (ContinuationToken);
@@ -294,11 +301,16 @@ export function classify(error: unknown, what: string, url: string): Error {
     TRANSIENT_NAMES.has(name) ||
     (code !== undefined && TRANSIENT_CODES.has(code)) ||
     /socket hang up|ECONNRESET|ECONNREFUSED|timed? ?out/i.test(message);
-  return new StorageError(`${what}: ${code ?? name}${status ? ` (HTTP ${status})` : ""}: ${message}`, {
-    transient,
-    cause: error,
-    ...(transient
-      ? {}
-      : { hint: "check the S3 settings (--s3-endpoint, --s3-region, --s3-checksums) and the bucket" }),
-  });
+  return new StorageError(
+    `${what}: ${code ?? name}${status ? ` (HTTP ${status})` : ""}: ${message}`,
+    {
+      transient,
+      cause: error,
+      ...(transient
+        ? {}
+        : {
+            hint: "check the S3 settings (--s3-endpoint, --s3-region, --s3-checksums) and the bucket",
+          }),
+    },
+  );
 }

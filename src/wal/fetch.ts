@@ -46,7 +46,11 @@ export interface FetchOutcome {
   dest: string;
 }
 
-export async function fetchWalFile(deps: FetchDeps, name: string, dest: string): Promise<FetchOutcome> {
+export async function fetchWalFile(
+  deps: FetchDeps,
+  name: string,
+  dest: string,
+): Promise<FetchOutcome> {
   const file = parseWalFileName(name);
   if (!file || name !== basename(name)) {
     throw new RefusedError(
@@ -97,7 +101,9 @@ async function download(deps: FetchDeps, key: string, dest: string): Promise<num
       await pipeline(body, decompress, sink);
     } catch (error) {
       if (badData) {
-        throw new IntegrityError(`${deps.store.url}/${key} is corrupt: cannot decompress (${badData.message})`);
+        throw new IntegrityError(
+          `${deps.store.url}/${key} is corrupt: cannot decompress (${badData.message})`,
+        );
       }
       throw asFetchError(error, key, deps.store.url);
     }
@@ -128,7 +134,12 @@ function asFetchError(error: unknown, key: string, url: string): Error {
   const e = error as NodeJS.ErrnoException;
   const message = e?.message ?? String(error);
   if (e?.code === "ENOSPC" || e?.code === "EACCES" || e?.code === "EROFS") {
-    return new LocalIoError(`cannot write the fetched file: ${describeSystemError(error)}`, { cause: error });
+    return new LocalIoError(`cannot write the fetched file: ${describeSystemError(error)}`, {
+      cause: error,
+    });
   }
-  return new StorageError(`reading ${url}/${key} failed: ${message}`, { transient: true, cause: error });
+  return new StorageError(`reading ${url}/${key} failed: ${message}`, {
+    transient: true,
+    cause: error,
+  });
 }

@@ -25,16 +25,16 @@ const XLP_LONG_HEADER = 0x0002;
 
 /** xlp_magic of each PostgreSQL major version (src/include/access/xlog_internal.h). */
 const MAGIC_TO_VERSION: Record<number, string> = {
-  0xd093: "9.6",
-  0xd097: "10",
-  0xd098: "11",
-  0xd101: "12",
-  0xd106: "13",
-  0xd10d: "14",
-  0xd110: "15",
-  0xd113: "16",
-  0xd116: "17",
-  0xd118: "18",
+  53395: "9.6",
+  53399: "10",
+  53400: "11",
+  53505: "12",
+  53510: "13",
+  53517: "14",
+  53520: "15",
+  53523: "16",
+  53526: "17",
+  53528: "18",
 };
 
 export interface LongPageHeader {
@@ -83,10 +83,14 @@ export function checkSegmentHeader(
     );
   if (!header) throw refuse("no long page header at its start");
   if (!isValidSegmentSize(header.segmentSize)) {
-    throw refuse(`header segment size ${header.segmentSize} is not a power of two from 1 MiB to 1 GiB`);
+    throw refuse(
+      `header segment size ${header.segmentSize} is not a power of two from 1 MiB to 1 GiB`,
+    );
   }
   if (fileSize !== header.segmentSize) {
-    throw refuse(`file size ${fileSize} differs from the header's segment size ${header.segmentSize}`);
+    throw refuse(
+      `file size ${fileSize} differs from the header's segment size ${header.segmentSize}`,
+    );
   }
   if ((file.seg ?? 0) >= segmentsPerLog(header.segmentSize)) {
     throw refuse(`segment part of the name is too large for ${header.segmentSize}-byte segments`);

@@ -29,7 +29,12 @@ import {
 import type { Logger } from "../log.js";
 import { ensureIdentity, identityFromHeader } from "../repository/identity.js";
 import { walKey } from "../repository/keys.js";
-import { type ContentMeta, decodeContentMeta, encodeContentMeta, sameContent } from "../repository/object-meta.js";
+import {
+  type ContentMeta,
+  decodeContentMeta,
+  encodeContentMeta,
+  sameContent,
+} from "../repository/object-meta.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { parseWalFileName, type WalFileName } from "./names.js";
 import { checkSegmentHeader, LONG_PAGE_HEADER_SIZE } from "./page-header.js";
@@ -113,7 +118,11 @@ export async function pushWalFile(deps: PushDeps, path: string): Promise<PushOut
   }
 
   const check = await deps.store.head(key);
-  if (!check || check.size !== storedSize || !sameContent(decodeContentMeta(key, check.metadata), content)) {
+  if (
+    !check ||
+    check.size !== storedSize ||
+    !sameContent(decodeContentMeta(key, check.metadata), content)
+  ) {
     throw new IntegrityError(
       `${deps.store.url}/${key} does not read back as stored (size ${check?.size ?? "none"}, expected ${storedSize})`,
       "the storage did not keep what it acknowledged; PostgreSQL will retry the file",
@@ -183,7 +192,9 @@ async function checkContent(deps: PushDeps, file: WalFileName, head: Buffer, siz
   }
   const text = head.toString("utf8");
   if (file.kind === "backup" && !text.includes("START WAL LOCATION")) {
-    throw new RefusedError(`${file.name} is not a backup history file (no START WAL LOCATION line)`);
+    throw new RefusedError(
+      `${file.name} is not a backup history file (no START WAL LOCATION line)`,
+    );
   }
 }
 

@@ -59,7 +59,9 @@ async function s3Repo(): Promise<RepoUnderTest> {
     corrupt: async (key) => {
       const Key = `${prefix}/${key}`;
       const got = await client.send(new GetObjectCommand({ Bucket: server.bucket, Key }));
-      const bytes = Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+      const bytes = Buffer.from(
+        await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+      );
       bytes[bytes.length - 10] = (bytes[bytes.length - 10] ?? 0) ^ 0xff;
       await client.send(
         new PutObjectCommand({ Bucket: server.bucket, Key, Body: bytes, Metadata: got.Metadata }),
@@ -108,13 +110,16 @@ describe.skipIf(!pg).each(kinds)("WAL archiving into a %s repository", (kind) =>
     const deadline = Date.now() + 120_000;
     let stats = "";
     while (Date.now() < deadline) {
-      stats = await cluster.sql("SELECT coalesce(last_archived_wal, ''), failed_count FROM pg_stat_archiver");
+      stats = await cluster.sql(
+        "SELECT coalesce(last_archived_wal, ''), failed_count FROM pg_stat_archiver",
+      );
       const [lastArchived = ""] = stats.split("|");
       if (lastArchived >= last) break;
       await new Promise((r) => setTimeout(r, 250));
     }
-    expect(stats.split("|")[0] >= last, `archiver reached ${stats}, wanted ${last}`).toBe(true);
-    expect(stats.split("|")[1]).toBe("0");
+    const [reached = "", failed] = stats.split("|");
+    expect(reached >= last, `archiver reached ${stats}, wanted ${last}`).toBe(true);
+    expect(failed).toBe("0");
 
     const status = await readdir(join(cluster.dataDir, "pg_wal", "archive_status"));
     archived = status
@@ -161,7 +166,9 @@ describe.skipIf(!pg).each(kinds)("WAL archiving into a %s repository", (kind) =>
 
     const dest = join(scratch, `${name}.check`);
     expect((await runPgha(["wal-fetch", name, dest], { env })).code).toBe(0);
-    expect((await readFile(dest)).equals(await readFile(join(cluster.dataDir, "pg_wal", name)))).toBe(true);
+    expect(
+      (await readFile(dest)).equals(await readFile(join(cluster.dataDir, "pg_wal", name))),
+    ).toBe(true);
   });
 
   it("refuses a segment of another cluster", async () => {
@@ -223,11 +230,17 @@ describe("wal-fetch against unreachable S3", () => {
         AWS_ACCESS_KEY_ID: "x",
         AWS_SECRET_ACCESS_KEY: "y",
       };
-      const recovery = await runPgha(["wal-fetch", "000000010000000000000001", "RECOVERYXLOG"], { env, cwd: dir });
+      const recovery = await runPgha(["wal-fetch", "000000010000000000000001", "RECOVERYXLOG"], {
+        env,
+        cwd: dir,
+      });
       expect(recovery.code).toBe(126);
       expect(recovery.stderr).toMatch(/failed after \d+ attempts/);
       await writeFile(join(dir, "standby.signal"), "");
-      const standby = await runPgha(["wal-fetch", "000000010000000000000001", "RECOVERYXLOG"], { env, cwd: dir });
+      const standby = await runPgha(["wal-fetch", "000000010000000000000001", "RECOVERYXLOG"], {
+        env,
+        cwd: dir,
+      });
       expect(standby.code).toBe(1);
       expect(await readdir(dir)).toEqual(["standby.signal"]);
     } finally {

@@ -17,6 +17,7 @@ export function s3Server(): S3TestServer | null {
 export function havePostgres(): boolean {
   const ok = postgresAvailable();
   if (!ok && ci) throw new Error("CI requires PostgreSQL 15 server binaries (PGHA_TEST_PG_BIN)");
-  if (!ok) process.stderr.write("WARNING: PostgreSQL server binaries missing; skipping its tests\n");
+  if (!ok)
+    process.stderr.write("WARNING: PostgreSQL server binaries missing; skipping its tests\n");
   return ok;
 }

@@ -17,10 +17,14 @@ declare module "vitest" {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   // Integration tests run bin/pgha, which runs the compiled dist/: build it fresh.
-  execFileSync(process.execPath, [join(REPO_ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], {
-    cwd: REPO_ROOT,
-    stdio: "inherit",
-  });
+  execFileSync(
+    process.execPath,
+    [join(REPO_ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"],
+    {
+      cwd: REPO_ROOT,
+      stdio: "inherit",
+    },
+  );
   try {
     const running = await startS3Server((line) => process.stderr.write(`[s3] ${line}\n`));
     process.stderr.write(`[s3] ${running.server.kind} at ${running.server.endpoint}\n`);

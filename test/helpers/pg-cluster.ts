@@ -36,7 +36,12 @@ export interface RunResult {
 export function runCommand(
   file: string,
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string; asServerUser?: boolean; input?: string } = {},
+  options: {
+    env?: Record<string, string>;
+    cwd?: string;
+    asServerUser?: boolean;
+    input?: string;
+  } = {},
 ): Promise<RunResult> {
   const user = options.asServerUser ? serverUser() : undefined;
   return new Promise((resolve, reject) => {
@@ -55,7 +60,9 @@ export function runCommand(
       stderr += d;
     });
     child.on("error", reject);
-    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : -1), stdout, stderr }));
+    child.on("close", (code, signal) =>
+      resolve({ code: code ?? (signal ? 128 : -1), stdout, stderr }),
+    );
     child.stdin.end(options.input ?? "");
   });
 }
@@ -154,7 +161,9 @@ export class PgCluster {
       cwd: this.baseDir,
     });
     if (result.code !== 0) {
-      throw new Error(`${name} ${args.join(" ")} exited ${result.code}: ${result.stderr || result.stdout}`);
+      throw new Error(
+        `${name} ${args.join(" ")} exited ${result.code}: ${result.stderr || result.stdout}`,
+      );
     }
     return result;
   }
@@ -200,7 +209,16 @@ export class PgCluster {
   }
 
   async pgbench(args: string[]): Promise<void> {
-    await this.bin("pgbench", ["-h", this.socketDir, "-p", String(this.port), "-U", "postgres", ...args, "postgres"]);
+    await this.bin("pgbench", [
+      "-h",
+      this.socketDir,
+      "-p",
+      String(this.port),
+      "-U",
+      "postgres",
+      ...args,
+      "postgres",
+    ]);
   }
 
   async serverLog(): Promise<string> {

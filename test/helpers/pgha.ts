@@ -17,5 +17,8 @@ export function runPgha(
   // Tests must not pick up the caller's PGHA_* settings (an empty value counts as unset).
   const clean: Record<string, string> = {};
   for (const key of Object.keys(process.env)) if (key.startsWith("PGHA_")) clean[key] = "";
-  return runCommand(process.execPath, [PGHA_BIN, ...args], { ...options, env: { ...clean, ...options.env } });
+  return runCommand(process.execPath, [PGHA_BIN, ...args], {
+    ...options,
+    env: { ...clean, ...options.env },
+  });
 }

@@ -30,7 +30,12 @@ if (server) {
     `s3 (${server.kind})`,
     async () => {
       const prefix = `conformance-${randomBytes(4).toString("hex")}`;
-      const store = new S3Store(server.bucket, prefix, settings(server.endpoint), defaultRetryPolicy(20_000));
+      const store = new S3Store(
+        server.bucket,
+        prefix,
+        settings(server.endpoint),
+        defaultRetryPolicy(20_000),
+      );
       return {
         store,
         cleanup: async () => {
@@ -45,7 +50,12 @@ if (server) {
 describe.skipIf(!server)("S3Store failures", () => {
   it("retries an unreachable endpoint within the time budget, then fails as transient storage", async () => {
     const port = await freePort();
-    const store = new S3Store("bucket", "p", settings(`http://127.0.0.1:${port}`), defaultRetryPolicy(1500));
+    const store = new S3Store(
+      "bucket",
+      "p",
+      settings(`http://127.0.0.1:${port}`),
+      defaultRetryPolicy(1500),
+    );
     const started = Date.now();
     const error = await store.head("k").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StorageError);
@@ -56,7 +66,12 @@ describe.skipIf(!server)("S3Store failures", () => {
 
   it("names a missing bucket as a non-transient error with a hint", async () => {
     if (!server) return;
-    const store = new S3Store("no-such-bucket-pgha", "", settings(server.endpoint), defaultRetryPolicy(2000));
+    const store = new S3Store(
+      "no-such-bucket-pgha",
+      "",
+      settings(server.endpoint),
+      defaultRetryPolicy(2000),
+    );
     const error = await store.put("k", Buffer.from("x")).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StorageError);
     expect((error as StorageError).transient).toBe(false);

@@ -21,6 +21,9 @@ export function renderOptions(markdown: boolean): string {
     return lines.join("\n");
   }
   return rows
-    .map((o) => `--${o.name} ${o.placeholder}\n    env ${o.env}; default ${o.defaultText}\n    ${o.description}`)
+    .map(
+      (o) =>
+        `--${o.name} ${o.placeholder}\n    env ${o.env}; default ${o.defaultText}\n    ${o.description}`,
+    )
     .join("\n");
 }

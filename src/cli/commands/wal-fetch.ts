@@ -35,7 +35,9 @@ export async function walFetchCommand(
       context?.log.debug(`${name} is not in the repository`);
       return EXIT_CODES.notFound;
     }
-    const pgdata = resolve(context?.config.pgdata ?? (typeof opts.pgdata === "string" ? opts.pgdata : "."));
+    const pgdata = resolve(
+      context?.config.pgdata ?? (typeof opts.pgdata === "string" ? opts.pgdata : "."),
+    );
     const standby = existsSync(join(pgdata, "standby.signal"));
     reportError(error);
     if (standby) {

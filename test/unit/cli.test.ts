@@ -1,0 +1,53 @@
+/** The command line as users meet it: help, one-line errors, exit codes, README in step. */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { renderOptions } from "../../src/cli/commands/options.js";
+import { EXIT_CODE_TABLE } from "../../src/errors.js";
+import { REPO_ROOT, runPgha } from "../helpers/pgha.js";
+
+describe("pgha command line", () => {
+  it.each([[[]], [["wal-push"]], [["wal-fetch"]], [["options"]]])(
+    "%j --help describes the command and its exit codes",
+    async (cmd) => {
+      const result = await runPgha([...cmd, "--help"]);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/Usage: pgha/);
+      expect(result.stdout).toMatch(/Exit codes:/);
+    },
+  );
+
+  it.each([
+    [["wal-push", "--compress", "gzip", "x"], 2, /--compress.*not zstd/],
+    [["wal-push", "--repo", "relative", "x"], 2, /not an absolute path/],
+    [["wal-push"], 2, /missing required argument/],
+    [["no-such-command"], 2, /unknown command/],
+    [["wal-push", "--config", "/nonexistent/pgha.json", "x"], 2, /cannot read config file/],
+    [["wal-push", "/tmp/postgresql.conf"], 3, /not a WAL file name/],
+    [["wal-push", "/nonexistent/000000010000000000000001"], 8, /cannot open/],
+  ])("%j exits %i with a one-line error and no stack", async (args, code, message) => {
+    const result = await runPgha(args, { env: { PGHA_REPO: "/tmp/pgha-cli-test-repo" } });
+    expect(result.code).toBe(code);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    const errorLines = result.stderr.split("\n").filter((l) => /error/.test(l));
+    expect(errorLines).toHaveLength(1);
+  });
+
+  it("reads settings from a config file", async () => {
+    const result = await runPgha(["wal-fetch", "000000010000000000000001", "/tmp/x"], {
+      env: { PGHA_CONFIG: join(REPO_ROOT, "package.json") },
+    });
+    // package.json is JSON but not pgha's: the unknown key is named, and wal-fetch fails closed.
+    expect(result.code).toBe(126);
+    expect(result.stderr).toMatch(/unknown key 'name'/);
+  });
+
+  it("keeps README's exit-code table and option reference in step with the code", async () => {
+    const readme = await readFile(join(REPO_ROOT, "README.md"), "utf8");
+    for (const row of EXIT_CODE_TABLE) {
+      expect(readme).toContain(`| ${row.code} | ${row.name} | ${row.meaning} |`);
+    }
+    expect(readme).toContain(renderOptions(true));
+  });
+});

@@ -1,0 +1,107 @@
+import { describe, expect, it } from "vitest";
+import { resolveConfig } from "../../src/config/load.js";
+import { OPTION_KEYS, OPTIONS } from "../../src/config/options.js";
+import { UsageError } from "../../src/errors.js";
+
+const none = { flags: {}, env: {}, file: undefined };
+
+describe("configuration", () => {
+  it("uses the embedded defaults when nothing is configured", () => {
+    const config = resolveConfig(none);
+    expect(config.repo).toEqual({ kind: "fs", path: "/var/lib/pgha", url: "file:///var/lib/pgha" });
+    expect(config.cluster).toBe("main");
+    expect(config.compress).toEqual({ algorithm: "zstd", level: 3 });
+    expect(config.s3.checksums).toBe("when_supported");
+    expect(config.s3.forcePathStyle).toBe(false);
+    expect(config.retryTimeoutMs).toBe(60_000);
+  });
+
+  it("takes flags over environment over config file", () => {
+    const file = {
+      path: "/etc/x.json",
+      values: { cluster: "from-file", compress: "none", repo: "s3://bkt/f" },
+    };
+    const env = { PGHA_CLUSTER: "from-env", PGHA_COMPRESS: "zstd:5" };
+    const config = resolveConfig({ flags: { cluster: "from-flag" }, env, file });
+    expect(config.cluster).toBe("from-flag");
+    expect(config.compress).toEqual({ algorithm: "zstd", level: 5 });
+    expect(config.repo).toMatchObject({ kind: "s3", bucket: "bkt", prefix: "f" });
+  });
+
+  it("parses repository locations", () => {
+    const repo = (raw: string) => resolveConfig({ ...none, flags: { repo: raw } }).repo;
+    expect(repo("s3://my-bucket/a/b/")).toMatchObject({
+      kind: "s3",
+      bucket: "my-bucket",
+      prefix: "a/b",
+    });
+    expect(repo("s3://my-bucket")).toMatchObject({ kind: "s3", prefix: "" });
+    expect(repo("file:///srv/pgha/")).toMatchObject({ kind: "fs", path: "/srv/pgha" });
+    expect(repo("/srv/pgha")).toMatchObject({ kind: "fs", path: "/srv/pgha" });
+  });
+
+  it("defaults S3 checksums and path style for custom endpoints", () => {
+    const config = resolveConfig({ ...none, env: { PGHA_S3_ENDPOINT: "http://127.0.0.1:9000" } });
+    expect(config.s3.checksums).toBe("when_required");
+    expect(config.s3.forcePathStyle).toBe(true);
+    const explicit = resolveConfig({
+      ...none,
+      env: {
+        PGHA_S3_ENDPOINT: "http://minio:9000",
+        PGHA_S3_CHECKSUMS: "when_supported",
+        PGHA_S3_FORCE_PATH_STYLE: "no",
+      },
+    });
+    expect(explicit.s3.checksums).toBe("when_supported");
+    expect(explicit.s3.forcePathStyle).toBe(false);
+  });
+
+  it.each([
+    [{ flags: { repo: "relative/dir" } }, /--repo \(from --repo\).*not an absolute path/],
+    [{ env: { PGHA_REPO: "gs://bucket" } }, /--repo \(from PGHA_REPO\).*unsupported scheme/],
+    [{ env: { PGHA_REPO: "s3://A_B" } }, /not a valid bucket name/],
+    [
+      { env: { PGHA_COMPRESS: "zstd:99" } },
+      /--compress \(from PGHA_COMPRESS\): zstd level 99 is out of range/,
+    ],
+    [{ env: { PGHA_COMPRESS: "gzip" } }, /not zstd, zstd:LEVEL or none/],
+    [{ env: { PGHA_CLUSTER: "a/b" } }, /not a cluster name/],
+    [{ env: { PGHA_S3_CHECKSUMS: "always" } }, /not one of when_supported, when_required/],
+    [{ env: { PGHA_RETRY_TIMEOUT: "soon" } }, /not a duration/],
+    [{ env: { PGHA_S3_PART_SIZE: "1MiB" } }, /outside 5MiB-5GiB/],
+    [{ env: { PGHA_S3_ENDPOINT: "minio:9000" } }, /must start with http/],
+    [{ env: { PGHA_S3_SSE_KMS_KEY_ID: "k" } }, /--s3-sse is not aws:kms/],
+  ])("rejects bad values with one line naming option and source: %j", (partial, message) => {
+    const attempt = () => resolveConfig({ ...none, ...partial });
+    expect(attempt).toThrow(UsageError);
+    expect(attempt).toThrow(message);
+    try {
+      attempt();
+    } catch (error) {
+      expect((error as Error).message).not.toContain("\n");
+      expect((error as UsageError).hint).toBeTruthy();
+    }
+  });
+
+  it("rejects unknown and structured keys in the config file", () => {
+    const file = (values: Record<string, unknown>) => ({
+      ...none,
+      file: { path: "/c.json", values },
+    });
+    expect(() => resolveConfig(file({ repos: "/x" }))).toThrow(/unknown key 'repos'/);
+    expect(() => resolveConfig(file({ repo: { path: "/x" } }))).toThrow(/must be a string/);
+    expect(resolveConfig(file({ "retry-timeout": 5 })).retryTimeoutMs).toBe(5000);
+  });
+
+  it("declares every option once with a PGHA_ variable", () => {
+    const envs = OPTION_KEYS.map((k) => OPTIONS[k].env);
+    expect(new Set(envs).size).toBe(envs.length);
+    for (const key of OPTION_KEYS) {
+      expect(OPTIONS[key].env).toBe(`PGHA_${OPTIONS[key].name.toUpperCase().replace(/-/g, "_")}`);
+      // commander turns --s3-force-path-style into s3ForcePathStyle: the table key must match.
+      expect(key).toBe(
+        OPTIONS[key].name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase()),
+      );
+    }
+  });
+});

@@ -1,0 +1,209 @@
+/** pushWalFile / fetchWalFile against the memory store: the contracts, without processes. */
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  ClusterMismatchError,
+  IntegrityError,
+  NotFoundError,
+  RefusedError,
+  WalConflictError,
+} from "../../src/errors.js";
+import { memoryLogger } from "../../src/log.js";
+import { identityKey } from "../../src/repository/keys.js";
+import { MemoryStore } from "../../src/storage/memory.js";
+import { defaultRetryPolicy } from "../../src/storage/retry.js";
+import { readAll } from "../../src/storage/streams.js";
+import { fetchWalFile } from "../../src/wal/fetch.js";
+import { type PushDeps, pushWalFile } from "../../src/wal/push.js";
+import { makeSegment, segmentName } from "../helpers/segments.js";
+
+let dir: string;
+let store: MemoryStore;
+let deps: PushDeps;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "pgha-unit-"));
+  store = new MemoryStore();
+  deps = {
+    store,
+    cluster: "main",
+    compression: { algorithm: "zstd", level: 3 },
+    log: memoryLogger(),
+    now: () => new Date("2026-11-21T12:00:00Z"),
+  };
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+async function file(name: string, bytes: Uint8Array): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, bytes);
+  return path;
+}
+
+const fetchDeps = () => ({
+  store,
+  cluster: "main",
+  log: memoryLogger(),
+  retry: defaultRetryPolicy(1000),
+});
+
+describe("pushWalFile", () => {
+  it("stores a compressed, checksummed segment and records the cluster identity", async () => {
+    const name = segmentName(1, 0, 1);
+    const outcome = await pushWalFile(deps, await file(name, makeSegment(1, 0, 1)));
+    expect(outcome).toMatchObject({
+      status: "stored",
+      key: `v1/clusters/main/wal/0000000100000000/${name}`,
+    });
+    expect(outcome.storedSize).toBeLessThan(outcome.rawSize / 10);
+    const head = await store.head(outcome.key);
+    expect(head?.metadata).toMatchObject({
+      "pgha-sha256": outcome.sha256,
+      "pgha-raw-size": String(1 << 20),
+      "pgha-compression": "zstd",
+    });
+    const identity = JSON.parse(
+      (await readAll((await store.get(identityKey("main"))).body)).toString(),
+    );
+    expect(identity).toMatchObject({
+      systemIdentifier: "7300000000000000001",
+      walSegmentSize: 1 << 20,
+      pgVersion: "15",
+      walMagic: "0xD110",
+    });
+  });
+
+  it("treats the same content as already archived and different content as a conflict", async () => {
+    const name = segmentName(1, 0, 2);
+    const bytes = makeSegment(1, 0, 2);
+    await pushWalFile(deps, await file(name, bytes));
+    expect((await pushWalFile(deps, await file(name, bytes))).status).toBe("already-archived");
+    const other = Buffer.from(bytes);
+    other[5000] = (other[5000] ?? 0) ^ 1;
+    await expect(pushWalFile(deps, await file(name, other))).rejects.toBeInstanceOf(
+      WalConflictError,
+    );
+    // Still the original.
+    const dest = join(dir, "back");
+    await fetchWalFile(fetchDeps(), name, dest);
+    expect((await readFile(dest)).equals(bytes)).toBe(true);
+  });
+
+  it("refuses segments of another system or another segment size", async () => {
+    await pushWalFile(deps, await file(segmentName(1, 0, 1), makeSegment(1, 0, 1)));
+    const foreign = makeSegment(1, 0, 3, { systemIdentifier: 42n });
+    await expect(
+      pushWalFile(deps, await file(segmentName(1, 0, 3), foreign)),
+    ).rejects.toBeInstanceOf(ClusterMismatchError);
+    const bigger = makeSegment(1, 0, 3, { segmentSize: 1 << 21 });
+    await expect(pushWalFile(deps, await file(segmentName(1, 0, 3), bigger))).rejects.toThrow(
+      /2097152-byte segments but .* 1048576-byte/,
+    );
+    expect([...(await collectKeys(store))].filter((k) => k.includes("00000003"))).toEqual([]);
+  });
+
+  it("accepts .partial, .backup and .history files and refuses anything else", async () => {
+    await pushWalFile(deps, await file(`${segmentName(1, 0, 4)}.partial`, makeSegment(1, 0, 4)));
+    const backup =
+      "START WAL LOCATION: 0/4000028 (file 000000010000000000000004)\nSTOP WAL LOCATION: 0/4000100\n";
+    await pushWalFile(
+      deps,
+      await file("000000010000000000000004.00000028.backup", Buffer.from(backup)),
+    );
+    await pushWalFile(
+      deps,
+      await file("00000002.history", Buffer.from("1\t0/5000000\tno recovery target specified\n")),
+    );
+    expect([...(await collectKeys(store))]).toEqual(
+      expect.arrayContaining([
+        "v1/clusters/main/wal/history/00000002.history",
+        "v1/clusters/main/wal/0000000100000000/000000010000000000000004.00000028.backup",
+        "v1/clusters/main/wal/0000000100000000/000000010000000000000004.partial",
+      ]),
+    );
+    for (const [name, content] of [
+      ["postgresql.conf", "x"],
+      ["000000010000000000000005.gz", "x"],
+      ["00000003.history", "\0binary"],
+      ["000000010000000000000004.00000028.backup", "not a backup label"],
+    ] as const) {
+      await expect(
+        pushWalFile(deps, await file(name, Buffer.from(content))),
+      ).rejects.toBeInstanceOf(RefusedError);
+    }
+  });
+
+  it("stores uncompressed with compress none", async () => {
+    const name = segmentName(1, 0, 6);
+    const outcome = await pushWalFile(
+      { ...deps, compression: { algorithm: "none" } },
+      await file(name, makeSegment(1, 0, 6)),
+    );
+    expect(outcome.storedSize).toBe(outcome.rawSize);
+    const dest = join(dir, "plain");
+    await fetchWalFile(fetchDeps(), name, dest);
+    expect((await readFile(dest)).length).toBe(1 << 20);
+  });
+});
+
+describe("fetchWalFile", () => {
+  it("throws NotFoundError for a missing name and writes nothing", async () => {
+    await expect(
+      fetchWalFile(fetchDeps(), segmentName(1, 0, 9), join(dir, "x")),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("refuses names with paths", async () => {
+    await expect(
+      fetchWalFile(fetchDeps(), "../000000010000000000000001", join(dir, "x")),
+    ).rejects.toBeInstanceOf(RefusedError);
+  });
+
+  it("never delivers corrupt content and leaves no temporary file", async () => {
+    const name = segmentName(1, 0, 7);
+    const outcome = await pushWalFile(
+      { ...deps, compression: { algorithm: "none" } },
+      await file(name, makeSegment(1, 0, 7)),
+    );
+    const stored = await readAll((await store.get(outcome.key)).body);
+    stored[777] = (stored[777] ?? 0) ^ 0xff;
+    store.corrupt(outcome.key, stored);
+    const out = await mkdtemp(join(tmpdir(), "pgha-out-"));
+    try {
+      await expect(
+        fetchWalFile(fetchDeps(), name, join(out, "RECOVERYXLOG")),
+      ).rejects.toBeInstanceOf(IntegrityError);
+      expect(await readdir(out)).toEqual([]);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+
+  it("reports undecodable zstd data as corruption", async () => {
+    const name = segmentName(1, 0, 8);
+    const outcome = await pushWalFile(deps, await file(name, makeSegment(1, 0, 8)));
+    store.corrupt(outcome.key, Buffer.from("definitely not zstd"));
+    await expect(fetchWalFile(fetchDeps(), name, join(dir, "y"))).rejects.toBeInstanceOf(
+      IntegrityError,
+    );
+  });
+
+  it("replaces an existing destination file atomically", async () => {
+    const name = segmentName(1, 0, 10);
+    const bytes = makeSegment(1, 0, 10);
+    await pushWalFile(deps, await file(name, bytes));
+    const dest = join(dir, "RECOVERYXLOG");
+    await writeFile(dest, "stale");
+    await fetchWalFile(fetchDeps(), name, dest);
+    expect((await readFile(dest)).equals(bytes)).toBe(true);
+  });
+});
+
+async function collectKeys(s: MemoryStore): Promise<Set<string>> {
+  const keys = new Set<string>();
+  for await (const entry of s.list("")) keys.add(entry.key);
+  return keys;
+}
