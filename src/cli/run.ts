@@ -58,6 +58,9 @@ export function buildProgram(setCode: (code: number) => void): Command {
     )
     .version(VERSION)
     .exitOverride()
+    .configureOutput({
+      writeErr: (text) => process.stderr.write(text.replace(/^error: /, "pgha: error: ")),
+    })
     .showHelpAfterError("(run with --help for usage)")
     .addHelpText(
       "after",
@@ -109,6 +112,20 @@ export function buildProgram(setCode: (code: number) => void): Command {
     });
 
   return program;
+}
+
+/**
+ * Exit code for an error that escaped run() (an exception thrown outside any promise
+ * chain). Node would exit 1, which for wal-fetch means "not available" and could end
+ * recovery early; wal-fetch fails closed instead, everything else is internal.
+ */
+export async function fatalExitCode(argv: readonly string[], error: unknown): Promise<number> {
+  reportError(error);
+  if (argv[0] !== "wal-fetch") return EXIT_CODES.internal;
+  const at = argv.findIndex((a) => a === "--pgdata" || a.startsWith("--pgdata="));
+  const flag = at === -1 ? undefined : (argv[at]?.split("=")[1] ?? argv[at + 1]);
+  const { failureExitCode } = await import("./commands/wal-fetch.js");
+  return failureExitCode(flag);
 }
 
 export async function run(argv: readonly string[]): Promise<number> {

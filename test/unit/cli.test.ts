@@ -51,3 +51,21 @@ describe("pgha command line", () => {
     expect(readme).toContain(renderOptions(true));
   });
 });
+
+describe("errors that escape the command", () => {
+  it("fail closed for wal-fetch (126, or 1 with standby.signal) and are internal (70) elsewhere", async () => {
+    const { mkdtemp, writeFile, rm } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { fatalExitCode } = await import("../../src/cli/run.js");
+    const dir = await mkdtemp(join(tmpdir(), "pgha-fatal-"));
+    try {
+      const boom = new Error("boom");
+      expect(await fatalExitCode(["wal-fetch", "--pgdata", dir, "a", "b"], boom)).toBe(126);
+      await writeFile(join(dir, "standby.signal"), "");
+      expect(await fatalExitCode(["wal-fetch", `--pgdata=${dir}`, "a", "b"], boom)).toBe(1);
+      expect(await fatalExitCode(["wal-push", "x"], boom)).toBe(70);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -35,18 +35,31 @@ export async function walFetchCommand(
       context?.log.debug(`${name} is not in the repository`);
       return EXIT_CODES.notFound;
     }
-    const pgdata = resolve(
-      context?.config.pgdata ?? (typeof opts.pgdata === "string" ? opts.pgdata : "."),
-    );
-    const standby = existsSync(join(pgdata, "standby.signal"));
     reportError(error);
-    if (standby) {
-      process.stderr.write("pgha: standby.signal is present: exiting 1 so the standby retries\n");
-      return EXIT_CODES.notFound;
-    }
-    process.stderr.write(
-      `pgha: exiting ${EXIT_CODES.failClosed} so PostgreSQL stops recovery instead of ending it early${error instanceof PghaError ? "" : " (internal error)"}\n`,
+    return failureExitCode(
+      context?.config.pgdata ?? stringOpt(opts.pgdata),
+      error instanceof PghaError,
     );
-    return EXIT_CODES.failClosed;
   }
+}
+
+function stringOpt(value: unknown): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+/**
+ * The exit code for a wal-fetch that failed for any reason but "not found": 1 when
+ * standby.signal is in the data directory (the standby retries), else 126 (recovery stops).
+ * Also used by bin/pgha for errors that escape everything else.
+ */
+export function failureExitCode(pgdata: string | undefined, known = false): number {
+  const dir = resolve(pgdata ?? process.env.PGHA_PGDATA ?? ".");
+  if (existsSync(join(dir, "standby.signal"))) {
+    process.stderr.write("pgha: standby.signal is present: exiting 1 so the standby retries\n");
+    return EXIT_CODES.notFound;
+  }
+  process.stderr.write(
+    `pgha: exiting ${EXIT_CODES.failClosed} so PostgreSQL stops recovery instead of ending it early${known ? "" : " (internal error)"}\n`,
+  );
+  return EXIT_CODES.failClosed;
 }
