@@ -122,10 +122,8 @@ export function buildProgram(setCode: (code: number) => void): Command {
 export async function fatalExitCode(argv: readonly string[], error: unknown): Promise<number> {
   reportError(error);
   if (argv[0] !== "wal-fetch") return EXIT_CODES.internal;
-  const at = argv.findIndex((a) => a === "--pgdata" || a.startsWith("--pgdata="));
-  const flag = at === -1 ? undefined : (argv[at]?.split("=")[1] ?? argv[at + 1]);
   const { failureExitCode } = await import("./commands/wal-fetch.js");
-  return failureExitCode(flag);
+  return failureExitCode(pgdataFlag(argv));
 }
 
 export async function run(argv: readonly string[]): Promise<number> {
@@ -137,11 +135,22 @@ export async function run(argv: readonly string[]): Promise<number> {
     await program.parseAsync([...argv], { from: "user" });
     return code;
   } catch (error) {
+    let result: number;
     if (error instanceof CommanderError) {
       // Help and version end with exitCode 0; parse errors were printed by commander.
-      return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
+      result = error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
+    } else {
+      reportError(error);
+      result = exitCodeOf(error);
     }
-    reportError(error);
-    return exitCodeOf(error);
+    if (result === EXIT_CODES.ok || argv[0] !== "wal-fetch") return result;
+    // A restore_command typo must not read as "not available": that ends recovery early.
+    const { failureExitCode } = await import("./commands/wal-fetch.js");
+    return failureExitCode(pgdataFlag(argv), true);
   }
+}
+
+function pgdataFlag(argv: readonly string[]): string | undefined {
+  const at = argv.findIndex((a) => a === "--pgdata" || a.startsWith("--pgdata="));
+  return at === -1 ? undefined : (argv[at]?.split("=")[1] ?? argv[at + 1]);
 }

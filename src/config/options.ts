@@ -156,12 +156,13 @@ export const OPTIONS = {
     env: "PGHA_S3_PART_SIZE",
     placeholder: "<size>",
     group: "s3",
-    description: "multipart part size; bodies up to one part are sent in a single PUT (min 5MiB)",
+    description: "multipart part size, 5MiB-1GiB; bodies up to one part are sent in a single PUT",
     defaultText: "16MiB",
     parse: (raw) => {
       const size = parseSize(raw);
-      if (size < 5 * 1024 * 1024 || size > 5 * 1024 ** 3) {
-        throw new Error(`'${raw}' is outside 5MiB-5GiB`);
+      // One part is held in memory; Node's Buffer limit and sanity cap it at 1 GiB.
+      if (size < 5 * 1024 * 1024 || size > 1024 ** 3) {
+        throw new Error(`'${raw}' is outside 5MiB-1GiB`);
       }
       return size;
     },

@@ -100,8 +100,16 @@ export class FsStore implements ObjectStore {
     assertValidMetadata(metadata);
     const dir = dirname(path);
     const tmp = join(dir, `.tmp-${randomBytes(6).toString("hex")}`);
+    const header = Buffer.from(`${MAGIC}${JSON.stringify(metadata)}\n`);
+    if (header.length > MAX_HEADER) {
+      throw new StorageError(`metadata of ${key} is too large for a local object header`, {
+        transient: false,
+      });
+    }
     try {
-      await mkdir(dir, { recursive: true });
+      const created = await mkdir(dir, { recursive: true });
+      // A new directory entry is durable only once its parent is fsynced.
+      if (created !== undefined) await syncCreatedDirectories(created, dir);
     } catch (error) {
       throw this.failure(`cannot create ${dir}`, error);
     }
@@ -109,14 +117,14 @@ export class FsStore implements ObjectStore {
     try {
       const handle = await open(tmp, "wx", 0o640);
       try {
-        await handle.write(`${MAGIC}${JSON.stringify(metadata)}\n`);
+        await writeAll(handle, header);
         if (body instanceof Uint8Array) {
-          await handle.write(body);
+          await writeAll(handle, body);
           size = body.length;
         } else {
           for await (const chunk of body) {
             const buf = chunk as Uint8Array;
-            await handle.write(buf);
+            await writeAll(handle, buf);
             size += buf.length;
           }
         }
@@ -182,6 +190,21 @@ export class FsStore implements ObjectStore {
     }
   }
 
+  async durable(key: string): Promise<void> {
+    const path = this.path(key);
+    try {
+      const handle = await open(path, "r");
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await syncDirectory(dirname(path));
+    } catch (error) {
+      throw this.failure(`cannot fsync ${path}`, error);
+    }
+  }
+
   async delete(key: string): Promise<void> {
     const path = this.path(key);
     try {
@@ -235,6 +258,25 @@ export async function syncDirectory(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/** fsyncs the parent of every directory from `first` (the first one mkdir created) down to `last`. */
+async function syncCreatedDirectories(first: string, last: string): Promise<void> {
+  const chain: string[] = [];
+  for (let at = last; at.length >= first.length; at = dirname(at)) {
+    chain.unshift(at);
+    if (at === first || at === dirname(at)) break;
+  }
+  for (const created of chain) await syncDirectory(dirname(created));
+}
+
+/** FileHandle.write may write less than asked (quota, NFS): loop until all is written. */
+export async function writeAll(handle: FileHandle, data: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) {
+    const { bytesWritten } = await handle.write(data, offset, data.length - offset);
+    offset += bytesWritten;
   }
 }
 

@@ -57,6 +57,10 @@ export class MemoryStore implements ObjectStore {
     }
   }
 
+  async durable(key: string): Promise<void> {
+    assertValidKey(key);
+  }
+
   async delete(key: string): Promise<void> {
     assertValidKey(key);
     this.objects.delete(key);

@@ -69,6 +69,13 @@ export interface ObjectStore {
    */
   list(prefix: string): AsyncIterable<ListEntry>;
 
+  /**
+   * Makes sure an existing object survives a crash of this machine: local files are
+   * fsynced with their directory (a writer may have died between rename and fsync);
+   * on S3 an acknowledged object already is durable.
+   */
+  durable(key: string): Promise<void>;
+
   /** Removes the key. Deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
 }

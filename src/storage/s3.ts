@@ -189,9 +189,11 @@ export class S3Store implements ObjectStore {
       );
       return { key, size, metadata };
     } catch (error) {
-      await this.client
-        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId }))
-        .catch(() => undefined);
+      // Retried like any request; parts left by a killed process need a bucket lifecycle
+      // rule (AbortIncompleteMultipartUpload, see README).
+      await this.send(`abort multipart upload ${this.url}/${key}`, () =>
+        this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId })),
+      ).catch(() => undefined);
       throw error;
     }
   }
@@ -224,6 +226,10 @@ export class S3Store implements ObjectStore {
       }
       ContinuationToken = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (ContinuationToken);
+  }
+
+  async durable(key: string): Promise<void> {
+    this.fullKey(key);
   }
 
   async delete(key: string): Promise<void> {
@@ -282,6 +288,18 @@ export function classify(error: unknown, what: string, url: string): Error {
       hint: `create the bucket of ${url} first, or fix --repo`,
     });
   }
+  const code = e.code ?? e.cause?.code;
+  const networkCause = code !== undefined && TRANSIENT_CODES.has(code);
+  if (name === "BadDigest" || name === "XAmzContentSHA256Mismatch") {
+    // The body was damaged in transit; every body pgha sends is a buffer, so resend it.
+    return new StorageError(`${what}: ${name}: ${message}`, { transient: true, cause: error });
+  }
+  if (name === "CredentialsProviderError" && (networkCause || /timed? ?out|ECONN/i.test(message))) {
+    return new StorageError(`${what}: credentials not available yet: ${message}`, {
+      transient: true,
+      cause: error,
+    });
+  }
   if (
     name === "CredentialsProviderError" ||
     name === "InvalidAccessKeyId" ||
@@ -292,14 +310,13 @@ export function classify(error: unknown, what: string, url: string): Error {
     return new StorageError(`${what}: access denied (${name || status}): ${message}`, {
       transient: false,
       cause: error,
-      hint: "check the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or an instance role) and the bucket policy",
+      hint: "check the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or an instance role) and the policy: pgha needs s3:GetObject, s3:PutObject, s3:DeleteObject, s3:AbortMultipartUpload and s3:ListBucket (without ListBucket S3 answers 403 instead of 404 for a missing key)",
     });
   }
-  const code = e.code ?? e.cause?.code;
   const transient =
     (status !== undefined && (status >= 500 || status === 429 || status === 408)) ||
     TRANSIENT_NAMES.has(name) ||
-    (code !== undefined && TRANSIENT_CODES.has(code)) ||
+    networkCause ||
     /socket hang up|ECONNRESET|ECONNREFUSED|timed? ?out/i.test(message);
   return new StorageError(
     `${what}: ${code ?? name}${status ? ` (HTTP ${status})` : ""}: ${message}`,

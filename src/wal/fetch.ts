@@ -11,7 +11,7 @@
  *   within the retry budget.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { open, rename, unlink } from "node:fs/promises";
+import { type FileHandle, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -20,14 +20,15 @@ import {
   describeSystemError,
   IntegrityError,
   LocalIoError,
+  NotFoundError,
   PghaError,
   RefusedError,
   StorageError,
 } from "../errors.js";
 import type { Logger } from "../log.js";
-import { walKey } from "../repository/keys.js";
+import { identityKey, walKey } from "../repository/keys.js";
 import { decodeContentMeta } from "../repository/object-meta.js";
-import { syncDirectory } from "../storage/fs.js";
+import { syncDirectory, writeAll } from "../storage/fs.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { type RetryPolicy, withRetry } from "../storage/retry.js";
 import { parseWalFileName } from "./names.js";
@@ -59,7 +60,13 @@ export async function fetchWalFile(
     );
   }
   const key = walKey(deps.cluster, file);
-  const rawSize = await withRetry(deps.retry, `fetch ${name}`, () => download(deps, key, dest));
+  let rawSize: number;
+  try {
+    rawSize = await withRetry(deps.retry, `fetch ${name}`, () => download(deps, key, dest));
+  } catch (error) {
+    if (error instanceof NotFoundError) await checkClusterExists(deps);
+    throw error;
+  }
   deps.log.debug(`restored ${name} (${rawSize} bytes) from ${deps.store.url}/${key} to ${dest}`);
   return { name, key, rawSize, dest };
 }
@@ -87,23 +94,45 @@ async function download(deps: FetchDeps, key: string, dest: string): Promise<num
   try {
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
-        hash.update(chunk);
         size += chunk.length;
-        handle.write(chunk).then(() => done(), done);
+        if (size > meta.rawSize) {
+          // Corrupt or hostile object: stop before it fills the disk.
+          done(
+            new IntegrityError(
+              `${deps.store.url}/${key} decodes to more than its recorded ${meta.rawSize} bytes`,
+            ),
+          );
+          return;
+        }
+        hash.update(chunk);
+        writeAll(handle, chunk).then(() => done(), done);
       },
     });
     const decompress = await decompressStream(meta.compression);
-    let badData: Error | undefined;
-    decompress.once("error", (error) => {
-      badData = error;
+    // pipeline() destroys every stream with the first error, so remember which stream
+    // failed first: only the decompressor failing means bad data; a body error is the
+    // connection (transient) and a sink error is local.
+    let origin: "body" | "decompress" | "sink" | undefined;
+    body.once("error", () => {
+      origin ??= "body";
+    });
+    decompress.once("error", () => {
+      origin ??= "decompress";
+    });
+    sink.once("error", () => {
+      origin ??= "sink";
     });
     try {
       await pipeline(body, decompress, sink);
     } catch (error) {
-      if (badData) {
-        throw new IntegrityError(
-          `${deps.store.url}/${key} is corrupt: cannot decompress (${badData.message})`,
-        );
+      if (origin === "decompress") {
+        const why = error instanceof Error ? error.message : String(error);
+        throw new IntegrityError(`${deps.store.url}/${key} is corrupt: cannot decompress (${why})`);
+      }
+      if (origin === "sink" && !(error instanceof PghaError)) {
+        throw new LocalIoError(`cannot write ${tmp}: ${describeSystemError(error)}`, {
+          cause: error,
+        });
       }
       throw asFetchError(error, key, deps.store.url);
     }
@@ -126,6 +155,18 @@ async function download(deps: FetchDeps, key: string, dest: string): Promise<num
     if (error instanceof PghaError) throw error;
     throw new LocalIoError(`cannot write ${dest}: ${describeSystemError(error)}`, { cause: error });
   }
+}
+
+/**
+ * "Not found" must mean the file is not archived, not that --repo or --cluster point at
+ * nothing: that would end recovery at once. A cluster exists once it has archived a segment.
+ */
+async function checkClusterExists(deps: FetchDeps): Promise<void> {
+  if (await deps.store.head(identityKey(deps.cluster))) return;
+  throw new StorageError(`cluster '${deps.cluster}' does not exist in ${deps.store.url}`, {
+    transient: false,
+    hint: "check --repo and --cluster (PGHA_REPO, PGHA_CLUSTER): they must name the repository and cluster that archived this WAL",
+  });
 }
 
 /** Errors while streaming that are not bad data: a full disk is local, a broken connection transient. */

@@ -81,21 +81,21 @@ export async function pushWalFile(deps: PushDeps, path: string): Promise<PushOut
   };
 
   const existing = await deps.store.head(key);
-  if (existing) return sameOrConflict(deps, file, key, content, existing.metadata, existing.size);
+  if (existing) return alreadyArchived(deps, file, key, content, existing.metadata, existing.size);
 
   let storedSize: number;
+  const compress = await compressStream(deps.compression);
+  const rehash = createHash("sha256");
+  const source = createReadStream(path);
   try {
-    const rehash = createHash("sha256");
-    const source = createReadStream(path);
     const tap = new Transform({
       transform(chunk: Buffer, _enc, done) {
         rehash.update(chunk);
         done(null, chunk);
       },
     });
-    const compress = await compressStream(deps.compression);
+    source.on("error", (error) => compress.destroy(error));
     const body = source.pipe(tap).pipe(compress);
-    source.on("error", (error) => body.destroy(error));
     const stored = await deps.store.put(key, body, {
       metadata: encodeContentMeta(content),
       ifAbsent: true,
@@ -112,9 +112,13 @@ export async function pushWalFile(deps: PushDeps, path: string): Promise<PushOut
     if (error instanceof AlreadyExistsError) {
       // Another pusher (an old primary after failover, a retry) stored the name meanwhile.
       const now = await deps.store.head(key);
-      if (now) return sameOrConflict(deps, file, key, content, now.metadata, now.size);
+      if (now) return alreadyArchived(deps, file, key, content, now.metadata, now.size);
     }
     throw error;
+  } finally {
+    // Whatever the store did not consume (it failed early) must not hold the file open.
+    source.destroy();
+    compress.destroy();
   }
 
   const check = await deps.store.head(key);
@@ -132,16 +136,19 @@ export async function pushWalFile(deps: PushDeps, path: string): Promise<PushOut
   return { status: "stored", name, key, rawSize: size, storedSize, sha256 };
 }
 
-function sameOrConflict(
+/** The name is archived already: fine if the content is the same (made durable), else a conflict. */
+async function alreadyArchived(
   deps: PushDeps,
   file: WalFileName,
   key: string,
   content: ContentMeta,
   metadata: Record<string, string>,
   storedSize: number,
-): PushOutcome {
+): Promise<PushOutcome> {
   const stored = decodeContentMeta(key, metadata);
   if (sameContent(stored, content)) {
+    // An earlier push may have died between rename and fsync: make sure before saying yes.
+    await deps.store.durable(key);
     deps.log.info(`${file.name} is already archived with the same content; nothing to do`);
     return {
       status: "already-archived",

@@ -34,6 +34,17 @@ describe("pgha command line", () => {
     expect(errorLines).toHaveLength(1);
   });
 
+  it.each([
+    [["wal-fetch", "000000010000000000000001", "x", "--bogus"]],
+    [["wal-fetch", "000000010000000000000001"]],
+    [["wal-fetch", "--compress", "gzip", "000000010000000000000001", "x"]],
+    [["wal-fetch", "000000010000000000000001", "x", "--repo", "/nonexistent", "--cluster", "typo"]],
+  ])("wal-fetch fails closed (126) on %j instead of answering 'not available'", async (args) => {
+    const result = await runPgha(args, { cwd: "/tmp" });
+    expect(result.code).toBe(126);
+    expect(result.stderr).toMatch(/stops recovery/);
+  });
+
   it("reads settings from a config file", async () => {
     const result = await runPgha(["wal-fetch", "000000010000000000000001", "/tmp/x"], {
       env: { PGHA_CONFIG: join(REPO_ROOT, "package.json") },

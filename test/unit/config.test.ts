@@ -68,7 +68,7 @@ describe("configuration", () => {
     [{ env: { PGHA_CLUSTER: "a/b" } }, /not a cluster name/],
     [{ env: { PGHA_S3_CHECKSUMS: "always" } }, /not one of when_supported, when_required/],
     [{ env: { PGHA_RETRY_TIMEOUT: "soon" } }, /not a duration/],
-    [{ env: { PGHA_S3_PART_SIZE: "1MiB" } }, /outside 5MiB-5GiB/],
+    [{ env: { PGHA_S3_PART_SIZE: "1MiB" } }, /outside 5MiB-1GiB/],
     [{ env: { PGHA_S3_ENDPOINT: "minio:9000" } }, /must start with http/],
     [{ env: { PGHA_S3_SSE_KMS_KEY_ID: "k" } }, /--s3-sse is not aws:kms/],
   ])("rejects bad values with one line naming option and source: %j", (partial, message) => {

@@ -2,12 +2,14 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   ClusterMismatchError,
   IntegrityError,
   NotFoundError,
   RefusedError,
+  StorageError,
   WalConflictError,
 } from "../../src/errors.js";
 import { memoryLogger } from "../../src/log.js";
@@ -149,7 +151,42 @@ describe("pushWalFile", () => {
 });
 
 describe("fetchWalFile", () => {
+  it("restarts a download whose connection breaks midway instead of calling it corrupt", async () => {
+    const name = segmentName(1, 0, 11);
+    const bytes = makeSegment(1, 0, 11);
+    await pushWalFile(deps, await file(name, bytes));
+    let breaks = 2;
+    const flaky = Object.create(store) as MemoryStore;
+    flaky.get = async (key: string) => {
+      const got = await store.get(key);
+      if (breaks-- <= 0) return got;
+      const full = await readAll(got.body);
+      async function* broken() {
+        yield full.subarray(0, 1000);
+        throw Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
+      }
+      return { info: got.info, body: Readable.from(broken()) };
+    };
+    const dest = join(dir, "RECOVERYXLOG");
+    const retry = { ...defaultRetryPolicy(5000), sleep: async () => undefined };
+    await fetchWalFile({ store: flaky, cluster: "main", log: memoryLogger(), retry }, name, dest);
+    expect((await readFile(dest)).equals(bytes)).toBe(true);
+    expect(breaks).toBe(-1);
+  });
+
+  it("does not answer 'not found' for a cluster that does not exist", async () => {
+    const error = await fetchWalFile(
+      { ...fetchDeps(), cluster: "typo" },
+      segmentName(1, 0, 1),
+      join(dir, "x"),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as Error).message).toMatch(/cluster 'typo' does not exist/);
+  });
+
   it("throws NotFoundError for a missing name and writes nothing", async () => {
+    await pushWalFile(deps, await file(segmentName(1, 0, 1), makeSegment(1, 0, 1)));
+    await rm(join(dir, segmentName(1, 0, 1)));
     await expect(
       fetchWalFile(fetchDeps(), segmentName(1, 0, 9), join(dir, "x")),
     ).rejects.toBeInstanceOf(NotFoundError);
