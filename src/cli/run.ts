@@ -1,118 +1,12 @@
 /**
- * The command line. Flags come from the option table; each command's implementation is
- * imported only when that command runs, so `wal-push` / `wal-fetch` load nothing else.
- * run() never throws and never exits: it returns the exit code for bin/pgha.
+ * The command line. run() never throws and never exits: it returns the exit code for
+ * bin/pgha. PostgreSQL's own calls (`wal-push %p`, `wal-fetch %f %p`, with flags from the
+ * option table) take a fast path that does not load commander; everything else, help
+ * and every malformed call go through the commander program (program.ts).
  */
-import { Command, CommanderError, Option } from "commander";
-import {
-  DEFAULT_CONFIG_FILE,
-  OPTIONS,
-  type OptionGroup,
-  optionsInGroups,
-} from "../config/options.js";
-import { EXIT_CODE_TABLE, EXIT_CODES, type ExitCodeName, exitCodeOf } from "../errors.js";
+import { EXIT_CODES, exitCodeOf } from "../errors.js";
+import { type HotArgs, parseHotArgs } from "./hot-args.js";
 import { reportError } from "./report.js";
-
-const VERSION = "0.1.0";
-
-function exitCodeHelp(names: readonly ExitCodeName[]): string {
-  const rows = EXIT_CODE_TABLE.filter((row) => names.includes(row.name));
-  return `\nExit codes:\n${rows.map((r) => `  ${String(r.code).padStart(3)}  ${r.meaning}`).join("\n")}\n`;
-}
-
-function addOptions(command: Command, groups: readonly OptionGroup[]): Command {
-  command.addOption(
-    new Option(
-      "--config <file>",
-      `config file (JSON) [env PGHA_CONFIG; default ${DEFAULT_CONFIG_FILE} if present]`,
-    ),
-  );
-  for (const key of optionsInGroups(groups)) {
-    const spec = OPTIONS[key];
-    command.addOption(
-      new Option(
-        `--${spec.name} ${spec.placeholder}`,
-        `${spec.description} [env ${spec.env}; default ${spec.defaultText}]`,
-      ),
-    );
-  }
-  return command;
-}
-
-const PUSH_CODES: ExitCodeName[] = [
-  "ok",
-  "usage",
-  "refused",
-  "clusterMismatch",
-  "walConflict",
-  "integrity",
-  "storage",
-  "localIo",
-  "internal",
-];
-
-export function buildProgram(setCode: (code: number) => void): Command {
-  const program = new Command("pgha")
-    .description(
-      "PostgreSQL WAL archiving, backups and point-in-time recovery to S3-compatible or local storage",
-    )
-    .version(VERSION)
-    .exitOverride()
-    .configureOutput({
-      writeErr: (text) => process.stderr.write(text.replace(/^error: /, "pgha: error: ")),
-    })
-    .showHelpAfterError("(run with --help for usage)")
-    .addHelpText(
-      "after",
-      `${exitCodeHelp(EXIT_CODE_TABLE.map((r) => r.name))}\nPrecedence: flags > environment (PGHA_*) > config file > defaults. 'pgha options' lists every setting.\n`,
-    );
-
-  addOptions(
-    program
-      .command("wal-push")
-      .description(
-        "archive one WAL file; use as archive_command = 'pgha wal-push %p'.\n" +
-          "Exits 0 only after the file is stored and verified, or already archived with identical content.",
-      )
-      .argument("<path>", "the WAL file (PostgreSQL's %p, relative to the data directory)")
-      .addHelpText("after", exitCodeHelp(PUSH_CODES)),
-    ["repository", "s3", "general"],
-  ).action(async (path: string, opts: Record<string, unknown>) => {
-    const { walPushCommand } = await import("./commands/wal-push.js");
-    setCode(await walPushCommand(path, opts));
-  });
-
-  addOptions(
-    program
-      .command("wal-fetch")
-      .description(
-        "restore one archived WAL file; use as restore_command = 'pgha wal-fetch %f %p'.\n" +
-          "The file is decompressed beside <dest>, checksum-verified, fsynced and renamed into place.",
-      )
-      .argument("<name>", "WAL file name (PostgreSQL's %f)")
-      .argument("<dest>", "where to write it (PostgreSQL's %p, relative to the working directory)")
-      .addHelpText(
-        "after",
-        `\nExit codes:\n    0  delivered and verified\n    1  not in the repository (PostgreSQL: "not available"); also any failure when\n       standby.signal is present in --pgdata, so a standby simply retries\n  126  storage, integrity or configuration failure during archive recovery: PostgreSQL\n       stops recovery rather than ending it early and promoting at the wrong point\n`,
-      ),
-    ["repository", "s3", "wal", "general"],
-  ).action(async (name: string, dest: string, opts: Record<string, unknown>) => {
-    const { walFetchCommand } = await import("./commands/wal-fetch.js");
-    setCode(await walFetchCommand(name, dest, opts));
-  });
-
-  program
-    .command("options")
-    .description("list every setting: flag, environment variable, config-file key and default")
-    .option("--markdown", "print a Markdown table (as in README.md)")
-    .addHelpText("after", exitCodeHelp(["ok"]))
-    .action(async (opts: { markdown?: boolean }) => {
-      const { optionsCommand } = await import("./commands/options.js");
-      setCode(optionsCommand(opts.markdown === true));
-    });
-
-  return program;
-}
 
 /**
  * Exit code for an error that escaped run() (an exception thrown outside any promise
@@ -128,15 +22,18 @@ export async function fatalExitCode(argv: readonly string[], error: unknown): Pr
 
 export async function run(argv: readonly string[]): Promise<number> {
   let code: number = EXIT_CODES.ok;
-  const program = buildProgram((c) => {
-    code = c;
-  });
   try {
+    const hot = parseHotArgs(argv);
+    if (hot) return await runHot(hot);
+    const { buildProgram } = await import("./program.js");
+    const program = buildProgram((c) => {
+      code = c;
+    });
     await program.parseAsync([...argv], { from: "user" });
     return code;
   } catch (error) {
     let result: number;
-    if (error instanceof CommanderError) {
+    if (isCommanderError(error)) {
       // Help and version end with exitCode 0; parse errors were printed by commander.
       result = error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
     } else {
@@ -153,4 +50,21 @@ export async function run(argv: readonly string[]): Promise<number> {
 function pgdataFlag(argv: readonly string[]): string | undefined {
   const at = argv.findIndex((a) => a === "--pgdata" || a.startsWith("--pgdata="));
   return at === -1 ? undefined : (argv[at]?.split("=")[1] ?? argv[at + 1]);
+}
+
+/** The calls PostgreSQL makes, without loading commander. */
+async function runHot(hot: HotArgs): Promise<number> {
+  if (hot.command === "wal-push") {
+    const { walPushCommand } = await import("./commands/wal-push.js");
+    return walPushCommand(hot.positionals[0] ?? "", hot.opts);
+  }
+  const { walFetchCommand } = await import("./commands/wal-fetch.js");
+  return walFetchCommand(hot.positionals[0] ?? "", hot.positionals[1] ?? "", hot.opts);
+}
+
+function isCommanderError(error: unknown): error is { exitCode: number; code: string } {
+  const e = error as { code?: unknown; exitCode?: unknown } | undefined;
+  return (
+    typeof e?.code === "string" && e.code.startsWith("commander.") && typeof e.exitCode === "number"
+  );
 }

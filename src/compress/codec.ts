@@ -17,3 +17,12 @@ export async function decompressStream(compression: Compression): Promise<Transf
   const { DecompressStream } = await import("zstd-napi");
   return new DecompressStream();
 }
+
+/** One-shot compression of a buffer: a single zstd frame, the same format the stream writes. */
+export async function compressBuffer(spec: CompressionSpec, data: Buffer): Promise<Buffer> {
+  if (spec.algorithm === "none") return data;
+  const { Compressor } = await import("zstd-napi");
+  const compressor = new Compressor();
+  compressor.setParameters({ compressionLevel: spec.level, checksumFlag: true });
+  return compressor.compress(data);
+}

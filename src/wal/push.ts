@@ -16,7 +16,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { basename } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { compressStream } from "../compress/codec.js";
+import { compressBuffer, compressStream } from "../compress/codec.js";
 import type { CompressionSpec } from "../config/values.js";
 import {
   AlreadyExistsError,
@@ -68,15 +68,14 @@ export async function pushWalFile(deps: PushDeps, path: string): Promise<PushOut
       "archive_command should be 'pgha wal-push %p'; only WAL segments, .partial, .backup and .history files are archived",
     );
   }
-  const textFile = file.kind === "history" || file.kind === "backup";
-  const { size, head } = await readHead(path, textFile ? MAX_TEXT_FILE : LONG_PAGE_HEADER_SIZE);
-  await checkContent(deps, file, head, size);
+  const source = await readSource(path, file);
+  await checkContent(deps, file, source.head, source.size);
 
   const key = walKey(deps.cluster, file);
-  const sha256 = await hashFile(path);
+  const sha256 = source.data ? sha256Of(source.data) : await hashFile(path);
   const content: ContentMeta = {
     sha256,
-    rawSize: size,
+    rawSize: source.size,
     compression: deps.compression.algorithm,
   };
 
@@ -84,30 +83,15 @@ export async function pushWalFile(deps: PushDeps, path: string): Promise<PushOut
   if (existing) return alreadyArchived(deps, file, key, content, existing.metadata, existing.size);
 
   let storedSize: number;
-  const compress = await compressStream(deps.compression);
-  const rehash = createHash("sha256");
-  const source = createReadStream(path);
   try {
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        rehash.update(chunk);
-        done(null, chunk);
-      },
-    });
-    source.on("error", (error) => compress.destroy(error));
-    const body = source.pipe(tap).pipe(compress);
-    const stored = await deps.store.put(key, body, {
-      metadata: encodeContentMeta(content),
-      ifAbsent: true,
-    });
-    storedSize = stored.size;
-    if (rehash.digest("hex") !== sha256) {
-      // The file changed between the two reads: what we stored does not match its metadata.
-      await deps.store.delete(key);
-      throw new LocalIoError(`${path} changed while it was being archived`, {
-        hint: "PostgreSQL never changes a file it hands to archive_command; is something else writing to pg_wal?",
-      });
-    }
+    storedSize = source.data
+      ? (
+          await deps.store.put(key, await compressBuffer(deps.compression, source.data), {
+            metadata: encodeContentMeta(content),
+            ifAbsent: true,
+          })
+        ).size
+      : await putStreamed(deps, path, key, content);
   } catch (error) {
     if (error instanceof AlreadyExistsError) {
       // Another pusher (an old primary after failover, a retry) stored the name meanwhile.
@@ -115,10 +99,6 @@ export async function pushWalFile(deps: PushDeps, path: string): Promise<PushOut
       if (now) return alreadyArchived(deps, file, key, content, now.metadata, now.size);
     }
     throw error;
-  } finally {
-    // Whatever the store did not consume (it failed early) must not hold the file open.
-    source.destroy();
-    compress.destroy();
   }
 
   const check = await deps.store.head(key);
@@ -132,8 +112,10 @@ export async function pushWalFile(deps: PushDeps, path: string): Promise<PushOut
       "the storage did not keep what it acknowledged; PostgreSQL will retry the file",
     );
   }
-  deps.log.debug(`archived ${name}: ${size} -> ${storedSize} bytes at ${deps.store.url}/${key}`);
-  return { status: "stored", name, key, rawSize: size, storedSize, sha256 };
+  deps.log.debug(
+    `archived ${name}: ${source.size} -> ${storedSize} bytes at ${deps.store.url}/${key}`,
+  );
+  return { status: "stored", name, key, rawSize: source.size, storedSize, sha256 };
 }
 
 /** The name is archived already: fine if the content is the same (made durable), else a conflict. */
@@ -165,7 +147,22 @@ async function alreadyArchived(
   );
 }
 
-async function readHead(path: string, limit: number): Promise<{ size: number; head: Buffer }> {
+/**
+ * Segments up to this size (the default is 16 MiB) are read once into memory, hashed and
+ * compressed there: one read instead of two streamed passes, the hot path of archive_command.
+ * Larger ones (wal_segment_size goes up to 1 GiB) are streamed.
+ */
+const IN_MEMORY_LIMIT = 64 << 20;
+
+interface Source {
+  size: number;
+  /** The first bytes: the page header, or a whole text file. */
+  head: Buffer;
+  /** The whole file when it is at most IN_MEMORY_LIMIT bytes. */
+  data: Buffer | undefined;
+}
+
+async function readSource(path: string, file: WalFileName): Promise<Source> {
   let handle: FileHandle;
   try {
     handle = await open(path, "r");
@@ -177,12 +174,72 @@ async function readHead(path: string, limit: number): Promise<{ size: number; he
   }
   try {
     const { size } = await handle.stat();
-    const head = Buffer.alloc(Math.min(size, limit));
-    const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    return { size, head: head.subarray(0, bytesRead) };
+    const textFile = file.kind === "history" || file.kind === "backup";
+    const wanted =
+      size <= IN_MEMORY_LIMIT ? size : textFile ? MAX_TEXT_FILE : LONG_PAGE_HEADER_SIZE;
+    const buffer = Buffer.alloc(wanted);
+    let filled = 0;
+    while (filled < wanted) {
+      const { bytesRead } = await handle.read(buffer, filled, wanted - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    const head = buffer.subarray(0, filled);
+    if (size > IN_MEMORY_LIMIT) return { size, head, data: undefined };
+    if (filled !== size) {
+      throw new LocalIoError(`${path} changed size while it was being read`, {
+        hint: "PostgreSQL never changes a file it hands to archive_command; is something else writing to pg_wal?",
+      });
+    }
+    return { size, head, data: head };
+  } catch (error) {
+    if (error instanceof LocalIoError) throw error;
+    throw new LocalIoError(`cannot read ${path}: ${describeSystemError(error)}`, { cause: error });
   } finally {
     await handle.close();
   }
+}
+
+/** The streamed path for large segments: the file is read a second time while uploading. */
+async function putStreamed(
+  deps: PushDeps,
+  path: string,
+  key: string,
+  content: ContentMeta,
+): Promise<number> {
+  const compress = await compressStream(deps.compression);
+  const rehash = createHash("sha256");
+  const source = createReadStream(path);
+  try {
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        rehash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    source.on("error", (error) => compress.destroy(error));
+    const body = source.pipe(tap).pipe(compress);
+    const stored = await deps.store.put(key, body, {
+      metadata: encodeContentMeta(content),
+      ifAbsent: true,
+    });
+    if (rehash.digest("hex") !== content.sha256) {
+      // The file changed between the two reads: what we stored does not match its metadata.
+      await deps.store.delete(key);
+      throw new LocalIoError(`${path} changed while it was being archived`, {
+        hint: "PostgreSQL never changes a file it hands to archive_command; is something else writing to pg_wal?",
+      });
+    }
+    return stored.size;
+  } finally {
+    // Whatever the store did not consume (it failed early) must not hold the file open.
+    source.destroy();
+    compress.destroy();
+  }
+}
+
+function sha256Of(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
 }
 
 async function checkContent(deps: PushDeps, file: WalFileName, head: Buffer, size: number) {

@@ -1,0 +1,115 @@
+/**
+ * The commander program: help texts, flags from the option table, one action per command
+ * that imports the command's implementation only when it runs. Loaded for everything but
+ * the plain wal-push / wal-fetch calls PostgreSQL makes (see hot-args.ts).
+ */
+import { Command, Option } from "commander";
+import {
+  DEFAULT_CONFIG_FILE,
+  OPTIONS,
+  type OptionGroup,
+  optionsInGroups,
+} from "../config/options.js";
+import { EXIT_CODE_TABLE, type ExitCodeName } from "../errors.js";
+import { COMMAND_GROUPS } from "./hot-args.js";
+
+const VERSION = "0.1.0";
+
+function exitCodeHelp(names: readonly ExitCodeName[]): string {
+  const rows = EXIT_CODE_TABLE.filter((row) => names.includes(row.name));
+  return `\nExit codes:\n${rows.map((r) => `  ${String(r.code).padStart(3)}  ${r.meaning}`).join("\n")}\n`;
+}
+
+function addOptions(command: Command, groups: readonly OptionGroup[]): Command {
+  command.addOption(
+    new Option(
+      "--config <file>",
+      `config file (JSON) [env PGHA_CONFIG; default ${DEFAULT_CONFIG_FILE} if present]`,
+    ),
+  );
+  for (const key of optionsInGroups(groups)) {
+    const spec = OPTIONS[key];
+    command.addOption(
+      new Option(
+        `--${spec.name} ${spec.placeholder}`,
+        `${spec.description} [env ${spec.env}; default ${spec.defaultText}]`,
+      ),
+    );
+  }
+  return command;
+}
+
+const PUSH_CODES: ExitCodeName[] = [
+  "ok",
+  "usage",
+  "refused",
+  "clusterMismatch",
+  "walConflict",
+  "integrity",
+  "storage",
+  "localIo",
+  "internal",
+];
+
+export function buildProgram(setCode: (code: number) => void): Command {
+  const program = new Command("pgha")
+    .description(
+      "PostgreSQL WAL archiving, backups and point-in-time recovery to S3-compatible or local storage",
+    )
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({
+      writeErr: (text) => process.stderr.write(text.replace(/^error: /, "pgha: error: ")),
+    })
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText(
+      "after",
+      `${exitCodeHelp(EXIT_CODE_TABLE.map((r) => r.name))}\nPrecedence: flags > environment (PGHA_*) > config file > defaults. 'pgha options' lists every setting.\n`,
+    );
+
+  addOptions(
+    program
+      .command("wal-push")
+      .description(
+        "archive one WAL file; use as archive_command = 'pgha wal-push %p'.\n" +
+          "Exits 0 only after the file is stored and verified, or already archived with identical content.",
+      )
+      .argument("<path>", "the WAL file (PostgreSQL's %p, relative to the data directory)")
+      .addHelpText("after", exitCodeHelp(PUSH_CODES)),
+    COMMAND_GROUPS["wal-push"],
+  ).action(async (path: string, opts: Record<string, unknown>) => {
+    const { walPushCommand } = await import("./commands/wal-push.js");
+    setCode(await walPushCommand(path, opts));
+  });
+
+  addOptions(
+    program
+      .command("wal-fetch")
+      .description(
+        "restore one archived WAL file; use as restore_command = 'pgha wal-fetch %f %p'.\n" +
+          "The file is decompressed beside <dest>, checksum-verified, fsynced and renamed into place.",
+      )
+      .argument("<name>", "WAL file name (PostgreSQL's %f)")
+      .argument("<dest>", "where to write it (PostgreSQL's %p, relative to the working directory)")
+      .addHelpText(
+        "after",
+        `\nExit codes:\n    0  delivered and verified\n    1  not in the repository (PostgreSQL: "not available"); also any failure when\n       standby.signal is present in --pgdata, so a standby simply retries\n  126  storage, integrity or configuration failure during archive recovery: PostgreSQL\n       stops recovery rather than ending it early and promoting at the wrong point\n`,
+      ),
+    COMMAND_GROUPS["wal-fetch"],
+  ).action(async (name: string, dest: string, opts: Record<string, unknown>) => {
+    const { walFetchCommand } = await import("./commands/wal-fetch.js");
+    setCode(await walFetchCommand(name, dest, opts));
+  });
+
+  program
+    .command("options")
+    .description("list every setting: flag, environment variable, config-file key and default")
+    .option("--markdown", "print a Markdown table (as in README.md)")
+    .addHelpText("after", exitCodeHelp(["ok"]))
+    .action(async (opts: { markdown?: boolean }) => {
+      const { optionsCommand } = await import("./commands/options.js");
+      setCode(optionsCommand(opts.markdown === true));
+    });
+
+  return program;
+}
