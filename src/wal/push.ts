@@ -79,9 +79,8 @@ export async function pushWalFile(deps: PushDeps, path: string): Promise<PushOut
     compression: deps.compression.algorithm,
   };
 
-  const existing = await deps.store.head(key);
-  if (existing) return alreadyArchived(deps, file, key, content, existing.metadata, existing.size);
-
+  // No HEAD first: put(ifAbsent) finds an existing name itself (S3 checks, the local store
+  // links atomically), and only then do we compare contents. One request less per segment.
   let storedSize: number;
   try {
     storedSize = source.data
@@ -94,7 +93,7 @@ export async function pushWalFile(deps: PushDeps, path: string): Promise<PushOut
       : await putStreamed(deps, path, key, content);
   } catch (error) {
     if (error instanceof AlreadyExistsError) {
-      // Another pusher (an old primary after failover, a retry) stored the name meanwhile.
+      // Archived already: a retry after a crash, or another pusher (an old primary after failover).
       const now = await deps.store.head(key);
       if (now) return alreadyArchived(deps, file, key, content, now.metadata, now.size);
     }
