@@ -21,6 +21,7 @@ export const EXIT_CODES = {
   storage: 7,
   localIo: 8,
   locked: 9,
+  postgres: 10,
   internal: 70,
   failClosed: 126,
 } as const;
@@ -71,6 +72,11 @@ export const EXIT_CODE_TABLE: ReadonlyArray<{ code: number; name: ExitCodeName; 
     },
     { code: 8, name: "localIo", meaning: "a local file could not be read or written" },
     { code: 9, name: "locked", meaning: "the repository or cluster is locked by another pgha run" },
+    {
+      code: 10,
+      name: "postgres",
+      meaning: "PostgreSQL refused the connection or failed a query (or is not set up as required)",
+    },
     { code: 70, name: "internal", meaning: "internal error (a bug): the stack trace is printed" },
     {
       code: 126,
@@ -150,6 +156,18 @@ export class StorageError extends PghaError {
 export class LocalIoError extends PghaError {
   constructor(message: string, options?: { hint?: string; cause?: unknown }) {
     super("localIo", message, options);
+  }
+}
+
+export class PostgresError extends PghaError {
+  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
+    super("postgres", message, options);
+  }
+}
+
+export class LockedError extends PghaError {
+  constructor(message: string, hint?: string) {
+    super("locked", message, hint === undefined ? undefined : { hint });
   }
 }
 

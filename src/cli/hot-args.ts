@@ -9,7 +9,7 @@ import { OPTIONS, type OptionGroup, optionsInGroups } from "../config/options.js
 
 export const COMMAND_GROUPS = {
   "wal-push": ["repository", "s3", "general"],
-  "wal-fetch": ["repository", "s3", "wal", "general"],
+  "wal-fetch": ["repository", "s3", "pgdata", "general"],
 } as const satisfies Record<string, readonly OptionGroup[]>;
 
 const ARITY = { "wal-push": 1, "wal-fetch": 2 } as const;

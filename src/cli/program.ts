@@ -51,6 +51,19 @@ const PUSH_CODES: ExitCodeName[] = [
   "internal",
 ];
 
+const BACKUP_CODES: ExitCodeName[] = [
+  "ok",
+  "usage",
+  "refused",
+  "clusterMismatch",
+  "integrity",
+  "storage",
+  "localIo",
+  "locked",
+  "postgres",
+  "internal",
+];
+
 export function buildProgram(setCode: (code: number) => void): Command {
   const program = new Command("pgha")
     .description(
@@ -99,6 +112,79 @@ export function buildProgram(setCode: (code: number) => void): Command {
   ).action(async (name: string, dest: string, opts: Record<string, unknown>) => {
     const { walFetchCommand } = await import("./commands/wal-fetch.js");
     setCode(await walFetchCommand(name, dest, opts));
+  });
+
+  const backup = program
+    .command("backup")
+    .description("base backups: take one (the default), list, info, fetch")
+    .addHelpText(
+      "after",
+      `\nRun 'pgha backup create --help' for the options of taking a backup.\n${exitCodeHelp(BACKUP_CODES)}`,
+    );
+  addOptions(
+    backup
+      .command("create", { isDefault: true })
+      .description(
+        "take a base backup of the server (pgha runs on the database host): a non-exclusive backup,\n" +
+          "streamed as tar through zstd into the repository, complete once its WAL is archived and its manifest stored",
+      )
+      .option("--fast", "request an immediate checkpoint instead of a spread one")
+      .option("--label <text>", "a label stored with the backup")
+      .option("--pin", "never prune this backup")
+      .addHelpText("after", exitCodeHelp(BACKUP_CODES)),
+    ["repository", "s3", "pgdata", "postgres", "general"],
+  ).action(async (opts: Record<string, unknown>) => {
+    const { backupCreateCommand } = await import("./commands/backup.js");
+    setCode(await backupCreateCommand(opts));
+  });
+  addOptions(
+    backup
+      .command("list")
+      .description("list the backups of the cluster, oldest first")
+      .option("--json", "print JSON for scripts")
+      .addHelpText("after", exitCodeHelp(["ok", "usage", "integrity", "storage"])),
+    ["repository", "s3", "general"],
+  ).action(async (opts: Record<string, unknown>) => {
+    const { backupListCommand } = await import("./commands/backup.js");
+    setCode(await backupListCommand(opts));
+  });
+  addOptions(
+    backup
+      .command("info")
+      .description("show one backup")
+      .argument("<id>", "a backup id, or latest")
+      .option("--json", "print JSON for scripts")
+      .addHelpText(
+        "after",
+        exitCodeHelp(["ok", "notFound", "usage", "refused", "integrity", "storage"]),
+      ),
+    ["repository", "s3", "general"],
+  ).action(async (id: string, opts: Record<string, unknown>) => {
+    const { backupInfoCommand } = await import("./commands/backup.js");
+    setCode(await backupInfoCommand(id, opts));
+  });
+  addOptions(
+    backup
+      .command("fetch")
+      .description(
+        "rebuild a data directory (and its tablespaces) from a backup, verifying every checksum;\n" +
+          "writes no recovery configuration. The target must be empty or absent.",
+      )
+      .argument("<id>", "a backup id, or latest")
+      .argument("<dir>", "the new data directory")
+      .option(
+        "--tablespace-map <name=dir>",
+        "restore a tablespace (by name or oid) into another directory; repeatable",
+        (value: string, previous: string[] = []) => [...previous, value],
+      )
+      .addHelpText(
+        "after",
+        exitCodeHelp(["ok", "notFound", "usage", "refused", "integrity", "storage", "localIo"]),
+      ),
+    ["repository", "s3", "general"],
+  ).action(async (id: string, dir: string, opts: Record<string, unknown>) => {
+    const { backupFetchCommand } = await import("./commands/backup.js");
+    setCode(await backupFetchCommand(id, dir, opts));
   });
 
   program

@@ -6,10 +6,15 @@ import { PassThrough, type Transform } from "node:stream";
 import type { CompressionSpec } from "../config/values.js";
 import type { Compression } from "../repository/object-meta.js";
 
-export async function compressStream(spec: CompressionSpec): Promise<Transform> {
+/** workers > 0 lets libzstd compress in that many background threads (large streams). */
+export async function compressStream(spec: CompressionSpec, workers = 0): Promise<Transform> {
   if (spec.algorithm === "none") return new PassThrough();
   const { CompressStream } = await import("zstd-napi");
-  return new CompressStream({ compressionLevel: spec.level, checksumFlag: true });
+  return new CompressStream({
+    compressionLevel: spec.level,
+    checksumFlag: true,
+    nbWorkers: workers,
+  });
 }
 
 export async function decompressStream(compression: Compression): Promise<Transform> {

@@ -41,6 +41,8 @@ export interface Config {
   retryTimeoutMs: number;
   s3: S3Settings;
   pgdata: string | undefined;
+  pgConn: string | undefined;
+  archiveTimeoutMs: number;
   logLevel: LogLevel;
   /** The config file that was read, if any. */
   configFile: string | undefined;
@@ -127,6 +129,8 @@ function normalize(
       partSize: p.s3PartSize ?? 16 * 1024 * 1024,
     },
     pgdata: p.pgdata,
+    pgConn: p.pgConn,
+    archiveTimeoutMs: p.archiveTimeout ?? 120_000,
     logLevel: p.logLevel ?? "info",
     configFile,
   };

@@ -22,7 +22,7 @@ import {
   type S3Checksums,
 } from "./values.js";
 
-export type OptionGroup = "repository" | "s3" | "wal" | "general";
+export type OptionGroup = "repository" | "s3" | "pgdata" | "postgres" | "general";
 
 export interface OptionSpec<T> {
   /** Flag name without dashes; also the config-file key. */
@@ -171,11 +171,30 @@ export const OPTIONS = {
     name: "pgdata",
     env: "PGHA_PGDATA",
     placeholder: "<dir>",
-    group: "wal",
+    group: "pgdata",
     description:
-      "data directory (wal-fetch looks for standby.signal there); PostgreSQL runs pgha in it",
-    defaultText: "the working directory",
+      "data directory: what backup reads (default: the server's data_directory), where wal-fetch looks for standby.signal (default: the working directory, as PostgreSQL runs it)",
+    defaultText: "see description",
     parse: parseText,
+  }),
+  pgConn: option<string>({
+    name: "pg-conn",
+    env: "PGHA_PG_CONN",
+    placeholder: "<conninfo>",
+    group: "postgres",
+    description:
+      "connection string for the server (postgresql://... or 'host=... dbname=...'); the libpq variables PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD apply too",
+    defaultText: "libpq environment",
+    parse: parseText,
+  }),
+  archiveTimeout: option<number>({
+    name: "archive-timeout",
+    env: "PGHA_ARCHIVE_TIMEOUT",
+    placeholder: "<duration>",
+    group: "postgres",
+    description: "how long a backup waits for the WAL it needs to reach the repository",
+    defaultText: "2m",
+    parse: parseDuration,
   }),
   logLevel: option<LogLevel>({
     name: "log-level",

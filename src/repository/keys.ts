@@ -4,6 +4,9 @@
  *   v1/clusters/<cluster>/identity.json
  *   v1/clusters/<cluster>/wal/<timeline+log, 16 hex>/<segment | .partial | .backup file>
  *   v1/clusters/<cluster>/wal/history/<timeline>.history
+ *   v1/clusters/<cluster>/backups/<backup id>/data/<base | tablespace oid>.tar
+ *   v1/clusters/<cluster>/backups/<backup id>/manifest.json   (written last)
+ *   v1/clusters/<cluster>/locks/<name>.json
  */
 import type { WalFileName } from "../wal/names.js";
 
@@ -27,4 +30,30 @@ export function walKey(cluster: string, file: WalFileName): string {
   // Grouping by timeline+log keeps local directories small (256 files at 16 MiB) and
   // lets later code list or prune one timeline range at a time.
   return `${walPrefix(cluster)}${file.segment?.slice(0, 16)}/${file.name}`;
+}
+
+export function backupsPrefix(cluster: string): string {
+  return `${clusterPrefix(cluster)}backups/`;
+}
+
+export function backupPrefix(cluster: string, id: string): string {
+  return `${backupsPrefix(cluster)}${id}/`;
+}
+
+export function backupManifestKey(cluster: string, id: string): string {
+  return `${backupPrefix(cluster, id)}manifest.json`;
+}
+
+/** One tar per tablespace: "base" for the data directory, else the tablespace oid. */
+export function backupDataKey(cluster: string, id: string, part: string): string {
+  return `${backupPrefix(cluster, id)}data/${part}.tar`;
+}
+
+export function lockKey(cluster: string, name: string): string {
+  return `${clusterPrefix(cluster)}locks/${name}.json`;
+}
+
+/** The WAL key prefix of a timeline+log group, e.g. for checking a segment range. */
+export function walGroupPrefix(cluster: string, timelineAndLog: string): string {
+  return `${walPrefix(cluster)}${timelineAndLog}/`;
 }

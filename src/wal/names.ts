@@ -89,3 +89,31 @@ export function segmentStartLsn(file: WalFileName, segmentSize: number): bigint 
 export function formatLsn(lsn: bigint): string {
   return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
 }
+
+export function segmentNumber(file: WalFileName, segmentSize: number): bigint {
+  return BigInt(file.log ?? 0) * BigInt(segmentsPerLog(segmentSize)) + BigInt(file.seg ?? 0);
+}
+
+export function segmentName(timeline: number, segno: bigint, segmentSize: number): string {
+  const perLog = BigInt(segmentsPerLog(segmentSize));
+  const hex = (n: bigint | number) => n.toString(16).toUpperCase().padStart(8, "0");
+  return `${hex(timeline)}${hex(segno / perLog)}${hex(segno % perLog)}`;
+}
+
+/** The segment holding the byte just before lsn: the last one a record ending at lsn needs. */
+export function segmentBeforeLsn(timeline: number, lsn: bigint, segmentSize: number): string {
+  return segmentName(timeline, (lsn - 1n) / BigInt(segmentSize), segmentSize);
+}
+
+/** Every segment name from first to last (inclusive) on first's timeline. */
+export function segmentRange(first: string, last: string, segmentSize: number): string[] {
+  const a = parseWalFileName(first);
+  const b = parseWalFileName(last);
+  if (!a || !b || a.kind !== "segment" || b.kind !== "segment")
+    throw new Error(`bad segment range ${first}..${last}`);
+  const out: string[] = [];
+  for (let n = segmentNumber(a, segmentSize); n <= segmentNumber(b, segmentSize); n++) {
+    out.push(segmentName(a.timeline, n, segmentSize));
+  }
+  return out;
+}

@@ -135,6 +135,47 @@ export class PgCluster {
     return cluster;
   }
 
+  /**
+   * A cluster around an existing data directory (a fetched backup): its own port and
+   * socket directory; `conf` lines are appended after the copied postgresql.conf.
+   */
+  static async adopt(dataDir: string, options: ClusterOptions = {}): Promise<PgCluster> {
+    const baseDir = await serverOwnedTempDir("pgha-pg-");
+    const socketDir = join(baseDir, "sock");
+    const port = await freePort();
+    const cluster = new PgCluster(baseDir, dataDir, socketDir, port, options.env ?? {});
+    await cluster.asServerUser(() => mkdir(socketDir, { mode: 0o700 }), socketDir);
+    await cluster.appendConf([
+      `port = ${port}`,
+      "listen_addresses = '127.0.0.1'",
+      `unix_socket_directories = '${socketDir}'`,
+      ...(options.conf ?? []),
+    ]);
+    return cluster;
+  }
+
+  /** libpq environment that connects to this cluster. */
+  connEnv(): Record<string, string> {
+    return {
+      PGHOST: this.socketDir,
+      PGPORT: String(this.port),
+      PGUSER: "postgres",
+      PGDATABASE: "postgres",
+    };
+  }
+
+  /** Waits until the server accepts queries and is out of recovery. */
+  async waitPromoted(timeoutMs = 120_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const state = await this.sql("SELECT pg_is_in_recovery()").catch(() => "t");
+      if (state === "f") return;
+      if (Date.now() > deadline)
+        throw new Error(`server still in recovery: ${await this.serverLog()}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
   private async asServerUser(make: () => Promise<unknown>, path: string): Promise<void> {
     await make();
     const user = serverUser();

@@ -1,0 +1,248 @@
+/**
+ * fetchBaseBackup: rebuild a data directory (and its tablespaces) from a backup. Every
+ * file is checked against the manifest's sha256 as it is written, and every object's
+ * raw and stored sha256 once it is read; any mismatch fails the fetch. It writes no
+ * recovery configuration (the restore command does that). Targets must be empty.
+ */
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { chmod, mkdir, open, readdir, symlink, writeFile } from "node:fs/promises";
+import { isAbsolute, join, normalize, resolve } from "node:path";
+import { pipeline, type Readable, Transform } from "node:stream";
+import { promisify } from "node:util";
+import * as tar from "tar-stream";
+import { decompressStream } from "../compress/codec.js";
+import {
+  describeSystemError,
+  IntegrityError,
+  LocalIoError,
+  RefusedError,
+  UsageError,
+} from "../errors.js";
+import type { Logger } from "../log.js";
+import type { BackupFileEntry, BackupManifest } from "../repository/backup-manifest.js";
+import { writeAll } from "../storage/fs.js";
+import type { ObjectStore } from "../storage/object-store.js";
+
+export interface FetchBackupDeps {
+  store: ObjectStore;
+  log: Logger;
+  progress: (doneBytes: number, totalBytes: number) => void;
+}
+
+export interface FetchResult {
+  files: number;
+  bytes: number;
+  tablespaces: { oid: string; name: string; location: string }[];
+}
+
+/** Parses --tablespace-map values "NAME_OR_OID=DIR". */
+export function parseTablespaceMap(values: readonly string[]): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const value of values) {
+    const at = value.indexOf("=");
+    const dir = value.slice(at + 1);
+    if (at <= 0 || !isAbsolute(dir)) {
+      throw new UsageError(
+        `invalid --tablespace-map '${value}'`,
+        "use NAME=/absolute/dir or OID=/absolute/dir",
+      );
+    }
+    map.set(value.slice(0, at), normalize(dir));
+  }
+  return map;
+}
+
+export async function fetchBaseBackup(
+  deps: FetchBackupDeps,
+  manifest: BackupManifest,
+  target: string,
+  remap: Map<string, string>,
+): Promise<FetchResult> {
+  const root = resolve(target);
+  for (const key of remap.keys()) {
+    if (!manifest.tablespaces.some((ts) => ts.oid === key || ts.name === key)) {
+      throw new UsageError(
+        `--tablespace-map names '${key}', which is not a tablespace of backup ${manifest.id}`,
+        `its tablespaces: ${manifest.tablespaces.map((ts) => `${ts.name} (${ts.oid})`).join(", ") || "none"}`,
+      );
+    }
+  }
+  const tablespaces = manifest.tablespaces.map((ts) => ({
+    ...ts,
+    location: remap.get(ts.oid) ?? remap.get(ts.name) ?? ts.location,
+  }));
+  for (const dir of [root, ...tablespaces.map((ts) => ts.location)]) await requireEmpty(dir);
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  await chmod(root, 0o700);
+  for (const ts of tablespaces) await mkdir(ts.location, { recursive: true, mode: 0o700 });
+
+  const expected = new Map<string, BackupFileEntry>();
+  for (const file of manifest.files) expected.set(`${file.part}\0${file.path}`, file);
+  const seen = new Set<string>();
+  let done = 0;
+  const onBytes = (n: number) => {
+    done += n;
+    deps.progress(done, manifest.rawBytes);
+  };
+
+  for (const object of manifest.objects) {
+    const dest =
+      object.part === "base" ? root : tablespaces.find((ts) => ts.oid === object.part)?.location;
+    if (!dest)
+      throw new IntegrityError(
+        `backup ${manifest.id} has an object for unknown tablespace ${object.part}`,
+      );
+    const { body } = await deps.store.get(object.key);
+    const storedHash = createHash("sha256");
+    const rawHash = createHash("sha256");
+    let storedSize = 0;
+    let rawSize = 0;
+    const source = pipeline(
+      body,
+      tap((chunk) => {
+        storedHash.update(chunk);
+        storedSize += chunk.length;
+      }),
+      await decompressStream(object.compression),
+      tap((chunk) => {
+        rawHash.update(chunk);
+        rawSize += chunk.length;
+        onBytes(chunk.length);
+      }),
+      () => undefined,
+    );
+    await extractTar(
+      source,
+      dest,
+      (path) => {
+        const entry = expected.get(`${object.part}\0${path}`);
+        if (entry) seen.add(`${object.part}\0${path}`);
+        return entry;
+      },
+      object.key,
+    );
+    if (
+      storedSize !== object.storedSize ||
+      storedHash.digest("hex") !== object.storedSha256 ||
+      rawSize !== object.rawSize ||
+      rawHash.digest("hex") !== object.rawSha256
+    ) {
+      throw new IntegrityError(
+        `${deps.store.url}/${object.key} does not match its manifest checksums`,
+      );
+    }
+  }
+  const missing = manifest.files.filter((f) => !seen.has(`${f.part}\0${f.path}`));
+  if (missing.length > 0) {
+    throw new IntegrityError(
+      `backup ${manifest.id} is missing ${missing.length} files listed in its manifest (first: ${missing[0]?.path})`,
+    );
+  }
+
+  // PostgreSQL recreates pg_tblspc links from tablespace_map at recovery start, so the map
+  // must name the (possibly remapped) locations; the links are made now as well.
+  if (tablespaces.length > 0) {
+    await mkdir(join(root, "pg_tblspc"), { recursive: true, mode: 0o700 });
+    for (const ts of tablespaces) await symlink(ts.location, join(root, "pg_tblspc", ts.oid));
+    if (manifest.tablespaceMap !== null) {
+      await writeFile(
+        join(root, "tablespace_map"),
+        tablespaces.map((ts) => `${ts.oid} ${ts.location}\n`).join(""),
+        { mode: 0o600 },
+      );
+    }
+  }
+  for (const dir of [root, ...tablespaces.map((ts) => ts.location)]) {
+    await promisify(execFile)("sync", ["-f", dir]).catch(() => undefined);
+  }
+  deps.log.info(`backup ${manifest.id}: ${seen.size} files (${done} bytes) restored into ${root}`);
+  return { files: seen.size, bytes: done, tablespaces };
+}
+
+function tap(onChunk: (chunk: Buffer) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      onChunk(chunk);
+      done(null, chunk);
+    },
+  });
+}
+
+async function requireEmpty(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw new LocalIoError(`cannot read ${dir}: ${describeSystemError(error)}`);
+  }
+  if (names.length > 0) {
+    throw new RefusedError(
+      `${dir} is not empty; nothing was written`,
+      "fetch into a new or empty directory (pgha never overwrites a data directory)",
+    );
+  }
+}
+
+function safePath(root: string, name: string): string {
+  const clean = name.replace(/\/+$/, "");
+  const full = resolve(root, clean);
+  if (isAbsolute(clean) || (full !== root && !full.startsWith(`${root}/`))) {
+    throw new IntegrityError(`backup tar entry '${name}' points outside the target`);
+  }
+  return full;
+}
+
+async function extractTar(
+  source: Readable,
+  dest: string,
+  lookup: (path: string) => BackupFileEntry | undefined,
+  key: string,
+): Promise<void> {
+  const extract = tar.extract();
+  const pump = (async () => {
+    for await (const chunk of source) {
+      if (!extract.write(chunk as Buffer))
+        await new Promise<void>((r) => extract.once("drain", () => r()));
+    }
+    (extract as unknown as { end(): void }).end();
+  })().catch((error: Error) => {
+    extract.destroy(error);
+  });
+  for await (const entry of extract) {
+    const { header } = entry;
+    const path = safePath(dest, header.name);
+    if (header.type === "directory") {
+      await mkdir(path, { recursive: true, mode: header.mode });
+      await chmod(path, header.mode & 0o7777);
+      entry.resume();
+    } else if (header.type === "symlink") {
+      await symlink(header.linkname, path);
+      entry.resume();
+    } else if (header.type === "file") {
+      const name = header.name.replace(/\/+$/, "");
+      const expected = lookup(name);
+      if (!expected)
+        throw new IntegrityError(`${key} holds '${name}', which its manifest does not list`);
+      const hash = createHash("sha256");
+      let size = 0;
+      const handle = await open(path, "wx", header.mode & 0o7777);
+      try {
+        for await (const chunk of entry) {
+          hash.update(chunk as Buffer);
+          size += (chunk as Buffer).length;
+          await writeAll(handle, chunk as Buffer);
+        }
+      } finally {
+        await handle.close();
+      }
+      if (size !== expected.size || hash.digest("hex") !== expected.sha256) {
+        throw new IntegrityError(`${name} from ${key} does not match its manifest checksum`);
+      }
+    } else {
+      throw new IntegrityError(`${key} holds an unexpected ${header.type} entry '${header.name}'`);
+    }
+  }
+  await pump;
+}

@@ -1,0 +1,299 @@
+/**
+ * takeBaseBackup: a non-exclusive base backup on one session, streamed as tar through
+ * zstd into the repository, declared complete only once the WAL it needs is archived and
+ * its manifest (written last) is stored. On failure nothing is listed: the objects of the
+ * attempt are deleted and the manifest never written.
+ */
+import { join } from "node:path";
+import type { CompressionSpec } from "../config/values.js";
+import {
+  ClusterMismatchError,
+  describeSystemError,
+  LocalIoError,
+  PostgresError,
+  RefusedError,
+} from "../errors.js";
+import type { Logger } from "../log.js";
+import type { PgServer, ServerFacts } from "../pg/server.js";
+import { parseBackupLabel, parseLsn } from "../pg/server.js";
+import {
+  type BackupFileEntry,
+  type BackupManifest,
+  type BackupObjectEntry,
+  type BackupTablespace,
+  makeBackupId,
+  writeBackupManifest,
+} from "../repository/backup-manifest.js";
+import { readIdentity } from "../repository/identity.js";
+import { backupDataKey, backupPrefix, walKey } from "../repository/keys.js";
+import { acquireLock } from "../repository/lock.js";
+import type { ObjectStore } from "../storage/object-store.js";
+import { parseWalFileName, segmentBeforeLsn, segmentRange } from "../wal/names.js";
+import { TarUpload } from "./tar-upload.js";
+import { type WalkEntry, walkTree } from "./walk.js";
+
+export interface BackupDeps {
+  store: ObjectStore;
+  cluster: string;
+  compression: CompressionSpec;
+  server: PgServer;
+  /** The data directory; undefined means the server's data_directory setting. */
+  pgdata: string | undefined;
+  archiveTimeoutMs: number;
+  lockTtlMs: number;
+  log: Logger;
+  now: () => Date;
+  sleep: (ms: number) => Promise<void>;
+  progress: (doneBytes: number, totalBytes: number) => void;
+}
+
+export interface BackupRequest {
+  fast: boolean;
+  label: string | undefined;
+  pin: boolean;
+}
+
+export async function takeBaseBackup(
+  deps: BackupDeps,
+  request: BackupRequest,
+): Promise<BackupManifest> {
+  const facts = await deps.server.facts();
+  checkServer(facts);
+  const pgdata = deps.pgdata ?? facts.dataDirectory;
+  await checkDataDirectory(pgdata);
+  const identity = await readIdentity(deps.store, deps.cluster);
+  if (identity && identity.systemIdentifier !== facts.systemIdentifier) {
+    throw new ClusterMismatchError(
+      `the server is system ${facts.systemIdentifier} but cluster '${deps.cluster}' in ${deps.store.url} is system ${identity.systemIdentifier}`,
+      "back up into the cluster name its archive_command uses (--cluster / PGHA_CLUSTER)",
+    );
+  }
+
+  const lock = await acquireLock(deps.store, deps.cluster, {
+    name: "cluster",
+    purpose: "backup",
+    ttlMs: deps.lockTtlMs,
+    now: deps.now,
+  });
+  const id = makeBackupId(deps.now());
+  const uploads: TarUpload[] = [];
+  let started = false;
+  try {
+    const [catalog] = await deps.server.query<{ v: string }>(
+      "SELECT catalog_version_no::text AS v FROM pg_control_system()",
+    );
+    const versionDir = `PG_${Math.floor(facts.versionNum / 10000)}_${catalog?.v}`;
+    const tablespaces: BackupTablespace[] = await deps.server.tablespaces();
+    const startTime = deps.now();
+    const startLsn = await deps.server.startBackup(
+      facts.versionNum,
+      request.label ?? `pgha backup ${id}`,
+      request.fast,
+    );
+    started = true;
+    deps.log.info(
+      `backup ${id} started at ${startLsn} (${facts.inRecovery ? "from a standby" : "primary"})`,
+    );
+
+    const trees = await Promise.all([
+      ...tablespaces.map(async (ts) => ({
+        part: ts.oid,
+        root: ts.location,
+        entries: await walkTree(ts.location, {
+          isDataDirectory: false,
+          onlyTopDirectory: versionDir,
+        }),
+      })),
+      walkTree(pgdata, { isDataDirectory: true }).then((entries) => ({
+        part: "base",
+        root: pgdata,
+        entries: controlFileLast(entries),
+      })),
+    ]);
+    const total = trees.reduce((sum, t) => sum + t.entries.reduce((s, e) => s + e.size, 0), 0);
+    let done = 0;
+    const onBytes = (n: number) => {
+      done += n;
+      deps.progress(done, total);
+    };
+
+    const files: BackupFileEntry[] = [];
+    const objects: BackupObjectEntry[] = [];
+    let base: TarUpload | undefined;
+    for (const tree of trees) {
+      const upload = await TarUpload.open(
+        deps.store,
+        backupDataKey(deps.cluster, id, tree.part),
+        tree.part,
+        deps.compression,
+        onBytes,
+      );
+      uploads.push(upload);
+      for (const entry of tree.entries) {
+        const added = await addEntry(upload, entry, join(tree.root, entry.path));
+        if (added) files.push(added);
+      }
+      if (tree.part === "base") base = upload;
+      else objects.push(await upload.finish());
+    }
+    if (!base) throw new Error("no base tar");
+
+    const stop = await deps.server.stopBackup(facts.versionNum);
+    started = false;
+    const label = parseBackupLabel(stop.labelFile);
+    files.push(await base.addBuffer("backup_label", Buffer.from(stop.labelFile)));
+    if (stop.tablespaceMap)
+      files.push(await base.addBuffer("tablespace_map", Buffer.from(stop.tablespaceMap)));
+    objects.push(await base.finish());
+    const stopWal = segmentBeforeLsn(label.timeline, parseLsn(stop.lsn), facts.walSegmentSize);
+    deps.log.info(
+      `backup ${id} data stored; waiting for WAL ${label.startWal}..${stopWal} in the repository`,
+    );
+
+    await waitForWal(deps, segmentRange(label.startWal, stopWal, facts.walSegmentSize));
+    const archived = await readIdentity(deps.store, deps.cluster);
+    if (!archived || archived.systemIdentifier !== facts.systemIdentifier) {
+      throw new ClusterMismatchError(
+        `the WAL in cluster '${deps.cluster}' is not from this server (system ${facts.systemIdentifier})`,
+        "back up into the cluster name its archive_command uses (--cluster / PGHA_CLUSTER)",
+      );
+    }
+
+    const manifest: BackupManifest = {
+      format: 1,
+      kind: "base-backup",
+      id,
+      cluster: deps.cluster,
+      label: request.label ?? null,
+      pinned: request.pin,
+      pgVersion: facts.version,
+      pgVersionNum: facts.versionNum,
+      systemIdentifier: facts.systemIdentifier,
+      walSegmentSize: facts.walSegmentSize,
+      timeline: label.timeline,
+      startLsn,
+      stopLsn: stop.lsn,
+      startWal: label.startWal,
+      stopWal,
+      startTime: startTime.toISOString(),
+      stopTime: deps.now().toISOString(),
+      fromStandby: label.fromStandby,
+      compression:
+        deps.compression.algorithm === "none" ? "none" : `zstd:${deps.compression.level}`,
+      rawBytes: objects.reduce((s, o) => s + o.rawSize, 0),
+      storedBytes: objects.reduce((s, o) => s + o.storedSize, 0),
+      tablespaces,
+      objects,
+      files,
+      backupLabel: stop.labelFile,
+      tablespaceMap: stop.tablespaceMap,
+    };
+    await writeBackupManifest(deps.store, manifest);
+    deps.log.info(
+      `backup ${id} complete: ${files.length} files, ${manifest.rawBytes} bytes stored as ${manifest.storedBytes}`,
+    );
+    return manifest;
+  } catch (error) {
+    for (const upload of uploads) await upload.abort(error as Error);
+    if (started) await deps.server.stopBackup(facts.versionNum).catch(() => undefined);
+    await deleteAttempt(deps, id);
+    throw error;
+  } finally {
+    await lock.release().catch(() => undefined);
+  }
+}
+
+function checkServer(facts: ServerFacts): void {
+  if (facts.versionNum < 100000) {
+    throw new RefusedError(
+      `PostgreSQL ${facts.version} is too old`,
+      "pgha supports PostgreSQL 10 and newer",
+    );
+  }
+  if (facts.inRecovery) return; // a standby: the primary archives, and waitForWal checks it
+  const hint =
+    "set archive_mode = on and archive_command = 'pgha wal-push %p' (same --repo and --cluster), reload, and check pg_stat_archiver";
+  if (facts.archiveMode !== "on" && facts.archiveMode !== "always") {
+    throw new RefusedError(
+      `archiving is off on the server (archive_mode = ${facts.archiveMode}): a backup could not be restored`,
+      hint,
+    );
+  }
+  if (
+    facts.archiveLibrary !== "" ||
+    !/pgha/.test(facts.archiveCommand) ||
+    !/wal-push/.test(facts.archiveCommand)
+  ) {
+    throw new RefusedError(
+      `archive_command does not call pgha wal-push (archive_command = '${facts.archiveCommand}'${facts.archiveLibrary ? `, archive_library = '${facts.archiveLibrary}'` : ""})`,
+      hint,
+    );
+  }
+}
+
+async function checkDataDirectory(pgdata: string): Promise<void> {
+  const { access } = await import("node:fs/promises");
+  try {
+    await access(join(pgdata, "PG_VERSION"));
+  } catch (error) {
+    throw new LocalIoError(
+      `${pgdata} is not a readable data directory: ${describeSystemError(error)}`,
+      {
+        hint: "pgha backup runs on the database host; set --pgdata (PGHA_PGDATA) to the data directory and run as a user that can read it",
+      },
+    );
+  }
+}
+
+/** pg_control goes last, as pg_basebackup sends it. */
+function controlFileLast(entries: WalkEntry[]): WalkEntry[] {
+  const control = entries.filter((e) => e.path === "global/pg_control");
+  return [...entries.filter((e) => e.path !== "global/pg_control"), ...control];
+}
+
+async function addEntry(
+  upload: TarUpload,
+  entry: WalkEntry,
+  absPath: string,
+): Promise<BackupFileEntry | undefined> {
+  if (entry.type === "directory") {
+    await upload.addDirectory(entry);
+    return undefined;
+  }
+  if (entry.type === "symlink") {
+    await upload.addSymlink(entry);
+    return undefined;
+  }
+  return upload.addFile(entry, absPath);
+}
+
+async function waitForWal(deps: BackupDeps, names: string[]): Promise<void> {
+  const deadline = deps.now().getTime() + deps.archiveTimeoutMs;
+  for (const name of names) {
+    const file = parseWalFileName(name);
+    if (!file) throw new Error(`bad segment name ${name}`);
+    const key = walKey(deps.cluster, file);
+    while (!(await deps.store.head(key))) {
+      if (deps.now().getTime() > deadline) {
+        throw new PostgresError(
+          `WAL segment ${name} needed by the backup was not archived within ${Math.round(deps.archiveTimeoutMs / 1000)}s`,
+          {
+            hint: "check pg_stat_archiver (failed_count, last_failed_wal) and the server log; on a standby the primary must archive (archive_timeout helps on a quiet primary); --archive-timeout sets the wait",
+          },
+        );
+      }
+      await deps.sleep(500);
+    }
+  }
+}
+
+async function deleteAttempt(deps: BackupDeps, id: string): Promise<void> {
+  try {
+    for await (const entry of deps.store.list(backupPrefix(deps.cluster, id)))
+      await deps.store.delete(entry.key);
+  } catch (error) {
+    deps.log.warn(
+      `could not remove the objects of failed backup ${id}: ${(error as Error).message}`,
+    );
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * One tar stream (the data directory, or one tablespace) built file by file and streamed
+ * through zstd into one repository object (multipart on S3): no local copy, memory
+ * bounded by a few parts. Every file's sha256 is taken from exactly the bytes put into
+ * the tar; the tar stream and the stored bytes get a sha256 each for the manifest.
+ */
+import { createHash } from "node:crypto";
+import { open } from "node:fs/promises";
+import { pipeline, Readable, Transform } from "node:stream";
+import * as tar from "tar-stream";
+import { compressStream } from "../compress/codec.js";
+import type { CompressionSpec } from "../config/values.js";
+import { describeSystemError, LocalIoError } from "../errors.js";
+import type { BackupFileEntry, BackupObjectEntry } from "../repository/backup-manifest.js";
+import type { ObjectStore } from "../storage/object-store.js";
+import type { WalkEntry } from "./walk.js";
+
+const READ_CHUNK = 1 << 20;
+
+/** The writable side of one tar entry (a streamx Writable). */
+interface EntrySink {
+  write(chunk: Buffer): boolean;
+  end(): void;
+  once(event: "drain", listener: () => void): unknown;
+}
+
+export class TarUpload {
+  private readonly pack = tar.pack();
+  private readonly rawHash = createHash("sha256");
+  private readonly storedHash = createHash("sha256");
+  private rawSize = 0;
+  private storedSize = 0;
+  private readonly upload: Promise<unknown>;
+  private failure: Error | undefined;
+
+  private constructor(
+    readonly part: string,
+    readonly key: string,
+    private readonly compression: CompressionSpec,
+    compress: Transform,
+    store: ObjectStore,
+    private readonly onBytes: (n: number) => void,
+  ) {
+    const tap = (hash: ReturnType<typeof createHash>, count: (n: number) => void) =>
+      new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          hash.update(chunk);
+          count(chunk.length);
+          done(null, chunk);
+        },
+      });
+    const body = pipeline(
+      Readable.from(this.pack),
+      tap(this.rawHash, (n) => {
+        this.rawSize += n;
+      }),
+      compress,
+      tap(this.storedHash, (n) => {
+        this.storedSize += n;
+      }),
+      (error) => {
+        if (error) this.failure ??= error;
+      },
+    );
+    this.upload = store.put(key, body, {
+      metadata: { "pgha-format": "1", "pgha-compression": compression.algorithm },
+    });
+    // Keep an early failure from being unhandled while entries are still being added.
+    this.upload.catch((error: Error) => {
+      this.failure ??= error;
+    });
+  }
+
+  static async open(
+    store: ObjectStore,
+    key: string,
+    part: string,
+    compression: CompressionSpec,
+    onBytes: (n: number) => void,
+  ): Promise<TarUpload> {
+    // libzstd's worker threads put the second core to work while this one reads and hashes.
+    const compress = await compressStream(compression, 2);
+    return new TarUpload(part, key, compression, compress, store, onBytes);
+  }
+
+  private check(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  private async entry(
+    header: Partial<tar.Header> & { name: string },
+    write?: (entry: EntrySink) => Promise<void>,
+  ): Promise<void> {
+    this.check();
+    await new Promise<void>((resolve, reject) => {
+      const entry = this.pack.entry(header, (error) => (error ? reject(error) : resolve()));
+      if (!write) return;
+      write(entry as unknown as EntrySink).then(
+        () => (entry as unknown as EntrySink).end(),
+        (error: Error) => {
+          entry.destroy(error);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  async addDirectory(item: WalkEntry): Promise<void> {
+    await this.entry({ name: item.path, type: "directory", mode: item.mode, mtime: item.mtime });
+  }
+
+  async addSymlink(item: WalkEntry): Promise<void> {
+    await this.entry({
+      name: item.path,
+      type: "symlink",
+      linkname: item.linkTarget ?? "",
+      mode: item.mode,
+      mtime: item.mtime,
+    });
+  }
+
+  /**
+   * Adds a file with the size the walk saw. A file that shrank is padded with zeros and
+   * one that grew is cut at that size: WAL replay from the backup's start repairs both.
+   * Returns undefined when the file vanished (dropped relation, finished temp file).
+   */
+  async addFile(item: WalkEntry, absPath: string): Promise<BackupFileEntry | undefined> {
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(absPath, "r");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw new LocalIoError(`cannot read ${absPath}: ${describeSystemError(error)}`, {
+        cause: error,
+      });
+    }
+    const hash = createHash("sha256");
+    try {
+      await this.entry(
+        { name: item.path, type: "file", size: item.size, mode: item.mode, mtime: item.mtime },
+        async (entry) => {
+          let done = 0;
+          const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(item.size, 1)));
+          while (done < item.size) {
+            const want = Math.min(buffer.length, item.size - done);
+            const { bytesRead } = await handle.read(buffer, 0, want, done);
+            const chunk =
+              bytesRead === 0 ? Buffer.alloc(want) : Buffer.from(buffer.subarray(0, bytesRead));
+            hash.update(chunk);
+            done += chunk.length;
+            this.onBytes(chunk.length);
+            if (!entry.write(chunk))
+              await new Promise<void>((resolve) => entry.once("drain", resolve));
+          }
+        },
+      );
+    } catch (error) {
+      if (error instanceof LocalIoError) throw error;
+      throw new LocalIoError(`cannot read ${absPath}: ${describeSystemError(error)}`, {
+        cause: error,
+      });
+    } finally {
+      await handle.close();
+    }
+    return {
+      part: this.part,
+      path: item.path,
+      size: item.size,
+      mode: item.mode,
+      mtime: item.mtime.toISOString(),
+      sha256: hash.digest("hex"),
+    };
+  }
+
+  /** Adds generated content (backup_label, tablespace_map). */
+  async addBuffer(path: string, data: Buffer, mode = 0o600): Promise<BackupFileEntry> {
+    const mtime = new Date();
+    await this.entry(
+      { name: path, type: "file", size: data.length, mode, mtime },
+      async (entry) => {
+        entry.write(data);
+      },
+    );
+    return {
+      part: this.part,
+      path,
+      size: data.length,
+      mode,
+      mtime: mtime.toISOString(),
+      sha256: createHash("sha256").update(data).digest("hex"),
+    };
+  }
+
+  async finish(): Promise<BackupObjectEntry> {
+    this.check();
+    this.pack.finalize();
+    await this.upload;
+    this.check();
+    return {
+      part: this.part,
+      key: this.key,
+      compression: this.compression.algorithm,
+      rawSize: this.rawSize,
+      rawSha256: this.rawHash.digest("hex"),
+      storedSize: this.storedSize,
+      storedSha256: this.storedHash.digest("hex"),
+    };
+  }
+
+  /** Stops the upload (the store aborts a multipart upload) and forgets the object. */
+  async abort(error: Error): Promise<void> {
+    this.pack.destroy(error);
+    await this.upload.catch(() => undefined);
+  }
+}

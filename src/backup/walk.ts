@@ -1,0 +1,105 @@
+/**
+ * Lists what goes into one tablespace's tar: directories and regular files below a root,
+ * minus the exclusions, in a stable order (parents before children, names sorted).
+ * Files that vanish while the walk runs are simply not listed (WAL replay recreates them).
+ */
+import type { Dirent } from "node:fs";
+import { lstat, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { describeSystemError, LocalIoError } from "../errors.js";
+import {
+  excludedRelationFiles,
+  isDatabaseDirectory,
+  isEmptiedDirectory,
+  isExcluded,
+} from "./exclude.js";
+
+export interface WalkEntry {
+  /** Relative path inside the tar, '/'-separated. */
+  path: string;
+  type: "directory" | "file" | "symlink";
+  size: number;
+  mode: number;
+  mtime: Date;
+  linkTarget?: string;
+}
+
+export interface WalkOptions {
+  /** The data directory (applies its top-level rules) or a tablespace. */
+  isDataDirectory: boolean;
+  /** Only this first-level subdirectory is walked (a tablespace's PG_15_<catversion>). */
+  onlyTopDirectory?: string;
+}
+
+export async function walkTree(root: string, options: WalkOptions): Promise<WalkEntry[]> {
+  const out: WalkEntry[] = [];
+  await walkDir(root, "", options, out);
+  return out;
+}
+
+async function walkDir(
+  root: string,
+  rel: string,
+  options: WalkOptions,
+  out: WalkEntry[],
+): Promise<void> {
+  let dirents: Dirent[];
+  try {
+    dirents = await readdir(rel === "" ? root : join(root, rel), { withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw new LocalIoError(`cannot read ${join(root, rel)}: ${describeSystemError(error)}`, {
+      cause: error,
+    });
+  }
+  const names = dirents.map((d) => d.name).sort();
+  const skipRelations = isDatabaseDirectory(rel, options.isDataDirectory)
+    ? excludedRelationFiles(names)
+    : new Set<string>();
+  for (const name of names) {
+    const path = rel === "" ? name : `${rel}/${name}`;
+    if (rel === "" && options.onlyTopDirectory !== undefined && name !== options.onlyTopDirectory)
+      continue;
+    if (isExcluded(path, options.isDataDirectory) || skipRelations.has(name)) continue;
+    let stats: Awaited<ReturnType<typeof lstat>>;
+    try {
+      stats = await lstat(join(root, path));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw new LocalIoError(`cannot stat ${join(root, path)}: ${describeSystemError(error)}`, {
+        cause: error,
+      });
+    }
+    const base = { path, mode: stats.mode & 0o7777, mtime: stats.mtime };
+    const emptied = options.isDataDirectory && isEmptiedDirectory(path);
+    if (stats.isDirectory() || (emptied && stats.isSymbolicLink())) {
+      // pg_wal may be a symlink to another disk: it is restored as an empty directory.
+      out.push({
+        ...base,
+        type: "directory",
+        size: 0,
+        mode: stats.isDirectory() ? base.mode : 0o700,
+      });
+      if (emptied) {
+        if (path === "pg_wal")
+          out.push({
+            ...base,
+            path: "pg_wal/archive_status",
+            type: "directory",
+            size: 0,
+            mode: 0o700,
+          });
+        continue;
+      }
+      // Tablespace links are restored from tablespace_map, not from the tar.
+      if (options.isDataDirectory && path === "pg_tblspc") continue;
+      await walkDir(root, path, options, out);
+    } else if (stats.isFile()) {
+      out.push({ ...base, type: "file", size: stats.size });
+    } else if (stats.isSymbolicLink()) {
+      const { readlink } = await import("node:fs/promises");
+      out.push({ ...base, type: "symlink", size: 0, linkTarget: await readlink(join(root, path)) });
+    }
+    // Sockets, FIFOs and devices do not belong in a data directory and are left out.
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * The PostgreSQL server pgha talks to (node-postgres). Connection settings are the
+ * standard libpq ones (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD) or --pg-conn.
+ * The backup calls are chosen by server_version_num: pg_backup_start/stop on 15+,
+ * the non-exclusive pg_start_backup/pg_stop_backup before.
+ */
+import pg from "pg";
+import { PostgresError } from "../errors.js";
+
+export interface ServerFacts {
+  versionNum: number;
+  version: string;
+  inRecovery: boolean;
+  dataDirectory: string;
+  archiveMode: string;
+  archiveCommand: string;
+  archiveLibrary: string;
+  walSegmentSize: number;
+  systemIdentifier: string;
+}
+
+export interface TablespaceRow {
+  oid: string;
+  name: string;
+  location: string;
+}
+
+export interface BackupStop {
+  lsn: string;
+  labelFile: string;
+  tablespaceMap: string | null;
+}
+
+export class PgServer {
+  private constructor(private readonly client: pg.Client) {}
+
+  static async connect(connectionString: string | undefined): Promise<PgServer> {
+    const client = new pg.Client(connectionString ? { connectionString } : {});
+    client.on("error", () => undefined);
+    try {
+      await client.connect();
+    } catch (error) {
+      throw new PostgresError(`cannot connect to PostgreSQL: ${(error as Error).message}`, {
+        hint: "set --pg-conn (PGHA_PG_CONN) or the libpq variables PGHOST, PGPORT, PGUSER, PGDATABASE; pgha backup needs a superuser or a role with pg_read_all_settings and backup rights",
+        cause: error,
+      });
+    }
+    return new PgServer(client);
+  }
+
+  async query<T extends Record<string, unknown>>(
+    sql: string,
+    params: unknown[] = [],
+  ): Promise<T[]> {
+    try {
+      return (await this.client.query<T>(sql, params)).rows;
+    } catch (error) {
+      throw new PostgresError(`query failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async facts(): Promise<ServerFacts> {
+    const [row] = await this.query<Record<string, string | boolean>>(
+      `SELECT current_setting('server_version_num') AS num,
+              current_setting('server_version') AS version,
+              pg_is_in_recovery() AS recovery,
+              current_setting('data_directory') AS datadir,
+              current_setting('archive_mode') AS archive_mode,
+              current_setting('archive_command') AS archive_command,
+              coalesce(current_setting('archive_library', true), '') AS archive_library,
+              (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS seg,
+              (SELECT unit FROM pg_settings WHERE name = 'wal_segment_size') AS seg_unit,
+              (SELECT system_identifier::text FROM pg_control_system()) AS sysid`,
+    );
+    if (!row) throw new PostgresError("the server returned no settings");
+    const units: Record<string, number> = { B: 1, "8kB": 8192, MB: 1024 * 1024 };
+    return {
+      versionNum: Number(row.num),
+      version: String(row.version),
+      inRecovery: row.recovery === true,
+      dataDirectory: String(row.datadir),
+      archiveMode: String(row.archive_mode),
+      archiveCommand: String(row.archive_command),
+      archiveLibrary: String(row.archive_library),
+      walSegmentSize: Number(row.seg) * (units[String(row.seg_unit)] ?? 1),
+      systemIdentifier: String(row.sysid),
+    };
+  }
+
+  async tablespaces(): Promise<TablespaceRow[]> {
+    return this.query<{ oid: string; name: string; location: string }>(
+      `SELECT oid::text AS oid, spcname AS name, pg_tablespace_location(oid) AS location
+         FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global') ORDER BY oid`,
+    );
+  }
+
+  async startBackup(versionNum: number, label: string, fast: boolean): Promise<string> {
+    const sql =
+      versionNum >= 150000
+        ? "SELECT pg_backup_start($1, $2)::text AS lsn"
+        : "SELECT pg_start_backup($1, $2, false)::text AS lsn";
+    const [row] = await this.query<{ lsn: string }>(sql, [label, fast]);
+    if (!row) throw new PostgresError("backup start returned nothing");
+    return row.lsn;
+  }
+
+  /** Stops the backup without waiting for archiving: pgha waits on the repository instead. */
+  async stopBackup(versionNum: number): Promise<BackupStop> {
+    const sql =
+      versionNum >= 150000
+        ? "SELECT lsn::text AS lsn, labelfile, spcmapfile FROM pg_backup_stop(false)"
+        : "SELECT lsn::text AS lsn, labelfile, spcmapfile FROM pg_stop_backup(false, false)";
+    const [row] = await this.query<{ lsn: string; labelfile: string; spcmapfile: string | null }>(
+      sql,
+    );
+    if (!row) throw new PostgresError("backup stop returned nothing");
+    const map = row.spcmapfile && row.spcmapfile.length > 0 ? row.spcmapfile : null;
+    return { lsn: row.lsn, labelFile: row.labelfile, tablespaceMap: map };
+  }
+
+  async close(): Promise<void> {
+    await this.client.end().catch(() => undefined);
+  }
+}
+
+/** "16/B374D848" -> bigint. */
+export function parseLsn(text: string): bigint {
+  const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());
+  if (!match) throw new PostgresError(`'${text}' is not an LSN`);
+  return (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`);
+}
+
+/** The fields pgha needs from a backup_label. */
+export function parseBackupLabel(text: string): {
+  startWal: string;
+  timeline: number;
+  fromStandby: boolean;
+} {
+  const startWal = /^START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)$/m.exec(text)?.[1];
+  const timeline = /^START TIMELINE: (\d+)$/m.exec(text)?.[1];
+  if (!startWal || !timeline)
+    throw new PostgresError("the server returned a backup_label pgha cannot read");
+  return {
+    startWal,
+    timeline: Number(timeline),
+    fromStandby: /^BACKUP FROM: standby$/m.test(text),
+  };
+}

@@ -1,0 +1,162 @@
+/**
+ * The base backup manifest: written last, so a backup without a manifest does not exist.
+ * Stored as JSON with content metadata (sha256), so every read is verified.
+ */
+import { createHash } from "node:crypto";
+import { AlreadyExistsError, IntegrityError, NotFoundError, RefusedError } from "../errors.js";
+import type { ObjectStore } from "../storage/object-store.js";
+import { readAll } from "../storage/streams.js";
+import { backupManifestKey, backupsPrefix } from "./keys.js";
+import { decodeContentMeta, encodeContentMeta } from "./object-meta.js";
+
+export interface BackupFileEntry {
+  /** "base" or the tablespace oid: which tar the file is in. */
+  part: string;
+  /** Path inside that tar ("global/pg_control", "PG_15_202209061/16384/16385"). */
+  path: string;
+  size: number;
+  mode: number;
+  mtime: string;
+  sha256: string;
+}
+
+export interface BackupObjectEntry {
+  part: string;
+  key: string;
+  compression: "zstd" | "none";
+  /** The tar stream before compression. */
+  rawSize: number;
+  rawSha256: string;
+  /** The bytes in the repository. */
+  storedSize: number;
+  storedSha256: string;
+}
+
+export interface BackupTablespace {
+  oid: string;
+  name: string;
+  location: string;
+}
+
+export interface BackupManifest {
+  format: 1;
+  kind: "base-backup";
+  id: string;
+  cluster: string;
+  label: string | null;
+  pinned: boolean;
+  pgVersion: string;
+  pgVersionNum: number;
+  systemIdentifier: string;
+  walSegmentSize: number;
+  timeline: number;
+  startLsn: string;
+  stopLsn: string;
+  startWal: string;
+  stopWal: string;
+  startTime: string;
+  stopTime: string;
+  fromStandby: boolean;
+  compression: string;
+  rawBytes: number;
+  storedBytes: number;
+  tablespaces: BackupTablespace[];
+  objects: BackupObjectEntry[];
+  files: BackupFileEntry[];
+  backupLabel: string;
+  tablespaceMap: string | null;
+}
+
+/** Sortable, time-based backup id: 20261121T220512Z. */
+export function makeBackupId(now: Date): string {
+  return now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}Z$/, "Z");
+}
+
+export const BACKUP_ID = /^\d{8}T\d{6}Z$/;
+
+export async function writeBackupManifest(
+  store: ObjectStore,
+  manifest: BackupManifest,
+): Promise<void> {
+  const body = Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`);
+  const sha256 = createHash("sha256").update(body).digest("hex");
+  try {
+    await store.put(backupManifestKey(manifest.cluster, manifest.id), body, {
+      ifAbsent: true,
+      metadata: encodeContentMeta({ sha256, rawSize: body.length, compression: "none" }),
+    });
+  } catch (error) {
+    if (error instanceof AlreadyExistsError) {
+      throw new RefusedError(
+        `backup ${manifest.id} already exists in cluster '${manifest.cluster}'`,
+      );
+    }
+    throw error;
+  }
+}
+
+export async function readBackupManifest(
+  store: ObjectStore,
+  cluster: string,
+  id: string,
+): Promise<BackupManifest> {
+  const key = backupManifestKey(cluster, id);
+  let got: Awaited<ReturnType<ObjectStore["get"]>>;
+  try {
+    got = await store.get(key);
+  } catch (error) {
+    if (error instanceof NotFoundError) {
+      throw new NotFoundError(
+        `no backup ${id} in cluster '${cluster}' of ${store.url}`,
+        "'pgha backup list' shows the backups",
+      );
+    }
+    throw error;
+  }
+  const body = await readAll(got.body);
+  const meta = decodeContentMeta(key, got.info.metadata);
+  if (createHash("sha256").update(body).digest("hex") !== meta.sha256) {
+    throw new IntegrityError(`${store.url}/${key} is corrupt (checksum mismatch)`);
+  }
+  return JSON.parse(body.toString("utf8")) as BackupManifest;
+}
+
+/** Ids of every backup that has a manifest, oldest first. */
+export async function listBackupIds(store: ObjectStore, cluster: string): Promise<string[]> {
+  const prefix = backupsPrefix(cluster);
+  const ids: string[] = [];
+  for await (const entry of store.list(prefix)) {
+    const rest = entry.key.slice(prefix.length);
+    const match = /^([^/]+)\/manifest\.json$/.exec(rest);
+    if (match?.[1] && BACKUP_ID.test(match[1])) ids.push(match[1]);
+  }
+  return ids.sort();
+}
+
+/** Resolves "latest" or an id to a manifest. */
+export async function resolveBackup(
+  store: ObjectStore,
+  cluster: string,
+  ref: string,
+): Promise<BackupManifest> {
+  if (ref === "latest") {
+    const ids = await listBackupIds(store, cluster);
+    const id = ids.at(-1);
+    if (!id)
+      throw new NotFoundError(
+        `cluster '${cluster}' has no backups in ${store.url}`,
+        "take one with 'pgha backup'",
+      );
+    return readBackupManifest(store, cluster, id);
+  }
+  if (!BACKUP_ID.test(ref)) {
+    throw new RefusedError(
+      `'${ref}' is not a backup id`,
+      "ids look like 20261121T220512Z; 'pgha backup list' shows them, or use latest",
+    );
+  }
+  return readBackupManifest(store, cluster, ref);
+}

@@ -1,0 +1,285 @@
+/**
+ * Base backups end to end on a real PostgreSQL 15 (made with --data-checksums), into the
+ * local repository and into the S3 test server: a backup taken while pgbench writes is
+ * fetched into a new directory and recovered with restore_command = pgha wal-fetch; the
+ * rows committed before the backup are there and pg_checksums passes after a clean stop.
+ */
+import { randomBytes } from "node:crypto";
+import { readdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { resolveConfig } from "../../src/config/load.js";
+import { memoryLogger } from "../../src/log.js";
+import { acquireLock } from "../../src/repository/lock.js";
+import { openStore } from "../../src/storage/open-store.js";
+import { havePostgres, s3Server } from "../helpers/components.js";
+import { PgCluster, runCommand, serverOwnedTempDir, serverUser } from "../helpers/pg-cluster.js";
+import { pghaCommandLine, runPgha } from "../helpers/pgha.js";
+import { s3Env } from "../helpers/s3-server.js";
+
+const server = s3Server();
+const pg = havePostgres();
+const kinds: ("local" | "s3")[] = ["local", ...(server ? (["s3"] as const) : [])];
+
+function archiveConf(): string[] {
+  return [
+    "archive_mode = on",
+    `archive_command = '${pghaCommandLine("wal-push %p").replace(/'/g, "''")}'`,
+  ];
+}
+
+/** Recovery to the end of the backup with pgha wal-fetch, then promote; no archiving. */
+function recoveryConf(): string[] {
+  return [
+    "archive_mode = off",
+    `restore_command = '${pghaCommandLine("wal-fetch %f %p").replace(/'/g, "''")}'`,
+    "recovery_target = 'immediate'",
+    "recovery_target_action = 'promote'",
+  ];
+}
+
+async function restoreAndStart(
+  backupId: string,
+  env: Record<string, string>,
+  extra: string[] = [],
+): Promise<PgCluster> {
+  const parent = await serverOwnedTempDir("pgha-restore-");
+  const dataDir = join(parent, "data");
+  const fetched = await runPgha(["backup", "fetch", backupId, dataDir, ...extra], {
+    env,
+    asServerUser: true,
+  });
+  expect(fetched.code, fetched.stderr).toBe(0);
+  const restored = await PgCluster.adopt(dataDir, { env, conf: recoveryConf() });
+  await writeFile(join(dataDir, "recovery.signal"), "");
+  const { chown } = await import("node:fs/promises");
+  const user = serverUser();
+  if (user) await chown(join(dataDir, "recovery.signal"), user.uid, user.gid);
+  await restored.start();
+  await restored.waitPromoted();
+  return restored;
+}
+
+describe.skipIf(!pg).each(kinds)("base backups with a %s repository", (kind) => {
+  let cluster: PgCluster;
+  let env: Record<string, string>;
+  let repoDir: string | undefined;
+  const cleanups: (() => Promise<unknown>)[] = [];
+
+  beforeAll(async () => {
+    if (kind === "local") {
+      repoDir = await serverOwnedTempDir("pgha-repo-");
+      env = { PGHA_REPO: repoDir };
+    } else if (server) {
+      env = s3Env(server, `backup-${randomBytes(4).toString("hex")}`);
+      // This process opens the store too (lock test): the SDK reads credentials from its env.
+      process.env.AWS_ACCESS_KEY_ID = server.accessKeyId;
+      process.env.AWS_SECRET_ACCESS_KEY = server.secretAccessKey;
+    }
+    env = { ...env, PGHA_CLUSTER: "main", PGHA_ARCHIVE_TIMEOUT: "60s", PGHA_LOG_LEVEL: "warn" };
+    cluster = await PgCluster.init({ env, conf: [...archiveConf(), "checkpoint_timeout = '30s'"] });
+    await cluster.start();
+    env = { ...env, ...cluster.connEnv() };
+  });
+
+  afterAll(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    await cluster?.destroy();
+    if (repoDir) await rm(repoDir, { recursive: true, force: true });
+  });
+
+  it("backs up under pgbench load; the fetched copy recovers with wal-fetch and passes pg_checksums", async () => {
+    await cluster.pgbench(["-i", "-s", "5", "-q"]);
+    await cluster.sql(
+      "CREATE TABLE before_backup AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g",
+    );
+    const expected = await cluster.sql(
+      "SELECT count(*) || ':' || md5(string_agg(v, ',' ORDER BY id)) FROM before_backup",
+    );
+    const load = cluster.pgbench(["-T", "12", "-c", "2"]);
+    const taken = await runPgha(["backup", "--fast", "--label", "under load"], {
+      env,
+      asServerUser: true,
+    });
+    await load;
+    expect(taken.code, taken.stderr).toBe(0);
+    const id = taken.stdout.trim();
+    expect(id).toMatch(/^\d{8}T\d{6}Z$/);
+
+    const listed = await runPgha(["backup", "list", "--json"], { env, asServerUser: true });
+    expect(listed.code, listed.stderr).toBe(0);
+    const backups = JSON.parse(listed.stdout) as { id: string; label: string; files: number }[];
+    expect(backups.map((b) => b.id)).toContain(id);
+    expect(backups.find((b) => b.id === id)?.label).toBe("under load");
+    const info = await runPgha(["backup", "info", "latest"], { env, asServerUser: true });
+    expect(info.stdout).toContain(id);
+
+    const restored = await restoreAndStart(id, env);
+    cleanups.push(() => restored.destroy());
+    expect(
+      await restored.sql(
+        "SELECT count(*) || ':' || md5(string_agg(v, ',' ORDER BY id)) FROM before_backup",
+      ),
+    ).toBe(expected);
+    expect(Number(await restored.sql("SELECT count(*) FROM pgbench_accounts"))).toBe(500_000);
+    await restored.stop("fast");
+    const checked = await restored.bin("pg_checksums", ["--check", "-D", restored.dataDir]);
+    expect(checked.stdout).toMatch(/Bad checksums:\s+0/);
+  });
+
+  it("round-trips a tablespace, remapped to a new directory", async () => {
+    const location = await serverOwnedTempDir("pgha-ts-");
+    cleanups.push(() => rm(location, { recursive: true, force: true }));
+    await cluster.sql(`CREATE TABLESPACE extra LOCATION '${location}'`);
+    await cluster.sql(
+      "CREATE TABLE in_ts TABLESPACE extra AS SELECT g AS id FROM generate_series(1, 5000) g",
+    );
+    const taken = await runPgha(["backup", "--fast"], { env, asServerUser: true });
+    expect(taken.code, taken.stderr).toBe(0);
+    const newLocation = join(await serverOwnedTempDir("pgha-ts2-"), "extra");
+    cleanups.push(() => rm(join(newLocation, ".."), { recursive: true, force: true }));
+
+    const restored = await restoreAndStart(taken.stdout.trim(), env, [
+      "--tablespace-map",
+      `extra=${newLocation}`,
+    ]);
+    cleanups.push(() => restored.destroy());
+    expect(await restored.sql("SELECT count(*) FROM in_ts")).toBe("5000");
+    expect(
+      await restored.sql(
+        "SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = 'extra'",
+      ),
+    ).toBe(newLocation);
+    expect((await readdir(newLocation)).some((name) => name.startsWith("PG_15_"))).toBe(true);
+    await cluster.sql("DROP TABLE in_ts");
+    await cluster.sql("DROP TABLESPACE extra");
+  });
+
+  it("refuses a second backup while one holds the cluster lock, and takes over a stale one", async () => {
+    const store = await openStore(
+      resolveConfig({ flags: {}, env, file: undefined }),
+      memoryLogger(),
+    );
+    const handOver = async () => {
+      // The lock was written by this (root) test process: give it to the server user.
+      const user = serverUser();
+      if (repoDir && user) await runCommand("chown", ["-R", `${user.uid}:${user.gid}`, repoDir]);
+    };
+    const lock = await acquireLock(store, "main", {
+      name: "cluster",
+      purpose: "backup",
+      ttlMs: 60_000,
+      now: () => new Date(),
+    });
+    await handOver();
+    try {
+      const second = await runPgha(["backup", "--fast"], { env, asServerUser: true });
+      expect(second.code, second.stderr).toBe(9);
+      expect(second.stderr).toMatch(/locked by backup/);
+    } finally {
+      await lock.release();
+    }
+    // A lock whose holder stopped refreshing it (a crashed run) is taken over.
+    await acquireLock(store, "main", {
+      name: "cluster",
+      purpose: "backup",
+      ttlMs: 1000,
+      refreshMs: 3_600_000,
+      now: () => new Date(Date.now() - 60_000),
+    });
+    await handOver();
+    const third = await runPgha(["backup", "--fast"], { env, asServerUser: true });
+    expect(third.code, third.stderr).toBe(0);
+  });
+
+  it("refuses to fetch into a non-empty directory and leaves it as it was", async () => {
+    const dir = await serverOwnedTempDir("pgha-nonempty-");
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, "keep.txt"), "mine");
+    const fetched = await runPgha(["backup", "fetch", "latest", dir], { env, asServerUser: true });
+    expect(fetched.code).toBe(3);
+    expect(fetched.stderr).toMatch(/not empty/);
+    expect(await readdir(dir)).toEqual(["keep.txt"]);
+  });
+});
+
+describe.skipIf(!pg)("backup refusals", () => {
+  it("refuses a backup when archiving is off, with a hint", async () => {
+    const repo = await serverOwnedTempDir("pgha-repo-");
+    const cluster = await PgCluster.init();
+    try {
+      await cluster.start();
+      const env = { PGHA_REPO: repo, ...cluster.connEnv() };
+      const taken = await runPgha(["backup"], { env, asServerUser: true });
+      expect(taken.code).toBe(3);
+      expect(taken.stderr).toMatch(/archiving is off/);
+      expect(taken.stderr).toMatch(/HINT: .*archive_command = 'pgha wal-push %p'/);
+      expect(await readdir(repo)).toEqual([]);
+    } finally {
+      await cluster.destroy();
+      await rm(repo, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(!pg)("backup from a standby", () => {
+  it("backs up a streaming standby; the copy recovers to the backup's end", async () => {
+    const repo = await serverOwnedTempDir("pgha-repo-");
+    const env0 = {
+      PGHA_REPO: repo,
+      PGHA_CLUSTER: "main",
+      PGHA_ARCHIVE_TIMEOUT: "60s",
+      PGHA_LOG_LEVEL: "warn",
+    };
+    const primary = await PgCluster.init({ env: env0, conf: archiveConf() });
+    let standby: PgCluster | undefined;
+    let restored: PgCluster | undefined;
+    try {
+      await primary.start();
+      await primary.sql("CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 1000) g");
+      const standbyParent = await serverOwnedTempDir("pgha-standby-");
+      const standbyData = join(standbyParent, "data");
+      await primary.bin("pg_basebackup", [
+        "-h",
+        primary.socketDir,
+        "-p",
+        String(primary.port),
+        "-U",
+        "postgres",
+        "-D",
+        standbyData,
+        "-R",
+        "-X",
+        "stream",
+      ]);
+      standby = await PgCluster.adopt(standbyData, { env: env0, conf: ["archive_mode = on"] });
+      await standby.start();
+      const env = { ...env0, ...standby.connEnv(), PGHA_PGDATA: standbyData };
+      // A quiet primary does not switch segments: keep it switching while the backup waits.
+      let switching = true;
+      const switcher = (async () => {
+        while (switching) {
+          await primary
+            .sql("INSERT INTO t VALUES (0); SELECT pg_switch_wal()")
+            .catch(() => undefined);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      })();
+      const taken = await runPgha(["backup"], { env, asServerUser: true });
+      switching = false;
+      await switcher;
+      expect(taken.code, taken.stderr).toBe(0);
+      const info = JSON.parse(
+        (await runPgha(["backup", "info", "latest", "--json"], { env, asServerUser: true })).stdout,
+      );
+      expect(info.fromStandby).toBe(true);
+      restored = await restoreAndStart(taken.stdout.trim(), env0);
+      expect(Number(await restored.sql("SELECT count(*) FROM t WHERE id > 0"))).toBe(1000);
+    } finally {
+      await restored?.destroy();
+      await standby?.destroy();
+      await primary.destroy();
+      await rm(repo, { recursive: true, force: true });
+    }
+  });
+});
