@@ -6,7 +6,7 @@
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, mkdir, open, readdir, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, open, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { isAbsolute, join, normalize, resolve } from "node:path";
 import { pipeline, type Readable, Transform } from "node:stream";
 import { promisify } from "node:util";
@@ -16,11 +16,17 @@ import {
   describeSystemError,
   IntegrityError,
   LocalIoError,
+  PghaError,
   RefusedError,
+  StorageError,
   UsageError,
 } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { BackupFileEntry, BackupManifest } from "../repository/backup-manifest.js";
+import type {
+  BackupFileEntry,
+  BackupManifest,
+  BackupTablespace,
+} from "../repository/backup-manifest.js";
 import { writeAll } from "../storage/fs.js";
 import type { ObjectStore } from "../storage/object-store.js";
 
@@ -72,7 +78,29 @@ export async function fetchBaseBackup(
     ...ts,
     location: remap.get(ts.oid) ?? remap.get(ts.name) ?? ts.location,
   }));
-  for (const dir of [root, ...tablespaces.map((ts) => ts.location)]) await requireEmpty(dir);
+  const targets = [root, ...tablespaces.map((ts) => ts.location)];
+  for (const dir of targets) await requireEmpty(dir);
+  try {
+    return await restoreInto(deps, manifest, root, tablespaces);
+  } catch (error) {
+    // The targets were empty: remove what this attempt wrote, so no half-restored data
+    // directory is left for someone to start.
+    for (const dir of targets) await emptyDirectory(dir);
+    throw error;
+  }
+}
+
+async function emptyDirectory(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) await rm(join(dir, name), { recursive: true, force: true });
+}
+
+async function restoreInto(
+  deps: FetchBackupDeps,
+  manifest: BackupManifest,
+  root: string,
+  tablespaces: BackupTablespace[],
+): Promise<FetchResult> {
   await mkdir(root, { recursive: true, mode: 0o700 });
   await chmod(root, 0o700);
   for (const ts of tablespaces) await mkdir(ts.location, { recursive: true, mode: 0o700 });
@@ -98,13 +126,22 @@ export async function fetchBaseBackup(
     const rawHash = createHash("sha256");
     let storedSize = 0;
     let rawSize = 0;
+    // pipeline() destroys every stream with the first error: remember where it started.
+    let origin: "body" | "decompress" | undefined;
+    body.once("error", () => {
+      origin ??= "body";
+    });
+    const decompress = await decompressStream(object.compression);
+    decompress.once("error", () => {
+      origin ??= "decompress";
+    });
     const source = pipeline(
       body,
       tap((chunk) => {
         storedHash.update(chunk);
         storedSize += chunk.length;
       }),
-      await decompressStream(object.compression),
+      decompress,
       tap((chunk) => {
         rawHash.update(chunk);
         rawSize += chunk.length;
@@ -112,16 +149,36 @@ export async function fetchBaseBackup(
       }),
       () => undefined,
     );
-    await extractTar(
-      source,
-      dest,
-      (path) => {
-        const entry = expected.get(`${object.part}\0${path}`);
-        if (entry) seen.add(`${object.part}\0${path}`);
-        return entry;
-      },
-      object.key,
-    );
+    try {
+      await extractTar(
+        source,
+        dest,
+        (path) => {
+          const entry = expected.get(`${object.part}\0${path}`);
+          if (entry) seen.add(`${object.part}\0${path}`);
+          return entry;
+        },
+        object.key,
+      );
+    } catch (error) {
+      if (error instanceof PghaError) throw error;
+      const why = error instanceof Error ? error.message : String(error);
+      if (origin === "decompress")
+        throw new IntegrityError(
+          `${deps.store.url}/${object.key} is corrupt: cannot decompress (${why})`,
+        );
+      if (origin === "body")
+        throw new StorageError(`reading ${deps.store.url}/${object.key} failed: ${why}`, {
+          transient: true,
+          cause: error,
+        });
+      // Anything else while extracting is the tar data or the local disk.
+      if ((error as NodeJS.ErrnoException).code)
+        throw new LocalIoError(`cannot write into ${dest}: ${describeSystemError(error)}`, {
+          cause: error,
+        });
+      throw new IntegrityError(`${deps.store.url}/${object.key} is not a valid tar stream: ${why}`);
+    }
     if (
       storedSize !== object.storedSize ||
       storedHash.digest("hex") !== object.storedSha256 ||
@@ -210,6 +267,22 @@ async function extractTar(
   })().catch((error: Error) => {
     extract.destroy(error);
   });
+  try {
+    await extractEntries(extract, dest, lookup, key);
+  } catch (error) {
+    source.destroy();
+    extract.destroy(error as Error);
+    throw error;
+  }
+  await pump;
+}
+
+async function extractEntries(
+  extract: tar.Extract,
+  dest: string,
+  lookup: (path: string) => BackupFileEntry | undefined,
+  key: string,
+): Promise<void> {
   for await (const entry of extract) {
     const { header } = entry;
     const path = safePath(dest, header.name);
@@ -244,5 +317,4 @@ async function extractTar(
       throw new IntegrityError(`${key} holds an unexpected ${header.type} entry '${header.name}'`);
     }
   }
-  await pump;
 }

@@ -5,11 +5,12 @@
  * rows committed before the backup are there and pg_checksums passes after a clean stop.
  */
 import { randomBytes } from "node:crypto";
-import { readdir, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resolveConfig } from "../../src/config/load.js";
 import { memoryLogger } from "../../src/log.js";
+import { backupDataKey } from "../../src/repository/keys.js";
 import { acquireLock } from "../../src/repository/lock.js";
 import { openStore } from "../../src/storage/open-store.js";
 import { havePostgres, s3Server } from "../helpers/components.js";
@@ -218,6 +219,41 @@ describe.skipIf(!pg)("backup refusals", () => {
     } finally {
       await cluster.destroy();
       await rm(repo, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(!pg)("fetching a damaged backup", () => {
+  it("fails with exit 6 and leaves the target empty", async () => {
+    const repo = await serverOwnedTempDir("pgha-repo-");
+    const env0 = {
+      PGHA_REPO: repo,
+      PGHA_CLUSTER: "main",
+      PGHA_ARCHIVE_TIMEOUT: "60s",
+      PGHA_LOG_LEVEL: "warn",
+    };
+    const cluster = await PgCluster.init({ env: env0, conf: archiveConf() });
+    const target = await serverOwnedTempDir("pgha-damaged-");
+    try {
+      await cluster.start();
+      const env = { ...env0, ...cluster.connEnv() };
+      const taken = await runPgha(["backup", "--fast"], { env, asServerUser: true });
+      expect(taken.code, taken.stderr).toBe(0);
+      const object = join(repo, backupDataKey("main", taken.stdout.trim(), "base"));
+      const bytes = await readFile(object);
+      bytes[bytes.length - 100] = (bytes[bytes.length - 100] ?? 0) ^ 0xff;
+      await writeFile(object, bytes);
+      const fetched = await runPgha(["backup", "fetch", "latest", join(target, "data")], {
+        env,
+        asServerUser: true,
+      });
+      expect(fetched.code, fetched.stderr).toBe(6);
+      expect(fetched.stderr).toMatch(/corrupt|checksum/);
+      expect(await readdir(join(target, "data"))).toEqual([]);
+    } finally {
+      await cluster.destroy();
+      await rm(repo, { recursive: true, force: true });
+      await rm(target, { recursive: true, force: true });
     }
   });
 });
