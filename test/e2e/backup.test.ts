@@ -135,8 +135,17 @@ describe.skipIf(!pg).each(kinds)("base backups with a %s repository", (kind) => 
     await cluster.sql(
       "CREATE TABLE in_ts TABLESPACE extra AS SELECT g AS id FROM generate_series(1, 5000) g",
     );
-    const taken = await runPgha(["backup", "--fast"], { env, asServerUser: true });
+    const taken = await runPgha(["backup", "--fast", "--pin"], { env, asServerUser: true });
     expect(taken.code, taken.stderr).toBe(0);
+    const info = JSON.parse(
+      (
+        await runPgha(["backup", "info", taken.stdout.trim(), "--json"], {
+          env,
+          asServerUser: true,
+        })
+      ).stdout,
+    );
+    expect(info).toMatchObject({ pinned: true, tablespaces: [{ name: "extra", location }] });
     const newLocation = join(await serverOwnedTempDir("pgha-ts2-"), "extra");
     cleanups.push(() => rm(join(newLocation, ".."), { recursive: true, force: true }));
 
