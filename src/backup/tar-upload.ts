@@ -2,7 +2,8 @@
  * One tar stream (the data directory, or one tablespace) built file by file and streamed
  * through zstd into one repository object (multipart on S3): no local copy, memory
  * bounded by a few parts. Every file's sha256 is taken from exactly the bytes put into
- * the tar; the tar stream and the stored bytes get a sha256 each for the manifest.
+ * the tar, and the stored bytes get a sha256 for the manifest (the tar stream itself
+ * needs none: its files are each checked, and its size is recorded).
  */
 import { createHash } from "node:crypto";
 import { open } from "node:fs/promises";
@@ -26,7 +27,6 @@ interface EntrySink {
 
 export class TarUpload {
   private readonly pack = tar.pack();
-  private readonly rawHash = createHash("sha256");
   private readonly storedHash = createHash("sha256");
   private rawSize = 0;
   private storedSize = 0;
@@ -41,23 +41,23 @@ export class TarUpload {
     store: ObjectStore,
     private readonly onBytes: (n: number) => void,
   ) {
-    const tap = (hash: ReturnType<typeof createHash>, count: (n: number) => void) =>
+    const count = (add: (n: number) => void, hash?: ReturnType<typeof createHash>) =>
       new Transform({
         transform(chunk: Buffer, _enc, done) {
-          hash.update(chunk);
-          count(chunk.length);
+          hash?.update(chunk);
+          add(chunk.length);
           done(null, chunk);
         },
       });
     const body = pipeline(
       Readable.from(this.pack),
-      tap(this.rawHash, (n) => {
+      count((n) => {
         this.rawSize += n;
       }),
       compress,
-      tap(this.storedHash, (n) => {
+      count((n) => {
         this.storedSize += n;
-      }),
+      }, this.storedHash),
       (error) => {
         if (error) this.failure ??= error;
       },
@@ -140,12 +140,12 @@ export class TarUpload {
         { name: item.path, type: "file", size: item.size, mode: item.mode, mtime: item.mtime },
         async (entry) => {
           let done = 0;
-          const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(item.size, 1)));
           while (done < item.size) {
-            const want = Math.min(buffer.length, item.size - done);
+            const want = Math.min(READ_CHUNK, item.size - done);
+            // A fresh buffer per chunk: the tar stream holds it until it is compressed.
+            const buffer = Buffer.allocUnsafe(want);
             const { bytesRead } = await handle.read(buffer, 0, want, done);
-            const chunk =
-              bytesRead === 0 ? Buffer.alloc(want) : Buffer.from(buffer.subarray(0, bytesRead));
+            const chunk = bytesRead === 0 ? buffer.fill(0) : buffer.subarray(0, bytesRead);
             hash.update(chunk);
             done += chunk.length;
             this.onBytes(chunk.length);
@@ -201,7 +201,6 @@ export class TarUpload {
       key: this.key,
       compression: this.compression.algorithm,
       rawSize: this.rawSize,
-      rawSha256: this.rawHash.digest("hex"),
       storedSize: this.storedSize,
       storedSha256: this.storedHash.digest("hex"),
     };

@@ -24,9 +24,8 @@ export interface BackupObjectEntry {
   part: string;
   key: string;
   compression: "zstd" | "none";
-  /** The tar stream before compression. */
+  /** Size of the tar stream before compression (its files carry their own sha256). */
   rawSize: number;
-  rawSha256: string;
   /** The bytes in the repository. */
   storedSize: number;
   storedSha256: string;
