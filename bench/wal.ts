@@ -21,11 +21,10 @@
  * Everything it creates (cluster, scratch dirs, repositories, server) is removed at the
  * end, also on failure or Ctrl-C; it exits non-zero on failure.
  */
-import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
-import { cpus, tmpdir } from "node:os";
+import { chmod, copyFile, mkdir, readdir, stat, writeFile } from "node:fs/promises";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { PG_BIN, PgCluster, postgresAvailable } from "../test/helpers/pg-cluster.js";
@@ -36,6 +35,21 @@ import {
   s3Env,
   startS3Server,
 } from "../test/helpers/s3-server.js";
+import {
+  CLOCK_TICKS,
+  type Command,
+  log,
+  machineBusyMs,
+  median,
+  onCleanup,
+  percentile,
+  pghaEnv,
+  runBench,
+  syncAll,
+  tempDir,
+  timed,
+  toolVersion,
+} from "./common.js";
 
 const SEGMENTS = 32;
 const SEGMENT_SIZE = 16 * 1024 * 1024;
@@ -44,86 +58,7 @@ const SEGMENT_NAME = /^[0-9A-F]{24}$/;
 const OUT_FILE = join(REPO_ROOT, ".bench", "wal.json");
 
 // ---------------------------------------------------------------------------------------
-// Cleanup: a stack of undo actions, run once (in reverse) at the end, on failure or on a
-// signal.
-
-const undo: { what: string; run: () => Promise<unknown> }[] = [];
-let cleaning: Promise<void> | undefined;
-
-function onCleanup(what: string, run: () => Promise<unknown>): void {
-  if (cleaning) {
-    // Created while (or after) cleaning up on a signal: undo it at once.
-    void run().catch(() => undefined);
-    return;
-  }
-  undo.push({ what, run });
-}
-
-function cleanupAll(): Promise<void> {
-  cleaning ??= (async () => {
-    for (let item = undo.pop(); item; item = undo.pop()) {
-      try {
-        await item.run();
-      } catch (error) {
-        log(`cleanup of ${item.what} failed: ${(error as Error).message}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-
-async function tempDir(prefix: string, mode = 0o700): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  await chmod(dir, mode);
-  onCleanup(dir, () => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function log(line: string): void {
-  process.stderr.write(`[bench] ${line}\n`);
-}
-
-// ---------------------------------------------------------------------------------------
 // Processes
-
-interface Command {
-  file: string;
-  args: string[];
-  env?: NodeJS.ProcessEnv;
-}
-
-/** Runs one process to completion and returns its wall time in ms; throws on failure. */
-function timed(command: Command): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn(command.file, command.args, {
-      env: command.env ?? process.env,
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let stderr = "";
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      if (code === 0) resolve(ms);
-      else {
-        const line = [command.file, ...command.args].join(" ");
-        reject(new Error(`${line} exited ${code ?? signal}: ${stderr.trim()}`));
-      }
-    });
-  });
-}
-
-/** The environment without the caller's PGHA_* settings, plus `extra`. */
-function pghaEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith("PGHA_")) env[key] = value;
-  }
-  return { ...env, ...extra };
-}
 
 function pghaPush(src: string, env: Record<string, string>): Command {
   return {
@@ -369,24 +304,6 @@ interface Result {
   vsZstdCli: number | null;
 }
 
-function median(sorted: number[]): number {
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
-
-/** Nearest-rank percentile. */
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
-}
-
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
 /**
  * CPU time (user + system, ms) of all waited-for child processes so far, from
  * /proc/self/stat (cutime, cstime); undefined where there is no /proc. Clock-tick
@@ -403,27 +320,9 @@ function childCpuMs(): number | undefined {
   }
 }
 
-/** Busy CPU time (ms) of the whole machine so far, from /proc/stat; undefined without /proc. */
-function machineBusyMs(): number | undefined {
-  try {
-    const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0] ?? "";
-    const [, user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = line
-      .trim()
-      .split(/\s+/)
-      .map(Number);
-    return ((user + nice + system + irq + softirq + steal) * 1000) / CLOCK_TICKS;
-  } catch {
-    return undefined;
-  }
-}
-
 function selfCpuMs(): number {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;
-}
-
-function syncAll(): Promise<number> {
-  return timed({ file: "sync", args: [] });
 }
 
 async function measure(variant: Variant, segments: string[]): Promise<Result> {
@@ -525,14 +424,6 @@ function table(results: Result[]): string {
   ].join("\n");
 }
 
-function toolVersion(file: string, args: string[]): string {
-  try {
-    return execFileSync(file, args, { encoding: "utf8" }).trim().split("\n")[0] ?? "";
-  } catch {
-    return "unknown";
-  }
-}
-
 // ---------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -606,24 +497,4 @@ async function main(): Promise<void> {
   );
 }
 
-let interrupted = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    interrupted = true;
-    log(`${signal}: cleaning up`);
-    void cleanupAll().finally(() => process.exit(130));
-  });
-}
-
-let exitCode = 0;
-try {
-  await main();
-} catch (error) {
-  // After a signal, main fails because its cluster or server went away: say nothing and
-  // let the signal handler exit once the cleanup is done.
-  if (interrupted) await cleanupAll();
-  log(`FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  exitCode = 1;
-}
-await cleanupAll();
-process.exit(exitCode);
+await runBench(main);

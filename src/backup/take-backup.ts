@@ -129,22 +129,24 @@ export async function takeBaseBackup(
         onBytes,
       );
       uploads.push(upload);
-      for (const entry of tree.entries) {
-        const added = await addEntry(upload, entry, join(tree.root, entry.path));
-        if (added) files.push(added);
-      }
+      for (const entry of tree.entries) await addEntry(upload, entry, join(tree.root, entry.path));
       if (tree.part === "base") base = upload;
-      else objects.push(await upload.finish());
+      else {
+        const done = await upload.finish();
+        objects.push(done.object);
+        files.push(...done.files);
+      }
     }
     if (!base) throw new Error("no base tar");
 
     const stop = await deps.server.stopBackup(facts.versionNum);
     started = false;
     const label = parseBackupLabel(stop.labelFile);
-    files.push(await base.addBuffer("backup_label", Buffer.from(stop.labelFile)));
-    if (stop.tablespaceMap)
-      files.push(await base.addBuffer("tablespace_map", Buffer.from(stop.tablespaceMap)));
-    objects.push(await base.finish());
+    await base.addBuffer("backup_label", Buffer.from(stop.labelFile));
+    if (stop.tablespaceMap) await base.addBuffer("tablespace_map", Buffer.from(stop.tablespaceMap));
+    const baseDone = await base.finish();
+    objects.push(baseDone.object);
+    files.push(...baseDone.files);
     const stopWal = segmentBeforeLsn(label.timeline, parseLsn(stop.lsn), facts.walSegmentSize);
     deps.log.info(
       `backup ${id} data stored; waiting for WAL ${label.startWal}..${stopWal} in the repository`,
@@ -251,20 +253,10 @@ function controlFileLast(entries: WalkEntry[]): WalkEntry[] {
   return [...entries.filter((e) => e.path !== "global/pg_control"), ...control];
 }
 
-async function addEntry(
-  upload: TarUpload,
-  entry: WalkEntry,
-  absPath: string,
-): Promise<BackupFileEntry | undefined> {
-  if (entry.type === "directory") {
-    await upload.addDirectory(entry);
-    return undefined;
-  }
-  if (entry.type === "symlink") {
-    await upload.addSymlink(entry);
-    return undefined;
-  }
-  return upload.addFile(entry, absPath);
+async function addEntry(upload: TarUpload, entry: WalkEntry, absPath: string): Promise<void> {
+  if (entry.type === "directory") await upload.addDirectory(entry);
+  else if (entry.type === "symlink") await upload.addSymlink(entry);
+  else await upload.addFile(entry, absPath);
 }
 
 async function waitForWal(deps: BackupDeps, names: string[]): Promise<void> {
@@ -273,6 +265,7 @@ async function waitForWal(deps: BackupDeps, names: string[]): Promise<void> {
     const file = parseWalFileName(name);
     if (!file) throw new Error(`bad segment name ${name}`);
     const key = walKey(deps.cluster, file);
+    let pause = 50;
     while (!(await deps.store.head(key))) {
       if (deps.now().getTime() > deadline) {
         throw new PostgresError(
@@ -282,7 +275,9 @@ async function waitForWal(deps: BackupDeps, names: string[]): Promise<void> {
           },
         );
       }
-      await deps.sleep(500);
+      // Usually archived a moment after the stop: look often first, then back off.
+      await deps.sleep(pause);
+      pause = Math.min(1000, pause * 2);
     }
   }
 }

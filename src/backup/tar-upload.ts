@@ -16,7 +16,7 @@ import type { BackupFileEntry, BackupObjectEntry } from "../repository/backup-ma
 import type { ObjectStore } from "../storage/object-store.js";
 import type { WalkEntry } from "./walk.js";
 
-const READ_CHUNK = 1 << 20;
+const READ_CHUNK = 4 << 20;
 
 /** The writable side of one tar entry (a streamx Writable). */
 interface EntrySink {
@@ -32,6 +32,7 @@ export class TarUpload {
   private storedSize = 0;
   private readonly upload: Promise<unknown>;
   private failure: Error | undefined;
+  private readonly files: BackupFileEntry[] = [];
 
   private constructor(
     readonly part: string,
@@ -122,14 +123,14 @@ export class TarUpload {
   /**
    * Adds a file with the size the walk saw. A file that shrank is padded with zeros and
    * one that grew is cut at that size: WAL replay from the backup's start repairs both.
-   * Returns undefined when the file vanished (dropped relation, finished temp file).
+   * Returns false when the file vanished (dropped relation, finished temp file).
    */
-  async addFile(item: WalkEntry, absPath: string): Promise<BackupFileEntry | undefined> {
+  async addFile(item: WalkEntry, absPath: string): Promise<boolean> {
     let handle: Awaited<ReturnType<typeof open>>;
     try {
       handle = await open(absPath, "r");
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
       throw new LocalIoError(`cannot read ${absPath}: ${describeSystemError(error)}`, {
         cause: error,
       });
@@ -139,15 +140,23 @@ export class TarUpload {
       await this.entry(
         { name: item.path, type: "file", size: item.size, mode: item.mode, mtime: item.mtime },
         async (entry) => {
-          let done = 0;
-          while (done < item.size) {
-            const want = Math.min(READ_CHUNK, item.size - done);
+          // Read ahead: the next chunk is read while this one is hashed and handed on.
+          const read = (at: number) => {
+            const want = Math.min(READ_CHUNK, item.size - at);
             // A fresh buffer per chunk: the tar stream holds it until it is compressed.
-            const buffer = Buffer.allocUnsafe(want);
-            const { bytesRead } = await handle.read(buffer, 0, want, done);
-            const chunk = bytesRead === 0 ? buffer.fill(0) : buffer.subarray(0, bytesRead);
-            hash.update(chunk);
+            const buffer = Buffer.allocUnsafeSlow(want);
+            return handle.read(buffer, 0, want, at).then(({ bytesRead }) =>
+              // A file that shrank reads short or empty: the tar gets zeros up to its size.
+              bytesRead === 0 ? buffer.fill(0) : buffer.subarray(0, bytesRead),
+            );
+          };
+          let done = 0;
+          let next = item.size > 0 ? read(0) : undefined;
+          while (next) {
+            const chunk = await next;
             done += chunk.length;
+            next = done < item.size ? read(done) : undefined;
+            hash.update(chunk);
             this.onBytes(chunk.length);
             if (!entry.write(chunk))
               await new Promise<void>((resolve) => entry.once("drain", resolve));
@@ -162,18 +171,19 @@ export class TarUpload {
     } finally {
       await handle.close();
     }
-    return {
+    this.files.push({
       part: this.part,
       path: item.path,
       size: item.size,
       mode: item.mode,
       mtime: item.mtime.toISOString(),
       sha256: hash.digest("hex"),
-    };
+    });
+    return true;
   }
 
   /** Adds generated content (backup_label, tablespace_map). */
-  async addBuffer(path: string, data: Buffer, mode = 0o600): Promise<BackupFileEntry> {
+  async addBuffer(path: string, data: Buffer, mode = 0o600): Promise<void> {
     const mtime = new Date();
     await this.entry(
       { name: path, type: "file", size: data.length, mode, mtime },
@@ -181,22 +191,24 @@ export class TarUpload {
         entry.write(data);
       },
     );
-    return {
+    this.files.push({
       part: this.part,
       path,
       size: data.length,
       mode,
       mtime: mtime.toISOString(),
       sha256: createHash("sha256").update(data).digest("hex"),
-    };
+    });
   }
 
-  async finish(): Promise<BackupObjectEntry> {
+  /** Ends the tar; resolves once the object is stored, with it and its files' entries. */
+  async finish(): Promise<{ object: BackupObjectEntry; files: BackupFileEntry[] }> {
     this.check();
     this.pack.finalize();
     await this.upload;
     this.check();
-    return {
+    const files = this.files;
+    const object: BackupObjectEntry = {
       part: this.part,
       key: this.key,
       compression: this.compression.algorithm,
@@ -204,6 +216,7 @@ export class TarUpload {
       storedSize: this.storedSize,
       storedSha256: this.storedHash.digest("hex"),
     };
+    return { object, files };
   }
 
   /** Stops the upload (the store aborts a multipart upload) and forgets the object. */

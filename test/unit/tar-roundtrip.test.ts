@@ -81,16 +81,12 @@ describe("tar upload and fetch", () => {
       { algorithm: "zstd", level: 3 },
       () => undefined,
     );
-    const files: BackupFileEntry[] = [];
     for (const entry of entries) {
       if (entry.type === "directory") await upload.addDirectory(entry);
-      else {
-        const added = await upload.addFile(entry, join(src, entry.path));
-        if (added) files.push(added);
-      }
+      else await upload.addFile(entry, join(src, entry.path));
     }
-    files.push(await upload.addBuffer("backup_label", Buffer.from("label\n")));
-    const object = await upload.finish();
+    await upload.addBuffer("backup_label", Buffer.from("label\n"));
+    const { object, files } = await upload.finish();
     expect(files.map((f) => f.path).sort()).toEqual([
       "PG_VERSION",
       "backup_label",

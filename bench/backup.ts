@@ -1,0 +1,574 @@
+/**
+ * Base backup benchmark: `npm run bench:backup` (builds dist/, then `tsx bench/backup.ts`).
+ *
+ * The target (from the issue): `pgha backup` of a pgbench scale-50 cluster is no slower
+ * than `pg_basebackup -Ft -X none -D - | zstd -3 > FILE` (which uses both cores: the
+ * server sends, zstd compresses), with a peak RSS under 256 MB. This benchmark:
+ *
+ *   1. makes a throwaway PostgreSQL 15 cluster archiving with pgha wal-push into a local
+ *      repository, runs `pgbench -i -s 50 -q`, CHECKPOINT, and waits for the archiver;
+ *   2. runs, in 3 rounds of alternating order (so that caching favours neither):
+ *        pgha backup --fast                      (local repository, zstd:3 default)
+ *        sh -c 'pg_basebackup -c fast -Ft -X none -D - | zstd -3 -q > FILE'
+ *      each as the server user under /usr/bin/time (peak RSS, CPU time), after the
+ *      archiver is idle and a global `sync`, followed by a timed `sync` (pgha fsyncs what
+ *      it stores, the pipeline does not: "+sync" shows both with their data on disk);
+ *   3. points archive_command at the S3 test server (test/helpers/s3-server.ts: MinIO if a
+ *      container engine answers, else s3rver) and runs one `pgha backup --fast` there;
+ *   4. prints a table, the pgha/pg_basebackup ratios and PASS/FAIL against the targets,
+ *      and writes .bench/backup.json.
+ *
+ * `-c fast` is added to pg_basebackup so that both sides ask for an immediate checkpoint
+ * (pgha backup --fast). Both wait until the WAL the backup needs is archived (-X none).
+ * Raw bytes: pgha's manifest rawBytes; for pg_basebackup the size of its decompressed
+ * tar stream. Peak RSS of the pipeline is that of its largest process (wait4 semantics).
+ *
+ * BENCH_CPU_PROF=DIR: after the rounds, one more (unreported) local pgha backup runs with
+ * `node --cpu-prof --cpu-prof-dir=DIR`.
+ *
+ * Everything it creates (cluster, scratch dirs, repositories, server) is removed at the
+ * end, also on failure or Ctrl-C; it exits non-zero on failure (not on a missed target).
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import {
+  PG_BIN,
+  PgCluster,
+  postgresAvailable,
+  serverOwnedTempDir,
+  serverUser,
+} from "../test/helpers/pg-cluster.js";
+import { PGHA_BIN, pghaCommandLine, REPO_ROOT, runPgha } from "../test/helpers/pgha.js";
+import { type S3TestServer, s3Env, startS3Server } from "../test/helpers/s3-server.js";
+import {
+  type Command,
+  log,
+  machineBusyMs,
+  median,
+  onCleanup,
+  pghaEnv,
+  runBench,
+  syncAll,
+  toolVersion,
+} from "./common.js";
+
+const SCALE = 50;
+const ROUNDS = 3;
+const RSS_LIMIT_MB = 256;
+const TIME_RATIO_LIMIT = 1.0;
+const ZSTD = "/usr/bin/zstd";
+const TIME = "/usr/bin/time";
+const PG_BASEBACKUP = join(PG_BIN, "pg_basebackup");
+const OUT_FILE = join(REPO_ROOT, ".bench", "backup.json");
+const MB = 1e6;
+
+// ---------------------------------------------------------------------------------------
+// Processes under /usr/bin/time, as the server user
+
+interface Run {
+  wallMs: number;
+  /** User + system CPU time of the process and its waited-for children. */
+  cpuMs: number;
+  /** Peak resident set of the process (of its largest process, for a pipeline). */
+  maxRssKb: number;
+  /** CPU time the whole machine spent meanwhile (the server's side included). */
+  machineCpuMs: number | null;
+  stdout: string;
+}
+
+/** Runs `command` as the server user under /usr/bin/time; throws unless it exits 0. */
+async function measured(command: Command, scratch: string): Promise<Run> {
+  const timeFile = join(scratch, `time-${randomBytes(4).toString("hex")}`);
+  const user = serverUser();
+  const busyBefore = machineBusyMs();
+  const start = process.hrtime.bigint();
+  const { code, stdout, stderr } = await new Promise<{
+    code: number | string;
+    stdout: string;
+    stderr: string;
+  }>((resolve, reject) => {
+    const child = spawn(
+      TIME,
+      ["-f", "%e %U %S %M", "-o", timeFile, command.file, ...command.args],
+      {
+        env: command.env ?? process.env,
+        cwd: scratch,
+        stdio: ["ignore", "pipe", "pipe"],
+        ...(user ?? {}),
+      },
+    );
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    child.stderr.on("data", (d) => {
+      err += d;
+    });
+    child.on("error", reject);
+    child.on("close", (exit, signal) =>
+      resolve({ code: exit ?? signal ?? -1, stdout: out, stderr: err }),
+    );
+  });
+  const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
+  const busyAfter = machineBusyMs();
+  const report = await readFile(timeFile, "utf8").catch(() => "");
+  await rm(timeFile, { force: true });
+  if (code !== 0) {
+    const line = [command.file, ...command.args].join(" ");
+    throw new Error(`${line} exited ${code}: ${stderr.trim()}`);
+  }
+  const last = report.trim().split("\n").pop() ?? "";
+  const [, userSec = "", systemSec = "", rss = ""] = last.split(" ");
+  const maxRssKb = Number(rss);
+  if (!Number.isFinite(maxRssKb) || rss === "") throw new Error(`cannot parse ${TIME}: ${report}`);
+  return {
+    wallMs,
+    cpuMs: (Number(userSec) + Number(systemSec)) * 1000,
+    maxRssKb,
+    machineCpuMs:
+      busyBefore === undefined || busyAfter === undefined ? null : busyAfter - busyBefore,
+    stdout,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// The cluster
+
+function sqlString(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+/** archive_command pushing with pgha into the repository that `env` (VAR=value) names. */
+function archiveCommand(env: Record<string, string> = {}): string {
+  const prefix = Object.entries(env)
+    .map(([key, value]) => `${key}='${value}' `)
+    .join("");
+  return `${prefix}${pghaCommandLine("wal-push %p")}`;
+}
+
+/** Waits until the archiver has nothing left to do (no .ready files). */
+async function archiverIdle(cluster: PgCluster, timeoutMs = 600_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastLog = 0;
+  for (;;) {
+    const ready = Number(
+      await cluster.sql("SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'"),
+    );
+    if (ready === 0) return;
+    if (Date.now() > deadline) {
+      const stats = await cluster.sql(
+        "SELECT failed_count || ' failures, last ' || coalesce(last_failed_wal, '-') FROM pg_stat_archiver",
+      );
+      throw new Error(`archiver still has ${ready} segments to push (${stats})`);
+    }
+    if (Date.now() - lastLog > 15_000) {
+      log(`waiting for the archiver: ${ready} segments to push`);
+      lastLog = Date.now();
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Variants
+
+type VariantId = "pgha-local" | "pg_basebackup" | "pgha-s3";
+
+interface Sample {
+  round: number;
+  wallMs: number;
+  /** Time of the global `sync` right after the run. */
+  syncMs: number;
+  cpuMs: number;
+  machineCpuMs: number | null;
+  maxRssKb: number;
+  rawBytes: number;
+  storedBytes: number;
+  backupId?: string;
+}
+
+interface Setup {
+  cluster: PgCluster;
+  /** Environment of pgha against the local repository (server connection included). */
+  localEnv: Record<string, string>;
+  /** A server-owned scratch directory. */
+  scratch: string;
+}
+
+async function runPghaBackup(
+  setup: Setup,
+  env: Record<string, string>,
+  round: number,
+  nodeArgs: string[] = [],
+): Promise<Sample> {
+  await archiverIdle(setup.cluster);
+  await syncAll();
+  const run = await measured(
+    {
+      file: process.execPath,
+      args: [...nodeArgs, PGHA_BIN, "backup", "--fast"],
+      env: pghaEnv(env),
+    },
+    setup.scratch,
+  );
+  const syncMs = await syncAll();
+  const id = run.stdout.trim();
+  const info = await runPgha(["backup", "info", id, "--json"], { env, asServerUser: true });
+  if (info.code !== 0)
+    throw new Error(`pgha backup info ${id} exited ${info.code}: ${info.stderr}`);
+  const manifest = JSON.parse(info.stdout) as { rawBytes: number; storedBytes: number };
+  // Backup ids have a resolution of one second.
+  await new Promise((r) => setTimeout(r, 1000));
+  return {
+    round,
+    wallMs: run.wallMs,
+    syncMs,
+    cpuMs: run.cpuMs,
+    machineCpuMs: run.machineCpuMs,
+    maxRssKb: run.maxRssKb,
+    rawBytes: manifest.rawBytes,
+    storedBytes: manifest.storedBytes,
+    backupId: id,
+  };
+}
+
+/** Bytes of the decompressed stream of a .zst file. */
+function zstdContentBytes(file: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(ZSTD, ["-dc", "-q", file], { stdio: ["ignore", "pipe", "pipe"] });
+    let bytes = 0;
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      bytes += d.length;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0 ? resolve(bytes) : reject(new Error(`zstd -dc ${file}: ${stderr.trim()}`)),
+    );
+  });
+}
+
+async function runPgBasebackup(setup: Setup, round: number): Promise<Sample> {
+  await archiverIdle(setup.cluster);
+  await syncAll();
+  const file = join(setup.scratch, `base-${round}.tar.zst`);
+  const status = join(setup.scratch, `base-${round}.status`);
+  const run = await measured(
+    {
+      file: "/bin/sh",
+      args: [
+        "-c",
+        // dash has no pipefail: pg_basebackup's failure is noted in a file.
+        '{ "$0" -h "$1" -p "$2" -U postgres -c fast -Ft -X none -D - || echo $? > "$5"; } | "$3" -3 -q > "$4"',
+        PG_BASEBACKUP,
+        setup.cluster.socketDir,
+        String(setup.cluster.port),
+        ZSTD,
+        file,
+        status,
+      ],
+      env: pghaEnv({}),
+    },
+    setup.scratch,
+  );
+  const syncMs = await syncAll();
+  if (existsSync(status)) {
+    throw new Error(`pg_basebackup exited ${(await readFile(status, "utf8")).trim()}`);
+  }
+  const storedBytes = (await stat(file)).size;
+  const rawBytes = await zstdContentBytes(file);
+  await rm(file, { force: true });
+  return {
+    round,
+    wallMs: run.wallMs,
+    syncMs,
+    cpuMs: run.cpuMs,
+    machineCpuMs: run.machineCpuMs,
+    maxRssKb: run.maxRssKb,
+    rawBytes,
+    storedBytes,
+  };
+}
+
+/** Points archive_command at the S3 test server; returns pgha's environment for it. */
+async function switchToS3(setup: Setup, server: S3TestServer): Promise<Record<string, string>> {
+  const s3 = s3Env(server, `bench-${randomBytes(6).toString("hex")}`);
+  const { cluster } = setup;
+  await cluster.sql(`ALTER SYSTEM SET archive_command = ${sqlString(archiveCommand(s3))}`);
+  await cluster.sql("SELECT pg_reload_conf()");
+  // The archiver rereads its configuration on SIGHUP: give it a moment, then push a
+  // segment through the new command.
+  await new Promise((r) => setTimeout(r, 2000));
+  await cluster.sql(
+    "CREATE TABLE IF NOT EXISTS bench_switch (i int); INSERT INTO bench_switch VALUES (1)",
+  );
+  await cluster.sql("SELECT pg_switch_wal()");
+  await archiverIdle(cluster);
+  return { ...setup.localEnv, ...s3, PGHA_RETRY_TIMEOUT: "20s" };
+}
+
+// ---------------------------------------------------------------------------------------
+// Report
+
+interface Result {
+  id: VariantId;
+  label: string;
+  samples: Sample[];
+  medianWallMs: number;
+  medianWallPlusSyncMs: number;
+  medianCpuMs: number;
+  medianMachineCpuMs: number | null;
+  peakRssMb: number;
+  rawBytes: number;
+  storedBytes: number;
+  mbPerSec: number;
+  compressionRatio: number;
+  timeVsPgBasebackup: number | null;
+  storedVsPgBasebackup: number | null;
+}
+
+function summarize(id: VariantId, label: string, samples: Sample[]): Result {
+  const med = (pick: (s: Sample) => number) => median(samples.map(pick).sort((a, b) => a - b));
+  const machine = samples.map((s) => s.machineCpuMs);
+  const rawBytes = med((s) => s.rawBytes);
+  const storedBytes = med((s) => s.storedBytes);
+  const medianWallMs = med((s) => s.wallMs);
+  return {
+    id,
+    label,
+    samples: samples.map((s) => ({
+      ...s,
+      wallMs: Math.round(s.wallMs),
+      syncMs: Math.round(s.syncMs),
+      machineCpuMs: s.machineCpuMs === null ? null : Math.round(s.machineCpuMs),
+    })),
+    medianWallMs,
+    medianWallPlusSyncMs: med((s) => s.wallMs + s.syncMs),
+    medianCpuMs: med((s) => s.cpuMs),
+    medianMachineCpuMs: machine.includes(null) ? null : med((s) => s.machineCpuMs ?? 0),
+    peakRssMb: Math.max(...samples.map((s) => s.maxRssKb)) / 1024,
+    rawBytes,
+    storedBytes,
+    mbPerSec: rawBytes / MB / (medianWallMs / 1000),
+    compressionRatio: rawBytes / storedBytes,
+    timeVsPgBasebackup: null,
+    storedVsPgBasebackup: null,
+  };
+}
+
+function table(results: Result[]): string {
+  const header = [
+    "variant",
+    "runs",
+    "median s",
+    "+sync s",
+    "MB/s",
+    "raw MB",
+    "stored MB",
+    "ratio",
+    "peak RSS MB",
+    "cpu s",
+    "machine cpu s",
+    "time vs pg_bb",
+    "stored vs pg_bb",
+  ];
+  const fixed = (n: number | null, digits: number, suffix = "") =>
+    n === null ? "-" : `${n.toFixed(digits)}${suffix}`;
+  const rows = results.map((r) => [
+    r.label,
+    String(r.samples.length),
+    fixed(r.medianWallMs / 1000, 2),
+    fixed(r.medianWallPlusSyncMs / 1000, 2),
+    fixed(r.mbPerSec, 0),
+    fixed(r.rawBytes / MB, 1),
+    fixed(r.storedBytes / MB, 2),
+    fixed(r.compressionRatio, 2),
+    fixed(r.peakRssMb, 1),
+    fixed(r.medianCpuMs / 1000, 2),
+    fixed(r.medianMachineCpuMs === null ? null : r.medianMachineCpuMs / 1000, 2),
+    fixed(r.timeVsPgBasebackup, 2, "x"),
+    fixed(r.storedVsPgBasebackup, 3, "x"),
+  ]);
+  const widths = header.map((h, c) =>
+    Math.max(h.length, ...rows.map((row) => (row[c] ?? "").length)),
+  );
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0)))
+      .join("  ");
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+// ---------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const began = Date.now();
+  if (!postgresAvailable()) {
+    throw new Error(`PostgreSQL server binaries not found in ${PG_BIN} (set PGHA_TEST_PG_BIN)`);
+  }
+  for (const file of [PG_BASEBACKUP, ZSTD, TIME]) {
+    if (!existsSync(file)) throw new Error(`${file} is missing`);
+  }
+
+  const repo = await serverOwnedTempDir("pgha-bench-repo-");
+  onCleanup(repo, () => rm(repo, { recursive: true, force: true }));
+  const scratch = await serverOwnedTempDir("pgha-bench-backup-");
+  onCleanup(scratch, () => rm(scratch, { recursive: true, force: true }));
+
+  const repoEnv = {
+    PGHA_REPO: repo,
+    PGHA_CLUSTER: "bench",
+    PGHA_ARCHIVE_TIMEOUT: "300s",
+    PGHA_LOG_LEVEL: "warn",
+  };
+  const cluster = await PgCluster.init({
+    env: repoEnv,
+    conf: [
+      "archive_mode = on",
+      `archive_command = ${sqlString(archiveCommand())}`,
+      "max_wal_size = '4GB'",
+    ],
+  });
+  onCleanup("PostgreSQL cluster", () => cluster.destroy());
+  await cluster.start();
+  const pgVersion = await cluster.sql("SHOW server_version");
+  log(`PostgreSQL ${pgVersion}: pgbench -i -s ${SCALE}`);
+  let phase = Date.now();
+  await cluster.pgbench(["-i", "-s", String(SCALE), "-q"]);
+  await cluster.sql("CHECKPOINT");
+  log(`pgbench -i took ${((Date.now() - phase) / 1000).toFixed(0)} s; waiting for the archiver`);
+  phase = Date.now();
+  await archiverIdle(cluster);
+  log(`archiver idle after ${((Date.now() - phase) / 1000).toFixed(0)} s`);
+  const databaseBytes = Number(
+    await cluster.sql("SELECT sum(pg_database_size(oid)) FROM pg_database"),
+  );
+
+  const setup: Setup = {
+    cluster,
+    localEnv: { ...repoEnv, ...cluster.connEnv() },
+    scratch,
+  };
+  const samples: Record<VariantId, Sample[]> = {
+    "pgha-local": [],
+    pg_basebackup: [],
+    "pgha-s3": [],
+  };
+  const describe = (s: Sample) =>
+    `${(s.wallMs / 1000).toFixed(2)} s (+sync ${(s.syncMs / 1000).toFixed(2)} s), ${(s.rawBytes / MB).toFixed(1)} MB -> ${(s.storedBytes / MB).toFixed(2)} MB, peak RSS ${(s.maxRssKb / 1024).toFixed(1)} MB, cpu ${(s.cpuMs / 1000).toFixed(2)} s`;
+  for (let round = 1; round <= ROUNDS; round++) {
+    const order: VariantId[] =
+      round % 2 === 1 ? ["pgha-local", "pg_basebackup"] : ["pg_basebackup", "pgha-local"];
+    for (const id of order) {
+      const sample =
+        id === "pgha-local"
+          ? await runPghaBackup(setup, setup.localEnv, round)
+          : await runPgBasebackup(setup, round);
+      samples[id].push(sample);
+      log(`round ${round} ${id}: ${describe(sample)}`);
+    }
+  }
+
+  const profileDir = process.env.BENCH_CPU_PROF;
+  if (profileDir) {
+    await mkdir(profileDir, { recursive: true });
+    const user = serverUser();
+    if (user) {
+      const { chown } = await import("node:fs/promises");
+      await chown(profileDir, user.uid, user.gid);
+    }
+    const sample = await runPghaBackup(setup, setup.localEnv, 0, [
+      "--cpu-prof",
+      `--cpu-prof-dir=${profileDir}`,
+    ]);
+    log(`profiled pgha backup (not reported): ${describe(sample)}; profile in ${profileDir}`);
+  }
+
+  let s3Kind: string | undefined;
+  try {
+    const s3 = await startS3Server(log);
+    const stop = s3.stop;
+    onCleanup("S3 test server", () => stop());
+    s3Kind = s3.server.kind;
+    log(`S3 test server: ${s3.server.kind} at ${s3.server.endpoint}`);
+    const env = await switchToS3(setup, s3.server);
+    const sample = await runPghaBackup(setup, env, 1);
+    samples["pgha-s3"].push(sample);
+    log(`pgha-s3: ${describe(sample)}`);
+  } catch (error) {
+    throw new Error(`S3 variant: ${(error as Error).message}`);
+  }
+
+  const results = [
+    summarize("pgha-local", "pgha backup (local repo)", samples["pgha-local"]),
+    summarize("pg_basebackup", "pg_basebackup | zstd -3", samples.pg_basebackup),
+    summarize("pgha-s3", `pgha backup (S3, ${s3Kind})`, samples["pgha-s3"]),
+  ];
+  const base = results.find((r) => r.id === "pg_basebackup");
+  for (const r of results) {
+    if (!base || r === base) continue;
+    r.timeVsPgBasebackup = r.medianWallMs / base.medianWallMs;
+    r.storedVsPgBasebackup = r.storedBytes / base.storedBytes;
+  }
+  const local = results.find((r) => r.id === "pgha-local");
+  const timeRatio = local?.timeVsPgBasebackup ?? Number.NaN;
+  const pghaRss = Math.max(
+    ...results.filter((r) => r.id !== "pg_basebackup").map((r) => r.peakRssMb),
+  );
+  const targets = {
+    timeRatio: { value: timeRatio, limit: TIME_RATIO_LIMIT, pass: timeRatio <= TIME_RATIO_LIMIT },
+    peakRssMb: { value: pghaRss, limit: RSS_LIMIT_MB, pass: pghaRss < RSS_LIMIT_MB },
+  };
+
+  const cpu = cpus();
+  const report = {
+    date: new Date().toISOString(),
+    durationSec: Math.round((Date.now() - began) / 1000),
+    machine: {
+      cpus: cpu.length,
+      cpuModel: cpu[0]?.model ?? "unknown",
+      memoryMb: Math.round(totalmem() / 2 ** 20),
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+    },
+    postgres: pgVersion,
+    zstd: toolVersion(ZSTD, ["--version"]),
+    s3: s3Kind,
+    pgbenchScale: SCALE,
+    databaseBytes,
+    rounds: ROUNDS,
+    notes: [
+      "rounds alternate the order (pgha first in odd rounds); each run starts with the archiver idle and after a global sync",
+      "wall time from spawn to exit; +sync adds a global sync right after (pgha fsyncs its local objects, the pipeline does not)",
+      "pg_basebackup runs with -c fast to match pgha backup --fast; both wait for the WAL they need to be archived",
+      "raw bytes: pgha = manifest rawBytes; pg_basebackup = decompressed size of its tar stream (backup_manifest included)",
+      "stored bytes: pgha = manifest storedBytes; pg_basebackup = size of the .tar.zst file",
+      "peak RSS from /usr/bin/time %M: of pgha's node process; for the pipeline, its largest process",
+      "cpu = user+system of the measured process tree (not the server's walsender); machine cpu = all CPUs busy time meanwhile",
+    ],
+    targets,
+    results,
+  };
+  await mkdir(join(REPO_ROOT, ".bench"), { recursive: true });
+  await writeFile(OUT_FILE, `${JSON.stringify(report, null, 2)}\n`);
+
+  const verdict = (pass: boolean) => (pass ? "PASS" : "FAIL");
+  process.stdout.write(
+    `\nBase backup: pgbench scale ${SCALE} (${(databaseBytes / MB).toFixed(0)} MB of databases), ${ROUNDS} rounds, ${cpu.length} CPUs, node ${process.version}, PostgreSQL ${pgVersion}, ${report.zstd.replace(/^\*+\s*|\s*\*+$/g, "")}\n\n` +
+      `${table(results)}\n\n` +
+      `+sync s = median of wall + a global sync right after; machine cpu s = busy time of all CPUs during the run\n` +
+      `${verdict(targets.timeRatio.pass)}  time pgha/pg_basebackup = ${timeRatio.toFixed(2)} (target <= ${TIME_RATIO_LIMIT.toFixed(1)})\n` +
+      `${verdict(targets.peakRssMb.pass)}  peak RSS of pgha = ${pghaRss.toFixed(1)} MB (target < ${RSS_LIMIT_MB} MB)\n` +
+      `written to ${OUT_FILE}\n`,
+  );
+}
+
+await runBench(main);
