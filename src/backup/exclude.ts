@@ -28,6 +28,9 @@ const TOP_FILES = new Set([
   "current_logfiles.tmp",
   "recovery.signal",
   "standby.signal",
+  // PostgreSQL 11 and older: a standby's recovery settings; a restore writes its own.
+  "recovery.conf",
+  "recovery.done",
 ]);
 
 /** Whether the contents of this data-directory subdirectory are left out. */

@@ -1,12 +1,14 @@
 /**
  * fetchBaseBackup: rebuild a data directory (and its tablespaces) from a backup. Every
  * file is checked against the manifest's sha256 as it is written, and every object's
- * raw and stored sha256 once it is read; any mismatch fails the fetch. It writes no
- * recovery configuration (the restore command does that). Targets must be empty.
+ * stored sha256 and tar size once it is read; any mismatch fails the fetch and empties
+ * the targets again. Symlinks from the tar are made last, so no entry can write through
+ * one. It writes no recovery configuration (the restore command does that). Targets
+ * must be empty.
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, mkdir, open, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, open, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { isAbsolute, join, normalize, resolve } from "node:path";
 import { pipeline, type Readable, Transform } from "node:stream";
 import { promisify } from "node:util";
@@ -66,6 +68,10 @@ export async function fetchBaseBackup(
   remap: Map<string, string>,
 ): Promise<FetchResult> {
   const root = resolve(target);
+  for (const ts of manifest.tablespaces) {
+    if (!/^\d+$/.test(ts.oid))
+      throw new IntegrityError(`backup ${manifest.id} names a tablespace with oid '${ts.oid}'`);
+  }
   for (const key of remap.keys()) {
     if (!manifest.tablespaces.some((ts) => ts.oid === key || ts.name === key)) {
       throw new UsageError(
@@ -86,7 +92,10 @@ export async function fetchBaseBackup(
     // The targets were empty: remove what this attempt wrote, so no half-restored data
     // directory is left for someone to start.
     for (const dir of targets) await emptyDirectory(dir);
-    throw error;
+    if (error instanceof PghaError) throw error;
+    throw new LocalIoError(`cannot restore into ${root}: ${describeSystemError(error)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -108,6 +117,7 @@ async function restoreInto(
   const expected = new Map<string, BackupFileEntry>();
   for (const file of manifest.files) expected.set(`${file.part}\0${file.path}`, file);
   const seen = new Set<string>();
+  const links: { path: string; target: string }[] = [];
   let done = 0;
   const onBytes = (n: number) => {
     done += n;
@@ -151,6 +161,7 @@ async function restoreInto(
       await extractTar(
         source,
         dest,
+        links,
         (path) => {
           const entry = expected.get(`${object.part}\0${path}`);
           if (entry) seen.add(`${object.part}\0${path}`);
@@ -194,6 +205,7 @@ async function restoreInto(
     );
   }
 
+  for (const link of links) await symlink(link.target, link.path);
   // PostgreSQL recreates pg_tblspc links from tablespace_map at recovery start, so the map
   // must name the (possibly remapped) locations; the links are made now as well.
   if (tablespaces.length > 0) {
@@ -251,6 +263,7 @@ function safePath(root: string, name: string): string {
 async function extractTar(
   source: Readable,
   dest: string,
+  links: { path: string; target: string }[],
   lookup: (path: string) => BackupFileEntry | undefined,
   key: string,
 ): Promise<void> {
@@ -265,7 +278,7 @@ async function extractTar(
     extract.destroy(error);
   });
   try {
-    await extractEntries(extract, dest, lookup, key);
+    await extractEntries(extract, dest, links, lookup, key);
   } catch (error) {
     source.destroy();
     extract.destroy(error as Error);
@@ -277,6 +290,7 @@ async function extractTar(
 async function extractEntries(
   extract: tar.Extract,
   dest: string,
+  links: { path: string; target: string }[],
   lookup: (path: string) => BackupFileEntry | undefined,
   key: string,
 ): Promise<void> {
@@ -285,10 +299,11 @@ async function extractEntries(
     const path = safePath(dest, header.name);
     if (header.type === "directory") {
       await mkdir(path, { recursive: true, mode: header.mode });
-      await chmod(path, header.mode & 0o7777);
+      if ((await lstat(path)).isDirectory()) await chmod(path, header.mode & 0o7777);
       entry.resume();
     } else if (header.type === "symlink") {
-      await symlink(header.linkname, path);
+      // Made after every file is written, so no entry can write through a link.
+      links.push({ path, target: header.linkname ?? "" });
       entry.resume();
     } else if (header.type === "file") {
       const name = header.name.replace(/\/+$/, "");

@@ -21,11 +21,11 @@ import {
   type BackupManifest,
   type BackupObjectEntry,
   type BackupTablespace,
-  makeBackupId,
+  freshId,
   writeBackupManifest,
 } from "../repository/backup-manifest.js";
 import { readIdentity } from "../repository/identity.js";
-import { backupDataKey, backupPrefix, walKey } from "../repository/keys.js";
+import { backupDataKey, backupManifestKey, backupPrefix, walKey } from "../repository/keys.js";
 import { acquireLock } from "../repository/lock.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { parseWalFileName, segmentBeforeLsn, segmentRange } from "../wal/names.js";
@@ -62,6 +62,12 @@ export async function takeBaseBackup(
   const pgdata = deps.pgdata ?? facts.dataDirectory;
   await checkDataDirectory(pgdata);
   const identity = await readIdentity(deps.store, deps.cluster);
+  if (facts.inRecovery && !identity) {
+    throw new RefusedError(
+      `cluster '${deps.cluster}' in ${deps.store.url} has no archived WAL: a backup of this standby could not be restored`,
+      "the primary must archive with 'pgha wal-push %p' into this repository and cluster name first",
+    );
+  }
   if (identity && identity.systemIdentifier !== facts.systemIdentifier) {
     throw new ClusterMismatchError(
       `the server is system ${facts.systemIdentifier} but cluster '${deps.cluster}' in ${deps.store.url} is system ${identity.systemIdentifier}`,
@@ -75,7 +81,17 @@ export async function takeBaseBackup(
     ttlMs: deps.lockTtlMs,
     now: deps.now,
   });
-  const id = makeBackupId(deps.now());
+  let id: string;
+  try {
+    id = await freshId(
+      deps.store,
+      (candidate) => backupPrefix(deps.cluster, candidate),
+      deps.now(),
+    );
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
   const uploads: TarUpload[] = [];
   let started = false;
   try {
@@ -83,7 +99,6 @@ export async function takeBaseBackup(
       "SELECT catalog_version_no::text AS v FROM pg_control_system()",
     );
     const versionDir = `PG_${Math.floor(facts.versionNum / 10000)}_${catalog?.v}`;
-    const tablespaces: BackupTablespace[] = await deps.server.tablespaces();
     const startTime = deps.now();
     const startLsn = await deps.server.startBackup(
       facts.versionNum,
@@ -91,6 +106,8 @@ export async function takeBaseBackup(
       request.fast,
     );
     started = true;
+    // Listed after the start: tablespace_map is fixed by the start call and must match.
+    const tablespaces: BackupTablespace[] = await deps.server.tablespaces();
     deps.log.info(
       `backup ${id} started at ${startLsn} (${facts.inRecovery ? "from a standby" : "primary"})`,
     );
@@ -190,6 +207,7 @@ export async function takeBaseBackup(
       backupLabel: stop.labelFile,
       tablespaceMap: stop.tablespaceMap,
     };
+    lock.check();
     await writeBackupManifest(deps.store, manifest);
     deps.log.info(
       `backup ${id} complete: ${files.length} files, ${manifest.rawBytes} bytes stored as ${manifest.storedBytes}`,
@@ -284,6 +302,8 @@ async function waitForWal(deps: BackupDeps, names: string[]): Promise<void> {
 
 async function deleteAttempt(deps: BackupDeps, id: string): Promise<void> {
   try {
+    // The manifest first (if it got that far): a half-deleted backup is never listed.
+    await deps.store.delete(backupManifestKey(deps.cluster, id));
     for await (const entry of deps.store.list(backupPrefix(deps.cluster, id)))
       await deps.store.delete(entry.key);
   } catch (error) {

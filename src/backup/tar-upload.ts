@@ -11,7 +11,7 @@ import { pipeline, Readable, Transform } from "node:stream";
 import * as tar from "tar-stream";
 import { compressStream } from "../compress/codec.js";
 import type { CompressionSpec } from "../config/values.js";
-import { describeSystemError, LocalIoError } from "../errors.js";
+import { describeSystemError, LocalIoError, PghaError } from "../errors.js";
 import type { BackupFileEntry, BackupObjectEntry } from "../repository/backup-manifest.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import type { WalkEntry } from "./walk.js";
@@ -32,6 +32,8 @@ export class TarUpload {
   private storedSize = 0;
   private readonly upload: Promise<unknown>;
   private failure: Error | undefined;
+  /** Whoever waits on the tar stream right now: told at once if the upload fails. */
+  private readonly waiting = new Set<(error: Error) => void>();
   private readonly files: BackupFileEntry[] = [];
 
   private constructor(
@@ -60,16 +62,14 @@ export class TarUpload {
         this.storedSize += n;
       }, this.storedHash),
       (error) => {
-        if (error) this.failure ??= error;
+        if (error) this.fail(error);
       },
     );
     this.upload = store.put(key, body, {
       metadata: { "pgha-format": "1", "pgha-compression": compression.algorithm },
     });
     // Keep an early failure from being unhandled while entries are still being added.
-    this.upload.catch((error: Error) => {
-      this.failure ??= error;
-    });
+    this.upload.catch((error: Error) => this.fail(error));
   }
 
   static async open(
@@ -84,6 +84,29 @@ export class TarUpload {
     return new TarUpload(part, key, compression, compress, store, onBytes);
   }
 
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const reject of this.waiting) reject(this.failure);
+    this.waiting.clear();
+  }
+
+  /** Waits for a tar-stream event, or fails as soon as the upload does. */
+  private wait(
+    register: (resolve: () => void, reject: (error: Error) => void) => void,
+  ): Promise<void> {
+    this.check();
+    return new Promise<void>((resolve, reject) => {
+      const done = (error?: Error) => {
+        this.waiting.delete(fail);
+        if (error) reject(error);
+        else resolve();
+      };
+      const fail = (error: Error) => done(error);
+      this.waiting.add(fail);
+      register(() => done(), fail);
+    });
+  }
+
   private check(): void {
     if (this.failure) throw this.failure;
   }
@@ -92,9 +115,10 @@ export class TarUpload {
     header: Partial<tar.Header> & { name: string },
     write?: (entry: EntrySink) => Promise<void>,
   ): Promise<void> {
-    this.check();
-    await new Promise<void>((resolve, reject) => {
+    await this.wait((resolve, reject) => {
       const entry = this.pack.entry(header, (error) => (error ? reject(error) : resolve()));
+      // The tar stream reports a failed entry (an upload that broke) here, not to the callback.
+      entry.on("error", reject);
       if (!write) return;
       write(entry as unknown as EntrySink).then(
         () => (entry as unknown as EntrySink).end(),
@@ -151,20 +175,28 @@ export class TarUpload {
             );
           };
           let done = 0;
-          let next = item.size > 0 ? read(0) : undefined;
+          // A read that fails while this loop waits is reported when it is awaited, not as
+          // an unhandled rejection.
+          const ahead = (at: number) => {
+            const promise = read(at);
+            promise.catch(() => undefined);
+            return promise;
+          };
+          let next = item.size > 0 ? ahead(0) : undefined;
           while (next) {
             const chunk = await next;
             done += chunk.length;
-            next = done < item.size ? read(done) : undefined;
+            next = done < item.size ? ahead(done) : undefined;
             hash.update(chunk);
             this.onBytes(chunk.length);
-            if (!entry.write(chunk))
-              await new Promise<void>((resolve) => entry.once("drain", resolve));
+            if (!entry.write(chunk)) await this.wait((resolve) => entry.once("drain", resolve));
           }
         },
       );
     } catch (error) {
-      if (error instanceof LocalIoError) throw error;
+      // A storage failure surfaces here too: keep its own code.
+      if (error instanceof PghaError) throw error;
+      if (this.failure) throw this.failure;
       throw new LocalIoError(`cannot read ${absPath}: ${describeSystemError(error)}`, {
         cause: error,
       });

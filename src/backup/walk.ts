@@ -4,7 +4,7 @@
  * Files that vanish while the walk runs are simply not listed (WAL replay recreates them).
  */
 import type { Dirent } from "node:fs";
-import { lstat, readdir } from "node:fs/promises";
+import { lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { describeSystemError, LocalIoError } from "../errors.js";
 import {
@@ -97,8 +97,16 @@ async function walkDir(
     } else if (stats.isFile()) {
       out.push({ ...base, type: "file", size: stats.size });
     } else if (stats.isSymbolicLink()) {
-      const { readlink } = await import("node:fs/promises");
-      out.push({ ...base, type: "symlink", size: 0, linkTarget: await readlink(join(root, path)) });
+      const linkTarget = await readlink(join(root, path)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === "ENOENT") return undefined; // vanished since the lstat
+        throw new LocalIoError(
+          `cannot read link ${join(root, path)}: ${describeSystemError(error)}`,
+          {
+            cause: error,
+          },
+        );
+      });
+      if (linkTarget !== undefined) out.push({ ...base, type: "symlink", size: 0, linkTarget });
     }
     // Sockets, FIFOs and devices do not belong in a data directory and are left out.
   }

@@ -64,6 +64,17 @@ const BACKUP_CODES: ExitCodeName[] = [
   "internal",
 ];
 
+const DUMP_CODES: ExitCodeName[] = [
+  "ok",
+  "usage",
+  "refused",
+  "clusterMismatch",
+  "storage",
+  "locked",
+  "postgres",
+  "internal",
+];
+
 export function buildProgram(setCode: (code: number) => void): Command {
   const program = new Command("pgha")
     .description(
@@ -185,6 +196,101 @@ export function buildProgram(setCode: (code: number) => void): Command {
   ).action(async (id: string, dir: string, opts: Record<string, unknown>) => {
     const { backupFetchCommand } = await import("./commands/backup.js");
     setCode(await backupFetchCommand(id, dir, opts));
+  });
+
+  const dump = program
+    .command("dump")
+    .description("logical dumps: take a dump set (the default), list, info, restore, fetch")
+    .addHelpText(
+      "after",
+      `\nRun 'pgha dump create --help' for the options of taking a dump set.\n${exitCodeHelp(DUMP_CODES)}`,
+    );
+  addOptions(
+    dump
+      .command("create", { isDefault: true })
+      .description(
+        "pg_dumpall --globals-only plus pg_dump -Fc of every connectable non-template database (or --db ones),\n" +
+          "streamed into the repository; the set is listed only once every program succeeded",
+      )
+      .option(
+        "--db <name>",
+        "dump this database (repeatable; default: all)",
+        (v: string, p: string[] = []) => [...p, v],
+      )
+      .option(
+        "--no-role-passwords",
+        "leave role passwords out of the globals (pg_dumpall --no-role-passwords)",
+      )
+      .option("--label <text>", "a label stored with the dump set")
+      .option("--pin", "never prune this dump set")
+      .addHelpText("after", exitCodeHelp(DUMP_CODES)),
+    ["repository", "s3", "postgres", "general"],
+  ).action(async (opts: Record<string, unknown>) => {
+    const { dumpCreateCommand } = await import("./commands/dump.js");
+    setCode(await dumpCreateCommand(opts));
+  });
+  addOptions(
+    dump
+      .command("list")
+      .description("list the dump sets of the cluster, oldest first")
+      .option("--json", "print JSON for scripts")
+      .addHelpText("after", exitCodeHelp(["ok", "usage", "integrity", "storage"])),
+    ["repository", "s3", "general"],
+  ).action(async (opts: Record<string, unknown>) => {
+    const { dumpListCommand } = await import("./commands/dump.js");
+    setCode(await dumpListCommand(opts));
+  });
+  addOptions(
+    dump
+      .command("info")
+      .description("show one dump set")
+      .argument("<id>", "a dump set id, or latest")
+      .option("--json", "print JSON for scripts")
+      .addHelpText(
+        "after",
+        exitCodeHelp(["ok", "notFound", "usage", "refused", "integrity", "storage"]),
+      ),
+    ["repository", "s3", "general"],
+  ).action(async (id: string, opts: Record<string, unknown>) => {
+    const { dumpInfoCommand } = await import("./commands/dump.js");
+    setCode(await dumpInfoCommand(id, opts));
+  });
+  addOptions(
+    dump
+      .command("restore")
+      .description(
+        "restore from a dump set into the server the libpq settings name: --globals through psql,\n" +
+          "--db through pg_restore into a new database (dropped again if anything fails)",
+      )
+      .argument("<id>", "a dump set id, or latest")
+      .option("--db <name>", "the database of the dump set to restore")
+      .option("--to-db <name>", "restore it under this name instead")
+      .option("--globals", "restore roles, memberships and tablespaces first")
+      .addHelpText(
+        "after",
+        exitCodeHelp(["ok", "notFound", "usage", "refused", "integrity", "storage", "postgres"]),
+      ),
+    ["repository", "s3", "postgres", "general"],
+  ).action(async (id: string, opts: Record<string, unknown>) => {
+    const { dumpRestoreCommand } = await import("./commands/dump.js");
+    setCode(await dumpRestoreCommand(id, opts));
+  });
+  addOptions(
+    dump
+      .command("fetch")
+      .description(
+        "write a dump set's plain files (globals.sql, <database>.dump for pg_restore) into a directory",
+      )
+      .argument("<id>", "a dump set id, or latest")
+      .argument("<dir>", "where to write them")
+      .addHelpText(
+        "after",
+        exitCodeHelp(["ok", "notFound", "usage", "refused", "integrity", "storage", "localIo"]),
+      ),
+    ["repository", "s3", "general"],
+  ).action(async (id: string, dir: string, opts: Record<string, unknown>) => {
+    const { dumpFetchCommand } = await import("./commands/dump.js");
+    setCode(await dumpFetchCommand(id, dir, opts));
   });
 
   program

@@ -42,6 +42,7 @@ export interface Config {
   s3: S3Settings;
   pgdata: string | undefined;
   pgConn: string | undefined;
+  pgBin: string | undefined;
   archiveTimeoutMs: number;
   logLevel: LogLevel;
   /** The config file that was read, if any. */
@@ -130,6 +131,7 @@ function normalize(
     },
     pgdata: p.pgdata,
     pgConn: p.pgConn,
+    pgBin: p.pgBin,
     archiveTimeoutMs: p.archiveTimeout ?? 120_000,
     logLevel: p.logLevel ?? "info",
     configFile,

@@ -187,6 +187,16 @@ export const OPTIONS = {
     defaultText: "libpq environment",
     parse: parseText,
   }),
+  pgBin: option<string>({
+    name: "pg-bin",
+    env: "PGHA_PG_BIN",
+    placeholder: "<dir>",
+    group: "postgres",
+    description:
+      "directory of the PostgreSQL client programs (pg_dump, pg_dumpall, pg_restore, psql); they must be at least the server's version",
+    defaultText: "/usr/lib/postgresql/<server major>/bin if present, else PATH",
+    parse: parseText,
+  }),
   archiveTimeout: option<number>({
     name: "archive-timeout",
     env: "PGHA_ARCHIVE_TIMEOUT",

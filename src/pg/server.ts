@@ -34,11 +34,21 @@ export interface BackupStop {
 export class PgServer {
   private constructor(private readonly client: pg.Client) {}
 
-  static async connect(connectionString: string | undefined): Promise<PgServer> {
-    const client = new pg.Client(connectionString ? { connectionString } : {});
+  /** database overrides the one the settings name (e.g. "postgres" for CREATE DATABASE). */
+  static async connect(connectionString: string | undefined, database?: string): Promise<PgServer> {
+    const client = new pg.Client({
+      // The backup session idles for as long as the upload takes: keep NATs from dropping it.
+      keepAlive: true,
+      ...(connectionString ? { connectionString } : {}),
+      ...(database ? { database } : {}),
+    });
     client.on("error", () => undefined);
     try {
       await client.connect();
+      // A role's statement_timeout could cancel a spread checkpoint in pg_backup_start,
+      // and idle_session_timeout (PostgreSQL 14+) the idle session of a long upload.
+      await client.query("SET statement_timeout = 0");
+      await client.query("SET idle_session_timeout = 0").catch(() => undefined);
     } catch (error) {
       throw new PostgresError(`cannot connect to PostgreSQL: ${(error as Error).message}`, {
         hint: "set --pg-conn (PGHA_PG_CONN) or the libpq variables PGHOST, PGPORT, PGUSER, PGDATABASE; pgha backup needs a superuser or a role with pg_read_all_settings and backup rights",
@@ -85,6 +95,30 @@ export class PgServer {
       walSegmentSize: Number(row.seg) * (units[String(row.seg_unit)] ?? 1),
       systemIdentifier: String(row.sysid),
     };
+  }
+
+  /**
+   * Version and system identifier, for roles without superuser or pg_read_all_settings
+   * (a dump role): the identifier is undefined when pg_control_system() is not allowed.
+   */
+  async basics(): Promise<{
+    versionNum: number;
+    version: string;
+    systemIdentifier: string | undefined;
+  }> {
+    const [row] = await this.query<{ num: string; version: string }>(
+      "SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version",
+    );
+    let systemIdentifier: string | undefined;
+    try {
+      const [id] = await this.query<{ id: string }>(
+        "SELECT system_identifier::text AS id FROM pg_control_system()",
+      );
+      systemIdentifier = id?.id;
+    } catch {
+      systemIdentifier = undefined;
+    }
+    return { versionNum: Number(row?.num), version: String(row?.version), systemIdentifier };
   }
 
   async tablespaces(): Promise<TablespaceRow[]> {
@@ -137,12 +171,12 @@ export function parseBackupLabel(text: string): {
   fromStandby: boolean;
 } {
   const startWal = /^START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)$/m.exec(text)?.[1];
-  const timeline = /^START TIMELINE: (\d+)$/m.exec(text)?.[1];
-  if (!startWal || !timeline)
-    throw new PostgresError("the server returned a backup_label pgha cannot read");
+  if (!startWal) throw new PostgresError("the server returned a backup_label pgha cannot read");
+  // START TIMELINE is new in PostgreSQL 11; the start WAL file's name carries it too.
+  const named = /^START TIMELINE: (\d+)$/m.exec(text)?.[1];
   return {
     startWal,
-    timeline: Number(timeline),
+    timeline: named ? Number(named) : Number.parseInt(startWal.slice(0, 8), 16),
     fromStandby: /^BACKUP FROM: standby$/m.test(text),
   };
 }

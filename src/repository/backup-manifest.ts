@@ -76,6 +76,26 @@ export function makeBackupId(now: Date): string {
 
 export const BACKUP_ID = /^\d{8}T\d{6}Z$/;
 
+/**
+ * An id whose prefix holds nothing yet: a second run in the same second, or after the
+ * clock stepped back, must not write into (and on failure delete) another's objects.
+ */
+export async function freshId(
+  store: ObjectStore,
+  prefixOf: (id: string) => string,
+  now: Date,
+): Promise<string> {
+  for (let step = 0; step < 60; step++) {
+    const id = makeBackupId(new Date(now.getTime() + step * 1000));
+    const taken = await store.list(prefixOf(id))[Symbol.asyncIterator]().next();
+    if (taken.done) return id;
+  }
+  throw new RefusedError(
+    "no free backup id in the next minute",
+    "is the clock far behind the repository's newest backup?",
+  );
+}
+
 export async function writeBackupManifest(
   store: ObjectStore,
   manifest: BackupManifest,

@@ -6,6 +6,8 @@
  *   v1/clusters/<cluster>/wal/history/<timeline>.history
  *   v1/clusters/<cluster>/backups/<backup id>/data/<base | tablespace oid>.tar
  *   v1/clusters/<cluster>/backups/<backup id>/manifest.json   (written last)
+ *   v1/clusters/<cluster>/dumps/<dump id>/globals.sql | db-<n>.dump
+ *   v1/clusters/<cluster>/dumps/<dump id>/manifest.json       (written last)
  *   v1/clusters/<cluster>/locks/<name>.json
  */
 import type { WalFileName } from "../wal/names.js";
@@ -56,4 +58,21 @@ export function lockKey(cluster: string, name: string): string {
 /** The WAL key prefix of a timeline+log group, e.g. for checking a segment range. */
 export function walGroupPrefix(cluster: string, timelineAndLog: string): string {
   return `${walPrefix(cluster)}${timelineAndLog}/`;
+}
+
+export function dumpsPrefix(cluster: string): string {
+  return `${clusterPrefix(cluster)}dumps/`;
+}
+
+export function dumpPrefix(cluster: string, id: string): string {
+  return `${dumpsPrefix(cluster)}${id}/`;
+}
+
+export function dumpManifestKey(cluster: string, id: string): string {
+  return `${dumpPrefix(cluster, id)}manifest.json`;
+}
+
+/** Database names can hold any character: objects are numbered, the manifest names them. */
+export function dumpObjectKey(cluster: string, id: string, object: "globals" | number): string {
+  return `${dumpPrefix(cluster, id)}${object === "globals" ? "globals.sql" : `db-${object}.dump`}`;
 }

@@ -4,7 +4,6 @@
  * fetched into a new directory and recovered with restore_command = pgha wal-fetch; the
  * rows committed before the backup are there and pg_checksums passes after a clean stop.
  */
-import { randomBytes } from "node:crypto";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,11 +15,10 @@ import { openStore } from "../../src/storage/open-store.js";
 import { havePostgres, s3Server } from "../helpers/components.js";
 import { PgCluster, runCommand, serverOwnedTempDir, serverUser } from "../helpers/pg-cluster.js";
 import { pghaCommandLine, runPgha } from "../helpers/pgha.js";
-import { s3Env } from "../helpers/s3-server.js";
+import { makeTestRepo, repoKinds, type TestRepo } from "../helpers/test-repo.js";
 
 const server = s3Server();
 const pg = havePostgres();
-const kinds: ("local" | "s3")[] = ["local", ...(server ? (["s3"] as const) : [])];
 
 function archiveConf(): string[] {
   return [
@@ -61,23 +59,20 @@ async function restoreAndStart(
   return restored;
 }
 
-describe.skipIf(!pg).each(kinds)("base backups with a %s repository", (kind) => {
+describe.skipIf(!pg).each(repoKinds(server))("base backups with a %s repository", (kind) => {
   let cluster: PgCluster;
   let env: Record<string, string>;
-  let repoDir: string | undefined;
+  let repo: TestRepo;
   const cleanups: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
-    if (kind === "local") {
-      repoDir = await serverOwnedTempDir("pgha-repo-");
-      env = { PGHA_REPO: repoDir };
-    } else if (server) {
-      env = s3Env(server, `backup-${randomBytes(4).toString("hex")}`);
-      // This process opens the store too (lock test): the SDK reads credentials from its env.
-      process.env.AWS_ACCESS_KEY_ID = server.accessKeyId;
-      process.env.AWS_SECRET_ACCESS_KEY = server.secretAccessKey;
-    }
-    env = { ...env, PGHA_CLUSTER: "main", PGHA_ARCHIVE_TIMEOUT: "60s", PGHA_LOG_LEVEL: "warn" };
+    repo = await makeTestRepo(kind, server);
+    env = {
+      ...repo.env,
+      PGHA_CLUSTER: "main",
+      PGHA_ARCHIVE_TIMEOUT: "60s",
+      PGHA_LOG_LEVEL: "warn",
+    };
     cluster = await PgCluster.init({ env, conf: [...archiveConf(), "checkpoint_timeout = '30s'"] });
     await cluster.start();
     env = { ...env, ...cluster.connEnv() };
@@ -86,7 +81,7 @@ describe.skipIf(!pg).each(kinds)("base backups with a %s repository", (kind) => 
   afterAll(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     await cluster?.destroy();
-    if (repoDir) await rm(repoDir, { recursive: true, force: true });
+    await repo?.cleanup();
   });
 
   it("backs up under pgbench load; the fetched copy recovers with wal-fetch and passes pg_checksums", async () => {
@@ -173,7 +168,7 @@ describe.skipIf(!pg).each(kinds)("base backups with a %s repository", (kind) => 
     const handOver = async () => {
       // The lock was written by this (root) test process: give it to the server user.
       const user = serverUser();
-      if (repoDir && user) await runCommand("chown", ["-R", `${user.uid}:${user.gid}`, repoDir]);
+      if (repo.dir && user) await runCommand("chown", ["-R", `${user.uid}:${user.gid}`, repo.dir]);
     };
     const lock = await acquireLock(store, "main", {
       name: "cluster",

@@ -3,85 +3,29 @@
  * repository and into the S3 test server: every segment arrives and comes back
  * byte-identical through wal-fetch, and each refusal and failure exits as documented.
  */
-import { randomBytes } from "node:crypto";
 import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { walKey } from "../../src/repository/keys.js";
 import { parseWalFileName } from "../../src/wal/names.js";
 import { havePostgres, s3Server } from "../helpers/components.js";
-import { freePort, PgCluster, serverOwnedTempDir } from "../helpers/pg-cluster.js";
+import { freePort, PgCluster } from "../helpers/pg-cluster.js";
 import { pghaCommandLine, runPgha } from "../helpers/pgha.js";
-import { s3Env } from "../helpers/s3-server.js";
+import { makeTestRepo, repoKinds, type TestRepo } from "../helpers/test-repo.js";
 
 const server = s3Server();
 const pg = havePostgres();
 
-interface RepoUnderTest {
-  kind: "local" | "s3";
-  env: Record<string, string>;
-  /** Flips a byte in the stored body of key, keeping its metadata. */
-  corrupt(key: string): Promise<void>;
-  cleanup(): Promise<void>;
-}
-
-async function localRepo(): Promise<RepoUnderTest> {
-  const dir = await serverOwnedTempDir("pgha-repo-");
-  return {
-    kind: "local",
-    env: { PGHA_REPO: dir },
-    corrupt: async (key) => {
-      const path = join(dir, key);
-      const bytes = await readFile(path);
-      bytes[bytes.length - 10] = (bytes[bytes.length - 10] ?? 0) ^ 0xff;
-      await writeFile(path, bytes);
-    },
-    cleanup: () => rm(dir, { recursive: true, force: true }),
-  };
-}
-
-async function s3Repo(): Promise<RepoUnderTest> {
-  if (!server) throw new Error("no S3 server");
-  const prefix = `e2e-${randomBytes(4).toString("hex")}`;
-  const client = new S3Client({
-    endpoint: server.endpoint,
-    region: server.region,
-    forcePathStyle: true,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-  });
-  return {
-    kind: "s3",
-    env: s3Env(server, prefix),
-    corrupt: async (key) => {
-      const Key = `${prefix}/${key}`;
-      const got = await client.send(new GetObjectCommand({ Bucket: server.bucket, Key }));
-      const bytes = Buffer.from(
-        await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
-      );
-      bytes[bytes.length - 10] = (bytes[bytes.length - 10] ?? 0) ^ 0xff;
-      await client.send(
-        new PutObjectCommand({ Bucket: server.bucket, Key, Body: bytes, Metadata: got.Metadata }),
-      );
-    },
-    cleanup: async () => undefined,
-  };
-}
-
-const kinds: ("local" | "s3")[] = ["local", ...(server ? (["s3"] as const) : [])];
-
-describe.skipIf(!pg).each(kinds)("WAL archiving into a %s repository", (kind) => {
-  let repo: RepoUnderTest;
+describe.skipIf(!pg).each(repoKinds(server))("WAL archiving into a %s repository", (kind) => {
+  let repo: TestRepo;
   let cluster: PgCluster;
   let env: Record<string, string>;
   let scratch: string;
   let archived: string[] = [];
 
   beforeAll(async () => {
-    repo = kind === "local" ? await localRepo() : await s3Repo();
+    repo = await makeTestRepo(kind, server);
     env = { ...repo.env, PGHA_CLUSTER: "main", PGHA_RETRY_TIMEOUT: "20s" };
     cluster = await PgCluster.init({
       env,

@@ -63,6 +63,8 @@ export function runCommand(
     child.on("close", (code, signal) =>
       resolve({ code: code ?? (signal ? 128 : -1), stdout, stderr }),
     );
+    // A program that does not read its input may exit first: that is not an error here.
+    child.stdin.on("error", () => undefined);
     child.stdin.end(options.input ?? "");
   });
 }
@@ -230,7 +232,7 @@ export class PgCluster {
   }
 
   /** Runs SQL through psql and returns the unaligned, tuples-only output. */
-  async sql(query: string): Promise<string> {
+  async sql(query: string, database = "postgres"): Promise<string> {
     const result = await this.bin("psql", [
       "-h",
       this.socketDir,
@@ -239,7 +241,7 @@ export class PgCluster {
       "-U",
       "postgres",
       "-d",
-      "postgres",
+      database,
       "-v",
       "ON_ERROR_STOP=1",
       "-At",

@@ -118,4 +118,40 @@ describe("backup bookkeeping", () => {
     await second.release();
     expect(await readLock(store, "main", "cluster")).toBeUndefined();
   });
+
+  it("lets only one of two runs take over a stale lock", async () => {
+    const store = new MemoryStore();
+    const stale = {
+      name: "cluster",
+      purpose: "backup",
+      ttlMs: 1000,
+      refreshMs: 3_600_000,
+      now: () => new Date(0),
+    };
+    await acquireLock(store, "main", stale);
+    const fresh = { ...stale, now: () => new Date() };
+    const results = await Promise.allSettled([
+      acquireLock(store, "main", fresh),
+      acquireLock(store, "main", fresh),
+    ]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+  });
+
+  it("notices when another run took its lock over, and never writes over it", async () => {
+    const store = new MemoryStore();
+    const lock = await acquireLock(store, "main", {
+      name: "cluster",
+      purpose: "backup",
+      ttlMs: 60_000,
+      refreshMs: 20,
+      now: () => new Date(),
+    });
+    const other = { ...(await readLock(store, "main", "cluster")), owner: "elsewhere:1:x" };
+    await store.put("v1/clusters/main/locks/cluster.json", Buffer.from(JSON.stringify(other)));
+    await new Promise((r) => setTimeout(r, 80));
+    expect(() => lock.check()).toThrow(LockedError);
+    expect((await readLock(store, "main", "cluster"))?.owner).toBe("elsewhere:1:x");
+    await lock.release();
+    expect((await readLock(store, "main", "cluster"))?.owner).toBe("elsewhere:1:x");
+  });
 });

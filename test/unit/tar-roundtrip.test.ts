@@ -1,4 +1,6 @@
 /** The tar path without PostgreSQL: walk, TarUpload into the memory store, fetch back. */
+
+import { createHash } from "node:crypto";
 import {
   appendFile,
   mkdir,
@@ -12,11 +14,12 @@ import {
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as tar from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { fetchBaseBackup } from "../../src/backup/fetch-backup.js";
 import { TarUpload } from "../../src/backup/tar-upload.js";
 import { walkTree } from "../../src/backup/walk.js";
-import { IntegrityError } from "../../src/errors.js";
+import { IntegrityError, StorageError } from "../../src/errors.js";
 import { memoryLogger } from "../../src/log.js";
 import type { BackupFileEntry, BackupManifest } from "../../src/repository/backup-manifest.js";
 import { MemoryStore } from "../../src/storage/memory.js";
@@ -126,5 +129,80 @@ describe("tar upload and fetch", () => {
       ),
     ).rejects.toBeInstanceOf(IntegrityError);
     expect(await readdir(out2)).toEqual([]);
+  });
+});
+
+describe("tar upload failures", () => {
+  it("reports a store that fails midway as a storage error, without crashing", async () => {
+    const src = join(dir, "big");
+    await writeFile(src, Buffer.alloc(24 << 20, 1));
+    const store = new MemoryStore();
+    store.put = async (_key, body) => {
+      let seen = 0;
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        seen += chunk.length;
+        if (seen > 1 << 16)
+          throw new StorageError("connection reset by the store", { transient: true });
+      }
+      throw new Error("unreachable");
+    };
+    const upload = await TarUpload.open(
+      store,
+      "v1/x/base.tar",
+      "base",
+      { algorithm: "none" },
+      () => undefined,
+    );
+    const entry = {
+      path: "big",
+      type: "file" as const,
+      size: 24 << 20,
+      mode: 0o600,
+      mtime: new Date(),
+    };
+    await expect(upload.addFile(entry, src)).rejects.toBeInstanceOf(StorageError);
+    await upload.abort(new Error("stop"));
+  });
+});
+
+describe("a tampered backup", () => {
+  it("cannot make fetch write outside the target through a symlink entry", async () => {
+    const outside = join(dir, "outside");
+    await mkdir(outside);
+    const payload = Buffer.from("evil");
+    const pack = tar.pack();
+    pack.entry({ name: "link", type: "symlink", linkname: outside });
+    pack.entry({ name: "link/evil", type: "file", size: payload.length, mode: 0o644 }, payload);
+    pack.finalize();
+    const chunks: Buffer[] = [];
+    for await (const chunk of pack) chunks.push(Buffer.from(chunk as Uint8Array));
+    const data = Buffer.concat(chunks);
+    const store = new MemoryStore();
+    await store.put("v1/x/base.tar", data);
+    const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+    const manifest = manifestFor(
+      [{ part: "base", path: "link/evil", size: 4, mode: 0o644, mtime: "", sha256: sha(payload) }],
+      [
+        {
+          part: "base",
+          key: "v1/x/base.tar",
+          compression: "none",
+          rawSize: data.length,
+          storedSize: data.length,
+          storedSha256: sha(data),
+        },
+      ],
+    );
+    const out = join(dir, "target");
+    await expect(
+      fetchBaseBackup(
+        { store, log: memoryLogger(), progress: () => undefined },
+        manifest,
+        out,
+        new Map(),
+      ),
+    ).rejects.toThrow();
+    expect(await readdir(outside)).toEqual([]);
+    expect(await readdir(out)).toEqual([]);
   });
 });

@@ -39,7 +39,6 @@ export async function backupCreateCommand(opts: Record<string, unknown>): Promis
         pin: opts.pin === true,
       },
     );
-    progress.finish();
     process.stdout.write(`${manifest.id}\n`);
     return 0;
   } finally {
@@ -77,7 +76,12 @@ export async function backupListCommand(opts: Record<string, unknown>): Promise<
   const store = await openStore(config, log);
   const manifests: BackupManifest[] = [];
   for (const id of await listBackupIds(store, config.cluster)) {
-    manifests.push(await readBackupManifest(store, config.cluster, id));
+    // One unreadable manifest must not hide the other backups.
+    try {
+      manifests.push(await readBackupManifest(store, config.cluster, id));
+    } catch (error) {
+      log.error(`backup ${id} is not listed: ${(error as Error).message}`);
+    }
   }
   if (opts.json === true) {
     process.stdout.write(`${JSON.stringify(manifests.map(summarize), null, 2)}\n`);

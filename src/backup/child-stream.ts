@@ -1,0 +1,199 @@
+/**
+ * Streams between PostgreSQL client programs and the repository without temporary files:
+ * a program's stdout into an object (dump), or an object into a program's stdin (restore).
+ * A program that exits non-zero or is killed fails the operation with its own message.
+ */
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { pipeline, type Readable, Transform } from "node:stream";
+import { compressStream, decompressStream } from "../compress/codec.js";
+import type { CompressionSpec } from "../config/values.js";
+import { IntegrityError, PghaError, PostgresError, StorageError } from "../errors.js";
+import type { DumpObject } from "../repository/dump-manifest.js";
+import type { ObjectStore } from "../storage/object-store.js";
+
+const STDERR_LIMIT = 64 * 1024;
+
+export interface ProgramRun {
+  program: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  /** How the failure message names what ran, e.g. 'pg_dump of database "shop"'. */
+  what: string;
+}
+
+function counted(onChunk: (chunk: Buffer) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      onChunk(chunk);
+      done(null, chunk);
+    },
+  });
+}
+
+function failure(
+  run: ProgramRun,
+  code: number | null,
+  signal: string | null,
+  stderr: string,
+  cause?: unknown,
+): PostgresError {
+  const lines = stderr
+    .trim()
+    .split("\n")
+    .filter((l) => l.trim() !== "");
+  const message =
+    lines.slice(-3).join(" / ") || (cause instanceof Error ? cause.message : "no message");
+  const how = signal
+    ? `was killed by ${signal}`
+    : code === null
+      ? "could not run"
+      : `exited with ${code}`;
+  return new PostgresError(`${run.what} ${how}: ${message}`, { cause });
+}
+
+/** Runs a program and stores its stdout under key. Resolves only if the program succeeded. */
+export async function programToStore(
+  run: ProgramRun,
+  store: ObjectStore,
+  key: string,
+  compression: CompressionSpec,
+): Promise<DumpObject> {
+  const child = spawn(run.program, run.args, { env: run.env, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => {
+    if (stderr.length < STDERR_LIMIT) stderr += d.toString("utf8");
+  });
+  const exited = new Promise<{ code: number | null; signal: string | null; error?: Error }>(
+    (resolve) => {
+      child.once("error", (error) => resolve({ code: null, signal: null, error }));
+      child.once("close", (code, signal) => resolve({ code, signal }));
+    },
+  );
+  const rawHash = createHash("sha256");
+  let rawSize = 0;
+  let storedSize = 0;
+  const body = pipeline(
+    child.stdout,
+    counted((chunk) => {
+      rawHash.update(chunk);
+      rawSize += chunk.length;
+    }),
+    await compressStream(compression),
+    counted((chunk) => {
+      storedSize += chunk.length;
+    }),
+    () => undefined,
+  );
+  const stored = store
+    .put(key, body, { metadata: { "pgha-format": "1", "pgha-compression": compression.algorithm } })
+    .then(
+      () => undefined,
+      (error: Error) => error,
+    );
+  const [status, putError] = await Promise.all([exited, stored]);
+  if (status.error || status.code !== 0)
+    throw failure(run, status.code, status.signal, stderr, status.error);
+  if (putError) throw putError;
+  return {
+    key,
+    compression: compression.algorithm,
+    rawSize,
+    sha256: rawHash.digest("hex"),
+    storedSize,
+  };
+}
+
+/** Reads an object, decompressed, counting and hashing the raw bytes; fails on a mismatch at the end. */
+export async function objectStream(
+  store: ObjectStore,
+  object: DumpObject,
+): Promise<{ stream: Readable; verified: Promise<void> }> {
+  const { body } = await store.get(object.key);
+  const hash = createHash("sha256");
+  let size = 0;
+  let origin: "body" | "decompress" | undefined;
+  body.once("error", () => {
+    origin ??= "body";
+  });
+  const decompress = await decompressStream(object.compression);
+  decompress.once("error", () => {
+    origin ??= "decompress";
+  });
+  let settle: (error?: Error) => void = () => undefined;
+  const verified = new Promise<void>((resolve, reject) => {
+    settle = (error) => (error ? reject(error) : resolve());
+  });
+  verified.catch(() => undefined);
+  const stream = pipeline(
+    body,
+    decompress,
+    counted((chunk) => {
+      hash.update(chunk);
+      size += chunk.length;
+    }),
+    (error) => {
+      if (error) {
+        if (error instanceof PghaError) settle(error);
+        else if (origin === "decompress")
+          settle(
+            new IntegrityError(
+              `${store.url}/${object.key} is corrupt: cannot decompress (${error.message})`,
+            ),
+          );
+        else
+          settle(
+            new StorageError(`reading ${store.url}/${object.key} failed: ${error.message}`, {
+              transient: true,
+              cause: error,
+            }),
+          );
+        return;
+      }
+      if (size !== object.rawSize || hash.digest("hex") !== object.sha256) {
+        settle(
+          new IntegrityError(
+            `${store.url}/${object.key} is corrupt: its checksum does not match the manifest`,
+          ),
+        );
+      } else settle();
+    },
+  );
+  return { stream, verified };
+}
+
+/** Feeds a verified object stream into a program's stdin; resolves with its stderr on success. */
+export async function storeToProgram(
+  run: ProgramRun,
+  store: ObjectStore,
+  object: DumpObject,
+): Promise<string> {
+  const { stream, verified } = await objectStream(store, object);
+  const child = spawn(run.program, run.args, { env: run.env, stdio: ["pipe", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => {
+    if (stderr.length < STDERR_LIMIT) stderr += d.toString("utf8");
+  });
+  // pipeline() closes the program's stdin also when the object stream fails, so the
+  // program sees the input end instead of waiting for more; the program may also stop
+  // reading early (its own error), which is not a failure of ours.
+  pipeline(stream, child.stdin, () => undefined);
+  const status = await new Promise<{ code: number | null; signal: string | null; error?: Error }>(
+    (resolve) => {
+      child.once("error", (error) => resolve({ code: null, signal: null, error }));
+      child.once("close", (code, signal) => resolve({ code, signal }));
+    },
+  );
+  stream.destroy();
+  const problem = await verified.then(
+    () => undefined,
+    (error: Error) => error,
+  );
+  const failed = status.error !== undefined || status.code !== 0;
+  // A corrupt object is the cause even when the program failed on the damaged input;
+  // a stream cut short because the program stopped reading is not.
+  if (problem instanceof IntegrityError) throw problem;
+  if (failed) throw failure(run, status.code, status.signal, stderr, status.error);
+  if (problem) throw problem;
+  return stderr;
+}

@@ -1,0 +1,196 @@
+/**
+ * Restoring from a dump set: globals through psql, a database through pg_restore, both
+ * streamed from the repository. A database restore creates the target database itself
+ * and drops it again if anything fails (pg_restore's error, a corrupt object), so a
+ * failed restore changes nothing. fetchDumpSet writes the plain files instead.
+ */
+import { mkdir, open, rename, unlink } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import {
+  describeSystemError,
+  LocalIoError,
+  PghaError,
+  PostgresError,
+  RefusedError,
+  UsageError,
+} from "../errors.js";
+import type { Logger } from "../log.js";
+import type { ClientTools } from "../pg/client-tools.js";
+import type { PgServer } from "../pg/server.js";
+import type { DumpManifest, DumpObject } from "../repository/dump-manifest.js";
+import { writeAll } from "../storage/fs.js";
+import type { ObjectStore } from "../storage/object-store.js";
+import { readAll } from "../storage/streams.js";
+import { objectStream, storeToProgram } from "./child-stream.js";
+
+export interface DumpRestoreDeps {
+  store: ObjectStore;
+  /** A connection to a maintenance database (postgres) of the target server. */
+  server: PgServer;
+  tools: ClientTools;
+  env: NodeJS.ProcessEnv;
+  log: Logger;
+}
+
+const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+/** Errors that restoring globals into a live cluster always meets and that are harmless. */
+const HARMLESS = [/role "[^"]*" already exists/, /tablespace "[^"]*" already exists/];
+
+export async function restoreGlobals(deps: DumpRestoreDeps, manifest: DumpManifest): Promise<void> {
+  // Globals are small: verify the whole object before psql runs any of it.
+  const { stream, verified } = await objectStream(deps.store, manifest.globals);
+  const sql = await readAll(stream);
+  await verified;
+  const { spawn } = await import("node:child_process");
+  const child = spawn(
+    deps.tools.path("psql"),
+    ["-X", "-q", "--no-password", "-d", "postgres", "-f", "-"],
+    {
+      env: deps.env,
+      stdio: ["pipe", "ignore", "pipe"],
+    },
+  );
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => {
+    stderr += d.toString("utf8");
+  });
+  child.stdin.on("error", () => undefined);
+  child.stdin.end(sql);
+  const code = await new Promise<number | null>((resolveCode) => {
+    child.once("error", () => resolveCode(null));
+    child.once("close", resolveCode);
+  });
+  const errors = stderr
+    .split("\n")
+    .filter((l) => /ERROR:/.test(l) && !HARMLESS.some((h) => h.test(l)));
+  if (code !== 0 || errors.length > 0) {
+    throw new PostgresError(
+      `restoring globals failed: ${errors.slice(0, 3).join(" / ") || `psql exited with ${code}`}`,
+      {
+        hint: "roles and tablespaces that already exist are skipped; the other errors need attention",
+      },
+    );
+  }
+  deps.log.info(`globals of dump set ${manifest.id} restored`);
+}
+
+export async function restoreDatabase(
+  deps: DumpRestoreDeps,
+  manifest: DumpManifest,
+  name: string,
+  toDb: string | undefined,
+): Promise<string> {
+  const entry = manifest.databases.find((d) => d.name === name);
+  if (!entry) {
+    throw new UsageError(
+      `dump set ${manifest.id} has no database '${name}'`,
+      `it has: ${manifest.databases.map((d) => d.name).join(", ") || "none"}`,
+    );
+  }
+  const target = toDb ?? name;
+  const exists = await deps.server.query("SELECT 1 FROM pg_database WHERE datname = $1", [target]);
+  if (exists.length > 0) {
+    throw new RefusedError(
+      `database '${target}' already exists; nothing was changed`,
+      "restore under another name with --to-db NAME, or drop the database first",
+    );
+  }
+  const sameName = target === name;
+  if (!sameName) {
+    const owner = await deps.server.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [
+      entry.owner,
+    ]);
+    await deps.server.query(
+      `CREATE DATABASE ${quoteIdent(target)} TEMPLATE template0${owner.length > 0 ? ` OWNER ${quoteIdent(entry.owner)}` : ""}`,
+    );
+  }
+  try {
+    await storeToProgram(
+      {
+        program: deps.tools.path("pg_restore"),
+        // With its own name, --create restores the database's properties too (owner, ACL, settings).
+        args: [
+          "--exit-on-error",
+          "--no-password",
+          ...(sameName ? ["--create", "--dbname", "postgres"] : ["--dbname", target]),
+        ],
+        env: deps.env,
+        what: `pg_restore of database "${name}"${sameName ? "" : ` into "${target}"`}`,
+      },
+      deps.store,
+      entry,
+    );
+  } catch (error) {
+    const force = manifest.pgVersionNum >= 130000 ? " WITH (FORCE)" : "";
+    await deps.server
+      .query(`DROP DATABASE IF EXISTS ${quoteIdent(target)}${force}`)
+      .catch((drop: Error) => {
+        deps.log.warn(`could not drop the partly restored database '${target}': ${drop.message}`);
+      });
+    throw error;
+  }
+  deps.log.info(`database '${name}' of dump set ${manifest.id} restored as '${target}'`);
+  return target;
+}
+
+/** File names for fetch: database names can hold any character. */
+export function dumpFileNames(manifest: DumpManifest): Map<string, DumpObject> {
+  const files = new Map<string, DumpObject>([["globals.sql", manifest.globals]]);
+  for (const db of manifest.databases) {
+    const base = db.name.replace(/[^A-Za-z0-9._-]/g, "_").replace(/^\.+/, "_") || "_";
+    let name = `${base}.dump`;
+    for (let n = 2; files.has(name); n++) name = `${base}-${n}.dump`;
+    files.set(name, db);
+  }
+  return files;
+}
+
+/** Writes the dump set's plain files (globals.sql, <database>.dump) into dir, verified. */
+export async function fetchDumpSet(
+  store: ObjectStore,
+  manifest: DumpManifest,
+  dir: string,
+): Promise<string[]> {
+  const root = resolve(dir);
+  await mkdir(root, { recursive: true });
+  const written: string[] = [];
+  for (const [name, object] of dumpFileNames(manifest)) {
+    const path = join(root, name);
+    const tmp = join(root, `.pgha-tmp-${name}`);
+    const { stream, verified } = await objectStream(store, object);
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(tmp, "wx", 0o600);
+    } catch (error) {
+      stream.destroy();
+      throw new LocalIoError(`cannot create ${tmp}: ${describeSystemError(error)}`);
+    }
+    try {
+      for await (const chunk of stream) await writeAll(handle, chunk as Buffer);
+      await verified;
+      await handle.sync();
+      await handle.close();
+      // link-free "no overwrite": refuse when the file exists already.
+      try {
+        await open(path, "r").then((h) => h.close());
+        throw new RefusedError(
+          `${path} exists already; nothing was overwritten`,
+          "fetch into a new directory",
+        );
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      }
+      await rename(tmp, path);
+      written.push(path);
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      if (error instanceof PghaError) throw error;
+      throw new LocalIoError(`cannot write ${path}: ${describeSystemError(error)}`, {
+        cause: error,
+      });
+    }
+  }
+  return written;
+}

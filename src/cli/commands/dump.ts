@@ -1,0 +1,179 @@
+/** pgha dump, dump list, dump info, dump restore, dump fetch: thin layers over src/backup. */
+import { takeDumpSet } from "../../backup/dump.js";
+import { fetchDumpSet, restoreDatabase, restoreGlobals } from "../../backup/dump-restore.js";
+import { UsageError } from "../../errors.js";
+import { findClientTools, libpqEnv } from "../../pg/client-tools.js";
+import { PgServer } from "../../pg/server.js";
+import {
+  type DumpManifest,
+  listDumpIds,
+  readDumpManifest,
+  resolveDump,
+} from "../../repository/dump-manifest.js";
+import { openStore } from "../../storage/open-store.js";
+import { loadContext } from "../context.js";
+import { formatBytes, renderTable } from "../table.js";
+
+const strings = (value: unknown): string[] => (Array.isArray(value) ? (value as string[]) : []);
+
+export async function dumpCreateCommand(opts: Record<string, unknown>): Promise<number> {
+  const { config, log } = loadContext(opts);
+  const store = await openStore(config, log);
+  const server = await PgServer.connect(config.pgConn);
+  try {
+    const tools = await findClientTools(config.pgBin, (await server.basics()).versionNum);
+    const manifest = await takeDumpSet(
+      {
+        store,
+        cluster: config.cluster,
+        compression: config.compress,
+        server,
+        tools,
+        env: libpqEnv(config.pgConn),
+        log,
+        now: () => new Date(),
+      },
+      {
+        databases: strings(opts.db),
+        noRolePasswords: opts.rolePasswords === false,
+        label: typeof opts.label === "string" ? opts.label : undefined,
+        pin: opts.pin === true,
+      },
+    );
+    process.stdout.write(`${manifest.id}\n`);
+    return 0;
+  } finally {
+    await server.close();
+  }
+}
+
+export function summarizeDump(m: DumpManifest) {
+  return {
+    id: m.id,
+    cluster: m.cluster,
+    label: m.label,
+    pinned: m.pinned,
+    startTime: m.startTime,
+    stopTime: m.stopTime,
+    pgVersion: m.pgVersion,
+    systemIdentifier: m.systemIdentifier,
+    noRolePasswords: m.noRolePasswords,
+    globals: {
+      rawBytes: m.globals.rawSize,
+      storedBytes: m.globals.storedSize,
+      sha256: m.globals.sha256,
+    },
+    databases: m.databases.map((d) => ({
+      name: d.name,
+      owner: d.owner,
+      rawBytes: d.rawSize,
+      storedBytes: d.storedSize,
+      sha256: d.sha256,
+    })),
+  };
+}
+
+export async function dumpListCommand(opts: Record<string, unknown>): Promise<number> {
+  const { config, log } = loadContext(opts);
+  const store = await openStore(config, log);
+  const manifests: DumpManifest[] = [];
+  for (const id of await listDumpIds(store, config.cluster))
+    manifests.push(await readDumpManifest(store, config.cluster, id));
+  if (opts.json === true) {
+    process.stdout.write(`${JSON.stringify(manifests.map(summarizeDump), null, 2)}\n`);
+    return 0;
+  }
+  if (manifests.length === 0) {
+    process.stdout.write(`no dump sets of cluster '${config.cluster}' in ${store.url}\n`);
+    return 0;
+  }
+  process.stdout.write(
+    renderTable(
+      ["id", "started", "databases", "stored", "label"],
+      manifests.map((m) => [
+        m.id + (m.pinned ? " (pinned)" : ""),
+        m.startTime.replace(/\.\d+Z$/, "Z"),
+        m.databases.map((d) => d.name).join(", "),
+        formatBytes(m.globals.storedSize + m.databases.reduce((s, d) => s + d.storedSize, 0)),
+        m.label ?? "",
+      ]),
+    ),
+  );
+  return 0;
+}
+
+export async function dumpInfoCommand(ref: string, opts: Record<string, unknown>): Promise<number> {
+  const { config, log } = loadContext(opts);
+  const store = await openStore(config, log);
+  const m = await resolveDump(store, config.cluster, ref);
+  if (opts.json === true) {
+    process.stdout.write(`${JSON.stringify(summarizeDump(m), null, 2)}\n`);
+    return 0;
+  }
+  process.stdout.write(
+    renderTable(
+      ["", ""],
+      [
+        ["id", m.id],
+        ["cluster", `${m.cluster} (system ${m.systemIdentifier}, PostgreSQL ${m.pgVersion})`],
+        ["label", m.label ?? ""],
+        ["pinned", m.pinned ? "yes" : "no"],
+        ["taken", `${m.startTime} .. ${m.stopTime}`],
+        [
+          "globals",
+          `${formatBytes(m.globals.rawSize)}${m.noRolePasswords ? " (no role passwords)" : ""}`,
+        ],
+        ...m.databases.map((d): [string, string] => [
+          `database ${d.name}`,
+          `owner ${d.owner}, ${formatBytes(d.rawSize)} stored as ${formatBytes(d.storedSize)}`,
+        ]),
+      ],
+      false,
+    ),
+  );
+  return 0;
+}
+
+export async function dumpRestoreCommand(
+  ref: string,
+  opts: Record<string, unknown>,
+): Promise<number> {
+  const { config, log } = loadContext(opts);
+  const db = typeof opts.db === "string" ? opts.db : undefined;
+  const toDb = typeof opts.toDb === "string" ? opts.toDb : undefined;
+  if (!db && opts.globals !== true) {
+    throw new UsageError(
+      "nothing to restore",
+      "give --db NAME (a database of the dump set), --globals, or both",
+    );
+  }
+  if (toDb && !db)
+    throw new UsageError(
+      "--to-db needs --db",
+      "--db names the database in the dump set, --to-db the new name",
+    );
+  const store = await openStore(config, log);
+  const manifest = await resolveDump(store, config.cluster, ref);
+  const server = await PgServer.connect(config.pgConn, "postgres");
+  try {
+    const tools = await findClientTools(config.pgBin, (await server.basics()).versionNum);
+    const deps = { store, server, tools, env: libpqEnv(config.pgConn), log };
+    if (opts.globals === true) await restoreGlobals(deps, manifest);
+    if (db) process.stdout.write(`${await restoreDatabase(deps, manifest, db, toDb)}\n`);
+    return 0;
+  } finally {
+    await server.close();
+  }
+}
+
+export async function dumpFetchCommand(
+  ref: string,
+  dir: string,
+  opts: Record<string, unknown>,
+): Promise<number> {
+  const { config, log } = loadContext(opts);
+  const store = await openStore(config, log);
+  const manifest = await resolveDump(store, config.cluster, ref);
+  for (const path of await fetchDumpSet(store, manifest, dir)) process.stdout.write(`${path}\n`);
+  return 0;
+}
