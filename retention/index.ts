@@ -1,0 +1,22 @@
+/** The retention engine: pure planners, no I/O. See plan.ts and wal-horizon.ts. */
+export { parseRetentionDuration } from "./duration.js";
+export { RetentionPolicyError } from "./errors.js";
+export {
+  checkPolicy,
+  DEFAULT_POLICY,
+  PERIOD_RULES,
+  type PlannedItem,
+  planRetention,
+  type RetentionItem,
+  type RetentionPlan,
+  type RetentionPolicy,
+} from "./plan.js";
+export {
+  type BackupSpan,
+  isWalKept,
+  planWalHorizon,
+  type SegmentRange,
+  segmentPosition,
+  type WalHorizon,
+  type WalHorizonInput,
+} from "./wal-horizon.js";

@@ -1,0 +1,170 @@
+/**
+ * Grandfather-father-son retention: a pure function from items, a policy and "now" to a
+ * plan that says, for every item, keep or delete and why. No I/O, no clock, no node:*.
+ *
+ * Semantics (those of restic's `forget --keep-*`, written down):
+ *
+ * - Items are ordered newest first (time, then id, both descending), so the plan does not
+ *   depend on the input order.
+ * - `last N` keeps the N newest items.
+ * - `hourly|daily|weekly|monthly|yearly N`: each item falls into one period of that size
+ *   in the policy's time zone (weeks are ISO weeks, Monday to Sunday, numbered by ISO
+ *   week-year). Walking from newest to oldest, an item is kept when its period differs
+ *   from the period of the item before it, until N periods have been kept. So the newest
+ *   item of each of the N most recent periods THAT CONTAIN AN ITEM is kept; empty periods
+ *   do not count. Reasons name the period: `daily 2026-11-20`, `weekly 2026-W47`,
+ *   `monthly 2026-10`, `yearly 2026`, `hourly 2026-11-20 13h`.
+ * - `within D` keeps every item whose time is at or after now - D (calendar arithmetic
+ *   in the policy's zone, so "1m" is one calendar month).
+ * - One item may satisfy several rules; it then has several reasons.
+ * - Safety: pinned items are always kept (`pinned`); the newest item is always kept
+ *   (`newest`); a policy with no rule that keeps anything is refused.
+ */
+import { DateTime, type Duration } from "luxon";
+import { parseRetentionDuration } from "./duration.js";
+import { RetentionPolicyError } from "./errors.js";
+
+export interface RetentionItem {
+  id: string;
+  /** ISO 8601 time with zone (or Z). */
+  time: string;
+  pinned?: boolean;
+}
+
+export const PERIOD_RULES = ["hourly", "daily", "weekly", "monthly", "yearly"] as const;
+export type PeriodRule = (typeof PERIOD_RULES)[number];
+
+export interface RetentionPolicy {
+  last?: number;
+  hourly?: number;
+  daily?: number;
+  weekly?: number;
+  monthly?: number;
+  yearly?: number;
+  /** A duration: "36h", "7d", "2w", "3m" (months), "1y", or ISO 8601 ("P7D"). */
+  within?: string;
+  /** IANA zone whose calendar defines the periods; default the system zone. */
+  zone?: string;
+}
+
+export const DEFAULT_POLICY: RetentionPolicy = { daily: 7, weekly: 7, monthly: 12, yearly: 0 };
+
+export interface PlannedItem {
+  id: string;
+  time: string;
+  pinned: boolean;
+  keep: boolean;
+  reasons: string[];
+}
+
+export interface RetentionPlan {
+  /** Every item, newest first. */
+  items: PlannedItem[];
+  keep: string[];
+  delete: string[];
+}
+
+const PERIOD_FORMAT: Record<PeriodRule, string> = {
+  hourly: "yyyy-MM-dd HH'h'",
+  daily: "yyyy-MM-dd",
+  weekly: "kkkk-'W'WW",
+  monthly: "yyyy-MM",
+  yearly: "yyyy",
+};
+
+export function checkPolicy(policy: RetentionPolicy): void {
+  const counts: [string, number | undefined][] = [
+    ["last", policy.last],
+    ...PERIOD_RULES.map((rule): [string, number | undefined] => [rule, policy[rule]]),
+  ];
+  for (const [name, count] of counts) {
+    if (count !== undefined && (!Number.isInteger(count) || count < 0)) {
+      throw new RetentionPolicyError(`${name} must be a whole number of 0 or more, not ${count}`);
+    }
+  }
+  if (policy.zone !== undefined && !DateTime.now().setZone(policy.zone).isValid) {
+    throw new RetentionPolicyError(
+      `'${policy.zone}' is not a time zone (use an IANA name such as Europe/Brussels)`,
+    );
+  }
+  if (policy.within !== undefined) parseRetentionDuration(policy.within);
+  const keepsSomething =
+    counts.some(([, count]) => (count ?? 0) > 0) || policy.within !== undefined;
+  if (!keepsSomething) {
+    throw new RetentionPolicyError(
+      "the policy keeps nothing: set at least one of last, hourly, daily, weekly, monthly, yearly or within",
+    );
+  }
+}
+
+function toTime(value: string, zone: string | undefined): DateTime {
+  const time = DateTime.fromISO(value, { setZone: false, zone: zone ?? "system" });
+  if (!time.isValid) throw new RetentionPolicyError(`'${value}' is not an ISO 8601 time`);
+  return time;
+}
+
+export function planRetention(
+  items: readonly RetentionItem[],
+  policy: RetentionPolicy,
+  now: string,
+): RetentionPlan {
+  checkPolicy(policy);
+  const zone = policy.zone;
+  const nowTime = toTime(now, zone);
+  const seen = new Set<string>();
+  for (const item of items) {
+    if (seen.has(item.id)) throw new RetentionPolicyError(`item id '${item.id}' appears twice`);
+    seen.add(item.id);
+  }
+  const sorted = items
+    .map((item) => ({ item, time: toTime(item.time, zone) }))
+    .sort(
+      (a, b) =>
+        b.time.toMillis() - a.time.toMillis() ||
+        (a.item.id < b.item.id ? 1 : a.item.id > b.item.id ? -1 : 0),
+    );
+  const reasons = sorted.map(() => [] as string[]);
+
+  sorted.forEach(({ item }, index) => {
+    if (item.pinned) reasons[index]?.push("pinned");
+  });
+  if (sorted.length > 0) reasons[0]?.push("newest");
+  for (let i = 0; i < Math.min(policy.last ?? 0, sorted.length); i++)
+    reasons[i]?.push(`last ${i + 1}/${policy.last}`);
+
+  for (const rule of PERIOD_RULES) {
+    const count = policy[rule] ?? 0;
+    let kept = 0;
+    let previous: string | undefined;
+    for (const [index, { time }] of sorted.entries()) {
+      if (kept >= count) break;
+      const period = time.toFormat(PERIOD_FORMAT[rule]);
+      if (period !== previous) {
+        reasons[index]?.push(`${rule} ${period}`);
+        kept++;
+        previous = period;
+      }
+    }
+  }
+
+  if (policy.within !== undefined) {
+    const duration: Duration = parseRetentionDuration(policy.within);
+    const since = nowTime.minus(duration);
+    for (const [index, { time }] of sorted.entries()) {
+      if (time >= since) reasons[index]?.push(`within ${policy.within}`);
+    }
+  }
+
+  const planned: PlannedItem[] = sorted.map(({ item }, index) => ({
+    id: item.id,
+    time: item.time,
+    pinned: item.pinned === true,
+    keep: (reasons[index]?.length ?? 0) > 0,
+    reasons: reasons[index] ?? [],
+  }));
+  return {
+    items: planned,
+    keep: planned.filter((p) => p.keep).map((p) => p.id),
+    delete: planned.filter((p) => !p.keep).map((p) => p.id),
+  };
+}
