@@ -293,6 +293,47 @@ export function buildProgram(setCode: (code: number) => void): Command {
     setCode(await dumpFetchCommand(id, dir, opts));
   });
 
+  const retention = program
+    .command("retention")
+    .description("retention policies: see what a policy keeps before trusting it");
+  addOptions(
+    retention
+      .command("simulate")
+      .description(
+        'plan a policy over a JSON list of items ([{"id", "time", "pinned"?}]) and print what it keeps and why',
+      )
+      .argument("[file]", "the items (JSON); - or nothing reads stdin")
+      .option("--now <time>", "the moment to plan at (ISO 8601; default now)")
+      .option("--json", "print JSON for scripts")
+      .addHelpText(
+        "after",
+        `\nRules (restic's --keep-* semantics): walking newest to oldest, a rule keeps the newest item of each of\nthe N most recent periods that contain an item; weeks are ISO weeks in --retention-zone. Pinned items and\nthe newest item are always kept.\n${exitCodeHelp(["ok", "usage"])}`,
+      ),
+    ["retention", "general"],
+  ).action(async (file: string | undefined, opts: Record<string, unknown>) => {
+    const { simulateCommand } = await import("./commands/retention.js");
+    setCode(await simulateCommand(file, opts));
+  });
+  addOptions(
+    program
+      .command("prune")
+      .description(
+        "apply the retention policy to base backups and dump sets (each on its own), and delete the WAL no kept\n" +
+          "backup needs beyond --pitr-window; prints the plan and deletes only with --confirm",
+      )
+      .option("--confirm", "delete what the plan says")
+      .option("--now <time>", "plan as if it were this moment (ISO 8601)")
+      .option("--json", "print the plan as JSON")
+      .addHelpText(
+        "after",
+        exitCodeHelp(["ok", "usage", "integrity", "storage", "locked", "internal"]),
+      ),
+    ["repository", "s3", "retention", "general"],
+  ).action(async (opts: Record<string, unknown>) => {
+    const { pruneCommand } = await import("./commands/retention.js");
+    setCode(await pruneCommand(opts));
+  });
+
   program
     .command("options")
     .description("list every setting: flag, environment variable, config-file key and default")

@@ -34,6 +34,18 @@ export interface S3Settings {
   partSize: number;
 }
 
+export interface RetentionSettings {
+  last: number;
+  hourly: number;
+  daily: number;
+  weekly: number;
+  monthly: number;
+  yearly: number;
+  within: string | undefined;
+  zone: string | undefined;
+  pitrWindow: string;
+}
+
 export interface Config {
   repo: RepoLocation;
   cluster: string;
@@ -44,6 +56,7 @@ export interface Config {
   pgConn: string | undefined;
   pgBin: string | undefined;
   archiveTimeoutMs: number;
+  retention: RetentionSettings;
   logLevel: LogLevel;
   /** The config file that was read, if any. */
   configFile: string | undefined;
@@ -133,6 +146,17 @@ function normalize(
     pgConn: p.pgConn,
     pgBin: p.pgBin,
     archiveTimeoutMs: p.archiveTimeout ?? 120_000,
+    retention: {
+      last: p.keepLast ?? 0,
+      hourly: p.keepHourly ?? 0,
+      daily: p.keepDaily ?? 7,
+      weekly: p.keepWeekly ?? 7,
+      monthly: p.keepMonthly ?? 12,
+      yearly: p.keepYearly ?? 0,
+      within: p.keepWithin,
+      zone: p.retentionZone,
+      pitrWindow: p.pitrWindow ?? "7d",
+    },
     logLevel: p.logLevel ?? "info",
     configFile,
   };

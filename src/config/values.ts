@@ -126,6 +126,21 @@ export function parseClusterName(raw: string): string {
   return text;
 }
 
+export function parseCount(raw: string): number {
+  const text = raw.trim();
+  if (!/^\d+$/.test(text)) throw new ValueError(`'${raw}' is not a whole number of 0 or more`);
+  return Number(text);
+}
+
+/** Retention durations: 36h, 7d, 2w, 3m (months), 1y, or ISO 8601 (P7D). */
+export function parseRetentionSpan(raw: string): string {
+  const text = raw.trim();
+  if (!/^\d+[hdwmy]$/.test(text) && !/^P(?=\d|T\d)[\dYMWD]*(T[\dHMS.]+)?$/i.test(text)) {
+    throw new ValueError(`'${raw}' is not a duration like 36h, 7d, 2w, 3m, 1y or P7D`);
+  }
+  return text;
+}
+
 export function parseText(raw: string): string {
   const text = raw.trim();
   if (text === "") throw new ValueError("empty value");

@@ -14,50 +14,12 @@ import { acquireLock } from "../../src/repository/lock.js";
 import { openStore } from "../../src/storage/open-store.js";
 import { havePostgres, s3Server } from "../helpers/components.js";
 import { PgCluster, runCommand, serverOwnedTempDir, serverUser } from "../helpers/pg-cluster.js";
-import { pghaCommandLine, runPgha } from "../helpers/pgha.js";
+import { runPgha } from "../helpers/pgha.js";
+import { archiveConf, restoreAndStart } from "../helpers/restore.js";
 import { makeTestRepo, repoKinds, type TestRepo } from "../helpers/test-repo.js";
 
 const server = s3Server();
 const pg = havePostgres();
-
-function archiveConf(): string[] {
-  return [
-    "archive_mode = on",
-    `archive_command = '${pghaCommandLine("wal-push %p").replace(/'/g, "''")}'`,
-  ];
-}
-
-/** Recovery to the end of the backup with pgha wal-fetch, then promote; no archiving. */
-function recoveryConf(): string[] {
-  return [
-    "archive_mode = off",
-    `restore_command = '${pghaCommandLine("wal-fetch %f %p").replace(/'/g, "''")}'`,
-    "recovery_target = 'immediate'",
-    "recovery_target_action = 'promote'",
-  ];
-}
-
-async function restoreAndStart(
-  backupId: string,
-  env: Record<string, string>,
-  extra: string[] = [],
-): Promise<PgCluster> {
-  const parent = await serverOwnedTempDir("pgha-restore-");
-  const dataDir = join(parent, "data");
-  const fetched = await runPgha(["backup", "fetch", backupId, dataDir, ...extra], {
-    env,
-    asServerUser: true,
-  });
-  expect(fetched.code, fetched.stderr).toBe(0);
-  const restored = await PgCluster.adopt(dataDir, { env, conf: recoveryConf() });
-  await writeFile(join(dataDir, "recovery.signal"), "");
-  const { chown } = await import("node:fs/promises");
-  const user = serverUser();
-  if (user) await chown(join(dataDir, "recovery.signal"), user.uid, user.gid);
-  await restored.start();
-  await restored.waitPromoted();
-  return restored;
-}
 
 describe.skipIf(!pg).each(repoKinds(server))("base backups with a %s repository", (kind) => {
   let cluster: PgCluster;

@@ -99,6 +99,8 @@ export interface ClusterOptions {
 
 export class PgCluster {
   private running = false;
+  /** More directories destroy() removes (a restored copy's parent directory). */
+  readonly removeAlso: string[] = [];
   private constructor(
     readonly baseDir: string,
     readonly dataDir: string,
@@ -273,7 +275,8 @@ export class PgCluster {
     try {
       await this.stop("immediate");
     } finally {
-      await rm(this.baseDir, { recursive: true, force: true });
+      for (const dir of [this.baseDir, ...this.removeAlso])
+        await rm(dir, { recursive: true, force: true });
     }
   }
 }

@@ -1,0 +1,171 @@
+/** pgha retention simulate and pgha prune. */
+import { readFile } from "node:fs/promises";
+import {
+  type PlannedItem,
+  planRetention,
+  type RetentionItem,
+  RetentionPolicyError,
+} from "../../../retention/index.js";
+import { describeSystemError, UsageError } from "../../errors.js";
+import { applyPrune } from "../../prune/apply-prune.js";
+import { gatherPruneFacts, planPrune, policyFrom } from "../../prune/plan-prune.js";
+import { acquireLock } from "../../repository/lock.js";
+import { openStore } from "../../storage/open-store.js";
+import { loadContext } from "../context.js";
+import { formatBytes, renderTable } from "../table.js";
+
+function nowFrom(opts: Record<string, unknown>): string {
+  if (typeof opts.now !== "string") return new Date().toISOString();
+  if (Number.isNaN(Date.parse(opts.now)))
+    throw new UsageError(
+      `--now '${opts.now}' is not an ISO 8601 time`,
+      "for example --now 2026-11-21T12:00:00Z",
+    );
+  return opts.now;
+}
+
+/** The engine's policy errors are the user's: one line, exit 2. */
+async function engine<T>(run: () => T | Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof RetentionPolicyError) {
+      throw new UsageError(
+        error.message,
+        "see 'pgha retention simulate --help' for the policy options",
+      );
+    }
+    throw error;
+  }
+}
+
+function planRows(items: PlannedItem[]): string[][] {
+  return items.map((p) => [p.keep ? "keep" : "DELETE", p.id, p.time, p.reasons.join(", ")]);
+}
+
+export async function simulateCommand(
+  file: string | undefined,
+  opts: Record<string, unknown>,
+): Promise<number> {
+  const { config } = loadContext(opts);
+  let text: string;
+  try {
+    text = file === undefined || file === "-" ? await readStdin() : await readFile(file, "utf8");
+  } catch (error) {
+    throw new UsageError(
+      `cannot read ${file}: ${describeSystemError(error)}`,
+      "give a JSON file of items, or - for stdin",
+    );
+  }
+  let items: RetentionItem[];
+  try {
+    items = JSON.parse(text) as RetentionItem[];
+    if (
+      !Array.isArray(items) ||
+      items.some((i) => typeof i?.id !== "string" || typeof i?.time !== "string")
+    ) {
+      throw new Error("expected an array of {id, time, pinned?}");
+    }
+  } catch (error) {
+    throw new UsageError(
+      `the items are not valid: ${(error as Error).message}`,
+      'write a JSON array like [{"id": "b1", "time": "2026-11-20T02:00:00Z", "pinned": false}]',
+    );
+  }
+  const plan = await engine(() =>
+    planRetention(items, policyFrom(config.retention), nowFrom(opts)),
+  );
+  if (opts.json === true) process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
+  else {
+    process.stdout.write(renderTable(["", "id", "time", "why kept"], planRows(plan.items)));
+    process.stdout.write(`keep ${plan.keep.length}, delete ${plan.delete.length}\n`);
+  }
+  return 0;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+export async function pruneCommand(opts: Record<string, unknown>): Promise<number> {
+  const { config, log } = loadContext(opts);
+  const now = nowFrom(opts);
+  const policy = policyFrom(config.retention);
+  await engine(() => planRetention([], policy, now)); // refuse a bad policy before taking locks
+  const store = await openStore(config, log);
+  const lockOptions = { ttlMs: 5 * 60_000, now: () => new Date() };
+  // The same lock as backup, and the dump lock: no backup or dump runs while pruning.
+  const cluster = await acquireLock(store, config.cluster, {
+    ...lockOptions,
+    name: "cluster",
+    purpose: "prune",
+  });
+  try {
+    const dumps = await acquireLock(store, config.cluster, {
+      ...lockOptions,
+      name: "dump",
+      purpose: "prune",
+    });
+    try {
+      const facts = await gatherPruneFacts(store, config.cluster, log);
+      const plan = await engine(() => planPrune(facts, policy, config.retention.pitrWindow, now));
+      const confirm = opts.confirm === true;
+      if (opts.json === true) {
+        process.stdout.write(
+          `${JSON.stringify(
+            {
+              confirmed: confirm,
+              backups: plan.backups.items,
+              dumps: plan.dumps.items,
+              wal: {
+                horizon: plan.horizon,
+                delete: plan.deleteWal.map((w) => w.key),
+                kept: plan.keptWal,
+              },
+              debris: plan.deleteDebris.map((d) => d.key),
+              freedBytes: plan.freedBytes,
+            },
+            null,
+            2,
+          )}\n`,
+        );
+      } else {
+        const out = (line: string) => process.stdout.write(`${line}\n`);
+        out(`base backups: keep ${plan.backups.keep.length}, delete ${plan.backups.delete.length}`);
+        if (plan.backups.items.length > 0)
+          process.stdout.write(
+            renderTable(["", "id", "time", "why kept"], planRows(plan.backups.items)),
+          );
+        out(`dump sets: keep ${plan.dumps.keep.length}, delete ${plan.dumps.delete.length}`);
+        if (plan.dumps.items.length > 0)
+          process.stdout.write(
+            renderTable(["", "id", "time", "why kept"], planRows(plan.dumps.items)),
+          );
+        out(
+          plan.horizon.keepAll
+            ? `WAL: all ${facts.wal.length} files kept (no backup to anchor a point-in-time window yet)`
+            : `WAL: keep ${plan.keptWal} files (${plan.horizon.ranges.map((r) => `${r.from}..${r.to ?? "newest"}: ${r.reason}`).join("; ")}), delete ${plan.deleteWal.length}`,
+        );
+        if (plan.deleteDebris.length > 0)
+          out(`leftovers of interrupted runs: delete ${plan.deleteDebris.length} objects`);
+      }
+      if (!confirm) {
+        process.stderr.write(
+          `pgha: would free ${formatBytes(plan.freedBytes)}; nothing was deleted: add --confirm to delete\n`,
+        );
+        return 0;
+      }
+      cluster.check();
+      dumps.check();
+      const freed = await applyPrune(store, plan, log);
+      process.stderr.write(`pgha: freed ${formatBytes(freed)}\n`);
+      return 0;
+    } finally {
+      await dumps.release().catch(() => undefined);
+    }
+  } finally {
+    await cluster.release().catch(() => undefined);
+  }
+}

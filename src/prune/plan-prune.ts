@@ -1,0 +1,201 @@
+/**
+ * Prune planning: gatherPruneFacts reads the repository's catalog (I/O); planPrune is a
+ * pure function from those facts, the policy and now to what would be deleted and why.
+ */
+import {
+  isWalKept,
+  planRetention,
+  planWalHorizon,
+  type RetentionPlan,
+  type RetentionPolicy,
+  type WalHorizon,
+} from "../../retention/index.js";
+import type { RetentionSettings } from "../config/load.js";
+import type { Logger } from "../log.js";
+import { BACKUP_ID, listBackupIds, readBackupManifest } from "../repository/backup-manifest.js";
+import { listDumpIds, readDumpManifest } from "../repository/dump-manifest.js";
+import { readIdentity } from "../repository/identity.js";
+import {
+  backupManifestKey,
+  backupsPrefix,
+  dumpManifestKey,
+  dumpsPrefix,
+  walPrefix,
+} from "../repository/keys.js";
+import type { ObjectStore } from "../storage/object-store.js";
+
+export interface CatalogEntry {
+  id: string;
+  time: string;
+  pinned: boolean;
+  /** Every object of the entry, manifest first. */
+  keys: string[];
+  bytes: number;
+}
+
+export interface BackupEntry extends CatalogEntry {
+  timeline: number;
+  startWal: string;
+  stopWal: string;
+  stopTime: string;
+}
+
+export interface StoredObject {
+  key: string;
+  size: number;
+}
+
+export interface PruneFacts {
+  backups: BackupEntry[];
+  dumps: CatalogEntry[];
+  /** Objects under backups/ or dumps/ of an id without a manifest: left by a crashed run. */
+  debris: StoredObject[];
+  /** Every archived WAL object, with its file name. */
+  wal: (StoredObject & { name: string })[];
+  walSegmentSize: number | undefined;
+  /** Manifests pgha could not read: their objects are never deleted. */
+  unreadable: string[];
+}
+
+export interface PrunePlan {
+  backups: RetentionPlan;
+  dumps: RetentionPlan;
+  horizon: WalHorizon;
+  deleteBackups: CatalogEntry[];
+  deleteDumps: CatalogEntry[];
+  deleteDebris: StoredObject[];
+  deleteWal: StoredObject[];
+  keptWal: number;
+  freedBytes: number;
+}
+
+export function policyFrom(settings: RetentionSettings): RetentionPolicy {
+  return {
+    last: settings.last,
+    hourly: settings.hourly,
+    daily: settings.daily,
+    weekly: settings.weekly,
+    monthly: settings.monthly,
+    yearly: settings.yearly,
+    ...(settings.within !== undefined ? { within: settings.within } : {}),
+    ...(settings.zone !== undefined ? { zone: settings.zone } : {}),
+  };
+}
+
+async function listObjects(store: ObjectStore, prefix: string): Promise<StoredObject[]> {
+  const out: StoredObject[] = [];
+  for await (const entry of store.list(prefix)) out.push({ key: entry.key, size: entry.size });
+  return out;
+}
+
+export async function gatherPruneFacts(
+  store: ObjectStore,
+  cluster: string,
+  log: Logger,
+): Promise<PruneFacts> {
+  const unreadable: string[] = [];
+  const backupObjects = await listObjects(store, backupsPrefix(cluster));
+  const dumpObjects = await listObjects(store, dumpsPrefix(cluster));
+  const objectsOf = (objects: StoredObject[], prefix: string, id: string) =>
+    objects.filter((o) => o.key.startsWith(`${prefix}${id}/`));
+
+  const backups: BackupEntry[] = [];
+  for (const id of await listBackupIds(store, cluster)) {
+    try {
+      const m = await readBackupManifest(store, cluster, id);
+      const objects = objectsOf(backupObjects, backupsPrefix(cluster), id);
+      const manifestKey = backupManifestKey(cluster, id);
+      backups.push({
+        id,
+        time: m.startTime,
+        pinned: m.pinned,
+        keys: [manifestKey, ...objects.map((o) => o.key).filter((k) => k !== manifestKey)],
+        bytes: objects.reduce((s, o) => s + o.size, 0),
+        timeline: m.timeline,
+        startWal: m.startWal,
+        stopWal: m.stopWal,
+        stopTime: m.stopTime,
+      });
+    } catch (error) {
+      log.warn(`backup ${id} is kept untouched: ${(error as Error).message}`);
+      unreadable.push(id);
+    }
+  }
+  const dumps: CatalogEntry[] = [];
+  for (const id of await listDumpIds(store, cluster)) {
+    try {
+      const m = await readDumpManifest(store, cluster, id);
+      const objects = objectsOf(dumpObjects, dumpsPrefix(cluster), id);
+      const manifestKey = dumpManifestKey(cluster, id);
+      dumps.push({
+        id,
+        time: m.startTime,
+        pinned: m.pinned,
+        keys: [manifestKey, ...objects.map((o) => o.key).filter((k) => k !== manifestKey)],
+        bytes: objects.reduce((s, o) => s + o.size, 0),
+      });
+    } catch (error) {
+      log.warn(`dump set ${id} is kept untouched: ${(error as Error).message}`);
+      unreadable.push(id);
+    }
+  }
+  const listed = new Set([...backups.map((b) => b.id), ...dumps.map((d) => d.id), ...unreadable]);
+  const debris = [
+    ...backupObjects.filter((o) => isDebris(o.key, backupsPrefix(cluster), listed)),
+    ...dumpObjects.filter((o) => isDebris(o.key, dumpsPrefix(cluster), listed)),
+  ];
+  const wal = (await listObjects(store, walPrefix(cluster))).map((o) => ({
+    ...o,
+    name: o.key.slice(o.key.lastIndexOf("/") + 1),
+  }));
+  const identity = await readIdentity(store, cluster);
+  return { backups, dumps, debris, wal, walSegmentSize: identity?.walSegmentSize, unreadable };
+}
+
+function isDebris(key: string, prefix: string, listed: Set<string>): boolean {
+  const id = key.slice(prefix.length).split("/")[0] ?? "";
+  return BACKUP_ID.test(id) && !listed.has(id);
+}
+
+/** Pure: what to delete, with the engine's reasons. */
+export function planPrune(
+  facts: PruneFacts,
+  policy: RetentionPolicy,
+  pitrWindow: string,
+  now: string,
+): PrunePlan {
+  const backups = planRetention(facts.backups, policy, now);
+  const dumps = planRetention(facts.dumps, policy, now);
+  const keptBackups = facts.backups.filter((b) => backups.keep.includes(b.id));
+  const timelines = [
+    ...new Set(
+      facts.wal
+        .map((w) => /^([0-9A-F]{8})[0-9A-F]{16}/.exec(w.name)?.[1])
+        .filter((t): t is string => t !== undefined)
+        .map((t) => Number.parseInt(t, 16)),
+    ),
+  ];
+  const size = facts.walSegmentSize;
+  const horizon =
+    size === undefined
+      ? { anchor: null, ranges: [], keepHistoryFrom: null, keepAll: true }
+      : planWalHorizon({ kept: keptBackups, pitrWindow, now, walSegmentSize: size, timelines });
+  const deleteWal =
+    size === undefined ? [] : facts.wal.filter((w) => !isWalKept(w.name, horizon, size));
+  const deleteBackups = facts.backups.filter((b) => backups.delete.includes(b.id));
+  const deleteDumps = facts.dumps.filter((d) => dumps.delete.includes(d.id));
+  const freedBytes =
+    [...deleteBackups, ...deleteDumps].reduce((s, e) => s + e.bytes, 0) +
+    [...facts.debris, ...deleteWal].reduce((s, o) => s + o.size, 0);
+  return {
+    backups,
+    dumps,
+    horizon,
+    deleteBackups,
+    deleteDumps,
+    deleteDebris: facts.debris,
+    deleteWal,
+    keptWal: facts.wal.length - deleteWal.length,
+    freedBytes,
+  };
+}

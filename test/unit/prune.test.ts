@@ -1,0 +1,142 @@
+/** Prune's plan and its crash-safe order, on the memory store. */
+import { describe, expect, it } from "vitest";
+import { memoryLogger } from "../../src/log.js";
+import { applyPrune } from "../../src/prune/apply-prune.js";
+import { gatherPruneFacts, planPrune } from "../../src/prune/plan-prune.js";
+import { type BackupManifest, writeBackupManifest } from "../../src/repository/backup-manifest.js";
+import {
+  backupDataKey,
+  backupManifestKey,
+  identityKey,
+  walKey,
+} from "../../src/repository/keys.js";
+import { MemoryStore } from "../../src/storage/memory.js";
+import { parseWalFileName } from "../../src/wal/names.js";
+
+const seg = (n: number) => `00000001000000000000${n.toString(16).toUpperCase().padStart(4, "0")}`;
+
+function manifest(id: string, time: string, start: number, stop: number): BackupManifest {
+  return {
+    format: 1,
+    kind: "base-backup",
+    id,
+    cluster: "main",
+    label: null,
+    pinned: false,
+    pgVersion: "15",
+    pgVersionNum: 150000,
+    systemIdentifier: "1",
+    walSegmentSize: 16 << 20,
+    timeline: 1,
+    startLsn: "0/0",
+    stopLsn: "0/0",
+    startWal: seg(start),
+    stopWal: seg(stop),
+    startTime: time,
+    stopTime: time,
+    fromStandby: false,
+    compression: "zstd:3",
+    rawBytes: 0,
+    storedBytes: 0,
+    tablespaces: [],
+    objects: [],
+    files: [],
+    backupLabel: "",
+    tablespaceMap: null,
+  };
+}
+
+async function seeded(): Promise<MemoryStore> {
+  const store = new MemoryStore();
+  await store.put(
+    identityKey("main"),
+    Buffer.from(JSON.stringify({ systemIdentifier: "1", walSegmentSize: 16 << 20 })),
+  );
+  for (const [id, time, start] of [
+    ["20260101T000000Z", "2026-01-01T00:00:00Z", 2],
+    ["20261101T000000Z", "2026-11-01T00:00:00Z", 6],
+    ["20261120T000000Z", "2026-11-20T00:00:00Z", 9],
+  ] as const) {
+    await store.put(backupDataKey("main", id, "base"), Buffer.alloc(100));
+    await writeBackupManifest(store, manifest(id, time, start, start));
+  }
+  for (let n = 1; n <= 12; n++) {
+    const file = parseWalFileName(seg(n));
+    if (file) await store.put(walKey("main", file), Buffer.alloc(10));
+  }
+  return store;
+}
+
+const policy = { daily: 2, zone: "UTC" };
+const now = "2026-11-21T00:00:00Z";
+
+describe("prune", () => {
+  it("deletes each manifest before its data, and WAL last", async () => {
+    const store = await seeded();
+    const facts = await gatherPruneFacts(store, "main", memoryLogger());
+    const plan = planPrune(facts, policy, "2d", now);
+    expect(plan.deleteBackups.map((b) => b.id)).toEqual(["20260101T000000Z"]);
+    expect(plan.horizon.anchor).toBe("20261101T000000Z");
+    expect(plan.deleteWal.map((w) => w.key.slice(-24))).toEqual([
+      seg(1),
+      seg(2),
+      seg(3),
+      seg(4),
+      seg(5),
+    ]);
+    const order: string[] = [];
+    const remove = store.delete.bind(store);
+    store.delete = async (key: string) => {
+      order.push(key);
+      await remove(key);
+    };
+    await applyPrune(store, plan, memoryLogger());
+    expect(order[0]).toBe(backupManifestKey("main", "20260101T000000Z"));
+    expect(order[1]).toBe(backupDataKey("main", "20260101T000000Z", "base"));
+    expect(order.slice(2).every((k) => k.includes("/wal/"))).toBe(true);
+    const again = planPrune(
+      await gatherPruneFacts(store, "main", memoryLogger()),
+      policy,
+      "2d",
+      now,
+    );
+    expect(
+      [again.deleteBackups, again.deleteWal, again.deleteDebris]
+        .flat()
+        .map((x) => ("key" in x ? x.key : x.id)),
+    ).toEqual([]);
+  });
+
+  it("finishes a prune that crashed after removing a manifest: the rest is debris", async () => {
+    const store = await seeded();
+    await store.delete(backupManifestKey("main", "20260101T000000Z"));
+    const plan = planPrune(
+      await gatherPruneFacts(store, "main", memoryLogger()),
+      policy,
+      "1d",
+      now,
+    );
+    expect(plan.deleteDebris.map((d) => d.key)).toEqual([
+      backupDataKey("main", "20260101T000000Z", "base"),
+    ]);
+    await applyPrune(store, plan, memoryLogger());
+    expect(await store.head(backupDataKey("main", "20260101T000000Z", "base"))).toBeUndefined();
+  });
+
+  it("never deletes WAL while no backup exists", async () => {
+    const store = new MemoryStore();
+    await store.put(
+      identityKey("main"),
+      Buffer.from(JSON.stringify({ systemIdentifier: "1", walSegmentSize: 16 << 20 })),
+    );
+    const file = parseWalFileName(seg(1));
+    if (file) await store.put(walKey("main", file), Buffer.alloc(10));
+    const plan = planPrune(
+      await gatherPruneFacts(store, "main", memoryLogger()),
+      policy,
+      "1d",
+      now,
+    );
+    expect(plan.deleteWal).toEqual([]);
+  });
+});
