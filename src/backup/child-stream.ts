@@ -89,12 +89,19 @@ export async function programToStore(
     .put(key, body, { metadata: { "pgha-format": "1", "pgha-compression": compression.algorithm } })
     .then(
       () => undefined,
-      (error: Error) => error,
+      (error: Error) => {
+        // The store gave up (possibly before reading anything): stop the program, or it
+        // would block on a full pipe forever.
+        body.destroy(error);
+        child.kill();
+        return error;
+      },
     );
   const [status, putError] = await Promise.all([exited, stored]);
+  // When pgha stopped reading first, the program's failure (EPIPE) is only a consequence.
+  if (putError) throw putError;
   if (status.error || status.code !== 0)
     throw failure(run, status.code, status.signal, stderr, status.error);
-  if (putError) throw putError;
   return {
     key,
     compression: compression.algorithm,
@@ -112,7 +119,7 @@ export async function objectStream(
   const { body } = await store.get(object.key);
   const hash = createHash("sha256");
   let size = 0;
-  let origin: "body" | "decompress" | undefined;
+  let origin: "body" | "decompress" | "consumer" | undefined;
   body.once("error", () => {
     origin ??= "body";
   });
@@ -125,40 +132,48 @@ export async function objectStream(
     settle = (error) => (error ? reject(error) : resolve());
   });
   verified.catch(() => undefined);
-  const stream = pipeline(
-    body,
-    decompress,
-    counted((chunk) => {
-      hash.update(chunk);
-      size += chunk.length;
-    }),
-    (error) => {
-      if (error) {
-        if (error instanceof PghaError) settle(error);
-        else if (origin === "decompress")
-          settle(
-            new IntegrityError(
-              `${store.url}/${object.key} is corrupt: cannot decompress (${error.message})`,
-            ),
-          );
-        else
-          settle(
-            new StorageError(`reading ${store.url}/${object.key} failed: ${error.message}`, {
-              transient: true,
-              cause: error,
-            }),
-          );
-        return;
-      }
-      if (size !== object.rawSize || hash.digest("hex") !== object.sha256) {
+  const tail = counted((chunk) => {
+    hash.update(chunk);
+    size += chunk.length;
+  });
+  // The reader (a program that stopped, EPIPE) fails the tail first, then pipeline()
+  // spreads it upstream: that is not a problem of the object.
+  tail.once("error", () => {
+    origin ??= "consumer";
+  });
+  const stream = pipeline(body, decompress, tail, (error) => {
+    if (error) {
+      if (error instanceof PghaError) settle(error);
+      else if (origin === "consumer")
+        settle(
+          new StorageError(`the reader stopped: ${error.message}`, {
+            transient: false,
+            cause: error,
+          }),
+        );
+      else if (origin === "decompress")
         settle(
           new IntegrityError(
-            `${store.url}/${object.key} is corrupt: its checksum does not match the manifest`,
+            `${store.url}/${object.key} is corrupt: cannot decompress (${error.message})`,
           ),
         );
-      } else settle();
-    },
-  );
+      else
+        settle(
+          new StorageError(`reading ${store.url}/${object.key} failed: ${error.message}`, {
+            transient: true,
+            cause: error,
+          }),
+        );
+      return;
+    }
+    if (size !== object.rawSize || hash.digest("hex") !== object.sha256) {
+      settle(
+        new IntegrityError(
+          `${store.url}/${object.key} is corrupt: its checksum does not match the manifest`,
+        ),
+      );
+    } else settle();
+  });
   return { stream, verified };
 }
 

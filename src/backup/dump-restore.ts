@@ -4,7 +4,7 @@
  * and drops it again if anything fails (pg_restore's error, a corrupt object), so a
  * failed restore changes nothing. fetchDumpSet writes the plain files instead.
  */
-import { mkdir, open, rename, unlink } from "node:fs/promises";
+import { access, link, mkdir, open, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import {
   describeSystemError,
@@ -15,9 +15,9 @@ import {
   UsageError,
 } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { ClientTools } from "../pg/client-tools.js";
+import { type ClientTools, dbnameArg } from "../pg/client-tools.js";
 import type { PgServer } from "../pg/server.js";
-import type { DumpManifest, DumpObject } from "../repository/dump-manifest.js";
+import type { DumpDatabase, DumpManifest, DumpObject } from "../repository/dump-manifest.js";
 import { writeAll } from "../storage/fs.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { readAll } from "../storage/streams.js";
@@ -34,8 +34,8 @@ export interface DumpRestoreDeps {
 
 const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
-/** Errors that restoring globals into a live cluster always meets and that are harmless. */
-const HARMLESS = [/role "[^"]*" already exists/, /tablespace "[^"]*" already exists/];
+/** SQLSTATE duplicate_object: a role or tablespace that exists already, expected on a live cluster. */
+const ALREADY_EXISTS = "42710";
 
 export async function restoreGlobals(deps: DumpRestoreDeps, manifest: DumpManifest): Promise<void> {
   // Globals are small: verify the whole object before psql runs any of it.
@@ -43,13 +43,11 @@ export async function restoreGlobals(deps: DumpRestoreDeps, manifest: DumpManife
   const sql = await readAll(stream);
   await verified;
   const { spawn } = await import("node:child_process");
+  // VERBOSITY=verbose puts the SQLSTATE in every error line, whatever the server's language.
   const child = spawn(
     deps.tools.path("psql"),
-    ["-X", "-q", "--no-password", "-d", "postgres", "-f", "-"],
-    {
-      env: deps.env,
-      stdio: ["pipe", "ignore", "pipe"],
-    },
+    ["-X", "-q", "--no-password", "-v", "VERBOSITY=verbose", "-d", "postgres", "-f", "-"],
+    { env: deps.env, stdio: ["pipe", "ignore", "pipe"] },
   );
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => {
@@ -61,26 +59,30 @@ export async function restoreGlobals(deps: DumpRestoreDeps, manifest: DumpManife
     child.once("error", () => resolveCode(null));
     child.once("close", resolveCode);
   });
-  const errors = stderr
-    .split("\n")
-    .filter((l) => /ERROR:/.test(l) && !HARMLESS.some((h) => h.test(l)));
+  const lines = stderr.split("\n").filter((l) => l.trim() !== "");
+  const errors = lines.filter((l) => {
+    const state = /^psql:[^:]*:\d+: \S+:\s+([0-9A-Z]{5}): /.exec(l)?.[1];
+    return state !== undefined ? state !== ALREADY_EXISTS : /\b(ERROR|FATAL):/.test(l);
+  });
   if (code !== 0 || errors.length > 0) {
-    throw new PostgresError(
-      `restoring globals failed: ${errors.slice(0, 3).join(" / ") || `psql exited with ${code}`}`,
-      {
-        hint: "roles and tablespaces that already exist are skipped; the other errors need attention",
-      },
-    );
+    const shown = (errors.length > 0 ? errors : lines.slice(-3)).slice(0, 3).join(" / ");
+    throw new PostgresError(`restoring globals failed: ${shown || `psql exited with ${code}`}`, {
+      hint: "roles and tablespaces that already exist are skipped (and have their attributes reset); the other errors need attention",
+    });
   }
   deps.log.info(`globals of dump set ${manifest.id} restored`);
 }
 
-export async function restoreDatabase(
+/**
+ * Checks a database restore can go ahead: the dump set has the database and the target
+ * does not exist. Runs before anything (globals included) is changed.
+ */
+export async function checkDatabaseRestore(
   deps: DumpRestoreDeps,
   manifest: DumpManifest,
   name: string,
   toDb: string | undefined,
-): Promise<string> {
+): Promise<{ entry: DumpDatabase; target: string }> {
   const entry = manifest.databases.find((d) => d.name === name);
   if (!entry) {
     throw new UsageError(
@@ -96,8 +98,20 @@ export async function restoreDatabase(
       "restore under another name with --to-db NAME, or drop the database first",
     );
   }
+  return { entry, target };
+}
+
+export async function restoreDatabase(
+  deps: DumpRestoreDeps,
+  manifest: DumpManifest,
+  name: string,
+  toDb: string | undefined,
+): Promise<string> {
+  const { entry, target } = await checkDatabaseRestore(deps, manifest, name, toDb);
   const sameName = target === name;
   if (!sameName) {
+    // pgha's own CREATE claims the name atomically: if it exists by now, this fails and
+    // nothing is dropped below.
     const owner = await deps.server.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [
       entry.owner,
     ]);
@@ -113,7 +127,7 @@ export async function restoreDatabase(
         args: [
           "--exit-on-error",
           "--no-password",
-          ...(sameName ? ["--create", "--dbname", "postgres"] : ["--dbname", target]),
+          ...(sameName ? ["--create", "--dbname", "postgres"] : ["--dbname", dbnameArg(target)]),
         ],
         env: deps.env,
         what: `pg_restore of database "${name}"${sameName ? "" : ` into "${target}"`}`,
@@ -122,12 +136,20 @@ export async function restoreDatabase(
       entry,
     );
   } catch (error) {
-    const force = manifest.pgVersionNum >= 130000 ? " WITH (FORCE)" : "";
-    await deps.server
-      .query(`DROP DATABASE IF EXISTS ${quoteIdent(target)}${force}`)
-      .catch((drop: Error) => {
-        deps.log.warn(`could not drop the partly restored database '${target}': ${drop.message}`);
-      });
+    // pg_restore --create failing on CREATE DATABASE means someone else made it meanwhile:
+    // that database is not ours to drop.
+    const lostRace = sameName && /database ".*" already exists/.test((error as Error).message);
+    if (!lostRace) {
+      const { versionNum } = await deps.server.basics();
+      const force = versionNum >= 130000 ? " WITH (FORCE)" : "";
+      await deps.server
+        .query(`DROP DATABASE IF EXISTS ${quoteIdent(target)}${force}`)
+        .catch((drop: Error) => {
+          deps.log.error(
+            `could not drop the partly restored database '${target}': ${drop.message}; drop it by hand`,
+          );
+        });
+    }
     throw error;
   }
   deps.log.info(`database '${name}' of dump set ${manifest.id} restored as '${target}'`);
@@ -153,7 +175,26 @@ export async function fetchDumpSet(
   dir: string,
 ): Promise<string[]> {
   const root = resolve(dir);
-  await mkdir(root, { recursive: true });
+  try {
+    await mkdir(root, { recursive: true });
+  } catch (error) {
+    throw new LocalIoError(`cannot create ${root}: ${describeSystemError(error)}`, {
+      cause: error,
+    });
+  }
+  for (const name of dumpFileNames(manifest).keys()) {
+    if (
+      await access(join(root, name)).then(
+        () => true,
+        () => false,
+      )
+    ) {
+      throw new RefusedError(
+        `${join(root, name)} exists already; nothing was written`,
+        "fetch into a new directory",
+      );
+    }
+  }
   const written: string[] = [];
   for (const [name, object] of dumpFileNames(manifest)) {
     const path = join(root, name);
@@ -171,17 +212,19 @@ export async function fetchDumpSet(
       await verified;
       await handle.sync();
       await handle.close();
-      // link-free "no overwrite": refuse when the file exists already.
+      // link(2) never replaces a file that appeared meanwhile.
       try {
-        await open(path, "r").then((h) => h.close());
-        throw new RefusedError(
-          `${path} exists already; nothing was overwritten`,
-          "fetch into a new directory",
-        );
+        await link(tmp, path);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+        if ((error as NodeJS.ErrnoException).code === "EEXIST") {
+          throw new RefusedError(
+            `${path} exists already; nothing was overwritten`,
+            "fetch into a new directory",
+          );
+        }
+        throw error;
       }
-      await rename(tmp, path);
+      await unlink(tmp);
       written.push(path);
     } catch (error) {
       await handle.close().catch(() => undefined);

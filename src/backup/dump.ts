@@ -8,7 +8,7 @@
 import type { CompressionSpec } from "../config/values.js";
 import { ClusterMismatchError, UsageError } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { ClientTools } from "../pg/client-tools.js";
+import { type ClientTools, dbnameArg } from "../pg/client-tools.js";
 import type { PgServer } from "../pg/server.js";
 import { freshId } from "../repository/backup-manifest.js";
 import {
@@ -58,7 +58,8 @@ export async function takeDumpSet(deps: DumpDeps, request: DumpRequest): Promise
     `SELECT datname AS name, pg_get_userbyid(datdba) AS owner FROM pg_database
       WHERE datallowconn AND NOT datistemplate ORDER BY datname`,
   );
-  const wanted = request.databases.length > 0 ? request.databases : all.map((d) => d.name);
+  const wanted =
+    request.databases.length > 0 ? [...new Set(request.databases)] : all.map((d) => d.name);
   for (const name of wanted) {
     if (!all.some((d) => d.name === name)) {
       throw new UsageError(
@@ -111,7 +112,7 @@ export async function takeDumpSet(deps: DumpDeps, request: DumpRequest): Promise
             ...(deps.compression.algorithm === "zstd" ? ["--compress=0"] : []),
             "--no-password",
             "--dbname",
-            name,
+            dbnameArg(name),
           ],
           env: deps.env,
           what: `pg_dump of database "${name}"`,

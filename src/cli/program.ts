@@ -66,10 +66,13 @@ const BACKUP_CODES: ExitCodeName[] = [
 
 const DUMP_CODES: ExitCodeName[] = [
   "ok",
+  "notFound",
   "usage",
   "refused",
   "clusterMismatch",
+  "integrity",
   "storage",
+  "localIo",
   "locked",
   "postgres",
   "internal",

@@ -185,7 +185,7 @@ export const OPTIONS = {
     placeholder: "<conninfo>",
     group: "postgres",
     description:
-      "connection string for the server (postgresql://... or 'host=... dbname=...'); the libpq variables PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD apply too",
+      "connection URI for the server (postgresql://user@host:5432/db?sslmode=require); the libpq variables PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD apply too",
     defaultText: "libpq environment",
     parse: parseText,
   }),

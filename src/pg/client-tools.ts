@@ -54,6 +54,14 @@ export async function findClientTools(
 }
 
 /**
+ * A database name as a libpq connection string: a name like "host=evil dbname=x" must
+ * never be read as connection settings (pg_dump, pg_restore and psql all would).
+ */
+export function dbnameArg(name: string): string {
+  return `dbname='${name.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+}
+
+/**
  * libpq variables for a child program: the caller's environment, overridden by what
  * --pg-conn says. The database is given to each program on its command line.
  */

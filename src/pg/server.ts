@@ -5,6 +5,7 @@
  * the non-exclusive pg_start_backup/pg_stop_backup before.
  */
 import pg from "pg";
+import { parse } from "pg-connection-string";
 import { PostgresError } from "../errors.js";
 
 export interface ServerFacts {
@@ -36,12 +37,22 @@ export class PgServer {
 
   /** database overrides the one the settings name (e.g. "postgres" for CREATE DATABASE). */
   static async connect(connectionString: string | undefined, database?: string): Promise<PgServer> {
-    const client = new pg.Client({
-      // The backup session idles for as long as the upload takes: keep NATs from dropping it.
-      keepAlive: true,
-      ...(connectionString ? { connectionString } : {}),
-      ...(database ? { database } : {}),
-    });
+    let client: pg.Client;
+    try {
+      // Parsed here, so that `database` really overrides what the URI names.
+      const parsed = connectionString ? parse(connectionString) : {};
+      client = new pg.Client({
+        // The backup session idles for as long as the upload takes: keep NATs from dropping it.
+        keepAlive: true,
+        ...(parsed as pg.ClientConfig),
+        ...(database ? { database } : {}),
+      });
+    } catch (error) {
+      throw new PostgresError(`cannot use --pg-conn: ${(error as Error).message}`, {
+        hint: "give a URI such as postgresql://user@host:5432/db?sslmode=require",
+        cause: error,
+      });
+    }
     client.on("error", () => undefined);
     try {
       await client.connect();

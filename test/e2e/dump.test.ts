@@ -212,4 +212,60 @@ describe.skipIf(!pg)("failing dumps leave no dump set", () => {
     expect(unknown.stderr).toMatch(/database 'no_such_db' does not exist/);
     await noDumpSets();
   });
+
+  it("reports pg_restore's own error for a valid dump (not corruption), and drops what it created", async () => {
+    await cluster.sql("CREATE ROLE big_owner");
+    await cluster.sql("CREATE DATABASE big OWNER big_owner");
+    await cluster.sql(
+      "SET ROLE big_owner; CREATE TABLE b AS SELECT g, md5(g::text) AS v FROM generate_series(1, 300000) g",
+      "big",
+    );
+    const dumped = await runPgha(["dump", "--db", "big"], { env });
+    expect(dumped.code, dumped.stderr).toBe(0);
+    await cluster.sql("DROP DATABASE big");
+    await cluster.sql("DROP ROLE big_owner");
+    const restored = await runPgha(
+      ["dump", "restore", "latest", "--db", "big", "--to-db", "big_copy"],
+      { env },
+    );
+    expect(restored.code, restored.stderr).toBe(10);
+    expect(restored.stderr).toMatch(
+      /pg_restore of database "big" into "big_copy" exited with 1: .*role "big_owner" does not exist/,
+    );
+    expect(await cluster.sql("SELECT count(*) FROM pg_database WHERE datname = 'big_copy'")).toBe(
+      "0",
+    );
+  });
+
+  it("treats database names that look like connection strings as names", async () => {
+    await cluster.sql(`CREATE DATABASE "dbname=postgres"`);
+    await cluster.sql("CREATE TABLE only_here AS SELECT 1 AS x", "dbname='dbname=postgres'");
+    const dumped = await runPgha(["dump", "--db", "dbname=postgres"], { env });
+    expect(dumped.code, dumped.stderr).toBe(0);
+    const restored = await runPgha(
+      ["dump", "restore", "latest", "--db", "dbname=postgres", "--to-db", "host=elsewhere x"],
+      { env },
+    );
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(await cluster.sql("SELECT count(*) FROM only_here", "dbname='host=elsewhere x'")).toBe(
+      "1",
+    );
+    expect(await cluster.sql("SELECT count(*) FROM pg_tables WHERE tablename = 'only_here'")).toBe(
+      "0",
+    );
+  });
+
+  it("changes no globals when the database restore is refused", async () => {
+    await cluster.sql("CREATE ROLE limited CONNECTION LIMIT 5");
+    const dumped = await runPgha(["dump", "--db", "d_ok"], { env });
+    expect(dumped.code, dumped.stderr).toBe(0);
+    await cluster.sql("ALTER ROLE limited CONNECTION LIMIT 7");
+    const refused = await runPgha(["dump", "restore", "latest", "--globals", "--db", "d_ok"], {
+      env,
+    });
+    expect(refused.code).toBe(3);
+    expect(await cluster.sql("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'limited'")).toBe(
+      "7",
+    );
+  });
 });

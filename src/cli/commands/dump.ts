@@ -1,6 +1,11 @@
 /** pgha dump, dump list, dump info, dump restore, dump fetch: thin layers over src/backup. */
 import { takeDumpSet } from "../../backup/dump.js";
-import { fetchDumpSet, restoreDatabase, restoreGlobals } from "../../backup/dump-restore.js";
+import {
+  checkDatabaseRestore,
+  fetchDumpSet,
+  restoreDatabase,
+  restoreGlobals,
+} from "../../backup/dump-restore.js";
 import { UsageError } from "../../errors.js";
 import { findClientTools, libpqEnv } from "../../pg/client-tools.js";
 import { PgServer } from "../../pg/server.js";
@@ -77,8 +82,14 @@ export async function dumpListCommand(opts: Record<string, unknown>): Promise<nu
   const { config, log } = loadContext(opts);
   const store = await openStore(config, log);
   const manifests: DumpManifest[] = [];
-  for (const id of await listDumpIds(store, config.cluster))
-    manifests.push(await readDumpManifest(store, config.cluster, id));
+  for (const id of await listDumpIds(store, config.cluster)) {
+    // One unreadable manifest must not hide the other dump sets.
+    try {
+      manifests.push(await readDumpManifest(store, config.cluster, id));
+    } catch (error) {
+      log.error(`dump set ${id} is not listed: ${(error as Error).message}`);
+    }
+  }
   if (opts.json === true) {
     process.stdout.write(`${JSON.stringify(manifests.map(summarizeDump), null, 2)}\n`);
     return 0;
@@ -158,6 +169,8 @@ export async function dumpRestoreCommand(
   try {
     const tools = await findClientTools(config.pgBin, (await server.basics()).versionNum);
     const deps = { store, server, tools, env: libpqEnv(config.pgConn), log };
+    // Refusals first: a restore that cannot happen must not have changed the globals.
+    if (db) await checkDatabaseRestore(deps, manifest, db, toDb);
     if (opts.globals === true) await restoreGlobals(deps, manifest);
     if (db) process.stdout.write(`${await restoreDatabase(deps, manifest, db, toDb)}\n`);
     return 0;
