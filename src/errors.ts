@@ -22,6 +22,7 @@ export const EXIT_CODES = {
   localIo: 8,
   locked: 9,
   postgres: 10,
+  unrestorable: 11,
   internal: 70,
   failClosed: 126,
 } as const;
@@ -76,6 +77,12 @@ export const EXIT_CODE_TABLE: ReadonlyArray<{ code: number; name: ExitCodeName; 
       code: 10,
       name: "postgres",
       meaning: "PostgreSQL refused the connection or failed a query (or is not set up as required)",
+    },
+    {
+      code: 11,
+      name: "unrestorable",
+      meaning:
+        "the restore target cannot be reached: no backup fits it, or WAL it needs is missing (the gaps are listed); nothing was downloaded",
     },
     { code: 70, name: "internal", meaning: "internal error (a bug): the stack trace is printed" },
     {

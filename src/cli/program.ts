@@ -78,6 +78,33 @@ const DUMP_CODES: ExitCodeName[] = [
   "internal",
 ];
 
+const RESTORE_CODES: ExitCodeName[] = [
+  "ok",
+  "usage",
+  "refused",
+  "integrity",
+  "storage",
+  "unrestorable",
+  "internal",
+];
+
+function addTargetOptions(command: Command): Command {
+  return command
+    .option("--target-time <time>", "recover to this moment (ISO 8601 with a zone)")
+    .option("--target-lsn <lsn>", "recover to this WAL location (e.g. 0/16B3748)")
+    .option("--target-xid <xid>", "recover to this transaction id")
+    .option("--target-name <name>", "recover to this restore point (pg_create_restore_point)")
+    .option("--latest", "recover to the end of the archive (the default)")
+    .option("--immediate", "recover just to consistency: the end of the backup")
+    .option("--target-timeline <tli>", "latest (default), current, or a timeline number")
+    .option("--target-exclusive", "stop just before the target instead of just after it")
+    .option(
+      "--target-action <action>",
+      "at the target: pause (default, PostgreSQL's), promote or shutdown",
+    )
+    .option("--backup <id>", "use this backup instead of the one pgha would choose");
+}
+
 export function buildProgram(setCode: (code: number) => void): Command {
   const program = new Command("pgha")
     .description(
@@ -335,6 +362,72 @@ export function buildProgram(setCode: (code: number) => void): Command {
   ).action(async (opts: Record<string, unknown>) => {
     const { pruneCommand } = await import("./commands/retention.js");
     setCode(await pruneCommand(opts));
+  });
+
+  const restore = program
+    .command("restore")
+    .description("point-in-time recovery: plan, or restore (the default) into a new data directory")
+    .addHelpText(
+      "after",
+      `\nRun 'pgha restore run --help' for the options of restoring.\n${exitCodeHelp(RESTORE_CODES)}`,
+    );
+  addOptions(
+    addTargetOptions(
+      restore
+        .command("plan")
+        .description(
+          "choose the backup for a target, follow its timeline path and check every WAL segment it needs is\n" +
+            "archived (gaps are reported before anything is downloaded); print the recovery settings",
+        )
+        .option("--json", "print JSON for scripts"),
+    ).addHelpText("after", exitCodeHelp(RESTORE_CODES)),
+    ["repository", "s3", "general"],
+  ).action(async (opts: Record<string, unknown>) => {
+    const { restorePlanCommand } = await import("./commands/restore.js");
+    setCode(await restorePlanCommand(opts));
+  });
+  addOptions(
+    addTargetOptions(
+      restore
+        .command("run", { isDefault: true })
+        .description(
+          "execute the plan: fetch the backup into an empty --pgdata and write the recovery configuration\n" +
+            "(PostgreSQL 12+: recovery.signal and postgresql.auto.conf; older: recovery.conf)",
+        )
+        .option(
+          "--tablespace-map <name=dir>",
+          "restore a tablespace (by name or oid) into another directory; repeatable",
+          (value: string, previous: string[] = []) => [...previous, value],
+        )
+        .option(
+          "--no-archive",
+          "set archive_mode = off in the copy, so it never archives into the source repository",
+        ),
+    ).addHelpText("after", exitCodeHelp([...RESTORE_CODES, "localIo"])),
+    ["repository", "s3", "pgdata", "general"],
+  ).action(async (opts: Record<string, unknown>) => {
+    const { restoreRunCommand } = await import("./commands/restore.js");
+    setCode(await restoreRunCommand(opts));
+  });
+  addOptions(
+    program
+      .command("standby")
+      .description(
+        "build a standby from the latest backup: standby.signal, primary_conninfo, primary_slot_name,\n" +
+          "restore_command (the archive when streaming breaks) and, for a delayed standby, recovery_min_apply_delay",
+      )
+      .option(
+        "--primary-conninfo <conninfo>",
+        "how the standby reaches the primary (libpq conninfo)",
+      )
+      .option("--slot <name>", "replication slot on the primary (primary_slot_name)")
+      .option("--delay <duration>", "apply commits this late: a delayed standby (30s, 15m, 4h)")
+      .option("--backup <id>", "build from this backup instead of the latest")
+      .addHelpText("after", exitCodeHelp([...RESTORE_CODES, "localIo"])),
+    ["repository", "s3", "pgdata", "general"],
+  ).action(async (opts: Record<string, unknown>) => {
+    const { standbyCommand } = await import("./commands/restore.js");
+    setCode(await standbyCommand(opts));
   });
 
   program

@@ -1,0 +1,237 @@
+/**
+ * Point-in-time recovery end to end on a real PostgreSQL 15, with the local repository
+ * and the S3 test server: a time target around a DROP TABLE; a promoted copy that archives
+ * timeline 2 and a restore that follows it; LSN, xid and restore-point targets; a delayed
+ * standby; and a WAL gap that is refused before anything is downloaded.
+ */
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { resolveConfig } from "../../src/config/load.js";
+import { memoryLogger } from "../../src/log.js";
+import { walKey } from "../../src/repository/keys.js";
+import { openStore } from "../../src/storage/open-store.js";
+import { parseWalFileName } from "../../src/wal/names.js";
+import { havePostgres, s3Server } from "../helpers/components.js";
+import { PgCluster, serverOwnedTempDir } from "../helpers/pg-cluster.js";
+import { runPgha } from "../helpers/pgha.js";
+import { archiveConf } from "../helpers/restore.js";
+import { makeTestRepo, repoKinds, type TestRepo } from "../helpers/test-repo.js";
+
+const server = s3Server();
+const pg = havePostgres();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.skipIf(!pg).each(repoKinds(server))("restore with a %s repository", (kind) => {
+  let repo: TestRepo;
+  let primary: PgCluster;
+  let env: Record<string, string>;
+  const clusters: PgCluster[] = [];
+
+  /** Switches WAL on a server and waits until the segment is in the archive. */
+  async function archiveNow(cluster: PgCluster): Promise<void> {
+    const name = await cluster.sql("SELECT pg_walfile_name(pg_switch_wal())");
+    for (let i = 0; i < 240; i++) {
+      const done = await cluster.sql(
+        "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver",
+      );
+      if (done >= name) return;
+      await sleep(250);
+    }
+    throw new Error(`segment ${name} was not archived: ${await cluster.serverLog()}`);
+  }
+
+  /** pgha restore into a new directory, then start the copy there. */
+  async function restoreTo(args: string[], expectPromoted = true): Promise<PgCluster> {
+    const parent = await serverOwnedTempDir("pgha-pitr-");
+    const dataDir = join(parent, "data");
+    const restored = await runPgha(["restore", "--pgdata", dataDir, ...args], {
+      env,
+      asServerUser: true,
+    });
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.stdout).toMatch(/pg_ctl -D .* start/);
+    const copy = await PgCluster.adopt(dataDir, { env });
+    copy.removeAlso.push(parent);
+    clusters.push(copy);
+    await copy.start().catch(async (error: Error) => {
+      throw new Error(`${error.message}\n${await copy.serverLog()}`);
+    });
+    if (expectPromoted) await copy.waitPromoted();
+    return copy;
+  }
+
+  beforeAll(async () => {
+    repo = await makeTestRepo(kind, server);
+    env = {
+      ...repo.env,
+      PGHA_CLUSTER: "main",
+      PGHA_ARCHIVE_TIMEOUT: "60s",
+      PGHA_LOG_LEVEL: "warn",
+    };
+    primary = await PgCluster.init({ env, conf: archiveConf() });
+    await primary.start();
+    env = { ...env, ...primary.connEnv() };
+    await primary.sql("CREATE TABLE t (id int, note text)");
+    const taken = await runPgha(["backup", "--fast"], { env, asServerUser: true });
+    expect(taken.code, taken.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    for (const c of clusters) await c.destroy().catch(() => undefined);
+    await primary?.destroy();
+    await repo?.cleanup();
+  });
+
+  it("restores to the second before a DROP TABLE: the table is back, later rows are absent", async () => {
+    await primary.sql("INSERT INTO t VALUES (1, 'before')");
+    await sleep(1100);
+    const target = await primary.sql(
+      "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+    );
+    await sleep(1100);
+    await primary.sql("INSERT INTO t VALUES (2, 'after')");
+    await primary.sql("DROP TABLE t");
+    await archiveNow(primary);
+
+    const planned = await runPgha(["restore", "plan", "--target-time", target, "--json"], {
+      env,
+      asServerUser: true,
+    });
+    expect(planned.code, planned.stderr).toBe(0);
+    const plan = JSON.parse(planned.stdout);
+    expect(plan.gaps).toEqual([]);
+    expect(plan.settings).toMatchObject({
+      recovery_target_time: target.replace("T", " ").replace("Z", "+00:00"),
+      recovery_target_action: "pause",
+    });
+    expect(plan.settings.restore_command).toMatch(/wal-fetch .* %f %p$/);
+
+    const copy = await restoreTo([
+      "--target-time",
+      target,
+      "--target-action",
+      "promote",
+      "--no-archive",
+    ]);
+    expect(await copy.sql("SELECT string_agg(id || ':' || note, ',') FROM t")).toBe("1:before");
+  });
+
+  // Before any copy is promoted: a standby follows the archive's latest timeline.
+  it("builds a delayed standby that shows a new row only after the delay", async () => {
+    const parent = await serverOwnedTempDir("pgha-standby-");
+    const dataDir = join(parent, "data");
+    const conninfo = `host=${primary.socketDir} port=${primary.port} user=postgres`;
+    const built = await runPgha(
+      ["standby", "--pgdata", dataDir, "--primary-conninfo", conninfo, "--delay", "4s"],
+      {
+        env,
+        asServerUser: true,
+      },
+    );
+    expect(built.code, built.stderr).toBe(0);
+    const standby = await PgCluster.adopt(dataDir, { env });
+    standby.removeAlso.push(parent);
+    clusters.push(standby);
+    await standby.start();
+    await primary.sql("CREATE TABLE IF NOT EXISTS s (id int)");
+    for (
+      let i = 0;
+      i < 60 && (await standby.sql("SELECT to_regclass('s') IS NOT NULL").catch(() => "f")) !== "t";
+      i++
+    ) {
+      await sleep(500);
+    }
+    expect(await standby.sql("SELECT pg_is_in_recovery()")).toBe("t");
+    await primary.sql("INSERT INTO s VALUES (42)");
+    await sleep(1500);
+    expect(await standby.sql("SELECT count(*) FROM s")).toBe("0");
+    let seen = "0";
+    for (let i = 0; i < 40 && seen === "0"; i++) {
+      await sleep(250);
+      seen = await standby.sql("SELECT count(*) FROM s");
+    }
+    expect(seen).toBe("1");
+    await standby.stop();
+  });
+
+  it("follows a new timeline: a promoted copy archives timeline 2, and a restore gets its writes", async () => {
+    // Restored to the end of the archive, the copy promotes to timeline 2 and archives into the repository.
+    const copy = await restoreTo([]);
+    expect(await copy.sql("SELECT timeline_id FROM pg_control_checkpoint()")).toMatch(/^[2-9]$/);
+    await copy.sql("CREATE TABLE on_tl2 AS SELECT g FROM generate_series(1, 100) g");
+    await archiveNow(copy);
+    const timeline = await copy.sql("SELECT timeline_id FROM pg_control_checkpoint()");
+    await copy.stop();
+
+    const planned = await runPgha(["restore", "plan", "--json"], { env, asServerUser: true });
+    const plan = JSON.parse(planned.stdout);
+    expect(plan.targetTimeline).toBe(Number(timeline));
+    expect(plan.path.map((s: { timeline: number }) => s.timeline)).toEqual([1, Number(timeline)]);
+    const again = await restoreTo(["--no-archive"]);
+    expect(await again.sql("SELECT count(*) FROM on_tl2")).toBe("100");
+  });
+
+  it("restores to an LSN, a transaction id and a restore point", async () => {
+    await primary.sql("CREATE TABLE u (id int)");
+    await primary.sql("INSERT INTO u VALUES (1)");
+    const lsn = await primary.sql("SELECT pg_current_wal_insert_lsn()");
+    await primary.sql("INSERT INTO u VALUES (2)");
+    const xid = await primary.sql(
+      "BEGIN; INSERT INTO u VALUES (3); SELECT txid_current(); COMMIT;",
+    );
+    await primary.sql("INSERT INTO u VALUES (4)");
+    await primary.sql("SELECT pg_create_restore_point('before_five')");
+    await primary.sql("INSERT INTO u VALUES (5)");
+    await archiveNow(primary);
+    // Timeline 2 branched off earlier: these targets are on timeline 1.
+    const common = ["--target-timeline", "1", "--target-action", "promote", "--no-archive"];
+    const rows = async (copy: PgCluster) =>
+      copy.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM u");
+    expect(await rows(await restoreTo(["--target-lsn", lsn, ...common]))).toBe("1");
+    expect(
+      await rows(
+        await restoreTo([
+          "--target-xid",
+          xid.split("\n").find((l) => /^\d+$/.test(l)) ?? xid,
+          ...common,
+        ]),
+      ),
+    ).toBe("1,2,3");
+    expect(await rows(await restoreTo(["--target-name", "before_five", ...common]))).toBe(
+      "1,2,3,4",
+    );
+  });
+
+  it("reports a WAL gap in the plan and refuses the restore before downloading anything", async () => {
+    const listed = JSON.parse(
+      (await runPgha(["backup", "list", "--json"], { env, asServerUser: true })).stdout,
+    );
+    const backup = listed[0];
+    const start = parseWalFileName(backup.startWal);
+    if (!start) throw new Error("bad wal");
+    const store = await openStore(
+      resolveConfig({ flags: {}, env, file: undefined }),
+      memoryLogger(),
+    );
+    const next = parseWalFileName(
+      `${backup.startWal.slice(0, 16)}${((start.seg ?? 0) + 1).toString(16).toUpperCase().padStart(8, "0")}`,
+    );
+    if (!next) throw new Error("bad wal");
+    await store.delete(walKey("main", next));
+
+    const planned = await runPgha(["restore", "plan", "--target-timeline", "1"], {
+      env,
+      asServerUser: true,
+    });
+    expect(planned.code).toBe(11);
+    expect(planned.stderr).toContain(next.name);
+    const target = join(await serverOwnedTempDir("pgha-gap-"), "data");
+    const refused = await runPgha(["restore", "--pgdata", target, "--target-timeline", "1"], {
+      env,
+      asServerUser: true,
+    });
+    expect(refused.code).toBe(11);
+    await expect(readdir(target)).rejects.toThrow();
+  });
+});

@@ -1,0 +1,138 @@
+/** planRestore (pure): backup choice, timeline path, WAL range and gaps. */
+import { describe, expect, it } from "vitest";
+import type { BackupManifest } from "../../src/repository/backup-manifest.js";
+import type { RestoreFacts, WalObject } from "../../src/restore/facts.js";
+import { planRestore, RestorePlanError, type RestoreRequest } from "../../src/restore/plan.js";
+import { timelinePath } from "../../src/wal/history.js";
+
+const seg = (tl: number, n: number) =>
+  `${tl.toString(16).toUpperCase().padStart(8, "0")}00000000${n.toString(16).toUpperCase().padStart(8, "0")}`;
+const lsnOf = (n: number, offset = 0x28) =>
+  `0/${(n * 0x1000000 + offset).toString(16).toUpperCase()}`;
+
+function backup(
+  id: string,
+  tl: number,
+  start: number,
+  stop: number,
+  stopTime: string,
+): BackupManifest {
+  return {
+    id,
+    timeline: tl,
+    startWal: seg(tl, start),
+    stopWal: seg(tl, stop),
+    startLsn: lsnOf(start),
+    stopLsn: lsnOf(stop, 0x100),
+    startTime: stopTime,
+    stopTime,
+    walSegmentSize: 16 << 20,
+    storedBytes: 1000,
+  } as BackupManifest;
+}
+
+function facts(
+  backups: BackupManifest[],
+  wal: [number, number, string?][],
+  histories: [number, string][] = [],
+): RestoreFacts {
+  const map = new Map<string, WalObject>();
+  for (const [tl, n, at] of wal) map.set(seg(tl, n), { name: seg(tl, n), size: 100, storedAt: at });
+  return { backups, histories: new Map(histories), wal: map };
+}
+
+const req = (over: Partial<RestoreRequest>): RestoreRequest => ({
+  target: { kind: "latest" },
+  timeline: "latest",
+  exclusive: false,
+  action: "pause",
+  backupId: undefined,
+  ...over,
+});
+
+const A = backup("A", 1, 2, 2, "2026-11-20T00:00:00Z");
+const B = backup("B", 1, 5, 5, "2026-11-21T00:00:00Z");
+const wal1 = [2, 3, 4, 5, 6, 7].map((n): [number, number, string] => [
+  1,
+  n,
+  `2026-11-21T0${n}:00:00Z`,
+]);
+
+describe("planRestore", () => {
+  it("chooses the newest backup that finished before a time target, and the WAL up to it", () => {
+    const plan = planRestore(
+      facts([A, B], wal1),
+      req({ target: { kind: "time", time: "2026-11-20 12:00:00+00" } }),
+    );
+    expect(plan.backup.id).toBe("A");
+    expect(plan.wal.segments).toEqual([seg(1, 2), seg(1, 3)]);
+    expect(plan.settings).toEqual([
+      ["recovery_target_time", "2026-11-20 12:00:00+00"],
+      ["recovery_target_timeline", "latest"],
+      ["recovery_target_action", "pause"],
+    ]);
+  });
+
+  it("recovers to the end of the archive for latest, and refuses a gap before it", () => {
+    const plan = planRestore(facts([A, B], wal1), req({}));
+    expect(plan.backup.id).toBe("B");
+    expect(plan.wal.last).toBe(seg(1, 7));
+    const holed = facts(
+      [A, B],
+      wal1.filter(([, n]) => n !== 6),
+    );
+    const error = (() => {
+      try {
+        planRestore(holed, req({}));
+      } catch (e) {
+        return e;
+      }
+    })() as RestorePlanError;
+    expect(error).toBeInstanceOf(RestorePlanError);
+    expect(error.gaps).toEqual([seg(1, 6)]);
+  });
+
+  it("follows the timeline path: the switch segment comes from the new timeline", () => {
+    // Timeline 2 branched at 0/5800000, inside segment 5.
+    const history = "1\t0/5800000\tno recovery target specified\n";
+    const f = facts([A], [...wal1, [2, 5], [2, 6], [2, 8]], [[2, history]]);
+    expect(timelinePath(2, history).map((s) => s.timeline)).toEqual([1, 2]);
+    const error = (() => {
+      try {
+        planRestore(f, req({}));
+      } catch (e) {
+        return e as RestorePlanError;
+      }
+    })();
+    // On timeline 2: segments 2-4 from timeline 1, 5 onward from timeline 2; 7 is missing there.
+    expect(error?.gaps).toEqual([seg(2, 7)]);
+    const plan = planRestore(f, req({ target: { kind: "lsn", lsn: "0/6000100" } }));
+    expect(plan.wal.segments).toEqual([seg(1, 2), seg(1, 3), seg(1, 4), seg(2, 5), seg(2, 6)]);
+    expect(plan.path).toEqual([
+      { timeline: 1, begin: "0/0", end: "0/5800000" },
+      { timeline: 2, begin: "0/5800000", end: null },
+    ]);
+  });
+
+  it("leaves out backups past the branch point and explains xid and name targets", () => {
+    const history = "1\t0/3800000\tno recovery target specified\n";
+    const f = facts([A, B], [...wal1, [2, 3], [2, 4]], [[2, history]]);
+    const plan = planRestore(f, req({ target: { kind: "xid", xid: "1234" }, timeline: 2 }));
+    expect(plan.backup.id).toBe("A");
+    expect(plan.notes[0]).toMatch(/cannot know where transaction 1234 is/);
+    expect(() => planRestore(f, req({ timeline: 2, backupId: "B" }))).toThrow(/not on the path/);
+  });
+
+  it("refuses a target no backup can reach, and a timeline without history", () => {
+    expect(() =>
+      planRestore(
+        facts([A, B], wal1),
+        req({ target: { kind: "time", time: "2026-01-01T00:00:00Z" } }),
+      ),
+    ).toThrow(/no backup finished at or before time/);
+    expect(() => planRestore(facts([A], wal1), req({ timeline: 3 }))).toThrow(
+      /timeline 3 has no history file/,
+    );
+    expect(() => planRestore(facts([], wal1), req({}))).toThrow(/no backups/);
+  });
+});
