@@ -60,8 +60,15 @@ const wal1 = [2, 3, 4, 5, 6, 7].map((n): [number, number, string] => [
 
 describe("planRestore", () => {
   it("chooses the newest backup that finished before a time target, and the WAL up to it", () => {
+    // Segment 2 was archived before the target, segment 3 after it: 3 holds the target.
+    const timed: [number, number, string][] = [
+      [1, 2, "2026-11-20T06:00:00Z"],
+      [1, 3, "2026-11-20T13:00:00Z"],
+      [1, 4, "2026-11-20T20:00:00Z"],
+      [1, 5, "2026-11-21T01:00:00Z"],
+    ];
     const plan = planRestore(
-      facts([A, B], wal1),
+      facts([A, B], timed),
       req({ target: { kind: "time", time: "2026-11-20 12:00:00+00" } }),
     );
     expect(plan.backup.id).toBe("A");
