@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Quickstart: a throwaway PostgreSQL cluster archives its WAL with `pgha wal-push` into the
-# embedded default repository (/var/lib/pgha, or PGHA_REPO), and `pgha wal-fetch` brings a
-# segment back, byte-identical. The cluster is removed at the end; the archived WAL stays
-# under its own cluster name in the repository.
+# Quickstart, the full story on the embedded default repository (/var/lib/pgha, or
+# PGHA_REPO): a throwaway PostgreSQL cluster archives its WAL with `pgha wal-push` and is
+# backed up with `pgha backup`; a table is dropped by mistake; one `pgha restore` brings
+# the cluster back to the second before the drop, and the table is there again.
+# Everything runs in a temporary directory that is removed at the end; the archived WAL
+# and the backup stay in the repository under their own cluster name.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 pg_bin="${PGHA_PG_BIN:-/usr/lib/postgresql/15/bin}"
 repo="${PGHA_REPO:-/var/lib/pgha}"
 cluster="quickstart-$(date +%Y%m%d-%H%M%S)"
 node_bin="$(command -v node)"
-pgha=("$node_bin" "$here/bin/pgha")
 
 if [ ! -x "$pg_bin/initdb" ]; then
   echo "quickstart: PostgreSQL server binaries not found in $pg_bin" >&2
@@ -19,47 +20,63 @@ fi
 [ -d "$here/node_modules" ] || (cd "$here" && npm ci)
 (cd "$here" && npm run --silent build)
 
-# PostgreSQL refuses to run as root: run the server (and so archive_command) as postgres.
-as_server=()
+# PostgreSQL refuses to run as root: the server, archive_command, backup and restore run
+# as postgres (as they would in production).
+as_pg=()
 if [ "$(id -u)" = 0 ]; then
-  as_server=(runuser -u postgres --)
+  as_pg=(runuser -u postgres --)
   if [ "$repo" = /var/lib/pgha ] && [ ! -d "$repo" ]; then install -d -o postgres -g postgres -m 750 "$repo"; fi
 fi
-
 work="$(mktemp -d /tmp/pgha-quickstart-XXXXXX)"
 chmod 755 "$work"
 [ "$(id -u)" = 0 ] && chown postgres "$work"
 cleanup() {
-  "${as_server[@]}" "$pg_bin/pg_ctl" stop -D "$work/data" -m immediate >/dev/null 2>&1 || true
+  for d in data restored; do "${as_pg[@]}" "$pg_bin/pg_ctl" stop -D "$work/$d" -m immediate >/dev/null 2>&1 || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-echo "== initdb a throwaway cluster in $work/data"
-"${as_server[@]}" "$pg_bin/initdb" -D "$work/data" -U postgres --auth=trust --data-checksums >/dev/null
+export PGHA_REPO="$repo" PGHA_CLUSTER="$cluster" PGHOST="$work" PGUSER=postgres PGDATABASE=postgres PGHA_LOG_LEVEL=warn
+pgha=("${as_pg[@]}" "$node_bin" "$here/bin/pgha")
+psql=("${as_pg[@]}" "$pg_bin/psql" -At -v ON_ERROR_STOP=1)
+
+echo "== a throwaway cluster in $work/data, archiving into $repo (cluster $cluster)"
+"${as_pg[@]}" "$pg_bin/initdb" -D "$work/data" -U postgres --auth=trust --data-checksums >/dev/null
 cat >>"$work/data/postgresql.conf" <<CONF
 listen_addresses = ''
 unix_socket_directories = '$work'
 archive_mode = on
-archive_command = '"$node_bin" "$here/bin/pgha" wal-push --repo "$repo" --cluster $cluster %p'
+archive_command = '"$node_bin" "$here/bin/pgha" wal-push %p'
 CONF
-"${as_server[@]}" "$pg_bin/pg_ctl" start -w -D "$work/data" -l "$work/server.log" >/dev/null
-psql=("${as_server[@]}" "$pg_bin/psql" -h "$work" -U postgres -d postgres -At -v ON_ERROR_STOP=1)
+"${as_pg[@]}" env PGHA_REPO="$repo" PGHA_CLUSTER="$cluster" "$pg_bin/pg_ctl" start -w -D "$work/data" -l "$work/server.log" >/dev/null
 
-echo "== write some data and switch WAL"
-"${psql[@]}" -c "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 200000) g" >/dev/null
+echo "== orders are taken, and a base backup is made"
+"${psql[@]}" -c "CREATE TABLE orders AS SELECT g AS id, 'order ' || g AS item FROM generate_series(1, 1000) g" >/dev/null
+backup_id="$("${pgha[@]}" backup --fast --label quickstart)"
+echo "backup $backup_id"
+"${psql[@]}" -c "INSERT INTO orders SELECT g, 'order ' || g FROM generate_series(1001, 1500) g" >/dev/null
+sleep 1
+before_drop="$("${psql[@]}" -c "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")"
+sleep 1
+
+echo "== at $before_drop plus a second, someone drops the table"
+"${psql[@]}" -c "DROP TABLE orders"
 segment="$("${psql[@]}" -c "SELECT pg_walfile_name(pg_switch_wal())")"
-for _ in $(seq 1 100); do
-  done_wal="$("${psql[@]}" -c "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")"
-  [[ "$done_wal" < "$segment" ]] || break
-  sleep 0.2
+for _ in $(seq 1 200); do
+  [[ "$("${psql[@]}" -c "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")" < "$segment" ]] || break
+  sleep 0.1
 done
-"${psql[@]}" -c "SELECT 'archived: ' || archived_count || ', failed: ' || failed_count || ', last: ' || last_archived_wal FROM pg_stat_archiver"
+"${psql[@]}" -c "SELECT count(*) FROM orders" 2>&1 | sed 's/^/  /' || true
+"${as_pg[@]}" "$pg_bin/pg_ctl" stop -D "$work/data" -m fast >/dev/null
 
-echo "== fetch $segment back with pgha wal-fetch and compare"
-"${pgha[@]}" wal-fetch --repo "$repo" --cluster "$cluster" "$segment" "$work/fetched"
-cmp "$work/fetched" "$work/data/pg_wal/$segment"
-echo "identical: $segment ($(stat -c %s "$work/fetched") bytes)"
-echo "== repository $repo, cluster $cluster:"
-find "$repo/v1/clusters/$cluster" -type f | sort | sed "s|^$repo/||" | head -20
+echo "== one command restores to the second before the drop"
+echo "\$ pgha restore --pgdata $work/restored --target-time $before_drop --target-action promote --no-archive"
+"${pgha[@]}" restore --pgdata "$work/restored" --target-time "$before_drop" --target-action promote --no-archive | sed 's/^/  /'
+"${as_pg[@]}" "$pg_bin/pg_ctl" start -w -D "$work/restored" -l "$work/restored.log" >/dev/null
+for _ in $(seq 1 200); do
+  [ "$("${psql[@]}" -c "SELECT pg_is_in_recovery()" 2>/dev/null)" = f ] && break
+  sleep 0.1
+done
+echo "== the table is back:"
+"${psql[@]}" -c "SELECT count(*) || ' orders, the newest ' || max(id) FROM orders" | sed 's/^/  /'
 echo "quickstart OK"
