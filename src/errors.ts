@@ -23,6 +23,7 @@ export const EXIT_CODES = {
   locked: 9,
   postgres: 10,
   unrestorable: 11,
+  drillFailed: 12,
   internal: 70,
   failClosed: 126,
 } as const;
@@ -83,6 +84,12 @@ export const EXIT_CODE_TABLE: ReadonlyArray<{ code: number; name: ExitCodeName; 
       name: "unrestorable",
       meaning:
         "the restore target cannot be reached: no backup fits it, or WAL it needs is missing (the gaps are listed); nothing was downloaded",
+    },
+    {
+      code: 12,
+      name: "drillFailed",
+      meaning:
+        "a restore drill ran but did not pass: the server did not come up, or a check failed (the report says which)",
     },
     { code: 70, name: "internal", meaning: "internal error (a bug): the stack trace is printed" },
     {

@@ -430,6 +430,53 @@ export function buildProgram(setCode: (code: number) => void): Command {
     setCode(await standbyCommand(opts));
   });
 
+  const drill = program
+    .command("drill")
+    .description("restore drills: prove a backup restores (the default), or list past drills");
+  addOptions(
+    drill
+      .command("run", { isDefault: true })
+      .description(
+        "restore into a scratch directory, start PostgreSQL there with archiving off, wait for the target and\n" +
+          "the promotion, run the checks, time every phase, clean up; the report is stored in the repository",
+      )
+      .option(
+        "--target-time <time>",
+        "recover to this moment: ISO 8601 with a zone, or relative such as -1h, -30m, -2d",
+      )
+      .option("--latest", "recover to the end of the archive (the default)")
+      .option("--backup <id>", "drill this backup instead of the one pgha would choose")
+      .option(
+        "--check-sql <file>",
+        "SQL statements that must each return a row (and true, if boolean)",
+      )
+      .option("--keep", "leave the scratch directory (and its server.log) for inspection")
+      .option(
+        "--timeout <duration>",
+        "how long the server may take to start and replay (default 1h)",
+      )
+      .option("--json", "print the report as JSON")
+      .addHelpText(
+        "after",
+        exitCodeHelp(["ok", "usage", "storage", "unrestorable", "drillFailed", "internal"]),
+      ),
+    ["repository", "s3", "postgres", "general"],
+  ).action(async (opts: Record<string, unknown>) => {
+    const { drillCommand } = await import("./commands/drill.js");
+    setCode(await drillCommand(opts));
+  });
+  addOptions(
+    drill
+      .command("list")
+      .description("list the stored drill reports, oldest first")
+      .option("--json", "print JSON for scripts")
+      .addHelpText("after", exitCodeHelp(["ok", "usage", "storage"])),
+    ["repository", "s3", "general"],
+  ).action(async (opts: Record<string, unknown>) => {
+    const { drillListCommand } = await import("./commands/drill.js");
+    setCode(await drillListCommand(opts));
+  });
+
   program
     .command("options")
     .description("list every setting: flag, environment variable, config-file key and default")

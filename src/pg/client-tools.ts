@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import { parse } from "pg-connection-string";
 import { UsageError } from "../errors.js";
 
-export type ClientTool = "pg_dump" | "pg_dumpall" | "pg_restore" | "psql";
+export type ClientTool = "pg_dump" | "pg_dumpall" | "pg_restore" | "psql" | "pg_ctl";
 
 export interface ClientTools {
   path(tool: ClientTool): string;

@@ -9,6 +9,8 @@
  *   v1/clusters/<cluster>/dumps/<dump id>/globals.sql | db-<n>.dump
  *   v1/clusters/<cluster>/dumps/<dump id>/manifest.json       (written last)
  *   v1/clusters/<cluster>/locks/<name>.json
+ *   v1/clusters/<cluster>/drills/<drill id>.json
+ *   v1/clusters/<cluster>/schedule/<job name>.json
  */
 import type { WalFileName } from "../wal/names.js";
 
@@ -75,4 +77,16 @@ export function dumpManifestKey(cluster: string, id: string): string {
 /** Database names can hold any character: objects are numbered, the manifest names them. */
 export function dumpObjectKey(cluster: string, id: string, object: "globals" | number): string {
   return `${dumpPrefix(cluster, id)}${object === "globals" ? "globals.sql" : `db-${object}.dump`}`;
+}
+
+export function drillsPrefix(cluster: string): string {
+  return `${clusterPrefix(cluster)}drills/`;
+}
+
+export function drillKey(cluster: string, id: string): string {
+  return `${drillsPrefix(cluster)}${id}.json`;
+}
+
+export function scheduleStateKey(cluster: string, job: string): string {
+  return `${clusterPrefix(cluster)}schedule/${job}.json`;
 }

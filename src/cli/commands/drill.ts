@@ -1,0 +1,144 @@
+/** pgha drill and pgha drill list. */
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { parseDuration } from "../../config/values.js";
+import { describeSystemError, PghaError, UsageError } from "../../errors.js";
+import { listDrillReports } from "../../repository/drill-report.js";
+import { runDrill } from "../../restore/drill.js";
+import type { RestoreTarget } from "../../restore/plan.js";
+import { openStore } from "../../storage/open-store.js";
+import { loadContext } from "../context.js";
+import { renderTable } from "../table.js";
+import { requestFrom } from "./restore.js";
+
+/** --target-time also takes a time relative to now: -1h, -30m, -2d, -90s. */
+export function drillTarget(opts: Record<string, unknown>, now: Date): RestoreTarget {
+  const time = typeof opts.targetTime === "string" ? opts.targetTime.trim() : undefined;
+  const relative = time === undefined ? undefined : /^-(\d+)(s|m|h|d)$/.exec(time);
+  if (relative) {
+    const ms =
+      Number(relative[1]) *
+      { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as "s" | "m" | "h" | "d"];
+    return {
+      kind: "time",
+      time: new Date(now.getTime() - ms).toISOString().replace("T", " ").replace("Z", "+00:00"),
+    };
+  }
+  return requestFrom(opts).target;
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+
+export async function drillCommand(opts: Record<string, unknown>): Promise<number> {
+  const { config, log } = loadContext(opts);
+  const target = drillTarget(opts, new Date());
+  let checkSql: string | undefined;
+  if (typeof opts.checkSql === "string") {
+    try {
+      checkSql = await readFile(opts.checkSql, "utf8");
+    } catch (error) {
+      throw new UsageError(
+        `cannot read --check-sql ${opts.checkSql}: ${describeSystemError(error)}`,
+        "give a file of SQL statements, one per line ending in ;",
+      );
+    }
+  }
+  let timeoutMs = 3_600_000;
+  if (typeof opts.timeout === "string") {
+    try {
+      timeoutMs = parseDuration(opts.timeout);
+    } catch {
+      throw new UsageError(`--timeout '${opts.timeout}' is not a duration`, "for example 30m");
+    }
+  }
+  const store = await openStore(config, log);
+  const report = await runDrill(
+    {
+      store,
+      config,
+      log,
+      now: () => new Date(),
+      node: process.execPath,
+      launcher: resolve(process.argv[1] ?? "pgha"),
+    },
+    {
+      target,
+      backupId: typeof opts.backup === "string" ? opts.backup : undefined,
+      checkSql,
+      keep: opts.keep === true,
+      timeoutMs,
+    },
+  );
+  if (opts.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else {
+    const p = report.phases;
+    process.stdout.write(
+      renderTable(
+        ["", ""],
+        [
+          ["drill", `${report.id}: ${report.passed ? "PASSED" : "FAILED"}`],
+          ["backup", report.backup ?? "none"],
+          ["target", report.target],
+          ["reached", `last replayed commit ${report.lastReplayedCommit ?? "none"}`],
+          [
+            "time",
+            `fetch ${seconds(p.fetch)}, start ${seconds(p.start)}, WAL replay ${seconds(p.replay)}, checks ${seconds(p.checks)}, total ${seconds(p.total)}`,
+          ],
+          ...report.checks.map((c): [string, string] => [
+            c.passed ? "ok" : "FAILED",
+            `${c.name}: ${c.detail}`,
+          ]),
+          ...(report.error ? ([["error", report.error]] as [string, string][]) : []),
+        ],
+        false,
+      ),
+    );
+  }
+  if (report.passed) return 0;
+  if (report.error?.startsWith("cannot restore:")) {
+    throw new PghaError("unrestorable", `drill ${report.id} failed: ${report.error}`, {
+      hint: "the report is stored: 'pgha drill list'",
+    });
+  }
+  throw new PghaError(
+    "drillFailed",
+    `drill ${report.id} failed: ${
+      report.error ??
+      report.checks
+        .filter((c) => !c.passed)
+        .map((c) => `${c.name}: ${c.detail}`)
+        .join("; ")
+    }`,
+    {
+      hint: "run again with --keep to look at the restored data directory and its server.log",
+    },
+  );
+}
+
+export async function drillListCommand(opts: Record<string, unknown>): Promise<number> {
+  const { config, log } = loadContext(opts);
+  const store = await openStore(config, log);
+  const reports = await listDrillReports(store, config.cluster);
+  if (opts.json === true) {
+    process.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
+    return 0;
+  }
+  if (reports.length === 0) {
+    process.stdout.write(`no drills of cluster '${config.cluster}' yet\n`);
+    return 0;
+  }
+  process.stdout.write(
+    renderTable(
+      ["id", "result", "backup", "target", "total", "replay"],
+      reports.map((r) => [
+        r.id,
+        r.passed ? "passed" : "FAILED",
+        r.backup ?? "-",
+        r.target,
+        seconds(r.phases.total),
+        seconds(r.phases.replay),
+      ]),
+    ),
+  );
+  return 0;
+}
