@@ -477,6 +477,39 @@ export function buildProgram(setCode: (code: number) => void): Command {
     setCode(await drillListCommand(opts));
   });
 
+  const schedule = program
+    .command("schedule")
+    .description(
+      'the scheduler: run jobs from the config file\'s "jobs" list, or show when they run',
+    );
+  addOptions(
+    schedule
+      .command("run")
+      .description(
+        "a foreground daemon (for systemd or a container) that runs each job (backup, dump, prune, drill) at its\n" +
+          "cron times in its zone; a job never overlaps itself; a run missed while down runs once at start;\n" +
+          "SIGTERM lets running jobs finish within --schedule-grace",
+      )
+      .addHelpText("after", exitCodeHelp(["ok", "usage", "storage", "internal"])),
+    ["repository", "s3", "schedule", "general"],
+  ).action(async (opts: Record<string, unknown>) => {
+    const { scheduleRunCommand } = await import("./commands/schedule.js");
+    setCode(await scheduleRunCommand(opts));
+  });
+  addOptions(
+    schedule
+      .command("show")
+      .description(
+        "print the next run times of every job, in the job's zone (daylight-saving changes included)",
+      )
+      .option("--count <n>", "how many run times per job (default 5)")
+      .addHelpText("after", exitCodeHelp(["ok", "usage"])),
+    ["general"],
+  ).action(async (opts: Record<string, unknown>) => {
+    const { scheduleShowCommand } = await import("./commands/schedule.js");
+    setCode(await scheduleShowCommand(opts));
+  });
+
   program
     .command("options")
     .description("list every setting: flag, environment variable, config-file key and default")

@@ -57,6 +57,9 @@ export interface Config {
   pgBin: string | undefined;
   archiveTimeoutMs: number;
   retention: RetentionSettings;
+  scheduleGraceMs: number;
+  /** The config file's "jobs" list, unparsed (the scheduler validates it). */
+  jobs: unknown;
   logLevel: LogLevel;
   /** The config file that was read, if any. */
   configFile: string | undefined;
@@ -111,14 +114,14 @@ export function resolveConfig(sources: ConfigSources): Config {
       );
     }
   }
-  return normalize(parsed, sources.env, sources.file?.path);
+  return { ...normalize(parsed, sources.env, sources.file?.path), jobs: sources.file?.values.jobs };
 }
 
 function normalize(
   p: Parsed,
   env: Record<string, string | undefined>,
   configFile: string | undefined,
-): Config {
+): Omit<Config, "jobs"> {
   const endpoint = p.s3Endpoint;
   const custom = endpoint !== undefined;
   if (p.s3SseKmsKeyId !== undefined && p.s3Sse !== "aws:kms") {
@@ -142,6 +145,7 @@ function normalize(
       sseKmsKeyId: p.s3SseKmsKeyId,
       partSize: p.s3PartSize ?? 16 * 1024 * 1024,
     },
+    scheduleGraceMs: p.scheduleGrace ?? 300_000,
     pgdata: p.pgdata,
     pgConn: p.pgConn,
     pgBin: p.pgBin,
@@ -163,7 +167,8 @@ function normalize(
 }
 
 function checkFileKeys(path: string, values: Record<string, unknown>): void {
-  const known = new Set(OPTION_KEYS.map((key) => OPTIONS[key].name));
+  // "jobs" is the scheduler's list (src/schedule/jobs.ts), the one structured key.
+  const known = new Set([...OPTION_KEYS.map((key) => OPTIONS[key].name), "jobs"]);
   for (const name of Object.keys(values)) {
     if (!known.has(name)) {
       throw new UsageError(

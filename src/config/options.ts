@@ -24,7 +24,14 @@ import {
   type S3Checksums,
 } from "./values.js";
 
-export type OptionGroup = "repository" | "s3" | "pgdata" | "postgres" | "retention" | "general";
+export type OptionGroup =
+  | "repository"
+  | "s3"
+  | "pgdata"
+  | "postgres"
+  | "retention"
+  | "schedule"
+  | "general";
 
 export interface OptionSpec<T> {
   /** Flag name without dashes; also the config-file key. */
@@ -288,6 +295,15 @@ export const OPTIONS = {
     description: "keep the WAL to restore any second this far back (36h, 7d, 2w, 3m, 1y)",
     defaultText: "7d",
     parse: parseRetentionSpan,
+  }),
+  scheduleGrace: option<number>({
+    name: "schedule-grace",
+    env: "PGHA_SCHEDULE_GRACE",
+    placeholder: "<duration>",
+    group: "schedule",
+    description: "on SIGTERM, how long running jobs may take to finish before they are stopped",
+    defaultText: "5m",
+    parse: parseDuration,
   }),
   logLevel: option<LogLevel>({
     name: "log-level",

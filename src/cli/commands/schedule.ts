@@ -1,0 +1,96 @@
+/** pgha schedule run (the daemon) and pgha schedule show. */
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { resolve } from "node:path";
+import { DateTime } from "luxon";
+import { UsageError } from "../../errors.js";
+import { scheduleStateKey } from "../../repository/keys.js";
+import { encodeContentMeta } from "../../repository/object-meta.js";
+import { type JobSpec, nextRuns, parseJobs } from "../../schedule/jobs.js";
+import { Scheduler } from "../../schedule/runner.js";
+import { openStore } from "../../storage/open-store.js";
+import { readAll } from "../../storage/streams.js";
+import { loadContext } from "../context.js";
+import { renderTable } from "../table.js";
+
+const systemZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+function jobsFrom(config: { jobs: unknown; configFile: string | undefined }): JobSpec[] {
+  const jobs = parseJobs(config.jobs, systemZone());
+  if (jobs.length === 0) {
+    throw new UsageError(
+      `no jobs to schedule${config.configFile ? ` in ${config.configFile}` : " (no config file)"}`,
+      'add a "jobs" list to the config file, e.g. [{"name": "nightly", "cron": "0 2 * * *", "zone": "Europe/Brussels", "run": "backup"}]',
+    );
+  }
+  return jobs;
+}
+
+export async function scheduleShowCommand(opts: Record<string, unknown>): Promise<number> {
+  const { config } = loadContext(opts);
+  const count = typeof opts.count === "string" ? Number(opts.count) : 5;
+  if (!Number.isInteger(count) || count < 1 || count > 1000)
+    throw new UsageError(`--count '${opts.count}' is not 1-1000`, "for example --count 10");
+  const now = new Date();
+  const rows: string[][] = [];
+  for (const job of jobsFrom(config)) {
+    for (const [i, at] of nextRuns(job, now, count).entries()) {
+      rows.push([
+        i === 0 ? job.name : "",
+        i === 0 ? `${job.run} ${job.args.join(" ")}`.trim() : "",
+        i === 0 ? `${job.cron} (${job.zone})` : "",
+        DateTime.fromJSDate(at).setZone(job.zone).toFormat("yyyy-MM-dd HH:mm:ss ZZ (ccc)"),
+      ]);
+    }
+  }
+  process.stdout.write(renderTable(["job", "runs", "when", "next runs, in the job's zone"], rows));
+  return 0;
+}
+
+export async function scheduleRunCommand(opts: Record<string, unknown>): Promise<number> {
+  const { config, log } = loadContext(opts);
+  const jobs = jobsFrom(config);
+  const store = await openStore(config, log);
+  const launcher = resolve(process.argv[1] ?? "pgha");
+  const scheduler = new Scheduler(jobs, {
+    start(job) {
+      const args = [
+        launcher,
+        job.run,
+        ...(config.configFile ? ["--config", config.configFile] : []),
+        ...job.args,
+      ];
+      const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
+      return {
+        done: new Promise((resolveDone) => {
+          child.once("error", () => resolveDone({ code: null, signal: null }));
+          child.once("close", (code, signal) => resolveDone({ code, signal }));
+        }),
+        kill: (signal) => child.kill(signal),
+      };
+    },
+    async lastRun(job) {
+      const { body } = await store.get(scheduleStateKey(config.cluster, job.name));
+      const state = JSON.parse((await readAll(body)).toString("utf8")) as { lastRun?: string };
+      return state.lastRun ? new Date(state.lastRun) : undefined;
+    },
+    async recordRun(job, at) {
+      const body = Buffer.from(JSON.stringify({ lastRun: at.toISOString() }));
+      const sha256 = createHash("sha256").update(body).digest("hex");
+      await store.put(scheduleStateKey(config.cluster, job.name), body, {
+        metadata: encodeContentMeta({ sha256, rawSize: body.length, compression: "none" }),
+      });
+    },
+    now: () => new Date(),
+    log,
+    graceMs: config.scheduleGraceMs,
+  });
+  log.info(`scheduling ${jobs.map((j) => `${j.name} (${j.cron} ${j.zone})`).join(", ")}`);
+  const stop = () => void scheduler.stop();
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+  await scheduler.start();
+  await scheduler.done;
+  log.info("stopped");
+  return 0;
+}
