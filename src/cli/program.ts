@@ -400,8 +400,12 @@ export function buildProgram(setCode: (code: number) => void): Command {
           (value: string, previous: string[] = []) => [...previous, value],
         )
         .option(
+          "--archive",
+          "keep the backup's archive_command: once promoted, the copy archives its new timeline into the repository (a real failover)",
+        )
+        .option(
           "--no-archive",
-          "set archive_mode = off in the copy, so it never archives into the source repository",
+          "set archive_mode = off in the copy (the default): it never writes into the repository",
         ),
     ).addHelpText("after", exitCodeHelp([...RESTORE_CODES, "localIo"])),
     ["repository", "s3", "pgdata", "general"],

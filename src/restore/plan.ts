@@ -12,14 +12,18 @@
  *   repository cannot know where an xid or a name is: the plan says so).
  * - WAL: from the backup's start segment, each segment taken from the timeline the path
  *   uses for it (a switch segment comes from the new timeline), up to: the backup's stop
- *   segment (immediate); the segment holding the target LSN; for a time, the first
- *   segment stored at or after that time (its WAL reaches past the target); otherwise
+ *   segment (immediate); the segment holding the target LSN (past the end of the archive
+ *   is refused); for a time, the first segment stored at least 5 minutes after it (a
+ *   margin for upload delay and clock skew; its WAL reaches past the target); otherwise
  *   the newest archived segment on the path. Every missing segment in that range is a gap.
  */
 import type { BackupManifest } from "../repository/backup-manifest.js";
 import { type TimelineStep, timelinePath } from "../wal/history.js";
 import { parseWalFileName, segmentName, segmentNumber } from "../wal/names.js";
 import type { RestoreFacts } from "./facts.js";
+
+/** How far past a target time the gap check reaches, in archive (object store) time. */
+const TIME_MARGIN_MS = 5 * 60_000;
 
 export type RestoreTarget =
   | { kind: "latest" }
@@ -207,12 +211,19 @@ export function planRestore(facts: RestoreFacts, request: RestoreRequest): Resto
     case "lsn": {
       const lsn = parseLsn(target.lsn);
       if (lsn === undefined) throw new RestorePlanError(`'${target.lsn}' is not an LSN`);
+      if (segOf(lsn) > newest) {
+        throw new RestorePlanError(
+          `LSN ${target.lsn} is past the end of the archive (the newest segment on the path is ${nameOf(newest)})`,
+        );
+      }
       endSeg = segOf(lsn) > stopSeg ? segOf(lsn) : stopSeg;
       break;
     }
     case "time": {
       endSeg = newest;
-      const at = Date.parse(target.time);
+      // A margin for upload delays and clock skew between the database and the store:
+      // the check reaches well past the segment that holds the target.
+      const at = Date.parse(target.time) + TIME_MARGIN_MS;
       for (let seg = stopSeg; seg <= newest; seg++) {
         const storedAt = facts.wal.get(nameOf(seg))?.storedAt;
         if (storedAt !== undefined && Date.parse(storedAt) >= at) {
@@ -264,14 +275,17 @@ export function planRestore(facts: RestoreFacts, request: RestoreRequest): Resto
     case "latest":
       break;
   }
-  if (request.exclusive && target.kind !== "latest" && target.kind !== "immediate") {
-    settings.push(["recovery_target_inclusive", "false"]);
-  }
-  settings.push([
-    "recovery_target_timeline",
-    String(request.timeline === "current" ? "current" : request.timeline),
-  ]);
-  if (target.kind !== "latest") settings.push(["recovery_target_action", request.action]);
+  // Written every time, defaults included: a value left in postgresql.conf must not apply.
+  settings.push(["recovery_target_inclusive", request.exclusive ? "false" : "true"]);
+  // PostgreSQL 11 and older read "current" as 0, which means latest: write the number.
+  const timelineValue =
+    request.timeline === "current"
+      ? backup.pgVersionNum >= 120000
+        ? "current"
+        : String(backup.timeline)
+      : String(request.timeline);
+  settings.push(["recovery_target_timeline", timelineValue]);
+  settings.push(["recovery_target_action", request.action]);
 
   return {
     backup,

@@ -157,7 +157,7 @@ describe.skipIf(!pg).each(repoKinds(server))("restore with a %s repository", (ki
 
   it("follows a new timeline: a promoted copy archives timeline 2, and a restore gets its writes", async () => {
     // Restored to the end of the archive, the copy promotes to timeline 2 and archives into the repository.
-    const copy = await restoreTo([]);
+    const copy = await restoreTo(["--archive"]);
     expect(await copy.sql("SELECT timeline_id FROM pg_control_checkpoint()")).toMatch(/^[2-9]$/);
     await copy.sql("CREATE TABLE on_tl2 AS SELECT g FROM generate_series(1, 100) g");
     await archiveNow(copy);

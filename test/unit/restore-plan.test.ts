@@ -75,6 +75,7 @@ describe("planRestore", () => {
     expect(plan.wal.segments).toEqual([seg(1, 2), seg(1, 3)]);
     expect(plan.settings).toEqual([
       ["recovery_target_time", "2026-11-20 12:00:00+00"],
+      ["recovery_target_inclusive", "true"],
       ["recovery_target_timeline", "latest"],
       ["recovery_target_action", "pause"],
     ]);
@@ -141,5 +142,8 @@ describe("planRestore", () => {
       /timeline 3 has no history file/,
     );
     expect(() => planRestore(facts([], wal1), req({}))).toThrow(/no backups/);
+    expect(() =>
+      planRestore(facts([A], wal1), req({ target: { kind: "lsn", lsn: "FFFFFFFF/0" } })),
+    ).toThrow(/past the end of the archive/);
   });
 });

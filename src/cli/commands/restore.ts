@@ -189,7 +189,10 @@ export async function restoreRunCommand(opts: Record<string, unknown>): Promise<
     Array.isArray(opts.tablespaceMap) ? (opts.tablespaceMap as string[]) : [],
   );
   await fetchBaseBackup({ store, log, progress: () => undefined }, plan.backup, pgdata, remap);
-  const server: [string, string][] = opts.archive === false ? [["archive_mode", "off"]] : [];
+  // Off unless asked: a copy that archives into the source repository makes its new
+  // timeline the one "latest" follows for every later restore and standby.
+  const archive = opts.archive === true;
+  const server: [string, string][] = archive ? [] : [["archive_mode", "off"]];
   await writeRecoveryConfig(
     resolve(pgdata),
     plan.backup.pgVersionNum,
@@ -203,7 +206,7 @@ export async function restoreRunCommand(opts: Record<string, unknown>): Promise<
       ? "replays all archived WAL, then promotes (a new timeline)"
       : `replays WAL up to ${request.target.kind === "immediate" ? "the end of the backup" : `the target`}, then ${request.action === "promote" ? "promotes (a new timeline)" : request.action === "pause" ? "pauses: check the data, then SELECT pg_wal_replay_resume() promotes" : "shuts down"}`;
   process.stdout.write(
-    `\nrestored backup ${plan.backup.id} into ${resolve(pgdata)}\nstart it (as the PostgreSQL user): pg_ctl -D ${resolve(pgdata)} start\nthe server ${after}${opts.archive === false ? "; archiving is off" : "; it archives with the backup's archive_command (--no-archive turns that off)"}\n`,
+    `\nrestored backup ${plan.backup.id} into ${resolve(pgdata)}\nstart it (as the PostgreSQL user): pg_ctl -D ${resolve(pgdata)} start\nthe server ${after}${archive ? "; it archives its new timeline with the backup's archive_command" : "; archiving is off (--archive keeps it, for a real failover)"}\n`,
   );
   return 0;
 }
