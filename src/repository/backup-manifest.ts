@@ -2,12 +2,10 @@
  * The base backup manifest: written last, so a backup without a manifest does not exist.
  * Stored as JSON with content metadata (sha256), so every read is verified.
  */
-import { createHash } from "node:crypto";
-import { AlreadyExistsError, IntegrityError, NotFoundError, RefusedError } from "../errors.js";
+import { NotFoundError, RefusedError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { readAll } from "../storage/streams.js";
+import { getJson, putJson } from "./json-object.js";
 import { backupManifestKey, backupsPrefix } from "./keys.js";
-import { decodeContentMeta, encodeContentMeta } from "./object-meta.js";
 
 export interface BackupFileEntry {
   /** "base" or the tablespace oid: which tar the file is in. */
@@ -100,21 +98,11 @@ export async function writeBackupManifest(
   store: ObjectStore,
   manifest: BackupManifest,
 ): Promise<void> {
-  const body = Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`);
-  const sha256 = createHash("sha256").update(body).digest("hex");
-  try {
-    await store.put(backupManifestKey(manifest.cluster, manifest.id), body, {
-      ifAbsent: true,
-      metadata: encodeContentMeta({ sha256, rawSize: body.length, compression: "none" }),
-    });
-  } catch (error) {
-    if (error instanceof AlreadyExistsError) {
-      throw new RefusedError(
-        `backup ${manifest.id} already exists in cluster '${manifest.cluster}'`,
-      );
-    }
-    throw error;
-  }
+  await putJson(store, backupManifestKey(manifest.cluster, manifest.id), manifest, {
+    ifAbsent: true,
+    exists: () =>
+      new RefusedError(`backup ${manifest.id} already exists in cluster '${manifest.cluster}'`),
+  });
 }
 
 export async function readBackupManifest(
@@ -122,25 +110,15 @@ export async function readBackupManifest(
   cluster: string,
   id: string,
 ): Promise<BackupManifest> {
-  const key = backupManifestKey(cluster, id);
-  let got: Awaited<ReturnType<ObjectStore["get"]>>;
-  try {
-    got = await store.get(key);
-  } catch (error) {
-    if (error instanceof NotFoundError) {
-      throw new NotFoundError(
+  return getJson<BackupManifest>(
+    store,
+    backupManifestKey(cluster, id),
+    () =>
+      new NotFoundError(
         `no backup ${id} in cluster '${cluster}' of ${store.url}`,
         "'pgha backup list' shows the backups",
-      );
-    }
-    throw error;
-  }
-  const body = await readAll(got.body);
-  const meta = decodeContentMeta(key, got.info.metadata);
-  if (createHash("sha256").update(body).digest("hex") !== meta.sha256) {
-    throw new IntegrityError(`${store.url}/${key} is corrupt (checksum mismatch)`);
-  }
-  return JSON.parse(body.toString("utf8")) as BackupManifest;
+      ),
+  );
 }
 
 /** Ids of every backup that has a manifest, oldest first. */

@@ -1,9 +1,8 @@
 /** Restore drill reports: one JSON object per drill, written when the drill ends. */
-import { createHash } from "node:crypto";
 import type { ObjectStore } from "../storage/object-store.js";
 import { readAll } from "../storage/streams.js";
+import { putJson } from "./json-object.js";
 import { drillKey, drillsPrefix } from "./keys.js";
-import { encodeContentMeta } from "./object-meta.js";
 
 export interface DrillCheck {
   name: string;
@@ -36,11 +35,7 @@ export interface DrillReport {
 }
 
 export async function writeDrillReport(store: ObjectStore, report: DrillReport): Promise<void> {
-  const body = Buffer.from(`${JSON.stringify(report, null, 1)}\n`);
-  const sha256 = createHash("sha256").update(body).digest("hex");
-  await store.put(drillKey(report.cluster, report.id), body, {
-    metadata: encodeContentMeta({ sha256, rawSize: body.length, compression: "none" }),
-  });
+  await putJson(store, drillKey(report.cluster, report.id), report);
 }
 
 export async function listDrillReports(

@@ -2,13 +2,11 @@
  * The dump-set manifest: written last, so a dump set without one does not exist (a
  * failed or interrupted dump leaves none, and its objects are removed).
  */
-import { createHash } from "node:crypto";
-import { AlreadyExistsError, IntegrityError, NotFoundError, RefusedError } from "../errors.js";
+import { NotFoundError, RefusedError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { readAll } from "../storage/streams.js";
 import { BACKUP_ID } from "./backup-manifest.js";
+import { getJson, putJson } from "./json-object.js";
 import { dumpManifestKey, dumpsPrefix } from "./keys.js";
-import { decodeContentMeta, encodeContentMeta } from "./object-meta.js";
 
 export interface DumpObject {
   key: string;
@@ -45,18 +43,10 @@ export interface DumpManifest {
 }
 
 export async function writeDumpManifest(store: ObjectStore, manifest: DumpManifest): Promise<void> {
-  const body = Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`);
-  const sha256 = createHash("sha256").update(body).digest("hex");
-  try {
-    await store.put(dumpManifestKey(manifest.cluster, manifest.id), body, {
-      ifAbsent: true,
-      metadata: encodeContentMeta({ sha256, rawSize: body.length, compression: "none" }),
-    });
-  } catch (error) {
-    if (error instanceof AlreadyExistsError)
-      throw new RefusedError(`dump set ${manifest.id} already exists`);
-    throw error;
-  }
+  await putJson(store, dumpManifestKey(manifest.cluster, manifest.id), manifest, {
+    ifAbsent: true,
+    exists: () => new RefusedError(`dump set ${manifest.id} already exists`),
+  });
 }
 
 export async function readDumpManifest(
@@ -64,27 +54,15 @@ export async function readDumpManifest(
   cluster: string,
   id: string,
 ): Promise<DumpManifest> {
-  const key = dumpManifestKey(cluster, id);
-  let got: Awaited<ReturnType<ObjectStore["get"]>>;
-  try {
-    got = await store.get(key);
-  } catch (error) {
-    if (error instanceof NotFoundError) {
-      throw new NotFoundError(
+  return getJson<DumpManifest>(
+    store,
+    dumpManifestKey(cluster, id),
+    () =>
+      new NotFoundError(
         `no dump set ${id} in cluster '${cluster}' of ${store.url}`,
         "'pgha dump list' shows them",
-      );
-    }
-    throw error;
-  }
-  const body = await readAll(got.body);
-  if (
-    createHash("sha256").update(body).digest("hex") !==
-    decodeContentMeta(key, got.info.metadata).sha256
-  ) {
-    throw new IntegrityError(`${store.url}/${key} is corrupt (checksum mismatch)`);
-  }
-  return JSON.parse(body.toString("utf8")) as DumpManifest;
+      ),
+  );
 }
 
 export async function listDumpIds(store: ObjectStore, cluster: string): Promise<string[]> {

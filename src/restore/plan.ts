@@ -199,7 +199,7 @@ export function planRestore(facts: RestoreFacts, request: RestoreRequest): Resto
   let newest = stopSeg;
   for (const name of facts.wal.keys()) {
     const file = parseWalFileName(name);
-    if (!file || file.kind !== "segment") continue;
+    if (file?.kind !== "segment") continue;
     const seg = segmentNumber(file, size);
     if (seg > newest && timelineOf(seg) === file.timeline) newest = seg;
   }

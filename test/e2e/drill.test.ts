@@ -11,11 +11,11 @@ import { memoryLogger } from "../../src/log.js";
 import { walKey } from "../../src/repository/keys.js";
 import { openStore } from "../../src/storage/open-store.js";
 import { parseWalFileName } from "../../src/wal/names.js";
+import { archivingCluster } from "../helpers/archiving.js";
 import { havePostgres, s3Server } from "../helpers/components.js";
-import { PgCluster, serverOwnedTempDir } from "../helpers/pg-cluster.js";
+import { type PgCluster, serverOwnedTempDir } from "../helpers/pg-cluster.js";
 import { runPgha } from "../helpers/pgha.js";
-import { archiveConf } from "../helpers/restore.js";
-import { makeTestRepo, repoKinds, type TestRepo } from "../helpers/test-repo.js";
+import { repoKinds, type TestRepo } from "../helpers/test-repo.js";
 
 const server = s3Server();
 const pg = havePostgres();
@@ -28,16 +28,7 @@ describe.skipIf(!pg).each(repoKinds(server))("drills with a %s repository", (kin
   let between: string;
 
   beforeAll(async () => {
-    repo = await makeTestRepo(kind, server);
-    env = {
-      ...repo.env,
-      PGHA_CLUSTER: "main",
-      PGHA_ARCHIVE_TIMEOUT: "60s",
-      PGHA_LOG_LEVEL: "warn",
-    };
-    primary = await PgCluster.init({ env, conf: archiveConf() });
-    await primary.start();
-    env = { ...env, ...primary.connEnv() };
+    ({ repo, cluster: primary, env } = await archivingCluster(kind, server));
     await primary.sql("CREATE TABLE accounts AS SELECT g AS id FROM generate_series(1, 500) g");
     const taken = await runPgha(["backup", "--fast"], { env, asServerUser: true });
     expect(taken.code, taken.stderr).toBe(0);

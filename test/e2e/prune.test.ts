@@ -13,11 +13,12 @@ import { backupManifestKey, clusterPrefix, dumpManifestKey } from "../../src/rep
 import type { ObjectStore } from "../../src/storage/object-store.js";
 import { openStore } from "../../src/storage/open-store.js";
 import { parseWalFileName, segmentNumber } from "../../src/wal/names.js";
+import { archivingCluster } from "../helpers/archiving.js";
 import { havePostgres, s3Server } from "../helpers/components.js";
-import { PgCluster, runCommand, serverUser } from "../helpers/pg-cluster.js";
+import { type PgCluster, runCommand, serverUser } from "../helpers/pg-cluster.js";
 import { runPgha } from "../helpers/pgha.js";
-import { archiveConf, restoreAndStart } from "../helpers/restore.js";
-import { makeTestRepo, repoKinds, type TestRepo } from "../helpers/test-repo.js";
+import { restoreAndStart } from "../helpers/restore.js";
+import { repoKinds, type TestRepo } from "../helpers/test-repo.js";
 
 const server = s3Server();
 const pg = havePostgres();
@@ -38,16 +39,7 @@ describe.skipIf(!pg).each(repoKinds(server))("prune on a %s repository", (kind) 
   const ids: Record<string, string> = {};
 
   beforeAll(async () => {
-    repo = await makeTestRepo(kind, server);
-    env = {
-      ...repo.env,
-      PGHA_CLUSTER: "main",
-      PGHA_ARCHIVE_TIMEOUT: "60s",
-      PGHA_LOG_LEVEL: "warn",
-    };
-    cluster = await PgCluster.init({ env, conf: archiveConf() });
-    await cluster.start();
-    env = { ...env, ...cluster.connEnv() };
+    ({ repo, cluster: cluster, env } = await archivingCluster(kind, server));
     store = await openStore(resolveConfig({ flags: {}, env, file: undefined }), memoryLogger());
 
     await cluster.sql("CREATE TABLE t (n int)");

@@ -1,15 +1,13 @@
 /** pgha schedule run (the daemon) and pgha schedule show. */
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { DateTime } from "luxon";
-import { UsageError } from "../../errors.js";
+import { NotFoundError, UsageError } from "../../errors.js";
+import { getJson, putJson } from "../../repository/json-object.js";
 import { scheduleStateKey } from "../../repository/keys.js";
-import { encodeContentMeta } from "../../repository/object-meta.js";
 import { type JobSpec, nextRuns, parseJobs } from "../../schedule/jobs.js";
 import { Scheduler } from "../../schedule/runner.js";
 import { openStore } from "../../storage/open-store.js";
-import { readAll } from "../../storage/streams.js";
 import { loadContext } from "../context.js";
 import { renderTable } from "../table.js";
 
@@ -70,15 +68,13 @@ export async function scheduleRunCommand(opts: Record<string, unknown>): Promise
       };
     },
     async lastRun(job) {
-      const { body } = await store.get(scheduleStateKey(config.cluster, job.name));
-      const state = JSON.parse((await readAll(body)).toString("utf8")) as { lastRun?: string };
+      const key = scheduleStateKey(config.cluster, job.name);
+      const state = await getJson<{ lastRun?: string }>(store, key, () => new NotFoundError(key));
       return state.lastRun ? new Date(state.lastRun) : undefined;
     },
     async recordRun(job, at) {
-      const body = Buffer.from(JSON.stringify({ lastRun: at.toISOString() }));
-      const sha256 = createHash("sha256").update(body).digest("hex");
-      await store.put(scheduleStateKey(config.cluster, job.name), body, {
-        metadata: encodeContentMeta({ sha256, rawSize: body.length, compression: "none" }),
+      await putJson(store, scheduleStateKey(config.cluster, job.name), {
+        lastRun: at.toISOString(),
       });
     },
     now: () => new Date(),
