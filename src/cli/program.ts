@@ -105,6 +105,43 @@ function addTargetOptions(command: Command): Command {
     .option("--backup <id>", "use this backup instead of the one pgha would choose");
 }
 
+/** `list` and `info` of a catalog (backups, dump sets): the same shape for both. */
+function addCatalogCommands(
+  parent: Command,
+  noun: string,
+  plural: string,
+  setCode: (code: number) => void,
+  load: () => Promise<{
+    list(opts: Record<string, unknown>): Promise<number>;
+    info(id: string, opts: Record<string, unknown>): Promise<number>;
+  }>,
+): void {
+  addOptions(
+    parent
+      .command("list")
+      .description(`list the ${plural} of the cluster, oldest first`)
+      .option("--json", "print JSON for scripts")
+      .addHelpText("after", exitCodeHelp(["ok", "usage", "integrity", "storage"])),
+    ["repository", "s3", "general"],
+  ).action(async (opts: Record<string, unknown>) => {
+    setCode(await (await load()).list(opts));
+  });
+  addOptions(
+    parent
+      .command("info")
+      .description(`show one ${noun}`)
+      .argument("<id>", `a ${noun} id, or latest`)
+      .option("--json", "print JSON for scripts")
+      .addHelpText(
+        "after",
+        exitCodeHelp(["ok", "notFound", "usage", "refused", "integrity", "storage"]),
+      ),
+    ["repository", "s3", "general"],
+  ).action(async (id: string, opts: Record<string, unknown>) => {
+    setCode(await (await load()).info(id, opts));
+  });
+}
+
 export function buildProgram(setCode: (code: number) => void): Command {
   const program = new Command("pgha")
     .description(
@@ -178,31 +215,9 @@ export function buildProgram(setCode: (code: number) => void): Command {
     const { backupCreateCommand } = await import("./commands/backup.js");
     setCode(await backupCreateCommand(opts));
   });
-  addOptions(
-    backup
-      .command("list")
-      .description("list the backups of the cluster, oldest first")
-      .option("--json", "print JSON for scripts")
-      .addHelpText("after", exitCodeHelp(["ok", "usage", "integrity", "storage"])),
-    ["repository", "s3", "general"],
-  ).action(async (opts: Record<string, unknown>) => {
-    const { backupListCommand } = await import("./commands/backup.js");
-    setCode(await backupListCommand(opts));
-  });
-  addOptions(
-    backup
-      .command("info")
-      .description("show one backup")
-      .argument("<id>", "a backup id, or latest")
-      .option("--json", "print JSON for scripts")
-      .addHelpText(
-        "after",
-        exitCodeHelp(["ok", "notFound", "usage", "refused", "integrity", "storage"]),
-      ),
-    ["repository", "s3", "general"],
-  ).action(async (id: string, opts: Record<string, unknown>) => {
-    const { backupInfoCommand } = await import("./commands/backup.js");
-    setCode(await backupInfoCommand(id, opts));
+  addCatalogCommands(backup, "backup", "backups", setCode, async () => {
+    const m = await import("./commands/backup.js");
+    return { list: m.backupListCommand, info: m.backupInfoCommand };
   });
   addOptions(
     backup
@@ -259,31 +274,9 @@ export function buildProgram(setCode: (code: number) => void): Command {
     const { dumpCreateCommand } = await import("./commands/dump.js");
     setCode(await dumpCreateCommand(opts));
   });
-  addOptions(
-    dump
-      .command("list")
-      .description("list the dump sets of the cluster, oldest first")
-      .option("--json", "print JSON for scripts")
-      .addHelpText("after", exitCodeHelp(["ok", "usage", "integrity", "storage"])),
-    ["repository", "s3", "general"],
-  ).action(async (opts: Record<string, unknown>) => {
-    const { dumpListCommand } = await import("./commands/dump.js");
-    setCode(await dumpListCommand(opts));
-  });
-  addOptions(
-    dump
-      .command("info")
-      .description("show one dump set")
-      .argument("<id>", "a dump set id, or latest")
-      .option("--json", "print JSON for scripts")
-      .addHelpText(
-        "after",
-        exitCodeHelp(["ok", "notFound", "usage", "refused", "integrity", "storage"]),
-      ),
-    ["repository", "s3", "general"],
-  ).action(async (id: string, opts: Record<string, unknown>) => {
-    const { dumpInfoCommand } = await import("./commands/dump.js");
-    setCode(await dumpInfoCommand(id, opts));
+  addCatalogCommands(dump, "dump set", "dump sets", setCode, async () => {
+    const m = await import("./commands/dump.js");
+    return { list: m.dumpListCommand, info: m.dumpInfoCommand };
   });
   addOptions(
     dump

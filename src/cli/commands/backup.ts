@@ -11,6 +11,7 @@ import {
 import { openStore } from "../../storage/open-store.js";
 import { loadContext } from "../context.js";
 import { makeProgress } from "../progress.js";
+import { readEach } from "../read-each.js";
 import { formatBytes, renderTable } from "../table.js";
 
 export async function backupCreateCommand(opts: Record<string, unknown>): Promise<number> {
@@ -74,15 +75,12 @@ export function summarize(m: BackupManifest) {
 export async function backupListCommand(opts: Record<string, unknown>): Promise<number> {
   const { config, log } = loadContext(opts);
   const store = await openStore(config, log);
-  const manifests: BackupManifest[] = [];
-  for (const id of await listBackupIds(store, config.cluster)) {
-    // One unreadable manifest must not hide the other backups.
-    try {
-      manifests.push(await readBackupManifest(store, config.cluster, id));
-    } catch (error) {
-      log.error(`backup ${id} is not listed: ${(error as Error).message}`);
-    }
-  }
+  const manifests = await readEach(
+    await listBackupIds(store, config.cluster),
+    (id) => readBackupManifest(store, config.cluster, id),
+    "backup",
+    log,
+  );
   if (opts.json === true) {
     process.stdout.write(`${JSON.stringify(manifests.map(summarize), null, 2)}\n`);
     return 0;

@@ -17,6 +17,7 @@ import {
 } from "../../repository/dump-manifest.js";
 import { openStore } from "../../storage/open-store.js";
 import { loadContext } from "../context.js";
+import { readEach } from "../read-each.js";
 import { formatBytes, renderTable } from "../table.js";
 
 const strings = (value: unknown): string[] => (Array.isArray(value) ? (value as string[]) : []);
@@ -81,15 +82,12 @@ export function summarizeDump(m: DumpManifest) {
 export async function dumpListCommand(opts: Record<string, unknown>): Promise<number> {
   const { config, log } = loadContext(opts);
   const store = await openStore(config, log);
-  const manifests: DumpManifest[] = [];
-  for (const id of await listDumpIds(store, config.cluster)) {
-    // One unreadable manifest must not hide the other dump sets.
-    try {
-      manifests.push(await readDumpManifest(store, config.cluster, id));
-    } catch (error) {
-      log.error(`dump set ${id} is not listed: ${(error as Error).message}`);
-    }
-  }
+  const manifests = await readEach(
+    await listDumpIds(store, config.cluster),
+    (id) => readDumpManifest(store, config.cluster, id),
+    "dump set",
+    log,
+  );
   if (opts.json === true) {
     process.stdout.write(`${JSON.stringify(manifests.map(summarizeDump), null, 2)}\n`);
     return 0;
