@@ -15,7 +15,7 @@ import {
 } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { PgServer, ServerFacts } from "../pg/server.js";
-import { parseBackupLabel, parseLsn } from "../pg/server.js";
+import { parseBackupLabel } from "../pg/server.js";
 import {
   type BackupFileEntry,
   type BackupManifest,
@@ -28,7 +28,7 @@ import { readIdentity } from "../repository/identity.js";
 import { backupDataKey, backupManifestKey, backupPrefix, walKey } from "../repository/keys.js";
 import { acquireLock } from "../repository/lock.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { parseWalFileName, segmentBeforeLsn, segmentRange } from "../wal/names.js";
+import { parseLsn, parseWalFileName, segmentBeforeLsn, segmentRange } from "../wal/names.js";
 import { TarUpload } from "./tar-upload.js";
 import { type WalkEntry, walkTree } from "./walk.js";
 
@@ -164,7 +164,7 @@ export async function takeBaseBackup(
     const baseDone = await base.finish();
     objects.push(baseDone.object);
     files.push(...baseDone.files);
-    const stopWal = segmentBeforeLsn(label.timeline, parseLsn(stop.lsn), facts.walSegmentSize);
+    const stopWal = segmentBeforeLsn(label.timeline, stopLsnOf(stop.lsn), facts.walSegmentSize);
     deps.log.info(
       `backup ${id} data stored; waiting for WAL ${label.startWal}..${stopWal} in the repository`,
     );
@@ -221,6 +221,13 @@ export async function takeBaseBackup(
   } finally {
     await lock.release().catch(() => undefined);
   }
+}
+
+function stopLsnOf(text: string): bigint {
+  const lsn = parseLsn(text);
+  if (lsn === undefined)
+    throw new PostgresError(`the server returned '${text}' as the backup's stop LSN`);
+  return lsn;
 }
 
 function checkServer(facts: ServerFacts): void {

@@ -168,13 +168,6 @@ export class PgServer {
   }
 }
 
-/** "16/B374D848" -> bigint. */
-export function parseLsn(text: string): bigint {
-  const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());
-  if (!match) throw new PostgresError(`'${text}' is not an LSN`);
-  return (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`);
-}
-
 /** The fields pgha needs from a backup_label. */
 export function parseBackupLabel(text: string): {
   startWal: string;

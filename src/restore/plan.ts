@@ -19,7 +19,7 @@
  */
 import type { BackupManifest } from "../repository/backup-manifest.js";
 import { type TimelineStep, timelinePath } from "../wal/history.js";
-import { parseWalFileName, segmentName, segmentNumber } from "../wal/names.js";
+import { formatLsn, parseLsn, parseWalFileName, segmentName, segmentNumber } from "../wal/names.js";
 import type { RestoreFacts } from "./facts.js";
 
 /** How far past a target time the gap check reaches, in archive (object store) time. */
@@ -65,14 +65,6 @@ export class RestorePlanError extends Error {
     super(message);
   }
 }
-
-export function parseLsn(text: string): bigint | undefined {
-  const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());
-  return match ? (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`) : undefined;
-}
-
-const formatLsn = (lsn: bigint) =>
-  `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
 
 function describeTarget(target: RestoreTarget): string {
   switch (target.kind) {

@@ -3,6 +3,7 @@
  * "parentTLI<TAB>switchpoint<TAB>reason", oldest first. Timeline N's file lists the whole
  * ancestry of N, so it alone gives the path a recovery to timeline N follows.
  */
+import { parseLsn } from "./names.js";
 
 export interface TimelineStep {
   timeline: number;
@@ -10,11 +11,6 @@ export interface TimelineStep {
   begin: bigint;
   /** Where the next timeline branched off (exclusive), or null for the last step. */
   end: bigint | null;
-}
-
-export function parseLsnText(text: string): bigint | undefined {
-  const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());
-  return match ? (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`) : undefined;
 }
 
 /** Parses a history file; returns the ancestry of `timeline` ending with itself. */
@@ -26,7 +22,7 @@ export function timelinePath(timeline: number, history: string | undefined): Tim
     const text = line.trim();
     if (text === "" || text.startsWith("#")) continue;
     const [tli, lsn] = text.split(/\s+/);
-    const end = parseLsnText(lsn ?? "");
+    const end = parseLsn(lsn ?? "");
     if (!tli || end === undefined || !/^\d+$/.test(tli)) continue;
     steps.push({ timeline: Number(tli), begin, end });
     begin = end;

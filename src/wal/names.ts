@@ -86,6 +86,12 @@ export function segmentStartLsn(file: WalFileName, segmentSize: number): bigint 
   return segno * BigInt(segmentSize);
 }
 
+/** "16/B374D848" -> bigint, or undefined for anything else. */
+export function parseLsn(text: string): bigint | undefined {
+  const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());
+  return match ? (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`) : undefined;
+}
+
 export function formatLsn(lsn: bigint): string {
   return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
 }

@@ -6,11 +6,11 @@ import {
   isExcluded,
 } from "../../src/backup/exclude.js";
 import { LockedError } from "../../src/errors.js";
-import { parseBackupLabel, parseLsn } from "../../src/pg/server.js";
+import { parseBackupLabel } from "../../src/pg/server.js";
 import { makeBackupId } from "../../src/repository/backup-manifest.js";
 import { acquireLock, readLock } from "../../src/repository/lock.js";
 import { MemoryStore } from "../../src/storage/memory.js";
-import { segmentBeforeLsn, segmentRange } from "../../src/wal/names.js";
+import { parseLsn, segmentBeforeLsn, segmentRange } from "../../src/wal/names.js";
 
 describe("what a base backup leaves out", () => {
   it.each([

@@ -7,7 +7,6 @@ import { PghaError, UsageError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import { gatherRestoreFacts } from "../../restore/facts.js";
 import {
-  parseLsn,
   planRestore,
   type RestorePlan,
   RestorePlanError,
@@ -18,6 +17,7 @@ import {
 } from "../../restore/plan.js";
 import { restoreCommandLine, writeRecoveryConfig } from "../../restore/recovery-config.js";
 import { openStore } from "../../storage/open-store.js";
+import { parseLsn } from "../../wal/names.js";
 import { loadContext } from "../context.js";
 import { formatBytes, renderTable } from "../table.js";
 
