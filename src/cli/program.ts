@@ -6,6 +6,7 @@
 import { Command, Option } from "commander";
 import {
   DEFAULT_CONFIG_FILE,
+  defaultText,
   OPTIONS,
   type OptionGroup,
   optionsInGroups,
@@ -32,7 +33,7 @@ function addOptions(command: Command, groups: readonly OptionGroup[]): Command {
     command.addOption(
       new Option(
         `--${spec.name} ${spec.placeholder}`,
-        `${spec.description} [env ${spec.env}; default ${spec.defaultText}]`,
+        `${spec.description} [env ${spec.env}; default ${defaultText(spec)}]`,
       ),
     );
   }

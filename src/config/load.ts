@@ -9,19 +9,14 @@ import { readFileSync } from "node:fs";
 import { describeSystemError, UsageError } from "../errors.js";
 import {
   DEFAULT_CONFIG_FILE,
-  DEFAULT_REPO,
+  defaultText,
   OPTION_KEYS,
   OPTIONS,
   type OptionKey,
+  type OptionSpec,
+  type SettingValues,
 } from "./options.js";
-import {
-  type CompressionSpec,
-  DEFAULT_ZSTD_LEVEL,
-  type LogLevel,
-  parseRepoLocation,
-  type RepoLocation,
-  type S3Checksums,
-} from "./values.js";
+import type { CompressionSpec, LogLevel, RepoLocation, S3Checksums } from "./values.js";
 
 export interface S3Settings {
   endpoint: string | undefined;
@@ -65,8 +60,6 @@ export interface Config {
   configFile: string | undefined;
 }
 
-type Parsed = { [K in OptionKey]?: ReturnType<(typeof OPTIONS)[K]["parse"]> };
-
 export interface ConfigSources {
   /** Flag values by option key, as given on the command line (absent when not given). */
   flags: Partial<Record<OptionKey, string>>;
@@ -77,10 +70,19 @@ export interface ConfigSources {
 
 /** Pure: resolves every option from its sources. Throws UsageError naming option and source. */
 export function resolveConfig(sources: ConfigSources): Config {
-  const parsed: Parsed = {};
+  return {
+    ...toConfig(resolveSettings(sources)),
+    configFile: sources.file?.path,
+    jobs: sources.file?.values.jobs,
+  };
+}
+
+/** Pure: every setting by option key, from its first source or else its default. */
+export function resolveSettings(sources: ConfigSources): SettingValues {
+  const given: Record<string, unknown> = {};
   if (sources.file) checkFileKeys(sources.file.path, sources.file.values);
   for (const key of OPTION_KEYS) {
-    const spec = OPTIONS[key];
+    const spec: OptionSpec<unknown> = OPTIONS[key];
     const fromFlag = sources.flags[key];
     const fromEnv = sources.env[spec.env];
     const fromFile = sources.file?.values[spec.name];
@@ -96,7 +98,7 @@ export function resolveConfig(sources: ConfigSources): Config {
       if (typeof fromFile === "object") {
         throw new UsageError(
           `config file ${sources.file?.path}: '${spec.name}' must be a string, number or boolean`,
-          `for example "${spec.name}": "${spec.defaultText}"`,
+          `for example "${spec.name}": "${defaultText(spec)}"`,
         );
       }
       raw = String(fromFile);
@@ -105,7 +107,7 @@ export function resolveConfig(sources: ConfigSources): Config {
       continue;
     }
     try {
-      (parsed as Record<string, unknown>)[key] = spec.parse(raw);
+      given[key] = spec.parse(raw);
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
       throw new UsageError(
@@ -114,55 +116,57 @@ export function resolveConfig(sources: ConfigSources): Config {
       );
     }
   }
-  return { ...normalize(parsed, sources.env, sources.file?.path), jobs: sources.file?.values.jobs };
-}
-
-function normalize(
-  p: Parsed,
-  env: Record<string, string | undefined>,
-  configFile: string | undefined,
-): Omit<Config, "jobs"> {
-  const endpoint = p.s3Endpoint;
-  const custom = endpoint !== undefined;
-  if (p.s3SseKmsKeyId !== undefined && p.s3Sse !== "aws:kms") {
+  const values: Record<string, unknown> = { ...given };
+  for (const key of OPTION_KEYS) {
+    if (key in given) continue;
+    const spec: OptionSpec<unknown> = OPTIONS[key];
+    if (typeof spec.default === "string") values[key] = spec.parse(spec.default);
+    else if (spec.default.compute) values[key] = spec.default.compute({ env: sources.env, given });
+  }
+  const resolved = values as SettingValues;
+  if (resolved.s3SseKmsKeyId !== undefined && resolved.s3Sse !== "aws:kms") {
     throw new UsageError(
       "--s3-sse-kms-key-id is set but --s3-sse is not aws:kms",
       "set --s3-sse aws:kms (PGHA_S3_SSE) or drop the key id",
     );
   }
+  return resolved;
+}
+
+/** The settings in the shape the rest of pgha uses. */
+function toConfig(v: SettingValues): Omit<Config, "jobs" | "configFile"> {
   return {
-    repo: p.repo ?? parseRepoLocation(DEFAULT_REPO),
-    cluster: p.cluster ?? "main",
-    compress: p.compress ?? { algorithm: "zstd", level: DEFAULT_ZSTD_LEVEL },
-    retryTimeoutMs: p.retryTimeout ?? 60_000,
+    repo: v.repo,
+    cluster: v.cluster,
+    compress: v.compress,
+    retryTimeoutMs: v.retryTimeout,
     s3: {
-      endpoint,
-      region: p.s3Region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1",
-      forcePathStyle: p.s3ForcePathStyle ?? custom,
-      checksums: p.s3Checksums ?? (custom ? "when_required" : "when_supported"),
-      storageClass: p.s3StorageClass,
-      sse: p.s3Sse,
-      sseKmsKeyId: p.s3SseKmsKeyId,
-      partSize: p.s3PartSize ?? 16 * 1024 * 1024,
+      endpoint: v.s3Endpoint,
+      region: v.s3Region,
+      forcePathStyle: v.s3ForcePathStyle,
+      checksums: v.s3Checksums,
+      storageClass: v.s3StorageClass,
+      sse: v.s3Sse,
+      sseKmsKeyId: v.s3SseKmsKeyId,
+      partSize: v.s3PartSize,
     },
-    scheduleGraceMs: p.scheduleGrace ?? 300_000,
-    pgdata: p.pgdata,
-    pgConn: p.pgConn,
-    pgBin: p.pgBin,
-    archiveTimeoutMs: p.archiveTimeout ?? 120_000,
+    scheduleGraceMs: v.scheduleGrace,
+    pgdata: v.pgdata,
+    pgConn: v.pgConn,
+    pgBin: v.pgBin,
+    archiveTimeoutMs: v.archiveTimeout,
     retention: {
-      last: p.keepLast ?? 0,
-      hourly: p.keepHourly ?? 0,
-      daily: p.keepDaily ?? 7,
-      weekly: p.keepWeekly ?? 7,
-      monthly: p.keepMonthly ?? 12,
-      yearly: p.keepYearly ?? 0,
-      within: p.keepWithin,
-      zone: p.retentionZone,
-      pitrWindow: p.pitrWindow ?? "7d",
+      last: v.keepLast,
+      hourly: v.keepHourly,
+      daily: v.keepDaily,
+      weekly: v.keepWeekly,
+      monthly: v.keepMonthly,
+      yearly: v.keepYearly,
+      within: v.keepWithin,
+      zone: v.retentionZone,
+      pitrWindow: v.pitrWindow,
     },
-    logLevel: p.logLevel ?? "info",
-    configFile,
+    logLevel: v.logLevel,
   };
 }
 

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { resolveConfig } from "../../src/config/load.js";
-import { OPTION_KEYS, OPTIONS } from "../../src/config/options.js";
+import { type Config, resolveConfig } from "../../src/config/load.js";
+import {
+  defaultText,
+  OPTION_KEYS,
+  OPTIONS,
+  type OptionKey,
+  type OptionSpec,
+} from "../../src/config/options.js";
 import { UsageError } from "../../src/errors.js";
 
 const none = { flags: {}, env: {}, file: undefined };
@@ -103,5 +109,67 @@ describe("configuration", () => {
         OPTIONS[key].name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase()),
       );
     }
+  });
+
+  // Where each setting lands in Config: a new option without a line here does not compile.
+  const configField: Record<OptionKey, (c: Config) => unknown> = {
+    repo: (c) => c.repo,
+    cluster: (c) => c.cluster,
+    compress: (c) => c.compress,
+    retryTimeout: (c) => c.retryTimeoutMs,
+    s3Endpoint: (c) => c.s3.endpoint,
+    s3Region: (c) => c.s3.region,
+    s3ForcePathStyle: (c) => c.s3.forcePathStyle,
+    s3Checksums: (c) => c.s3.checksums,
+    s3StorageClass: (c) => c.s3.storageClass,
+    s3Sse: (c) => c.s3.sse,
+    s3SseKmsKeyId: (c) => c.s3.sseKmsKeyId,
+    s3PartSize: (c) => c.s3.partSize,
+    pgdata: (c) => c.pgdata,
+    pgConn: (c) => c.pgConn,
+    pgBin: (c) => c.pgBin,
+    archiveTimeout: (c) => c.archiveTimeoutMs,
+    keepLast: (c) => c.retention.last,
+    keepHourly: (c) => c.retention.hourly,
+    keepDaily: (c) => c.retention.daily,
+    keepWeekly: (c) => c.retention.weekly,
+    keepMonthly: (c) => c.retention.monthly,
+    keepYearly: (c) => c.retention.yearly,
+    keepWithin: (c) => c.retention.within,
+    retentionZone: (c) => c.retention.zone,
+    pitrWindow: (c) => c.retention.pitrWindow,
+    scheduleGrace: (c) => c.scheduleGraceMs,
+    logLevel: (c) => c.logLevel,
+  };
+
+  it.each(OPTION_KEYS)("documents the default of option %s as it is", (key) => {
+    const spec: OptionSpec<unknown> = OPTIONS[key];
+    const config = resolveConfig(none);
+    const actual = configField[key](config);
+    if (typeof spec.default === "string") {
+      // Literal defaults: the text in help and README is exactly what resolves.
+      expect(actual).toEqual(spec.parse(spec.default));
+      expect(actual).not.toBeUndefined();
+    } else if (spec.default.compute) {
+      expect(actual).toEqual(spec.default.compute({ env: {}, given: {} }));
+    } else {
+      // Words only: the value stays unset and the code that uses it decides.
+      expect(actual).toBeUndefined();
+    }
+    // And the flag given as its own documented default changes nothing.
+    if (typeof spec.default === "string") {
+      const explicit = resolveConfig({ ...none, flags: { [key]: defaultText(spec) } });
+      expect(configField[key](explicit)).toEqual(actual);
+    }
+  });
+
+  it("documents the computed defaults as they are", () => {
+    const s3 = (env: Record<string, string>) => resolveConfig({ ...none, env }).s3;
+    expect(s3({}).region).toBe("us-east-1");
+    expect(s3({ AWS_REGION: "eu-west-3" }).region).toBe("eu-west-3");
+    expect(s3({}).forcePathStyle).toBe(false);
+    expect(s3({ PGHA_S3_ENDPOINT: "http://h:9000" }).forcePathStyle).toBe(true);
+    expect(OPTIONS.s3Region.default.text).toBe("AWS_REGION, else us-east-1");
+    expect(OPTIONS.s3ForcePathStyle.default.text).toBe("true with --s3-endpoint, else false");
   });
 });

@@ -1,4 +1,4 @@
-import { DEFAULT_CONFIG_FILE, OPTION_KEYS, OPTIONS } from "../../config/options.js";
+import { DEFAULT_CONFIG_FILE, defaultText, OPTION_KEYS, OPTIONS } from "../../config/options.js";
 
 /** Prints the option table: the same rows that README.md's reference shows. */
 export function optionsCommand(markdown: boolean): number {
@@ -15,7 +15,7 @@ export function renderOptions(markdown: boolean): string {
       `| \`--config\` | \`PGHA_CONFIG\` | ${DEFAULT_CONFIG_FILE} if present | config file (JSON object of the keys below) |`,
       ...rows.map(
         (o) =>
-          `| \`--${o.name} ${o.placeholder.replace(/\|/g, "\\|")}\` | \`${o.env}\` | ${o.defaultText} | ${o.description} |`,
+          `| \`--${o.name} ${o.placeholder.replace(/\|/g, "\\|")}\` | \`${o.env}\` | ${defaultText(o)} | ${o.description} |`,
       ),
     ];
     return lines.join("\n");
@@ -23,7 +23,7 @@ export function renderOptions(markdown: boolean): string {
   return rows
     .map(
       (o) =>
-        `--${o.name} ${o.placeholder}\n    env ${o.env}; default ${o.defaultText}\n    ${o.description}`,
+        `--${o.name} ${o.placeholder}\n    env ${o.env}; default ${defaultText(o)}\n    ${o.description}`,
     )
     .join("\n");
 }
