@@ -1,10 +1,11 @@
 /**
- * What every command gets: the resolved config and a logger. Built from the flags that
- * commander parsed (keyed like the option table), the environment and the config file.
+ * What every command gets: the resolved config and a logger. Built from the setting flags
+ * given on the command line (keyed like the option table), the environment and the config
+ * file.
  */
 import { existsSync } from "node:fs";
 import { type Config, readConfigFile, resolveConfig } from "../config/load.js";
-import { OPTION_KEYS, type OptionKey } from "../config/options.js";
+import type { SettingFlags } from "../config/options.js";
 import { type Logger, stderrLogger } from "../log.js";
 
 export interface CommandContext {
@@ -12,13 +13,8 @@ export interface CommandContext {
   log: Logger;
 }
 
-export function loadContext(opts: Record<string, unknown>): CommandContext {
-  const flags: Partial<Record<OptionKey, string>> = {};
-  for (const key of OPTION_KEYS) {
-    const value = opts[key];
-    if (typeof value === "string") flags[key] = value;
-  }
-  const configFlag = typeof opts.config === "string" ? opts.config : undefined;
+export function loadContext(opts: { settings: SettingFlags }): CommandContext {
+  const { config: configFlag, ...flags } = opts.settings;
   const file = readConfigFile(configFlag, process.env, existsSync);
   const config = resolveConfig({ flags, env: process.env, file });
   return { config, log: stderrLogger(config.logLevel) };

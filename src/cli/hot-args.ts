@@ -5,27 +5,22 @@
  * undefined for anything else, which then goes to commander for its help and errors.
  * Saves loading commander (~15 ms) on every archive_command / restore_command call.
  */
-import { OPTIONS, type OptionGroup, optionsInGroups } from "../config/options.js";
-
-export const COMMAND_GROUPS = {
-  "wal-push": ["repository", "s3", "general"],
-  "wal-fetch": ["repository", "s3", "pgdata", "general"],
-} as const satisfies Record<string, readonly OptionGroup[]>;
-
-const ARITY = { "wal-push": 1, "wal-fetch": 2 } as const;
+import { OPTIONS, optionsInGroups, type SettingFlags } from "../config/options.js";
+import { COMMANDS } from "./commands-table.js";
 
 export interface HotArgs {
-  command: keyof typeof COMMAND_GROUPS;
+  command: "wal-push" | "wal-fetch";
   positionals: string[];
   /** Flag values keyed like commander's opts(): option-table keys, plus config. */
-  opts: Record<string, string>;
+  opts: SettingFlags;
 }
 
 export function parseHotArgs(argv: readonly string[]): HotArgs | undefined {
   const command = argv[0];
   if (command !== "wal-push" && command !== "wal-fetch") return undefined;
   const flags = new Map<string, string>([["config", "config"]]);
-  for (const key of optionsInGroups(COMMAND_GROUPS[command])) flags.set(OPTIONS[key].name, key);
+  const spec = COMMANDS[command];
+  for (const key of optionsInGroups(spec.groups)) flags.set(OPTIONS[key].name, key);
   const positionals: string[] = [];
   const opts: Record<string, string> = {};
   for (let i = 1; i < argv.length; i++) {
@@ -48,5 +43,6 @@ export function parseHotArgs(argv: readonly string[]): HotArgs | undefined {
     if (key in opts) return undefined;
     opts[key] = value;
   }
-  return positionals.length === ARITY[command] ? { command, positionals, opts } : undefined;
+  // wal-push and wal-fetch take no command flags: their arguments are all required.
+  return positionals.length === spec.args.length ? { command, positionals, opts } : undefined;
 }

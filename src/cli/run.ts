@@ -56,10 +56,12 @@ function pgdataFlag(argv: readonly string[]): string | undefined {
 async function runHot(hot: HotArgs): Promise<number> {
   if (hot.command === "wal-push") {
     const { walPushCommand } = await import("./commands/wal-push.js");
-    return walPushCommand(hot.positionals[0] ?? "", hot.opts);
+    return walPushCommand(hot.positionals[0] ?? "", { settings: hot.opts });
   }
   const { walFetchCommand } = await import("./commands/wal-fetch.js");
-  return walFetchCommand(hot.positionals[0] ?? "", hot.positionals[1] ?? "", hot.opts);
+  return walFetchCommand(hot.positionals[0] ?? "", hot.positionals[1] ?? "", {
+    settings: hot.opts,
+  });
 }
 
 function isCommanderError(error: unknown): error is { exitCode: number; code: string } {

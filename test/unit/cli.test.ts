@@ -2,12 +2,12 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { renderOptions } from "../../src/cli/commands/options.js";
+import { renderFlags, renderOptions } from "../../src/cli/commands/options.js";
 import { EXIT_CODE_TABLE } from "../../src/errors.js";
 import { REPO_ROOT, runPgha } from "../helpers/pgha.js";
 
 describe("pgha command line", () => {
-  it.each([[[]], [["wal-push"]], [["wal-fetch"]], [["options"]]])(
+  it.each([[[]], [["wal-push"]], [["wal-fetch"]], [["options"]], [["restore", "run"]]])(
     "%j --help describes the command and its exit codes",
     async (cmd) => {
       const result = await runPgha([...cmd, "--help"]);
@@ -60,6 +60,7 @@ describe("pgha command line", () => {
       expect(readme).toContain(`| ${row.code} | ${row.name} | ${row.meaning} |`);
     }
     expect(readme).toContain(renderOptions(true));
+    expect(readme).toContain(`<!-- flags:start -->\n${renderFlags(true)}\n<!-- flags:end -->`);
   });
 });
 

@@ -1,6 +1,7 @@
 /** pgha backup, backup list, backup info, backup fetch: thin layers over src/backup. */
 import { fetchBaseBackup, parseTablespaceMap } from "../../backup/fetch-backup.js";
 import { takeBaseBackup } from "../../backup/take-backup.js";
+import type { OptionsOf } from "../../config/flags.js";
 import { PgServer } from "../../pg/server.js";
 import {
   type BackupManifest,
@@ -14,7 +15,7 @@ import { makeProgress } from "../progress.js";
 import { readEach } from "../read-each.js";
 import { formatBytes, renderTable } from "../table.js";
 
-export async function backupCreateCommand(opts: Record<string, unknown>): Promise<number> {
+export async function backupCreateCommand(opts: OptionsOf<"backup create">): Promise<number> {
   const { config, log } = loadContext(opts);
   const store = await openStore(config, log);
   const server = await PgServer.connect(config.pgConn);
@@ -34,11 +35,7 @@ export async function backupCreateCommand(opts: Record<string, unknown>): Promis
         sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
         progress: progress.update,
       },
-      {
-        fast: opts.fast === true,
-        label: typeof opts.label === "string" ? opts.label : undefined,
-        pin: opts.pin === true,
-      },
+      { fast: opts.fast, label: opts.label, pin: opts.pin },
     );
     process.stdout.write(`${manifest.id}\n`);
     return 0;
@@ -72,7 +69,7 @@ export function summarize(m: BackupManifest) {
   };
 }
 
-export async function backupListCommand(opts: Record<string, unknown>): Promise<number> {
+export async function backupListCommand(opts: OptionsOf<"backup list">): Promise<number> {
   const { config, log } = loadContext(opts);
   const store = await openStore(config, log);
   const manifests = await readEach(
@@ -81,7 +78,7 @@ export async function backupListCommand(opts: Record<string, unknown>): Promise<
     "backup",
     log,
   );
-  if (opts.json === true) {
+  if (opts.json) {
     process.stdout.write(`${JSON.stringify(manifests.map(summarize), null, 2)}\n`);
     return 0;
   }
@@ -108,12 +105,12 @@ export async function backupListCommand(opts: Record<string, unknown>): Promise<
 
 export async function backupInfoCommand(
   ref: string,
-  opts: Record<string, unknown>,
+  opts: OptionsOf<"backup info">,
 ): Promise<number> {
   const { config, log } = loadContext(opts);
   const store = await openStore(config, log);
   const m = await resolveBackup(store, config.cluster, ref);
-  if (opts.json === true) {
+  if (opts.json) {
     process.stdout.write(
       `${JSON.stringify({ ...summarize(m), objects: m.objects, compression: m.compression }, null, 2)}\n`,
     );
@@ -144,14 +141,12 @@ export async function backupInfoCommand(
 export async function backupFetchCommand(
   ref: string,
   dir: string,
-  opts: Record<string, unknown>,
+  opts: OptionsOf<"backup fetch">,
 ): Promise<number> {
   const { config, log } = loadContext(opts);
   const store = await openStore(config, log);
   const manifest = await resolveBackup(store, config.cluster, ref);
-  const remap = parseTablespaceMap(
-    Array.isArray(opts.tablespaceMap) ? (opts.tablespaceMap as string[]) : [],
-  );
+  const remap = parseTablespaceMap(opts.tablespaceMap);
   const progress = makeProgress("fetch", log);
   try {
     await fetchBaseBackup({ store, log, progress: progress.update }, manifest, dir, remap);

@@ -1,7 +1,7 @@
 /** pgha drill and pgha drill list. */
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { parseDuration } from "../../config/values.js";
+import type { OptionsOf } from "../../config/flags.js";
 import { describeSystemError, PghaError, UsageError } from "../../errors.js";
 import { listDrillReports } from "../../repository/drill-report.js";
 import { runDrill } from "../../restore/drill.js";
@@ -9,11 +9,11 @@ import type { RestoreTarget } from "../../restore/plan.js";
 import { openStore } from "../../storage/open-store.js";
 import { loadContext } from "../context.js";
 import { renderTable } from "../table.js";
-import { requestFrom } from "./restore.js";
+import { requestFrom, type TargetFlags } from "./restore.js";
 
 /** --target-time also takes a time relative to now: -1h, -30m, -2d, -90s. */
-export function drillTarget(opts: Record<string, unknown>, now: Date): RestoreTarget {
-  const time = typeof opts.targetTime === "string" ? opts.targetTime.trim() : undefined;
+export function drillTarget(opts: TargetFlags, now: Date): RestoreTarget {
+  const time = opts.targetTime?.trim();
   const relative = time === undefined ? undefined : /^-(\d+)(s|m|h|d)$/.exec(time);
   if (relative) {
     const ms =
@@ -29,11 +29,11 @@ export function drillTarget(opts: Record<string, unknown>, now: Date): RestoreTa
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
-export async function drillCommand(opts: Record<string, unknown>): Promise<number> {
+export async function drillCommand(opts: OptionsOf<"drill run">): Promise<number> {
   const { config, log } = loadContext(opts);
   const target = drillTarget(opts, new Date());
   let checkSql: string | undefined;
-  if (typeof opts.checkSql === "string") {
+  if (opts.checkSql !== undefined) {
     try {
       checkSql = await readFile(opts.checkSql, "utf8");
     } catch (error) {
@@ -41,14 +41,6 @@ export async function drillCommand(opts: Record<string, unknown>): Promise<numbe
         `cannot read --check-sql ${opts.checkSql}: ${describeSystemError(error)}`,
         "give a file of SQL statements, one per line ending in ;",
       );
-    }
-  }
-  let timeoutMs = 3_600_000;
-  if (typeof opts.timeout === "string") {
-    try {
-      timeoutMs = parseDuration(opts.timeout);
-    } catch {
-      throw new UsageError(`--timeout '${opts.timeout}' is not a duration`, "for example 30m");
     }
   }
   const store = await openStore(config, log);
@@ -63,10 +55,10 @@ export async function drillCommand(opts: Record<string, unknown>): Promise<numbe
     },
     {
       target,
-      backupId: typeof opts.backup === "string" ? opts.backup : undefined,
+      backupId: opts.backup,
       checkSql,
       keep: opts.keep === true,
-      timeoutMs,
+      timeoutMs: opts.timeout,
     },
   );
   if (opts.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -115,7 +107,7 @@ export async function drillCommand(opts: Record<string, unknown>): Promise<numbe
   );
 }
 
-export async function drillListCommand(opts: Record<string, unknown>): Promise<number> {
+export async function drillListCommand(opts: OptionsOf<"drill list">): Promise<number> {
   const { config, log } = loadContext(opts);
   const store = await openStore(config, log);
   const reports = await listDrillReports(store, config.cluster);

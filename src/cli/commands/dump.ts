@@ -6,6 +6,7 @@ import {
   restoreDatabase,
   restoreGlobals,
 } from "../../backup/dump-restore.js";
+import type { OptionsOf } from "../../config/flags.js";
 import { UsageError } from "../../errors.js";
 import { findClientTools, libpqEnv } from "../../pg/client-tools.js";
 import { PgServer } from "../../pg/server.js";
@@ -20,9 +21,7 @@ import { loadContext } from "../context.js";
 import { readEach } from "../read-each.js";
 import { formatBytes, renderTable } from "../table.js";
 
-const strings = (value: unknown): string[] => (Array.isArray(value) ? (value as string[]) : []);
-
-export async function dumpCreateCommand(opts: Record<string, unknown>): Promise<number> {
+export async function dumpCreateCommand(opts: OptionsOf<"dump create">): Promise<number> {
   const { config, log } = loadContext(opts);
   const store = await openStore(config, log);
   const server = await PgServer.connect(config.pgConn);
@@ -40,10 +39,10 @@ export async function dumpCreateCommand(opts: Record<string, unknown>): Promise<
         now: () => new Date(),
       },
       {
-        databases: strings(opts.db),
-        noRolePasswords: opts.rolePasswords === false,
-        label: typeof opts.label === "string" ? opts.label : undefined,
-        pin: opts.pin === true,
+        databases: opts.databases,
+        noRolePasswords: !opts.rolePasswords,
+        label: opts.label,
+        pin: opts.pin,
       },
     );
     process.stdout.write(`${manifest.id}\n`);
@@ -79,7 +78,7 @@ export function summarizeDump(m: DumpManifest) {
   };
 }
 
-export async function dumpListCommand(opts: Record<string, unknown>): Promise<number> {
+export async function dumpListCommand(opts: OptionsOf<"dump list">): Promise<number> {
   const { config, log } = loadContext(opts);
   const store = await openStore(config, log);
   const manifests = await readEach(
@@ -88,7 +87,7 @@ export async function dumpListCommand(opts: Record<string, unknown>): Promise<nu
     "dump set",
     log,
   );
-  if (opts.json === true) {
+  if (opts.json) {
     process.stdout.write(`${JSON.stringify(manifests.map(summarizeDump), null, 2)}\n`);
     return 0;
   }
@@ -111,11 +110,11 @@ export async function dumpListCommand(opts: Record<string, unknown>): Promise<nu
   return 0;
 }
 
-export async function dumpInfoCommand(ref: string, opts: Record<string, unknown>): Promise<number> {
+export async function dumpInfoCommand(ref: string, opts: OptionsOf<"dump info">): Promise<number> {
   const { config, log } = loadContext(opts);
   const store = await openStore(config, log);
   const m = await resolveDump(store, config.cluster, ref);
-  if (opts.json === true) {
+  if (opts.json) {
     process.stdout.write(`${JSON.stringify(summarizeDump(m), null, 2)}\n`);
     return 0;
   }
@@ -145,12 +144,11 @@ export async function dumpInfoCommand(ref: string, opts: Record<string, unknown>
 
 export async function dumpRestoreCommand(
   ref: string,
-  opts: Record<string, unknown>,
+  opts: OptionsOf<"dump restore">,
 ): Promise<number> {
   const { config, log } = loadContext(opts);
-  const db = typeof opts.db === "string" ? opts.db : undefined;
-  const toDb = typeof opts.toDb === "string" ? opts.toDb : undefined;
-  if (!db && opts.globals !== true) {
+  const { db, toDb } = opts;
+  if (!db && !opts.globals) {
     throw new UsageError(
       "nothing to restore",
       "give --db NAME (a database of the dump set), --globals, or both",
@@ -169,7 +167,7 @@ export async function dumpRestoreCommand(
     const deps = { store, server, tools, env: libpqEnv(config.pgConn), log };
     // Refusals first: a restore that cannot happen must not have changed the globals.
     if (db) await checkDatabaseRestore(deps, manifest, db, toDb);
-    if (opts.globals === true) await restoreGlobals(deps, manifest);
+    if (opts.globals) await restoreGlobals(deps, manifest);
     if (db) process.stdout.write(`${await restoreDatabase(deps, manifest, db, toDb)}\n`);
     return 0;
   } finally {
@@ -180,7 +178,7 @@ export async function dumpRestoreCommand(
 export async function dumpFetchCommand(
   ref: string,
   dir: string,
-  opts: Record<string, unknown>,
+  opts: OptionsOf<"dump fetch">,
 ): Promise<number> {
   const { config, log } = loadContext(opts);
   const store = await openStore(config, log);

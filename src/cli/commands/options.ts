@@ -1,10 +1,20 @@
+import {
+  type CommandName,
+  FLAG_KEYS,
+  FLAGS,
+  type FlagSpec,
+  flagDefaultText,
+  flagDoc,
+} from "../../config/flags.js";
 import { DEFAULT_CONFIG_FILE, defaultText, OPTION_KEYS, OPTIONS } from "../../config/options.js";
 
-/** Prints the option table: the same rows that README.md's reference shows. */
-export function optionsCommand(markdown: boolean): number {
-  process.stdout.write(`${renderOptions(markdown)}\n`);
+/** Prints the option and flag tables: the same rows that README.md's reference shows. */
+export async function optionsCommand(markdown: boolean): Promise<number> {
+  process.stdout.write(`${renderOptions(markdown)}\n\n${renderFlags(markdown)}\n`);
   return 0;
 }
+
+const cell = (text: string) => text.replace(/\|/g, "\\|");
 
 export function renderOptions(markdown: boolean): string {
   const rows = OPTION_KEYS.map((key) => OPTIONS[key]);
@@ -15,7 +25,7 @@ export function renderOptions(markdown: boolean): string {
       `| \`--config\` | \`PGHA_CONFIG\` | ${DEFAULT_CONFIG_FILE} if present | config file (JSON object of the keys below) |`,
       ...rows.map(
         (o) =>
-          `| \`--${o.name} ${o.placeholder.replace(/\|/g, "\\|")}\` | \`${o.env}\` | ${defaultText(o)} | ${o.description} |`,
+          `| \`--${o.name} ${cell(o.placeholder)}\` | \`${o.env}\` | ${defaultText(o)} | ${o.description} |`,
       ),
     ];
     return lines.join("\n");
@@ -24,6 +34,59 @@ export function renderOptions(markdown: boolean): string {
     .map(
       (o) =>
         `--${o.name} ${o.placeholder}\n    env ${o.env}; default ${defaultText(o)}\n    ${o.description}`,
+    )
+    .join("\n");
+}
+
+interface FlagRow {
+  flag: string;
+  commands: CommandName[];
+  byDefault: string;
+  meaning: string;
+}
+
+/** One row per flag and meaning: a flag that reads differently for some commands gets more. */
+function flagRows(): FlagRow[] {
+  const rows: FlagRow[] = [];
+  const add = (flag: string, command: CommandName, meaning: string, byDefault: string) => {
+    const row = rows.find((r) => r.flag === flag && r.meaning === meaning);
+    if (row) row.commands.push(command);
+    else rows.push({ flag, commands: [command], byDefault, meaning });
+  };
+  for (const key of FLAG_KEYS) {
+    const spec: FlagSpec = FLAGS[key];
+    for (const command of spec.commands) {
+      const doc = flagDoc(spec, command);
+      if (spec.kind === "switch") add(`--${spec.name}`, command, doc, "");
+      else if (spec.kind === "negatable") {
+        if (spec.positiveDoc !== undefined) {
+          add(`--${spec.name}`, command, spec.positiveDoc, spec.default ? "yes" : "");
+        }
+        add(`--no-${spec.name}`, command, doc, spec.default ? "" : "yes");
+      } else {
+        add(`--${spec.name} ${spec.placeholder}`, command, doc, flagDefaultText(spec) ?? "");
+      }
+    }
+  }
+  return rows;
+}
+
+export function renderFlags(markdown: boolean): string {
+  const rows = flagRows();
+  if (markdown) {
+    return [
+      "| flag | commands | default | meaning |",
+      "| --- | --- | --- | --- |",
+      ...rows.map(
+        (r) =>
+          `| \`${cell(r.flag)}\` | ${r.commands.map((c) => `\`${c}\``).join(", ")} | ${r.byDefault} | ${cell(r.meaning)} |`,
+      ),
+    ].join("\n");
+  }
+  return rows
+    .map(
+      (r) =>
+        `${r.flag}\n    ${r.commands.map((c) => `pgha ${c}`).join(", ")}${r.byDefault ? `; default ${r.byDefault}` : ""}\n    ${r.meaning}`,
     )
     .join("\n");
 }

@@ -6,6 +6,7 @@ import {
   type RetentionItem,
   RetentionPolicyError,
 } from "../../../retention/index.js";
+import type { OptionsOf } from "../../config/flags.js";
 import { describeSystemError, UsageError } from "../../errors.js";
 import { applyPrune } from "../../prune/apply-prune.js";
 import { gatherPruneFacts, planPrune, policyFrom } from "../../prune/plan-prune.js";
@@ -13,16 +14,6 @@ import { acquireLock } from "../../repository/lock.js";
 import { openStore } from "../../storage/open-store.js";
 import { loadContext } from "../context.js";
 import { formatBytes, renderTable } from "../table.js";
-
-function nowFrom(opts: Record<string, unknown>): string {
-  if (typeof opts.now !== "string") return new Date().toISOString();
-  if (Number.isNaN(Date.parse(opts.now)))
-    throw new UsageError(
-      `--now '${opts.now}' is not an ISO 8601 time`,
-      "for example --now 2026-11-21T12:00:00Z",
-    );
-  return opts.now;
-}
 
 /** The engine's policy errors are the user's: one line, exit 2. */
 async function engine<T>(run: () => T | Promise<T>): Promise<T> {
@@ -45,7 +36,7 @@ function planRows(items: PlannedItem[]): string[][] {
 
 export async function simulateCommand(
   file: string | undefined,
-  opts: Record<string, unknown>,
+  opts: OptionsOf<"retention simulate">,
 ): Promise<number> {
   const { config } = loadContext(opts);
   let text: string;
@@ -72,10 +63,8 @@ export async function simulateCommand(
       'write a JSON array like [{"id": "b1", "time": "2026-11-20T02:00:00Z", "pinned": false}]',
     );
   }
-  const plan = await engine(() =>
-    planRetention(items, policyFrom(config.retention), nowFrom(opts)),
-  );
-  if (opts.json === true) process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
+  const plan = await engine(() => planRetention(items, policyFrom(config.retention), opts.now));
+  if (opts.json) process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
   else {
     process.stdout.write(renderTable(["", "id", "time", "why kept"], planRows(plan.items)));
     process.stdout.write(`keep ${plan.keep.length}, delete ${plan.delete.length}\n`);
@@ -89,9 +78,9 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-export async function pruneCommand(opts: Record<string, unknown>): Promise<number> {
+export async function pruneCommand(opts: OptionsOf<"prune">): Promise<number> {
   const { config, log } = loadContext(opts);
-  const now = nowFrom(opts);
+  const { now } = opts;
   const policy = policyFrom(config.retention);
   await engine(() => planRetention([], policy, now)); // refuse a bad policy before taking locks
   const store = await openStore(config, log);
@@ -111,8 +100,8 @@ export async function pruneCommand(opts: Record<string, unknown>): Promise<numbe
     try {
       const facts = await gatherPruneFacts(store, config.cluster, log);
       const plan = await engine(() => planPrune(facts, policy, config.retention.pitrWindow, now));
-      const confirm = opts.confirm === true;
-      if (opts.json === true) {
+      const confirm = opts.confirm;
+      if (opts.json) {
         process.stdout.write(
           `${JSON.stringify(
             {

@@ -2,6 +2,7 @@
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { DateTime } from "luxon";
+import type { OptionsOf } from "../../config/flags.js";
 import { NotFoundError, UsageError } from "../../errors.js";
 import { getJson, putJson } from "../../repository/json-object.js";
 import { scheduleStateKey } from "../../repository/keys.js";
@@ -24,11 +25,9 @@ function jobsFrom(config: { jobs: unknown; configFile: string | undefined }): Jo
   return jobs;
 }
 
-export async function scheduleShowCommand(opts: Record<string, unknown>): Promise<number> {
+export async function scheduleShowCommand(opts: OptionsOf<"schedule show">): Promise<number> {
   const { config } = loadContext(opts);
-  const count = typeof opts.count === "string" ? Number(opts.count) : 5;
-  if (!Number.isInteger(count) || count < 1 || count > 1000)
-    throw new UsageError(`--count '${opts.count}' is not 1-1000`, "for example --count 10");
+  const { count } = opts;
   const now = new Date();
   const rows: string[][] = [];
   for (const job of jobsFrom(config)) {
@@ -45,7 +44,7 @@ export async function scheduleShowCommand(opts: Record<string, unknown>): Promis
   return 0;
 }
 
-export async function scheduleRunCommand(opts: Record<string, unknown>): Promise<number> {
+export async function scheduleRunCommand(opts: OptionsOf<"schedule run">): Promise<number> {
   const { config, log } = loadContext(opts);
   const jobs = jobsFrom(config);
   const store = await openStore(config, log);

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import type { OptionsOf } from "../../config/flags.js";
 import { EXIT_CODES, NotFoundError, PghaError } from "../../errors.js";
 import { defaultRetryPolicy } from "../../storage/retry.js";
 import { type CommandContext, loadContext } from "../context.js";
@@ -15,7 +16,7 @@ import { reportError } from "../report.js";
 export async function walFetchCommand(
   name: string,
   dest: string,
-  opts: Record<string, unknown>,
+  opts: OptionsOf<"wal-fetch">,
 ): Promise<number> {
   let context: CommandContext | undefined;
   try {
@@ -37,14 +38,10 @@ export async function walFetchCommand(
     }
     reportError(error);
     return failureExitCode(
-      context?.config.pgdata ?? stringOpt(opts.pgdata),
+      context?.config.pgdata ?? opts.settings.pgdata,
       error instanceof PghaError,
     );
   }
-}
-
-function stringOpt(value: unknown): string | undefined {
-  return typeof value === "string" ? value : undefined;
 }
 
 /**

@@ -1,8 +1,9 @@
+import type { OptionsOf } from "../../config/flags.js";
 import { openStore } from "../../storage/open-store.js";
 import { pushWalFile } from "../../wal/push.js";
 import { type CommandContext, loadContext } from "../context.js";
 
-export async function walPushCommand(path: string, opts: Record<string, unknown>): Promise<number> {
+export async function walPushCommand(path: string, opts: OptionsOf<"wal-push">): Promise<number> {
   const { config, log }: CommandContext = loadContext(opts);
   const store = await openStore(config, log);
   await pushWalFile(

@@ -1,0 +1,317 @@
+/**
+ * The command table: every command's words, description, arguments, the setting groups
+ * (options.ts) it takes, its exit codes and help, and its implementation, imported only
+ * when it runs. Its flags are declared in the flag table (config/flags.ts). program.ts builds
+ * commander from both; hot-args.ts reads the wal-push / wal-fetch rows, so this module
+ * imports nothing at run time.
+ */
+import type { CommandName, OptionsOf } from "../config/flags.js";
+import type { OptionGroup } from "../config/options.js";
+import type { ExitCodeName } from "../errors.js";
+
+export interface Argument {
+  /** `<id>` (required) or `[file]` (optional), as help shows it. */
+  readonly name: string;
+  readonly doc: string;
+}
+
+export interface CommandSpec<C extends CommandName> {
+  /** What runs for `pgha <parent>` without a subcommand. */
+  readonly isDefault?: true;
+  readonly description: string;
+  readonly args: readonly Argument[];
+  /** Setting groups; none means no setting flags and no --config either. */
+  readonly groups: readonly OptionGroup[];
+  /** Exit codes by name, or (wal-fetch) the text PostgreSQL's reading of them needs. */
+  readonly exitCodes: readonly ExitCodeName[] | string;
+  /** Help printed before the exit codes. */
+  readonly help?: string;
+  /** Positional arguments in the order of `args` (optional ones may be absent). */
+  readonly run: (args: readonly (string | undefined)[], opts: OptionsOf<C>) => Promise<number>;
+}
+
+/** The words before a subcommand: `pgha backup` alone runs `backup create`. */
+export interface ParentSpec {
+  readonly description: string;
+  readonly help?: string;
+  readonly exitCodes?: readonly ExitCodeName[];
+}
+
+const STORE_READ: readonly OptionGroup[] = ["repository", "s3", "general"];
+
+const PUSH_CODES: ExitCodeName[] = [
+  "ok",
+  "usage",
+  "refused",
+  "clusterMismatch",
+  "walConflict",
+  "integrity",
+  "storage",
+  "localIo",
+  "internal",
+];
+
+const BACKUP_CODES: ExitCodeName[] = [
+  "ok",
+  "usage",
+  "refused",
+  "clusterMismatch",
+  "integrity",
+  "storage",
+  "localIo",
+  "locked",
+  "postgres",
+  "internal",
+];
+
+const DUMP_CODES: ExitCodeName[] = [
+  "ok",
+  "notFound",
+  "usage",
+  "refused",
+  "clusterMismatch",
+  "integrity",
+  "storage",
+  "localIo",
+  "locked",
+  "postgres",
+  "internal",
+];
+
+const RESTORE_CODES: ExitCodeName[] = [
+  "ok",
+  "usage",
+  "refused",
+  "integrity",
+  "storage",
+  "unrestorable",
+  "internal",
+];
+
+const LIST_CODES: ExitCodeName[] = ["ok", "usage", "integrity", "storage"];
+const INFO_CODES: ExitCodeName[] = ["ok", "notFound", "usage", "refused", "integrity", "storage"];
+const FETCH_CODES: ExitCodeName[] = [...INFO_CODES, "localIo"];
+
+const arg = (name: string, doc: string): Argument => ({ name, doc });
+const str = (value: string | undefined): string => value ?? "";
+
+export const PARENTS: Readonly<Record<string, ParentSpec>> = {
+  backup: {
+    description: "base backups: take one (the default), list, info, fetch",
+    help: "Run 'pgha backup create --help' for the options of taking a backup.",
+    exitCodes: BACKUP_CODES,
+  },
+  dump: {
+    description: "logical dumps: take a dump set (the default), list, info, restore, fetch",
+    help: "Run 'pgha dump create --help' for the options of taking a dump set.",
+    exitCodes: DUMP_CODES,
+  },
+  retention: { description: "retention policies: see what a policy keeps before trusting it" },
+  restore: {
+    description: "point-in-time recovery: plan, or restore (the default) into a new data directory",
+    help: "Run 'pgha restore run --help' for the options of restoring.",
+    exitCodes: RESTORE_CODES,
+  },
+  drill: {
+    description: "restore drills: prove a backup restores (the default), or list past drills",
+  },
+  schedule: {
+    description:
+      'the scheduler: run jobs from the config file\'s "jobs" list, or show when they run',
+  },
+};
+
+/** In the order of `pgha --help`. */
+export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
+  "wal-push": {
+    description:
+      "archive one WAL file; use as archive_command = 'pgha wal-push %p'.\n" +
+      "Exits 0 only after the file is stored and verified, or already archived with identical content.",
+    args: [arg("<path>", "the WAL file (PostgreSQL's %p, relative to the data directory)")],
+    groups: STORE_READ,
+    exitCodes: PUSH_CODES,
+    run: async ([path], opts) =>
+      (await import("./commands/wal-push.js")).walPushCommand(str(path), opts),
+  },
+  "wal-fetch": {
+    description:
+      "restore one archived WAL file; use as restore_command = 'pgha wal-fetch %f %p'.\n" +
+      "The file is decompressed beside <dest>, checksum-verified, fsynced and renamed into place.",
+    args: [
+      arg("<name>", "WAL file name (PostgreSQL's %f)"),
+      arg("<dest>", "where to write it (PostgreSQL's %p, relative to the working directory)"),
+    ],
+    groups: ["repository", "s3", "pgdata", "general"],
+    exitCodes: `\nExit codes:\n    0  delivered and verified\n    1  not in the repository (PostgreSQL: "not available"); also any failure when\n       standby.signal is present in --pgdata, so a standby simply retries\n  126  storage, integrity or configuration failure during archive recovery: PostgreSQL\n       stops recovery rather than ending it early and promoting at the wrong point\n`,
+    run: async ([name, dest], opts) =>
+      (await import("./commands/wal-fetch.js")).walFetchCommand(str(name), str(dest), opts),
+  },
+  "backup create": {
+    isDefault: true,
+    description:
+      "take a base backup of the server (pgha runs on the database host): a non-exclusive backup,\n" +
+      "streamed as tar through zstd into the repository, complete once its WAL is archived and its manifest stored",
+    args: [],
+    groups: ["repository", "s3", "pgdata", "postgres", "general"],
+    exitCodes: BACKUP_CODES,
+    run: async (_, opts) => (await import("./commands/backup.js")).backupCreateCommand(opts),
+  },
+  "backup list": {
+    description: "list the backups of the cluster, oldest first",
+    args: [],
+    groups: STORE_READ,
+    exitCodes: LIST_CODES,
+    run: async (_, opts) => (await import("./commands/backup.js")).backupListCommand(opts),
+  },
+  "backup info": {
+    description: "show one backup",
+    args: [arg("<id>", "a backup id, or latest")],
+    groups: STORE_READ,
+    exitCodes: INFO_CODES,
+    run: async ([id], opts) =>
+      (await import("./commands/backup.js")).backupInfoCommand(str(id), opts),
+  },
+  "backup fetch": {
+    description:
+      "rebuild a data directory (and its tablespaces) from a backup, verifying every checksum;\n" +
+      "writes no recovery configuration. The target must be empty or absent.",
+    args: [arg("<id>", "a backup id, or latest"), arg("<dir>", "the new data directory")],
+    groups: STORE_READ,
+    exitCodes: FETCH_CODES,
+    run: async ([id, dir], opts) =>
+      (await import("./commands/backup.js")).backupFetchCommand(str(id), str(dir), opts),
+  },
+  "dump create": {
+    isDefault: true,
+    description:
+      "pg_dumpall --globals-only plus pg_dump -Fc of every connectable non-template database (or --db ones),\n" +
+      "streamed into the repository; the set is listed only once every program succeeded",
+    args: [],
+    groups: ["repository", "s3", "postgres", "general"],
+    exitCodes: DUMP_CODES,
+    run: async (_, opts) => (await import("./commands/dump.js")).dumpCreateCommand(opts),
+  },
+  "dump list": {
+    description: "list the dump sets of the cluster, oldest first",
+    args: [],
+    groups: STORE_READ,
+    exitCodes: LIST_CODES,
+    run: async (_, opts) => (await import("./commands/dump.js")).dumpListCommand(opts),
+  },
+  "dump info": {
+    description: "show one dump set",
+    args: [arg("<id>", "a dump set id, or latest")],
+    groups: STORE_READ,
+    exitCodes: INFO_CODES,
+    run: async ([id], opts) => (await import("./commands/dump.js")).dumpInfoCommand(str(id), opts),
+  },
+  "dump restore": {
+    description:
+      "restore from a dump set into the server the libpq settings name: --globals through psql,\n" +
+      "--db through pg_restore into a new database (dropped again if anything fails)",
+    args: [arg("<id>", "a dump set id, or latest")],
+    groups: ["repository", "s3", "postgres", "general"],
+    exitCodes: ["ok", "notFound", "usage", "refused", "integrity", "storage", "postgres"],
+    run: async ([id], opts) =>
+      (await import("./commands/dump.js")).dumpRestoreCommand(str(id), opts),
+  },
+  "dump fetch": {
+    description:
+      "write a dump set's plain files (globals.sql, <database>.dump for pg_restore) into a directory",
+    args: [arg("<id>", "a dump set id, or latest"), arg("<dir>", "where to write them")],
+    groups: STORE_READ,
+    exitCodes: FETCH_CODES,
+    run: async ([id, dir], opts) =>
+      (await import("./commands/dump.js")).dumpFetchCommand(str(id), str(dir), opts),
+  },
+  "retention simulate": {
+    description:
+      'plan a policy over a JSON list of items ([{"id", "time", "pinned"?}]) and print what it keeps and why',
+    args: [arg("[file]", "the items (JSON); - or nothing reads stdin")],
+    groups: ["retention", "general"],
+    exitCodes: ["ok", "usage"],
+    help: "Rules (restic's --keep-* semantics): walking newest to oldest, a rule keeps the newest item of each of\nthe N most recent periods that contain an item; weeks are ISO weeks in --retention-zone. Pinned items and\nthe newest item are always kept.",
+    run: async ([file], opts) =>
+      (await import("./commands/retention.js")).simulateCommand(file, opts),
+  },
+  prune: {
+    description:
+      "apply the retention policy to base backups and dump sets (each on its own), and delete the WAL no kept\n" +
+      "backup needs beyond --pitr-window; prints the plan and deletes only with --confirm",
+    args: [],
+    groups: ["repository", "s3", "retention", "general"],
+    exitCodes: ["ok", "usage", "integrity", "storage", "locked", "internal"],
+    run: async (_, opts) => (await import("./commands/retention.js")).pruneCommand(opts),
+  },
+  "restore plan": {
+    description:
+      "choose the backup for a target, follow its timeline path and check every WAL segment it needs is\n" +
+      "archived (gaps are reported before anything is downloaded); print the recovery settings",
+    args: [],
+    groups: STORE_READ,
+    exitCodes: RESTORE_CODES,
+    run: async (_, opts) => (await import("./commands/restore.js")).restorePlanCommand(opts),
+  },
+  "restore run": {
+    isDefault: true,
+    description:
+      "execute the plan: fetch the backup into an empty --pgdata and write the recovery configuration\n" +
+      "(PostgreSQL 12+: recovery.signal and postgresql.auto.conf; older: recovery.conf)",
+    args: [],
+    groups: ["repository", "s3", "pgdata", "general"],
+    exitCodes: [...RESTORE_CODES, "localIo"],
+    run: async (_, opts) => (await import("./commands/restore.js")).restoreRunCommand(opts),
+  },
+  standby: {
+    description:
+      "build a standby from the latest backup: standby.signal, primary_conninfo, primary_slot_name,\n" +
+      "restore_command (the archive when streaming breaks) and, for a delayed standby, recovery_min_apply_delay",
+    args: [],
+    groups: ["repository", "s3", "pgdata", "general"],
+    exitCodes: [...RESTORE_CODES, "localIo"],
+    run: async (_, opts) => (await import("./commands/restore.js")).standbyCommand(opts),
+  },
+  "drill run": {
+    isDefault: true,
+    description:
+      "restore into a scratch directory, start PostgreSQL there with archiving off, wait for the target and\n" +
+      "the promotion, run the checks, time every phase, clean up; the report is stored in the repository",
+    args: [],
+    groups: ["repository", "s3", "postgres", "general"],
+    exitCodes: ["ok", "usage", "storage", "unrestorable", "drillFailed", "internal"],
+    run: async (_, opts) => (await import("./commands/drill.js")).drillCommand(opts),
+  },
+  "drill list": {
+    description: "list the stored drill reports, oldest first",
+    args: [],
+    groups: STORE_READ,
+    exitCodes: ["ok", "usage", "storage"],
+    run: async (_, opts) => (await import("./commands/drill.js")).drillListCommand(opts),
+  },
+  "schedule run": {
+    description:
+      "a foreground daemon (for systemd or a container) that runs each job (backup, dump, prune, drill) at its\n" +
+      "cron times in its zone; a job never overlaps itself; a run missed while down runs once at start;\n" +
+      "SIGTERM lets running jobs finish within --schedule-grace",
+    args: [],
+    groups: ["repository", "s3", "schedule", "general"],
+    exitCodes: ["ok", "usage", "storage", "internal"],
+    run: async (_, opts) => (await import("./commands/schedule.js")).scheduleRunCommand(opts),
+  },
+  "schedule show": {
+    description:
+      "print the next run times of every job, in the job's zone (daylight-saving changes included)",
+    args: [],
+    groups: ["general"],
+    exitCodes: ["ok", "usage"],
+    run: async (_, opts) => (await import("./commands/schedule.js")).scheduleShowCommand(opts),
+  },
+  options: {
+    description:
+      "list every setting (flag, environment variable, config-file key, default) and every command flag",
+    args: [],
+    groups: [],
+    exitCodes: ["ok"],
+    run: async (_, opts) => (await import("./commands/options.js")).optionsCommand(opts.markdown),
+  },
+};

@@ -1,0 +1,446 @@
+/**
+ * The command flags: what one run of a command takes beyond the settings (options.ts). They
+ * have no environment variable and no config-file key. Each is declared once here: its
+ * kind, parser, default, documentation and the commands that take it. The CLI builds its
+ * flags from this table and hands each command typed values (OptionsOf<"restore run">);
+ * `pgha options` and the README print it. Not loaded on the wal-push / wal-fetch hot path.
+ */
+import { UsageError } from "../errors.js";
+import type { SettingFlags } from "./options.js";
+import { parseDuration, ValueError } from "./values.js";
+
+/** Every command, by the words after `pgha`. */
+export type CommandName =
+  | "wal-push"
+  | "wal-fetch"
+  | "backup create"
+  | "backup list"
+  | "backup info"
+  | "backup fetch"
+  | "dump create"
+  | "dump list"
+  | "dump info"
+  | "dump restore"
+  | "dump fetch"
+  | "retention simulate"
+  | "prune"
+  | "restore plan"
+  | "restore run"
+  | "standby"
+  | "drill run"
+  | "drill list"
+  | "schedule run"
+  | "schedule show"
+  | "options";
+
+interface FlagBase {
+  /** Flag name without dashes (`--no-` for negatable flags comes on top). */
+  readonly name: string;
+  readonly doc: string;
+  readonly commands: readonly CommandName[];
+  /** The doc for a command where the flag reads differently there. */
+  readonly docs?: Partial<Record<CommandName, string>>;
+}
+
+/** `--fast`: true when given. */
+export interface SwitchFlag extends FlagBase {
+  readonly kind: "switch";
+}
+
+/** `--no-role-passwords` (doc is its help), with `--archive` beside it when `positiveDoc` is set. */
+export interface NegatableFlag extends FlagBase {
+  readonly kind: "negatable";
+  readonly positiveDoc?: string;
+  readonly default: boolean;
+}
+
+/** `--count <n>`: parsed at the command line; a bad value is a UsageError naming the flag. */
+export interface ValueFlag<T> extends FlagBase {
+  readonly kind: "value";
+  readonly placeholder: string;
+  readonly parse: (raw: string) => T;
+  /** Literal text run through parse (help shows the same text), or words plus a function. */
+  readonly default?: string | { readonly text: string; readonly compute: () => T };
+  /** The HINT line for a value that does not parse. */
+  readonly hint?: string;
+}
+
+/** `--db <name>`, repeatable: the values in order, each parsed. */
+export interface ListFlag<T> extends FlagBase {
+  readonly kind: "list";
+  readonly placeholder: string;
+  readonly parse: (raw: string) => T;
+}
+
+export type FlagSpec = SwitchFlag | NegatableFlag | ValueFlag<unknown> | ListFlag<unknown>;
+
+function flag<const F extends FlagSpec>(spec: F): F {
+  return spec;
+}
+
+/** Values kept as written: their meaning is checked by the command (or the core) using them. */
+const asWritten = (raw: string): string => raw;
+
+/** Wraps a parser so its error reads like the one-line messages the CLI has always given. */
+function described<T>(parse: (raw: string) => T, what: string): (raw: string) => T {
+  return (raw) => {
+    try {
+      return parse(raw);
+    } catch {
+      throw new ValueError(`'${raw}' is not ${what}`);
+    }
+  };
+}
+
+const RESTORE = ["restore plan", "restore run"] as const;
+
+/** In table order, which is the order of help and README. */
+export const FLAGS = {
+  fast: flag({
+    kind: "switch",
+    name: "fast",
+    doc: "request an immediate checkpoint instead of a spread one",
+    commands: ["backup create"],
+  }),
+  confirm: flag({
+    kind: "switch",
+    name: "confirm",
+    doc: "delete what the plan says",
+    commands: ["prune"],
+  }),
+  primaryConninfo: flag({
+    kind: "value",
+    name: "primary-conninfo",
+    placeholder: "<conninfo>",
+    doc: "how the standby reaches the primary (libpq conninfo)",
+    parse: asWritten,
+    commands: ["standby"],
+  }),
+  slot: flag({
+    kind: "value",
+    name: "slot",
+    placeholder: "<name>",
+    doc: "replication slot on the primary (primary_slot_name)",
+    parse: asWritten,
+    commands: ["standby"],
+  }),
+  delay: flag({
+    kind: "value",
+    name: "delay",
+    placeholder: "<duration>",
+    doc: "apply commits this late: a delayed standby (30s, 15m, 4h)",
+    // Kept as written (the standby's summary repeats it); checked here.
+    parse: (raw: string): string => {
+      described(parseDuration, "a duration")(raw);
+      return raw;
+    },
+    hint: "for example 30s, 15m or 4h",
+    commands: ["standby"],
+  }),
+  databases: flag({
+    kind: "list",
+    name: "db",
+    placeholder: "<name>",
+    doc: "dump this database (repeatable; default: all)",
+    parse: asWritten,
+    commands: ["dump create"],
+  }),
+  rolePasswords: flag({
+    kind: "negatable",
+    name: "role-passwords",
+    doc: "leave role passwords out of the globals (pg_dumpall --no-role-passwords)",
+    default: true,
+    commands: ["dump create"],
+  }),
+  db: flag({
+    kind: "value",
+    name: "db",
+    placeholder: "<name>",
+    doc: "the database of the dump set to restore",
+    parse: asWritten,
+    commands: ["dump restore"],
+  }),
+  toDb: flag({
+    kind: "value",
+    name: "to-db",
+    placeholder: "<name>",
+    doc: "restore it under this name instead",
+    parse: asWritten,
+    commands: ["dump restore"],
+  }),
+  globals: flag({
+    kind: "switch",
+    name: "globals",
+    doc: "restore roles, memberships and tablespaces first",
+    commands: ["dump restore"],
+  }),
+  tablespaceMap: flag({
+    kind: "list",
+    name: "tablespace-map",
+    placeholder: "<name=dir>",
+    doc: "restore a tablespace (by name or oid) into another directory; repeatable",
+    parse: asWritten,
+    commands: ["backup fetch", "restore run"],
+  }),
+  archive: flag({
+    kind: "negatable",
+    name: "archive",
+    positiveDoc:
+      "keep the backup's archive_command: once promoted, the copy archives its new timeline into the repository (a real failover)",
+    doc: "set archive_mode = off in the copy: it never writes into the repository",
+    // Off unless asked: a copy archiving into the source repository makes its new timeline
+    // the one "latest" follows for every later restore and standby.
+    default: false,
+    commands: ["restore run"],
+  }),
+  // The target flags are checked together (one target, formats) where they are used.
+  targetTime: flag({
+    kind: "value",
+    name: "target-time",
+    placeholder: "<time>",
+    doc: "recover to this moment (ISO 8601 with a zone)",
+    docs: {
+      "drill run":
+        "recover to this moment: ISO 8601 with a zone, or relative such as -1h, -30m, -2d",
+    },
+    parse: asWritten,
+    commands: [...RESTORE, "drill run"],
+  }),
+  targetLsn: flag({
+    kind: "value",
+    name: "target-lsn",
+    placeholder: "<lsn>",
+    doc: "recover to this WAL location (e.g. 0/16B3748)",
+    parse: asWritten,
+    commands: RESTORE,
+  }),
+  targetXid: flag({
+    kind: "value",
+    name: "target-xid",
+    placeholder: "<xid>",
+    doc: "recover to this transaction id",
+    parse: asWritten,
+    commands: RESTORE,
+  }),
+  targetName: flag({
+    kind: "value",
+    name: "target-name",
+    placeholder: "<name>",
+    doc: "recover to this restore point (pg_create_restore_point)",
+    parse: asWritten,
+    commands: RESTORE,
+  }),
+  latest: flag({
+    kind: "switch",
+    name: "latest",
+    doc: "recover to the end of the archive (the default)",
+    commands: [...RESTORE, "drill run"],
+  }),
+  immediate: flag({
+    kind: "switch",
+    name: "immediate",
+    doc: "recover just to consistency: the end of the backup",
+    commands: RESTORE,
+  }),
+  targetTimeline: flag({
+    kind: "value",
+    name: "target-timeline",
+    placeholder: "<tli>",
+    doc: "latest (default), current, or a timeline number",
+    parse: asWritten,
+    commands: RESTORE,
+  }),
+  targetExclusive: flag({
+    kind: "switch",
+    name: "target-exclusive",
+    doc: "stop just before the target instead of just after it",
+    commands: RESTORE,
+  }),
+  targetAction: flag({
+    kind: "value",
+    name: "target-action",
+    placeholder: "<action>",
+    doc: "at the target: pause (default, PostgreSQL's), promote or shutdown",
+    parse: asWritten,
+    commands: RESTORE,
+  }),
+  backup: flag({
+    kind: "value",
+    name: "backup",
+    placeholder: "<id>",
+    doc: "use this backup instead of the one pgha would choose",
+    docs: {
+      standby: "build from this backup instead of the latest",
+      "drill run": "drill this backup instead of the one pgha would choose",
+    },
+    parse: asWritten,
+    commands: [...RESTORE, "standby", "drill run"],
+  }),
+  checkSql: flag({
+    kind: "value",
+    name: "check-sql",
+    placeholder: "<file>",
+    doc: "SQL statements that must each return a row (and true, if boolean)",
+    parse: asWritten,
+    commands: ["drill run"],
+  }),
+  keep: flag({
+    kind: "switch",
+    name: "keep",
+    doc: "leave the scratch directory (and its server.log) for inspection",
+    commands: ["drill run"],
+  }),
+  timeout: flag({
+    kind: "value",
+    name: "timeout",
+    placeholder: "<duration>",
+    doc: "how long the server may take to start and replay",
+    parse: described(parseDuration, "a duration"),
+    default: "1h",
+    hint: "for example 30m",
+    commands: ["drill run"],
+  }),
+  label: flag({
+    kind: "value",
+    name: "label",
+    placeholder: "<text>",
+    doc: "a label stored with the backup",
+    docs: { "dump create": "a label stored with the dump set" },
+    parse: asWritten,
+    commands: ["backup create", "dump create"],
+  }),
+  pin: flag({
+    kind: "switch",
+    name: "pin",
+    doc: "never prune this backup",
+    docs: { "dump create": "never prune this dump set" },
+    commands: ["backup create", "dump create"],
+  }),
+  now: flag({
+    kind: "value",
+    name: "now",
+    placeholder: "<time>",
+    doc: "plan as if it were this moment (ISO 8601)",
+    parse: (raw: string): string => {
+      if (Number.isNaN(Date.parse(raw))) throw new ValueError(`'${raw}' is not an ISO 8601 time`);
+      return raw;
+    },
+    default: { text: "now", compute: () => new Date().toISOString() },
+    hint: "for example --now 2026-11-21T12:00:00Z",
+    commands: ["retention simulate", "prune"],
+  }),
+  count: flag({
+    kind: "value",
+    name: "count",
+    placeholder: "<n>",
+    doc: "how many run times per job",
+    parse: (raw: string): number => {
+      const count = Number(raw);
+      if (!Number.isInteger(count) || count < 1 || count > 1000) {
+        throw new ValueError(`'${raw}' is not 1-1000`);
+      }
+      return count;
+    },
+    default: "5",
+    hint: "for example --count 10",
+    commands: ["schedule show"],
+  }),
+  markdown: flag({
+    kind: "switch",
+    name: "markdown",
+    doc: "print Markdown tables (as in README.md)",
+    commands: ["options"],
+  }),
+  json: flag({
+    kind: "switch",
+    name: "json",
+    doc: "print JSON for scripts",
+    docs: { prune: "print the plan as JSON", "drill run": "print the report as JSON" },
+    commands: [
+      "backup list",
+      "backup info",
+      "dump list",
+      "dump info",
+      "retention simulate",
+      "prune",
+      "restore plan",
+      "drill run",
+      "drill list",
+    ],
+  }),
+} as const;
+
+export type FlagKey = keyof typeof FLAGS;
+
+export const FLAG_KEYS = Object.keys(FLAGS) as FlagKey[];
+
+/** What a command receives for a flag: given, else its default. */
+export type FlagValue<F> = F extends SwitchFlag | NegatableFlag
+  ? boolean
+  : F extends ListFlag<infer T>
+    ? T[]
+    : F extends ValueFlag<infer T>
+      ? F extends { default: unknown }
+        ? T
+        : T | undefined
+      : never;
+
+/** The typed flag values of one command. */
+export type FlagsOf<C extends CommandName> = {
+  -readonly [K in FlagKey as C extends (typeof FLAGS)[K]["commands"][number]
+    ? K
+    : never]: FlagValue<(typeof FLAGS)[K]>;
+};
+
+/** What a command is called with: its typed flags, and the setting flags for loadContext. */
+export type OptionsOf<C extends CommandName> = FlagsOf<C> & { settings: SettingFlags };
+
+export function flagsOf(command: CommandName): FlagKey[] {
+  return FLAG_KEYS.filter((key) => (FLAGS[key].commands as readonly string[]).includes(command));
+}
+
+/** The doc of a flag as one command shows it. */
+export function flagDoc(spec: FlagSpec, command: CommandName): string {
+  return spec.docs?.[command] ?? spec.doc;
+}
+
+export function flagDefaultText(spec: FlagSpec): string | undefined {
+  if (spec.kind !== "value" || spec.default === undefined) return undefined;
+  return typeof spec.default === "string" ? spec.default : spec.default.text;
+}
+
+/**
+ * Pure: a command's typed flags from what the command line gave, by flag key (strings for
+ * values, arrays for lists, booleans for switches; absent when not given), with defaults.
+ * Throws a one-line UsageError naming the flag.
+ */
+export function resolveFlags<C extends CommandName>(
+  command: C,
+  given: Partial<Record<FlagKey, unknown>>,
+): FlagsOf<C> {
+  const values: Record<string, unknown> = {};
+  for (const key of flagsOf(command)) {
+    const spec: FlagSpec = FLAGS[key];
+    const raw = given[key];
+    if (spec.kind === "switch") values[key] = raw === true;
+    else if (spec.kind === "negatable") values[key] = typeof raw === "boolean" ? raw : spec.default;
+    else if (spec.kind === "list") {
+      values[key] = (Array.isArray(raw) ? raw : []).map((item) => parseFlag(spec, String(item)));
+    } else if (typeof raw === "string") values[key] = parseFlag(spec, raw);
+    else if (typeof spec.default === "string") values[key] = spec.parse(spec.default);
+    else values[key] = spec.default?.compute();
+  }
+  return values as FlagsOf<C>;
+}
+
+function parseFlag<T>(spec: ValueFlag<T> | ListFlag<T>, raw: string): T {
+  try {
+    return spec.parse(raw);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    throw new UsageError(
+      `--${spec.name} ${why}`,
+      (spec.kind === "value" ? spec.hint : undefined) ?? `expected ${spec.placeholder}`,
+    );
+  }
+}
