@@ -2,12 +2,13 @@
  * The command table: every command's words, description, arguments, the setting groups
  * (options.ts) it takes, its exit codes and help, and its implementation, imported only
  * when it runs. Its flags are declared in the flag table (config/flags.ts). program.ts builds
- * commander from both; hot-args.ts reads the wal-push / wal-fetch rows, so this module
- * imports nothing at run time.
+ * commander from both. The rows of wal-push and wal-fetch live in hot-args.ts: PostgreSQL's
+ * calls read them without loading this module.
  */
 import type { CommandName, OptionsOf } from "../config/flags.js";
 import type { OptionGroup } from "../config/options.js";
 import type { ExitCodeName } from "../errors.js";
+import { HOT_COMMANDS } from "./hot-args.js";
 
 export interface Argument {
   /** `<id>` (required) or `[file]` (optional), as help shows it. */
@@ -38,18 +39,6 @@ export interface ParentSpec {
 }
 
 const STORE_READ: readonly OptionGroup[] = ["repository", "s3", "general"];
-
-const PUSH_CODES: ExitCodeName[] = [
-  "ok",
-  "usage",
-  "refused",
-  "clusterMismatch",
-  "walConflict",
-  "integrity",
-  "storage",
-  "localIo",
-  "internal",
-];
 
 const BACKUP_CODES: ExitCodeName[] = [
   "ok",
@@ -123,29 +112,7 @@ export const PARENTS: Readonly<Record<string, ParentSpec>> = {
 
 /** In the order of `pgha --help`. */
 export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
-  "wal-push": {
-    description:
-      "archive one WAL file; use as archive_command = 'pgha wal-push %p'.\n" +
-      "Exits 0 only after the file is stored and verified, or already archived with identical content.",
-    args: [arg("<path>", "the WAL file (PostgreSQL's %p, relative to the data directory)")],
-    groups: STORE_READ,
-    exitCodes: PUSH_CODES,
-    run: async ([path], opts) =>
-      (await import("./commands/wal-push.js")).walPushCommand(str(path), opts),
-  },
-  "wal-fetch": {
-    description:
-      "restore one archived WAL file; use as restore_command = 'pgha wal-fetch %f %p'.\n" +
-      "The file is decompressed beside <dest>, checksum-verified, fsynced and renamed into place.",
-    args: [
-      arg("<name>", "WAL file name (PostgreSQL's %f)"),
-      arg("<dest>", "where to write it (PostgreSQL's %p, relative to the working directory)"),
-    ],
-    groups: ["repository", "s3", "pgdata", "general"],
-    exitCodes: `\nExit codes:\n    0  delivered and verified\n    1  not in the repository (PostgreSQL: "not available"); also any failure when\n       standby.signal is present in --pgdata, so a standby simply retries\n  126  storage, integrity or configuration failure during archive recovery: PostgreSQL\n       stops recovery rather than ending it early and promoting at the wrong point\n`,
-    run: async ([name, dest], opts) =>
-      (await import("./commands/wal-fetch.js")).walFetchCommand(str(name), str(dest), opts),
-  },
+  ...HOT_COMMANDS,
   "backup create": {
     isDefault: true,
     description:

@@ -1,12 +1,58 @@
 /**
- * A minimal parser for the two commands PostgreSQL runs once per WAL file. It accepts only
- * the well-formed shapes (`--flag value`, `--flag=value` for flags of the option table,
- * `--config`, and exactly the positional arguments the command takes) and returns
- * undefined for anything else, which then goes to commander for its help and errors.
- * Saves loading commander (~15 ms) on every archive_command / restore_command call.
+ * The two commands PostgreSQL runs once per WAL file: their rows of the command table, and
+ * a minimal parser for them. It accepts only the well-formed shapes (`--flag value`,
+ * `--flag=value` for flags of the option table, `--config`, and exactly the positional
+ * arguments the command takes) and returns undefined for anything else, which then goes to
+ * commander for its help and errors. Saves loading commander (~15 ms) and the rest of the
+ * command table on every archive_command / restore_command call.
  */
 import { OPTIONS, optionsInGroups, type SettingFlags } from "../config/options.js";
-import { COMMANDS } from "./commands-table.js";
+import type { ExitCodeName } from "../errors.js";
+import type { Argument, CommandSpec } from "./commands-table.js";
+
+const arg = (name: string, doc: string): Argument => ({ name, doc });
+
+const PUSH_CODES: ExitCodeName[] = [
+  "ok",
+  "usage",
+  "refused",
+  "clusterMismatch",
+  "walConflict",
+  "integrity",
+  "storage",
+  "localIo",
+  "internal",
+];
+
+/** wal-push and wal-fetch take settings only, no command flags. */
+export const HOT_COMMANDS: {
+  readonly "wal-push": CommandSpec<"wal-push">;
+  readonly "wal-fetch": CommandSpec<"wal-fetch">;
+} = {
+  "wal-push": {
+    description:
+      "archive one WAL file; use as archive_command = 'pgha wal-push %p'.\n" +
+      "Exits 0 only after the file is stored and verified, or already archived with identical content.",
+    args: [arg("<path>", "the WAL file (PostgreSQL's %p, relative to the data directory)")],
+    groups: ["repository", "s3", "general"],
+    exitCodes: PUSH_CODES,
+    run: async ([path], opts) =>
+      (await import("./commands/wal-push.js")).walPushCommand(path ?? "", opts),
+  },
+  "wal-fetch": {
+    description:
+      "restore one archived WAL file; use as restore_command = 'pgha wal-fetch %f %p'.\n" +
+      "The file is decompressed beside <dest>, checksum-verified, fsynced and renamed into place.",
+    args: [
+      arg("<name>", "WAL file name (PostgreSQL's %f)"),
+      arg("<dest>", "where to write it (PostgreSQL's %p, relative to the working directory)"),
+    ],
+    groups: ["repository", "s3", "pgdata", "general"],
+    exitCodes: `\nExit codes:\n    0  delivered and verified\n    1  not in the repository (PostgreSQL: "not available"); also any failure when\n       standby.signal is present in --pgdata, so a standby simply retries\n  126  storage, integrity or configuration failure during archive recovery: PostgreSQL\n       stops recovery rather than ending it early and promoting at the wrong point\n`,
+    run: async ([name, dest], opts) =>
+      (await import("./commands/wal-fetch.js")).walFetchCommand(name ?? "", dest ?? "", opts),
+  },
+};
 
 export interface HotArgs {
   command: "wal-push" | "wal-fetch";
@@ -19,7 +65,7 @@ export function parseHotArgs(argv: readonly string[]): HotArgs | undefined {
   const command = argv[0];
   if (command !== "wal-push" && command !== "wal-fetch") return undefined;
   const flags = new Map<string, string>([["config", "config"]]);
-  const spec = COMMANDS[command];
+  const spec = HOT_COMMANDS[command];
   for (const key of optionsInGroups(spec.groups)) flags.set(OPTIONS[key].name, key);
   const positionals: string[] = [];
   const opts: Record<string, string> = {};
@@ -43,6 +89,6 @@ export function parseHotArgs(argv: readonly string[]): HotArgs | undefined {
     if (key in opts) return undefined;
     opts[key] = value;
   }
-  // wal-push and wal-fetch take no command flags: their arguments are all required.
+  // Their arguments are all required.
   return positionals.length === spec.args.length ? { command, positionals, opts } : undefined;
 }

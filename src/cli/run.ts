@@ -5,7 +5,7 @@
  * and every malformed call go through the commander program (program.ts).
  */
 import { EXIT_CODES, exitCodeOf } from "../errors.js";
-import { type HotArgs, parseHotArgs } from "./hot-args.js";
+import { HOT_COMMANDS, type HotArgs, parseHotArgs } from "./hot-args.js";
 import { reportError } from "./report.js";
 
 /**
@@ -53,15 +53,8 @@ function pgdataFlag(argv: readonly string[]): string | undefined {
 }
 
 /** The calls PostgreSQL makes, without loading commander. */
-async function runHot(hot: HotArgs): Promise<number> {
-  if (hot.command === "wal-push") {
-    const { walPushCommand } = await import("./commands/wal-push.js");
-    return walPushCommand(hot.positionals[0] ?? "", { settings: hot.opts });
-  }
-  const { walFetchCommand } = await import("./commands/wal-fetch.js");
-  return walFetchCommand(hot.positionals[0] ?? "", hot.positionals[1] ?? "", {
-    settings: hot.opts,
-  });
+function runHot(hot: HotArgs): Promise<number> {
+  return HOT_COMMANDS[hot.command].run(hot.positionals, { settings: hot.opts });
 }
 
 function isCommanderError(error: unknown): error is { exitCode: number; code: string } {

@@ -54,32 +54,31 @@ export interface NegatableFlag extends FlagBase {
   readonly default: boolean;
 }
 
-/** `--count <n>`: parsed at the command line; a bad value is a UsageError naming the flag. */
+/**
+ * `--count <n>`: parsed at the command line; a bad value is a UsageError naming the flag.
+ * Without a parser the value is kept as written: the command (or the core) checks it.
+ */
 export interface ValueFlag<T> extends FlagBase {
   readonly kind: "value";
   readonly placeholder: string;
-  readonly parse: (raw: string) => T;
+  readonly parse?: (raw: string) => T;
   /** Literal text run through parse (help shows the same text), or words plus a function. */
   readonly default?: string | { readonly text: string; readonly compute: () => T };
   /** The HINT line for a value that does not parse. */
   readonly hint?: string;
 }
 
-/** `--db <name>`, repeatable: the values in order, each parsed. */
-export interface ListFlag<T> extends FlagBase {
+/** `--db <name>`, repeatable: the values in order, as written. */
+export interface ListFlag extends FlagBase {
   readonly kind: "list";
   readonly placeholder: string;
-  readonly parse: (raw: string) => T;
 }
 
-export type FlagSpec = SwitchFlag | NegatableFlag | ValueFlag<unknown> | ListFlag<unknown>;
+export type FlagSpec = SwitchFlag | NegatableFlag | ValueFlag<unknown> | ListFlag;
 
 function flag<const F extends FlagSpec>(spec: F): F {
   return spec;
 }
-
-/** Values kept as written: their meaning is checked by the command (or the core) using them. */
-const asWritten = (raw: string): string => raw;
 
 /** Wraps a parser so its error reads like the one-line messages the CLI has always given. */
 function described<T>(parse: (raw: string) => T, what: string): (raw: string) => T {
@@ -113,7 +112,6 @@ export const FLAGS = {
     name: "primary-conninfo",
     placeholder: "<conninfo>",
     doc: "how the standby reaches the primary (libpq conninfo)",
-    parse: asWritten,
     commands: ["standby"],
   }),
   slot: flag({
@@ -121,7 +119,6 @@ export const FLAGS = {
     name: "slot",
     placeholder: "<name>",
     doc: "replication slot on the primary (primary_slot_name)",
-    parse: asWritten,
     commands: ["standby"],
   }),
   delay: flag({
@@ -142,7 +139,6 @@ export const FLAGS = {
     name: "db",
     placeholder: "<name>",
     doc: "dump this database (repeatable; default: all)",
-    parse: asWritten,
     commands: ["dump create"],
   }),
   rolePasswords: flag({
@@ -157,7 +153,6 @@ export const FLAGS = {
     name: "db",
     placeholder: "<name>",
     doc: "the database of the dump set to restore",
-    parse: asWritten,
     commands: ["dump restore"],
   }),
   toDb: flag({
@@ -165,7 +160,6 @@ export const FLAGS = {
     name: "to-db",
     placeholder: "<name>",
     doc: "restore it under this name instead",
-    parse: asWritten,
     commands: ["dump restore"],
   }),
   globals: flag({
@@ -179,7 +173,6 @@ export const FLAGS = {
     name: "tablespace-map",
     placeholder: "<name=dir>",
     doc: "restore a tablespace (by name or oid) into another directory; repeatable",
-    parse: asWritten,
     commands: ["backup fetch", "restore run"],
   }),
   archive: flag({
@@ -203,7 +196,6 @@ export const FLAGS = {
       "drill run":
         "recover to this moment: ISO 8601 with a zone, or relative such as -1h, -30m, -2d",
     },
-    parse: asWritten,
     commands: [...RESTORE, "drill run"],
   }),
   targetLsn: flag({
@@ -211,7 +203,6 @@ export const FLAGS = {
     name: "target-lsn",
     placeholder: "<lsn>",
     doc: "recover to this WAL location (e.g. 0/16B3748)",
-    parse: asWritten,
     commands: RESTORE,
   }),
   targetXid: flag({
@@ -219,7 +210,6 @@ export const FLAGS = {
     name: "target-xid",
     placeholder: "<xid>",
     doc: "recover to this transaction id",
-    parse: asWritten,
     commands: RESTORE,
   }),
   targetName: flag({
@@ -227,7 +217,6 @@ export const FLAGS = {
     name: "target-name",
     placeholder: "<name>",
     doc: "recover to this restore point (pg_create_restore_point)",
-    parse: asWritten,
     commands: RESTORE,
   }),
   latest: flag({
@@ -247,7 +236,6 @@ export const FLAGS = {
     name: "target-timeline",
     placeholder: "<tli>",
     doc: "latest (default), current, or a timeline number",
-    parse: asWritten,
     commands: RESTORE,
   }),
   targetExclusive: flag({
@@ -261,7 +249,6 @@ export const FLAGS = {
     name: "target-action",
     placeholder: "<action>",
     doc: "at the target: pause (default, PostgreSQL's), promote or shutdown",
-    parse: asWritten,
     commands: RESTORE,
   }),
   backup: flag({
@@ -273,7 +260,6 @@ export const FLAGS = {
       standby: "build from this backup instead of the latest",
       "drill run": "drill this backup instead of the one pgha would choose",
     },
-    parse: asWritten,
     commands: [...RESTORE, "standby", "drill run"],
   }),
   checkSql: flag({
@@ -281,7 +267,6 @@ export const FLAGS = {
     name: "check-sql",
     placeholder: "<file>",
     doc: "SQL statements that must each return a row (and true, if boolean)",
-    parse: asWritten,
     commands: ["drill run"],
   }),
   keep: flag({
@@ -306,7 +291,6 @@ export const FLAGS = {
     placeholder: "<text>",
     doc: "a label stored with the backup",
     docs: { "dump create": "a label stored with the dump set" },
-    parse: asWritten,
     commands: ["backup create", "dump create"],
   }),
   pin: flag({
@@ -377,13 +361,13 @@ export const FLAG_KEYS = Object.keys(FLAGS) as FlagKey[];
 /** What a command receives for a flag: given, else its default. */
 export type FlagValue<F> = F extends SwitchFlag | NegatableFlag
   ? boolean
-  : F extends ListFlag<infer T>
-    ? T[]
-    : F extends ValueFlag<infer T>
-      ? F extends { default: unknown }
-        ? T
-        : T | undefined
+  : F extends ListFlag
+    ? string[]
+    : F extends { kind: "value" }
+      ? ParsedAs<F> | (F extends { default: unknown } ? never : undefined)
       : never;
+
+type ParsedAs<F> = F extends { parse: (raw: string) => infer T } ? T : string;
 
 /** The typed flag values of one command. */
 export type FlagsOf<C extends CommandName> = {
@@ -424,23 +408,20 @@ export function resolveFlags<C extends CommandName>(
     const raw = given[key];
     if (spec.kind === "switch") values[key] = raw === true;
     else if (spec.kind === "negatable") values[key] = typeof raw === "boolean" ? raw : spec.default;
-    else if (spec.kind === "list") {
-      values[key] = (Array.isArray(raw) ? raw : []).map((item) => parseFlag(spec, String(item)));
-    } else if (typeof raw === "string") values[key] = parseFlag(spec, raw);
-    else if (typeof spec.default === "string") values[key] = spec.parse(spec.default);
+    else if (spec.kind === "list") values[key] = Array.isArray(raw) ? raw.map(String) : [];
+    else if (typeof raw === "string") values[key] = parseFlag(spec, raw);
+    else if (typeof spec.default === "string") values[key] = parseFlag(spec, spec.default);
     else values[key] = spec.default?.compute();
   }
   return values as FlagsOf<C>;
 }
 
-function parseFlag<T>(spec: ValueFlag<T> | ListFlag<T>, raw: string): T {
+function parseFlag<T>(spec: ValueFlag<T>, raw: string): T | string {
+  if (spec.parse === undefined) return raw;
   try {
     return spec.parse(raw);
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
-    throw new UsageError(
-      `--${spec.name} ${why}`,
-      (spec.kind === "value" ? spec.hint : undefined) ?? `expected ${spec.placeholder}`,
-    );
+    throw new UsageError(`--${spec.name} ${why}`, spec.hint ?? `expected ${spec.placeholder}`);
   }
 }

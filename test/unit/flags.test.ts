@@ -66,7 +66,7 @@ describe("command flags", () => {
     else if (spec.kind === "list") expect(value).toEqual([]);
     else if (typeof spec.default === "string") {
       // A literal default: help shows this very text, and the command gets it parsed.
-      expect(value).toEqual(spec.parse(spec.default));
+      expect(value).toEqual(spec.parse ? spec.parse(spec.default) : spec.default);
       expect(await helpOf(command.split(" "))).toContain(`[default ${text}]`);
     } else if (spec.default !== undefined) {
       expect(value).toEqual(expect.anything());
