@@ -3,7 +3,8 @@
  * environment variable, its config-file key (the flag name without dashes), its parser,
  * its default and its documentation. The CLI builds its flags from this table, the
  * loader resolves values from it (flags > environment > config file > default), and
- * `pgha options` / the README reference print it.
+ * `pgha options` / the README reference print it. Flags of single commands, which are not
+ * settings, are in flags.ts. Loaded by wal-push / wal-fetch: keep it free of heavy imports.
  */
 import {
   DEFAULT_ZSTD_LEVEL,
