@@ -12,7 +12,6 @@ import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
-import { fetchBaseBackup } from "../backup/fetch-backup.js";
 import type { Config } from "../config/load.js";
 import type { Logger } from "../log.js";
 import { findClientTools } from "../pg/client-tools.js";
@@ -20,9 +19,10 @@ import { freshId } from "../repository/backup-manifest.js";
 import { type DrillCheck, type DrillReport, writeDrillReport } from "../repository/drill-report.js";
 import { drillKey } from "../repository/keys.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { gatherRestoreFacts } from "./facts.js";
-import { planRestore, type RestorePlan, RestorePlanError, type RestoreTarget } from "./plan.js";
-import { restoreCommandLine, writeRecoveryConfig } from "./recovery-config.js";
+import { applyRestore, planFromRepository, refusalError } from "./apply.js";
+import type { RestorePlan } from "./plan.js";
+import { restoreCommandLine } from "./recovery-config.js";
+import { describeTarget, type RestoreTarget } from "./target.js";
 
 export interface DrillDeps {
   store: ObjectStore;
@@ -45,8 +45,9 @@ export interface DrillRequest {
 
 const run = promisify(execFile);
 
+/** The drill report's target: the kind, or the time (reports are compared across drills). */
 function describe(target: RestoreTarget): string {
-  return target.kind === "time" ? `time ${target.time}` : target.kind;
+  return target.kind === "time" ? describeTarget(target) : target.kind;
 }
 
 /** A TCP port nothing listens on (the socket file is named after it). */
@@ -89,49 +90,46 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
         "pgha drill starts PostgreSQL, which refuses to run as root: run it as the PostgreSQL user",
       );
     }
+    const restoreDeps = { store, cluster: config.cluster, log };
     let t = clock();
-    try {
-      plan = planRestore(await gatherRestoreFacts(store, config.cluster, log), {
-        target: request.target,
-        timeline: "latest",
-        exclusive: false,
-        action: "promote",
-        backupId: request.backupId,
-      });
-    } catch (planError) {
-      if (planError instanceof RestorePlanError)
-        throw new Error(`cannot restore: ${planError.message}`);
-      throw planError;
-    }
+    const outcome = await planFromRepository(restoreDeps, {
+      target: request.target,
+      timeline: "latest",
+      exclusive: false,
+      action: "promote",
+      backupId: request.backupId,
+    });
+    if (!outcome.ok) throw refusalError(outcome.refusal);
+    plan = outcome.plan;
     phases.plan = clock() - t;
 
     const tools = await findClientTools(config.pgBin, plan.backup.pgVersionNum);
     pgCtl = tools.path("pg_ctl");
     scratch = await mkdtemp(join(tmpdir(), "pgha-drill-"));
     pgdata = join(scratch, "data");
+    const port = await freePort();
     t = clock();
-    await fetchBaseBackup(
-      { store, log, progress: () => undefined },
-      plan.backup,
+    await applyRestore(restoreDeps, {
+      plan,
       pgdata,
-      new Map(),
-    );
+      tablespaceMap: new Map(),
+      recovery: {
+        mode: "recovery",
+        settings: [
+          ["restore_command", restoreCommandLine(config, deps.node, deps.launcher)],
+          ...plan.settings,
+        ],
+        server: [
+          ["archive_mode", "off"],
+          ["listen_addresses", ""],
+          ["unix_socket_directories", scratch],
+          ["port", String(port)],
+        ],
+        comment: `pgha drill ${id}`,
+      },
+    });
     phases.fetch = clock() - t;
 
-    const port = await freePort();
-    await writeRecoveryConfig(
-      pgdata,
-      plan.backup.pgVersionNum,
-      [["restore_command", restoreCommandLine(config, deps.node, deps.launcher)], ...plan.settings],
-      [
-        ["archive_mode", "off"],
-        ["listen_addresses", ""],
-        ["unix_socket_directories", scratch],
-        ["port", String(port)],
-      ],
-      "recovery",
-      `pgha drill ${id}`,
-    );
     t = clock();
     await run(pgCtl, [
       "start",
@@ -176,12 +174,11 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
       const last = rows[0]?.ts ?? null;
       lastReplayedCommit = last ? last.toISOString() : null;
       const target = request.target;
-      const atTarget =
-        target.kind !== "time" || last === null || last.getTime() <= Date.parse(target.time);
+      const atTarget = target.kind !== "time" || last === null || last.getTime() <= target.at;
       checks.push({
         name: "target",
         passed: atTarget,
-        detail: `last replayed commit ${lastReplayedCommit ?? "none"}${target.kind === "time" ? `, target ${target.time}` : ""}`,
+        detail: `last replayed commit ${lastReplayedCommit ?? "none"}${target.kind === "time" ? `, target ${target.text}` : ""}`,
       });
       for (const [index, statement] of splitStatements(request.checkSql ?? "").entries()) {
         try {

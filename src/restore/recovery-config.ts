@@ -1,11 +1,12 @@
 /**
- * Recovery configuration for a restored data directory, by server version:
+ * Recovery configuration for a restored data directory, by server version: pure
+ * rendering (write-recovery-config.ts writes it).
  * PostgreSQL 12+ takes settings in postgresql.auto.conf plus recovery.signal (archive
  * recovery) or standby.signal; 11 and older read recovery.conf (standby_mode = 'on').
  */
-import { appendFile, chmod, readFile, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { Config } from "../config/load.js";
+import type { Setting } from "./recovery-settings.js";
 
 export type RecoveryMode = "recovery" | "standby";
 
@@ -56,9 +57,9 @@ export function withoutManaged(text: string, alsoDrop: readonly string[]): strin
  * Blanks for every recovery target not chosen, placed before the chosen one: a target
  * left in postgresql.conf is cancelled without "multiple recovery targets specified".
  */
-export function withBlankTargets(settings: [string, string][]): [string, string][] {
+export function withBlankTargets(settings: Setting[]): Setting[] {
   const chosen = settings.find(([key]) => TARGETS.includes(key))?.[0];
-  const blanks = TARGETS.filter((key) => key !== chosen).map((key): [string, string] => [key, ""]);
+  const blanks = TARGETS.filter((key) => key !== chosen).map((key): Setting => [key, ""]);
   return [...blanks, ...settings];
 }
 
@@ -95,48 +96,66 @@ export function restoreCommandLine(config: Config, node: string, launcher: strin
   return `${args.map(shellWord).join(" ")} %f %p`;
 }
 
+export interface RecoverySpec {
+  /** server_version_num of the restored cluster: decides where settings go. */
+  versionNum: number;
+  mode: RecoveryMode;
+  /** Recovery settings (restore_command, recovery_target_*, primary_conninfo, ...). */
+  settings: Setting[];
+  /** Server settings (archive_mode, port, ...): postgresql.auto.conf, which every version reads. */
+  server: Setting[];
+  /** A comment line saying who wrote the settings and when. */
+  comment: string;
+}
+
+export interface RecoveryFile {
+  /** Relative to the data directory. */
+  name: string;
+  content: string;
+  /** Permission bits to set, for files PostgreSQL wants private. */
+  mode?: number;
+}
+
 /**
- * Writes recovery settings (restore_command, recovery_target_*, primary_conninfo, ...)
- * where the version reads them, and server settings (archive_mode) into
- * postgresql.auto.conf, which every supported version reads.
+ * The files to write into the data directory, given the current postgresql.auto.conf
+ * (empty when there is none): postgresql.auto.conf without earlier managed settings plus
+ * the new ones, and the signal file or recovery.conf.
  */
-export async function writeRecoveryConfig(
-  pgdata: string,
-  versionNum: number,
-  settings: [string, string][],
-  server: [string, string][],
-  mode: RecoveryMode,
-  comment: string,
-): Promise<string[]> {
-  const render = (list: [string, string][]) =>
-    list.map(([key, value]) => `${key} = ${confValue(value)}`);
+export function renderRecoveryConfig(spec: RecoverySpec, previousAutoConf: string): RecoveryFile[] {
+  const render = (list: Setting[]) => list.map(([key, value]) => `${key} = ${confValue(value)}`);
+  const modern = spec.versionNum >= 120000;
   // Blank targets are a PostgreSQL 12+ GUC matter; recovery.conf starts empty anyway.
-  const lines = render(versionNum >= 120000 ? withBlankTargets(settings) : settings);
-  const written: string[] = [];
-  const auto = join(pgdata, "postgresql.auto.conf");
-  const previous = await readFile(auto, "utf8").catch(() => "");
-  await writeFile(
-    auto,
-    withoutManaged(
-      previous,
-      server.map(([key]) => key),
-    ),
+  const lines = render(modern ? withBlankTargets(spec.settings) : spec.settings);
+  const kept = withoutManaged(
+    previousAutoConf,
+    spec.server.map(([key]) => key),
   );
-  if (versionNum >= 120000) {
-    await appendFile(auto, `\n# ${comment}\n${[...render(server), ...lines].join("\n")}\n`);
-    const signal = join(pgdata, mode === "standby" ? "standby.signal" : "recovery.signal");
-    await writeFile(signal, "");
-    await chmod(signal, 0o600);
-    written.push(auto, signal);
-  } else {
-    if (server.length > 0) {
-      await appendFile(auto, `\n# ${comment}\n${render(server).join("\n")}\n`);
-      written.push(auto);
-    }
-    const path = join(pgdata, "recovery.conf");
-    const standby = mode === "standby" ? ["standby_mode = 'on'"] : [];
-    await writeFile(path, `# ${comment}\n${[...standby, ...lines].join("\n")}\n`, { mode: 0o600 });
-    written.push(path);
+  if (modern) {
+    return [
+      {
+        name: "postgresql.auto.conf",
+        content: `${kept}\n# ${spec.comment}\n${[...render(spec.server), ...lines].join("\n")}\n`,
+      },
+      {
+        name: spec.mode === "standby" ? "standby.signal" : "recovery.signal",
+        content: "",
+        mode: 0o600,
+      },
+    ];
   }
-  return written;
+  const standby = spec.mode === "standby" ? ["standby_mode = 'on'"] : [];
+  return [
+    {
+      name: "postgresql.auto.conf",
+      content:
+        spec.server.length > 0
+          ? `${kept}\n# ${spec.comment}\n${render(spec.server).join("\n")}\n`
+          : kept,
+    },
+    {
+      name: "recovery.conf",
+      content: `# ${spec.comment}\n${[...standby, ...lines].join("\n")}\n`,
+      mode: 0o600,
+    },
+  ];
 }

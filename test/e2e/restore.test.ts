@@ -217,6 +217,16 @@ describe.skipIf(!pg).each(repoKinds(server))("restore with a %s repository", (ki
     });
     expect(planned.code).toBe(11);
     expect(planned.stderr).toContain(next.name);
+    // With --json the refusal is a document too: the reasons and every missing segment.
+    const json = await runPgha(["restore", "plan", "--target-timeline", "1", "--json"], {
+      env,
+      asServerUser: true,
+    });
+    expect(json.code).toBe(11);
+    const refusal = JSON.parse(json.stdout);
+    expect(refusal.restorable).toBe(false);
+    expect(refusal.gaps).toContain(next.name);
+    expect(refusal.reasons.join(" ")).toMatch(/missing between backup/);
     const target = join(await serverOwnedTempDir("pgha-gap-"), "data");
     const refused = await runPgha(["restore", "--pgdata", target, "--target-timeline", "1"], {
       env,

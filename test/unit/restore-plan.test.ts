@@ -2,7 +2,8 @@
 import { describe, expect, it } from "vitest";
 import type { BackupManifest } from "../../src/repository/backup-manifest.js";
 import type { RestoreFacts, WalObject } from "../../src/restore/facts.js";
-import { planRestore, RestorePlanError, type RestoreRequest } from "../../src/restore/plan.js";
+import { planRestore, type RestorePlan } from "../../src/restore/plan.js";
+import type { RestoreRequest, RestoreTarget } from "../../src/restore/target.js";
 import { timelinePath } from "../../src/wal/history.js";
 
 const seg = (tl: number, n: number) =>
@@ -41,6 +42,26 @@ function facts(
   return { backups, histories: new Map(histories), wal: map };
 }
 
+/** A refused plan, thrown so the assertions read as before. */
+class RestorePlanError extends Error {
+  constructor(
+    message: string,
+    readonly gaps: string[],
+  ) {
+    super(message);
+  }
+}
+
+function planOrThrow(f: RestoreFacts, r: RestoreRequest): RestorePlan {
+  const outcome = planRestore(f, r);
+  if (!outcome.ok) {
+    throw new RestorePlanError(outcome.refusal.reasons.join("; "), outcome.refusal.gaps);
+  }
+  return outcome.plan;
+}
+
+const timeTarget = (text: string): RestoreTarget => ({ kind: "time", at: Date.parse(text), text });
+
 const req = (over: Partial<RestoreRequest>): RestoreRequest => ({
   target: { kind: "latest" },
   timeline: "latest",
@@ -67,9 +88,9 @@ describe("planRestore", () => {
       [1, 4, "2026-11-20T20:00:00Z"],
       [1, 5, "2026-11-21T01:00:00Z"],
     ];
-    const plan = planRestore(
+    const plan = planOrThrow(
       facts([A, B], timed),
-      req({ target: { kind: "time", time: "2026-11-20 12:00:00+00" } }),
+      req({ target: timeTarget("2026-11-20 12:00:00+00") }),
     );
     expect(plan.backup.id).toBe("A");
     expect(plan.wal.segments).toEqual([seg(1, 2), seg(1, 3)]);
@@ -82,7 +103,7 @@ describe("planRestore", () => {
   });
 
   it("recovers to the end of the archive for latest, and refuses a gap before it", () => {
-    const plan = planRestore(facts([A, B], wal1), req({}));
+    const plan = planOrThrow(facts([A, B], wal1), req({}));
     expect(plan.backup.id).toBe("B");
     expect(plan.wal.last).toBe(seg(1, 7));
     const holed = facts(
@@ -91,7 +112,7 @@ describe("planRestore", () => {
     );
     const error = (() => {
       try {
-        planRestore(holed, req({}));
+        planOrThrow(holed, req({}));
       } catch (e) {
         return e;
       }
@@ -107,14 +128,14 @@ describe("planRestore", () => {
     expect(timelinePath(2, history).map((s) => s.timeline)).toEqual([1, 2]);
     const error = (() => {
       try {
-        planRestore(f, req({}));
+        planOrThrow(f, req({}));
       } catch (e) {
         return e as RestorePlanError;
       }
     })();
     // On timeline 2: segments 2-4 from timeline 1, 5 onward from timeline 2; 7 is missing there.
     expect(error?.gaps).toEqual([seg(2, 7)]);
-    const plan = planRestore(f, req({ target: { kind: "lsn", lsn: "0/6000100" } }));
+    const plan = planOrThrow(f, req({ target: { kind: "lsn", lsn: "0/6000100" } }));
     expect(plan.wal.segments).toEqual([seg(1, 2), seg(1, 3), seg(1, 4), seg(2, 5), seg(2, 6)]);
     expect(plan.path).toEqual([
       { timeline: 1, begin: "0/0", end: "0/5800000" },
@@ -125,25 +146,22 @@ describe("planRestore", () => {
   it("leaves out backups past the branch point and explains xid and name targets", () => {
     const history = "1\t0/3800000\tno recovery target specified\n";
     const f = facts([A, B], [...wal1, [2, 3], [2, 4]], [[2, history]]);
-    const plan = planRestore(f, req({ target: { kind: "xid", xid: "1234" }, timeline: 2 }));
+    const plan = planOrThrow(f, req({ target: { kind: "xid", xid: "1234" }, timeline: 2 }));
     expect(plan.backup.id).toBe("A");
     expect(plan.notes[0]).toMatch(/cannot know where transaction 1234 is/);
-    expect(() => planRestore(f, req({ timeline: 2, backupId: "B" }))).toThrow(/not on the path/);
+    expect(() => planOrThrow(f, req({ timeline: 2, backupId: "B" }))).toThrow(/not on the path/);
   });
 
   it("refuses a target no backup can reach, and a timeline without history", () => {
     expect(() =>
-      planRestore(
-        facts([A, B], wal1),
-        req({ target: { kind: "time", time: "2026-01-01T00:00:00Z" } }),
-      ),
+      planOrThrow(facts([A, B], wal1), req({ target: timeTarget("2026-01-01T00:00:00Z") })),
     ).toThrow(/no backup finished at or before time/);
-    expect(() => planRestore(facts([A], wal1), req({ timeline: 3 }))).toThrow(
+    expect(() => planOrThrow(facts([A], wal1), req({ timeline: 3 }))).toThrow(
       /timeline 3 has no history file/,
     );
-    expect(() => planRestore(facts([], wal1), req({}))).toThrow(/no backups/);
+    expect(() => planOrThrow(facts([], wal1), req({}))).toThrow(/no backups/);
     expect(() =>
-      planRestore(facts([A], wal1), req({ target: { kind: "lsn", lsn: "FFFFFFFF/0" } })),
+      planOrThrow(facts([A], wal1), req({ target: { kind: "lsn", lsn: "FFFFFFFF/0" } })),
     ).toThrow(/past the end of the archive/);
   });
 });

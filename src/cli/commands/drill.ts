@@ -5,26 +5,14 @@ import type { OptionsOf } from "../../config/flags.js";
 import { describeSystemError, PghaError, UsageError } from "../../errors.js";
 import { listDrillReports } from "../../repository/drill-report.js";
 import { runDrill } from "../../restore/drill.js";
-import type { RestoreTarget } from "../../restore/plan.js";
+import { parseRestoreRequest, type RestoreTarget, type TargetFlags } from "../../restore/target.js";
 import { openStore } from "../../storage/open-store.js";
 import { loadContext } from "../context.js";
 import { renderTable } from "../table.js";
-import { requestFrom, type TargetFlags } from "./restore.js";
 
 /** --target-time also takes a time relative to now: -1h, -30m, -2d, -90s. */
 export function drillTarget(opts: TargetFlags, now: Date): RestoreTarget {
-  const time = opts.targetTime?.trim();
-  const relative = time === undefined ? undefined : /^-(\d+)(s|m|h|d)$/.exec(time);
-  if (relative) {
-    const ms =
-      Number(relative[1]) *
-      { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as "s" | "m" | "h" | "d"];
-    return {
-      kind: "time",
-      time: new Date(now.getTime() - ms).toISOString().replace("T", " ").replace("Z", "+00:00"),
-    };
-  }
-  return requestFrom(opts).target;
+  return parseRestoreRequest(opts, { now, relativeTimes: true }).target;
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;

@@ -1,0 +1,73 @@
+/**
+ * The one restore applier, shared by `pgha restore`, `pgha standby` and `pgha drill`:
+ * plan from the repository (nothing is downloaded for a plan that cannot succeed), fetch
+ * the base backup into the data directory, write the recovery configuration.
+ */
+import { fetchBaseBackup } from "../backup/fetch-backup.js";
+import { PghaError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { ObjectStore } from "../storage/object-store.js";
+import { gatherRestoreFacts } from "./facts.js";
+import { type PlanOutcome, type PlanRefusal, planRestore, type RestorePlan } from "./plan.js";
+import type { RecoverySpec } from "./recovery-config.js";
+import type { RestoreRequest } from "./target.js";
+import { writeRecoveryConfig } from "./write-recovery-config.js";
+
+export interface RestoreDeps {
+  store: ObjectStore;
+  cluster: string;
+  log: Logger;
+}
+
+/** Reads the catalog and plans; a refusal is a value, not an exception. */
+export async function planFromRepository(
+  deps: RestoreDeps,
+  request: RestoreRequest,
+): Promise<PlanOutcome> {
+  return planRestore(await gatherRestoreFacts(deps.store, deps.cluster, deps.log), request);
+}
+
+/** The error a refused plan raises where a restore must stop: exit 11, nothing downloaded. */
+export function refusalError(refusal: PlanRefusal): PghaError {
+  return new PghaError("unrestorable", `cannot restore: ${refusal.reasons.join("; ")}`, {
+    hint:
+      refusal.gaps.length > 0
+        ? "the archive has a hole: WAL after it is unusable for this target; choose a target before the gap or a backup after it"
+        : "'pgha backup list' shows the backups and their times",
+  });
+}
+
+/** planFromRepository, throwing refusalError when the plan cannot succeed. */
+export async function requirePlan(
+  deps: RestoreDeps,
+  request: RestoreRequest,
+): Promise<RestorePlan> {
+  const outcome = await planFromRepository(deps, request);
+  if (!outcome.ok) throw refusalError(outcome.refusal);
+  return outcome.plan;
+}
+
+export interface ApplyRequest {
+  plan: RestorePlan;
+  /** The new data directory: empty or absent. */
+  pgdata: string;
+  /** Tablespace name or oid -> directory. */
+  tablespaceMap: Map<string, string>;
+  /** What to write once the backup is in place (the server version comes from the backup). */
+  recovery: Omit<RecoverySpec, "versionNum">;
+}
+
+/** Fetches the plan's backup into pgdata and writes the recovery configuration. */
+export async function applyRestore(deps: RestoreDeps, request: ApplyRequest): Promise<void> {
+  const { plan, pgdata } = request;
+  await fetchBaseBackup(
+    { store: deps.store, log: deps.log, progress: () => undefined },
+    plan.backup,
+    pgdata,
+    request.tablespaceMap,
+  );
+  await writeRecoveryConfig(pgdata, {
+    ...request.recovery,
+    versionNum: plan.backup.pgVersionNum,
+  });
+}

@@ -1,0 +1,118 @@
+/**
+ * Which backup a restore starts from, and the timeline path it recovers along. Pure.
+ *
+ * - Target timeline: a number; "latest" (the newest timeline the archive knows);
+ *   "current" (the chosen backup's own timeline).
+ * - A backup is on the path when its timeline is on it and it ended before that
+ *   timeline branched off. Of those, the newest that can reach the target is chosen:
+ *   for a time, one that finished at or before it; for an LSN, one whose stop LSN is at
+ *   or before it; for latest, immediate, an xid or a restore point, the newest (the
+ *   repository cannot know where an xid or a name is: the plan says so in a note).
+ */
+import type { BackupManifest } from "../repository/backup-manifest.js";
+import { type TimelineStep, timelinePath } from "../wal/history.js";
+import { parseLsn } from "../wal/names.js";
+import type { RestoreFacts } from "./facts.js";
+import { type Chosen, refuse } from "./refusal.js";
+import { describeTarget, type RestoreRequest } from "./target.js";
+
+export interface BackupChoice {
+  backup: BackupManifest;
+  targetTimeline: number;
+  path: TimelineStep[];
+  notes: string[];
+}
+
+function knownTimelines(facts: RestoreFacts): number[] {
+  const set = new Set<number>([
+    1,
+    ...facts.histories.keys(),
+    ...facts.backups.map((b) => b.timeline),
+  ]);
+  for (const name of facts.wal.keys()) set.add(Number.parseInt(name.slice(0, 8), 16));
+  return [...set].sort((a, b) => a - b);
+}
+
+function onPath(backup: BackupManifest, path: TimelineStep[]): boolean {
+  const step = path.find((s) => s.timeline === backup.timeline);
+  const stop = parseLsn(backup.stopLsn);
+  return step !== undefined && stop !== undefined && (step.end === null || stop <= step.end);
+}
+
+function pathFor(facts: RestoreFacts, timeline: number): Chosen<TimelineStep[]> {
+  if (timeline > 1 && !facts.histories.has(timeline)) {
+    return refuse(
+      `timeline ${timeline} has no history file (${timeline.toString(16).toUpperCase().padStart(8, "0")}.history) in the archive`,
+    );
+  }
+  return { ok: true, value: timelinePath(timeline, facts.histories.get(timeline)) };
+}
+
+export function chooseBackup(facts: RestoreFacts, request: RestoreRequest): Chosen<BackupChoice> {
+  if (facts.backups.length === 0) return refuse("the repository has no backups of this cluster");
+  const target = request.target;
+
+  let candidates: BackupManifest[];
+  let targetTimeline: number;
+  let path: TimelineStep[];
+  if (request.timeline === "current") {
+    // Each backup recovers along its own timeline.
+    candidates = facts.backups;
+    targetTimeline = 0;
+    path = [];
+  } else {
+    targetTimeline =
+      request.timeline === "latest" ? Math.max(...knownTimelines(facts)) : request.timeline;
+    const found = pathFor(facts, targetTimeline);
+    if (!found.ok) return found;
+    path = found.value;
+    candidates = facts.backups.filter((b) => onPath(b, path));
+  }
+
+  const stopOf = (b: BackupManifest) => parseLsn(b.stopLsn) ?? 0n;
+  candidates = [...candidates].sort((a, b) =>
+    stopOf(a) < stopOf(b) ? 1 : stopOf(a) > stopOf(b) ? -1 : b.id.localeCompare(a.id),
+  );
+  const reaches = (b: BackupManifest): boolean => {
+    if (target.kind === "time") return Date.parse(b.stopTime) <= target.at;
+    if (target.kind === "lsn") return stopOf(b) <= (parseLsn(target.lsn) ?? 0n);
+    return true;
+  };
+
+  let backup: BackupManifest | undefined;
+  if (request.backupId !== undefined) {
+    backup = facts.backups.find((b) => b.id === request.backupId);
+    if (!backup) return refuse(`there is no backup ${request.backupId}`);
+    if (!candidates.includes(backup)) {
+      return refuse(
+        `backup ${backup.id} is not on the path to timeline ${targetTimeline} (it is on timeline ${backup.timeline}, past the branch point)`,
+      );
+    }
+    if (!reaches(backup))
+      return refuse(
+        `backup ${backup.id} ended after ${describeTarget(target)}: it cannot reach it`,
+      );
+  } else {
+    backup = candidates.find(reaches);
+    if (!backup) {
+      const where =
+        request.timeline === "current" ? "" : ` on the path to timeline ${targetTimeline}`;
+      return refuse(
+        `no backup finished at or before ${describeTarget(target)}${where}; the oldest ended ${facts.backups[0]?.stopTime} at ${facts.backups[0]?.stopLsn}`,
+      );
+    }
+  }
+  if (request.timeline === "current") {
+    targetTimeline = backup.timeline;
+    const found = pathFor(facts, targetTimeline);
+    if (!found.ok) return found;
+    path = found.value;
+  }
+  const notes: string[] = [];
+  if (target.kind === "xid" || target.kind === "name") {
+    notes.push(
+      `the repository cannot know where ${describeTarget(target)} is: backup ${backup.id} is the newest on the path; if the target lies before its end (${backup.stopTime}), recovery stops with an error: choose an older one with --backup`,
+    );
+  }
+  return { ok: true, value: { backup, targetTimeline, path, notes } };
+}

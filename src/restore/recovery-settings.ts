@@ -1,0 +1,67 @@
+/**
+ * The recovery settings a restore or a standby needs, as [name, value] pairs in the order
+ * they are written. Pure; restore_command is built by recovery-config.ts's
+ * restoreCommandLine and passed in.
+ */
+import type { BackupManifest } from "../repository/backup-manifest.js";
+import type { RestoreRequest } from "./target.js";
+
+export type Setting = [name: string, value: string];
+
+/** recovery_target_* for a point-in-time recovery (restore_command not included). */
+export function targetSettings(request: RestoreRequest, backup: BackupManifest): Setting[] {
+  const target = request.target;
+  const settings: Setting[] = [];
+  switch (target.kind) {
+    case "immediate":
+      settings.push(["recovery_target", "immediate"]);
+      break;
+    case "time":
+      settings.push(["recovery_target_time", target.text]);
+      break;
+    case "lsn":
+      settings.push(["recovery_target_lsn", target.lsn]);
+      break;
+    case "xid":
+      settings.push(["recovery_target_xid", target.xid]);
+      break;
+    case "name":
+      settings.push(["recovery_target_name", target.name]);
+      break;
+    case "latest":
+      break;
+  }
+  // Written every time, defaults included: a value left in postgresql.conf must not apply.
+  settings.push(["recovery_target_inclusive", request.exclusive ? "false" : "true"]);
+  // PostgreSQL 11 and older read "current" as 0, which means latest: write the number.
+  const timelineValue =
+    request.timeline === "current"
+      ? backup.pgVersionNum >= 120000
+        ? "current"
+        : String(backup.timeline)
+      : String(request.timeline);
+  settings.push(["recovery_target_timeline", timelineValue]);
+  settings.push(["recovery_target_action", request.action]);
+  return settings;
+}
+
+export interface StandbyOptions {
+  primaryConninfo: string;
+  slot: string | undefined;
+  restoreCommand: string;
+  /** recovery_min_apply_delay in ms, for a delayed standby. */
+  delayMs: number | undefined;
+}
+
+/** A standby streams from the primary and falls back to the archive; it follows the latest timeline. */
+export function standbySettings(options: StandbyOptions): Setting[] {
+  return [
+    ["primary_conninfo", options.primaryConninfo],
+    ...(options.slot ? [["primary_slot_name", options.slot] as Setting] : []),
+    ["restore_command", options.restoreCommand],
+    ["recovery_target_timeline", "latest"],
+    ...(options.delayMs !== undefined
+      ? [["recovery_min_apply_delay", `${options.delayMs}ms`] as Setting]
+      : []),
+  ];
+}

@@ -1,0 +1,13 @@
+/** The planners' result: a value, or the reasons a restore cannot succeed. */
+
+/** Why a plan cannot be followed; gaps lists missing WAL segments when they are the reason. */
+export interface PlanRefusal {
+  reasons: string[];
+  gaps: string[];
+}
+
+export type Chosen<T> = { ok: true; value: T } | { ok: false; refusal: PlanRefusal };
+
+export function refuse(reason: string, gaps: string[] = []): { ok: false; refusal: PlanRefusal } {
+  return { ok: false, refusal: { reasons: [reason], gaps } };
+}

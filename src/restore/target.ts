@@ -1,0 +1,151 @@
+/**
+ * Restore targets: parsed once, from the target flags of `restore`, `restore plan`,
+ * `standby` and `drill`, into the request the planner takes. Pure: `now` is passed in.
+ *
+ * A time target keeps both the instant (for choosing a backup and the WAL range) and the
+ * text PostgreSQL gets as recovery_target_time: the user's own digits (microseconds
+ * included), with a numeric offset, because PostgreSQL reads recovery_target_time before
+ * it loads time zone abbreviations and refuses "Z".
+ */
+import { UsageError } from "../errors.js";
+import { parseLsn } from "../wal/names.js";
+
+export type RestoreTarget =
+  | { kind: "latest" }
+  | { kind: "immediate" }
+  | { kind: "time"; at: number; text: string }
+  | { kind: "lsn"; lsn: string }
+  | { kind: "xid"; xid: string }
+  | { kind: "name"; name: string };
+
+export type TargetTimeline = "latest" | "current" | number;
+export type TargetAction = "promote" | "pause" | "shutdown";
+
+export interface RestoreRequest {
+  target: RestoreTarget;
+  timeline: TargetTimeline;
+  exclusive: boolean;
+  action: TargetAction;
+  backupId: string | undefined;
+}
+
+/** The target flags as given (undefined when absent). */
+export interface TargetFlags {
+  targetTime?: string | undefined;
+  targetLsn?: string | undefined;
+  targetXid?: string | undefined;
+  targetName?: string | undefined;
+  latest?: boolean | undefined;
+  immediate?: boolean | undefined;
+  targetTimeline?: string | undefined;
+  targetExclusive?: boolean | undefined;
+  targetAction?: string | undefined;
+  backup?: string | undefined;
+}
+
+export interface TargetParseOptions {
+  now: Date;
+  /** Accept times relative to now (-1h, -30m, -2d, -90s); drill does. */
+  relativeTimes: boolean;
+}
+
+const RELATIVE_UNITS_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** An absolute ISO 8601 time with a zone, or (when allowed) a time relative to now. */
+export function parseTargetTime(raw: string, options: TargetParseOptions): RestoreTarget {
+  const text = raw.trim();
+  const relative = options.relativeTimes ? /^-(\d+)(s|m|h|d)$/.exec(text) : null;
+  if (relative) {
+    const unit = relative[2] as keyof typeof RELATIVE_UNITS_MS;
+    const at = options.now.getTime() - Number(relative[1]) * RELATIVE_UNITS_MS[unit];
+    return { kind: "time", at, text: postgresTime(new Date(at).toISOString()) };
+  }
+  const at = Date.parse(text);
+  if (!/(Z|[+-]\d\d(:?\d\d)?)$/i.test(text) || Number.isNaN(at)) {
+    throw new UsageError(
+      `--target-time '${raw}' is not an ISO 8601 time with a zone`,
+      "for example 2026-11-21T14:03:27+01:00 or 2026-11-21T13:03:27Z",
+    );
+  }
+  return { kind: "time", at, text: postgresTime(text) };
+}
+
+/** "2026-11-21T13:03:27.5Z" -> "2026-11-21 13:03:27.5+00:00": what recovery_target_time accepts. */
+function postgresTime(iso: string): string {
+  return iso.replace(/[zZ]$/, "+00:00").replace("T", " ");
+}
+
+/** At most one target (none means latest); the timeline, action and backup options. */
+export function parseRestoreRequest(
+  flags: TargetFlags,
+  options: TargetParseOptions,
+): RestoreRequest {
+  const given: RestoreTarget[] = [];
+  if (flags.targetTime !== undefined) given.push(parseTargetTime(flags.targetTime, options));
+  if (flags.targetLsn !== undefined) {
+    if (parseLsn(flags.targetLsn) === undefined)
+      throw new UsageError(
+        `--target-lsn '${flags.targetLsn}' is not an LSN`,
+        "for example 0/16B3748",
+      );
+    given.push({ kind: "lsn", lsn: flags.targetLsn.toUpperCase() });
+  }
+  if (flags.targetXid !== undefined) {
+    if (!/^\d+$/.test(flags.targetXid))
+      throw new UsageError(
+        `--target-xid '${flags.targetXid}' is not a transaction id`,
+        "for example 123456",
+      );
+    given.push({ kind: "xid", xid: flags.targetXid });
+  }
+  if (flags.targetName !== undefined) given.push({ kind: "name", name: flags.targetName });
+  if (flags.latest === true) given.push({ kind: "latest" });
+  if (flags.immediate === true) given.push({ kind: "immediate" });
+  if (given.length > 1) {
+    throw new UsageError(
+      "give one target",
+      "one of --target-time, --target-lsn, --target-xid, --target-name, --latest, --immediate",
+    );
+  }
+  return {
+    target: given[0] ?? { kind: "latest" },
+    timeline: parseTargetTimeline(flags.targetTimeline ?? "latest"),
+    exclusive: flags.targetExclusive === true,
+    action: parseTargetAction(flags.targetAction ?? "pause"),
+    backupId: flags.backup,
+  };
+}
+
+export function parseTargetTimeline(raw: string): TargetTimeline {
+  if (raw === "latest" || raw === "current") return raw;
+  if (/^\d+$/.test(raw) && Number(raw) > 0) return Number(raw);
+  throw new UsageError(
+    `--target-timeline '${raw}' is not latest, current or a number`,
+    "for example --target-timeline 2",
+  );
+}
+
+export function parseTargetAction(raw: string): TargetAction {
+  if (raw === "promote" || raw === "pause" || raw === "shutdown") return raw;
+  throw new UsageError(
+    `--target-action '${raw}' is not promote, pause or shutdown`,
+    "pause is PostgreSQL's default",
+  );
+}
+
+export function describeTarget(target: RestoreTarget): string {
+  switch (target.kind) {
+    case "latest":
+      return "the end of the archive";
+    case "immediate":
+      return "the end of the backup (consistency)";
+    case "time":
+      return `time ${target.text}`;
+    case "lsn":
+      return `LSN ${target.lsn}`;
+    case "xid":
+      return `transaction ${target.xid}`;
+    case "name":
+      return `restore point '${target.name}'`;
+  }
+}
