@@ -19,7 +19,15 @@
  */
 import type { BackupManifest } from "../repository/backup-manifest.js";
 import { type TimelineStep, timelinePath } from "../wal/history.js";
-import { formatLsn, parseLsn, parseWalFileName, segmentName, segmentNumber } from "../wal/names.js";
+import {
+  formatLsn,
+  historyFileName,
+  parseLsn,
+  parseSegmentFileName,
+  parseWalFileName,
+  segmentName,
+  segmentNumber,
+} from "../wal/names.js";
 import type { RestoreFacts } from "./facts.js";
 
 /** How far past a target time the gap check reaches, in archive (object store) time. */
@@ -108,7 +116,7 @@ export function planRestore(facts: RestoreFacts, request: RestoreRequest): Resto
   const pathFor = (timeline: number): TimelineStep[] => {
     if (timeline > 1 && !facts.histories.has(timeline)) {
       throw new RestorePlanError(
-        `timeline ${timeline} has no history file (${timeline.toString(16).toUpperCase().padStart(8, "0")}.history) in the archive`,
+        `timeline ${timeline} has no history file (${historyFileName(timeline)}) in the archive`,
       );
     }
     return timelinePath(timeline, facts.histories.get(timeline));
@@ -173,8 +181,8 @@ export function planRestore(facts: RestoreFacts, request: RestoreRequest): Resto
   }
 
   const size = backup.walSegmentSize;
-  const start = parseWalFileName(backup.startWal);
-  const stop = parseWalFileName(backup.stopWal);
+  const start = parseSegmentFileName(backup.startWal);
+  const stop = parseSegmentFileName(backup.stopWal);
   if (!start || !stop) throw new RestorePlanError(`backup ${backup.id} has unreadable WAL names`);
   const startSeg = segmentNumber(start, size);
   const stopSeg = segmentNumber(stop, size);
