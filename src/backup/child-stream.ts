@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { pipeline, type Readable, Transform } from "node:stream";
 import { compressStream, decompressStream } from "../compress/codec.js";
-import type { CompressionSpec } from "../config/values.js";
+import type { Compression } from "../compress/compression.js";
 import { IntegrityError, PghaError, PostgresError, StorageError } from "../errors.js";
 import type { DumpObject } from "../repository/dump-manifest.js";
 import type { ObjectStore } from "../storage/object-store.js";
@@ -57,7 +57,7 @@ export async function programToStore(
   run: ProgramRun,
   store: ObjectStore,
   key: string,
-  compression: CompressionSpec,
+  compression: Compression,
 ): Promise<DumpObject> {
   const child = spawn(run.program, run.args, { env: run.env, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";

@@ -5,8 +5,9 @@
  * loader resolves values from it (flags > environment > config file > default), and
  * `pgha options` / the README reference print it.
  */
+import type { Compression } from "../compress/compression.js";
+import type { S3Checksums } from "../storage/s3-settings.js";
 import {
-  type CompressionSpec,
   DEFAULT_ZSTD_LEVEL,
   type LogLevel,
   parseBoolean,
@@ -21,7 +22,6 @@ import {
   parseSize,
   parseText,
   type RepoLocation,
-  type S3Checksums,
 } from "./values.js";
 
 export type OptionGroup =
@@ -73,7 +73,7 @@ export const OPTIONS = {
     defaultText: "main",
     parse: parseClusterName,
   }),
-  compress: option<CompressionSpec>({
+  compress: option<Compression>({
     name: "compress",
     env: "PGHA_COMPRESS",
     placeholder: "<zstd[:level]|none>",

@@ -25,7 +25,6 @@ import {
   type StorageClass,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import type { S3Settings } from "../config/load.js";
 import { AlreadyExistsError, NotFoundError, StorageError } from "../errors.js";
 import {
   assertValidKey,
@@ -37,6 +36,7 @@ import {
   type PutOptions,
 } from "./object-store.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
+import type { S3Settings } from "./s3-settings.js";
 import { chunked, toReadable } from "./streams.js";
 
 // The SDK warns once per process that its 2027 releases need Node 22. Under archive_command

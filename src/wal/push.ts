@@ -17,7 +17,7 @@ import { basename } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { compressBuffer, compressStream } from "../compress/codec.js";
-import type { CompressionSpec } from "../config/values.js";
+import type { Compression } from "../compress/compression.js";
 import {
   AlreadyExistsError,
   describeSystemError,
@@ -42,7 +42,7 @@ import { checkSegmentHeader, LONG_PAGE_HEADER_SIZE } from "./page-header.js";
 export interface PushDeps {
   store: ObjectStore;
   cluster: string;
-  compression: CompressionSpec;
+  compression: Compression;
   log: Logger;
   now: () => Date;
 }

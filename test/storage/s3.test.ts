@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import type { S3Settings } from "../../src/config/load.js";
 import { StorageError } from "../../src/errors.js";
 import { defaultRetryPolicy } from "../../src/storage/retry.js";
 import { S3Store } from "../../src/storage/s3.js";
+import type { S3Settings } from "../../src/storage/s3-settings.js";
 import { s3Server } from "../helpers/components.js";
 import { freePort } from "../helpers/pg-cluster.js";
 import { describeConformance } from "./conformance.js";
