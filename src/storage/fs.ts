@@ -27,6 +27,7 @@ import {
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { AlreadyExistsError, describeSystemError, NotFoundError, StorageError } from "../errors.js";
+import { isErrno, syncCreatedDirectories, syncDirectory, writeAll } from "../local-files.js";
 import { compareKeys } from "./memory.js";
 import {
   assertValidKey,
@@ -250,36 +251,4 @@ async function readHeader(
     throw new StorageError(`${path} has a corrupt header`, { transient: false });
   }
   return { metadata, headerBytes: newline + 1 };
-}
-
-export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** fsyncs the parent of every directory from `first` (the first one mkdir created) down to `last`. */
-async function syncCreatedDirectories(first: string, last: string): Promise<void> {
-  const chain: string[] = [];
-  for (let at = last; at.length >= first.length; at = dirname(at)) {
-    chain.unshift(at);
-    if (at === first || at === dirname(at)) break;
-  }
-  for (const created of chain) await syncDirectory(dirname(created));
-}
-
-/** FileHandle.write may write less than asked (quota, NFS): loop until all is written. */
-export async function writeAll(handle: FileHandle, data: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < data.length) {
-    const { bytesWritten } = await handle.write(data, offset, data.length - offset);
-    offset += bytesWritten;
-  }
-}
-
-export function isErrno(error: unknown, code: string): boolean {
-  return (error as NodeJS.ErrnoException | undefined)?.code === code;
 }

@@ -25,10 +25,10 @@ import {
   RefusedError,
   StorageError,
 } from "../errors.js";
+import { syncDirectory, writeAll } from "../local-files.js";
 import type { Logger } from "../log.js";
 import { identityKey, walKey } from "../repository/keys.js";
 import { decodeContentMeta } from "../repository/object-meta.js";
-import { syncDirectory, writeAll } from "../storage/fs.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { type RetryPolicy, withRetry } from "../storage/retry.js";
 import { parseWalFileName } from "./names.js";
