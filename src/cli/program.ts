@@ -15,9 +15,13 @@ import { COMMAND_GROUPS } from "./hot-args.js";
 
 const VERSION = "0.1.0";
 
-function exitCodeHelp(names: readonly ExitCodeName[]): string {
+/** The exit-code table's rows for names; `meanings` words a row for one command. */
+function exitCodeHelp(
+  names: readonly ExitCodeName[],
+  meanings: Partial<Record<ExitCodeName, string>> = {},
+): string {
   const rows = EXIT_CODE_TABLE.filter((row) => names.includes(row.name));
-  return `\nExit codes:\n${rows.map((r) => `  ${String(r.code).padStart(3)}  ${r.meaning}`).join("\n")}\n`;
+  return `\nExit codes:\n${rows.map((r) => `  ${String(r.code).padStart(3)}  ${meanings[r.name] ?? r.meaning}`).join("\n")}\n`;
 }
 
 function addOptions(command: Command, groups: readonly OptionGroup[]): Command {
@@ -184,7 +188,13 @@ export function buildProgram(setCode: (code: number) => void): Command {
       .argument("<dest>", "where to write it (PostgreSQL's %p, relative to the working directory)")
       .addHelpText(
         "after",
-        `\nExit codes:\n    0  delivered and verified\n    1  not in the repository (PostgreSQL: "not available"); also any failure when\n       standby.signal is present in --pgdata, so a standby simply retries\n  126  storage, integrity or configuration failure during archive recovery: PostgreSQL\n       stops recovery rather than ending it early and promoting at the wrong point\n`,
+        exitCodeHelp(["ok", "notFound", "failClosed"], {
+          ok: "delivered and verified",
+          notFound:
+            'not in the repository (PostgreSQL: "not available"); also any failure when\n       standby.signal is present in --pgdata, so a standby simply retries',
+          failClosed:
+            "storage, integrity or configuration failure during archive recovery: PostgreSQL\n       stops recovery rather than ending it early and promoting at the wrong point",
+        }),
       ),
     COMMAND_GROUPS["wal-fetch"],
   ).action(async (name: string, dest: string, opts: Record<string, unknown>) => {
