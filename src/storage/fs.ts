@@ -33,10 +33,12 @@ import {
   assertValidKey,
   assertValidMetadata,
   type ListEntry,
+  type ListOptions,
   type ObjectInfo,
   type ObjectStore,
   type PutBody,
   type PutOptions,
+  type StoreCapabilities,
 } from "./object-store.js";
 
 const MAGIC = "PGHA-OBJECT-1 ";
@@ -44,6 +46,11 @@ const MAX_HEADER = 8192;
 
 export class FsStore implements ObjectStore {
   readonly url: string;
+  readonly capabilities: StoreCapabilities = {
+    atomicIfAbsent: true, // link(2) fails on an existing name
+    atomicReplace: true, // rename(2)
+    durableWhenVisible: false, // a writer may die between rename/link and the directory fsync
+  };
 
   constructor(readonly root: string) {
     this.url = `file://${root}`;
@@ -153,7 +160,7 @@ export class FsStore implements ObjectStore {
     return { key, size, metadata };
   }
 
-  async *list(prefix: string): AsyncIterable<ListEntry> {
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
     // Walk only the deepest directory that the prefix names completely.
     const slash = prefix.lastIndexOf("/");
     const base = slash === -1 ? "" : prefix.slice(0, slash);
@@ -161,7 +168,9 @@ export class FsStore implements ObjectStore {
     const found: ListEntry[] = [];
     await this.walk(base, prefix, found);
     found.sort((a, b) => compareKeys(a.key, b.key));
+    const after = options.after;
     for (const item of found) {
+      if (after !== undefined && compareKeys(item.key, after) <= 0) continue;
       // The stat size includes the header; head gives the body size.
       const info = await this.head(item.key);
       if (info) yield { ...item, size: info.size };

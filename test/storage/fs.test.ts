@@ -12,7 +12,11 @@ describeConformance(
     const root = await mkdtemp(join(tmpdir(), "pgha-fs-"));
     return { store: new FsStore(root), cleanup: () => rm(root, { recursive: true, force: true }) };
   },
-  { atomicIfAbsent: true, largeBody: 12 * 1024 * 1024 },
+  {
+    capabilities: { atomicIfAbsent: true, atomicReplace: true, durableWhenVisible: false },
+    atomicIfAbsent: true,
+    largeBody: 12 * 1024 * 1024,
+  },
 );
 
 describe("FsStore specifics", () => {

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { StorageError } from "../../src/errors.js";
 import { defaultRetryPolicy } from "../../src/storage/retry.js";
+import { addRetries } from "../../src/storage/retrying-store.js";
 import { S3Store } from "../../src/storage/s3.js";
 import type { S3Settings } from "../../src/storage/s3-settings.js";
 import { s3Server } from "../helpers/components.js";
@@ -30,10 +31,8 @@ if (server) {
     `s3 (${server.kind})`,
     async () => {
       const prefix = `conformance-${randomBytes(4).toString("hex")}`;
-      const store = new S3Store(
-        server.bucket,
-        prefix,
-        settings(server.endpoint),
+      const store = addRetries(
+        new S3Store(server.bucket, prefix, settings(server.endpoint)),
         defaultRetryPolicy(20_000),
       );
       return {
@@ -43,17 +42,23 @@ if (server) {
         },
       };
     },
-    { atomicIfAbsent: server.conditionalWrites, largeBody: 12 * 1024 * 1024 },
+    {
+      capabilities: {
+        atomicIfAbsent: "unknown",
+        atomicReplace: "unknown",
+        durableWhenVisible: true,
+      },
+      atomicIfAbsent: server.conditionalWrites,
+      largeBody: 12 * 1024 * 1024,
+    },
   );
 }
 
 describe.skipIf(!server)("S3Store failures", () => {
   it("retries an unreachable endpoint within the time budget, then fails as transient storage", async () => {
     const port = await freePort();
-    const store = new S3Store(
-      "bucket",
-      "p",
-      settings(`http://127.0.0.1:${port}`),
+    const store = addRetries(
+      new S3Store("bucket", "p", settings(`http://127.0.0.1:${port}`)),
       defaultRetryPolicy(1500),
     );
     const started = Date.now();
@@ -66,10 +71,8 @@ describe.skipIf(!server)("S3Store failures", () => {
 
   it("names a missing bucket as a non-transient error with a hint", async () => {
     if (!server) return;
-    const store = new S3Store(
-      "no-such-bucket-pgha",
-      "",
-      settings(server.endpoint),
+    const store = addRetries(
+      new S3Store("no-such-bucket-pgha", "", settings(server.endpoint)),
       defaultRetryPolicy(2000),
     );
     const error = await store.put("k", Buffer.from("x")).catch((e: unknown) => e);
