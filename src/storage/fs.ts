@@ -41,10 +41,10 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { AlreadyExistsError, describeSystemError, NotFoundError, StorageError } from "../errors.js";
 import { isErrno, syncCreatedDirectories, syncDirectory, writeAll } from "../local-files.js";
-import { compareKeys } from "./memory.js";
 import {
   assertValidKey,
   assertValidMetadata,
+  compareKeys,
   type ListEntry,
   type ListOptions,
   type ObjectInfo,

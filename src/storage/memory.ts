@@ -4,6 +4,7 @@ import { AlreadyExistsError, NotFoundError } from "../errors.js";
 import {
   assertValidKey,
   assertValidMetadata,
+  compareKeys,
   type ListEntry,
   type ListOptions,
   type ObjectInfo,
@@ -82,9 +83,4 @@ export class MemoryStore implements ObjectStore {
     if (!stored) throw new NotFoundError(key);
     stored.data = Buffer.from(data);
   }
-}
-
-/** Ascending byte order, the order S3 lists in. */
-export function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }

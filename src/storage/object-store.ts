@@ -165,3 +165,14 @@ export function assertValidMetadata(metadata: Record<string, string>): void {
   }
   if (total > 2048) throw new StorageError("metadata larger than 2 KiB", { transient: false });
 }
+
+/** Code units whose UTF-16 order differs from their UTF-8 byte order (surrogates, U+E000-U+FFFF). */
+const WIDE = /[\uD800-\uFFFF]/;
+
+/** Ascending byte order of keys: the order list yields them in (the order S3 lists in). */
+export function compareKeys(a: string, b: string): number {
+  if (a === b) return 0;
+  // String order is UTF-8 byte order unless a surrogate meets U+E000-U+FFFF.
+  if (WIDE.test(a) || WIDE.test(b)) return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  return a < b ? -1 : 1;
+}
