@@ -96,7 +96,11 @@ export class S3Store implements ObjectStore {
     return retry ? retry(what, once) : once();
   }
 
-  async head(key: string, retry?: RequestRetry): Promise<ObjectInfo | undefined> {
+  head(key: string): Promise<ObjectInfo | undefined> {
+    return this.headObject(key, undefined);
+  }
+
+  private async headObject(key: string, retry: RequestRetry | undefined) {
     const Key = this.fullKey(key);
     try {
       const out = await this.send(
@@ -131,7 +135,7 @@ export class S3Store implements ObjectStore {
     if (
       options.ifAbsent &&
       this.capabilities.atomicIfAbsent !== true &&
-      (await this.head(key, retry))
+      (await this.headObject(key, retry))
     ) {
       throw new AlreadyExistsError(key);
     }
