@@ -59,6 +59,9 @@ export async function programToStore(
   key: string,
   compression: Compression,
 ): Promise<DumpObject> {
+  // Ready before the program starts: Node discards a child's unread stdout when it exits,
+  // so nothing may be awaited between spawn and piping its stdout.
+  const compress = await compressStream(compression);
   const child = spawn(run.program, run.args, { env: run.env, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => {
@@ -79,7 +82,7 @@ export async function programToStore(
       rawHash.update(chunk);
       rawSize += chunk.length;
     }),
-    await compressStream(compression),
+    compress,
     counted((chunk) => {
       storedSize += chunk.length;
     }),
