@@ -27,6 +27,7 @@ import { chmod, copyFile, mkdir, readdir, stat, writeFile } from "node:fs/promis
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { parseWalFileName } from "../src/wal/names.js";
 import { PG_BIN, PgCluster, postgresAvailable } from "../test/helpers/pg-cluster.js";
 import { PGHA_BIN, REPO_ROOT } from "../test/helpers/pgha.js";
 import {
@@ -54,7 +55,6 @@ import {
 const SEGMENTS = 32;
 const SEGMENT_SIZE = 16 * 1024 * 1024;
 const ZSTD = "/usr/bin/zstd";
-const SEGMENT_NAME = /^[0-9A-F]{24}$/;
 const OUT_FILE = join(REPO_ROOT, ".bench", "wal.json");
 
 // ---------------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ function pghaPush(src: string, env: Record<string, string>): Command {
 
 async function walSegmentNames(dataDir: string): Promise<string[]> {
   const names = await readdir(join(dataDir, "pg_wal"));
-  return names.filter((name) => SEGMENT_NAME.test(name)).sort();
+  return names.filter((name) => parseWalFileName(name)?.kind === "segment").sort();
 }
 
 /** Makes SEGMENTS complete 16 MiB segments with pgbench; returns their paths in `dir`. */

@@ -16,6 +16,12 @@
  * - Everything else is prunable.
  */
 import { DateTime } from "luxon";
+import {
+  parseSegmentFileName,
+  parseWalFileName,
+  segmentName,
+  segmentNumber,
+} from "../src/wal/names.js";
 import { parseRetentionDuration } from "./duration.js";
 import { RetentionPolicyError } from "./errors.js";
 
@@ -62,20 +68,8 @@ interface Position {
 
 /** Timeline and segment number of a WAL file name (segment, .partial or .backup). */
 export function segmentPosition(name: string, walSegmentSize: number): Position | undefined {
-  const match =
-    /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(?:\.partial|\.[0-9A-F]{8}\.backup)?$/.exec(name);
-  if (!match) return undefined;
-  const perLog = BigInt(0x1_0000_0000 / walSegmentSize);
-  return {
-    timeline: Number.parseInt(match[1] ?? "", 16),
-    segno: BigInt(`0x${match[2]}`) * perLog + BigInt(`0x${match[3]}`),
-  };
-}
-
-function segmentName(timeline: number, segno: bigint, walSegmentSize: number): string {
-  const perLog = BigInt(0x1_0000_0000 / walSegmentSize);
-  const hex = (n: bigint | number) => n.toString(16).toUpperCase().padStart(8, "0");
-  return `${hex(timeline)}${hex(segno / perLog)}${hex(segno % perLog)}`;
+  const file = parseSegmentFileName(name);
+  return file && { timeline: file.timeline, segno: segmentNumber(file, walSegmentSize) };
 }
 
 function position(name: string, size: number): Position {
@@ -129,8 +123,8 @@ export function planWalHorizon(input: WalHorizonInput): WalHorizon {
 /** Whether the horizon keeps an archived WAL file (segment, .partial, .backup or .history). */
 export function isWalKept(name: string, horizon: WalHorizon, walSegmentSize: number): boolean {
   if (horizon.keepAll) return true;
-  const history = /^([0-9A-F]{8})\.history$/.exec(name);
-  if (history) return Number.parseInt(history[1] ?? "", 16) >= (horizon.keepHistoryFrom ?? 0);
+  const file = parseWalFileName(name);
+  if (file?.kind === "history") return file.timeline >= (horizon.keepHistoryFrom ?? 0);
   const at = segmentPosition(name, walSegmentSize);
   if (!at) return true; // not a WAL name: never pruned by the WAL horizon
   return horizon.ranges.some((range) => {

@@ -10,95 +10,94 @@
  * case where pgha wants exactly that (wal-fetch during archive recovery).
  */
 
-export const EXIT_CODES = {
-  ok: 0,
-  notFound: 1,
-  usage: 2,
-  refused: 3,
-  clusterMismatch: 4,
-  walConflict: 5,
-  integrity: 6,
-  storage: 7,
-  localIo: 8,
-  locked: 9,
-  postgres: 10,
-  unrestorable: 11,
-  drillFailed: 12,
-  internal: 70,
-  failClosed: 126,
-} as const;
+export interface ExitCodeRow {
+  readonly code: number;
+  readonly name: string;
+  readonly meaning: string;
+}
 
-export type ExitCodeName = keyof typeof EXIT_CODES;
+/**
+ * Every exit code, documented: the only place the numbers are written. Rendered into
+ * `--help` and README.md (scripts/update-readme.mjs). bin/pgha repeats two of them because
+ * it runs when this module cannot be loaded; test/unit/exit-codes.test.ts checks them.
+ */
+export const EXIT_CODE_TABLE = [
+  {
+    code: 0,
+    name: "ok",
+    meaning: "success (wal-push: stored and verified, or already archived)",
+  },
+  {
+    code: 1,
+    name: "notFound",
+    meaning:
+      "not in the repository (wal-fetch: PostgreSQL's 'not available'); also any wal-fetch failure when standby.signal is present",
+  },
+  { code: 2, name: "usage", meaning: "bad command line, option value or config file" },
+  {
+    code: 3,
+    name: "refused",
+    meaning:
+      "input refused: not a WAL file name, or a segment whose header does not match its name",
+  },
+  {
+    code: 4,
+    name: "clusterMismatch",
+    meaning:
+      "the segment belongs to another cluster (system identifier or segment size differ from the repository's)",
+  },
+  {
+    code: 5,
+    name: "walConflict",
+    meaning: "that WAL name is already archived with different content; nothing was overwritten",
+  },
+  {
+    code: 6,
+    name: "integrity",
+    meaning: "checksum or size mismatch: stored data is corrupt or was not stored as sent",
+  },
+  {
+    code: 7,
+    name: "storage",
+    meaning: "the repository storage failed (after retries) or refused access",
+  },
+  { code: 8, name: "localIo", meaning: "a local file could not be read or written" },
+  { code: 9, name: "locked", meaning: "the repository or cluster is locked by another pgha run" },
+  {
+    code: 10,
+    name: "postgres",
+    meaning: "PostgreSQL refused the connection or failed a query (or is not set up as required)",
+  },
+  {
+    code: 11,
+    name: "unrestorable",
+    meaning:
+      "the restore target cannot be reached: no backup fits it, or WAL it needs is missing (the gaps are listed); nothing was downloaded",
+  },
+  {
+    code: 12,
+    name: "drillFailed",
+    meaning:
+      "a restore drill ran but did not pass: the server did not come up, or a check failed (the report says which)",
+  },
+  { code: 70, name: "internal", meaning: "internal error (a bug): the stack trace is printed" },
+  {
+    code: 126,
+    name: "failClosed",
+    meaning:
+      "wal-fetch could not deliver a file that may exist (storage or integrity failure) during archive recovery: PostgreSQL stops recovery instead of ending it early",
+  },
+] as const satisfies readonly ExitCodeRow[];
 
-/** Documentation of every exit code; rendered into `--help` and checked against README.md. */
-export const EXIT_CODE_TABLE: ReadonlyArray<{ code: number; name: ExitCodeName; meaning: string }> =
-  [
-    {
-      code: 0,
-      name: "ok",
-      meaning: "success (wal-push: stored and verified, or already archived)",
-    },
-    {
-      code: 1,
-      name: "notFound",
-      meaning:
-        "not in the repository (wal-fetch: PostgreSQL's 'not available'); also any wal-fetch failure when standby.signal is present",
-    },
-    { code: 2, name: "usage", meaning: "bad command line, option value or config file" },
-    {
-      code: 3,
-      name: "refused",
-      meaning:
-        "input refused: not a WAL file name, or a segment whose header does not match its name",
-    },
-    {
-      code: 4,
-      name: "clusterMismatch",
-      meaning:
-        "the segment belongs to another cluster (system identifier or segment size differ from the repository's)",
-    },
-    {
-      code: 5,
-      name: "walConflict",
-      meaning: "that WAL name is already archived with different content; nothing was overwritten",
-    },
-    {
-      code: 6,
-      name: "integrity",
-      meaning: "checksum or size mismatch: stored data is corrupt or was not stored as sent",
-    },
-    {
-      code: 7,
-      name: "storage",
-      meaning: "the repository storage failed (after retries) or refused access",
-    },
-    { code: 8, name: "localIo", meaning: "a local file could not be read or written" },
-    { code: 9, name: "locked", meaning: "the repository or cluster is locked by another pgha run" },
-    {
-      code: 10,
-      name: "postgres",
-      meaning: "PostgreSQL refused the connection or failed a query (or is not set up as required)",
-    },
-    {
-      code: 11,
-      name: "unrestorable",
-      meaning:
-        "the restore target cannot be reached: no backup fits it, or WAL it needs is missing (the gaps are listed); nothing was downloaded",
-    },
-    {
-      code: 12,
-      name: "drillFailed",
-      meaning:
-        "a restore drill ran but did not pass: the server did not come up, or a check failed (the report says which)",
-    },
-    { code: 70, name: "internal", meaning: "internal error (a bug): the stack trace is printed" },
-    {
-      code: 126,
-      name: "failClosed",
-      meaning:
-        "wal-fetch could not deliver a file that may exist (storage or integrity failure) during archive recovery: PostgreSQL stops recovery instead of ending it early",
-    },
-  ];
+type ExitCodeEntry = (typeof EXIT_CODE_TABLE)[number];
+export type ExitCodeName = ExitCodeEntry["name"];
+
+/** The table as a map: EXIT_CODES.notFound === 1. */
+export const EXIT_CODES = Object.fromEntries(
+  EXIT_CODE_TABLE.map((row) => [row.name, row.code]),
+) as {
+  readonly [Row in ExitCodeEntry as Row["name"]]: Row["code"];
+};
 
 export class PghaError extends Error {
   readonly exit: ExitCodeName;

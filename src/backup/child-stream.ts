@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { pipeline, type Readable, Transform } from "node:stream";
 import { compressStream, decompressStream } from "../compress/codec.js";
-import type { CompressionSpec } from "../config/values.js";
+import type { Compression } from "../compress/compression.js";
 import { IntegrityError, PghaError, PostgresError, StorageError } from "../errors.js";
 import type { DumpObject } from "../repository/dump-manifest.js";
 import type { ObjectStore } from "../storage/object-store.js";
@@ -57,8 +57,11 @@ export async function programToStore(
   run: ProgramRun,
   store: ObjectStore,
   key: string,
-  compression: CompressionSpec,
+  compression: Compression,
 ): Promise<DumpObject> {
+  // Ready before the program starts: Node discards a child's unread stdout when it exits,
+  // so nothing may be awaited between spawn and piping its stdout.
+  const compress = await compressStream(compression);
   const child = spawn(run.program, run.args, { env: run.env, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => {
@@ -79,7 +82,7 @@ export async function programToStore(
       rawHash.update(chunk);
       rawSize += chunk.length;
     }),
-    await compressStream(compression),
+    compress,
     counted((chunk) => {
       storedSize += chunk.length;
     }),

@@ -14,11 +14,11 @@ import {
   RefusedError,
   UsageError,
 } from "../errors.js";
+import { writeAll } from "../local-files.js";
 import type { Logger } from "../log.js";
 import { type ClientTools, dbnameArg } from "../pg/client-tools.js";
 import type { PgServer } from "../pg/server.js";
 import type { DumpDatabase, DumpManifest, DumpObject } from "../repository/dump-manifest.js";
-import { writeAll } from "../storage/fs.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { readAll } from "../storage/streams.js";
 import { objectStream, storeToProgram } from "./child-stream.js";

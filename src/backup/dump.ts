@@ -5,7 +5,7 @@
  * time (measured on pgbench data). A failing program fails the whole set: its objects are
  * removed and no manifest is written, so it is never listed.
  */
-import type { CompressionSpec } from "../config/values.js";
+import type { Compression } from "../compress/compression.js";
 import { ClusterMismatchError, UsageError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { type ClientTools, dbnameArg } from "../pg/client-tools.js";
@@ -25,7 +25,7 @@ import { programToStore } from "./child-stream.js";
 export interface DumpDeps {
   store: ObjectStore;
   cluster: string;
-  compression: CompressionSpec;
+  compression: Compression;
   server: PgServer;
   tools: ClientTools;
   /** libpq environment for the programs. */

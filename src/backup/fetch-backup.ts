@@ -23,13 +23,13 @@ import {
   StorageError,
   UsageError,
 } from "../errors.js";
+import { writeAll } from "../local-files.js";
 import type { Logger } from "../log.js";
 import type {
   BackupFileEntry,
   BackupManifest,
   BackupTablespace,
 } from "../repository/backup-manifest.js";
-import { writeAll } from "../storage/fs.js";
 import type { ObjectStore } from "../storage/object-store.js";
 
 export interface FetchBackupDeps {

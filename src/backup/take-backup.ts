@@ -5,7 +5,7 @@
  * attempt are deleted and the manifest never written.
  */
 import { join } from "node:path";
-import type { CompressionSpec } from "../config/values.js";
+import type { Compression } from "../compress/compression.js";
 import {
   ClusterMismatchError,
   describeSystemError,
@@ -35,7 +35,7 @@ import { type WalkEntry, walkTree } from "./walk.js";
 export interface BackupDeps {
   store: ObjectStore;
   cluster: string;
-  compression: CompressionSpec;
+  compression: Compression;
   server: PgServer;
   /** The data directory; undefined means the server's data_directory setting. */
   pgdata: string | undefined;

@@ -10,7 +10,7 @@ import { open } from "node:fs/promises";
 import { pipeline, Readable, Transform } from "node:stream";
 import * as tar from "tar-stream";
 import { compressStream } from "../compress/codec.js";
-import type { CompressionSpec } from "../config/values.js";
+import type { Compression } from "../compress/compression.js";
 import { describeSystemError, LocalIoError, PghaError } from "../errors.js";
 import type { BackupFileEntry, BackupObjectEntry } from "../repository/backup-manifest.js";
 import type { ObjectStore } from "../storage/object-store.js";
@@ -39,7 +39,7 @@ export class TarUpload {
   private constructor(
     readonly part: string,
     readonly key: string,
-    private readonly compression: CompressionSpec,
+    private readonly compression: Compression,
     compress: Transform,
     store: ObjectStore,
     private readonly onBytes: (n: number) => void,
@@ -76,7 +76,7 @@ export class TarUpload {
     store: ObjectStore,
     key: string,
     part: string,
-    compression: CompressionSpec,
+    compression: Compression,
     onBytes: (n: number) => void,
   ): Promise<TarUpload> {
     // libzstd's worker threads put the second core to work while this one reads and hashes.

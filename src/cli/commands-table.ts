@@ -23,8 +23,10 @@ export interface CommandSpec<C extends CommandName> {
   readonly args: readonly Argument[];
   /** Setting groups; none means no setting flags and no --config either. */
   readonly groups: readonly OptionGroup[];
-  /** Exit codes by name, or (wal-fetch) the text PostgreSQL's reading of them needs. */
-  readonly exitCodes: readonly ExitCodeName[] | string;
+  /** Exit codes by name, rendered from the exit-code table. */
+  readonly exitCodes: readonly ExitCodeName[];
+  /** A command's own wording of some exit codes (wal-fetch: PostgreSQL's reading of them). */
+  readonly exitMeanings?: Partial<Record<ExitCodeName, string>>;
   /** Help printed before the exit codes. */
   readonly help?: string;
   /** Positional arguments in the order of `args` (optional ones may be absent). */

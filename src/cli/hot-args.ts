@@ -48,7 +48,14 @@ export const HOT_COMMANDS: {
       arg("<dest>", "where to write it (PostgreSQL's %p, relative to the working directory)"),
     ],
     groups: ["repository", "s3", "pgdata", "general"],
-    exitCodes: `\nExit codes:\n    0  delivered and verified\n    1  not in the repository (PostgreSQL: "not available"); also any failure when\n       standby.signal is present in --pgdata, so a standby simply retries\n  126  storage, integrity or configuration failure during archive recovery: PostgreSQL\n       stops recovery rather than ending it early and promoting at the wrong point\n`,
+    exitCodes: ["ok", "notFound", "failClosed"],
+    exitMeanings: {
+      ok: "delivered and verified",
+      notFound:
+        'not in the repository (PostgreSQL: "not available"); also any failure when\n       standby.signal is present in --pgdata, so a standby simply retries',
+      failClosed:
+        "storage, integrity or configuration failure during archive recovery: PostgreSQL\n       stops recovery rather than ending it early and promoting at the wrong point",
+    },
     run: async ([name, dest], opts) =>
       (await import("./commands/wal-fetch.js")).walFetchCommand(name ?? "", dest ?? "", opts),
   },

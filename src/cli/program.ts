@@ -29,13 +29,21 @@ import { COMMANDS, type CommandSpec, PARENTS } from "./commands-table.js";
 
 const VERSION = "0.1.0";
 
-function exitCodeHelp(names: readonly ExitCodeName[]): string {
+/** The exit-code table's rows for names; `meanings` words a row for one command. */
+function exitCodeHelp(
+  names: readonly ExitCodeName[],
+  meanings: Partial<Record<ExitCodeName, string>> = {},
+): string {
   const rows = EXIT_CODE_TABLE.filter((row) => names.includes(row.name));
-  return `\nExit codes:\n${rows.map((r) => `  ${String(r.code).padStart(3)}  ${r.meaning}`).join("\n")}\n`;
+  return `\nExit codes:\n${rows.map((r) => `  ${String(r.code).padStart(3)}  ${meanings[r.name] ?? r.meaning}`).join("\n")}\n`;
 }
 
-function helpAfter(help: string | undefined, codes: readonly ExitCodeName[] | string): string {
-  const exitCodes = typeof codes === "string" ? codes : exitCodeHelp(codes);
+function helpAfter(
+  help: string | undefined,
+  codes: readonly ExitCodeName[],
+  meanings?: Partial<Record<ExitCodeName, string>>,
+): string {
+  const exitCodes = exitCodeHelp(codes, meanings);
   return help === undefined ? exitCodes : `\n${help}\n${exitCodes}`;
 }
 
@@ -106,7 +114,7 @@ function addCommand<C extends CommandName>(
   for (const arg of spec.args) command.argument(arg.name, arg.doc);
   const flags = addFlags(command, name);
   const settings = addSettings(command, spec.groups);
-  command.addHelpText("after", helpAfter(spec.help, spec.exitCodes));
+  command.addHelpText("after", helpAfter(spec.help, spec.exitCodes, spec.exitMeanings));
   command.action(async (...args: unknown[]) => {
     const given = (args.at(-1) as Command).opts();
     const values: Partial<Record<FlagKey, unknown>> = {};

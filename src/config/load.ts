@@ -6,7 +6,9 @@
  * `--config FILE`, else `PGHA_CONFIG`, else /etc/pgha/pgha.json when that file exists.
  */
 import { readFileSync } from "node:fs";
+import type { Compression } from "../compress/compression.js";
 import { describeSystemError, UsageError } from "../errors.js";
+import type { S3Settings } from "../storage/s3-settings.js";
 import {
   DEFAULT_CONFIG_FILE,
   defaultText,
@@ -16,18 +18,7 @@ import {
   type OptionSpec,
   type SettingValues,
 } from "./options.js";
-import type { CompressionSpec, LogLevel, RepoLocation, S3Checksums } from "./values.js";
-
-export interface S3Settings {
-  endpoint: string | undefined;
-  region: string;
-  forcePathStyle: boolean;
-  checksums: S3Checksums;
-  storageClass: string | undefined;
-  sse: "AES256" | "aws:kms" | undefined;
-  sseKmsKeyId: string | undefined;
-  partSize: number;
-}
+import type { LogLevel, RepoLocation } from "./values.js";
 
 export interface RetentionSettings {
   last: number;
@@ -44,7 +35,7 @@ export interface RetentionSettings {
 export interface Config {
   repo: RepoLocation;
   cluster: string;
-  compress: CompressionSpec;
+  compress: Compression;
   retryTimeoutMs: number;
   s3: S3Settings;
   pgdata: string | undefined;

@@ -3,14 +3,11 @@
  * throws a message (a plain string) that the loader turns into a one-line UsageError
  * naming the option and where the value came from.
  */
+import type { Compression } from "../compress/compression.js";
 
 export type RepoLocation =
   | { kind: "fs"; path: string; url: string }
   | { kind: "s3"; bucket: string; prefix: string; url: string };
-
-export type CompressionSpec = { algorithm: "zstd"; level: number } | { algorithm: "none" };
-
-export type S3Checksums = "when_supported" | "when_required";
 
 export type LogLevel = "error" | "warn" | "info" | "debug";
 
@@ -46,7 +43,7 @@ export function parseRepoLocation(raw: string): RepoLocation {
   return { kind: "fs", path: normalized, url: `file://${normalized}` };
 }
 
-export function parseCompression(raw: string): CompressionSpec {
+export function parseCompression(raw: string): Compression {
   const text = raw.trim().toLowerCase();
   if (text === "none") return { algorithm: "none" };
   const match = /^zstd(?::(-?\d+))?$/.exec(text);
@@ -64,7 +61,7 @@ export function parseCompression(raw: string): CompressionSpec {
  */
 export const DEFAULT_ZSTD_LEVEL = 3;
 
-export function formatCompression(spec: CompressionSpec): string {
+export function formatCompression(spec: Compression): string {
   return spec.algorithm === "none" ? "none" : `zstd:${spec.level}`;
 }
 

@@ -7,6 +7,7 @@
 import pg from "pg";
 import { parse } from "pg-connection-string";
 import { PostgresError } from "../errors.js";
+import { parseSegmentFileName } from "../wal/names.js";
 
 export interface ServerFacts {
   versionNum: number;
@@ -175,12 +176,14 @@ export function parseBackupLabel(text: string): {
   fromStandby: boolean;
 } {
   const startWal = /^START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)$/m.exec(text)?.[1];
-  if (!startWal) throw new PostgresError("the server returned a backup_label pgha cannot read");
+  const startFile = startWal === undefined ? undefined : parseSegmentFileName(startWal);
+  if (!startWal || !startFile)
+    throw new PostgresError("the server returned a backup_label pgha cannot read");
   // START TIMELINE is new in PostgreSQL 11; the start WAL file's name carries it too.
   const named = /^START TIMELINE: (\d+)$/m.exec(text)?.[1];
   return {
     startWal,
-    timeline: named ? Number(named) : Number.parseInt(startWal.slice(0, 8), 16),
+    timeline: named ? Number(named) : startFile.timeline,
     fromStandby: /^BACKUP FROM: standby$/m.test(text),
   };
 }

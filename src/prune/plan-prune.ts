@@ -23,6 +23,7 @@ import {
   walPrefix,
 } from "../repository/keys.js";
 import type { ObjectStore } from "../storage/object-store.js";
+import { parseSegmentFileName } from "../wal/names.js";
 
 export interface CatalogEntry {
   id: string;
@@ -169,10 +170,7 @@ export function planPrune(
   const keptBackups = facts.backups.filter((b) => backups.keep.includes(b.id));
   const timelines = [
     ...new Set(
-      facts.wal
-        .map((w) => /^([0-9A-F]{8})[0-9A-F]{16}/.exec(w.name)?.[1])
-        .filter((t): t is string => t !== undefined)
-        .map((t) => Number.parseInt(t, 16)),
+      facts.wal.map((w) => parseSegmentFileName(w.name)?.timeline).filter((t) => t !== undefined),
     ),
   ];
   const size = facts.walSegmentSize;

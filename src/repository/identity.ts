@@ -87,8 +87,11 @@ export async function ensureIdentity(
     try {
       const body = Buffer.from(`${JSON.stringify(candidate, null, 2)}\n`);
       await store.put(identityKey(candidate.cluster), body, { ifAbsent: true });
-      // Read back: on a store without atomic If-None-Match a racing writer may have won.
-      recorded = (await readIdentity(store, candidate.cluster)) ?? candidate;
+      // Where ifAbsent is not known to be atomic a racing writer may have won: read back.
+      recorded =
+        store.capabilities.atomicIfAbsent === true
+          ? candidate
+          : ((await readIdentity(store, candidate.cluster)) ?? candidate);
     } catch (error) {
       if (!(error instanceof AlreadyExistsError)) throw error;
       recorded = await readIdentity(store, candidate.cluster);

@@ -33,7 +33,7 @@ export function walKey(cluster: string, file: WalFileName): string {
   if (file.kind === "history") return `${walPrefix(cluster)}history/${file.name}`;
   // Grouping by timeline+log keeps local directories small (256 files at 16 MiB) and
   // lets later code list or prune one timeline range at a time.
-  return `${walPrefix(cluster)}${file.segment?.slice(0, 16)}/${file.name}`;
+  return `${walPrefix(cluster)}${file.segment.slice(0, 16)}/${file.name}`;
 }
 
 export function backupsPrefix(cluster: string): string {

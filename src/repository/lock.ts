@@ -95,8 +95,9 @@ export async function acquireLock(
       await store.delete(key);
     }
   }
-  // Read back: two runs taking over the same stale lock, or a store without atomic
-  // If-None-Match, can both believe they won; only the one whose record is there did.
+  // Read back: two runs taking over the same stale lock, or two puts on a store whose
+  // ifAbsent is not atomic (capabilities.atomicIfAbsent), can both believe they won; only
+  // the one whose record is there did.
   const stored = await readLock(store, cluster, options.name);
   if (stored?.owner !== owner) throw lockedBy(stored ?? record);
 

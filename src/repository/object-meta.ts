@@ -2,16 +2,15 @@
  * Metadata stored with every data object (S3 user metadata; the header line of a local
  * object): what the stored bytes decode to, so every read can be verified end to end.
  */
+import type { CompressionAlgorithm } from "../compress/compression.js";
 import { IntegrityError } from "../errors.js";
-
-export type Compression = "zstd" | "none";
 
 export interface ContentMeta {
   /** sha256 (hex) of the raw, uncompressed content. */
   sha256: string;
   /** Size of the raw content in bytes. */
   rawSize: number;
-  compression: Compression;
+  compression: CompressionAlgorithm;
 }
 
 export function encodeContentMeta(meta: ContentMeta): Record<string, string> {

@@ -11,7 +11,7 @@
  */
 import type { BackupManifest } from "../repository/backup-manifest.js";
 import { type TimelineStep, timelinePath } from "../wal/history.js";
-import { parseLsn } from "../wal/names.js";
+import { historyFileName, parseLsn, parseWalFileName } from "../wal/names.js";
 import type { RestoreFacts } from "./facts.js";
 import { type Chosen, refuse } from "./refusal.js";
 import { describeTarget, type RestoreRequest } from "./target.js";
@@ -29,7 +29,10 @@ function knownTimelines(facts: RestoreFacts): number[] {
     ...facts.histories.keys(),
     ...facts.backups.map((b) => b.timeline),
   ]);
-  for (const name of facts.wal.keys()) set.add(Number.parseInt(name.slice(0, 8), 16));
+  for (const name of facts.wal.keys()) {
+    const file = parseWalFileName(name);
+    if (file) set.add(file.timeline);
+  }
   return [...set].sort((a, b) => a - b);
 }
 
@@ -42,7 +45,7 @@ function onPath(backup: BackupManifest, path: TimelineStep[]): boolean {
 function pathFor(facts: RestoreFacts, timeline: number): Chosen<TimelineStep[]> {
   if (timeline > 1 && !facts.histories.has(timeline)) {
     return refuse(
-      `timeline ${timeline} has no history file (${timeline.toString(16).toUpperCase().padStart(8, "0")}.history) in the archive`,
+      `timeline ${timeline} has no history file (${historyFileName(timeline)}) in the archive`,
     );
   }
   return { ok: true, value: timelinePath(timeline, facts.histories.get(timeline)) };

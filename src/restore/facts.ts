@@ -11,6 +11,7 @@ import { walPrefix } from "../repository/keys.js";
 import { decodeContentMeta } from "../repository/object-meta.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { readAll } from "../storage/streams.js";
+import { parseWalFileName } from "../wal/names.js";
 
 export interface WalObject {
   name: string;
@@ -44,15 +45,15 @@ export async function gatherRestoreFacts(
   const wal = new Map<string, WalObject>();
   for await (const entry of store.list(walPrefix(cluster))) {
     const name = entry.key.slice(entry.key.lastIndexOf("/") + 1);
-    const history = /^([0-9A-F]{8})\.history$/.exec(name);
-    if (history) {
+    const file = parseWalFileName(name);
+    if (file?.kind === "history") {
       const { info, body } = await store.get(entry.key);
       const meta = decodeContentMeta(entry.key, info.metadata);
       const text = (await readAll(body.pipe(await decompressStream(meta.compression)))).toString(
         "utf8",
       );
-      histories.set(Number.parseInt(history[1] ?? "", 16), text);
-    } else if (/^[0-9A-F]{24}(\.partial)?$/.test(name)) {
+      histories.set(file.timeline, text);
+    } else if (file?.kind === "segment" || file?.kind === "partial") {
       wal.set(name, { name, size: entry.size, storedAt: entry.lastModified?.toISOString() });
     }
   }

@@ -10,7 +10,13 @@
  */
 import type { BackupManifest } from "../repository/backup-manifest.js";
 import type { TimelineStep } from "../wal/history.js";
-import { parseLsn, parseWalFileName, segmentName, segmentNumber } from "../wal/names.js";
+import {
+  parseLsn,
+  parseSegmentFileName,
+  parseWalFileName,
+  segmentName,
+  segmentNumber,
+} from "../wal/names.js";
 import type { RestoreFacts } from "./facts.js";
 import { type Chosen, refuse } from "./refusal.js";
 import { describeTarget, type RestoreTarget } from "./target.js";
@@ -33,8 +39,8 @@ export function walRange(
   target: RestoreTarget,
 ): Chosen<WalRange> {
   const size = backup.walSegmentSize;
-  const start = parseWalFileName(backup.startWal);
-  const stop = parseWalFileName(backup.stopWal);
+  const start = parseSegmentFileName(backup.startWal);
+  const stop = parseSegmentFileName(backup.stopWal);
   if (!start || !stop) return refuse(`backup ${backup.id} has unreadable WAL names`);
   const startSeg = segmentNumber(start, size);
   const stopSeg = segmentNumber(stop, size);

@@ -4,13 +4,25 @@
  * An object is one file at <root>/<key>. Its first line is a header, the object's
  * metadata, so that body and metadata appear together in one atomic rename:
  *
- *     PGHA-OBJECT-1 {"pgha-sha256":"...",...}\n<body bytes>
+ *     PGHA-OBJECT-1 {"pgha-sha256":"...",...}<spaces>\n<body bytes>
  *
- * (`tail -c +$(( $(head -1 FILE | wc -c) + 1 )) FILE` strips it by hand.)
+ * Readers take the header to be the first line, whatever its length. Writers pad the
+ * JSON with spaces so that the header is exactly HEADER_BYTES (4096) long: the body size
+ * is then the file size minus 4096, known from stat(2) without opening the file. (Objects
+ * written before pgha padded headers have a shorter header line; they stay readable, and
+ * pgha versions that do not pad read padded ones.) Metadata that does not fit is refused.
+ * `tail -c +4097 FILE` strips the header by hand (older objects:
+ * `tail -c +$(( $(head -1 FILE | wc -c) + 1 )) FILE`).
  *
- * put writes <dir>/.tmp-<name>-<random>, fsyncs it, then renames it into place (or,
- * with ifAbsent, link(2)s it, which fails atomically if the key exists), and fsyncs the
- * directory. Leftover .tmp- files from a crash are ignored by list and get.
+ * list takes sizes from stat only in a store known to hold nothing but padded objects:
+ * one that has the marker file <root>/.pgha-store, which put writes when it creates the
+ * root or the first directory in an empty root. Elsewhere (a repository older than the
+ * marker) list opens each object once to read its header length.
+ *
+ * put writes <dir>/.tmp-<random>, fsyncs it, then renames it into place (or, with
+ * ifAbsent, link(2)s it, which fails atomically if the key exists), and fsyncs the
+ * directory. Leftover .tmp- files from a crash are ignored by list and get. Keys never
+ * start with .tmp- or .pgha (object-store.ts), so these names cannot clash with objects.
  */
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
@@ -20,29 +32,54 @@ import {
   mkdir,
   open,
   readdir,
+  readFile,
   rename,
   stat,
   unlink,
 } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { AlreadyExistsError, describeSystemError, NotFoundError, StorageError } from "../errors.js";
-import { compareKeys } from "./memory.js";
+import { isErrno, syncCreatedDirectories, syncDirectory, writeAll } from "../local-files.js";
 import {
   assertValidKey,
   assertValidMetadata,
+  compareKeys,
   type ListEntry,
+  type ListOptions,
   type ObjectInfo,
   type ObjectStore,
   type PutBody,
   type PutOptions,
+  type StoreCapabilities,
 } from "./object-store.js";
 
 const MAGIC = "PGHA-OBJECT-1 ";
+/** The length of every header put writes: the body starts at this offset. */
+export const HEADER_BYTES = 4096;
+/** The longest header a reader accepts (objects written before headers were padded). */
 const MAX_HEADER = 8192;
+/** At the root: every object in this store has a HEADER_BYTES header. */
+export const MARKER_NAME = ".pgha-store";
+const MARKER_TEXT = `${JSON.stringify({ format: "pgha-local-store", headerBytes: HEADER_BYTES })}\n`;
+/** How many objects list stats (or opens) ahead of the one it yields. */
+const LIST_AHEAD = 16;
+
+interface FoundFile {
+  key: string;
+  path: string;
+}
 
 export class FsStore implements ObjectStore {
   readonly url: string;
+  readonly capabilities: StoreCapabilities = {
+    atomicIfAbsent: true, // link(2) fails on an existing name
+    atomicReplace: true, // rename(2)
+    durableWhenVisible: false, // a writer may die between rename/link and the directory fsync
+  };
+
+  /** Set once the marker was seen: it is never removed. */
+  private marked = false;
 
   constructor(readonly root: string) {
     this.url = `file://${root}`;
@@ -100,19 +137,22 @@ export class FsStore implements ObjectStore {
     assertValidMetadata(metadata);
     const dir = dirname(path);
     const tmp = join(dir, `.tmp-${randomBytes(6).toString("hex")}`);
-    const header = Buffer.from(`${MAGIC}${JSON.stringify(metadata)}\n`);
-    if (header.length > MAX_HEADER) {
-      throw new StorageError(`metadata of ${key} is too large for a local object header`, {
-        transient: false,
-      });
+    const header = encodeHeader(metadata);
+    if (!header) {
+      throw new StorageError(
+        `metadata of ${key} is too large for a local object header (${HEADER_BYTES} bytes)`,
+        { transient: false },
+      );
     }
+    let created: string | undefined;
     try {
-      const created = await mkdir(dir, { recursive: true });
+      created = await mkdir(dir, { recursive: true });
       // A new directory entry is durable only once its parent is fsynced.
       if (created !== undefined) await syncCreatedDirectories(created, dir);
     } catch (error) {
       throw this.failure(`cannot create ${dir}`, error);
     }
+    if (created !== undefined && (await this.isNewStore(created))) await this.writeMarker();
     let size = 0;
     try {
       const handle = await open(tmp, "wx", 0o640);
@@ -152,22 +192,116 @@ export class FsStore implements ObjectStore {
     return { key, size, metadata };
   }
 
-  async *list(prefix: string): AsyncIterable<ListEntry> {
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
     // Walk only the deepest directory that the prefix names completely.
     const slash = prefix.lastIndexOf("/");
     const base = slash === -1 ? "" : prefix.slice(0, slash);
     if (base !== "") assertValidKey(base);
-    const found: ListEntry[] = [];
+    const found: FoundFile[] = [];
     await this.walk(base, prefix, found);
     found.sort((a, b) => compareKeys(a.key, b.key));
-    for (const item of found) {
-      // The stat size includes the header; head gives the body size.
-      const info = await this.head(item.key);
-      if (info) yield { ...item, size: info.size };
+    const after = options.after;
+    const files = after === undefined ? found : found.filter((f) => compareKeys(f.key, after) > 0);
+    const describe = (await this.isMarked())
+      ? (file: FoundFile) => this.statEntry(file)
+      : (file: FoundFile) => this.openEntry(file);
+    // A few files ahead in flight, yielded in key order; errors surface in that order too.
+    const ahead: Promise<ListEntry | undefined>[] = [];
+    let next = 0;
+    for (let at = 0; at < files.length; at++) {
+      for (; next < files.length && next < at + LIST_AHEAD; next++) {
+        const pending = describe(files[next] as FoundFile);
+        pending.catch(() => undefined); // awaited below; not unhandled if the caller stops early
+        ahead.push(pending);
+      }
+      const entry = await ahead.shift();
+      if (entry) yield entry;
     }
   }
 
-  private async walk(relDir: string, prefix: string, out: ListEntry[]): Promise<void> {
+  /** A marked store: the body size is the file size minus the fixed header. */
+  private async statEntry(file: FoundFile): Promise<ListEntry | undefined> {
+    let info: Awaited<ReturnType<typeof stat>>;
+    try {
+      info = await stat(file.path);
+    } catch (error) {
+      if (isErrno(error, "ENOENT") || isErrno(error, "ENOTDIR")) return undefined;
+      throw this.failure(`cannot list ${file.path}`, error);
+    }
+    // Shorter than any padded object: not written with a padded header after all.
+    if (info.size < HEADER_BYTES) return this.openEntry(file);
+    return { key: file.key, size: info.size - HEADER_BYTES, lastModified: info.mtime };
+  }
+
+  /** An unmarked store: open the object once to learn its header length. */
+  private async openEntry(file: FoundFile): Promise<ListEntry | undefined> {
+    let handle: FileHandle;
+    try {
+      handle = await open(file.path, "r");
+    } catch (error) {
+      if (isErrno(error, "ENOENT") || isErrno(error, "ENOTDIR")) return undefined;
+      throw this.failure(`cannot read ${file.path}`, error);
+    }
+    try {
+      const { headerBytes } = await readHeader(handle, file.path);
+      const info = await handle.stat();
+      return { key: file.key, size: info.size - headerBytes, lastModified: info.mtime };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private async isMarked(): Promise<boolean> {
+    if (this.marked) return true;
+    try {
+      const text = await readFile(join(this.root, MARKER_NAME), "utf8");
+      const marker = JSON.parse(text) as { headerBytes?: unknown };
+      this.marked = marker.headerBytes === HEADER_BYTES;
+    } catch {
+      // Missing or unreadable: list opens the objects, which is slower but always right.
+    }
+    return this.marked;
+  }
+
+  /**
+   * Whether put's mkdir just made the store's first directory: it created the root itself
+   * (or above it), or the first directory in a root that holds nothing else.
+   */
+  private async isNewStore(created: string): Promise<boolean> {
+    const root = resolve(this.root);
+    const first = resolve(created);
+    if (root === first || root.startsWith(`${first}/`)) return true;
+    if (dirname(first) !== root) return false;
+    try {
+      const names = await readdir(root);
+      return names.every(
+        (name) => name === basename(first) || name.startsWith(".tmp-") || name.startsWith(".pgha"),
+      );
+    } catch {
+      return false;
+    }
+  }
+
+  /** Writes the marker atomically; a failure only leaves list on its slower path. */
+  private async writeMarker(): Promise<void> {
+    const tmp = join(this.root, `.tmp-${randomBytes(6).toString("hex")}`);
+    try {
+      const handle = await open(tmp, "wx", 0o640);
+      try {
+        await writeAll(handle, Buffer.from(MARKER_TEXT));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(tmp, join(this.root, MARKER_NAME));
+      await syncDirectory(this.root);
+      this.marked = true;
+    } catch {
+      await unlink(tmp).catch(() => undefined);
+    }
+  }
+
+  private async walk(relDir: string, prefix: string, out: FoundFile[]): Promise<void> {
     const absDir = relDir === "" ? this.root : join(this.root, relDir);
     let entries: import("node:fs").Dirent[];
     try {
@@ -177,15 +311,15 @@ export class FsStore implements ObjectStore {
       throw this.failure(`cannot list ${absDir}`, error);
     }
     for (const entry of entries) {
-      if (entry.name.startsWith(".tmp-")) continue;
+      // In-flight writes and the store's own files are not objects.
+      if (entry.name.startsWith(".tmp-") || entry.name.startsWith(".pgha")) continue;
       const key = relDir === "" ? entry.name : `${relDir}/${entry.name}`;
       if (entry.isDirectory()) {
         if (`${key}/`.startsWith(prefix) || prefix.startsWith(`${key}/`)) {
           await this.walk(key, prefix, out);
         }
       } else if (entry.isFile() && key.startsWith(prefix)) {
-        const info = await stat(join(absDir, entry.name)).catch(() => undefined);
-        if (info) out.push({ key, size: -1, lastModified: info.mtime });
+        out.push({ key, path: join(absDir, entry.name) });
       }
     }
   }
@@ -229,6 +363,14 @@ export class FsStore implements ObjectStore {
   }
 }
 
+/** The padded header line for metadata, or undefined when it does not fit in HEADER_BYTES. */
+function encodeHeader(metadata: Record<string, string>): Buffer | undefined {
+  const line = `${MAGIC}${JSON.stringify(metadata)}`;
+  const length = Buffer.byteLength(line);
+  if (length + 1 > HEADER_BYTES) return undefined;
+  return Buffer.from(`${line}${" ".repeat(HEADER_BYTES - 1 - length)}\n`);
+}
+
 async function readHeader(
   handle: FileHandle,
   path: string,
@@ -250,36 +392,4 @@ async function readHeader(
     throw new StorageError(`${path} has a corrupt header`, { transient: false });
   }
   return { metadata, headerBytes: newline + 1 };
-}
-
-export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** fsyncs the parent of every directory from `first` (the first one mkdir created) down to `last`. */
-async function syncCreatedDirectories(first: string, last: string): Promise<void> {
-  const chain: string[] = [];
-  for (let at = last; at.length >= first.length; at = dirname(at)) {
-    chain.unshift(at);
-    if (at === first || at === dirname(at)) break;
-  }
-  for (const created of chain) await syncDirectory(dirname(created));
-}
-
-/** FileHandle.write may write less than asked (quota, NFS): loop until all is written. */
-export async function writeAll(handle: FileHandle, data: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < data.length) {
-    const { bytesWritten } = await handle.write(data, offset, data.length - offset);
-    offset += bytesWritten;
-  }
-}
-
-export function isErrno(error: unknown, code: string): boolean {
-  return (error as NodeJS.ErrnoException | undefined)?.code === code;
 }

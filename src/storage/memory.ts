@@ -4,11 +4,14 @@ import { AlreadyExistsError, NotFoundError } from "../errors.js";
 import {
   assertValidKey,
   assertValidMetadata,
+  compareKeys,
   type ListEntry,
+  type ListOptions,
   type ObjectInfo,
   type ObjectStore,
   type PutBody,
   type PutOptions,
+  type StoreCapabilities,
 } from "./object-store.js";
 import { readAll } from "./streams.js";
 
@@ -20,6 +23,11 @@ interface Stored {
 
 export class MemoryStore implements ObjectStore {
   readonly url: string;
+  readonly capabilities: StoreCapabilities = {
+    atomicIfAbsent: true,
+    atomicReplace: true,
+    durableWhenVisible: true,
+  };
   private readonly objects = new Map<string, Stored>();
 
   constructor(name = "test") {
@@ -49,8 +57,11 @@ export class MemoryStore implements ObjectStore {
     return { key, size: data.length, metadata };
   }
 
-  async *list(prefix: string): AsyncIterable<ListEntry> {
-    const keys = [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort(compareKeys);
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
+    const after = options.after;
+    const keys = [...this.objects.keys()]
+      .filter((k) => k.startsWith(prefix) && (after === undefined || compareKeys(k, after) > 0))
+      .sort(compareKeys);
     for (const key of keys) {
       const stored = this.objects.get(key);
       if (stored) yield { key, size: stored.data.length, lastModified: stored.lastModified };
@@ -72,9 +83,4 @@ export class MemoryStore implements ObjectStore {
     if (!stored) throw new NotFoundError(key);
     stored.data = Buffer.from(data);
   }
-}
-
-/** Ascending byte order, the order S3 lists in. */
-export function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }

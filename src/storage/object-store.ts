@@ -1,11 +1,16 @@
 /**
  * The ONE storage interface. Implementations: memory.ts (unit tests), fs.ts (local
  * directory, the embedded default), s3.ts (any S3-compatible store). All three pass
- * test/storage/conformance.ts; the contracts below are what that suite checks.
+ * test/storage/conformance.ts; the contracts below are what that suite checks. What
+ * differs between them is declared in `capabilities`, not assumed by callers.
+ *
+ * Stores do not retry. openStore() wraps every store in the ONE retry wrapper
+ * (retrying-store.ts), which retries transient StorageErrors within --retry-timeout.
  *
  * Keys are relative, '/'-separated, made of [A-Za-z0-9._-] segments, with no empty,
  * '.' or '..' segment and no segment starting with ".tmp-" (reserved for in-flight
- * local writes). Only src/repository/ builds keys.
+ * local writes) or ".pgha" (reserved for a store's own files, such as fs.ts's format
+ * marker). Only src/repository/ builds keys.
  *
  * Metadata is a small string map (keys [a-z0-9-], printable ASCII values, at most
  * 2 KiB in all: the S3 limit) stored with the object and returned by head/get.
@@ -29,6 +34,9 @@ export interface ListEntry {
 /** A body to store: bytes in memory, or a stream read exactly once. */
 export type PutBody = Uint8Array | Readable;
 
+/** Runs one storage request with retries; `what` names it in messages ("PUT s3://b/k"). */
+export type RequestRetry = <T>(what: string, request: () => Promise<T>) => Promise<T>;
+
 export interface PutOptions {
   metadata?: Record<string, string>;
   /**
@@ -36,13 +44,61 @@ export interface PutOptions {
    * leave the existing object untouched. Local files use an atomic link(2); S3 checks
    * with HEAD first and also sends If-None-Match: * (atomic on AWS S3 and MinIO; a store
    * that ignores the header, such as s3rver, leaves a race window between HEAD and PUT).
+   * Whether it is atomic is `capabilities.atomicIfAbsent`.
    */
   ifAbsent?: boolean;
+  /**
+   * Set by the retry wrapper, not by callers. A put is the one operation that cannot be
+   * retried from outside: a streamed body is read once. So a store whose put makes remote
+   * requests (S3: HEAD, PutObject, or create/upload part/complete/abort of a multipart
+   * upload) runs each request through this function, and a failed part is retried on its
+   * own, with its own --retry-timeout budget. Without it every request is tried once.
+   * Stores whose requests cannot fail transiently (fs, memory) ignore it.
+   */
+  retryRequest?: RequestRetry;
+}
+
+export interface ListOptions {
+  /** Only keys after this one (in byte order): lets a listing resume where it stopped. */
+  after?: string;
+}
+
+/** Whether a store honours a guarantee: "unknown" when it depends on the server behind it. */
+export type Honoured = boolean | "unknown";
+
+/**
+ * What a store guarantees beyond the common contract. Code that depends on one of these
+ * checks it here (and treats "unknown" as "no") instead of assuming it.
+ */
+export interface StoreCapabilities {
+  /**
+   * put(ifAbsent) is atomic: of concurrent puts of one key exactly one succeeds and the
+   * others throw AlreadyExistsError. fs: link(2) fails atomically on an existing name;
+   * memory: one map. S3: "unknown": If-None-Match: * is honoured by AWS S3, MinIO and Ceph
+   * RGW but ignored by others (s3rver), which cannot be known without a probe; S3Store
+   * therefore checks with a HEAD first, which leaves a race window on such servers.
+   */
+  readonly atomicIfAbsent: Honoured;
+  /**
+   * put without ifAbsent replaces an existing object atomically: a reader sees the old or
+   * the new object, never a mix. fs: rename(2); memory: one map. S3: "unknown": AWS S3
+   * and MinIO do, s3rver writes the file in place.
+   */
+  readonly atomicReplace: Honoured;
+  /**
+   * An object that can be read is durable: it survives a crash of this machine. S3: an
+   * object is visible only once the server acknowledged storing it; memory: nothing
+   * survives anyway. fs: false: a writer may have died between rename/link and the
+   * directory fsync, so durable(key) must make sure.
+   */
+  readonly durableWhenVisible: boolean;
 }
 
 export interface ObjectStore {
   /** Where the store points, for messages: file:///var/lib/pgha or s3://bucket/prefix. */
   readonly url: string;
+
+  readonly capabilities: StoreCapabilities;
 
   /** Size and metadata, or undefined when the key does not exist. Never throws NotFound. */
   head(key: string): Promise<ObjectInfo | undefined>;
@@ -65,14 +121,15 @@ export interface ObjectStore {
 
   /**
    * Every object whose key starts with prefix (a plain string prefix, not a folder),
-   * in ascending byte order of key. Metadata is not included: use head.
+   * in ascending byte order of key, with the size of its body. Metadata is not
+   * included: use head.
    */
-  list(prefix: string): AsyncIterable<ListEntry>;
+  list(prefix: string, options?: ListOptions): AsyncIterable<ListEntry>;
 
   /**
    * Makes sure an existing object survives a crash of this machine: local files are
-   * fsynced with their directory (a writer may have died between rename and fsync);
-   * on S3 an acknowledged object already is durable.
+   * fsynced with their directory (a writer may have died between rename and fsync).
+   * Has nothing to do where capabilities.durableWhenVisible.
    */
   durable(key: string): Promise<void>;
 
@@ -86,7 +143,12 @@ const KEY_SEGMENT = /^[A-Za-z0-9._-]+$/;
 export function assertValidKey(key: string): void {
   const segments = key.split("/");
   const ok = segments.every(
-    (s) => KEY_SEGMENT.test(s) && s !== "." && s !== ".." && !s.startsWith(".tmp-"),
+    (s) =>
+      KEY_SEGMENT.test(s) &&
+      s !== "." &&
+      s !== ".." &&
+      !s.startsWith(".tmp-") &&
+      !s.startsWith(".pgha"),
   );
   if (!ok || key.length > 1024) {
     throw new StorageError(`invalid object key '${key}'`, { transient: false });
@@ -102,4 +164,15 @@ export function assertValidMetadata(metadata: Record<string, string>): void {
     total += name.length + value.length;
   }
   if (total > 2048) throw new StorageError("metadata larger than 2 KiB", { transient: false });
+}
+
+/** Code units whose UTF-16 order differs from their UTF-8 byte order (surrogates, U+E000-U+FFFF). */
+const WIDE = /[\uD800-\uFFFF]/;
+
+/** Ascending byte order of keys: the order list yields them in (the order S3 lists in). */
+export function compareKeys(a: string, b: string): number {
+  if (a === b) return 0;
+  // String order is UTF-8 byte order unless a surrogate meets U+E000-U+FFFF.
+  if (WIDE.test(a) || WIDE.test(b)) return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  return a < b ? -1 : 1;
 }

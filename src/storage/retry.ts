@@ -2,6 +2,7 @@
  * Retry with exponential backoff and full jitter, bounded by a total time budget.
  * Only transient StorageErrors are retried; everything else fails at once. The clock,
  * sleep and randomness are injected so the policy is unit-tested without waiting.
+ * Stores do not retry: the retry wrapper (retrying-store.ts) applies this policy.
  */
 import { StorageError } from "../errors.js";
 
@@ -38,24 +39,39 @@ export async function withRetry<T>(
     try {
       return await attempt();
     } catch (error) {
-      if (!(error instanceof StorageError) || !error.transient) throw error;
-      const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (n - 1));
-      const delay = Math.round(policy.random() * cap);
-      const elapsed = policy.now() - start;
-      if (elapsed + delay >= policy.totalMs) {
-        throw new StorageError(
-          `${what} failed after ${n} attempt${n === 1 ? "" : "s"} in ${(elapsed / 1000).toFixed(1)}s: ${error.message}`,
-          {
-            transient: true,
-            cause: error,
-            hint:
-              error.hint ??
-              "check that the storage is reachable; --retry-timeout sets how long pgha keeps trying",
-          },
-        );
-      }
-      policy.onRetry?.(error, n, delay);
-      await policy.sleep(delay);
+      await waitBeforeRetry(policy, what, error, n, start);
     }
   }
+}
+
+/**
+ * After failed attempt number `attempt` of an operation whose budget started at `start`:
+ * rethrows an error that is not worth retrying, throws a StorageError saying how long it
+ * tried once the budget would be exceeded, and otherwise waits the backoff delay.
+ */
+export async function waitBeforeRetry(
+  policy: RetryPolicy,
+  what: string,
+  error: unknown,
+  attempt: number,
+  start: number,
+): Promise<void> {
+  if (!(error instanceof StorageError) || !error.transient) throw error;
+  const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+  const delay = Math.round(policy.random() * cap);
+  const elapsed = policy.now() - start;
+  if (elapsed + delay >= policy.totalMs) {
+    throw new StorageError(
+      `${what} failed after ${attempt} attempt${attempt === 1 ? "" : "s"} in ${(elapsed / 1000).toFixed(1)}s: ${error.message}`,
+      {
+        transient: true,
+        cause: error,
+        hint:
+          error.hint ??
+          "check that the storage is reachable; --retry-timeout sets how long pgha keeps trying",
+      },
+    );
+  }
+  policy.onRetry?.(error, attempt, delay);
+  await policy.sleep(delay);
 }

@@ -2,12 +2,17 @@
  * S3 ObjectStore (@aws-sdk/client-s3) for AWS S3 and S3-compatible stores (MinIO, Ceph,
  * s3rver). Loaded lazily by open-store.ts: a local repository never pays for the SDK.
  *
- * - Every request is retried by our own bounded policy (retry.ts); the SDK's own retries
- *   are off so the total time stays bounded.
+ * - The store makes each request once; the retry wrapper (retrying-store.ts) retries
+ *   transient failures within one bounded budget. The SDK's own retries are off so the
+ *   total time stays bounded. A put runs each of its requests through the wrapper's
+ *   PutOptions.retryRequest, so a failed part of a multipart upload is retried alone.
  * - Bodies up to one part go in a single PutObject; larger streams use multipart upload,
  *   holding one part in memory at a time. Parts and single PUTs carry Content-MD5 when
  *   the SDK's own checksums are off (when_required), so the server verifies every byte.
  * - A failed multipart upload is aborted, so no partial object is ever visible.
+ * - Conditional writes (If-None-Match: *) are sent, but whether the server honours them
+ *   is not known without a probe (capabilities.atomicIfAbsent is "unknown"): ifAbsent
+ *   checks with a HEAD first while that is so.
  */
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
@@ -25,18 +30,20 @@ import {
   type StorageClass,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import type { S3Settings } from "../config/load.js";
 import { AlreadyExistsError, NotFoundError, StorageError } from "../errors.js";
 import {
   assertValidKey,
   assertValidMetadata,
   type ListEntry,
+  type ListOptions,
   type ObjectInfo,
   type ObjectStore,
   type PutBody,
   type PutOptions,
+  type RequestRetry,
+  type StoreCapabilities,
 } from "./object-store.js";
-import { type RetryPolicy, withRetry } from "./retry.js";
+import type { S3Settings } from "./s3-settings.js";
 import { chunked, toReadable } from "./streams.js";
 
 // The SDK warns once per process that its 2027 releases need Node 22. Under archive_command
@@ -45,6 +52,11 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 export class S3Store implements ObjectStore {
   readonly url: string;
+  readonly capabilities: StoreCapabilities = {
+    atomicIfAbsent: "unknown",
+    atomicReplace: "unknown",
+    durableWhenVisible: true,
+  };
   private readonly client: S3Client;
   private readonly sendMd5: boolean;
 
@@ -52,7 +64,6 @@ export class S3Store implements ObjectStore {
     private readonly bucket: string,
     private readonly prefix: string,
     private readonly settings: S3Settings,
-    private readonly retry: RetryPolicy,
   ) {
     this.url = `s3://${bucket}${prefix ? `/${prefix}` : ""}`;
     const checksums = settings.checksums === "when_required" ? "WHEN_REQUIRED" : "WHEN_SUPPORTED";
@@ -73,21 +84,29 @@ export class S3Store implements ObjectStore {
     return this.prefix ? `${this.prefix}/${key}` : key;
   }
 
-  private async send<T>(what: string, call: () => Promise<T>): Promise<T> {
-    return withRetry(this.retry, what, async () => {
+  /** One request; its errors classified. Retried through `retry` when a put passes one. */
+  private async send<T>(what: string, call: () => Promise<T>, retry?: RequestRetry): Promise<T> {
+    const once = async () => {
       try {
         return await call();
       } catch (error) {
         throw classify(error, what, this.url);
       }
-    });
+    };
+    return retry ? retry(what, once) : once();
   }
 
-  async head(key: string): Promise<ObjectInfo | undefined> {
+  head(key: string): Promise<ObjectInfo | undefined> {
+    return this.headObject(key, undefined);
+  }
+
+  private async headObject(key: string, retry: RequestRetry | undefined) {
     const Key = this.fullKey(key);
     try {
-      const out = await this.send(`HEAD ${this.url}/${key}`, () =>
-        this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key })),
+      const out = await this.send(
+        `HEAD ${this.url}/${key}`,
+        () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key })),
+        retry,
       );
       return { key, size: out.ContentLength ?? 0, metadata: out.Metadata ?? {} };
     } catch (error) {
@@ -111,7 +130,15 @@ export class S3Store implements ObjectStore {
     const Key = this.fullKey(key);
     const metadata = { ...(options.metadata ?? {}) };
     assertValidMetadata(metadata);
-    if (options.ifAbsent && (await this.head(key))) throw new AlreadyExistsError(key);
+    const retry = options.retryRequest;
+    // If-None-Match alone is enough only where the server is known to honour it.
+    if (
+      options.ifAbsent &&
+      this.capabilities.atomicIfAbsent !== true &&
+      (await this.headObject(key, retry))
+    ) {
+      throw new AlreadyExistsError(key);
+    }
     const common = {
       Bucket: this.bucket,
       Key,
@@ -133,22 +160,27 @@ export class S3Store implements ObjectStore {
     const second = firstPart.length === partSize ? await parts.next() : { done: true as const };
 
     if (second.done) {
-      await this.send(`PUT ${this.url}/${key}`, () =>
-        this.client.send(
-          new PutObjectCommand({
-            ...common,
-            ...ifNoneMatch,
-            Body: firstPart,
-            ContentLength: firstPart.length,
-            ...this.md5(firstPart),
-          }),
-        ),
+      await this.send(
+        `PUT ${this.url}/${key}`,
+        () =>
+          this.client.send(
+            new PutObjectCommand({
+              ...common,
+              ...ifNoneMatch,
+              Body: firstPart,
+              ContentLength: firstPart.length,
+              ...this.md5(firstPart),
+            }),
+          ),
+        retry,
       );
       return { key, size: firstPart.length, metadata };
     }
 
-    const created = await this.send(`create multipart upload ${this.url}/${key}`, () =>
-      this.client.send(new CreateMultipartUploadCommand(common)),
+    const created = await this.send(
+      `create multipart upload ${this.url}/${key}`,
+      () => this.client.send(new CreateMultipartUploadCommand(common)),
+      retry,
     );
     const UploadId = created.UploadId;
     if (!UploadId) throw new StorageError("multipart upload without an id", { transient: false });
@@ -157,18 +189,21 @@ export class S3Store implements ObjectStore {
       let size = 0;
       const upload = async (part: Buffer) => {
         const PartNumber = done.length + 1;
-        const out = await this.send(`upload part ${PartNumber} of ${this.url}/${key}`, () =>
-          this.client.send(
-            new UploadPartCommand({
-              Bucket: this.bucket,
-              Key,
-              UploadId,
-              PartNumber,
-              Body: part,
-              ContentLength: part.length,
-              ...this.md5(part),
-            }),
-          ),
+        const out = await this.send(
+          `upload part ${PartNumber} of ${this.url}/${key}`,
+          () =>
+            this.client.send(
+              new UploadPartCommand({
+                Bucket: this.bucket,
+                Key,
+                UploadId,
+                PartNumber,
+                Body: part,
+                ContentLength: part.length,
+                ...this.md5(part),
+              }),
+            ),
+          retry,
         );
         done.push({ ETag: out.ETag ?? "", PartNumber });
         size += part.length;
@@ -176,23 +211,29 @@ export class S3Store implements ObjectStore {
       await upload(firstPart);
       await upload(second.value);
       for await (const part of parts) await upload(part);
-      await this.send(`complete multipart upload ${this.url}/${key}`, () =>
-        this.client.send(
-          new CompleteMultipartUploadCommand({
-            Bucket: this.bucket,
-            Key,
-            UploadId,
-            ...ifNoneMatch,
-            MultipartUpload: { Parts: done },
-          }),
-        ),
+      await this.send(
+        `complete multipart upload ${this.url}/${key}`,
+        () =>
+          this.client.send(
+            new CompleteMultipartUploadCommand({
+              Bucket: this.bucket,
+              Key,
+              UploadId,
+              ...ifNoneMatch,
+              MultipartUpload: { Parts: done },
+            }),
+          ),
+        retry,
       );
       return { key, size, metadata };
     } catch (error) {
       // Retried like any request; parts left by a killed process need a bucket lifecycle
       // rule (AbortIncompleteMultipartUpload, see README).
-      await this.send(`abort multipart upload ${this.url}/${key}`, () =>
-        this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId })),
+      await this.send(
+        `abort multipart upload ${this.url}/${key}`,
+        () =>
+          this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId })),
+        retry,
       ).catch(() => undefined);
       throw error;
     }
@@ -202,8 +243,11 @@ export class S3Store implements ObjectStore {
     return this.sendMd5 ? { ContentMD5: createHash("md5").update(data).digest("base64") } : {};
   }
 
-  async *list(prefix: string): AsyncIterable<ListEntry> {
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
     const base = this.prefix ? `${this.prefix}/` : "";
+    if (options.after !== undefined) assertValidKey(options.after);
+    // StartAfter applies to the first page only; the continuation token carries it on.
+    const startAfter = options.after === undefined ? {} : { StartAfter: base + options.after };
     let ContinuationToken: string | undefined;
     do {
       const token = ContinuationToken;
@@ -212,7 +256,7 @@ export class S3Store implements ObjectStore {
           new ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: base + prefix,
-            ...(token ? { ContinuationToken: token } : {}),
+            ...(token ? { ContinuationToken: token } : startAfter),
           }),
         ),
       );

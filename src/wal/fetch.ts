@@ -8,7 +8,8 @@
  *   directory is fsynced: PostgreSQL never sees a partial or corrupt file;
  * - on any failure the temporary file is removed and dest is left as it was;
  * - a transient storage failure, also in the middle of the body, restarts the download
- *   within the retry budget.
+ *   within the store's retry budget (retryAsWhole: the download is retried as a whole,
+ *   the requests inside it are not retried a second time).
  */
 import { createHash, randomBytes } from "node:crypto";
 import { open, rename, unlink } from "node:fs/promises";
@@ -25,19 +26,18 @@ import {
   RefusedError,
   StorageError,
 } from "../errors.js";
+import { syncDirectory, writeAll } from "../local-files.js";
 import type { Logger } from "../log.js";
 import { identityKey, walKey } from "../repository/keys.js";
 import { decodeContentMeta } from "../repository/object-meta.js";
-import { syncDirectory, writeAll } from "../storage/fs.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { type RetryPolicy, withRetry } from "../storage/retry.js";
+import { retryAsWhole } from "../storage/retrying-store.js";
 import { parseWalFileName } from "./names.js";
 
 export interface FetchDeps {
   store: ObjectStore;
   cluster: string;
   log: Logger;
-  retry: RetryPolicy;
 }
 
 export interface FetchOutcome {
@@ -62,7 +62,9 @@ export async function fetchWalFile(
   const key = walKey(deps.cluster, file);
   let rawSize: number;
   try {
-    rawSize = await withRetry(deps.retry, `fetch ${name}`, () => download(deps, key, dest));
+    rawSize = await retryAsWhole(deps.store, `fetch ${name}`, (store) =>
+      download({ ...deps, store }, key, dest),
+    );
   } catch (error) {
     if (error instanceof NotFoundError) await checkClusterExists(deps);
     throw error;

@@ -17,7 +17,7 @@ import {
   isValidSegmentSize,
   segmentStartLsn,
   segmentsPerLog,
-  type WalFileName,
+  type WalSegmentFile,
 } from "./names.js";
 
 export const LONG_PAGE_HEADER_SIZE = 40;
@@ -71,7 +71,7 @@ export function parseLongPageHeader(bytes: Uint8Array): LongPageHeader | undefin
  * timeline starts as a copy of the old timeline's segment, header included.
  */
 export function checkSegmentHeader(
-  file: WalFileName,
+  file: WalSegmentFile,
   head: Uint8Array,
   fileSize: number,
 ): LongPageHeader {
@@ -92,7 +92,7 @@ export function checkSegmentHeader(
       `file size ${fileSize} differs from the header's segment size ${header.segmentSize}`,
     );
   }
-  if ((file.seg ?? 0) >= segmentsPerLog(header.segmentSize)) {
+  if (file.seg >= segmentsPerLog(header.segmentSize)) {
     throw refuse(`segment part of the name is too large for ${header.segmentSize}-byte segments`);
   }
   if (header.timeline === 0 || header.timeline > file.timeline) {

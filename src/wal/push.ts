@@ -17,7 +17,7 @@ import { basename } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { compressBuffer, compressStream } from "../compress/codec.js";
-import type { CompressionSpec } from "../config/values.js";
+import type { Compression } from "../compress/compression.js";
 import {
   AlreadyExistsError,
   describeSystemError,
@@ -42,7 +42,7 @@ import { checkSegmentHeader, LONG_PAGE_HEADER_SIZE } from "./page-header.js";
 export interface PushDeps {
   store: ObjectStore;
   cluster: string;
-  compression: CompressionSpec;
+  compression: Compression;
   log: Logger;
   now: () => Date;
 }
@@ -79,8 +79,9 @@ export async function pushWalFile(deps: PushDeps, path: string): Promise<PushOut
     compression: deps.compression.algorithm,
   };
 
-  // No HEAD first: put(ifAbsent) finds an existing name itself (S3 checks, the local store
-  // links atomically), and only then do we compare contents. One request less per segment.
+  // No HEAD first: put(ifAbsent) reports an existing name itself (atomically where the
+  // store's capabilities.atomicIfAbsent says so; S3Store checks with a HEAD while it does
+  // not know), and only then do we compare contents. One request less per segment here.
   let storedSize: number;
   try {
     storedSize = source.data
@@ -129,7 +130,7 @@ async function alreadyArchived(
   const stored = decodeContentMeta(key, metadata);
   if (sameContent(stored, content)) {
     // An earlier push may have died between rename and fsync: make sure before saying yes.
-    await deps.store.durable(key);
+    if (!deps.store.capabilities.durableWhenVisible) await deps.store.durable(key);
     deps.log.info(`${file.name} is already archived with the same content; nothing to do`);
     return {
       status: "already-archived",

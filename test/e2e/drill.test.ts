@@ -10,7 +10,7 @@ import { resolveConfig } from "../../src/config/load.js";
 import { memoryLogger } from "../../src/log.js";
 import { walKey } from "../../src/repository/keys.js";
 import { openStore } from "../../src/storage/open-store.js";
-import { parseWalFileName } from "../../src/wal/names.js";
+import { parseSegmentFileName, parseWalFileName } from "../../src/wal/names.js";
 import { archivingCluster } from "../helpers/archiving.js";
 import { havePostgres, s3Server } from "../helpers/components.js";
 import { type PgCluster, serverOwnedTempDir } from "../helpers/pg-cluster.js";
@@ -96,13 +96,14 @@ describe.skipIf(!pg).each(repoKinds(server))("drills with a %s repository", (kin
     const listed = JSON.parse(
       (await runPgha(["backup", "list", "--json"], { env, asServerUser: true })).stdout,
     );
-    const start = parseWalFileName(listed[0].startWal);
+    const start = parseSegmentFileName(listed[0].startWal);
+    if (!start) throw new Error("bad start wal");
     const store = await openStore(
       resolveConfig({ flags: {}, env, file: undefined }),
       memoryLogger(),
     );
     const missing = parseWalFileName(
-      `${listed[0].startWal.slice(0, 16)}${((start?.seg ?? 0) + 1).toString(16).toUpperCase().padStart(8, "0")}`,
+      `${listed[0].startWal.slice(0, 16)}${(start.seg + 1).toString(16).toUpperCase().padStart(8, "0")}`,
     );
     if (!missing) throw new Error("bad wal");
     await store.delete(walKey("main", missing));

@@ -12,7 +12,7 @@ import { readDumpManifest, writeDumpManifest } from "../../src/repository/dump-m
 import { backupManifestKey, clusterPrefix, dumpManifestKey } from "../../src/repository/keys.js";
 import type { ObjectStore } from "../../src/storage/object-store.js";
 import { openStore } from "../../src/storage/open-store.js";
-import { parseWalFileName, segmentNumber } from "../../src/wal/names.js";
+import { parseSegmentFileName, segmentNumber } from "../../src/wal/names.js";
 import { archivingCluster } from "../helpers/archiving.js";
 import { havePostgres, s3Server } from "../helpers/components.js";
 import { type PgCluster, runCommand, serverUser } from "../helpers/pg-cluster.js";
@@ -122,10 +122,10 @@ describe.skipIf(!pg).each(repoKinds(server))("prune on a %s repository", (kind) 
     expect(after.some((k) => k.includes(`/dumps/${ids.oldDump}/`))).toBe(false);
     expect(after.some((k) => k.includes(`/backups/${ids.mid}/`))).toBe(true);
     // WAL before the anchor backup's start is gone; from it on, it is all there.
-    const first = parseWalFileName(mid.startWal);
+    const first = parseSegmentFileName(mid.startWal);
     if (!first) throw new Error("bad start wal");
     const segments = after
-      .map((k) => parseWalFileName(k.slice(k.lastIndexOf("/") + 1)))
+      .map((k) => parseSegmentFileName(k.slice(k.lastIndexOf("/") + 1)))
       .filter((f) => f?.kind === "segment");
     expect(segments.length).toBeGreaterThan(0);
     for (const seg of segments) {

@@ -11,7 +11,7 @@ import { resolveConfig } from "../../src/config/load.js";
 import { memoryLogger } from "../../src/log.js";
 import { walKey } from "../../src/repository/keys.js";
 import { openStore } from "../../src/storage/open-store.js";
-import { parseWalFileName } from "../../src/wal/names.js";
+import { parseSegmentFileName, parseWalFileName } from "../../src/wal/names.js";
 import { archivingCluster } from "../helpers/archiving.js";
 import { havePostgres, s3Server } from "../helpers/components.js";
 import { PgCluster, serverOwnedTempDir } from "../helpers/pg-cluster.js";
@@ -199,14 +199,14 @@ describe.skipIf(!pg).each(repoKinds(server))("restore with a %s repository", (ki
       (await runPgha(["backup", "list", "--json"], { env, asServerUser: true })).stdout,
     );
     const backup = listed[0];
-    const start = parseWalFileName(backup.startWal);
+    const start = parseSegmentFileName(backup.startWal);
     if (!start) throw new Error("bad wal");
     const store = await openStore(
       resolveConfig({ flags: {}, env, file: undefined }),
       memoryLogger(),
     );
     const next = parseWalFileName(
-      `${backup.startWal.slice(0, 16)}${((start.seg ?? 0) + 1).toString(16).toUpperCase().padStart(8, "0")}`,
+      `${backup.startWal.slice(0, 16)}${(start.seg + 1).toString(16).toUpperCase().padStart(8, "0")}`,
     );
     if (!next) throw new Error("bad wal");
     await store.delete(walKey("main", next));

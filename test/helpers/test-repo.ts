@@ -26,8 +26,9 @@ export function repoKinds(server: S3TestServer | null): RepoKind[] {
   return server ? ["local", "s3"] : ["local"];
 }
 
-function flip(bytes: Buffer): Buffer {
-  const at = Math.floor(bytes.length / 2);
+/** Flips the middle byte of the body, from `from` (the length of a header) on. */
+function flip(bytes: Buffer, from = 0): Buffer {
+  const at = from + Math.floor((bytes.length - from) / 2);
   bytes[at] = (bytes[at] ?? 0) ^ 0xff;
   return bytes;
 }
@@ -40,8 +41,10 @@ export async function makeTestRepo(kind: RepoKind, server: S3TestServer | null):
       env: { PGHA_REPO: dir },
       dir,
       corrupt: async (key) => {
+        // A local object starts with its header line (src/storage/fs.ts): keep it intact.
         const path = join(dir, key);
-        await writeFile(path, flip(await readFile(path)));
+        const bytes = await readFile(path);
+        await writeFile(path, flip(bytes, bytes.indexOf(10) + 1));
       },
       cleanup: () => rm(dir, { recursive: true, force: true }),
     };

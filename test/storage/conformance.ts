@@ -6,7 +6,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AlreadyExistsError, NotFoundError, StorageError } from "../../src/errors.js";
-import type { ObjectStore } from "../../src/storage/object-store.js";
+import type { ObjectStore, StoreCapabilities } from "../../src/storage/object-store.js";
 import { readAll } from "../../src/storage/streams.js";
 
 export interface StoreFixture {
@@ -15,7 +15,12 @@ export interface StoreFixture {
 }
 
 export interface ConformanceOptions {
-  /** Whether concurrent ifAbsent puts are atomic (If-None-Match honoured). */
+  /** What the store must declare. */
+  capabilities: StoreCapabilities;
+  /**
+   * Whether concurrent ifAbsent puts are atomic here: what the test knows of the server
+   * behind the store (If-None-Match honoured), where the store itself cannot know.
+   */
   atomicIfAbsent: boolean;
   /** A body larger than this goes through multipart on S3. */
   largeBody: number;
@@ -42,6 +47,11 @@ export function describeConformance(
       store = fixture.store;
     });
     afterAll(async () => fixture?.cleanup());
+
+    it("declares its capabilities, and no guarantee the server is known to lack", () => {
+      expect(store.capabilities).toEqual(options.capabilities);
+      if (store.capabilities.atomicIfAbsent === true) expect(options.atomicIfAbsent).toBe(true);
+    });
 
     it("reports a missing key: head gives undefined, get throws NotFoundError", async () => {
       expect(await store.head("missing/key")).toBeUndefined();
@@ -101,7 +111,8 @@ export function describeConformance(
       expect(got.info.metadata["pgha-v"]).toBe("1");
     });
 
-    it(`concurrent ifAbsent puts: ${options.atomicIfAbsent ? "exactly one wins" : "one intact body wins (no atomic If-None-Match)"}`, async () => {
+    const atomicIfAbsent = options.capabilities.atomicIfAbsent === true || options.atomicIfAbsent;
+    it(`concurrent ifAbsent puts: ${atomicIfAbsent ? "exactly one wins" : "one intact body wins (no atomic If-None-Match)"}`, async () => {
       const bodies = ["a", "b", "c", "d", "e"].map((s) => Buffer.from(s.repeat(100)));
       const results = await Promise.allSettled(
         bodies.map((body) => store.put("rt/race", body, { ifAbsent: true })),
@@ -110,10 +121,39 @@ export function describeConformance(
       for (const r of results) {
         if (r.status === "rejected") expect(r.reason).toBeInstanceOf(AlreadyExistsError);
       }
-      if (options.atomicIfAbsent) expect(won).toHaveLength(1);
+      if (atomicIfAbsent) expect(won).toHaveLength(1);
       else expect(won.length).toBeGreaterThanOrEqual(1);
       const stored = (await readAll((await store.get("rt/race")).body)).toString();
       expect(bodies.map(String)).toContain(stored);
+    });
+
+    it.skipIf(options.capabilities.atomicReplace !== true)(
+      "replaces atomically when it says so: readers see a whole old or new body",
+      async () => {
+        const bodies = ["a", "b"].map((c) => Buffer.alloc(256 * 1024, c));
+        await store.put("rt/swap", bodies[0] ?? Buffer.alloc(0));
+        const reads: Promise<string>[] = [];
+        const writes: Promise<unknown>[] = [];
+        for (let i = 0; i < 20; i++) {
+          writes.push(store.put("rt/swap", bodies[i % 2] ?? Buffer.alloc(0)));
+          reads.push(
+            store.get("rt/swap").then(async ({ info, body }) => {
+              const data = await readAll(body);
+              expect(data.length).toBe(info.size);
+              return data.toString();
+            }),
+          );
+        }
+        await Promise.all(writes);
+        const wholes = bodies.map(String);
+        for (const read of await Promise.all(reads)) expect(wholes).toContain(read);
+      },
+    );
+
+    it("makes an existing object durable on request", async () => {
+      await store.put("rt/durable", Buffer.from("d"));
+      await store.durable("rt/durable");
+      expect((await store.head("rt/durable"))?.size).toBe(1);
     });
 
     it("lists by plain string prefix in ascending key order with sizes", async () => {
@@ -134,6 +174,20 @@ export function describeConformance(
         "lsx/z",
       ]);
       expect(await collect(store, "nothing/")).toEqual([]);
+    });
+
+    it("lists only keys after a given one, to resume a listing", async () => {
+      for (const key of ["la/b2", "la/a/x", "la/b1", "la/b/y", "lax/z", "la/c"]) {
+        await store.put(key, Buffer.alloc(key.length));
+      }
+      const listAfter = async (prefix: string, from: string) => {
+        const out: string[] = [];
+        for await (const entry of store.list(prefix, { after: from })) out.push(entry.key);
+        return out;
+      };
+      expect(await listAfter("la", "la/b1")).toEqual(["la/b2", "la/c", "lax/z"]);
+      expect(await listAfter("la/", "la/b")).toEqual(["la/b/y", "la/b1", "la/b2", "la/c"]);
+      expect(await listAfter("la/", "la/c")).toEqual([]);
     });
 
     it("lists more than one page (over 1000 keys)", async () => {
@@ -165,6 +219,13 @@ export function describeConformance(
     it("rejects keys that could escape the repository", async () => {
       for (const key of ["../x", "/abs", "a//b", "a/./b", "a/.tmp-x", "a b", ""]) {
         await expect(store.put(key, Buffer.from("x")), key).rejects.toBeInstanceOf(StorageError);
+      }
+    });
+
+    it("rejects keys in the reserved .tmp- and .pgha namespaces", async () => {
+      for (const key of [".pgha-store", "a/.pgha", "a/.pghax/b", ".tmp-1"]) {
+        await expect(store.put(key, Buffer.from("x")), key).rejects.toBeInstanceOf(StorageError);
+        await expect(store.head(key), key).rejects.toBeInstanceOf(StorageError);
       }
     });
 

@@ -1,9 +1,12 @@
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { describe, expect, it } from "vitest";
-import { FsStore } from "../../src/storage/fs.js";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { StorageError } from "../../src/errors.js";
+import { FsStore, HEADER_BYTES, MARKER_NAME } from "../../src/storage/fs.js";
+import type { ObjectStore } from "../../src/storage/object-store.js";
+import { readAll } from "../../src/storage/streams.js";
 import { describeConformance } from "./conformance.js";
 
 describeConformance(
@@ -12,22 +15,118 @@ describeConformance(
     const root = await mkdtemp(join(tmpdir(), "pgha-fs-"));
     return { store: new FsStore(root), cleanup: () => rm(root, { recursive: true, force: true }) };
   },
-  { atomicIfAbsent: true, largeBody: 12 * 1024 * 1024 },
+  {
+    capabilities: { atomicIfAbsent: true, atomicReplace: true, durableWhenVisible: false },
+    atomicIfAbsent: true,
+    largeBody: 12 * 1024 * 1024,
+  },
 );
 
+async function listed(store: ObjectStore, prefix = "") {
+  const out: { key: string; size: number }[] = [];
+  for await (const entry of store.list(prefix)) out.push({ key: entry.key, size: entry.size });
+  return out;
+}
+
+/** An object as pgha wrote them before headers were padded: the header line is just long enough. */
+function legacyObject(metadata: Record<string, string>, body: string): string {
+  return `PGHA-OBJECT-1 ${JSON.stringify(metadata)}\n${body}`;
+}
+
 describe("FsStore specifics", () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "pgha-fs-"));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
   it("leaves no temporary file behind after a failed write", async () => {
-    const root = await mkdtemp(join(tmpdir(), "pgha-fs-"));
-    try {
-      const store = new FsStore(root);
-      async function* failing() {
-        yield Buffer.from("partial");
-        throw new Error("broken source");
-      }
-      await expect(store.put("d/k", Readable.from(failing()))).rejects.toThrow();
-      expect(await readdir(join(root, "d"))).toEqual([]);
-    } finally {
-      await rm(root, { recursive: true, force: true });
+    const store = new FsStore(dir);
+    async function* failing() {
+      yield Buffer.from("partial");
+      throw new Error("broken source");
     }
+    await expect(store.put("d/k", Readable.from(failing()))).rejects.toThrow();
+    expect(await readdir(join(dir, "d"))).toEqual([]);
+  });
+
+  it("writes every header exactly 4096 bytes long and marks a store it creates", async () => {
+    const root = join(dir, "new", "repo");
+    const store = new FsStore(root);
+    await store.put("a/b", Buffer.from("body"), { metadata: { "pgha-x": "1" } });
+    const bytes = await readFile(join(root, "a/b"));
+    expect(bytes.length).toBe(HEADER_BYTES + 4);
+    expect(bytes.indexOf(10)).toBe(HEADER_BYTES - 1);
+    expect(bytes.subarray(0, 14).toString()).toBe("PGHA-OBJECT-1 ");
+    expect(bytes.subarray(HEADER_BYTES).toString()).toBe("body");
+    expect(JSON.parse(await readFile(join(root, MARKER_NAME), "utf8"))).toEqual({
+      format: "pgha-local-store",
+      headerBytes: HEADER_BYTES,
+    });
+    // Readable like the objects (0640: the server user and root's group both use a repository).
+    const mode = async (file: string) => (await stat(join(root, file))).mode & 0o777;
+    expect(await mode("a/b")).toBe(0o640 & ~process.umask());
+    expect(await mode(MARKER_NAME)).toBe(await mode("a/b"));
+    expect(await listed(store)).toEqual([{ key: "a/b", size: 4 }]);
+  });
+
+  it("marks an existing empty root at the first put", async () => {
+    await new FsStore(dir).put("v1/x", Buffer.from("x"));
+    expect((await readdir(dir)).sort()).toEqual([MARKER_NAME, "v1"]);
+  });
+
+  it("lists a marked store from stat, without opening the objects", async () => {
+    const store = new FsStore(dir);
+    await store.put("l/one", Buffer.alloc(10), { metadata: { "pgha-a": "1" } });
+    await store.put("l/two", Buffer.alloc(5000));
+    // Destroy one header without changing the file size: list must not notice, head must.
+    const handle = await open(join(dir, "l/one"), "r+");
+    await handle.write(Buffer.from("X".repeat(HEADER_BYTES - 1)), 0, HEADER_BYTES - 1, 0);
+    await handle.close();
+    expect(await listed(new FsStore(dir), "l/")).toEqual([
+      { key: "l/one", size: 10 },
+      { key: "l/two", size: 5000 },
+    ]);
+    await expect(store.head("l/one")).rejects.toBeInstanceOf(StorageError);
+  });
+
+  it("reads and lists objects written before headers were padded, in an unmarked store", async () => {
+    await mkdir(join(dir, "old"));
+    await writeFile(join(dir, "old/x"), legacyObject({ "pgha-a": "1" }, "hello"));
+    await writeFile(join(dir, "old/y"), legacyObject({}, ""));
+    const store = new FsStore(dir);
+    expect(await store.head("old/x")).toEqual({
+      key: "old/x",
+      size: 5,
+      metadata: { "pgha-a": "1" },
+    });
+    expect((await readAll((await store.get("old/x")).body)).toString()).toBe("hello");
+    // New objects beside old ones: the root is not empty, so the store stays unmarked.
+    await store.put("old/z", Buffer.from("new!"));
+    await store.put("new/w", Buffer.alloc(3));
+    expect(await readdir(dir)).not.toContain(MARKER_NAME);
+    expect(await listed(store)).toEqual([
+      { key: "new/w", size: 3 },
+      { key: "old/x", size: 5 },
+      { key: "old/y", size: 0 },
+      { key: "old/z", size: 4 },
+    ]);
+  });
+
+  it("fails a listing of an unmarked store on an object that is not a pgha object", async () => {
+    await mkdir(join(dir, "d"));
+    await writeFile(join(dir, "d/bad"), "no header here");
+    await expect(listed(new FsStore(dir))).rejects.toBeInstanceOf(StorageError);
+  });
+
+  it("refuses metadata that does not fit in the header (S3 could carry it)", async () => {
+    const store = new FsStore(dir);
+    // 2047 characters pass the 2 KiB metadata rule; JSON escapes each quote into two.
+    const error = await store
+      .put("m/k", Buffer.from("x"), { metadata: { "pgha-q": '"'.repeat(2040) } })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as Error).message).toMatch(/too large for a local object header/);
+    expect(await listed(store)).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@ describeConformance(
   "memory",
   async () => ({ store: new MemoryStore(), cleanup: async () => undefined }),
   {
+    capabilities: { atomicIfAbsent: true, atomicReplace: true, durableWhenVisible: true },
     atomicIfAbsent: true,
     largeBody: 12 * 1024 * 1024,
   },

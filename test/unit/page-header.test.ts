@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { RefusedError } from "../../src/errors.js";
-import { parseWalFileName } from "../../src/wal/names.js";
+import { parseSegmentFileName } from "../../src/wal/names.js";
 import { checkSegmentHeader, parseLongPageHeader } from "../../src/wal/page-header.js";
 import { makeSegment, SYSID } from "../helpers/segments.js";
 
 const name = (n: string) => {
-  const parsed = parseWalFileName(n);
+  const parsed = parseSegmentFileName(n);
   if (!parsed) throw new Error(`bad name ${n}`);
   return parsed;
 };

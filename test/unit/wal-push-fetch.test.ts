@@ -16,6 +16,7 @@ import { memoryLogger } from "../../src/log.js";
 import { identityKey } from "../../src/repository/keys.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import { defaultRetryPolicy } from "../../src/storage/retry.js";
+import { addRetries } from "../../src/storage/retrying-store.js";
 import { readAll } from "../../src/storage/streams.js";
 import { fetchWalFile } from "../../src/wal/fetch.js";
 import { type PushDeps, pushWalFile } from "../../src/wal/push.js";
@@ -45,10 +46,9 @@ async function file(name: string, bytes: Uint8Array): Promise<string> {
 }
 
 const fetchDeps = () => ({
-  store,
+  store: addRetries(store, defaultRetryPolicy(1000)),
   cluster: "main",
   log: memoryLogger(),
-  retry: defaultRetryPolicy(1000),
 });
 
 describe("pushWalFile", () => {
@@ -169,7 +169,11 @@ describe("fetchWalFile", () => {
     };
     const dest = join(dir, "RECOVERYXLOG");
     const retry = { ...defaultRetryPolicy(5000), sleep: async () => undefined };
-    await fetchWalFile({ store: flaky, cluster: "main", log: memoryLogger(), retry }, name, dest);
+    await fetchWalFile(
+      { store: addRetries(flaky, retry), cluster: "main", log: memoryLogger() },
+      name,
+      dest,
+    );
     expect((await readFile(dest)).equals(bytes)).toBe(true);
     expect(breaks).toBe(-1);
   });

@@ -2,7 +2,6 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { OptionsOf } from "../../config/flags.js";
 import { EXIT_CODES, NotFoundError, PghaError } from "../../errors.js";
-import { defaultRetryPolicy } from "../../storage/retry.js";
 import { type CommandContext, loadContext } from "../context.js";
 import { reportError } from "../report.js";
 
@@ -25,10 +24,7 @@ export async function walFetchCommand(
     const { openStore } = await import("../../storage/open-store.js");
     const { fetchWalFile } = await import("../../wal/fetch.js");
     const store = await openStore(config, log);
-    const retry = defaultRetryPolicy(config.retryTimeoutMs, (error, attempt, delay) =>
-      log.warn(`retrying in ${delay} ms (attempt ${attempt}): ${error.message}`),
-    );
-    await fetchWalFile({ store, cluster: config.cluster, log, retry }, name, resolve(dest));
+    await fetchWalFile({ store, cluster: config.cluster, log }, name, resolve(dest));
     return EXIT_CODES.ok;
   } catch (error) {
     if (error instanceof NotFoundError) {

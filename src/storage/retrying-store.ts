@@ -1,0 +1,105 @@
+/**
+ * The ONE retry wrapper: an ObjectStore that retries transient StorageErrors of the store
+ * it wraps, with one policy (retry.ts) and one --retry-timeout budget per operation.
+ * openStore() returns every store wrapped; stores themselves never retry.
+ *
+ * - head, get, delete, durable: the call is retried as a whole. (get: until the body
+ *   stream is handed over; a stream that breaks later is the caller's to retry, see
+ *   retryAsWhole.)
+ * - list: resumes after the last key it yielded (list order is ascending by contract);
+ *   the budget counts from the last progress, so a long listing is not cut short.
+ * - put: a streamed body cannot be replayed, so the wrapper hands the store a retry
+ *   function (PutOptions.retryRequest) and the store retries each of its requests (one
+ *   PUT, or each part of a multipart upload) on its own, each with its own budget.
+ * - retryAsWhole(store, what, op) retries a multi-step operation (wal-fetch's download,
+ *   decompression and verification) as a whole under the same policy. op gets the
+ *   unwrapped store, so nothing inside it is retried a second time: retries never nest,
+ *   and the budget is never multiplied.
+ */
+import type { Readable } from "node:stream";
+import type {
+  ListEntry,
+  ListOptions,
+  ObjectInfo,
+  ObjectStore,
+  PutBody,
+  PutOptions,
+  RequestRetry,
+  StoreCapabilities,
+} from "./object-store.js";
+import { type RetryPolicy, waitBeforeRetry, withRetry } from "./retry.js";
+
+class RetryingStore implements ObjectStore {
+  readonly url: string;
+  readonly capabilities: StoreCapabilities;
+
+  constructor(
+    readonly inner: ObjectStore,
+    readonly policy: RetryPolicy,
+  ) {
+    this.url = inner.url;
+    this.capabilities = inner.capabilities;
+  }
+
+  private readonly retryRequest: RequestRetry = (what, request) =>
+    withRetry(this.policy, what, request);
+
+  head(key: string): Promise<ObjectInfo | undefined> {
+    return withRetry(this.policy, `HEAD ${this.url}/${key}`, () => this.inner.head(key));
+  }
+
+  get(key: string): Promise<{ info: ObjectInfo; body: Readable }> {
+    return withRetry(this.policy, `GET ${this.url}/${key}`, () => this.inner.get(key));
+  }
+
+  put(key: string, body: PutBody, options: PutOptions = {}): Promise<ObjectInfo> {
+    return this.inner.put(key, body, { ...options, retryRequest: this.retryRequest });
+  }
+
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
+    let after = options.after;
+    let attempt = 1;
+    let start = this.policy.now();
+    for (;;) {
+      try {
+        for await (const entry of this.inner.list(prefix, after === undefined ? {} : { after })) {
+          after = entry.key;
+          attempt = 1;
+          start = this.policy.now();
+          yield entry;
+        }
+        return;
+      } catch (error) {
+        await waitBeforeRetry(this.policy, `LIST ${this.url}/${prefix}`, error, attempt, start);
+        attempt++;
+      }
+    }
+  }
+
+  durable(key: string): Promise<void> {
+    return withRetry(this.policy, `sync ${this.url}/${key}`, () => this.inner.durable(key));
+  }
+
+  delete(key: string): Promise<void> {
+    return withRetry(this.policy, `DELETE ${this.url}/${key}`, () => this.inner.delete(key));
+  }
+}
+
+/** The store with retries (a store that has them already is returned as it is). */
+export function addRetries(store: ObjectStore, policy: RetryPolicy): ObjectStore {
+  return store instanceof RetryingStore ? store : new RetryingStore(store, policy);
+}
+
+/**
+ * Runs op against the unwrapped store and retries it as a whole on a transient
+ * StorageError, under the wrapper's policy: for operations that a broken connection can
+ * interrupt midway, such as reading a body. Without a retry wrapper op runs once.
+ */
+export function retryAsWhole<T>(
+  store: ObjectStore,
+  what: string,
+  op: (store: ObjectStore) => Promise<T>,
+): Promise<T> {
+  if (!(store instanceof RetryingStore)) return op(store);
+  return withRetry(store.policy, what, () => op(store.inner));
+}
