@@ -6,8 +6,6 @@
  * `pgha options` / the README reference print it. Flags of single commands, which are not
  * settings, are in flags.ts. Loaded by wal-push / wal-fetch: keep it free of heavy imports.
  */
-import type { Compression } from "../compress/compression.js";
-import type { S3Checksums } from "../storage/s3-settings.js";
 import {
   DEFAULT_ZSTD_LEVEL,
   parseBoolean,
