@@ -7,7 +7,7 @@ import { StorageError } from "../../src/errors.js";
 import { FsStore, HEADER_BYTES, MARKER_NAME } from "../../src/storage/fs.js";
 import type { ObjectStore } from "../../src/storage/object-store.js";
 import { readAll } from "../../src/storage/streams.js";
-import { describeConformance } from "./conformance.js";
+import { describeConformance } from "../helpers/store-conformance.js";
 
 describeConformance(
   "fs",

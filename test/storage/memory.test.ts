@@ -1,5 +1,5 @@
 import { MemoryStore } from "../../src/storage/memory.js";
-import { describeConformance } from "./conformance.js";
+import { describeConformance } from "../helpers/store-conformance.js";
 
 describeConformance(
   "memory",

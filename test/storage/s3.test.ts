@@ -1,129 +1,99 @@
-import { randomBytes } from "node:crypto";
-import { Readable } from "node:stream";
+/** S3 error classification: what is "not found", what is retried, what fails at once with a hint. */
 import { describe, expect, it } from "vitest";
-import { StorageError } from "../../src/errors.js";
-import type { RequestRetry } from "../../src/storage/object-store.js";
-import { defaultRetryPolicy, withRetry } from "../../src/storage/retry.js";
-import { addRetries } from "../../src/storage/retrying-store.js";
-import { S3Store } from "../../src/storage/s3.js";
-import type { S3Settings } from "../../src/storage/s3-settings.js";
-import { readAll } from "../../src/storage/streams.js";
-import { s3Server } from "../helpers/components.js";
-import { freePort } from "../helpers/pg-cluster.js";
-import { describeConformance } from "./conformance.js";
+import { AlreadyExistsError, NotFoundError, StorageError } from "../../src/errors.js";
+import { classify } from "../../src/storage/s3.js";
 
-const server = s3Server();
-
-function settings(endpoint: string): S3Settings {
-  return {
-    endpoint,
-    region: server?.region ?? "us-east-1",
-    forcePathStyle: true,
-    checksums: "when_required",
-    storageClass: undefined,
-    sse: undefined,
-    sseKmsKeyId: undefined,
-    partSize: 5 * 1024 * 1024,
-  };
-}
-
-if (server) {
-  process.env.AWS_ACCESS_KEY_ID = server.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = server.secretAccessKey;
-  describeConformance(
-    `s3 (${server.kind})`,
-    async () => {
-      const prefix = `conformance-${randomBytes(4).toString("hex")}`;
-      const store = addRetries(
-        new S3Store(server.bucket, prefix, settings(server.endpoint)),
-        defaultRetryPolicy(20_000),
-      );
-      return {
-        store,
-        cleanup: async () => {
-          for await (const entry of store.list("")) await store.delete(entry.key);
-        },
-      };
-    },
-    {
-      capabilities: {
-        atomicIfAbsent: "unknown",
-        atomicReplace: "unknown",
-        durableWhenVisible: true,
-      },
-      atomicIfAbsent: server.conditionalWrites,
-      largeBody: 12 * 1024 * 1024,
-    },
-  );
-}
-
-describe.skipIf(!server)("S3Store failures", () => {
-  it("retries an unreachable endpoint within the time budget, then fails as transient storage", async () => {
-    const port = await freePort();
-    const store = addRetries(
-      new S3Store("bucket", "p", settings(`http://127.0.0.1:${port}`)),
-      defaultRetryPolicy(1500),
-    );
-    const started = Date.now();
-    const error = await store.head("k").catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(StorageError);
-    expect((error as StorageError).transient).toBe(true);
-    expect((error as StorageError).message).toMatch(/attempt/);
-    expect(Date.now() - started).toBeLessThan(6000);
+const sdkError = (name: string, status?: number, extra: Record<string, unknown> = {}) =>
+  Object.assign(new Error(`${name} happened`), {
+    name,
+    ...(status === undefined ? {} : { $metadata: { httpStatusCode: status } }),
+    ...extra,
   });
 
-  it("names a missing bucket as a non-transient error with a hint", async () => {
-    if (!server) return;
-    const store = addRetries(
-      new S3Store("no-such-bucket-pgha", "", settings(server.endpoint)),
-      defaultRetryPolicy(2000),
-    );
-    const error = await store.put("k", Buffer.from("x")).catch((e: unknown) => e);
+const what = "GET s3://b/p/k";
+const url = "s3://b/p";
+
+describe("S3 error classification", () => {
+  it.each([
+    ["NoSuchKey", 404],
+    ["NotFound", 404],
+    ["UnknownError", 404],
+  ])("%s (HTTP %s) is not found", (name, status) => {
+    expect(classify(sdkError(name, status), what, url)).toBeInstanceOf(NotFoundError);
+  });
+
+  it("a missing bucket is a storage failure with a hint, not 'not found'", () => {
+    const error = classify(sdkError("NoSuchBucket", 404), what, url);
     expect(error).toBeInstanceOf(StorageError);
     expect((error as StorageError).transient).toBe(false);
-    expect((error as StorageError).hint).toMatch(/bucket/);
+    expect((error as StorageError).hint).toMatch(/create the bucket of s3:\/\/b\/p/);
   });
 
-  it("runs every request of a multipart put through the wrapper's retry: a failed part is retried alone", async () => {
-    if (!server) return;
-    const prefix = `retry-parts-${randomBytes(4).toString("hex")}`;
-    const store = new S3Store(server.bucket, prefix, settings(server.endpoint));
-    const policy = { ...defaultRetryPolicy(20_000), sleep: async () => undefined };
-    const requests: string[] = [];
-    let injected = false;
-    const retryRequest: RequestRetry = (what, request) =>
-      withRetry(policy, what, async () => {
-        requests.push(what.replace(/ s3:.*/, ""));
-        if (!injected && what.startsWith("upload part 2 ")) {
-          injected = true;
-          throw new StorageError("injected: connection reset", { transient: true });
-        }
-        return request();
-      });
-    const data = randomBytes(12 * 1024 * 1024);
-    let reads = 0;
-    const body = Readable.from(
-      (async function* () {
-        for (let at = 0; at < data.length; at += 1 << 20) {
-          reads++;
-          yield data.subarray(at, at + (1 << 20));
-        }
-      })(),
+  it.each([
+    ["AccessDenied", 403],
+    ["InvalidAccessKeyId", 403],
+    ["SignatureDoesNotMatch", 403],
+    ["Forbidden", 403],
+  ])("%s (HTTP %s) is access denied, not retried", (name, status) => {
+    const error = classify(sdkError(name, status), what, url) as StorageError;
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error.transient).toBe(false);
+    expect(error.message).toMatch(/access denied/);
+    expect(error.hint).toMatch(/s3:ListBucket/);
+  });
+
+  it("a 412 is the conditional write's 'already exists'", () => {
+    expect(classify(sdkError("PreconditionFailed", 412), what, url)).toBeInstanceOf(
+      AlreadyExistsError,
     );
-    const stored = await store.put("k", body, { ifAbsent: true, retryRequest });
-    expect(stored.size).toBe(data.length);
-    expect(reads).toBe(12);
-    expect(requests).toEqual([
-      "HEAD",
-      "create multipart upload",
-      "upload part 1 of",
-      "upload part 2 of",
-      "upload part 2 of",
-      "upload part 3 of",
-      "complete multipart upload",
-    ]);
-    const got = await store.get("k");
-    expect((await readAll(got.body)).equals(data)).toBe(true);
-    await store.delete("k");
+  });
+
+  it.each([
+    ["BadDigest", 400],
+    ["XAmzContentSHA256Mismatch", 400],
+    ["InternalError", 500],
+    ["ServiceUnavailable", 503],
+    ["SlowDown", 503],
+    ["TooManyRequestsException", 429],
+    ["RequestTimeout", 408],
+  ])("%s (HTTP %s) is transient: retried", (name, status) => {
+    const error = classify(sdkError(name, status), what, url) as StorageError;
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error.transient).toBe(true);
+  });
+
+  it("network errors are transient, credentials that cannot be loaded are not", () => {
+    const reset = classify(
+      Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }),
+      what,
+      url,
+    );
+    expect((reset as StorageError).transient).toBe(true);
+    const refused = classify(
+      Object.assign(new Error("connect failed"), { cause: { code: "ECONNREFUSED" } }),
+      what,
+      url,
+    );
+    expect((refused as StorageError).transient).toBe(true);
+    const noCredentials = classify(
+      sdkError("CredentialsProviderError", undefined, { message: "Could not load credentials" }),
+      what,
+      url,
+    ) as StorageError;
+    expect(noCredentials.transient).toBe(false);
+    expect(noCredentials.message).toMatch(/access denied/);
+    const slowImds = classify(
+      sdkError("CredentialsProviderError", undefined, { message: "connection timed out" }),
+      what,
+      url,
+    ) as StorageError;
+    expect(slowImds.transient).toBe(true);
+  });
+
+  it("any other 4xx fails at once with a hint about the S3 settings", () => {
+    const error = classify(sdkError("InvalidArgument", 400), what, url) as StorageError;
+    expect(error.transient).toBe(false);
+    expect(error.message).toContain("HTTP 400");
+    expect(error.hint).toMatch(/--s3-endpoint/);
   });
 });

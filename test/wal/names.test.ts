@@ -6,6 +6,7 @@ import {
   parseLsn,
   parseSegmentFileName,
   parseWalFileName,
+  segmentBeforeLsn,
   segmentName,
   segmentNumber,
   segmentRange,
@@ -96,5 +97,19 @@ describe("parseWalFileName", () => {
     expect(parseLsn(" 0/0 ")).toBe(0n);
     expect(parseLsn("16B374D848")).toBeUndefined();
     expect(formatLsn(0x16b374d848n)).toBe("16/B374D848");
+  });
+});
+
+describe("the WAL a backup needs", () => {
+  it("names the WAL a backup needs", () => {
+    const mib16 = 16 * 1024 * 1024;
+    expect(segmentBeforeLsn(1, 0x9000100n, mib16)).toBe("000000010000000000000009");
+    expect(segmentBeforeLsn(1, 0xa000000n, mib16)).toBe("000000010000000000000009");
+    expect(segmentRange("0000000100000000000000FE", "000000010000000100000001", mib16)).toEqual([
+      "0000000100000000000000FE",
+      "0000000100000000000000FF",
+      "000000010000000100000000",
+      "000000010000000100000001",
+    ]);
   });
 });

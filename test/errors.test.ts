@@ -2,8 +2,8 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { EXIT_CODE_TABLE, EXIT_CODES } from "../../src/errors.js";
-import { REPO_ROOT } from "../helpers/pgha.js";
+import { EXIT_CODE_TABLE, EXIT_CODES } from "../src/errors.js";
+import { REPO_ROOT } from "./helpers/pgha.js";
 
 describe("exit codes", () => {
   it("EXIT_CODES is the table: one distinct code per name", () => {

@@ -6,7 +6,7 @@ import { MemoryStore } from "../../src/storage/memory.js";
 import { defaultRetryPolicy } from "../../src/storage/retry.js";
 import { addRetries } from "../../src/storage/retrying-store.js";
 import { FlakyStore } from "../helpers/flaky-store.js";
-import { describeConformance } from "./conformance.js";
+import { describeConformance } from "../helpers/store-conformance.js";
 
 describeConformance(
   "memory behind the retry wrapper, with transient failures",

@@ -1,0 +1,129 @@
+import { randomBytes } from "node:crypto";
+import { Readable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { StorageError } from "../../src/errors.js";
+import type { RequestRetry } from "../../src/storage/object-store.js";
+import { defaultRetryPolicy, withRetry } from "../../src/storage/retry.js";
+import { addRetries } from "../../src/storage/retrying-store.js";
+import { S3Store } from "../../src/storage/s3.js";
+import type { S3Settings } from "../../src/storage/s3-settings.js";
+import { readAll } from "../../src/storage/streams.js";
+import { s3Server } from "../helpers/components.js";
+import { freePort } from "../helpers/pg-cluster.js";
+import { describeConformance } from "../helpers/store-conformance.js";
+
+const server = s3Server();
+
+function settings(endpoint: string): S3Settings {
+  return {
+    endpoint,
+    region: server?.region ?? "us-east-1",
+    forcePathStyle: true,
+    checksums: "when_required",
+    storageClass: undefined,
+    sse: undefined,
+    sseKmsKeyId: undefined,
+    partSize: 5 * 1024 * 1024,
+  };
+}
+
+if (server) {
+  process.env.AWS_ACCESS_KEY_ID = server.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = server.secretAccessKey;
+  describeConformance(
+    `s3 (${server.kind})`,
+    async () => {
+      const prefix = `conformance-${randomBytes(4).toString("hex")}`;
+      const store = addRetries(
+        new S3Store(server.bucket, prefix, settings(server.endpoint)),
+        defaultRetryPolicy(20_000),
+      );
+      return {
+        store,
+        cleanup: async () => {
+          for await (const entry of store.list("")) await store.delete(entry.key);
+        },
+      };
+    },
+    {
+      capabilities: {
+        atomicIfAbsent: "unknown",
+        atomicReplace: "unknown",
+        durableWhenVisible: true,
+      },
+      atomicIfAbsent: server.conditionalWrites,
+      largeBody: 12 * 1024 * 1024,
+    },
+  );
+}
+
+describe.skipIf(!server)("S3Store failures", () => {
+  it("retries an unreachable endpoint within the time budget, then fails as transient storage", async () => {
+    const port = await freePort();
+    const store = addRetries(
+      new S3Store("bucket", "p", settings(`http://127.0.0.1:${port}`)),
+      defaultRetryPolicy(1500),
+    );
+    const started = Date.now();
+    const error = await store.head("k").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).transient).toBe(true);
+    expect((error as StorageError).message).toMatch(/attempt/);
+    expect(Date.now() - started).toBeLessThan(6000);
+  });
+
+  it("names a missing bucket as a non-transient error with a hint", async () => {
+    if (!server) return;
+    const store = addRetries(
+      new S3Store("no-such-bucket-pgha", "", settings(server.endpoint)),
+      defaultRetryPolicy(2000),
+    );
+    const error = await store.put("k", Buffer.from("x")).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).transient).toBe(false);
+    expect((error as StorageError).hint).toMatch(/bucket/);
+  });
+
+  it("runs every request of a multipart put through the wrapper's retry: a failed part is retried alone", async () => {
+    if (!server) return;
+    const prefix = `retry-parts-${randomBytes(4).toString("hex")}`;
+    const store = new S3Store(server.bucket, prefix, settings(server.endpoint));
+    const policy = { ...defaultRetryPolicy(20_000), sleep: async () => undefined };
+    const requests: string[] = [];
+    let injected = false;
+    const retryRequest: RequestRetry = (what, request) =>
+      withRetry(policy, what, async () => {
+        requests.push(what.replace(/ s3:.*/, ""));
+        if (!injected && what.startsWith("upload part 2 ")) {
+          injected = true;
+          throw new StorageError("injected: connection reset", { transient: true });
+        }
+        return request();
+      });
+    const data = randomBytes(12 * 1024 * 1024);
+    let reads = 0;
+    const body = Readable.from(
+      (async function* () {
+        for (let at = 0; at < data.length; at += 1 << 20) {
+          reads++;
+          yield data.subarray(at, at + (1 << 20));
+        }
+      })(),
+    );
+    const stored = await store.put("k", body, { ifAbsent: true, retryRequest });
+    expect(stored.size).toBe(data.length);
+    expect(reads).toBe(12);
+    expect(requests).toEqual([
+      "HEAD",
+      "create multipart upload",
+      "upload part 1 of",
+      "upload part 2 of",
+      "upload part 2 of",
+      "upload part 3 of",
+      "complete multipart upload",
+    ]);
+    const got = await store.get("k");
+    expect((await readAll(got.body)).equals(data)).toBe(true);
+    await store.delete("k");
+  });
+});
