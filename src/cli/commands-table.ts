@@ -55,19 +55,8 @@ const BACKUP_CODES: ExitCodeName[] = [
   "internal",
 ];
 
-const DUMP_CODES: ExitCodeName[] = [
-  "ok",
-  "notFound",
-  "usage",
-  "refused",
-  "clusterMismatch",
-  "integrity",
-  "storage",
-  "localIo",
-  "locked",
-  "postgres",
-  "internal",
-];
+/** Help lists codes in the table's order: where a name is added makes no difference. */
+const DUMP_CODES: ExitCodeName[] = [...BACKUP_CODES, "notFound"];
 
 const RESTORE_CODES: ExitCodeName[] = [
   "ok",
@@ -85,6 +74,24 @@ const FETCH_CODES: ExitCodeName[] = [...INFO_CODES, "localIo"];
 
 const arg = (name: string, doc: string): Argument => ({ name, doc });
 const str = (value: string | undefined): string => value ?? "";
+
+/** `list` of a catalog (backups, dump sets): the same shape for both. */
+function listCommand<C extends "backup list" | "dump list">(
+  plural: string,
+  run: CommandSpec<C>["run"],
+): CommandSpec<C> {
+  const description = `list the ${plural} of the cluster, oldest first`;
+  return { description, args: [], groups: STORE_READ, exitCodes: LIST_CODES, run };
+}
+
+/** `info` of one catalog item. */
+function infoCommand<C extends "backup info" | "dump info">(
+  noun: string,
+  run: CommandSpec<C>["run"],
+): CommandSpec<C> {
+  const args = [arg("<id>", `a ${noun} id, or latest`)];
+  return { description: `show one ${noun}`, args, groups: STORE_READ, exitCodes: INFO_CODES, run };
+}
 
 export const PARENTS: Readonly<Record<string, ParentSpec>> = {
   backup: {
@@ -125,21 +132,12 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
     exitCodes: BACKUP_CODES,
     run: async (_, opts) => (await import("./commands/backup.js")).backupCreateCommand(opts),
   },
-  "backup list": {
-    description: "list the backups of the cluster, oldest first",
-    args: [],
-    groups: STORE_READ,
-    exitCodes: LIST_CODES,
-    run: async (_, opts) => (await import("./commands/backup.js")).backupListCommand(opts),
-  },
-  "backup info": {
-    description: "show one backup",
-    args: [arg("<id>", "a backup id, or latest")],
-    groups: STORE_READ,
-    exitCodes: INFO_CODES,
-    run: async ([id], opts) =>
-      (await import("./commands/backup.js")).backupInfoCommand(str(id), opts),
-  },
+  "backup list": listCommand("backups", async (_, opts) =>
+    (await import("./commands/backup.js")).backupListCommand(opts),
+  ),
+  "backup info": infoCommand("backup", async ([id], opts) =>
+    (await import("./commands/backup.js")).backupInfoCommand(str(id), opts),
+  ),
   "backup fetch": {
     description:
       "rebuild a data directory (and its tablespaces) from a backup, verifying every checksum;\n" +
@@ -160,20 +158,12 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
     exitCodes: DUMP_CODES,
     run: async (_, opts) => (await import("./commands/dump.js")).dumpCreateCommand(opts),
   },
-  "dump list": {
-    description: "list the dump sets of the cluster, oldest first",
-    args: [],
-    groups: STORE_READ,
-    exitCodes: LIST_CODES,
-    run: async (_, opts) => (await import("./commands/dump.js")).dumpListCommand(opts),
-  },
-  "dump info": {
-    description: "show one dump set",
-    args: [arg("<id>", "a dump set id, or latest")],
-    groups: STORE_READ,
-    exitCodes: INFO_CODES,
-    run: async ([id], opts) => (await import("./commands/dump.js")).dumpInfoCommand(str(id), opts),
-  },
+  "dump list": listCommand("dump sets", async (_, opts) =>
+    (await import("./commands/dump.js")).dumpListCommand(opts),
+  ),
+  "dump info": infoCommand("dump set", async ([id], opts) =>
+    (await import("./commands/dump.js")).dumpInfoCommand(str(id), opts),
+  ),
   "dump restore": {
     description:
       "restore from a dump set into the server the libpq settings name: --globals through psql,\n" +

@@ -94,6 +94,15 @@ function described<T>(parse: (raw: string) => T, what: string): (raw: string) =>
 const RESTORE = ["restore plan", "restore run"] as const;
 
 /** In table order, which is the order of help and README. */
+/** The doc and commands of a flag that backup create and dump create share. */
+function ofBackupOrDumpSet(doc: (what: string) => string) {
+  return {
+    doc: doc("backup"),
+    docs: { "dump create": doc("dump set") },
+    commands: ["backup create", "dump create"],
+  } as const;
+}
+
 export const FLAGS = {
   fast: flag({
     kind: "switch",
@@ -289,16 +298,12 @@ export const FLAGS = {
     kind: "value",
     name: "label",
     placeholder: "<text>",
-    doc: "a label stored with the backup",
-    docs: { "dump create": "a label stored with the dump set" },
-    commands: ["backup create", "dump create"],
+    ...ofBackupOrDumpSet((what) => `a label stored with the ${what}`),
   }),
   pin: flag({
     kind: "switch",
     name: "pin",
-    doc: "never prune this backup",
-    docs: { "dump create": "never prune this dump set" },
-    commands: ["backup create", "dump create"],
+    ...ofBackupOrDumpSet((what) => `never prune this ${what}`),
   }),
   now: flag({
     kind: "value",

@@ -4,33 +4,29 @@
  * restoreCommandLine and passed in.
  */
 import type { BackupManifest } from "../repository/backup-manifest.js";
-import type { RestoreRequest } from "./target.js";
+import type { RestoreRequest, RestoreTarget } from "./target.js";
 
 export type Setting = [name: string, value: string];
 
+/** The one recovery_target* setting a target sets; none for latest (the end of the archive). */
+function chosenTarget(target: RestoreTarget): Setting | undefined {
+  if (target.kind === "latest") return undefined;
+  if (target.kind === "immediate") return ["recovery_target", "immediate"];
+  const value =
+    target.kind === "time"
+      ? target.text
+      : target.kind === "lsn"
+        ? target.lsn
+        : target.kind === "xid"
+          ? target.xid
+          : target.name;
+  return [`recovery_target_${target.kind}`, value];
+}
+
 /** recovery_target_* for a point-in-time recovery (restore_command not included). */
 export function targetSettings(request: RestoreRequest, backup: BackupManifest): Setting[] {
-  const target = request.target;
-  const settings: Setting[] = [];
-  switch (target.kind) {
-    case "immediate":
-      settings.push(["recovery_target", "immediate"]);
-      break;
-    case "time":
-      settings.push(["recovery_target_time", target.text]);
-      break;
-    case "lsn":
-      settings.push(["recovery_target_lsn", target.lsn]);
-      break;
-    case "xid":
-      settings.push(["recovery_target_xid", target.xid]);
-      break;
-    case "name":
-      settings.push(["recovery_target_name", target.name]);
-      break;
-    case "latest":
-      break;
-  }
+  const chosen = chosenTarget(request.target);
+  const settings: Setting[] = chosen ? [chosen] : [];
   // Written every time, defaults included: a value left in postgresql.conf must not apply.
   settings.push(["recovery_target_inclusive", request.exclusive ? "false" : "true"]);
   // PostgreSQL 11 and older read "current" as 0, which means latest: write the number.

@@ -23,21 +23,19 @@ describe("what a base backup leaves out", () => {
     expect(isExcluded(path, dataDir)).toBe(excluded);
   });
 
-  it("keeps the runtime directories but not their contents", () => {
-    for (const dir of [
-      "pg_wal",
-      "pg_replslot",
-      "pg_dynshmem",
-      "pg_notify",
-      "pg_serial",
-      "pg_snapshots",
-      "pg_stat_tmp",
-      "pg_subtrans",
-    ]) {
-      expect(isEmptiedDirectory(dir)).toBe(true);
-    }
-    expect(isEmptiedDirectory("pg_xact")).toBe(false);
-    expect(isEmptiedDirectory("base")).toBe(false);
+  it.each([
+    ["pg_wal", true],
+    ["pg_replslot", true],
+    ["pg_dynshmem", true],
+    ["pg_notify", true],
+    ["pg_serial", true],
+    ["pg_snapshots", true],
+    ["pg_stat_tmp", true],
+    ["pg_subtrans", true],
+    ["pg_xact", false],
+    ["base", false],
+  ])("keeps the runtime directory %s but not its contents: %s", (dir, emptied) => {
+    expect(isEmptiedDirectory(dir)).toBe(emptied);
   });
 
   it("leaves out temporary relations and all but the init fork of unlogged ones", () => {

@@ -23,6 +23,7 @@ import { IntegrityError, StorageError } from "../../src/errors.js";
 import { memoryLogger } from "../../src/log.js";
 import type { BackupFileEntry, BackupManifest } from "../../src/repository/backup-manifest.js";
 import { MemoryStore } from "../../src/storage/memory.js";
+import { makeBackupManifest } from "../helpers/builders.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -31,34 +32,11 @@ beforeEach(async () => {
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
 function manifestFor(files: BackupFileEntry[], objects: BackupManifest["objects"]): BackupManifest {
-  return {
-    format: 1,
-    kind: "base-backup",
-    id: "20261121T000000Z",
-    cluster: "main",
-    label: null,
-    pinned: false,
-    pgVersion: "15",
-    pgVersionNum: 150000,
-    systemIdentifier: "1",
-    walSegmentSize: 16 << 20,
-    timeline: 1,
-    startLsn: "0/1",
-    stopLsn: "0/2",
-    startWal: "000000010000000000000001",
-    stopWal: "000000010000000000000001",
-    startTime: "",
-    stopTime: "",
-    fromStandby: false,
-    compression: "zstd:3",
+  return makeBackupManifest({
     rawBytes: objects.reduce((s, o) => s + o.rawSize, 0),
-    storedBytes: 0,
-    tablespaces: [],
     objects,
     files,
-    backupLabel: "",
-    tablespaceMap: null,
-  };
+  });
 }
 
 describe("tar upload and fetch", () => {

@@ -18,6 +18,18 @@ import { runPgha } from "../helpers/pgha.js";
 import { archiveConf, restoreAndStart } from "../helpers/restore.js";
 import { makeTestRepo, repoKinds, type TestRepo } from "../helpers/test-repo.js";
 
+/** A local repository owned by the server user, and the environment that points pgha at it. */
+async function localRepoEnv() {
+  const repo = await serverOwnedTempDir("pgha-repo-");
+  const env = {
+    PGHA_REPO: repo,
+    PGHA_CLUSTER: "main",
+    PGHA_ARCHIVE_TIMEOUT: "60s",
+    PGHA_LOG_LEVEL: "warn",
+  };
+  return { repo, env };
+}
+
 const server = s3Server();
 const pg = havePostgres();
 
@@ -191,13 +203,7 @@ describe.skipIf(!pg)("backup refusals", () => {
 
 describe.skipIf(!pg)("fetching a damaged backup", () => {
   it("fails with exit 6 and leaves the target empty", async () => {
-    const repo = await serverOwnedTempDir("pgha-repo-");
-    const env0 = {
-      PGHA_REPO: repo,
-      PGHA_CLUSTER: "main",
-      PGHA_ARCHIVE_TIMEOUT: "60s",
-      PGHA_LOG_LEVEL: "warn",
-    };
+    const { repo, env: env0 } = await localRepoEnv();
     const cluster = await PgCluster.init({ env: env0, conf: archiveConf() });
     const target = await serverOwnedTempDir("pgha-damaged-");
     try {
@@ -226,13 +232,7 @@ describe.skipIf(!pg)("fetching a damaged backup", () => {
 
 describe.skipIf(!pg)("backup from a standby", () => {
   it("backs up a streaming standby; the copy recovers to the backup's end", async () => {
-    const repo = await serverOwnedTempDir("pgha-repo-");
-    const env0 = {
-      PGHA_REPO: repo,
-      PGHA_CLUSTER: "main",
-      PGHA_ARCHIVE_TIMEOUT: "60s",
-      PGHA_LOG_LEVEL: "warn",
-    };
+    const { repo, env: env0 } = await localRepoEnv();
     const primary = await PgCluster.init({ env: env0, conf: archiveConf() });
     let standby: PgCluster | undefined;
     let restored: PgCluster | undefined;

@@ -12,38 +12,20 @@ import {
 } from "../../src/repository/keys.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import { parseWalFileName } from "../../src/wal/names.js";
+import { makeBackupManifest } from "../helpers/builders.js";
 
 const seg = (n: number) => `00000001000000000000${n.toString(16).toUpperCase().padStart(4, "0")}`;
 
 function manifest(id: string, time: string, start: number, stop: number): BackupManifest {
-  return {
-    format: 1,
-    kind: "base-backup",
+  return makeBackupManifest({
     id,
-    cluster: "main",
-    label: null,
-    pinned: false,
-    pgVersion: "15",
-    pgVersionNum: 150000,
-    systemIdentifier: "1",
-    walSegmentSize: 16 << 20,
-    timeline: 1,
     startLsn: "0/0",
     stopLsn: "0/0",
     startWal: seg(start),
     stopWal: seg(stop),
     startTime: time,
     stopTime: time,
-    fromStandby: false,
-    compression: "zstd:3",
-    rawBytes: 0,
-    storedBytes: 0,
-    tablespaces: [],
-    objects: [],
-    files: [],
-    backupLabel: "",
-    tablespaceMap: null,
-  };
+  });
 }
 
 async function seeded(): Promise<MemoryStore> {

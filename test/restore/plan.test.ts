@@ -5,6 +5,7 @@ import type { RestoreFacts, WalObject } from "../../src/restore/facts.js";
 import { planRestore, type RestorePlan } from "../../src/restore/plan.js";
 import type { RestoreRequest, RestoreTarget } from "../../src/restore/target.js";
 import { timelinePath } from "../../src/wal/history.js";
+import { makeBackupManifest } from "../helpers/builders.js";
 
 const seg = (tl: number, n: number) =>
   `${tl.toString(16).toUpperCase().padStart(8, "0")}00000000${n.toString(16).toUpperCase().padStart(8, "0")}`;
@@ -18,7 +19,7 @@ function backup(
   stop: number,
   stopTime: string,
 ): BackupManifest {
-  return {
+  return makeBackupManifest({
     id,
     timeline: tl,
     startWal: seg(tl, start),
@@ -27,9 +28,8 @@ function backup(
     stopLsn: lsnOf(stop, 0x100),
     startTime: stopTime,
     stopTime,
-    walSegmentSize: 16 << 20,
     storedBytes: 1000,
-  } as BackupManifest;
+  });
 }
 
 function facts(

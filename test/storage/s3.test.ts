@@ -29,65 +29,51 @@ describe("S3 error classification", () => {
     expect((error as StorageError).hint).toMatch(/create the bucket of s3:\/\/b\/p/);
   });
 
-  it.each([
-    ["AccessDenied", 403],
-    ["InvalidAccessKeyId", 403],
-    ["SignatureDoesNotMatch", 403],
-    ["Forbidden", 403],
-  ])("%s (HTTP %s) is access denied, not retried", (name, status) => {
-    const error = classify(sdkError(name, status), what, url) as StorageError;
-    expect(error).toBeInstanceOf(StorageError);
-    expect(error.transient).toBe(false);
-    expect(error.message).toMatch(/access denied/);
-    expect(error.hint).toMatch(/s3:ListBucket/);
-  });
-
   it("a 412 is the conditional write's 'already exists'", () => {
     expect(classify(sdkError("PreconditionFailed", 412), what, url)).toBeInstanceOf(
       AlreadyExistsError,
     );
   });
 
+  /** Denied requests fail at once, with the policy hint; transient ones are retried. */
   it.each([
-    ["BadDigest", 400],
-    ["XAmzContentSHA256Mismatch", 400],
-    ["InternalError", 500],
-    ["ServiceUnavailable", 503],
-    ["SlowDown", 503],
-    ["TooManyRequestsException", 429],
-    ["RequestTimeout", 408],
-  ])("%s (HTTP %s) is transient: retried", (name, status) => {
+    ["AccessDenied", 403, false],
+    ["InvalidAccessKeyId", 403, false],
+    ["SignatureDoesNotMatch", 403, false],
+    ["Forbidden", 403, false],
+    ["BadDigest", 400, true],
+    ["XAmzContentSHA256Mismatch", 400, true],
+    ["InternalError", 500, true],
+    ["ServiceUnavailable", 503, true],
+    ["SlowDown", 503, true],
+    ["TooManyRequestsException", 429, true],
+    ["RequestTimeout", 408, true],
+  ])("%s (HTTP %s): retried %s", (name, status, transient) => {
     const error = classify(sdkError(name, status), what, url) as StorageError;
     expect(error).toBeInstanceOf(StorageError);
-    expect(error.transient).toBe(true);
+    expect(error.transient).toBe(transient);
+    if (!transient) {
+      expect(error.message).toMatch(/access denied/);
+      expect(error.hint).toMatch(/s3:ListBucket/);
+    }
   });
 
-  it("network errors are transient, credentials that cannot be loaded are not", () => {
-    const reset = classify(
-      Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }),
-      what,
-      url,
-    );
-    expect((reset as StorageError).transient).toBe(true);
-    const refused = classify(
-      Object.assign(new Error("connect failed"), { cause: { code: "ECONNREFUSED" } }),
-      what,
-      url,
-    );
-    expect((refused as StorageError).transient).toBe(true);
-    const noCredentials = classify(
-      sdkError("CredentialsProviderError", undefined, { message: "Could not load credentials" }),
-      what,
-      url,
-    ) as StorageError;
-    expect(noCredentials.transient).toBe(false);
-    expect(noCredentials.message).toMatch(/access denied/);
-    const slowImds = classify(
-      sdkError("CredentialsProviderError", undefined, { message: "connection timed out" }),
-      what,
-      url,
-    ) as StorageError;
-    expect(slowImds.transient).toBe(true);
+  const credentials = (message: string) =>
+    sdkError("CredentialsProviderError", undefined, { message });
+  it.each([
+    ["a reset", Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }), true],
+    [
+      "a refused connection",
+      Object.assign(new Error("x"), { cause: { code: "ECONNREFUSED" } }),
+      true,
+    ],
+    ["credentials that cannot be loaded", credentials("Could not load credentials"), false],
+    ["an instance role that answers slowly", credentials("connection timed out"), true],
+  ])("%s: retried %s", (_what, error, transient) => {
+    const classified = classify(error, what, url) as StorageError;
+    expect(classified).toBeInstanceOf(StorageError);
+    expect(classified.transient).toBe(transient);
+    if (!transient) expect(classified.message).toMatch(/access denied/);
   });
 
   it("any other 4xx fails at once with a hint about the S3 settings", () => {

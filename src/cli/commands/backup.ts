@@ -10,10 +10,10 @@ import {
   resolveBackup,
 } from "../../repository/backup-manifest.js";
 import { openStore } from "../../storage/open-store.js";
+import { type Catalog, openCatalog, printCatalogInfo, printCatalogList } from "../catalog.js";
 import { loadContext } from "../context.js";
 import { makeProgress } from "../progress.js";
-import { readEach } from "../read-each.js";
-import { formatBytes, renderTable } from "../table.js";
+import { formatBytes } from "../table.js";
 
 export async function backupCreateCommand(opts: OptionsOf<"backup create">): Promise<number> {
   const { config, log } = loadContext(opts);
@@ -69,54 +69,25 @@ export function summarize(m: BackupManifest) {
   };
 }
 
-export async function backupListCommand(opts: OptionsOf<"backup list">): Promise<number> {
-  const { config, log } = loadContext(opts);
-  const store = await openStore(config, log);
-  const manifests = await readEach(
-    await listBackupIds(store, config.cluster),
-    (id) => readBackupManifest(store, config.cluster, id),
-    "backup",
-    log,
-  );
-  if (opts.json) {
-    process.stdout.write(`${JSON.stringify(manifests.map(summarize), null, 2)}\n`);
-    return 0;
-  }
-  if (manifests.length === 0) {
-    process.stdout.write(`no backups of cluster '${config.cluster}' in ${store.url}\n`);
-    return 0;
-  }
-  process.stdout.write(
-    renderTable(
-      ["id", "started", "duration", "size", "stored", "wal", "label"],
-      manifests.map((m) => [
-        m.id + (m.pinned ? " (pinned)" : ""),
-        m.startTime.replace(/\.\d+Z$/, "Z"),
-        `${Math.round((Date.parse(m.stopTime) - Date.parse(m.startTime)) / 1000)}s`,
-        formatBytes(m.rawBytes),
-        formatBytes(m.storedBytes),
-        `${m.startWal}..${m.stopWal.slice(16)}`,
-        m.label ?? "",
-      ]),
-    ),
-  );
-  return 0;
-}
-
-export async function backupInfoCommand(
-  ref: string,
-  opts: OptionsOf<"backup info">,
-): Promise<number> {
-  const { config, log } = loadContext(opts);
-  const store = await openStore(config, log);
-  const m = await resolveBackup(store, config.cluster, ref);
-  if (opts.json) {
-    process.stdout.write(
-      `${JSON.stringify({ ...summarize(m), objects: m.objects, compression: m.compression }, null, 2)}\n`,
-    );
-    return 0;
-  }
-  const rows: [string, string][] = [
+const BACKUPS: Catalog<BackupManifest> = {
+  noun: "backup",
+  plural: "backups",
+  listIds: listBackupIds,
+  read: readBackupManifest,
+  resolve: resolveBackup,
+  summarize,
+  listColumns: ["id", "started", "duration", "size", "stored", "wal", "label"],
+  listRow: (m) => [
+    m.id + (m.pinned ? " (pinned)" : ""),
+    m.startTime.replace(/\.\d+Z$/, "Z"),
+    `${Math.round((Date.parse(m.stopTime) - Date.parse(m.startTime)) / 1000)}s`,
+    formatBytes(m.rawBytes),
+    formatBytes(m.storedBytes),
+    `${m.startWal}..${m.stopWal.slice(16)}`,
+    m.label ?? "",
+  ],
+  infoJson: (m) => ({ objects: m.objects, compression: m.compression }),
+  infoRows: (m) => [
     ["id", m.id],
     ["cluster", `${m.cluster} (system ${m.systemIdentifier}, PostgreSQL ${m.pgVersion})`],
     ["label", m.label ?? ""],
@@ -133,9 +104,18 @@ export async function backupInfoCommand(
       "tablespaces",
       m.tablespaces.map((t) => `${t.name} (${t.oid}) at ${t.location}`).join(", ") || "none",
     ],
-  ];
-  process.stdout.write(renderTable(["", ""], rows, false));
-  return 0;
+  ],
+};
+
+export async function backupListCommand(opts: OptionsOf<"backup list">): Promise<number> {
+  return printCatalogList(BACKUPS, await openCatalog(opts));
+}
+
+export async function backupInfoCommand(
+  ref: string,
+  opts: OptionsOf<"backup info">,
+): Promise<number> {
+  return printCatalogInfo(BACKUPS, await openCatalog(opts), ref);
 }
 
 export async function backupFetchCommand(

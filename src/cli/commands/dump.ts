@@ -17,9 +17,9 @@ import {
   resolveDump,
 } from "../../repository/dump-manifest.js";
 import { openStore } from "../../storage/open-store.js";
+import { type Catalog, openCatalog, printCatalogInfo, printCatalogList } from "../catalog.js";
 import { loadContext } from "../context.js";
-import { readEach } from "../read-each.js";
-import { formatBytes, renderTable } from "../table.js";
+import { formatBytes } from "../table.js";
 
 export async function dumpCreateCommand(opts: OptionsOf<"dump create">): Promise<number> {
   const { config, log } = loadContext(opts);
@@ -78,68 +78,44 @@ export function summarizeDump(m: DumpManifest) {
   };
 }
 
+const DUMP_SETS: Catalog<DumpManifest> = {
+  noun: "dump set",
+  plural: "dump sets",
+  listIds: listDumpIds,
+  read: readDumpManifest,
+  resolve: resolveDump,
+  summarize: summarizeDump,
+  listColumns: ["id", "started", "databases", "stored", "label"],
+  listRow: (m) => [
+    m.id + (m.pinned ? " (pinned)" : ""),
+    m.startTime.replace(/\.\d+Z$/, "Z"),
+    m.databases.map((d) => d.name).join(", "),
+    formatBytes(m.globals.storedSize + m.databases.reduce((s, d) => s + d.storedSize, 0)),
+    m.label ?? "",
+  ],
+  infoRows: (m) => [
+    ["id", m.id],
+    ["cluster", `${m.cluster} (system ${m.systemIdentifier}, PostgreSQL ${m.pgVersion})`],
+    ["label", m.label ?? ""],
+    ["pinned", m.pinned ? "yes" : "no"],
+    ["taken", `${m.startTime} .. ${m.stopTime}`],
+    [
+      "globals",
+      `${formatBytes(m.globals.rawSize)}${m.noRolePasswords ? " (no role passwords)" : ""}`,
+    ],
+    ...m.databases.map((d): [string, string] => [
+      `database ${d.name}`,
+      `owner ${d.owner}, ${formatBytes(d.rawSize)} stored as ${formatBytes(d.storedSize)}`,
+    ]),
+  ],
+};
+
 export async function dumpListCommand(opts: OptionsOf<"dump list">): Promise<number> {
-  const { config, log } = loadContext(opts);
-  const store = await openStore(config, log);
-  const manifests = await readEach(
-    await listDumpIds(store, config.cluster),
-    (id) => readDumpManifest(store, config.cluster, id),
-    "dump set",
-    log,
-  );
-  if (opts.json) {
-    process.stdout.write(`${JSON.stringify(manifests.map(summarizeDump), null, 2)}\n`);
-    return 0;
-  }
-  if (manifests.length === 0) {
-    process.stdout.write(`no dump sets of cluster '${config.cluster}' in ${store.url}\n`);
-    return 0;
-  }
-  process.stdout.write(
-    renderTable(
-      ["id", "started", "databases", "stored", "label"],
-      manifests.map((m) => [
-        m.id + (m.pinned ? " (pinned)" : ""),
-        m.startTime.replace(/\.\d+Z$/, "Z"),
-        m.databases.map((d) => d.name).join(", "),
-        formatBytes(m.globals.storedSize + m.databases.reduce((s, d) => s + d.storedSize, 0)),
-        m.label ?? "",
-      ]),
-    ),
-  );
-  return 0;
+  return printCatalogList(DUMP_SETS, await openCatalog(opts));
 }
 
 export async function dumpInfoCommand(ref: string, opts: OptionsOf<"dump info">): Promise<number> {
-  const { config, log } = loadContext(opts);
-  const store = await openStore(config, log);
-  const m = await resolveDump(store, config.cluster, ref);
-  if (opts.json) {
-    process.stdout.write(`${JSON.stringify(summarizeDump(m), null, 2)}\n`);
-    return 0;
-  }
-  process.stdout.write(
-    renderTable(
-      ["", ""],
-      [
-        ["id", m.id],
-        ["cluster", `${m.cluster} (system ${m.systemIdentifier}, PostgreSQL ${m.pgVersion})`],
-        ["label", m.label ?? ""],
-        ["pinned", m.pinned ? "yes" : "no"],
-        ["taken", `${m.startTime} .. ${m.stopTime}`],
-        [
-          "globals",
-          `${formatBytes(m.globals.rawSize)}${m.noRolePasswords ? " (no role passwords)" : ""}`,
-        ],
-        ...m.databases.map((d): [string, string] => [
-          `database ${d.name}`,
-          `owner ${d.owner}, ${formatBytes(d.rawSize)} stored as ${formatBytes(d.storedSize)}`,
-        ]),
-      ],
-      false,
-    ),
-  );
-  return 0;
+  return printCatalogInfo(DUMP_SETS, await openCatalog(opts), ref);
 }
 
 export async function dumpRestoreCommand(

@@ -1,0 +1,91 @@
+/**
+ * `list` and `info` of a catalog (base backups, dump sets): the same shape for both. A
+ * listed item that cannot be read is reported and left out, not fatal to the list.
+ */
+import type { Config } from "../config/load.js";
+import type { SettingFlags } from "../config/options.js";
+import type { Logger } from "../log.js";
+import type { ObjectStore } from "../storage/object-store.js";
+import { openStore } from "../storage/open-store.js";
+import { loadContext } from "./context.js";
+import { renderTable } from "./table.js";
+
+export interface Catalog<M> {
+  /** "backup", "dump set": for messages. */
+  noun: string;
+  plural: string;
+  listIds(store: ObjectStore, cluster: string): Promise<string[]>;
+  read(store: ObjectStore, cluster: string, id: string): Promise<M>;
+  /** An id or "latest". */
+  resolve(store: ObjectStore, cluster: string, ref: string): Promise<M>;
+  /** What --json prints per item: a stable shape for scripts. */
+  summarize(item: M): unknown;
+  listColumns: string[];
+  listRow(item: M): string[];
+  /** What info --json adds to the summary. */
+  infoJson?(item: M): Record<string, unknown>;
+  infoRows(item: M): [string, string][];
+}
+
+export interface CatalogContext {
+  config: Config;
+  log: Logger;
+  store: ObjectStore;
+  json: boolean;
+}
+
+/** The repository, for a list or info command. */
+export async function openCatalog(opts: {
+  settings: SettingFlags;
+  json?: boolean | undefined;
+}): Promise<CatalogContext> {
+  const { config, log } = loadContext(opts);
+  return { config, log, store: await openStore(config, log), json: opts.json === true };
+}
+
+/** Reads every listed item; an unreadable one is reported and left out. */
+export async function readEach<T>(
+  ids: string[],
+  read: (id: string) => Promise<T>,
+  what: string,
+  log: Logger,
+): Promise<T[]> {
+  const items: T[] = [];
+  for (const id of ids) {
+    try {
+      items.push(await read(id));
+    } catch (error) {
+      log.error(`${what} ${id} is not listed: ${(error as Error).message}`);
+    }
+  }
+  return items;
+}
+
+export async function printCatalogList<M>(catalog: Catalog<M>, ctx: CatalogContext) {
+  const { store, config } = ctx;
+  const items = await readEach(
+    await catalog.listIds(store, config.cluster),
+    (id) => catalog.read(store, config.cluster, id),
+    catalog.noun,
+    ctx.log,
+  );
+  if (ctx.json) {
+    process.stdout.write(`${JSON.stringify(items.map(catalog.summarize), null, 2)}\n`);
+  } else if (items.length === 0) {
+    process.stdout.write(`no ${catalog.plural} of cluster '${config.cluster}' in ${store.url}\n`);
+  } else {
+    process.stdout.write(renderTable(catalog.listColumns, items.map(catalog.listRow)));
+  }
+  return 0;
+}
+
+export async function printCatalogInfo<M>(catalog: Catalog<M>, ctx: CatalogContext, ref: string) {
+  const item = await catalog.resolve(ctx.store, ctx.config.cluster, ref);
+  if (ctx.json) {
+    const json = { ...(catalog.summarize(item) as object), ...catalog.infoJson?.(item) };
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+  } else {
+    process.stdout.write(renderTable(["", ""], catalog.infoRows(item), false));
+  }
+  return 0;
+}
