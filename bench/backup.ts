@@ -42,7 +42,7 @@ import {
   serverOwnedTempDir,
   serverUser,
 } from "../test/helpers/pg-cluster.js";
-import { PGHA_BIN, pghaCommandLine, REPO_ROOT, runPgha } from "../test/helpers/pgha.js";
+import { PGHA_ENTRY, pghaCommandLine, REPO_ROOT, runPgha } from "../test/helpers/pgha.js";
 import { type S3TestServer, s3Env, startS3Server } from "../test/helpers/s3-server.js";
 import {
   type Command,
@@ -211,7 +211,7 @@ async function runPghaBackup(
   const run = await measured(
     {
       file: process.execPath,
-      args: [...nodeArgs, PGHA_BIN, "backup", "--fast"],
+      args: [...nodeArgs, PGHA_ENTRY, "backup", "--fast"],
       env: pghaEnv(env),
     },
     setup.scratch,

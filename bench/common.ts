@@ -110,13 +110,16 @@ export function timed(command: Command): Promise<number> {
   });
 }
 
-/** The environment without the caller's PGHA_* settings, plus `extra`. */
+/**
+ * The environment without the caller's PGHA_* settings, plus `extra`; bin/pgha (the shell
+ * launcher) runs this benchmark's node.
+ */
 export function pghaEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (!key.startsWith("PGHA_")) env[key] = value;
   }
-  return { ...env, ...extra };
+  return { ...env, PGHA_NODE: process.execPath, ...extra };
 }
 
 /** A global `sync`, so that dirty pages are not flushed on the next measurement's clock. */

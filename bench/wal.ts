@@ -62,8 +62,8 @@ const OUT_FILE = join(REPO_ROOT, ".bench", "wal.json");
 
 function pghaPush(src: string, env: Record<string, string>): Command {
   return {
-    file: process.execPath,
-    args: [PGHA_BIN, "wal-push", src],
+    file: PGHA_BIN,
+    args: ["wal-push", src],
     env: pghaEnv({ PGHA_CLUSTER: "bench", ...env }),
   };
 }
@@ -209,8 +209,8 @@ function variants(s3: S3TestServer | undefined): Variant[] {
       reference: true,
       target: async () => ({
         command: () => ({
-          file: process.execPath,
-          args: [PGHA_BIN, "--version"],
+          file: PGHA_BIN,
+          args: ["--version"],
           env: pghaEnv({}),
         }),
         storedBytes: async () => undefined,

@@ -37,7 +37,7 @@ cleanup() {
 trap cleanup EXIT
 
 export PGHA_REPO="$repo" PGHA_CLUSTER="$cluster" PGHOST="$work" PGUSER=postgres PGDATABASE=postgres PGHA_LOG_LEVEL=warn
-pgha=("${as_pg[@]}" "$node_bin" "$here/bin/pgha")
+pgha=("${as_pg[@]}" env PGHA_NODE="$node_bin" "$here/bin/pgha")
 psql=("${as_pg[@]}" "$pg_bin/psql" -At -v ON_ERROR_STOP=1)
 
 echo "== a throwaway cluster in $work/data, archiving into $repo (cluster $cluster)"
@@ -46,7 +46,7 @@ cat >>"$work/data/postgresql.conf" <<CONF
 listen_addresses = ''
 unix_socket_directories = '$work'
 archive_mode = on
-archive_command = '"$node_bin" "$here/bin/pgha" wal-push %p'
+archive_command = 'PGHA_NODE="$node_bin" "$here/bin/pgha" wal-push %p'
 CONF
 "${as_pg[@]}" env PGHA_REPO="$repo" PGHA_CLUSTER="$cluster" "$pg_bin/pg_ctl" start -w -D "$work/data" -l "$work/server.log" >/dev/null
 

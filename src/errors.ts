@@ -18,8 +18,8 @@ export interface ExitCodeRow {
 
 /**
  * Every exit code, documented: the only place the numbers are written. Rendered into
- * `--help` and README.md (scripts/update-readme.mjs). bin/pgha repeats two of them because
- * it runs when this module cannot be loaded; test/unit/exit-codes.test.ts checks them.
+ * `--help` and README.md (scripts/update-readme.mjs). bin/pgha.mjs repeats two of them
+ * because it runs when this module cannot be loaded; test/errors.test.ts checks them.
  */
 export const EXIT_CODE_TABLE = [
   {

@@ -13,10 +13,12 @@ export interface Logger {
 
 const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
-export function stderrLogger(level: LogLevel, prefix = "pgha"): Logger {
+/** With timestamps, for a background process writing its own log file. */
+export function stderrLogger(level: LogLevel, prefix = "pgha", timestamps = false): Logger {
   const emit = (at: LogLevel) => (message: string) => {
-    if (RANK[at] <= RANK[level])
-      process.stderr.write(`${prefix}: ${at === "info" ? "" : `${at}: `}${message}\n`);
+    if (RANK[at] > RANK[level]) return;
+    const time = timestamps ? `${new Date().toISOString()} ` : "";
+    process.stderr.write(`${time}${prefix}: ${at === "info" ? "" : `${at}: `}${message}\n`);
   };
   return { error: emit("error"), warn: emit("warn"), info: emit("info"), debug: emit("debug") };
 }

@@ -18,13 +18,13 @@ describe("exit codes", () => {
     }
   });
 
-  it("bin/pgha's fallback codes (used when the CLI cannot load) are the table's", async () => {
-    const launcher = await readFile(join(REPO_ROOT, "bin/pgha"), "utf8");
+  it("bin/pgha.mjs's fallback codes (used when the CLI cannot load) are the table's", async () => {
+    const launcher = await readFile(join(REPO_ROOT, "bin/pgha.mjs"), "utf8");
     const fallback =
       /argv\[0\] === "wal-fetch" && !existsSync\("standby\.signal"\) \? (\d+) : (\d+)\)/.exec(
         launcher,
       );
-    expect(fallback, "the fallback exit in bin/pgha").not.toBeNull();
+    expect(fallback, "the fallback exit in bin/pgha.mjs").not.toBeNull();
     expect(Number(fallback?.[1])).toBe(EXIT_CODES.failClosed);
     expect(Number(fallback?.[2])).toBe(EXIT_CODES.internal);
   });

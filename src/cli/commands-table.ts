@@ -122,13 +122,32 @@ export const PARENTS: Readonly<Record<string, ParentSpec>> = {
 /** In the order of `pgha --help`. */
 export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
   ...HOT_COMMANDS,
+  archiver: {
+    description:
+      "the asynchronous archiver of a data directory (--archive-async): stores the files PostgreSQL marks\n" +
+      ".ready, several at once, and records each one stored and verified for wal-push; wal-push starts it\n" +
+      "on demand (with --idle-exit 60s), or run it under systemd; SIGTERM stops it after the files in flight",
+    args: [],
+    groups: ["repository", "s3", "pgdata", "wal", "general"],
+    exitCodes: ["ok", "usage", "storage", "localIo", "internal"],
+    run: async (_, opts) => (await import("./commands/archiver.js")).archiverCommand(opts),
+  },
+  prefetcher: {
+    description:
+      "the restore prefetcher of a data directory (--prefetch): keeps the segments after the one recovery\n" +
+      "last asked for downloaded and verified in pg_wal/.pgha/prefetch; wal-fetch starts it on demand",
+    args: [],
+    groups: ["repository", "s3", "pgdata", "wal", "general"],
+    exitCodes: ["ok", "usage", "storage", "localIo", "internal"],
+    run: async (_, opts) => (await import("./commands/prefetcher.js")).prefetcherCommand(opts),
+  },
   "backup create": {
     isDefault: true,
     description:
       "take a base backup of the server (pgha runs on the database host): a non-exclusive backup,\n" +
       "streamed as tar through zstd into the repository, complete once its WAL is archived and its manifest stored",
     args: [],
-    groups: ["repository", "s3", "pgdata", "postgres", "general"],
+    groups: ["repository", "s3", "pgdata", "postgres", "wal", "general"],
     exitCodes: BACKUP_CODES,
     run: async (_, opts) => (await import("./commands/backup.js")).backupCreateCommand(opts),
   },

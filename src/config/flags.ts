@@ -13,6 +13,8 @@ import { parseDuration, ValueError } from "./values.js";
 export type CommandName =
   | "wal-push"
   | "wal-fetch"
+  | "archiver"
+  | "prefetcher"
   | "backup create"
   | "backup list"
   | "backup info"
@@ -283,6 +285,15 @@ export const FLAGS = {
     name: "keep",
     doc: "leave the scratch directory (and its server.log) for inspection",
     commands: ["drill run"],
+  }),
+  idleExit: flag({
+    kind: "value",
+    name: "idle-exit",
+    placeholder: "<duration>",
+    doc: "exit after this long with nothing to do (wal-push starts it with 60s); default: run until stopped",
+    parse: described(parseDuration, "a duration"),
+    hint: "for example 60s",
+    commands: ["archiver", "prefetcher"],
   }),
   timeout: flag({
     kind: "value",

@@ -42,6 +42,10 @@ export interface Config {
   pgConn: string | undefined;
   pgBin: string | undefined;
   archiveTimeoutMs: number;
+  archiveAsync: boolean;
+  archiveBacklogWarnBytes: number;
+  /** Segments wal-fetch keeps downloaded ahead of recovery; 0: no prefetching. */
+  prefetch: number;
   retention: RetentionSettings;
   scheduleGraceMs: number;
   /** The config file's "jobs" list, unparsed (the scheduler validates it). */
@@ -146,6 +150,9 @@ function toConfig(v: SettingValues): Omit<Config, "jobs" | "configFile"> {
     pgConn: v.pgConn,
     pgBin: v.pgBin,
     archiveTimeoutMs: v.archiveTimeout,
+    archiveAsync: v.archiveAsync,
+    archiveBacklogWarnBytes: v.archiveBacklogWarn,
+    prefetch: v.prefetch,
     retention: {
       last: v.keepLast,
       hourly: v.keepHourly,

@@ -28,6 +28,7 @@ export type OptionGroup =
   | "postgres"
   | "retention"
   | "schedule"
+  | "wal"
   | "general";
 
 /** What a computed default may look at: the environment and the values given explicitly. */
@@ -239,10 +240,41 @@ export const OPTIONS = {
     name: "archive-timeout",
     env: "PGHA_ARCHIVE_TIMEOUT",
     placeholder: "<duration>",
-    group: "postgres",
-    description: "how long a backup waits for the WAL it needs to reach the repository",
+    group: "wal",
+    description:
+      "how long a backup waits for the WAL it needs to reach the repository, and an asynchronous wal-push for its file to be stored",
     default: "2m",
     parse: parseDuration,
+  }),
+  archiveAsync: option({
+    name: "archive-async",
+    env: "PGHA_ARCHIVE_ASYNC",
+    placeholder: "<bool>",
+    group: "wal",
+    description:
+      "wal-push hands files to one background archiver per data directory, which stores several .ready files at once; wal-push still exits 0 only once its file is stored and verified",
+    default: "false",
+    parse: parseBoolean,
+  }),
+  archiveBacklogWarn: option({
+    name: "archive-backlog-warn",
+    env: "PGHA_ARCHIVE_BACKLOG_WARN",
+    placeholder: "<size>",
+    group: "wal",
+    description:
+      "with --archive-async: warn (log, wal-push, status) when the WAL waiting to be archived passes this size; nothing is ever dropped",
+    default: "1GiB",
+    parse: parseSize,
+  }),
+  prefetch: option({
+    name: "prefetch",
+    env: "PGHA_PREFETCH",
+    placeholder: "<n>",
+    group: "wal",
+    description:
+      "wal-fetch keeps up to n segments ahead of recovery downloaded and verified in pg_wal/.pgha/prefetch (a background process); 0 turns it off",
+    default: "8",
+    parse: parseCount,
   }),
   keepLast: option({
     name: "keep-last",

@@ -78,7 +78,12 @@ export function shellWord(value: string): string {
  * the config file provide them.
  */
 export function restoreCommandLine(config: Config, node: string, launcher: string): string {
-  const args = [node, launcher, "wal-fetch"];
+  // The shell launcher (bin/pgha) answers prefetched segments without Node.js; it runs the
+  // node PGHA_NODE names. A Node.js entry (bin/pgha.mjs) is run by that node directly.
+  const start = /\.m?js$/.test(launcher)
+    ? `${shellWord(node)} ${shellWord(launcher)}`
+    : `PGHA_NODE=${shellWord(node)} ${shellWord(launcher)}`;
+  const args = ["wal-fetch"];
   // restore_command runs in the data directory: a relative path would point elsewhere.
   if (config.configFile) args.push("--config", resolve(config.configFile));
   args.push(
@@ -93,7 +98,7 @@ export function restoreCommandLine(config: Config, node: string, launcher: strin
     args.push("--s3-force-path-style", String(config.s3.forcePathStyle));
     args.push("--s3-checksums", config.s3.checksums);
   }
-  return `${args.map(shellWord).join(" ")} %f %p`;
+  return `${start} ${args.map(shellWord).join(" ")} %f %p`;
 }
 
 export interface RecoverySpec {

@@ -1,6 +1,7 @@
 /**
- * pushWalFile: archive ONE WAL file. A function of one file so that a later look-ahead /
- * asynchronous mode can call it for other .ready files.
+ * pushWalFile: archive ONE WAL file, in two halves: prepareWalFile (read, check, hash,
+ * compress: CPU only, so the asynchronous archiver runs it on worker threads) and
+ * storeWalFile (identity, write, verify).
  *
  * Guarantees:
  * - resolves only after the object is stored and a HEAD shows the expected size and
@@ -37,7 +38,7 @@ import {
 } from "../repository/object-meta.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { parseWalFileName, type WalFileName } from "./names.js";
-import { checkSegmentHeader, LONG_PAGE_HEADER_SIZE } from "./page-header.js";
+import { checkSegmentHeader, LONG_PAGE_HEADER_SIZE, type LongPageHeader } from "./page-header.js";
 
 export interface PushDeps {
   store: ObjectStore;
@@ -59,7 +60,23 @@ export interface PushOutcome {
 /** History and backup-history files are small text files. */
 const MAX_TEXT_FILE = 1 << 20;
 
-export async function pushWalFile(deps: PushDeps, path: string): Promise<PushOutcome> {
+/**
+ * A WAL file read, checked, hashed and compressed: the CPU half of a push, with no
+ * repository access (the async archiver runs it on worker threads). Structured-cloneable.
+ */
+export interface PreparedWal {
+  path: string;
+  name: string;
+  size: number;
+  sha256: string;
+  /** The segment's long page header; undefined for history and backup history files. */
+  header: LongPageHeader | undefined;
+  /** The compressed body; undefined above IN_MEMORY_LIMIT, where storing streams the file. */
+  body: Buffer | undefined;
+}
+
+/** Reads and checks the file (name, page header or text), hashes and compresses it. */
+export async function prepareWalFile(path: string, compression: Compression): Promise<PreparedWal> {
   const name = basename(path);
   const file = parseWalFileName(name);
   if (!file) {
@@ -69,13 +86,33 @@ export async function pushWalFile(deps: PushDeps, path: string): Promise<PushOut
     );
   }
   const source = await readSource(path, file);
-  await checkContent(deps, file, source.head, source.size);
+  const header = checkContent(file, source.head, source.size);
+  return {
+    path,
+    name,
+    size: source.size,
+    sha256: source.data ? sha256Of(source.data) : await hashFile(path),
+    header,
+    body: source.data ? await compressBuffer(compression, source.data) : undefined,
+  };
+}
 
+export async function pushWalFile(deps: PushDeps, path: string): Promise<PushOutcome> {
+  return storeWalFile(deps, await prepareWalFile(path, deps.compression));
+}
+
+/** The storage half of a push: the cluster identity, the write, the verification. */
+export async function storeWalFile(deps: PushDeps, prepared: PreparedWal): Promise<PushOutcome> {
+  const { name, path } = prepared;
+  const file = parseWalFileName(name);
+  if (!file) throw new RefusedError(`'${name}' is not a WAL file name`);
+  if (prepared.header) {
+    await ensureIdentity(deps.store, identityFromHeader(deps.cluster, prepared.header, deps.now()));
+  }
   const key = walKey(deps.cluster, file);
-  const sha256 = source.data ? sha256Of(source.data) : await hashFile(path);
   const content: ContentMeta = {
-    sha256,
-    rawSize: source.size,
+    sha256: prepared.sha256,
+    rawSize: prepared.size,
     compression: deps.compression.algorithm,
   };
 
@@ -84,9 +121,9 @@ export async function pushWalFile(deps: PushDeps, path: string): Promise<PushOut
   // not know), and only then do we compare contents. One request less per segment here.
   let storedSize: number;
   try {
-    storedSize = source.data
+    storedSize = prepared.body
       ? (
-          await deps.store.put(key, await compressBuffer(deps.compression, source.data), {
+          await deps.store.put(key, prepared.body, {
             metadata: encodeContentMeta(content),
             ifAbsent: true,
           })
@@ -113,9 +150,16 @@ export async function pushWalFile(deps: PushDeps, path: string): Promise<PushOut
     );
   }
   deps.log.debug(
-    `archived ${name}: ${source.size} -> ${storedSize} bytes at ${deps.store.url}/${key}`,
+    `archived ${name}: ${prepared.size} -> ${storedSize} bytes at ${deps.store.url}/${key}`,
   );
-  return { status: "stored", name, key, rawSize: source.size, storedSize, sha256 };
+  return {
+    status: "stored",
+    name,
+    key,
+    rawSize: prepared.size,
+    storedSize,
+    sha256: prepared.sha256,
+  };
 }
 
 /** The name is archived already: fine if the content is the same (made durable), else a conflict. */
@@ -242,11 +286,10 @@ function sha256Of(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
-async function checkContent(deps: PushDeps, file: WalFileName, head: Buffer, size: number) {
+/** The local checks: a segment's header matches its name; history files are short text. */
+function checkContent(file: WalFileName, head: Buffer, size: number): LongPageHeader | undefined {
   if (file.kind === "segment" || file.kind === "partial") {
-    const header = checkSegmentHeader(file, head, size);
-    await ensureIdentity(deps.store, identityFromHeader(deps.cluster, header, deps.now()));
-    return;
+    return checkSegmentHeader(file, head, size);
   }
   // .history and .backup files are short text written by PostgreSQL.
   if (size > MAX_TEXT_FILE || head.includes(0)) {
@@ -260,6 +303,7 @@ async function checkContent(deps: PushDeps, file: WalFileName, head: Buffer, siz
       `${file.name} is not a backup history file (no START WAL LOCATION line)`,
     );
   }
+  return undefined;
 }
 
 async function hashFile(path: string): Promise<string> {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { havePostgres } from "../helpers/components.js";
 import { PgCluster, serverOwnedTempDir, serverUser } from "../helpers/pg-cluster.js";
-import { PGHA_BIN, runPgha } from "../helpers/pgha.js";
+import { PGHA_ENTRY, runPgha } from "../helpers/pgha.js";
 import { archiveConf } from "../helpers/restore.js";
 
 const pg = havePostgres();
@@ -62,7 +62,7 @@ describe.skipIf(!pg)("pgha schedule run", () => {
     const user = serverUser();
     const clean: Record<string, string> = {};
     for (const key of Object.keys(process.env)) if (key.startsWith("PGHA_")) clean[key] = "";
-    const daemon = spawn(process.execPath, [PGHA_BIN, "schedule", "run", "--config", config], {
+    const daemon = spawn(process.execPath, [PGHA_ENTRY, "schedule", "run", "--config", config], {
       env: { ...process.env, ...clean, ...env },
       stdio: ["ignore", "pipe", "pipe"],
       ...(user ?? {}),

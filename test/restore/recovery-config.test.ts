@@ -115,7 +115,11 @@ describe("recovery configuration", () => {
       file: undefined,
     });
     expect(restoreCommandLine(local, "/usr/bin/node", "/opt/pgha/bin/pgha")).toBe(
-      "/usr/bin/node /opt/pgha/bin/pgha wal-fetch --repo '/srv/pg ha' --cluster db1 %f %p",
+      "PGHA_NODE=/usr/bin/node /opt/pgha/bin/pgha wal-fetch --repo '/srv/pg ha' --cluster db1 %f %p",
+    );
+    // Started without the shell launcher: node runs the .mjs entry itself.
+    expect(restoreCommandLine(local, "/usr/bin/node", "/opt/pgha/bin/pgha.mjs")).toMatch(
+      /^\/usr\/bin\/node \/opt\/pgha\/bin\/pgha\.mjs wal-fetch /,
     );
     const s3 = resolveConfig({
       flags: { repo: "s3://bucket/pre", s3Endpoint: "https://minio:9000" },
@@ -124,7 +128,7 @@ describe("recovery configuration", () => {
     });
     const line = restoreCommandLine(s3, "/usr/bin/node", "/opt/100%/pgha");
     expect(line).toBe(
-      `/usr/bin/node '/opt/100%%/pgha' wal-fetch --config ${shellWord(join(process.cwd(), "cfg/pgha.json"))} --repo s3://bucket/pre --cluster main --s3-endpoint https://minio:9000 --s3-region us-east-1 --s3-force-path-style true --s3-checksums when_required %f %p`,
+      `PGHA_NODE=/usr/bin/node '/opt/100%%/pgha' wal-fetch --config ${shellWord(join(process.cwd(), "cfg/pgha.json"))} --repo s3://bucket/pre --cluster main --s3-endpoint https://minio:9000 --s3-region us-east-1 --s3-force-path-style true --s3-checksums when_required %f %p`,
     );
     expect(line).not.toContain("secret");
   });

@@ -1,6 +1,5 @@
 /** pgha drill and pgha drill list. */
 import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
 import type { OptionsOf } from "../../config/flags.js";
 import { describeSystemError, PghaError, UsageError } from "../../errors.js";
 import { listDrillReports } from "../../repository/drill-report.js";
@@ -8,6 +7,7 @@ import { runDrill } from "../../restore/drill.js";
 import { parseRestoreRequest, type RestoreTarget, type TargetFlags } from "../../restore/target.js";
 import { openStore } from "../../storage/open-store.js";
 import { loadContext } from "../context.js";
+import { launcherPath } from "../launcher.js";
 import { renderTable } from "../table.js";
 
 /** --target-time also takes a time relative to now: -1h, -30m, -2d, -90s. */
@@ -39,7 +39,7 @@ export async function drillCommand(opts: OptionsOf<"drill run">): Promise<number
       log,
       now: () => new Date(),
       node: process.execPath,
-      launcher: resolve(process.argv[1] ?? "pgha"),
+      launcher: launcherPath(),
     },
     {
       target,

@@ -21,6 +21,7 @@ import {
 } from "../../restore/target.js";
 import { openStore } from "../../storage/open-store.js";
 import { loadContext } from "../context.js";
+import { launcherPath } from "../launcher.js";
 import { formatBytes, renderTable } from "../table.js";
 
 /** The target flags of restore and restore plan. */
@@ -87,7 +88,7 @@ function planJson(outcome: PlanOutcome, settings: Setting[]) {
 
 /** restore_command for the restored server: this pgha, by absolute paths. */
 function restoreCommand(config: Config): string {
-  return restoreCommandLine(config, process.execPath, resolve(process.argv[1] ?? "pgha"));
+  return restoreCommandLine(config, process.execPath, launcherPath());
 }
 
 export async function restorePlanCommand(opts: OptionsOf<"restore plan">): Promise<number> {

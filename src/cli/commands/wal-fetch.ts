@@ -21,10 +21,18 @@ export async function walFetchCommand(
   try {
     context = loadContext(opts);
     const { config, log } = context;
-    const { openStore } = await import("../../storage/open-store.js");
-    const { fetchWalFile } = await import("../../wal/fetch.js");
-    const store = await openStore(config, log);
-    await fetchWalFile({ store, cluster: config.cluster, log }, name, resolve(dest));
+    const prefetch = config.prefetch > 0 && /^[0-9A-F]{24}$/.test(name);
+    const follow = prefetch ? await import("./wal-fetch-prefetch.js") : undefined;
+    if (!(await follow?.deliverPrefetched(name, resolve(dest), config))) {
+      const { openStore } = await import("../../storage/open-store.js");
+      const { fetchWalFile } = await import("../../wal/fetch.js");
+      const store = await openStore(config, log);
+      await fetchWalFile({ store, cluster: config.cluster, log }, name, resolve(dest));
+    }
+    // The file is in place: a prefetcher that cannot be started costs speed, not the restore.
+    await follow?.followRecovery(name, config).catch((error: unknown) => {
+      log.debug(`prefetcher: ${(error as Error).message}`);
+    });
     return EXIT_CODES.ok;
   } catch (error) {
     if (error instanceof NotFoundError) {

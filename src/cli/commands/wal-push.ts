@@ -3,8 +3,18 @@ import { openStore } from "../../storage/open-store.js";
 import { pushWalFile } from "../../wal/push.js";
 import { type CommandContext, loadContext } from "../context.js";
 
+/**
+ * archive_command. With --archive-async the file is handed to the data directory's
+ * archiver (started on demand) and this exits 0 once the archiver stored and verified it;
+ * when no archiver can be started it is stored here, as without the setting.
+ */
 export async function walPushCommand(path: string, opts: OptionsOf<"wal-push">): Promise<number> {
   const { config, log }: CommandContext = loadContext(opts);
+  if (config.archiveAsync) {
+    const { pushAsync } = await import("./wal-push-async.js");
+    if ((await pushAsync(path, config, log)) === "archived") return 0;
+    log.warn("no archiver could be started: storing the file in this process");
+  }
   const store = await openStore(config, log);
   await pushWalFile(
     { store, cluster: config.cluster, compression: config.compress, log, now: () => new Date() },

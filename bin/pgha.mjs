@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// The Node.js entry (bin/pgha, the shell launcher, runs it; so can `node bin/pgha.mjs`):
+// load the compiled CLI, run it and exit with its code. Exiting explicitly keeps idle HTTP
+// keep-alive sockets from holding archive_command open.
+import { existsSync } from "node:fs";
+
+const argv = process.argv.slice(2);
+let cli;
+try {
+  cli = await import("../dist/src/cli/run.js");
+} catch (error) {
+  process.stderr.write(
+    `pgha: internal error: cannot load the compiled CLI: ${error?.message ?? error}\n`,
+  );
+  process.stderr.write("HINT: run 'npm ci && npm run build' in the pgha directory\n");
+  // A broken install must not tell PostgreSQL "not available" during recovery.
+  // The numbers are EXIT_CODES.failClosed and EXIT_CODES.internal of src/errors.ts, written
+  // out because that module cannot be loaded here (test/errors.test.ts checks them).
+  process.exit(argv[0] === "wal-fetch" && !existsSync("standby.signal") ? 126 : 70);
+}
+const fatal = async (error) => process.exit(await cli.fatalExitCode(argv, error));
+process.on("uncaughtException", fatal);
+process.on("unhandledRejection", fatal);
+
+process.exit(await cli.run(argv));

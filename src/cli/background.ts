@@ -1,0 +1,73 @@
+/**
+ * Starting pgha's background processes (the archiver, the prefetcher) from a wal-push or
+ * wal-fetch call: the same launcher and settings flags as the call, detached, logging to
+ * a file in the spool (rotated at 10 MiB), with the call's id for bin/pgha's fast path.
+ */
+import { spawn } from "node:child_process";
+import { closeSync, openSync, renameSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { callId } from "../wal/spool.js";
+
+const LOG_LIMIT = 10 << 20;
+
+/** The flags of this call: argv after the command word, without the positional arguments. */
+export function callFlags(arity: number): string[] {
+  return process.argv.slice(3, process.argv.length - arity);
+}
+
+/** This call's id (spool.ts): the command word and its flags, and the environment. */
+export function thisCallId(arity: number): string {
+  return callId(process.argv.slice(2, process.argv.length - arity), process.env);
+}
+
+export interface BackgroundStart {
+  command: "archiver" | "prefetcher";
+  /** The spool directory: its log file goes there. */
+  spool: string;
+  pgdata: string;
+  flags: string[];
+  callId: string;
+}
+
+/** Starts the process and returns at once; false when it could not be started. */
+export function startInBackground(start: BackgroundStart): boolean {
+  const log = join(start.spool, `${start.command}.log`);
+  try {
+    if (statSync(log).size > LOG_LIMIT) renameSync(log, `${log}.1`);
+  } catch {
+    // no log yet
+  }
+  let fd: number;
+  try {
+    fd = openSync(log, "a", 0o600);
+  } catch {
+    return false;
+  }
+  try {
+    const child = spawn(
+      process.execPath,
+      [
+        process.argv[1] ?? "pgha",
+        start.command,
+        ...start.flags,
+        "--pgdata",
+        start.pgdata,
+        "--idle-exit",
+        "60s",
+      ],
+      {
+        cwd: start.pgdata,
+        detached: true,
+        stdio: ["ignore", fd, fd],
+        env: { ...process.env, PGHA_SPOOL_CALL_ID: start.callId },
+      },
+    );
+    child.on("error", () => undefined);
+    child.unref();
+    return child.pid !== undefined;
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}

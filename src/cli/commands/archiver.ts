@@ -1,0 +1,88 @@
+/** pgha archiver: the asynchronous archiver of one data directory (src/wal/archiver.ts). */
+import { statSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { resolve } from "node:path";
+import type { OptionsOf } from "../../config/flags.js";
+import { stderrLogger } from "../../log.js";
+import { openStore } from "../../storage/open-store.js";
+import { Archiver } from "../../wal/archiver.js";
+import { PreparePool } from "../../wal/prepare-pool.js";
+import { storeWalFile } from "../../wal/push.js";
+import { adoptSpool, releaseLock, spoolDir } from "../../wal/spool.js";
+import { loadContext } from "../context.js";
+
+export async function archiverCommand(opts: OptionsOf<"archiver">): Promise<number> {
+  const { config } = loadContext(opts);
+  const background = opts.idleExit !== undefined;
+  const log = stderrLogger(config.logLevel, "pgha archiver", true);
+  const pgdata = resolve(config.pgdata ?? ".");
+  const spool = spoolDir(pgdata, "archive");
+  if (!(await adoptSpool(spool, config, process.env.PGHA_SPOOL_CALL_ID))) {
+    log.info(`an archiver already runs for ${pgdata}`);
+    return 0;
+  }
+  const jobs = availableParallelism();
+  const pool = new PreparePool(jobs, config.compress);
+  try {
+    const store = await openStore(config, log);
+    const changed = configChangeWatch(config.configFile);
+    const archiver = new Archiver({
+      pgdata,
+      spool,
+      prepare: (path) => pool.prepare(path),
+      store: (prepared) =>
+        storeWalFile(
+          {
+            store,
+            cluster: config.cluster,
+            compression: config.compress,
+            log,
+            now: () => new Date(),
+          },
+          prepared,
+        ),
+      jobs,
+      log,
+      now: () => Date.now(),
+      idleExitMs: opts.idleExit,
+      backlogWarnBytes: config.archiveBacklogWarnBytes,
+      shouldStop: () => {
+        if (!changed()) return false;
+        log.info(
+          `${config.configFile} changed: stopping (the next wal-push starts an archiver with the new settings)`,
+        );
+        return true;
+      },
+    });
+    process.on("SIGUSR1", () => archiver.poke());
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      process.on(signal, () => {
+        log.info(`${signal}: stopping after the files in flight`);
+        archiver.stop();
+      });
+    }
+    log.info(
+      `archiving ${pgdata} to ${store.url} (cluster ${config.cluster}, ${jobs} jobs${background ? `, exits after ${Math.round((opts.idleExit ?? 0) / 1000)}s idle` : ""})`,
+    );
+    await archiver.run();
+    log.info("stopped");
+    return 0;
+  } finally {
+    await pool.close();
+    await releaseLock(spool);
+  }
+}
+
+/** True once the config file's modification time differs from when the process started. */
+function configChangeWatch(file: string | undefined): () => boolean {
+  if (file === undefined) return () => false;
+  const mtime = () => {
+    try {
+      return statSync(file).mtimeMs;
+    } catch {
+      return -1;
+    }
+  };
+  const first = mtime();
+  return () => mtime() !== first;
+}

@@ -1,0 +1,58 @@
+/** pgha prefetcher: the restore prefetcher of one data directory (src/wal/prefetcher.ts). */
+import { readdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type { OptionsOf } from "../../config/flags.js";
+import { stderrLogger } from "../../log.js";
+import { readIdentity } from "../../repository/identity.js";
+import { openStore } from "../../storage/open-store.js";
+import { fetchWalFile } from "../../wal/fetch.js";
+import { Prefetcher } from "../../wal/prefetcher.js";
+import { adoptSpool, releaseLock, removeFile, spoolDir } from "../../wal/spool.js";
+import { loadContext } from "../context.js";
+
+/** Downloads at once: the network, not the CPU, is what waits. */
+const DOWNLOAD_JOBS = 4;
+
+export async function prefetcherCommand(opts: OptionsOf<"prefetcher">): Promise<number> {
+  const { config } = loadContext(opts);
+  const log = stderrLogger(config.logLevel, "pgha prefetcher", true);
+  const pgdata = resolve(config.pgdata ?? ".");
+  const spool = spoolDir(pgdata, "prefetch");
+  if (config.prefetch === 0) return 0;
+  if (!(await adoptSpool(spool, config, process.env.PGHA_SPOOL_CALL_ID))) {
+    log.info(`a prefetcher already runs for ${pgdata}`);
+    return 0;
+  }
+  try {
+    // Downloads a killed prefetcher left half done.
+    for (const name of await readdir(spool)) {
+      if (name.startsWith(".pgha-tmp-")) await removeFile(join(spool, name));
+    }
+    const store = await openStore(config, log);
+    const identity = await readIdentity(store, config.cluster);
+    if (!identity) {
+      log.info(`cluster '${config.cluster}' has no WAL in ${store.url}: nothing to prefetch`);
+      return 0;
+    }
+    const prefetcher = new Prefetcher({
+      spool,
+      depth: config.prefetch,
+      jobs: DOWNLOAD_JOBS,
+      segmentSize: identity.walSegmentSize,
+      fetch: async (name, dest) => {
+        await fetchWalFile({ store, cluster: config.cluster, log }, name, dest);
+      },
+      log,
+      now: () => Date.now(),
+      idleExitMs: opts.idleExit,
+    });
+    for (const signal of ["SIGTERM", "SIGINT"] as const)
+      process.on(signal, () => prefetcher.stop());
+    log.info(`prefetching ${config.prefetch} segments ahead for ${pgdata} from ${store.url}`);
+    await prefetcher.run();
+    log.info("stopped");
+    return 0;
+  } finally {
+    await releaseLock(spool);
+  }
+}

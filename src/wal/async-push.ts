@@ -1,0 +1,184 @@
+/**
+ * wal-push's side of the asynchronous archiver (archiver.ts): exit 0 for a file only once
+ * the archiver recorded it as stored and verified (its ok marker), starting the archiver
+ * when none runs for this data directory and these settings.
+ *
+ *   1. ok marker present, written under these settings, not older than the file: done.
+ *   2. Otherwise make sure an archiver with these settings runs (one with other settings
+ *      is stopped first: its markers mean nothing for ours), say that we wait (want
+ *      marker), poke it, and wait for the ok marker, or for a failure it records for
+ *      this file (reported with its own exit code), or for --archive-timeout.
+ */
+import { stat } from "node:fs/promises";
+import { basename, join } from "node:path";
+import type { Config } from "../config/load.js";
+import { type ExitCodeName, PghaError, StorageError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { ArchiverStatus } from "./archiver.js";
+import {
+  ensureDir,
+  holderAlive,
+  type LockRecord,
+  readLock,
+  readText,
+  removeFile,
+  spoolDir,
+  storeIdentity,
+  writeAtomically,
+} from "./spool.js";
+
+export interface AsyncPushDeps {
+  /** The data directory (PostgreSQL runs archive_command in it). */
+  pgdata: string;
+  config: Config;
+  /** This call's id (spool.ts callId): recorded for bin/pgha's shell fast path. */
+  callId: string;
+  log: Logger;
+  /** Starts an archiver in the background with this call's settings; false if it cannot. */
+  startArchiver: () => boolean;
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+}
+
+export type AsyncPushResult = "archived" | "no-archiver";
+
+/** How often a waiting wal-push looks for its marker. */
+const POLL_MS = 10;
+
+export async function pushThroughArchiver(
+  deps: AsyncPushDeps,
+  path: string,
+): Promise<AsyncPushResult> {
+  const name = basename(path);
+  const spool = spoolDir(deps.pgdata, "archive");
+  const identity = storeIdentity(deps.config);
+  const ours = (await readText(join(spool, "config"))) === identity;
+  if (ours && (await markerCovers(spool, name, path))) {
+    await recordCallId(spool, deps.callId);
+    return "archived";
+  }
+
+  await ensureDir(join(spool, "want"));
+  let holder = await readLock(spool);
+  if (holder && holderAlive(holder) && !ours) {
+    deps.log.info(`the running archiver (pid ${holder.pid}) has other settings: restarting it`);
+    await stopHolder(deps, spool, holder);
+    holder = undefined;
+  }
+  await removeFile(join(spool, "error", name));
+  await writeAtomically(join(spool, "want", name), "");
+  let started = deps.now();
+  if (!holder || !holderAlive(holder)) {
+    if (!deps.startArchiver()) return "no-archiver";
+    started = deps.now();
+  } else {
+    poke(holder);
+  }
+  await warnAboutBacklog(deps, spool);
+
+  const deadline = deps.now() + deps.config.archiveTimeoutMs;
+  let restarts = 0;
+  for (let tick = 0; ; tick++) {
+    if (await markerCovers(spool, name, path)) {
+      if ((await readText(join(spool, "config"))) === identity) {
+        await removeFile(join(spool, "want", name));
+        await recordCallId(spool, deps.callId);
+        return "archived";
+      }
+    }
+    const failure = await readText(join(spool, "error", name));
+    if (failure !== undefined) {
+      await removeFile(join(spool, "want", name));
+      throw failureError(name, failure);
+    }
+    if (deps.now() >= deadline) {
+      await removeFile(join(spool, "want", name));
+      throw new StorageError(
+        `${name} was not stored by the archiver within ${Math.round(deps.config.archiveTimeoutMs / 1000)}s`,
+        {
+          transient: true,
+          hint: `PostgreSQL retries; see ${join(spool, "archiver.log")} and ${join(spool, "status.json")} (backlog), or set --archive-async false to archive in this process`,
+        },
+      );
+    }
+    // A dead archiver (killed, crashed) is started again: its work is never lost, only redone.
+    if (tick % 50 === 49 && deps.now() - started > 2000) {
+      const now = await readLock(spool);
+      if (!now || !holderAlive(now)) {
+        if (restarts++ >= 3 || !deps.startArchiver()) return "no-archiver";
+        started = deps.now();
+      }
+    }
+    await deps.sleep(POLL_MS);
+  }
+}
+
+/** An ok marker for name that is not older than the file it stands for. */
+async function markerCovers(spool: string, name: string, path: string): Promise<boolean> {
+  const marker = await stat(join(spool, "ok", name)).catch(() => undefined);
+  if (!marker) return false;
+  const file = await stat(path).catch(() => undefined);
+  return file !== undefined && file.mtimeMs <= marker.mtimeMs;
+}
+
+/** Records the id of a call that checked the spool's settings: bin/pgha's fast path trusts it. */
+export async function recordCallId(spool: string, id: string): Promise<void> {
+  if (id.includes("\n")) return; // not representable on the id line: no fast path
+  if ((await readText(join(spool, "id"))) === `${id}\n`) return;
+  await writeAtomically(join(spool, "id"), `${id}\n`).catch(() => undefined);
+}
+
+function poke(holder: LockRecord): void {
+  try {
+    process.kill(holder.pid, "SIGUSR1");
+  } catch {
+    // Gone meanwhile: the wait notices and starts another.
+  }
+}
+
+async function stopHolder(deps: AsyncPushDeps, spool: string, holder: LockRecord): Promise<void> {
+  try {
+    process.kill(holder.pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  const deadline = deps.now() + 10_000;
+  while (deps.now() < deadline) {
+    const now = await readLock(spool);
+    if (!now || now.pid !== holder.pid || !holderAlive(now)) return;
+    await deps.sleep(50);
+  }
+  try {
+    process.kill(holder.pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+async function warnAboutBacklog(deps: AsyncPushDeps, spool: string): Promise<void> {
+  const text = await readText(join(spool, "status.json"));
+  if (!text) return;
+  try {
+    const status = JSON.parse(text) as ArchiverStatus;
+    if (status.overLimit) {
+      deps.log.warn(
+        `archive backlog: ${status.backlog.files} files (${Math.round(status.backlog.bytes / 2 ** 20)} MiB) waiting, over the ${Math.round(status.backlogWarnBytes / 2 ** 20)} MiB limit (--archive-backlog-warn); pg_wal grows until they are stored`,
+      );
+    }
+  } catch {
+    // A status being rewritten: next time.
+  }
+}
+
+function failureError(name: string, text: string): PghaError {
+  try {
+    const wire = JSON.parse(text) as { exit?: ExitCodeName; message: string; hint?: string };
+    return new PghaError(wire.exit ?? "internal", `archiving ${name} failed: ${wire.message}`, {
+      ...(wire.hint ? { hint: wire.hint } : {}),
+    });
+  } catch {
+    return new StorageError(`archiving ${name} failed (unreadable error record)`, {
+      transient: true,
+    });
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * The spool: pgha's working directory for the asynchronous archiver and the restore
+ * prefetcher, at pg_wal/.pgha in the data directory. It is inside pg_wal so that it is on
+ * the file system PostgreSQL hands WAL over on (a prefetched segment is delivered by a
+ * rename), and at a fixed place so that bin/pgha's shell fast path finds it without
+ * reading any configuration. Base backups leave pg_wal's contents out, so it is never
+ * backed up. Layout (each of "archive" and "prefetch"):
+ *
+ *   <kind>/lock          JSON {pid, host, startedAt}: the one process of this kind
+ *   <kind>/config        JSON: the resolved settings the process works with
+ *   <kind>/id            one line: the command line and environment of the calls that may
+ *                        use its results (callId; compared by bin/pgha's shell fast path)
+ *   archive/ok/<name>    <name> is stored and verified (written by the archiver only then)
+ *   archive/error/<name> JSON: the archiver's last failure to store <name>
+ *   archive/want/<name>  a wal-push is waiting for <name>
+ *   archive/status.json  the archiver's progress and backlog (status, metrics)
+ *   prefetch/want        the last WAL name recovery asked for
+ *   prefetch/<name>      a downloaded, verified, fsynced segment, renamed into place on request
+ *
+ * Nothing in the spool is the only copy of anything: an ok marker is written after the
+ * repository holds the file, a prefetched file is a copy of an archived one. Losing the
+ * spool costs work, never WAL.
+ */
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { mkdir, open, readdir, readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import type { Config } from "../config/load.js";
+import { OPTION_KEYS, OPTIONS } from "../config/options.js";
+import { isErrno } from "../local-files.js";
+
+export type SpoolKind = "archive" | "prefetch";
+
+export function spoolDir(pgdata: string, kind: SpoolKind): string {
+  return join(pgdata, "pg_wal", ".pgha", kind);
+}
+
+/**
+ * The environment that decides where WAL goes or comes from, besides the command line:
+ * every setting's variable, the config file's, and the AWS region defaults. bin/pgha's
+ * fast path lists the same names in the same order (a unit test keeps them equal).
+ */
+export const CALL_ID_ENV: readonly string[] = [
+  "PGHA_CONFIG",
+  ...OPTION_KEYS.map((key) => OPTIONS[key].env),
+  "AWS_REGION",
+  "AWS_DEFAULT_REGION",
+];
+
+/**
+ * The identity of a call as bin/pgha's shell fast path computes it: the arguments before
+ * the positional ones (the command word included) and the environment above, joined by
+ * '|'. Two calls with the same id resolve the same settings, as long as the config file
+ * did not change (the fast path also checks that the file is not newer than the id).
+ */
+export function callId(
+  argsBeforePositionals: readonly string[],
+  env: Record<string, string | undefined>,
+): string {
+  return [
+    "pgha-1",
+    ...argsBeforePositionals,
+    "env",
+    ...CALL_ID_ENV.map((name) => env[name] ?? ""),
+  ].join("|");
+}
+
+/** The resolved settings that decide where WAL is stored: results made under others are not ours. */
+export function storeIdentity(config: Config): string {
+  return JSON.stringify({
+    repo: config.repo.url,
+    cluster: config.cluster,
+    compress: config.compress,
+    s3:
+      config.repo.kind === "s3"
+        ? {
+            endpoint: config.s3.endpoint ?? null,
+            region: config.s3.region,
+            forcePathStyle: config.s3.forcePathStyle,
+            storageClass: config.s3.storageClass ?? null,
+            sse: config.s3.sse ?? null,
+            sseKmsKeyId: config.s3.sseKmsKeyId ?? null,
+          }
+        : null,
+  });
+}
+
+/** Creates the directory (and its parents) for the spool; mode 0700: it is the server user's. */
+export async function ensureDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+}
+
+/** Writes a small file so that readers see the old or the new content, never a mix. */
+export async function writeAtomically(path: string, content: string): Promise<void> {
+  const tmp = `${path}.tmp-${randomBytes(4).toString("hex")}`;
+  try {
+    await writeFile(tmp, content, { mode: 0o600 });
+    await rename(tmp, path);
+  } catch (error) {
+    await unlink(tmp).catch(() => undefined);
+    throw error;
+  }
+}
+
+export async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    if (isErrno(error, "ENOENT") || isErrno(error, "ENOTDIR")) return undefined;
+    throw error;
+  }
+}
+
+export async function removeFile(path: string): Promise<void> {
+  await unlink(path).catch((error: unknown) => {
+    if (!isErrno(error, "ENOENT") && !isErrno(error, "ENOTDIR")) throw error;
+  });
+}
+
+export interface LockRecord {
+  pid: number;
+  host: string;
+  startedAt: string;
+}
+
+/**
+ * Whether the process a spool lock names is still that process: alive, and (where /proc
+ * tells) a pgha process, so that a reused PID does not keep a dead archiver's lock.
+ */
+export function holderAlive(record: LockRecord): boolean {
+  if (record.host !== hostname()) return true; // another host's lock: not ours to judge
+  try {
+    process.kill(record.pid, 0);
+  } catch (error) {
+    if (isErrno(error, "ESRCH")) return false;
+  }
+  try {
+    const cmdline = readFileSync(`/proc/${record.pid}/cmdline`, "utf8");
+    return cmdline.includes("pgha");
+  } catch {
+    return true; // no /proc: trust kill(0)
+  }
+}
+
+export async function readLock(dir: string): Promise<LockRecord | undefined> {
+  const text = await readText(join(dir, "lock"));
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as LockRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Takes the spool lock for this process, or returns false when a live process holds it.
+ * A lock whose holder is dead is taken over (the rename makes the takeover atomic:
+ * of two takers, the one whose record is read back holds it).
+ */
+export async function takeLock(dir: string): Promise<boolean> {
+  const path = join(dir, "lock");
+  const record: LockRecord = {
+    pid: process.pid,
+    host: hostname(),
+    startedAt: new Date().toISOString(),
+  };
+  const text = JSON.stringify(record);
+  try {
+    const handle = await open(path, "wx", 0o600);
+    await handle.writeFile(text);
+    await handle.close();
+    return true;
+  } catch (error) {
+    if (!isErrno(error, "EEXIST")) throw error;
+  }
+  const held = await readLock(dir);
+  if (held && holderAlive(held)) return false;
+  // Stale: replace it, then check that ours is the record that stayed.
+  await writeAtomically(path, text);
+  const now = await readLock(dir);
+  return now?.pid === process.pid && now.startedAt === record.startedAt;
+}
+
+export async function releaseLock(dir: string): Promise<void> {
+  const held = await readLock(dir);
+  if (held?.pid === process.pid && held.host === hostname()) await removeFile(join(dir, "lock"));
+}
+
+/**
+ * Takes the spool for this process (the lock), and drops results made under other
+ * settings: the id line first, so that bin/pgha's fast path stops trusting them before
+ * they go. Records this process's settings and the id of the call that started it.
+ * Returns false when another live process holds the spool.
+ */
+export async function adoptSpool(
+  dir: string,
+  config: Config,
+  startedBy: string | undefined,
+): Promise<boolean> {
+  await ensureDir(dir);
+  if (!(await takeLock(dir))) return false;
+  const identity = storeIdentity(config);
+  if ((await readText(join(dir, "config"))) !== identity) {
+    await removeFile(join(dir, "id"));
+    await rm(join(dir, "ok"), { recursive: true, force: true });
+    await rm(join(dir, "error"), { recursive: true, force: true });
+    for (const name of await readdir(dir)) {
+      if (/^[0-9A-F]{24}$/.test(name)) await removeFile(join(dir, name)); // prefetched segments
+    }
+    await writeAtomically(join(dir, "config"), identity);
+  }
+  if (startedBy !== undefined && !startedBy.includes("\n")) {
+    await writeAtomically(join(dir, "id"), `${startedBy}\n`);
+  }
+  return true;
+}

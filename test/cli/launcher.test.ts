@@ -1,0 +1,121 @@
+/**
+ * bin/pgha, the shell launcher: the fast answers it gives without Node.js, and every case
+ * where it must not answer. PGHA_NODE=false stands in for Node.js: a call the launcher
+ * does not answer itself exits 1.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CALL_ID_ENV, callId } from "../../src/wal/spool.js";
+import { PGHA_BIN } from "../helpers/pgha.js";
+
+const SEGMENT = "000000010000000A000000FF";
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "pgha-launcher-"));
+  await mkdir(join(dir, "pg_wal", ".pgha", "archive", "ok"), { recursive: true });
+  await mkdir(join(dir, "pg_wal", ".pgha", "prefetch"), { recursive: true });
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+/** The launcher as PostgreSQL runs it: in the data directory, with no Node.js to fall back on. */
+function launch(args: string[], env: Record<string, string> = {}) {
+  const clean: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
+  return spawnSync(PGHA_BIN, args, {
+    cwd: dir,
+    env: { ...clean, PGHA_NODE: "false", PGHA_CONFIG: join(dir, "none.json"), ...env },
+  }).status;
+}
+
+const at = (seconds: number) => new Date(Date.UTC(2026, 10, 21, 12, 0, seconds));
+
+async function archived(id: string, { markerAt = 20, fileAt = 10, idAt = 5 } = {}) {
+  const spool = join(dir, "pg_wal", ".pgha", "archive");
+  await writeFile(join(dir, "pg_wal", SEGMENT), "wal");
+  await writeFile(join(spool, "ok", SEGMENT), "{}");
+  await writeFile(join(spool, "id"), `${id}\n`);
+  await utimes(join(dir, "pg_wal", SEGMENT), at(fileAt), at(fileAt));
+  await utimes(join(spool, "ok", SEGMENT), at(markerAt), at(markerAt));
+  await utimes(join(spool, "id"), at(idAt), at(idAt));
+}
+
+describe("bin/pgha wal-push fast path", () => {
+  const env = { PGHA_REPO: "/srv/pgha", PGHA_CLUSTER: "db1" };
+  const id = (args: string[], e: Record<string, string> = env) =>
+    callId(args, { PGHA_CONFIG: join(dir, "none.json"), ...e });
+
+  it("exits 0 for a file the archiver stored, with the same command line and environment", async () => {
+    await archived(id(["wal-push"]));
+    expect(launch(["wal-push", `pg_wal/${SEGMENT}`], env)).toBe(0);
+    await archived(id(["wal-push", "--cluster", "db2"]));
+    expect(launch(["wal-push", "--cluster", "db2", `pg_wal/${SEGMENT}`], env)).toBe(0);
+  });
+
+  it.each([
+    ["another repository in the environment", { PGHA_REPO: "/srv/other", PGHA_CLUSTER: "db1" }, []],
+    ["another flag", env, ["--cluster", "db2"]],
+  ])("does not answer a call with %s", async (_what, callEnv, flags) => {
+    await archived(id(["wal-push"]));
+    expect(launch(["wal-push", ...flags, `pg_wal/${SEGMENT}`], callEnv)).toBe(1);
+  });
+
+  it("does not answer when the file changed after it was stored, or there is no marker", async () => {
+    await archived(id(["wal-push"]), { fileAt: 30 });
+    expect(launch(["wal-push", `pg_wal/${SEGMENT}`], env)).toBe(1);
+    await archived(id(["wal-push"]));
+    await rm(join(dir, "pg_wal", ".pgha", "archive", "ok", SEGMENT));
+    expect(launch(["wal-push", `pg_wal/${SEGMENT}`], env)).toBe(1);
+  });
+
+  it("does not answer when the config file is newer than the recorded id", async () => {
+    const config = join(dir, "pgha.json");
+    await writeFile(config, "{}");
+    await utimes(config, at(8), at(8));
+    await archived(id(["wal-push", "--config", config]));
+    expect(launch(["wal-push", "--config", config, `pg_wal/${SEGMENT}`], env)).toBe(1);
+    await archived(id(["wal-push", "--config", config]), { idAt: 9 });
+    expect(launch(["wal-push", "--config", config, `pg_wal/${SEGMENT}`], env)).toBe(0);
+  });
+
+  it("answers segments only, and nothing else", async () => {
+    await archived(id(["wal-push"]));
+    expect(launch(["wal-push", "pg_wal/00000002.history"], env)).toBe(1);
+    expect(launch(["wal-push", "--help"], env)).toBe(1);
+    expect(launch(["--version"], env)).toBe(1);
+  });
+});
+
+describe("bin/pgha wal-fetch fast path", () => {
+  it("renames a prefetched segment onto %p", async () => {
+    const spool = join(dir, "pg_wal", ".pgha", "prefetch");
+    await writeFile(join(spool, SEGMENT), "verified wal");
+    await writeFile(
+      join(spool, "id"),
+      `${callId(["wal-fetch"], { PGHA_CONFIG: join(dir, "none.json") })}\n`,
+    );
+    expect(launch(["wal-fetch", SEGMENT, "pg_wal/RECOVERYXLOG"])).toBe(0);
+    expect(await readFile(join(dir, "pg_wal", "RECOVERYXLOG"), "utf8")).toBe("verified wal");
+    // Delivered once: the next call for it is Node.js's.
+    expect(launch(["wal-fetch", SEGMENT, "pg_wal/RECOVERYXLOG"])).toBe(1);
+  });
+
+  it("does not deliver under another id", async () => {
+    const spool = join(dir, "pg_wal", ".pgha", "prefetch");
+    await writeFile(join(spool, SEGMENT), "verified wal");
+    await writeFile(join(spool, "id"), `${callId(["wal-fetch", "--repo", "/a"], {})}\n`);
+    expect(launch(["wal-fetch", "--repo", "/b", SEGMENT, "pg_wal/RECOVERYXLOG"])).toBe(1);
+  });
+});
+
+describe("bin/pgha's id", () => {
+  it("lists the environment CALL_ID_ENV lists, in its order", async () => {
+    const script = await readFile(PGHA_BIN, "utf8");
+    const line = /id="\$id\|env\|(.*)"$/m.exec(script)?.[1];
+    expect(line, "the env line of bin/pgha").toBeDefined();
+    const names = [...(line ?? "").matchAll(/\$\{([A-Z0-9_]+)-\}/g)].map((m) => m[1]);
+    expect(names, "update bin/pgha's env line to match CALL_ID_ENV").toEqual([...CALL_ID_ENV]);
+  });
+});
