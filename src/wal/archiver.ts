@@ -154,6 +154,9 @@ export class Archiver {
     } finally {
       for (const watcher of watchers) watcher?.close();
       while (this.inflight.size > 0) await new Promise((r) => setTimeout(r, 20));
+      const ready = await this.readyFiles().catch(() => undefined);
+      if (ready)
+        await this.reportBacklog(await this.settleMarkers(ready), true).catch(() => undefined);
       await this.writeStatus(true);
     }
   }
@@ -254,9 +257,9 @@ export class Archiver {
     }
   }
 
-  private async reportBacklog(pending: string[]): Promise<void> {
+  private async reportBacklog(pending: string[], force = false): Promise<void> {
     const now = this.deps.now();
-    if (now - this.lastStatusAt < 1000) return;
+    if (!force && now - this.lastStatusAt < 1000) return;
     this.lastStatusAt = now;
     let bytes = 0;
     for (const name of pending) {
@@ -272,7 +275,7 @@ export class Archiver {
         `archive backlog: ${pending.length} files (${Math.round(bytes / 2 ** 20)} MiB) waiting, over the ${Math.round(this.deps.backlogWarnBytes / 2 ** 20)} MiB limit; pg_wal grows until they are stored (nothing is dropped)`,
       );
     }
-    await this.writeStatus(false);
+    await this.writeStatus(this.stopping);
   }
 
   private async writeStatus(final: boolean): Promise<void> {

@@ -71,9 +71,9 @@ export async function pushThroughArchiver(
   if (!holder || !holderAlive(holder)) {
     if (!deps.startArchiver()) return "no-archiver";
     started = deps.now();
-  } else {
-    poke(holder);
   }
+  // A running archiver sees the want marker through its watch on want/ (no signal: a PID
+  // can be reused, and SIGUSR1 would open the inspector of a Node.js process without a handler).
   await warnAboutBacklog(deps, spool);
 
   const deadline = deps.now() + deps.config.archiveTimeoutMs;
@@ -126,14 +126,6 @@ export async function recordCallId(spool: string, id: string): Promise<void> {
   if (id.includes("\n")) return; // not representable on the id line: no fast path
   if ((await readText(join(spool, "id"))) === `${id}\n`) return;
   await writeAtomically(join(spool, "id"), `${id}\n`).catch(() => undefined);
-}
-
-function poke(holder: LockRecord): void {
-  try {
-    process.kill(holder.pid, "SIGUSR1");
-  } catch {
-    // Gone meanwhile: the wait notices and starts another.
-  }
 }
 
 async function stopHolder(deps: AsyncPushDeps, spool: string, holder: LockRecord): Promise<void> {

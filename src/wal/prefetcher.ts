@@ -19,7 +19,7 @@ import { NotFoundError } from "../errors.js";
 import { isErrno } from "../local-files.js";
 import type { Logger } from "../log.js";
 import { parseSegmentFileName, segmentName, segmentNumber } from "./names.js";
-import { readText, removeFile } from "./spool.js";
+import { readText, removeFile, writeAtomically } from "./spool.js";
 
 export interface PrefetcherDeps {
   /** The prefetch spool (spoolDir(pgdata, "prefetch")). */
@@ -66,6 +66,9 @@ export class Prefetcher {
   private movedAt: number;
   private stopping = false;
   private wake: (() => void) | undefined;
+  /** What status.json reports: segments downloaded, and delivered by a rename. */
+  private readonly counts = { fetched: 0, delivered: 0 };
+  private statusText = "";
 
   constructor(private readonly deps: PrefetcherDeps) {
     this.movedAt = deps.now();
@@ -101,6 +104,7 @@ export class Prefetcher {
           : [];
         await this.trim(present, new Set(window));
         this.launch(window, present);
+        await this.writeStatus();
         const idle = this.deps.now() - this.movedAt;
         if (
           this.deps.idleExitMs !== undefined &&
@@ -148,6 +152,7 @@ export class Prefetcher {
     for (const name of [...this.placed]) {
       if (here.has(name) || this.inflight.has(name)) continue;
       this.placed.delete(name); // delivered
+      this.counts.delivered++;
       if (
         this.position === undefined ||
         (name.slice(0, 8) === this.position.slice(0, 8) && name > this.position)
@@ -155,6 +160,14 @@ export class Prefetcher {
         this.moveTo(name);
       }
     }
+  }
+
+  /** status.json: where recovery is and what the prefetcher did, when that changed. */
+  private async writeStatus(): Promise<void> {
+    const text = `${JSON.stringify({ position: this.position ?? null, depth: this.deps.depth, ...this.counts })}\n`;
+    if (text === this.statusText) return;
+    this.statusText = text;
+    await writeAtomically(join(this.deps.spool, "status.json"), text).catch(() => undefined);
   }
 
   private moveTo(name: string): void {
@@ -196,6 +209,7 @@ export class Prefetcher {
     try {
       await deps.fetch(name, join(deps.spool, name));
       this.placed.add(name);
+      this.counts.fetched++;
       this.blocked.delete(name);
     } catch (error) {
       const attempts = (this.blocked.get(name)?.attempts ?? 0) + 1;

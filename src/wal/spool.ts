@@ -121,12 +121,15 @@ export async function removeFile(path: string): Promise<void> {
 export interface LockRecord {
   pid: number;
   host: string;
+  /** The pgha command holding it ("archiver", "prefetcher"), as in its argv. */
+  command: string;
   startedAt: string;
 }
 
 /**
  * Whether the process a spool lock names is still that process: alive, and (where /proc
- * tells) a pgha process, so that a reused PID does not keep a dead archiver's lock.
+ * tells) running the pgha command the lock was taken for, so that a reused PID neither
+ * keeps a dead process's lock nor gets a signal meant for it.
  */
 export function holderAlive(record: LockRecord): boolean {
   if (record.host !== hostname()) return true; // another host's lock: not ours to judge
@@ -136,8 +139,8 @@ export function holderAlive(record: LockRecord): boolean {
     if (isErrno(error, "ESRCH")) return false;
   }
   try {
-    const cmdline = readFileSync(`/proc/${record.pid}/cmdline`, "utf8");
-    return cmdline.includes("pgha");
+    const argv = readFileSync(`/proc/${record.pid}/cmdline`, "utf8").split("\0");
+    return argv.includes(record.command);
   } catch {
     return true; // no /proc: trust kill(0)
   }
@@ -158,11 +161,12 @@ export async function readLock(dir: string): Promise<LockRecord | undefined> {
  * A lock whose holder is dead is taken over (the rename makes the takeover atomic:
  * of two takers, the one whose record is read back holds it).
  */
-export async function takeLock(dir: string): Promise<boolean> {
+export async function takeLock(dir: string, command: string): Promise<boolean> {
   const path = join(dir, "lock");
   const record: LockRecord = {
     pid: process.pid,
     host: hostname(),
+    command,
     startedAt: new Date().toISOString(),
   };
   const text = JSON.stringify(record);
@@ -195,11 +199,12 @@ export async function releaseLock(dir: string): Promise<void> {
  */
 export async function adoptSpool(
   dir: string,
+  command: string,
   config: Config,
   startedBy: string | undefined,
 ): Promise<boolean> {
   await ensureDir(dir);
-  if (!(await takeLock(dir))) return false;
+  if (!(await takeLock(dir, command))) return false;
   const identity = storeIdentity(config);
   if ((await readText(join(dir, "config"))) !== identity) {
     await removeFile(join(dir, "id"));

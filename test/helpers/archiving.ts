@@ -20,7 +20,7 @@ export interface ArchivingSetup {
 export async function archivingCluster(
   kind: RepoKind,
   server: S3TestServer | null,
-  options: { backup?: boolean; conf?: string[] } = {},
+  options: { backup?: boolean; conf?: string[]; env?: Record<string, string> } = {},
 ): Promise<ArchivingSetup> {
   const repo = await makeTestRepo(kind, server);
   let env: Record<string, string> = {
@@ -28,6 +28,7 @@ export async function archivingCluster(
     PGHA_CLUSTER: "main",
     PGHA_ARCHIVE_TIMEOUT: "60s",
     PGHA_LOG_LEVEL: "warn",
+    ...options.env,
   };
   const cluster = await PgCluster.init({ env, conf: [...archiveConf(), ...(options.conf ?? [])] });
   await cluster.start();

@@ -275,8 +275,39 @@ export class PgCluster {
     try {
       await this.stop("immediate");
     } finally {
+      await stopBackgroundProcesses(this.dataDir);
       for (const dir of [this.baseDir, ...this.removeAlso])
         await rm(dir, { recursive: true, force: true });
     }
+  }
+}
+
+/**
+ * Stops the pgha archiver and prefetcher of a data directory (their spool locks name
+ * them), so that removing the directory does not race their writes.
+ */
+export async function stopBackgroundProcesses(dataDir: string): Promise<void> {
+  const { readFile } = await import("node:fs/promises");
+  for (const kind of ["archive", "prefetch"]) {
+    const text = await readFile(join(dataDir, "pg_wal", ".pgha", kind, "lock"), "utf8").catch(
+      () => undefined,
+    );
+    const pid = text ? (JSON.parse(text) as { pid: number }).pid : undefined;
+    if (!pid) continue;
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      continue;
+    }
+    for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
+    if (alive()) process.kill(pid, "SIGKILL");
   }
 }

@@ -17,7 +17,7 @@ export async function archiverCommand(opts: OptionsOf<"archiver">): Promise<numb
   const log = stderrLogger(config.logLevel, "pgha archiver", true);
   const pgdata = resolve(config.pgdata ?? ".");
   const spool = spoolDir(pgdata, "archive");
-  if (!(await adoptSpool(spool, config, process.env.PGHA_SPOOL_CALL_ID))) {
+  if (!(await adoptSpool(spool, "archiver", config, process.env.PGHA_SPOOL_CALL_ID))) {
     log.info(`an archiver already runs for ${pgdata}`);
     return 0;
   }
@@ -54,7 +54,6 @@ export async function archiverCommand(opts: OptionsOf<"archiver">): Promise<numb
         return true;
       },
     });
-    process.on("SIGUSR1", () => archiver.poke());
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
       process.on(signal, () => {
         log.info(`${signal}: stopping after the files in flight`);

@@ -19,7 +19,7 @@ export async function prefetcherCommand(opts: OptionsOf<"prefetcher">): Promise<
   const pgdata = resolve(config.pgdata ?? ".");
   const spool = spoolDir(pgdata, "prefetch");
   if (config.prefetch === 0) return 0;
-  if (!(await adoptSpool(spool, config, process.env.PGHA_SPOOL_CALL_ID))) {
+  if (!(await adoptSpool(spool, "prefetcher", config, process.env.PGHA_SPOOL_CALL_ID))) {
     log.info(`a prefetcher already runs for ${pgdata}`);
     return 0;
   }

@@ -1,0 +1,213 @@
+/**
+ * Asynchronous archiving and restore prefetch end to end, on a real PostgreSQL 15 with
+ * archive_command = pgha wal-push (--archive-async) through the shell launcher:
+ * - every segment PostgreSQL marks .done is in the repository at that moment (nothing is
+ *   acknowledged before it is stored), under pgbench;
+ * - a kill -9 of the archiver loses nothing: the next wal-push starts another;
+ * - a restore recovers through the prefetcher, which delivers segments by rename;
+ * - a corrupt object the prefetcher meets still stops recovery (exit 126), it does not end it.
+ */
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { resolveConfig } from "../../src/config/load.js";
+import { memoryLogger } from "../../src/log.js";
+import { walKey } from "../../src/repository/keys.js";
+import type { ObjectStore } from "../../src/storage/object-store.js";
+import { openStore } from "../../src/storage/open-store.js";
+import { parseWalFileName } from "../../src/wal/names.js";
+import { type ArchivingSetup, archivingCluster } from "../helpers/archiving.js";
+import { havePostgres, s3Server } from "../helpers/components.js";
+import { PgCluster, serverOwnedTempDir } from "../helpers/pg-cluster.js";
+import { pghaCommandLine, runPgha } from "../helpers/pgha.js";
+import { repoKinds } from "../helpers/test-repo.js";
+
+const server = s3Server();
+const pg = havePostgres();
+const SEGMENT = /^[0-9A-F]{24}$/;
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe.skipIf(!pg).each(repoKinds(server))(
+  "asynchronous archiving into a %s repository",
+  (kind) => {
+    let setup: ArchivingSetup;
+    let store: ObjectStore;
+    const stored = (name: string) => {
+      const file = parseWalFileName(name);
+      if (!file) throw new Error(name);
+      return store.head(walKey("main", file)).then((info) => info !== undefined);
+    };
+    const spool = () => join(setup.cluster.dataDir, "pg_wal", ".pgha", "archive");
+    const archiverPid = async () =>
+      (JSON.parse(await readFile(join(spool(), "lock"), "utf8")) as { pid: number }).pid;
+
+    beforeAll(async () => {
+      setup = await archivingCluster(kind, server, {
+        env: { PGHA_ARCHIVE_ASYNC: "true" },
+        conf: ["wal_keep_size = '2GB'", "max_wal_size = '2GB'"],
+      });
+      store = await openStore(
+        resolveConfig({ flags: {}, env: setup.env, file: undefined }),
+        memoryLogger(),
+      );
+    });
+    afterAll(async () => {
+      await setup?.destroy();
+    });
+
+    /** Watches archive_status while `work` runs: every .done segment must be in the repository. */
+    async function acknowledgedOnlyWhenStored(work: () => Promise<void>): Promise<string[]> {
+      const status = join(setup.cluster.dataDir, "pg_wal", "archive_status");
+      const checked = new Set<string>();
+      const early: string[] = [];
+      let running = true;
+      const watcher = (async () => {
+        while (running) {
+          for (const entry of await readdir(status).catch(() => [] as string[])) {
+            const name = entry.replace(/\.done$/, "");
+            if (!entry.endsWith(".done") || !SEGMENT.test(name) || checked.has(name)) continue;
+            checked.add(name);
+            if (!(await stored(name))) early.push(name);
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+      try {
+        await work();
+      } finally {
+        running = false;
+        await watcher;
+      }
+      expect(early, "segments PostgreSQL was told were archived before they were stored").toEqual(
+        [],
+      );
+      return [...checked];
+    }
+
+    async function switchAndWait(): Promise<string> {
+      const last = await setup.cluster.sql("SELECT pg_walfile_name(pg_switch_wal())");
+      await waitFor(`${last} archived`, async () => {
+        const archived = await setup.cluster.sql(
+          "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver",
+        );
+        return archived >= last;
+      });
+      return last;
+    }
+
+    it("archives every segment of a pgbench run, acknowledging each only once it is stored", async () => {
+      const checked = await acknowledgedOnlyWhenStored(async () => {
+        await setup.cluster.pgbench(["-i", "-s", "10", "-q"]);
+        await setup.cluster.pgbench(["-T", "3", "-c", "2"]);
+        await switchAndWait();
+      });
+      expect(checked.length).toBeGreaterThan(5);
+      const segments = (await readdir(join(setup.cluster.dataDir, "pg_wal"))).filter((n) =>
+        SEGMENT.test(n),
+      );
+      const last = await setup.cluster.sql("SELECT last_archived_wal FROM pg_stat_archiver");
+      for (const name of segments.filter((n) => n <= last))
+        expect(await stored(name), name).toBe(true);
+      const status = JSON.parse(await readFile(join(spool(), "status.json"), "utf8"));
+      expect(status.stored).toBeGreaterThan(0);
+      expect(status.lastError).toBeNull();
+    });
+
+    it("loses nothing when the archiver is killed: the next wal-push starts another", async () => {
+      const before = await archiverPid();
+      process.kill(before, "SIGKILL");
+      await acknowledgedOnlyWhenStored(async () => {
+        await setup.cluster.pgbench(["-T", "2", "-c", "2"]);
+        await switchAndWait();
+      });
+      expect(await archiverPid()).not.toBe(before);
+      const failures = await setup.cluster.sql("SELECT failed_count FROM pg_stat_archiver");
+      expect(Number(failures)).toBe(0);
+    });
+
+    it("restores through the prefetcher; a corrupt object stops recovery instead of ending it", async () => {
+      const taken = await runPgha(["backup", "--fast"], { env: setup.env, asServerUser: true });
+      expect(taken.code, taken.stderr).toBe(0);
+      await setup.cluster.sql(
+        "CREATE TABLE after_backup AS SELECT g FROM generate_series(1, 200000) g",
+      );
+      await setup.cluster.pgbench(["-T", "2", "-c", "2"]);
+      const last = await switchAndWait();
+      const rows = await setup.cluster.sql("SELECT count(*) FROM after_backup");
+
+      const restore = async (label: string) => {
+        const parent = await serverOwnedTempDir(`pgha-${label}-`);
+        const dataDir = join(parent, "data");
+        const fetched = await runPgha(["backup", "fetch", "latest", dataDir], {
+          env: setup.env,
+          asServerUser: true,
+        });
+        expect(fetched.code, fetched.stderr).toBe(0);
+        const copy = await PgCluster.adopt(dataDir, {
+          env: setup.env,
+          conf: [
+            "archive_mode = off",
+            `restore_command = '${pghaCommandLine("wal-fetch %f %p").replace(/'/g, "''")}'`,
+            "recovery_target_action = 'promote'",
+          ],
+        });
+        copy.removeAlso.push(parent);
+        await writeFile(join(dataDir, "recovery.signal"), "");
+        return copy;
+      };
+
+      const good = await restore("prefetch");
+      try {
+        await good.start();
+        await good.waitPromoted();
+        expect(await good.sql("SELECT count(*) FROM after_backup")).toBe(rows);
+        const status = JSON.parse(
+          await readFile(join(good.dataDir, "pg_wal", ".pgha", "prefetch", "status.json"), "utf8"),
+        );
+        expect(status.delivered, "segments delivered by the prefetcher").toBeGreaterThan(0);
+      } finally {
+        await good.destroy();
+      }
+
+      // The last segment's predecessor is damaged in the repository.
+      const segments = (await readdir(join(setup.cluster.dataDir, "pg_wal"))).filter(
+        (n) => SEGMENT.test(n) && n < last,
+      );
+      const victim = segments.sort().at(-1) as string;
+      const file = parseWalFileName(victim);
+      if (!file) throw new Error(victim);
+      await setup.repo.corrupt(walKey("main", file));
+      const bad = await restore("corrupt");
+      try {
+        await bad.start().catch(() => undefined);
+        await waitFor(
+          "recovery to stop",
+          async () => /could not restore file/.test(await bad.serverLog()),
+          60_000,
+        );
+        const log = await bad.serverLog();
+        // Exit code 126, which PostgreSQL words "command not executable": FATAL, not the end.
+        expect(log).toMatch(
+          new RegExp(
+            `FATAL: +could not restore file "${victim}" from archive: command not executable`,
+          ),
+        );
+        expect(log).not.toMatch(/database system is ready to accept connections/);
+        const prefetchLog = await readFile(
+          join(bad.dataDir, "pg_wal", ".pgha", "prefetch", "prefetcher.log"),
+          "utf8",
+        ).catch(() => "");
+        expect(prefetchLog).toMatch(new RegExp(`prefetching ${victim} failed`));
+      } finally {
+        await bad.destroy().catch(() => undefined);
+      }
+    });
+  },
+);
