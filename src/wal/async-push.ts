@@ -69,7 +69,10 @@ export async function pushThroughArchiver(
   await writeAtomically(join(spool, "want", name), "");
   let started = deps.now();
   if (!holder || !holderAlive(holder)) {
-    if (!deps.startArchiver()) return "no-archiver";
+    if (!deps.startArchiver()) {
+      deps.log.warn("the archiver could not be started: storing the file in this process");
+      return "no-archiver";
+    }
     started = deps.now();
   }
   // A running archiver sees the want marker through its watch on want/ (no signal: a PID

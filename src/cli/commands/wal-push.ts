@@ -13,7 +13,7 @@ export async function walPushCommand(path: string, opts: OptionsOf<"wal-push">):
   if (config.archiveAsync) {
     const { pushAsync } = await import("./wal-push-async.js");
     if ((await pushAsync(path, config, log)) === "archived") return 0;
-    log.warn("no archiver could be started: storing the file in this process");
+    log.debug("not through the archiver: storing the file in this process");
   }
   const store = await openStore(config, log);
   await pushWalFile(
