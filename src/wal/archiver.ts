@@ -14,7 +14,6 @@
  *   backlog passes `backlogWarnBytes` the archiver says so (log, status.json) and goes on.
  * - Markers for files that are no longer .ready (PostgreSQL marked them .done) are removed.
  */
-import { watch } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { PghaError } from "../errors.js";
@@ -23,6 +22,7 @@ import type { Logger } from "../log.js";
 import { toWire } from "./prepare-pool.js";
 import type { PreparedWal, PushOutcome } from "./push.js";
 import { ensureDir, removeFile, writeAtomically } from "./spool.js";
+import { Ticker } from "./ticker.js";
 
 export interface ArchiverDeps {
   /** The data directory: its pg_wal holds the files and archive_status. */
@@ -78,8 +78,7 @@ export class Archiver {
   /** Stored by this process (ok marker written) and still .ready: never started again. */
   private readonly stored = new Set<string>();
   private readonly failures = new Map<string, Failure>();
-  private stopping = false;
-  private wake: (() => void) | undefined;
+  private readonly ticker = new Ticker(TICK_MS);
   private idleSince: number;
   private lastWarnAt = 0;
   private lastStatusAt = 0;
@@ -107,12 +106,11 @@ export class Archiver {
 
   /** Asks the loop to look again now (a new .ready file, a waiting wal-push). */
   poke(): void {
-    this.wake?.();
+    this.ticker.poke();
   }
 
   stop(): void {
-    this.stopping = true;
-    this.poke();
+    this.ticker.stop();
   }
 
   /** Runs until stopped, or idle for idleExitMs; in-flight files are finished first. */
@@ -121,15 +119,9 @@ export class Archiver {
     await ensureDir(join(spool, "ok"));
     await ensureDir(join(spool, "error"));
     await ensureDir(join(spool, "want"));
-    const watchers = [this.statusDir, join(spool, "want")].map((dir) => {
-      try {
-        return watch(dir, () => this.poke());
-      } catch {
-        return undefined; // polling alone still works
-      }
-    });
+    this.ticker.watch([this.statusDir, join(spool, "want")]);
     try {
-      while (!this.stopping && !this.deps.shouldStop?.()) {
+      while (!this.ticker.stopped && !this.deps.shouldStop?.()) {
         const ready = await this.readyFiles();
         if (ready === undefined) {
           log.info("pg_wal/archive_status is gone: stopping");
@@ -142,18 +134,10 @@ export class Archiver {
         if (pending.length > 0 || this.inflight.size > 0) this.idleSince = now;
         else if (this.deps.idleExitMs !== undefined && now - this.idleSince >= this.deps.idleExitMs)
           break;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, TICK_MS);
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.wake = undefined;
+        await this.ticker.wait();
       }
     } finally {
-      for (const watcher of watchers) watcher?.close();
-      while (this.inflight.size > 0) await new Promise((r) => setTimeout(r, 20));
+      await this.ticker.close(this.inflight);
       const ready = await this.readyFiles().catch(() => undefined);
       if (ready)
         await this.reportBacklog(await this.settleMarkers(ready), true).catch(() => undefined);
@@ -212,11 +196,7 @@ export class Archiver {
           : undefined;
         if (!want || want.mtimeMs <= failed.at) continue;
       }
-      this.inflight.add(name);
-      void this.archive(name).finally(() => {
-        this.inflight.delete(name);
-        this.poke();
-      });
+      this.ticker.start(this.inflight, name, () => this.archive(name));
     }
   }
 
@@ -275,7 +255,7 @@ export class Archiver {
         `archive backlog: ${pending.length} files (${Math.round(bytes / 2 ** 20)} MiB) waiting, over the ${Math.round(this.deps.backlogWarnBytes / 2 ** 20)} MiB limit; pg_wal grows until they are stored (nothing is dropped)`,
       );
     }
-    await this.writeStatus(this.stopping);
+    await this.writeStatus(this.ticker.stopped);
   }
 
   private async writeStatus(final: boolean): Promise<void> {

@@ -12,7 +12,6 @@
  *   plain wal-fetch (a corrupt object still stops recovery).
  * - Disk use is bounded: at most `depth` segments (and `jobs` downloads in flight).
  */
-import { watch } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { NotFoundError } from "../errors.js";
@@ -20,6 +19,7 @@ import { isErrno } from "../local-files.js";
 import type { Logger } from "../log.js";
 import { parseSegmentFileName, segmentName, segmentNumber } from "./names.js";
 import { readText, removeFile, writeAtomically } from "./spool.js";
+import { Ticker } from "./ticker.js";
 
 export interface PrefetcherDeps {
   /** The prefetch spool (spoolDir(pgdata, "prefetch")). */
@@ -64,8 +64,7 @@ export class Prefetcher {
   private position: string | undefined;
   private wantSeen = "";
   private movedAt: number;
-  private stopping = false;
-  private wake: (() => void) | undefined;
+  private readonly ticker = new Ticker(TICK_MS);
   /** What status.json reports: segments downloaded, and delivered by a rename. */
   private readonly counts = { fetched: 0, delivered: 0 };
   private statusText = "";
@@ -75,24 +74,18 @@ export class Prefetcher {
   }
 
   poke(): void {
-    this.wake?.();
+    this.ticker.poke();
   }
 
   stop(): void {
-    this.stopping = true;
-    this.poke();
+    this.ticker.stop();
   }
 
   async run(): Promise<void> {
     const { spool } = this.deps;
-    let watcher: ReturnType<typeof watch> | undefined;
+    this.ticker.watch([spool]);
     try {
-      watcher = watch(spool, () => this.poke());
-    } catch {
-      watcher = undefined; // polling alone still works
-    }
-    try {
-      while (!this.stopping) {
+      while (!this.ticker.stopped) {
         const present = await this.presentFiles();
         if (present === undefined) {
           this.deps.log.info("the spool is gone (the data directory was removed?): stopping");
@@ -112,18 +105,10 @@ export class Prefetcher {
           this.inflight.size === 0
         )
           break;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, TICK_MS);
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.wake = undefined;
+        await this.ticker.wait();
       }
     } finally {
-      watcher?.close();
-      while (this.inflight.size > 0) await new Promise((r) => setTimeout(r, 20));
+      await this.ticker.close(this.inflight);
       // Nothing prefetched outlives the process: it would only take space in pg_wal.
       for (const name of (await this.presentFiles()) ?? []) await removeFile(join(spool, name));
     }
@@ -196,11 +181,7 @@ export class Prefetcher {
       const blocked = this.blocked.get(name);
       // Past a segment that is not archived yet, the later ones are not either.
       if (blocked && blocked.until > now) break;
-      this.inflight.add(name);
-      void this.download(name).finally(() => {
-        this.inflight.delete(name);
-        this.poke();
-      });
+      this.ticker.start(this.inflight, name, () => this.download(name));
     }
   }
 
