@@ -91,7 +91,7 @@ export async function runArchiveSection(
         tool: tool.id,
         label: tool.label,
         family: tool.family,
-        async: tool.async,
+        async: tool.asyncArchive,
         endpoint: plan.endpoint.id,
         endpointLabel: plan.endpoint.label,
         rounds,

@@ -191,9 +191,24 @@ export async function runBackupSection(
     ...cluster.connEnv(),
     PGHA_ARCHIVE_TIMEOUT: "300s",
   };
-  // Both repositories get every segment, so that each tool's backup finds its WAL.
-  const archiveCommand = `${withEnv(pghaEnv, pghaCommandLine("wal-push %p"))} && ${pgBackRestLine(config, "archive-push %p")}`;
-  await cluster.appendConf([`archive_command = ${confString(archiveCommand)}`]);
+  // Both repositories get every segment, so that each tool's backup finds its WAL; the
+  // measured tool's push runs first, so that neither waits for the other's.
+  const pushes = {
+    pgha: withEnv(pghaEnv, pghaCommandLine("wal-push %p")),
+    pgbackrest: pgBackRestLine(config, "archive-push %p"),
+  };
+  const archiveCommand = (first: "pgha" | "pgbackrest") =>
+    first === "pgha"
+      ? `${pushes.pgha} && ${pushes.pgbackrest}`
+      : `${pushes.pgbackrest} && ${pushes.pgha}`;
+  const archiveFirst = async (first: "pgha" | "pgbackrest") => {
+    const sql = `'${archiveCommand(first).replace(/'/g, "''")}'`;
+    await cluster.sql(`ALTER SYSTEM SET archive_command = ${sql}`);
+    await cluster.sql("SELECT pg_reload_conf()");
+    // The archiver rereads its configuration at the top of its loop.
+    await sleep(500);
+  };
+  await cluster.appendConf([`archive_command = ${confString(archiveCommand("pgha"))}`]);
   await cluster.start();
   await pgBackRest(config, ["stanza-create"]);
   const databaseBytes = Number(
@@ -288,6 +303,7 @@ export async function runBackupSection(
   for (let round = 0; round < rounds; round++) {
     for (const v of rotate(variants, round)) {
       await archiverIdle(cluster.dataDir);
+      await archiveFirst(v.family);
       await syncAll();
       const { run, id, storedBytes } = await v.backup(scratch);
       latest.set(v.id, id);

@@ -191,7 +191,7 @@ export async function runLiveSection(
       tool: tool.id,
       label: tool.label,
       family: tool.family,
-      async: tool.async,
+      async: tool.asyncArchive,
       rounds: done,
       tps: medianOf(done.map((r) => r.tps)),
       walMiBs: medianOf(done.map((r) => r.walMiBs)),

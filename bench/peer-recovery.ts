@@ -118,7 +118,7 @@ export async function runRecoverySection(
       tool: tool.id,
       label: tool.label,
       family: tool.family,
-      async: tool.async,
+      async: tool.prefetch,
       rounds: done,
       consistentMs: medianOf(done.map((r) => r.consistentMs)),
       promotedMs: medianOf(done.map((r) => r.promotedMs)),

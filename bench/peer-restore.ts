@@ -44,7 +44,7 @@ export async function ensureReadRepositories(
   for (const tool of tools.filter((t) => t.restores)) {
     if (filled.has(tool.readRepository)) continue;
     const filler = tools.find(
-      (t) => t.readRepository === tool.readRepository && t.archives && !t.async,
+      (t) => t.readRepository === tool.readRepository && t.archives && !t.asyncArchive,
     );
     if (!filler) throw new Error(`nothing fills ${tool.readRepository} (no synchronous archiver)`);
     log(`filling ${tool.readRepository} with ${filler.label}`);
@@ -88,7 +88,7 @@ export async function runRestoreSection(
         tool: tool.id,
         label: tool.label,
         family: tool.family,
-        async: tool.async,
+        async: tool.prefetch,
         endpoint: plan.endpoint.id,
         endpointLabel: plan.endpoint.label,
         roundsTotalMs: totals,

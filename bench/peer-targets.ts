@@ -28,7 +28,7 @@ function pick(
   async: boolean,
 ): { tool?: WalTool; note?: string } {
   const pgha = tools.filter((t) => t.family === "pgha" && t[use]);
-  const exact = pgha.find((t) => t.async === async);
+  const exact = pgha.find((t) => (use === "archives" ? t.asyncArchive : t.prefetch) === async);
   if (exact) return { tool: exact };
   const fallback = pgha[0];
   return fallback

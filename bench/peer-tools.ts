@@ -89,8 +89,10 @@ export interface WalTool {
   id: string;
   label: string;
   family: Family;
-  /** Archive: acknowledges from a spool a background pusher fills; restore: prefetches. */
-  async: boolean;
+  /** Acknowledges from a spool that a background pusher fills. */
+  asyncArchive: boolean;
+  /** restore_command is served from segments fetched ahead. */
+  prefetch: boolean;
   archives: boolean;
   restores: boolean;
   /** Tools sharing a read repository (a family's sync member fills it). */
@@ -128,7 +130,8 @@ export function floorTool(ctx: ToolContext): WalTool {
     id: "floor",
     label: "cp (floor)",
     family: "floor",
-    async: false,
+    asyncArchive: false,
+    prefetch: false,
     archives: true,
     restores: true,
     readRepository: "floor",
@@ -160,7 +163,8 @@ export function pgBackRestTool(ctx: ToolContext, async: boolean): WalTool {
     id,
     label: async ? "pgBackRest async" : "pgBackRest sync",
     family: "pgbackrest",
-    async,
+    asyncArchive: async,
+    prefetch: async,
     archives: true,
     restores: true,
     readRepository: READ_PGBACKREST,
@@ -216,7 +220,8 @@ export function pghaTool(ctx: ToolContext, variant: PghaWalVariant): WalTool {
     id: variant.id,
     label: variant.label,
     family: "pgha",
-    async: variant.asyncArchive === true || variant.prefetch === true,
+    asyncArchive: variant.asyncArchive === true,
+    prefetch: variant.prefetch === true,
     archives: variant.archive !== undefined,
     restores: variant.restore !== undefined,
     readRepository: READ_PGHA,

@@ -135,7 +135,13 @@ async function main(): Promise<void> {
     segments: material.segments,
     backupDatabaseBytes: backupInfo?.databaseBytes ?? null,
     liveRateTps: liveRate,
-    tools: tools.map((t) => ({ id: t.id, label: t.label, family: t.family, async: t.async })),
+    tools: tools.map((t) => ({
+      id: t.id,
+      label: t.label,
+      family: t.family,
+      asyncArchive: t.asyncArchive,
+      prefetch: t.prefetch,
+    })),
     targets,
     results,
   };
