@@ -18,6 +18,7 @@ export interface ArchiveRow {
   async: boolean;
   endpoint: Endpoint["id"];
   endpointLabel: string;
+  segments: number;
   rounds: { returnedMs: number; storedMs: number; storedBytes: number }[];
   samplesMs: number[];
   /** Median / p90 / mean wall time of one archive_command. */
@@ -40,6 +41,8 @@ export interface ArchiveRow {
 export interface SectionPlan {
   endpoint: Endpoint;
   rounds: number;
+  /** How many of the segments (the first ones). */
+  segments: number;
 }
 
 export async function runArchiveSection(
@@ -48,18 +51,18 @@ export async function runArchiveSection(
   material: BenchMaterial,
   stage: string,
 ): Promise<ArchiveRow[]> {
-  const names = material.segments;
   const archiving = tools.filter((t) => t.archives);
   // Warm-up: one segment each (binaries and modules into the page cache, stanzas made).
   for (const tool of archiving) {
     const endpoint = plans[0]?.endpoint;
     if (!endpoint) return [];
     const run = await tool.open({ endpoint, pgdata: stage, repo: "fresh" });
-    await archiveSegments(stage, material, names.slice(0, 1), run);
+    await archiveSegments(stage, material, material.segments.slice(0, 1), run);
     await run.close();
   }
   const rows: ArchiveRow[] = [];
   for (const plan of plans) {
+    const names = material.segments.slice(0, plan.segments);
     // The floor does not talk to S3: it runs on loopback only.
     const here = archiving.filter((t) => t.family !== "floor" || plan.endpoint.id === "loopback");
     const byTool = new Map<
@@ -94,6 +97,7 @@ export async function runArchiveSection(
         async: tool.asyncArchive,
         endpoint: plan.endpoint.id,
         endpointLabel: plan.endpoint.label,
+        segments: names.length,
         rounds,
         samplesMs,
         medianMs: medianOf(samplesMs),
@@ -125,10 +129,11 @@ export async function runArchiveSection(
   return rows;
 }
 
-export function renderArchive(rows: ArchiveRow[], segments: number): string {
+export function renderArchive(rows: ArchiveRow[]): string {
   const header = [
     "tool",
     "S3",
+    "segs x rounds",
     "cmd median ms",
     "p90 ms",
     "all stored s",
@@ -142,6 +147,7 @@ export function renderArchive(rows: ArchiveRow[], segments: number): string {
   const body = rows.map((r) => [
     r.label,
     r.family === "floor" ? "-" : r.endpointLabel,
+    `${r.segments} x ${r.rounds.length}`,
     fixed(r.medianMs, 1),
     fixed(r.p90Ms, 1),
     fixed(r.storedMs / 1000, 2),
@@ -153,7 +159,7 @@ export function renderArchive(rows: ArchiveRow[], segments: number): string {
     fixed(r.storedVsPgbrAsync, 3, "x"),
   ]);
   return [
-    `archive_command: ${segments} segments queued (.ready), one process per segment, medians over rounds`,
+    "archive_command: the segments queued (.ready), one process per segment in order, medians over rounds",
     renderTable(header, body),
     "cmd = wall time of one archive_command (an async tool returns once its spool says stored); all stored = first start until the repository lists every segment; MiB/s from it",
   ].join("\n");

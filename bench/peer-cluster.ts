@@ -104,10 +104,10 @@ export async function makeMaterial(count: number, scale: number): Promise<BenchM
   await cluster.start();
   const pgVersion = await cluster.sql("SHOW server_version");
   const started = Date.now();
-  log(`bench cluster: PostgreSQL ${pgVersion}, pgbench -i -s ${scale}`);
-  await cluster.pgbench(["-i", "-s", String(scale), "-q"]);
 
-  // The base backup the recovery section starts from; the segments begin at its start.
+  // The base backup the recovery section starts from, of the still empty cluster: the
+  // segments begin at its start and hold what follows, as bench/wal.ts's do: pgbench -i
+  // (COPY, index builds), then pgbench runs after a checkpoint (full-page images).
   const baseDir = join(scratch, "base");
   await cluster.bin("pg_basebackup", [
     "-h",
@@ -132,6 +132,9 @@ export async function makeMaterial(count: number, scale: number): Promise<BenchM
   while (segments.length < count) segments.push(nextSegment(segments[segments.length - 1] ?? ""));
   const last = segments[segments.length - 1] ?? first;
 
+  log(`bench cluster: PostgreSQL ${pgVersion}, pgbench -i -s ${scale}`);
+  await cluster.pgbench(["-i", "-s", String(scale), "-q"]);
+  await cluster.sql("CHECKPOINT");
   // pgbench until the server writes past the last segment: then all N are complete (none
   // ends in a switch but the backup's own), and a switch pushes the current one out.
   for (let round = 0; ; round++) {

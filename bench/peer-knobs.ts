@@ -14,6 +14,8 @@ export interface Knobs {
   rounds: number;
   /** Rounds of the archive and restore sections through the latency proxy. */
   latencyRounds: number;
+  /** Segments (the first ones) the archive and restore sections use through the proxy. */
+  latencySegments: number;
   /** Milliseconds the proxy adds to every S3 request; 0 leaves the "+latency" rows out. */
   latencyMs: number;
   recoveryRounds: number;
@@ -62,11 +64,13 @@ export function readKnobs(): Knobs {
       throw new Error(`BENCH_BACKUP_JOBS: bad value ${item}`);
     return jobs;
   });
+  const segments = intKnob("BENCH_SEGMENTS", quick ? 8 : 64, 2);
   return {
     quick,
-    segments: intKnob("BENCH_SEGMENTS", quick ? 8 : 64, 2),
+    segments,
     rounds: intKnob("BENCH_ROUNDS", quick ? 1 : 3, 1),
     latencyRounds: intKnob("BENCH_LATENCY_ROUNDS", quick ? 1 : 2, 1),
+    latencySegments: Math.min(segments, intKnob("BENCH_LATENCY_SEGMENTS", quick ? 8 : 32, 2)),
     latencyMs: intKnob("BENCH_LATENCY_MS", 50, 0),
     recoveryRounds: intKnob("BENCH_RECOVERY_ROUNDS", quick ? 1 : 2, 1),
     backupRounds: intKnob("BENCH_BACKUP_ROUNDS", quick ? 1 : 2, 1),
@@ -85,6 +89,7 @@ export const KNOB_HELP = [
   "BENCH_SEGMENTS=64        real 16 MiB segments (archive, restore, recovery)",
   "BENCH_ROUNDS=3           rounds of archive/restore on loopback",
   "BENCH_LATENCY_ROUNDS=2   rounds of archive/restore through the latency proxy",
+  "BENCH_LATENCY_SEGMENTS=32  segments of archive/restore through the latency proxy",
   "BENCH_LATENCY_MS=50      delay the proxy adds to every S3 request (0: no proxy rows)",
   "BENCH_RECOVERY_ROUNDS=2  BENCH_BACKUP_ROUNDS=2  BENCH_BACKUP_JOBS=1,2  BENCH_SCALE=30",
   "BENCH_LIVE_SECONDS=30    BENCH_LIVE_ROUNDS=1  BENCH_LIVE_WAL_MIBS=52 (0: unthrottled)",

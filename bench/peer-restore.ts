@@ -19,6 +19,7 @@ export interface RestoreRow {
   async: boolean;
   endpoint: Endpoint["id"];
   endpointLabel: string;
+  segments: number;
   /** Sum of the command times of each round. */
   roundsTotalMs: number[];
   samplesMs: number[];
@@ -61,10 +62,10 @@ export async function runRestoreSection(
   material: BenchMaterial,
   stage: string,
 ): Promise<RestoreRow[]> {
-  const names = material.segments;
   const restoring = tools.filter((t) => t.restores);
   const rows: RestoreRow[] = [];
   for (const plan of plans) {
+    const names = material.segments.slice(0, plan.segments);
     const here = restoring.filter((t) => t.family !== "floor" || plan.endpoint.id === "loopback");
     const byTool = new Map<string, { tool: WalTool; totals: number[]; samplesMs: number[] }>();
     for (let round = 0; round < plan.rounds; round++) {
@@ -91,6 +92,7 @@ export async function runRestoreSection(
         async: tool.prefetch,
         endpoint: plan.endpoint.id,
         endpointLabel: plan.endpoint.label,
+        segments: names.length,
         roundsTotalMs: totals,
         samplesMs,
         medianMs: medianOf(samplesMs),
@@ -117,10 +119,11 @@ export async function runRestoreSection(
   return rows;
 }
 
-export function renderRestore(rows: RestoreRow[], segments: number): string {
+export function renderRestore(rows: RestoreRow[]): string {
   const header = [
     "tool",
     "S3",
+    "segs x rounds",
     "median ms",
     "p90 ms",
     "mean ms",
@@ -132,6 +135,7 @@ export function renderRestore(rows: RestoreRow[], segments: number): string {
   const body = rows.map((r) => [
     r.label,
     r.family === "floor" ? "-" : r.endpointLabel,
+    `${r.segments} x ${r.roundsTotalMs.length}`,
     fixed(r.medianMs, 1),
     fixed(r.p90Ms, 1),
     fixed(r.meanMs, 1),
@@ -141,7 +145,7 @@ export function renderRestore(rows: RestoreRow[], segments: number): string {
     fixed(r.meanVsFloor, 2, "x"),
   ]);
   return [
-    `restore_command: ${segments} segments in order into pg_wal/RECOVERYXLOG, one process per segment`,
+    "restore_command: the segments in order into pg_wal/RECOVERYXLOG, one process per segment",
     renderTable(header, body),
     "mean = median over rounds of (sum of command times) / N: includes a prefetcher's first, slow calls (time ratios: lower is better)",
   ].join("\n");

@@ -62,8 +62,10 @@ async function main(): Promise<void> {
   const tools = allTools({ s3, material });
   const stage = await makeStage(material, "stage");
   const plans: SectionPlan[] = [
-    { endpoint: s3.loopback, rounds: knobs.rounds },
-    ...(latency ? [{ endpoint: latency, rounds: knobs.latencyRounds }] : []),
+    { endpoint: s3.loopback, rounds: knobs.rounds, segments: knobs.segments },
+    ...(latency
+      ? [{ endpoint: latency, rounds: knobs.latencyRounds, segments: knobs.latencySegments }]
+      : []),
   ];
 
   const results: PeerResults = {};
@@ -71,7 +73,7 @@ async function main(): Promise<void> {
   if (knobs.sections.has("archive")) {
     log("section archive");
     results.archive = await runArchiveSection(tools, plans, material, stage);
-    tables.push(renderArchive(results.archive, material.segments.length));
+    tables.push(renderArchive(results.archive));
   }
   if (knobs.sections.has("restore") || knobs.sections.has("recovery")) {
     await ensureReadRepositories(tools, material, stage, s3.loopback);
@@ -79,7 +81,7 @@ async function main(): Promise<void> {
   if (knobs.sections.has("restore")) {
     log("section restore");
     results.restore = await runRestoreSection(tools, plans, material, stage);
-    tables.push(renderRestore(results.restore, material.segments.length));
+    tables.push(renderRestore(results.restore));
   }
   if (knobs.sections.has("recovery")) {
     log("section recovery");
@@ -142,6 +144,16 @@ async function main(): Promise<void> {
       asyncArchive: t.asyncArchive,
       prefetch: t.prefetch,
     })),
+    notes: [
+      "every section interleaves the tools round by round (each round starts with the next tool); medians over rounds",
+      "segments: N consecutive 16 MiB segments from the start of a plain base backup of an empty cluster: pgbench -i, a CHECKPOINT, then pgbench -T 10 runs (the first segment is the backup's own and ends in a WAL switch)",
+      "archive: the segments hard-linked into a stand-in data directory with a .ready file each; one `sh -c archive_command` per segment as the server user, cwd = the data directory, %p = pg_wal/NAME; .ready renamed to .done after each success; storedMs = until the repository lists every segment",
+      "restore: one `sh -c restore_command` per segment in order, %p = pg_wal/RECOVERYXLOG; each delivered file is compared with the original (sha1) outside the timed command",
+      "recovery: a copy of the base backup with recovery.signal and restore_command, timed from pg_ctl start to consistent (pg_ctl -w returns) and to promoted (the log says ready to accept connections); every segment must appear as restored",
+      "backup: archive_command pushes with both tools (the measured tool first); backups start after the archiver is idle and a global sync; restores into an empty directory; peak RSS from /usr/bin/time (largest process) and from /proc (process tree, sampled every 100 ms)",
+      "live: a fresh cluster per tool (fsync = off, as the test clusters), pgbench -c 2 -j 2 with a bulk INSERT script at a calibrated --rate; .ready/.done sampled every 200 ms; a .done is checked against a repository listing taken after it was seen",
+      "pgha trusts the test server's certificate through NODE_EXTRA_CA_CERTS (bench/peer-s3.ts pghaTlsEnv); pgBackRest through repo1-storage-ca-file",
+    ],
     targets,
     results,
   };
