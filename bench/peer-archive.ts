@@ -41,8 +41,18 @@ export interface ArchiveRow {
 export interface SectionPlan {
   endpoint: Endpoint;
   rounds: number;
-  /** How many of the segments (the first ones). */
+  /** How many of the segments: a run of consecutive ones from the middle of the set. */
   segments: number;
+}
+
+/**
+ * `count` consecutive segments from the middle of the set (consecutive, so that a
+ * prefetcher's guesses hold; from the middle, so that they mix the set's pgbench -i and
+ * pgbench -T parts as the whole set does).
+ */
+export function planSegments(all: string[], count: number): string[] {
+  const start = Math.max(0, Math.floor((all.length - count) / 2));
+  return all.slice(start, start + count);
 }
 
 export async function runArchiveSection(
@@ -62,7 +72,7 @@ export async function runArchiveSection(
   }
   const rows: ArchiveRow[] = [];
   for (const plan of plans) {
-    const names = material.segments.slice(0, plan.segments);
+    const names = planSegments(material.segments, plan.segments);
     // The floor does not talk to S3: it runs on loopback only.
     const here = archiving.filter((t) => t.family !== "floor" || plan.endpoint.id === "loopback");
     const byTool = new Map<

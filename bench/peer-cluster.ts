@@ -27,7 +27,6 @@ import {
 import { log, onCleanup, sleep } from "./common.js";
 
 export const SEGMENT_SIZE = 16 * 1024 * 1024;
-const SEGMENT_NAME = /^[0-9A-F]{24}$/;
 
 export interface BenchMaterial {
   /** The bench cluster (stopped): the backup section starts it again. */
@@ -188,7 +187,7 @@ export async function makeStage(material: BenchMaterial, name: string): Promise<
 }
 
 /** Empties the stage's pg_wal (and archive_status). */
-export async function clearStage(stage: string): Promise<void> {
+async function clearStage(stage: string): Promise<void> {
   for (const dir of [join(stage, "pg_wal"), join(stage, "pg_wal", "archive_status")]) {
     for (const entry of await readdir(dir, { withFileTypes: true })) {
       if (entry.isFile()) await rm(join(dir, entry.name), { force: true });
@@ -212,8 +211,4 @@ export async function queueSegments(
     await writeFile(ready, "");
     await giveToServer(ready);
   }
-}
-
-export function isSegmentName(name: string): boolean {
-  return SEGMENT_NAME.test(name);
 }

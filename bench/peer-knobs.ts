@@ -14,7 +14,7 @@ export interface Knobs {
   rounds: number;
   /** Rounds of the archive and restore sections through the latency proxy. */
   latencyRounds: number;
-  /** Segments (the first ones) the archive and restore sections use through the proxy. */
+  /** Segments (consecutive, from the middle) the archive and restore sections use through the proxy. */
   latencySegments: number;
   /** Milliseconds the proxy adds to every S3 request; 0 leaves the "+latency" rows out. */
   latencyMs: number;

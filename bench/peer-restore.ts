@@ -5,7 +5,7 @@
  * cost moves to its first calls, so the per-segment mean (total / N) is what compares.
  */
 import { log, syncAll } from "./common.js";
-import type { SectionPlan } from "./peer-archive.js";
+import { planSegments, type SectionPlan } from "./peer-archive.js";
 import type { BenchMaterial } from "./peer-cluster.js";
 import { fixed, medianOf, p90Of, ratio, renderTable, rotate } from "./peer-report.js";
 import { archiveSegments, restoreSegments } from "./peer-runner.js";
@@ -65,7 +65,7 @@ export async function runRestoreSection(
   const restoring = tools.filter((t) => t.restores);
   const rows: RestoreRow[] = [];
   for (const plan of plans) {
-    const names = material.segments.slice(0, plan.segments);
+    const names = planSegments(material.segments, plan.segments);
     const here = restoring.filter((t) => t.family !== "floor" || plan.endpoint.id === "loopback");
     const byTool = new Map<string, { tool: WalTool; totals: number[]; samplesMs: number[] }>();
     for (let round = 0; round < plan.rounds; round++) {

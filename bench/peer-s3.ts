@@ -31,8 +31,6 @@ export interface BenchS3 {
   directory: string;
   /** Segment names stored under `prefix` (a segment object's name starts with it), with their sizes. */
   segments(prefix: string): Promise<Map<string, number>>;
-  /** Bytes of every object under `prefix`. */
-  bytes(prefix: string): Promise<number>;
   /** Frees the space of everything under `prefix` (removes s3rver's files directly). */
   removePrefix(prefix: string): Promise<void>;
 }
@@ -140,11 +138,6 @@ export async function startBenchS3(): Promise<BenchS3> {
         if (name) found.set(name, size);
       }
       return found;
-    },
-    async bytes(prefix) {
-      let total = 0;
-      for await (const { size } of objects(prefix)) total += size;
-      return total;
     },
     async removePrefix(prefix) {
       if (!/^[a-z0-9][a-z0-9-]*$/.test(prefix)) throw new Error(`odd prefix ${prefix}`);
