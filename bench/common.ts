@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { serverUser } from "../test/helpers/pg-cluster.js";
 
 export function log(line: string): void {
   process.stderr.write(`[bench] ${line}\n`);
@@ -84,30 +85,56 @@ export interface Command {
   file: string;
   args: string[];
   env?: NodeJS.ProcessEnv;
+  /** Working directory (default: ours). */
+  cwd?: string;
+  /** Run as the PostgreSQL server user (postgres when we are root), as the server would. */
+  asServerUser?: boolean;
 }
 
-/** Runs one process to completion and returns its wall time in ms; throws on failure. */
-export function timed(command: Command): Promise<number> {
+export interface Finished {
+  /** Wall time from spawn to exit. */
+  ms: number;
+  /** Exit code, or the signal's name. */
+  code: number | string;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs one process to completion (never throws on a non-zero exit). */
+export function runProcess(command: Command): Promise<Finished> {
+  const user = command.asServerUser ? serverUser() : undefined;
   return new Promise((resolve, reject) => {
     const start = process.hrtime.bigint();
     const child = spawn(command.file, command.args, {
       env: command.env ?? process.env,
-      stdio: ["ignore", "ignore", "pipe"],
+      cwd: command.cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+      ...(user ?? {}),
     });
+    let stdout = "";
     let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
     child.stderr.on("data", (d) => {
       stderr += d;
     });
     child.on("error", reject);
     child.on("close", (code, signal) => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      if (code === 0) resolve(ms);
-      else {
-        const line = [command.file, ...command.args].join(" ");
-        reject(new Error(`${line} exited ${code ?? signal}: ${stderr.trim()}`));
-      }
+      resolve({ ms, code: code ?? signal ?? -1, stdout, stderr });
     });
   });
+}
+
+/** Runs one process to completion and returns its wall time in ms; throws on failure. */
+export async function timed(command: Command): Promise<number> {
+  const done = await runProcess(command);
+  if (done.code !== 0) {
+    const line = [command.file, ...command.args].join(" ");
+    throw new Error(`${line} exited ${done.code}: ${done.stderr.trim()}`);
+  }
+  return done.ms;
 }
 
 /**
@@ -163,6 +190,10 @@ export function machineBusyMs(): number | undefined {
 
 // ---------------------------------------------------------------------------------------
 // Statistics
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 export function median(sorted: number[]): number {
   const mid = sorted.length >> 1;

@@ -23,6 +23,8 @@ export interface S3TestServer {
 
 export interface RunningS3 {
   server: S3TestServer;
+  /** s3rver only: the directory it keeps its buckets in (objects are files under it). */
+  directory?: string;
   stop(): Promise<void>;
 }
 
@@ -78,12 +80,25 @@ async function tryMinio(log: (line: string) => void): Promise<RunningS3 | undefi
   return { server, stop: async () => void (await container.stop()) };
 }
 
-async function startS3rver(): Promise<RunningS3> {
+/**
+ * s3rver on 127.0.0.1 in a child process; with `tls` (PEM files) it speaks https only, and
+ * clients must trust the certificate themselves.
+ */
+export async function startS3rver(
+  options: { tls?: { keyFile: string; certFile: string } } = {},
+): Promise<RunningS3> {
   const directory = await mkdtemp(join(tmpdir(), "pgha-s3rver-"));
   const bucket = "pgha-test";
+  const tlsArgs = options.tls ? [options.tls.keyFile, options.tls.certFile] : [];
   const child: ChildProcess = spawn(
     process.execPath,
-    ["--openssl-legacy-provider", join(import.meta.dirname, "s3rver-main.mjs"), directory, bucket],
+    [
+      "--openssl-legacy-provider",
+      join(import.meta.dirname, "s3rver-main.mjs"),
+      directory,
+      bucket,
+      ...tlsArgs,
+    ],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const port = await new Promise<number>((resolve, reject) => {
@@ -95,13 +110,14 @@ async function startS3rver(): Promise<RunningS3> {
   return {
     server: {
       kind: "s3rver",
-      endpoint: `http://127.0.0.1:${port}`,
+      endpoint: `${options.tls ? "https" : "http"}://127.0.0.1:${port}`,
       bucket,
       region: "us-east-1",
       accessKeyId: "S3RVER",
       secretAccessKey: "S3RVER",
       conditionalWrites: false,
     },
+    directory,
     stop: async () => {
       child.kill("SIGTERM");
       await new Promise((resolve) => child.once("exit", resolve));

@@ -1,0 +1,108 @@
+/** Statistics and plain-text tables for the peer benchmark. */
+import { median, percentile } from "./common.js";
+
+export const MiB = 1024 * 1024;
+
+/** Median of unsorted values (NaN when there are none). */
+export function medianOf(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  return median([...values].sort((a, b) => a - b));
+}
+
+export function p90Of(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    90,
+  );
+}
+
+export function meanOf(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  return values.reduce((sum, v) => sum + v, 0) / values.length;
+}
+
+/** a / b, or null when either is missing or b is 0. */
+export function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
+  if (a === null || a === undefined || b === null || b === undefined) return null;
+  if (!Number.isFinite(a) || !Number.isFinite(b) || b === 0) return null;
+  return a / b;
+}
+
+export function fixed(n: number | null | undefined, digits: number, suffix = ""): string {
+  return n === null || n === undefined || !Number.isFinite(n)
+    ? "-"
+    : `${n.toFixed(digits)}${suffix}`;
+}
+
+/** Rounds what goes into the JSON report. */
+export function round2(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+/** Columns in `left` (default: the first) left-aligned, the others right-aligned. */
+export function renderTable(header: string[], rows: string[][], left: number[] = [0]): string {
+  const widths = header.map((h, c) =>
+    Math.max(h.length, ...rows.map((row) => (row[c] ?? "").length)),
+  );
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, c) =>
+        left.includes(c) ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0),
+      )
+      .join("  ")
+      .trimEnd();
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+/** The list rotated by `by` places: each round starts with another variant. */
+export function rotate<T>(list: T[], by: number): T[] {
+  if (list.length === 0) return list;
+  const k = by % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
+}
+
+export interface Target {
+  /** What is compared, e.g. "async archive throughput, loopback". */
+  name: string;
+  /** The pgha variant measured (or why none). */
+  variant: string;
+  /** Measured value (a ratio, MB, count) or null when not measured. */
+  value: number | null;
+  /** How it must compare with `limit`. */
+  op: ">=" | "<=" | "<";
+  limit: number;
+  unit: "x" | "MB" | "segments" | "";
+  pass: boolean | null;
+  note?: string;
+}
+
+export function target(t: Omit<Target, "pass">): Target {
+  const { value, op, limit } = t;
+  const pass =
+    value === null || !Number.isFinite(value)
+      ? null
+      : op === ">="
+        ? value >= limit
+        : op === "<="
+          ? value <= limit
+          : value < limit;
+  return { ...t, pass };
+}
+
+export function renderTargets(targets: Target[]): string {
+  const unit = (u: Target["unit"]) => (u === "x" || u === "" ? u : ` ${u}`);
+  const rows = targets.map((t) => [
+    t.pass === null ? "n/a" : t.pass ? "PASS" : "FAIL",
+    t.name,
+    t.variant,
+    t.value === null ? "-" : `${fixed(t.value, t.unit === "x" ? 2 : 0)}${unit(t.unit)}`,
+    `${t.op} ${t.limit}${unit(t.unit)}`,
+    t.note ?? "",
+  ]);
+  return renderTable(
+    ["", "target", "pgha variant", "measured", "goal", "note"],
+    rows,
+    [0, 1, 2, 5],
+  );
+}

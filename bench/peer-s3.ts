@@ -1,0 +1,207 @@
+/**
+ * The one S3 server of the peer benchmark: s3rver with TLS (pgBackRest's S3 driver speaks
+ * https only) behind a self-signed certificate made at run time, the proxy that adds a
+ * per-request latency, and the bench's own view of the bucket (listing segments, freeing
+ * a repository's space).
+ */
+import { chmod, rm } from "node:fs/promises";
+import { Agent } from "node:https";
+import { createServer, type Socket, connect as tcpConnect } from "node:net";
+import { basename, join } from "node:path";
+import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { type S3TestServer, startS3rver } from "../test/helpers/s3-server.js";
+import { log, onCleanup, tempDir, timed } from "./common.js";
+
+/** How a client reaches the server: directly, or through the latency proxy. */
+export interface Endpoint {
+  id: "loopback" | "latency";
+  label: string;
+  host: string;
+  port: number;
+  /** https://host:port */
+  url: string;
+}
+
+export interface BenchS3 {
+  server: S3TestServer;
+  /** PEM file of the self-signed certificate (readable by the server user). */
+  caFile: string;
+  loopback: Endpoint;
+  /** s3rver's directory (a bucket is a directory under it, an object a file). */
+  directory: string;
+  /** Segment names stored under `prefix` (a segment object's name starts with it), with their sizes. */
+  segments(prefix: string): Promise<Map<string, number>>;
+  /** Frees the space of everything under `prefix` (removes s3rver's files directly). */
+  removePrefix(prefix: string): Promise<void>;
+}
+
+/**
+ * The environment that makes pgha trust the test server's certificate. THE one place to
+ * switch once pgha has its own option for a CA file (`--s3-ca-file`): return that
+ * setting here instead of NODE_EXTRA_CA_CERTS.
+ */
+export function pghaTlsEnv(caFile: string): Record<string, string> {
+  return { NODE_EXTRA_CA_CERTS: caFile };
+}
+
+/** A segment object's name: the WAL file name, then pgBackRest's "-sha1" and extension. */
+const SEGMENT_OBJECT = /^([0-9A-F]{24})(?:-[0-9a-f]{40})?(?:\.[a-z0-9]+)?$/;
+
+async function makeCertificate(): Promise<{ keyFile: string; certFile: string }> {
+  const dir = await tempDir("pgha-bench-tls-", 0o755);
+  const keyFile = join(dir, "key.pem");
+  const certFile = join(dir, "cert.pem");
+  await timed({
+    file: "openssl",
+    args: [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=127.0.0.1",
+      // Node checks an IP host against IP names; pgBackRest compares the host with DNS names.
+      "-addext",
+      "subjectAltName=IP:127.0.0.1,DNS:127.0.0.1,DNS:localhost",
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile,
+    ],
+  });
+  await chmod(certFile, 0o644);
+  return { keyFile, certFile };
+}
+
+export async function startBenchS3(): Promise<BenchS3> {
+  const tls = await makeCertificate();
+  const running = await startS3rver({ tls });
+  onCleanup("S3 test server", () => running.stop());
+  const { server } = running;
+  const directory = running.directory;
+  if (!directory) throw new Error("s3rver did not report its directory");
+  const url = new URL(server.endpoint);
+  const loopback: Endpoint = {
+    id: "loopback",
+    label: "loopback",
+    host: url.hostname,
+    port: Number(url.port),
+    url: server.endpoint,
+  };
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+  const { readFile } = await import("node:fs/promises");
+  const client = new S3Client({
+    endpoint: server.endpoint,
+    region: server.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+    requestHandler: {
+      httpsAgent: new Agent({ ca: await readFile(tls.certFile), keepAlive: true }),
+    },
+  });
+  onCleanup("bench S3 client", async () => client.destroy());
+
+  async function* objects(prefix: string): AsyncGenerator<{ key: string; size: number }> {
+    let token: string | undefined;
+    do {
+      const out = await client.send(
+        new ListObjectsV2Command({
+          Bucket: server.bucket,
+          Prefix: `${prefix}/`,
+          ...(token ? { ContinuationToken: token } : {}),
+        }),
+      );
+      for (const item of out.Contents ?? []) {
+        if (item.Key) yield { key: item.Key, size: item.Size ?? 0 };
+      }
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  log(`S3: s3rver with TLS at ${server.endpoint} (self-signed certificate ${tls.certFile})`);
+  return {
+    server,
+    caFile: tls.certFile,
+    loopback,
+    directory,
+    async segments(prefix) {
+      const found = new Map<string, number>();
+      for await (const { key, size } of objects(prefix)) {
+        const name = SEGMENT_OBJECT.exec(basename(key))?.[1];
+        if (name) found.set(name, size);
+      }
+      return found;
+    },
+    async removePrefix(prefix) {
+      if (!/^[a-z0-9][a-z0-9-]*$/.test(prefix)) throw new Error(`odd prefix ${prefix}`);
+      await rm(join(directory, server.bucket, prefix), { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A TCP proxy in front of the server that holds every client-to-server chunk for
+ * `delayMs` (in order) and passes responses at once: each request waits `delayMs` before
+ * the server sees it, as with a server in a remote region (a new TLS connection pays it
+ * twice, for its handshake). Kept-alive connections are fine: each request's first bytes
+ * wait.
+ */
+export async function startLatencyProxy(target: Endpoint, delayMs: number): Promise<Endpoint> {
+  const sockets = new Set<Socket>();
+  const highWater = 32 * 1024 * 1024;
+  const proxy = createServer((client) => {
+    const upstream = tcpConnect(target.port, target.host);
+    sockets.add(client);
+    sockets.add(upstream);
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
+    let held = 0;
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on("data", (chunk: Buffer) => {
+      held += chunk.length;
+      if (held > highWater) client.pause();
+      setTimeout(() => {
+        held -= chunk.length;
+        if (!upstream.destroyed) upstream.write(chunk);
+        if (held <= highWater && client.isPaused()) client.resume();
+      }, delayMs);
+    });
+    client.on("end", () => setTimeout(() => upstream.end(), delayMs));
+    upstream.pipe(client);
+    client.on("error", close);
+    upstream.on("error", close);
+    client.on("close", () => setTimeout(close, delayMs + 10));
+    upstream.on("close", close);
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    proxy.once("error", reject);
+    proxy.listen(0, "127.0.0.1", () => {
+      const address = proxy.address();
+      resolve(typeof address === "object" && address ? address.port : 0);
+    });
+  });
+  onCleanup("latency proxy", async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => proxy.close(resolve));
+  });
+  log(`latency proxy: 127.0.0.1:${port} -> ${target.port}, +${delayMs} ms per request`);
+  return {
+    id: "latency",
+    label: `+${delayMs} ms`,
+    host: "127.0.0.1",
+    port,
+    url: `https://127.0.0.1:${port}`,
+  };
+}
