@@ -23,7 +23,17 @@
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
+import {
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Config } from "../config/load.js";
@@ -84,6 +94,26 @@ export function storeIdentity(config: Config): string {
           }
         : null,
   });
+}
+
+/**
+ * Why this process must leave the data directory's spool alone, or undefined when it may
+ * use it. Only a data directory has one, and it is the server user's: a file another user
+ * (root, by hand) leaves there locks archive_command or restore_command out (0600), and a
+ * segment such a process prefetched is one PostgreSQL cannot open. `uid`: this process's
+ * (process.getuid()), undefined where there are none.
+ */
+export async function spoolRefusal(
+  pgdata: string,
+  uid: number | undefined,
+): Promise<string | undefined> {
+  const wal = join(pgdata, "pg_wal");
+  const info = await stat(wal).catch(() => undefined);
+  if (!info?.isDirectory()) return `${pgdata} is not a data directory (it has no pg_wal)`;
+  if (uid !== undefined && info.uid !== uid) {
+    return `${wal} belongs to uid ${info.uid}, not to this process's uid ${uid}`;
+  }
+  return undefined;
 }
 
 /** Creates the directory (and its parents) for the spool; mode 0700: it is the server user's. */

@@ -4,7 +4,7 @@
  * does not answer itself exits 1.
  */
 import { spawnSync } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { chown, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -80,6 +80,15 @@ describe("bin/pgha wal-push fast path", () => {
     expect(launch(["wal-push", "--config", config, `pg_wal/${SEGMENT}`], env)).toBe(0);
   });
 
+  it("does not answer for another file of the same name (the marker is about pg_wal's)", async () => {
+    await archived(id(["wal-push"]));
+    await mkdir(join(dir, "elsewhere"));
+    await writeFile(join(dir, "elsewhere", SEGMENT), "other wal");
+    await utimes(join(dir, "elsewhere", SEGMENT), at(10), at(10));
+    expect(launch(["wal-push", `elsewhere/${SEGMENT}`], env)).toBe(1);
+    expect(launch(["wal-push", `./pg_wal/${SEGMENT}`], env)).toBe(0);
+  });
+
   it("answers segments only, and nothing else", async () => {
     await archived(id(["wal-push"]));
     expect(launch(["wal-push", "pg_wal/00000002.history"], env)).toBe(1);
@@ -99,6 +108,17 @@ describe("bin/pgha wal-fetch fast path", () => {
     expect(launch(["wal-fetch", SEGMENT, "pg_wal/RECOVERYXLOG"])).toBe(0);
     expect(await readFile(join(dir, "pg_wal", "RECOVERYXLOG"), "utf8")).toBe("verified wal");
     // Delivered once: the next call for it is Node.js's.
+    expect(launch(["wal-fetch", SEGMENT, "pg_wal/RECOVERYXLOG"])).toBe(1);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)("does not deliver a file another user left", async () => {
+    const spool = join(dir, "pg_wal", ".pgha", "prefetch");
+    await writeFile(join(spool, SEGMENT), "verified wal");
+    await chown(join(spool, SEGMENT), 4242, 4242);
+    await writeFile(
+      join(spool, "id"),
+      `${callId(["wal-fetch"], { PGHA_CONFIG: join(dir, "none.json") })}\n`,
+    );
     expect(launch(["wal-fetch", SEGMENT, "pg_wal/RECOVERYXLOG"])).toBe(1);
   });
 

@@ -17,7 +17,7 @@ import { Archiver, archiveOrder } from "../../src/wal/archiver.js";
 import { pushThroughArchiver } from "../../src/wal/async-push.js";
 import { parseWalFileName } from "../../src/wal/names.js";
 import { prepareWalFile, storeWalFile } from "../../src/wal/push.js";
-import { adoptSpool, spoolDir } from "../../src/wal/spool.js";
+import { adoptSpool, spoolDir, storeIdentity } from "../../src/wal/spool.js";
 import { makeSegment, segmentName } from "../helpers/segments.js";
 
 let pgdata: string;
@@ -189,6 +189,38 @@ describe("wal-push through the archiver", () => {
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StorageError);
     expect((error as Error).message).toMatch(/was not stored by the archiver within 1s/);
+  });
+
+  it("answers only for a .ready pg_wal file of its data directory, to the spool's owner", async () => {
+    const name = await ready(5);
+    const path = join(pgdata, "pg_wal", name);
+    const never = { ...deps(new MemoryStore(), []), startArchiver: () => expect.unreachable() };
+    // Another file of the same name (a copy elsewhere): a marker for pg_wal's says nothing of it.
+    const elsewhere = join(pgdata, name);
+    await writeFile(elsewhere, makeSegment(1, 0, 5));
+    expect(await pushThroughArchiver(never, elsewhere)).toEqual({
+      bypass: `${elsewhere} is not ${path}`,
+    });
+    // Another user (root, by hand) would leave files the server user cannot read.
+    expect(await pushThroughArchiver({ ...never, uid: 4242 }, path)).toEqual({
+      bypass: expect.stringMatching(/pg_wal belongs to uid \d+, not to this process's uid 4242/),
+    });
+    // Already .done: no archiver would ever store it.
+    await rm(join(pgdata, "pg_wal", "archive_status", `${name}.ready`));
+    expect(await pushThroughArchiver(never, path)).toEqual({
+      bypass: `PostgreSQL has not marked ${name} .ready in ${pgdata}`,
+    });
+    expect(await readdir(join(pgdata, "pg_wal"))).not.toContain(".pgha");
+  });
+
+  it("exits 0 for a stored file even when the id line cannot be read (it only costs the fast path)", async () => {
+    const name = await ready(6);
+    const runs: Promise<void>[] = [];
+    await mkdir(join(spool, "id"), { recursive: true }); // unreadable as a file (EISDIR)
+    await writeFile(join(spool, "config"), storeIdentity(config));
+    const path = join(pgdata, "pg_wal", name);
+    expect(await pushThroughArchiver(deps(new MemoryStore(), runs), path)).toBe("archived");
+    await Promise.all(runs);
   });
 
   it("says so when no archiver can be started (the caller then stores the file itself)", async () => {

@@ -14,6 +14,7 @@ export function pushAsync(path: string, config: Config, log: Logger): Promise<As
       pgdata,
       config,
       callId: id,
+      uid: process.getuid?.(),
       log,
       startArchiver: () =>
         startInBackground({
