@@ -72,6 +72,29 @@ describe("pgha command line", () => {
     }
   });
 
+  it.skipIf(process.getuid?.() !== 0)(
+    "archiver and prefetcher refuse a data directory another user owns (root by hand)",
+    async () => {
+      const { mkdtemp, chown, rm, readdir } = await import("node:fs/promises");
+      const { tmpdir } = await import("node:os");
+      const dir = await mkdtemp(join(tmpdir(), "pgha-not-mine-"));
+      try {
+        await mkdir(join(dir, "pg_wal", "archive_status"), { recursive: true });
+        await chown(join(dir, "pg_wal"), 4242, 4242);
+        for (const command of ["archiver", "prefetcher"]) {
+          const result = await runPgha([command, "--pgdata", dir, "--idle-exit", "1s"], {
+            env: { PGHA_REPO: "/tmp/pgha-cli-test-repo" },
+          });
+          expect(result.code, result.stderr).toBe(2);
+          expect(result.stderr).toMatch(/belongs to uid 4242/);
+        }
+        expect(await readdir(join(dir, "pg_wal"))).toEqual(["archive_status"]);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
   it("reads settings from a config file", async () => {
     const result = await runPgha(["wal-fetch", "000000010000000000000001", "/tmp/x"], {
       env: { PGHA_CONFIG: join(REPO_ROOT, "package.json") },
