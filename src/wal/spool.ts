@@ -154,12 +154,28 @@ export interface LockRecord {
   /** The pgha command holding it ("archiver", "prefetcher"), as in its argv. */
   command: string;
   startedAt: string;
+  /** The holder's boot and process start time (/proc), which a reused PID does not share. */
+  start?: string;
+}
+
+/** Which boot and process start time `pid` has, where /proc tells; undefined elsewhere. */
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after "(comm)" (which may hold spaces) start at the 3rd; starttime is the 22nd.
+    const starttime = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    return starttime ? `${boot}/${starttime}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
  * Whether the process a spool lock names is still that process: alive, and (where /proc
- * tells) running the pgha command the lock was taken for, so that a reused PID neither
- * keeps a dead process's lock nor gets a signal meant for it.
+ * tells) started when the lock's holder started, or else at least running the pgha command
+ * the lock was taken for, so that a reused PID (another data directory's archiver, after a
+ * kill -9 or a reboot) neither keeps a dead process's lock nor gets a signal meant for it.
  */
 export function holderAlive(record: LockRecord): boolean {
   if (record.host !== hostname()) return true; // another host's lock: not ours to judge
@@ -167,6 +183,10 @@ export function holderAlive(record: LockRecord): boolean {
     process.kill(record.pid, 0);
   } catch (error) {
     if (isErrno(error, "ESRCH")) return false;
+  }
+  if (record.start !== undefined) {
+    const start = processStart(record.pid);
+    if (start !== undefined) return start === record.start;
   }
   try {
     const argv = readFileSync(`/proc/${record.pid}/cmdline`, "utf8").split("\0");
@@ -199,6 +219,8 @@ export async function takeLock(dir: string, command: string): Promise<boolean> {
     command,
     startedAt: new Date().toISOString(),
   };
+  const start = processStart(process.pid);
+  if (start !== undefined) record.start = start;
   const text = JSON.stringify(record);
   try {
     const handle = await open(path, "wx", 0o600);
