@@ -60,20 +60,30 @@ export const CALL_ID_ENV: readonly string[] = [
 
 /**
  * The identity of a call as bin/pgha's shell fast path computes it: the arguments before
- * the positional ones (the command word included) and the environment above, joined by
- * '|'. Two calls with the same id resolve the same settings, as long as the config file
- * did not change (the fast path also checks that the file is not newer than the id).
+ * the positional ones (the command word included), the environment above, and the config
+ * file's text (configIdPart), joined by '|'. Two calls with the same id resolve the same
+ * settings. The text itself, not the file's modification time: a config file replaced by
+ * one with an older time (cp -p, rsync -a, mv of a file written earlier, a clock step)
+ * must not let results made under the old settings answer calls under the new ones.
  */
 export function callId(
   argsBeforePositionals: readonly string[],
   env: Record<string, string | undefined>,
+  configText: string | undefined,
 ): string {
-  return [
-    "pgha-1",
-    ...argsBeforePositionals,
-    "env",
-    ...CALL_ID_ENV.map((name) => env[name] ?? ""),
-  ].join("|");
+  return ["pgha-1", ...argsBeforePositionals, "env", ...CALL_ID_ENV.map((name) => env[name] ?? "")]
+    .join("|")
+    .concat(configIdPart(configText));
+}
+
+/**
+ * The config file's part of a call id, as bin/pgha reads the file line by line: "|cfg",
+ * then '|' and each line (without its newline; a last line without one counts the same).
+ */
+export function configIdPart(text: string | undefined): string {
+  if (text === undefined || text === "") return "|cfg";
+  const lines = (text.endsWith("\n") ? text.slice(0, -1) : text).split("\n");
+  return `|cfg|${lines.join("|")}`;
 }
 
 /** The resolved settings that decide where WAL is stored: results made under others are not ours. */
@@ -267,7 +277,13 @@ export async function adoptSpool(
     }
     await writeAtomically(join(dir, "config"), identity);
   }
-  if (startedBy !== undefined && !startedBy.includes("\n")) {
+  // Recorded only when the starting call read the config this process read: were they
+  // different texts, the id would vouch for settings this process does not use.
+  if (
+    startedBy !== undefined &&
+    !startedBy.includes("\n") &&
+    startedBy.endsWith(configIdPart(config.configText))
+  ) {
     await writeAtomically(join(dir, "id"), `${startedBy}\n`);
   }
   return true;

@@ -5,7 +5,16 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { holderAlive, type LockRecord, processStart, takeLock } from "../../src/wal/spool.js";
+import { resolveConfig } from "../../src/config/load.js";
+import {
+  adoptSpool,
+  callId,
+  holderAlive,
+  type LockRecord,
+  processStart,
+  releaseLock,
+  takeLock,
+} from "../../src/wal/spool.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -43,5 +52,19 @@ describe.skipIf(!existsSync("/proc/self/stat"))("spool lock", () => {
   it("stays with a live holder", async () => {
     expect(await takeLock(dir, "vitest")).toBe(true);
     expect(await takeLock(dir, "vitest")).toBe(false);
+  });
+});
+
+describe("adoptSpool", () => {
+  const withText = (text: string) =>
+    resolveConfig({ flags: { repo: "/srv/a" }, env: {}, file: { path: "/c", values: {}, text } });
+
+  it("records the starting call's id only when that call read the config this process read", async () => {
+    const started = callId(["wal-push"], {}, "{}\n");
+    expect(await adoptSpool(dir, "vitest", withText('{"cluster": "b"}'), started)).toBe(true);
+    await expect(readFile(join(dir, "id"), "utf8")).rejects.toThrow(/ENOENT/);
+    await releaseLock(dir);
+    expect(await adoptSpool(dir, "vitest", withText("{}\n"), started)).toBe(true);
+    expect(await readFile(join(dir, "id"), "utf8")).toBe(`${started}\n`);
   });
 });

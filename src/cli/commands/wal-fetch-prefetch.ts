@@ -61,7 +61,7 @@ export async function followRecovery(name: string, config: Config): Promise<void
   const holder = await readLock(spool);
   const alive = holder !== undefined && holderAlive(holder);
   const ours = (await readText(join(spool, "config"))) === storeIdentity(config);
-  const id = thisCallId(2);
+  const id = thisCallId(2, config.configText);
   if (alive && ours) {
     await recordCallId(spool, id);
     return;

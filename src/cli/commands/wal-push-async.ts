@@ -8,7 +8,7 @@ import { callFlags, startInBackground, thisCallId } from "../background.js";
 export function pushAsync(path: string, config: Config, log: Logger): Promise<AsyncPushResult> {
   // PostgreSQL runs archive_command in the data directory.
   const pgdata = process.cwd();
-  const id = thisCallId(1);
+  const id = thisCallId(1, config.configText);
   return pushThroughArchiver(
     {
       pgdata,
