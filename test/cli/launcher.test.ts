@@ -157,6 +157,16 @@ describe("bin/pgha wal-fetch fast path", () => {
   });
 });
 
+describe("bin/pgha without Node.js", () => {
+  it("exits as a broken install does: 126 for wal-fetch in archive recovery, 70 for a standby or wal-push", async () => {
+    const none = { PGHA_NODE: join(dir, "no-node") };
+    expect(launch(["wal-fetch", SEGMENT, "pg_wal/RECOVERYXLOG"], none)).toBe(126);
+    expect(launch(["wal-push", `pg_wal/${SEGMENT}`], none)).toBe(70);
+    await writeFile(join(dir, "standby.signal"), "");
+    expect(launch(["wal-fetch", SEGMENT, "pg_wal/RECOVERYXLOG"], none)).toBe(70);
+  });
+});
+
 describe("bin/pgha's id", () => {
   it("lists the environment CALL_ID_ENV lists, in its order", async () => {
     const script = await readFile(PGHA_BIN, "utf8");
