@@ -248,6 +248,19 @@ export async function takeLock(dir: string, command: string): Promise<boolean> {
   return now?.pid === process.pid && now.startedAt === record.startedAt;
 }
 
+/**
+ * Whether the spool lock still names this process (sync: checked on every loop). It does
+ * not once someone removed or replaced it and another process took the spool.
+ */
+export function holdsLock(dir: string): boolean {
+  try {
+    const held = JSON.parse(readFileSync(join(dir, "lock"), "utf8")) as LockRecord;
+    return held.pid === process.pid && held.host === hostname();
+  } catch {
+    return false;
+  }
+}
+
 export async function releaseLock(dir: string): Promise<void> {
   const held = await readLock(dir);
   if (held?.pid === process.pid && held.host === hostname()) await removeFile(join(dir, "lock"));

@@ -10,6 +10,7 @@ import {
   adoptSpool,
   callId,
   holderAlive,
+  holdsLock,
   type LockRecord,
   processStart,
   releaseLock,
@@ -52,6 +53,15 @@ describe.skipIf(!existsSync("/proc/self/stat"))("spool lock", () => {
   it("stays with a live holder", async () => {
     expect(await takeLock(dir, "vitest")).toBe(true);
     expect(await takeLock(dir, "vitest")).toBe(false);
+  });
+
+  it("tells its holder when it was removed or replaced (the holder then stops)", async () => {
+    expect(await takeLock(dir, "vitest")).toBe(true);
+    expect(holdsLock(dir)).toBe(true);
+    await writeFile(join(dir, "lock"), "garbage");
+    expect(holdsLock(dir)).toBe(false);
+    await rm(join(dir, "lock"));
+    expect(holdsLock(dir)).toBe(false);
   });
 });
 

@@ -9,7 +9,7 @@ import { openStore } from "../../storage/open-store.js";
 import { Archiver } from "../../wal/archiver.js";
 import { PreparePool } from "../../wal/prepare-pool.js";
 import { storeWalFile } from "../../wal/push.js";
-import { adoptSpool, releaseLock, spoolDir, spoolRefusal } from "../../wal/spool.js";
+import { adoptSpool, holdsLock, releaseLock, spoolDir, spoolRefusal } from "../../wal/spool.js";
 import { loadContext } from "../context.js";
 
 export async function archiverCommand(opts: OptionsOf<"archiver">): Promise<number> {
@@ -55,6 +55,12 @@ export async function archiverCommand(opts: OptionsOf<"archiver">): Promise<numb
       idleExitMs: opts.idleExit,
       backlogWarnBytes: config.archiveBacklogWarnBytes,
       shouldStop: () => {
+        if (!holdsLock(spool)) {
+          log.info(
+            "the spool lock no longer names this process: stopping (one archiver per spool)",
+          );
+          return true;
+        }
         if (!changed()) return false;
         log.info(
           `${config.configFile} changed: stopping (the next wal-push starts an archiver with the new settings)`,
