@@ -15,9 +15,9 @@ export function callFlags(arity: number): string[] {
   return process.argv.slice(3, process.argv.length - arity);
 }
 
-/** This call's id (spool.ts): the command word and its flags, and the environment. */
-export function thisCallId(arity: number): string {
-  return callId(process.argv.slice(2, process.argv.length - arity), process.env);
+/** This call's id (spool.ts): the command word and its flags, the environment, the config text. */
+export function thisCallId(arity: number, configText: string | undefined): string {
+  return callId(process.argv.slice(2, process.argv.length - arity), process.env, configText);
 }
 
 export interface BackgroundStart {

@@ -53,6 +53,8 @@ export interface Config {
   logLevel: LogLevel;
   /** The config file that was read, if any. */
   configFile: string | undefined;
+  /** Its text, as read (bin/pgha's fast path compares it: spool.ts callId). */
+  configText: string | undefined;
 }
 
 export interface ConfigSources {
@@ -60,7 +62,7 @@ export interface ConfigSources {
   flags: Partial<Record<OptionKey, string>>;
   env: Record<string, string | undefined>;
   /** Parsed config file content and its path, or undefined when there is none. */
-  file: { path: string; values: Record<string, unknown> } | undefined;
+  file: { path: string; values: Record<string, unknown>; text?: string } | undefined;
 }
 
 /** Pure: resolves every option from its sources. Throws UsageError naming option and source. */
@@ -68,6 +70,7 @@ export function resolveConfig(sources: ConfigSources): Config {
   return {
     ...toConfig(resolveSettings(sources)),
     configFile: sources.file?.path,
+    configText: sources.file?.text,
     jobs: sources.file?.values.jobs,
   };
 }
@@ -129,7 +132,7 @@ export function resolveSettings(sources: ConfigSources): SettingValues {
 }
 
 /** The settings in the shape the rest of pgha uses. */
-function toConfig(v: SettingValues): Omit<Config, "jobs" | "configFile"> {
+function toConfig(v: SettingValues): Omit<Config, "jobs" | "configFile" | "configText"> {
   return {
     repo: v.repo,
     cluster: v.cluster,
@@ -216,5 +219,5 @@ export function readConfigFile(
       '{"repo": "/var/lib/pgha"}',
     );
   }
-  return { path, values: values as Record<string, unknown> };
+  return { path, values: values as Record<string, unknown>, text };
 }

@@ -14,7 +14,7 @@
  *   backlog passes `backlogWarnBytes` the archiver says so (log, status.json) and goes on.
  * - Markers for files that are no longer .ready (PostgreSQL marked them .done) are removed.
  */
-import { readdir, stat } from "node:fs/promises";
+import { readdir, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { PghaError } from "../errors.js";
 import { isErrno } from "../local-files.js";
@@ -159,7 +159,11 @@ export class Archiver {
     }
   }
 
-  /** Drops markers of files PostgreSQL has done with; returns the files still to store. */
+  /**
+   * Drops markers of files PostgreSQL has done with, and markers older than their file
+   * (which wal-push never accepts: the file is archived again, and a changed content then
+   * fails as a conflict instead of a wal-push waiting forever); returns the files to store.
+   */
   private async settleMarkers(ready: string[]): Promise<string[]> {
     const { spool } = this.deps;
     const readySet = new Set(ready);
@@ -167,9 +171,13 @@ export class Archiver {
     for (const kind of ["ok", "error", "want"]) {
       const names = kind === "ok" ? [...ok] : await readdir(join(spool, kind)).catch(() => []);
       for (const name of names) {
-        if (name.includes(".tmp-") || readySet.has(name)) continue;
+        if (name.includes(".tmp-")) continue;
+        if (readySet.has(name) && (kind !== "ok" || (await this.markerCovers(name)))) continue;
         await removeFile(join(spool, kind, name));
-        if (kind === "ok") ok.delete(name);
+        if (kind === "ok") {
+          ok.delete(name);
+          this.stored.delete(name);
+        }
       }
     }
     for (const name of this.failures.keys()) if (!readySet.has(name)) this.failures.delete(name);
@@ -200,17 +208,32 @@ export class Archiver {
     }
   }
 
+  /** Whether ok/<name> is not older than the file (what wal-push and bin/pgha check). */
+  private async markerCovers(name: string): Promise<boolean> {
+    const marker = await stat(join(this.deps.spool, "ok", name)).catch(() => undefined);
+    const file = await stat(join(this.deps.pgdata, "pg_wal", name)).catch(() => undefined);
+    return marker === undefined || file === undefined || file.mtimeMs <= marker.mtimeMs;
+  }
+
   private async archive(name: string): Promise<void> {
     const { deps } = this;
     const path = join(deps.pgdata, "pg_wal", name);
     try {
+      const read = await stat(path);
       const outcome = await deps.store(await deps.prepare(path));
       const at = new Date(deps.now()).toISOString();
       // The ok marker is the acknowledgement: written only now that the repository holds it.
+      const marker = join(deps.spool, "ok", name);
       await writeAtomically(
-        join(deps.spool, "ok", name),
+        marker,
         `${JSON.stringify({ sha256: outcome.sha256, size: outcome.rawSize, status: outcome.status, at })}\n`,
       );
+      // Not older than the file as it was read, whatever the clock did meanwhile (a step
+      // back): wal-push compares the two times. 1 ms above it, Date's resolution.
+      if ((await stat(marker)).mtimeMs <= read.mtimeMs) {
+        const time = new Date(Math.floor(read.mtimeMs) + 1);
+        await utimes(marker, time, time);
+      }
       this.stored.add(name);
       await removeFile(join(deps.spool, "error", name));
       this.failures.delete(name);

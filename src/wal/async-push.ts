@@ -3,6 +3,9 @@
  * the archiver recorded it as stored and verified (its ok marker), starting the archiver
  * when none runs for this data directory and these settings.
  *
+ *   0. The archiver answers only for what PostgreSQL handed over: pg_wal/<name> of this
+ *      data directory, marked .ready, and only to the user the spool belongs to. Anything
+ *      else (a file elsewhere, one already .done, a call by root) the caller stores itself.
  *   1. ok marker present, written under these settings, not older than the file: done.
  *   2. Otherwise make sure an archiver with these settings runs (one with other settings
  *      is stopped first: its markers mean nothing for ours), say that we wait (want
@@ -23,6 +26,7 @@ import {
   readText,
   removeFile,
   spoolDir,
+  spoolRefusal,
   storeIdentity,
   writeAtomically,
 } from "./spool.js";
@@ -33,6 +37,8 @@ export interface AsyncPushDeps {
   config: Config;
   /** This call's id (spool.ts callId): recorded for bin/pgha's shell fast path. */
   callId: string;
+  /** This process's uid (process.getuid()); undefined: no check. */
+  uid?: number | undefined;
   log: Logger;
   /** Starts an archiver in the background with this call's settings; false if it cannot. */
   startArchiver: () => boolean;
@@ -40,7 +46,8 @@ export interface AsyncPushDeps {
   sleep: (ms: number) => Promise<void>;
 }
 
-export type AsyncPushResult = "archived" | "no-archiver";
+/** "archived": stored and verified; otherwise the caller stores the file itself, and why. */
+export type AsyncPushResult = "archived" | "no-archiver" | { bypass: string };
 
 /** How often a waiting wal-push looks for its marker. */
 const POLL_MS = 10;
@@ -50,17 +57,20 @@ export async function pushThroughArchiver(
   path: string,
 ): Promise<AsyncPushResult> {
   const name = basename(path);
+  const refused = await archiverRefusal(deps.pgdata, path, deps.uid);
+  if (refused !== undefined) return { bypass: refused };
   const spool = spoolDir(deps.pgdata, "archive");
   const identity = storeIdentity(deps.config);
-  const ours = (await readText(join(spool, "config"))) === identity;
-  if (ours && (await markerCovers(spool, name, path))) {
+  const ours = async () => (await readText(join(spool, "config"))) === identity;
+  // The settings are read again after the marker: one written under others is not ours.
+  if ((await ours()) && (await markerCovers(spool, name, path)) && (await ours())) {
     await recordCallId(spool, deps.callId);
     return "archived";
   }
 
   await ensureDir(join(spool, "want"));
   let holder = await readLock(spool);
-  if (holder && holderAlive(holder) && !ours) {
+  if (holder && holderAlive(holder) && !(await ours())) {
     deps.log.info(`the running archiver (pid ${holder.pid}) has other settings: restarting it`);
     await stopHolder(deps, spool, holder);
     holder = undefined;
@@ -83,7 +93,7 @@ export async function pushThroughArchiver(
   let restarts = 0;
   for (let tick = 0; ; tick++) {
     if (await markerCovers(spool, name, path)) {
-      if ((await readText(join(spool, "config"))) === identity) {
+      if (await ours()) {
         await removeFile(join(spool, "want", name));
         await recordCallId(spool, deps.callId);
         return "archived";
@@ -116,6 +126,30 @@ export async function pushThroughArchiver(
   }
 }
 
+/**
+ * Why the archiver cannot answer for path (step 0 above), or undefined when it can. It
+ * archives pg_wal/<name> while PostgreSQL has it .ready; a marker for that name says
+ * nothing about another file of the same name, and it never looks at one that is not .ready.
+ */
+export async function archiverRefusal(
+  pgdata: string,
+  path: string,
+  uid: number | undefined,
+): Promise<string | undefined> {
+  const refused = await spoolRefusal(pgdata, uid);
+  if (refused !== undefined) return refused;
+  const name = basename(path);
+  const own = join(pgdata, "pg_wal", name);
+  const [file, handed] = await Promise.all([path, own].map((p) => stat(p).catch(() => undefined)));
+  if (!file || !handed || file.ino !== handed.ino || file.dev !== handed.dev) {
+    return `${path} is not ${own}`;
+  }
+  const ready = await stat(join(pgdata, "pg_wal", "archive_status", `${name}.ready`)).catch(
+    () => undefined,
+  );
+  return ready ? undefined : `PostgreSQL has not marked ${name} .ready in ${pgdata}`;
+}
+
 /** An ok marker for name that is not older than the file it stands for. */
 async function markerCovers(spool: string, name: string, path: string): Promise<boolean> {
   const marker = await stat(join(spool, "ok", name)).catch(() => undefined);
@@ -127,7 +161,8 @@ async function markerCovers(spool: string, name: string, path: string): Promise<
 /** Records the id of a call that checked the spool's settings: bin/pgha's fast path trusts it. */
 export async function recordCallId(spool: string, id: string): Promise<void> {
   if (id.includes("\n")) return; // not representable on the id line: no fast path
-  if ((await readText(join(spool, "id"))) === `${id}\n`) return;
+  // Only an optimization: a spool that cannot be read or written costs the fast path.
+  if ((await readText(join(spool, "id")).catch(() => undefined)) === `${id}\n`) return;
   await writeAtomically(join(spool, "id"), `${id}\n`).catch(() => undefined);
 }
 

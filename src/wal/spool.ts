@@ -23,7 +23,17 @@
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
+import {
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Config } from "../config/load.js";
@@ -50,20 +60,30 @@ export const CALL_ID_ENV: readonly string[] = [
 
 /**
  * The identity of a call as bin/pgha's shell fast path computes it: the arguments before
- * the positional ones (the command word included) and the environment above, joined by
- * '|'. Two calls with the same id resolve the same settings, as long as the config file
- * did not change (the fast path also checks that the file is not newer than the id).
+ * the positional ones (the command word included), the environment above, and the config
+ * file's text (configIdPart), joined by '|'. Two calls with the same id resolve the same
+ * settings. The text itself, not the file's modification time: a config file replaced by
+ * one with an older time (cp -p, rsync -a, mv of a file written earlier, a clock step)
+ * must not let results made under the old settings answer calls under the new ones.
  */
 export function callId(
   argsBeforePositionals: readonly string[],
   env: Record<string, string | undefined>,
+  configText: string | undefined,
 ): string {
-  return [
-    "pgha-1",
-    ...argsBeforePositionals,
-    "env",
-    ...CALL_ID_ENV.map((name) => env[name] ?? ""),
-  ].join("|");
+  return ["pgha-1", ...argsBeforePositionals, "env", ...CALL_ID_ENV.map((name) => env[name] ?? "")]
+    .join("|")
+    .concat(configIdPart(configText));
+}
+
+/**
+ * The config file's part of a call id, as bin/pgha reads the file line by line: "|cfg",
+ * then '|' and each line (without its newline; a last line without one counts the same).
+ */
+export function configIdPart(text: string | undefined): string {
+  if (text === undefined || text === "") return "|cfg";
+  const lines = (text.endsWith("\n") ? text.slice(0, -1) : text).split("\n");
+  return `|cfg|${lines.join("|")}`;
 }
 
 /** The resolved settings that decide where WAL is stored: results made under others are not ours. */
@@ -84,6 +104,26 @@ export function storeIdentity(config: Config): string {
           }
         : null,
   });
+}
+
+/**
+ * Why this process must leave the data directory's spool alone, or undefined when it may
+ * use it. Only a data directory has one, and it is the server user's: a file another user
+ * (root, by hand) leaves there locks archive_command or restore_command out (0600), and a
+ * segment such a process prefetched is one PostgreSQL cannot open. `uid`: this process's
+ * (process.getuid()), undefined where there are none.
+ */
+export async function spoolRefusal(
+  pgdata: string,
+  uid: number | undefined,
+): Promise<string | undefined> {
+  const wal = join(pgdata, "pg_wal");
+  const info = await stat(wal).catch(() => undefined);
+  if (!info?.isDirectory()) return `${pgdata} is not a data directory (it has no pg_wal)`;
+  if (uid !== undefined && info.uid !== uid) {
+    return `${wal} belongs to uid ${info.uid}, not to this process's uid ${uid}`;
+  }
+  return undefined;
 }
 
 /** Creates the directory (and its parents) for the spool; mode 0700: it is the server user's. */
@@ -124,12 +164,28 @@ export interface LockRecord {
   /** The pgha command holding it ("archiver", "prefetcher"), as in its argv. */
   command: string;
   startedAt: string;
+  /** The holder's boot and process start time (/proc), which a reused PID does not share. */
+  start?: string;
+}
+
+/** Which boot and process start time `pid` has, where /proc tells; undefined elsewhere. */
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after "(comm)" (which may hold spaces) start at the 3rd; starttime is the 22nd.
+    const starttime = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    return starttime ? `${boot}/${starttime}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
  * Whether the process a spool lock names is still that process: alive, and (where /proc
- * tells) running the pgha command the lock was taken for, so that a reused PID neither
- * keeps a dead process's lock nor gets a signal meant for it.
+ * tells) started when the lock's holder started, or else at least running the pgha command
+ * the lock was taken for, so that a reused PID (another data directory's archiver, after a
+ * kill -9 or a reboot) neither keeps a dead process's lock nor gets a signal meant for it.
  */
 export function holderAlive(record: LockRecord): boolean {
   if (record.host !== hostname()) return true; // another host's lock: not ours to judge
@@ -137,6 +193,10 @@ export function holderAlive(record: LockRecord): boolean {
     process.kill(record.pid, 0);
   } catch (error) {
     if (isErrno(error, "ESRCH")) return false;
+  }
+  if (record.start !== undefined) {
+    const start = processStart(record.pid);
+    if (start !== undefined) return start === record.start;
   }
   try {
     const argv = readFileSync(`/proc/${record.pid}/cmdline`, "utf8").split("\0");
@@ -169,6 +229,8 @@ export async function takeLock(dir: string, command: string): Promise<boolean> {
     command,
     startedAt: new Date().toISOString(),
   };
+  const start = processStart(process.pid);
+  if (start !== undefined) record.start = start;
   const text = JSON.stringify(record);
   try {
     const handle = await open(path, "wx", 0o600);
@@ -184,6 +246,19 @@ export async function takeLock(dir: string, command: string): Promise<boolean> {
   await writeAtomically(path, text);
   const now = await readLock(dir);
   return now?.pid === process.pid && now.startedAt === record.startedAt;
+}
+
+/**
+ * Whether the spool lock still names this process (sync: checked on every loop). It does
+ * not once someone removed or replaced it and another process took the spool.
+ */
+export function holdsLock(dir: string): boolean {
+  try {
+    const held = JSON.parse(readFileSync(join(dir, "lock"), "utf8")) as LockRecord;
+    return held.pid === process.pid && held.host === hostname();
+  } catch {
+    return false;
+  }
 }
 
 export async function releaseLock(dir: string): Promise<void> {
@@ -215,7 +290,13 @@ export async function adoptSpool(
     }
     await writeAtomically(join(dir, "config"), identity);
   }
-  if (startedBy !== undefined && !startedBy.includes("\n")) {
+  // Recorded only when the starting call read the config this process read: were they
+  // different texts, the id would vouch for settings this process does not use.
+  if (
+    startedBy !== undefined &&
+    !startedBy.includes("\n") &&
+    startedBy.endsWith(configIdPart(config.configText))
+  ) {
     await writeAtomically(join(dir, "id"), `${startedBy}\n`);
   }
   return true;

@@ -4,7 +4,7 @@
  * does not answer itself exits 1.
  */
 import { spawnSync } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { chown, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -44,8 +44,8 @@ async function archived(id: string, { markerAt = 20, fileAt = 10, idAt = 5 } = {
 
 describe("bin/pgha wal-push fast path", () => {
   const env = { PGHA_REPO: "/srv/pgha", PGHA_CLUSTER: "db1" };
-  const id = (args: string[], e: Record<string, string> = env) =>
-    callId(args, { PGHA_CONFIG: join(dir, "none.json"), ...e });
+  const id = (args: string[], e: Record<string, string> = env, configText?: string) =>
+    callId(args, { PGHA_CONFIG: join(dir, "none.json"), ...e }, configText);
 
   it("exits 0 for a file the archiver stored, with the same command line and environment", async () => {
     await archived(id(["wal-push"]));
@@ -74,10 +74,46 @@ describe("bin/pgha wal-push fast path", () => {
     const config = join(dir, "pgha.json");
     await writeFile(config, "{}");
     await utimes(config, at(8), at(8));
-    await archived(id(["wal-push", "--config", config]));
+    await archived(id(["wal-push", "--config", config], env, "{}"));
     expect(launch(["wal-push", "--config", config, `pg_wal/${SEGMENT}`], env)).toBe(1);
-    await archived(id(["wal-push", "--config", config]), { idAt: 9 });
+    await archived(id(["wal-push", "--config", config], env, "{}"), { idAt: 9 });
     expect(launch(["wal-push", "--config", config, `pg_wal/${SEGMENT}`], env)).toBe(0);
+  });
+
+  it("does not answer when the config file changed, whatever its modification time", async () => {
+    // An operator puts a config prepared earlier in place (cp -p, rsync -a, mv): other
+    // settings, an older time. The markers are the old repository's.
+    const config = join(dir, "pgha.json");
+    const before = '{"repo": "/srv/old", "archive-async": "true"}\n';
+    await writeFile(config, before);
+    await utimes(config, at(8), at(8));
+    await archived(id(["wal-push", "--config", config], env, before), { idAt: 9 });
+    expect(launch(["wal-push", "--config", config, `pg_wal/${SEGMENT}`], env)).toBe(0);
+    await writeFile(config, '{"repo": "/srv/new", "archive-async": "true"}\n');
+    await utimes(config, at(1), at(1));
+    expect(launch(["wal-push", "--config", config, `pg_wal/${SEGMENT}`], env)).toBe(1);
+    expect(launch(["wal-push", `--config=${config}`, `pg_wal/${SEGMENT}`], env)).toBe(1);
+  });
+
+  it("reads the config file the way configIdPart does (lines, no final newline, CRLF, backslashes)", async () => {
+    const config = join(dir, "pgha.json");
+    for (const text of ["{}", "{}\n", '{\n  "repo": "/a\\b" \n}', "{\r\n}\r\n", "{\n\n}\n\n"]) {
+      await writeFile(config, text);
+      await utimes(config, at(1), at(1));
+      await archived(id(["wal-push"], { ...env, PGHA_CONFIG: config }, text), { idAt: 9 });
+      expect(launch(["wal-push", `pg_wal/${SEGMENT}`], { ...env, PGHA_CONFIG: config }), text).toBe(
+        0,
+      );
+    }
+  });
+
+  it("does not answer for another file of the same name (the marker is about pg_wal's)", async () => {
+    await archived(id(["wal-push"]));
+    await mkdir(join(dir, "elsewhere"));
+    await writeFile(join(dir, "elsewhere", SEGMENT), "other wal");
+    await utimes(join(dir, "elsewhere", SEGMENT), at(10), at(10));
+    expect(launch(["wal-push", `elsewhere/${SEGMENT}`], env)).toBe(1);
+    expect(launch(["wal-push", `./pg_wal/${SEGMENT}`], env)).toBe(0);
   });
 
   it("answers segments only, and nothing else", async () => {
@@ -94,7 +130,7 @@ describe("bin/pgha wal-fetch fast path", () => {
     await writeFile(join(spool, SEGMENT), "verified wal");
     await writeFile(
       join(spool, "id"),
-      `${callId(["wal-fetch"], { PGHA_CONFIG: join(dir, "none.json") })}\n`,
+      `${callId(["wal-fetch"], { PGHA_CONFIG: join(dir, "none.json") }, undefined)}\n`,
     );
     expect(launch(["wal-fetch", SEGMENT, "pg_wal/RECOVERYXLOG"])).toBe(0);
     expect(await readFile(join(dir, "pg_wal", "RECOVERYXLOG"), "utf8")).toBe("verified wal");
@@ -102,11 +138,32 @@ describe("bin/pgha wal-fetch fast path", () => {
     expect(launch(["wal-fetch", SEGMENT, "pg_wal/RECOVERYXLOG"])).toBe(1);
   });
 
+  it.skipIf(process.getuid?.() !== 0)("does not deliver a file another user left", async () => {
+    const spool = join(dir, "pg_wal", ".pgha", "prefetch");
+    await writeFile(join(spool, SEGMENT), "verified wal");
+    await chown(join(spool, SEGMENT), 4242, 4242);
+    await writeFile(
+      join(spool, "id"),
+      `${callId(["wal-fetch"], { PGHA_CONFIG: join(dir, "none.json") }, undefined)}\n`,
+    );
+    expect(launch(["wal-fetch", SEGMENT, "pg_wal/RECOVERYXLOG"])).toBe(1);
+  });
+
   it("does not deliver under another id", async () => {
     const spool = join(dir, "pg_wal", ".pgha", "prefetch");
     await writeFile(join(spool, SEGMENT), "verified wal");
-    await writeFile(join(spool, "id"), `${callId(["wal-fetch", "--repo", "/a"], {})}\n`);
+    await writeFile(join(spool, "id"), `${callId(["wal-fetch", "--repo", "/a"], {}, undefined)}\n`);
     expect(launch(["wal-fetch", "--repo", "/b", SEGMENT, "pg_wal/RECOVERYXLOG"])).toBe(1);
+  });
+});
+
+describe("bin/pgha without Node.js", () => {
+  it("exits as a broken install does: 126 for wal-fetch in archive recovery, 70 for a standby or wal-push", async () => {
+    const none = { PGHA_NODE: join(dir, "no-node") };
+    expect(launch(["wal-fetch", SEGMENT, "pg_wal/RECOVERYXLOG"], none)).toBe(126);
+    expect(launch(["wal-push", `pg_wal/${SEGMENT}`], none)).toBe(70);
+    await writeFile(join(dir, "standby.signal"), "");
+    expect(launch(["wal-fetch", SEGMENT, "pg_wal/RECOVERYXLOG"], none)).toBe(70);
   });
 });
 

@@ -7,7 +7,7 @@
  * - a restore recovers through the prefetcher, which delivers segments by rename;
  * - a corrupt object the prefetcher meets still stops recovery (exit 126), it does not end it.
  */
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { chown, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resolveConfig } from "../../src/config/load.js";
@@ -18,7 +18,7 @@ import { openStore } from "../../src/storage/open-store.js";
 import { parseWalFileName } from "../../src/wal/names.js";
 import { type ArchivingSetup, archivingCluster } from "../helpers/archiving.js";
 import { havePostgres, s3Server } from "../helpers/components.js";
-import { PgCluster, serverOwnedTempDir } from "../helpers/pg-cluster.js";
+import { PgCluster, serverOwnedTempDir, serverUser } from "../helpers/pg-cluster.js";
 import { pghaCommandLine, runPgha } from "../helpers/pgha.js";
 import { repoKinds } from "../helpers/test-repo.js";
 
@@ -130,6 +130,50 @@ describe.skipIf(!pg).each(repoKinds(server))(
       expect(await archiverPid()).not.toBe(before);
       const failures = await setup.cluster.sql("SELECT failed_count FROM pg_stat_archiver");
       expect(Number(failures)).toBe(0);
+    });
+
+    it("leaves the spool to the server user when root runs wal-push or wal-fetch by hand", async () => {
+      const user = serverUser();
+      const dataDir = setup.cluster.dataDir;
+      const done = await switchAndWait();
+      // As root, in the data directory: an operator checking that archiving works.
+      const pushed = await runPgha(["wal-push", `pg_wal/${done}`], {
+        cwd: dataDir,
+        env: setup.env,
+      });
+      expect(pushed.code, pushed.stderr).toBe(0);
+      // A copy in recovery (standby.signal), as root too: it fetches, and starts no prefetcher.
+      const copy = await serverOwnedTempDir("pgha-by-hand-");
+      try {
+        await mkdir(join(copy, "pg_wal"));
+        if (user) await chown(join(copy, "pg_wal"), user.uid, user.gid);
+        await writeFile(join(copy, "standby.signal"), "");
+        const fetched = await runPgha(["wal-fetch", done, "pg_wal/RECOVERYXLOG"], {
+          cwd: copy,
+          env: setup.env,
+        });
+        expect(fetched.code, fetched.stderr).toBe(0);
+        expect(await readdir(join(copy, "pg_wal"))).toEqual(["RECOVERYXLOG"]);
+      } finally {
+        await rm(copy, { recursive: true, force: true });
+      }
+      if (user) {
+        const strangers: string[] = [];
+        const walk = async (dir: string): Promise<void> => {
+          for (const entry of await readdir(dir, { withFileTypes: true })) {
+            const path = join(dir, entry.name);
+            if ((await stat(path)).uid !== user.uid) strangers.push(path);
+            if (entry.isDirectory()) await walk(path);
+          }
+        };
+        await walk(join(dataDir, "pg_wal", ".pgha"));
+        expect(strangers, "spool files the server user may not be able to use").toEqual([]);
+      }
+      // archive_command goes on working.
+      await acknowledgedOnlyWhenStored(async () => {
+        await setup.cluster.pgbench(["-T", "1", "-c", "1"]);
+        await switchAndWait();
+      });
     });
 
     it("restores through the prefetcher; a corrupt object stops recovery instead of ending it", async () => {

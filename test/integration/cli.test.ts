@@ -1,5 +1,5 @@
 /** The command line as users meet it: help, one-line errors, exit codes, README in step. */
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { renderFlags, renderOptions } from "../../src/cli/commands/options.js";
@@ -44,6 +44,56 @@ describe("pgha command line", () => {
     expect(result.code).toBe(126);
     expect(result.stderr).toMatch(/stops recovery/);
   });
+
+  it("fails closed (126) in archive recovery even when the config file's pgdata has standby.signal", async () => {
+    // A host with a standby and one shared config file ("pgdata": the standby's directory,
+    // for backups): a restore or drill in another directory must not answer "not available"
+    // for a storage failure, which would end its recovery early.
+    const { mkdtemp, writeFile, rm } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const base = await mkdtemp(join(tmpdir(), "pgha-standby-elsewhere-"));
+    try {
+      const standby = join(base, "standby");
+      const restoring = join(base, "restoring");
+      const config = join(base, "pgha.json");
+      await mkdir(join(standby), { recursive: true });
+      await mkdir(join(restoring, "pg_wal"), { recursive: true });
+      await writeFile(join(standby, "standby.signal"), "");
+      await writeFile(join(restoring, "recovery.signal"), "");
+      await writeFile(config, JSON.stringify({ pgdata: standby, repo: "/nonexistent" }));
+      const result = await runPgha(
+        ["wal-fetch", "--config", config, "000000010000000000000001", "pg_wal/RECOVERYXLOG"],
+        { cwd: restoring },
+      );
+      expect(result.stderr).toMatch(/stops recovery/);
+      expect(result.code).toBe(126);
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    "archiver and prefetcher refuse a data directory another user owns (root by hand)",
+    async () => {
+      const { mkdtemp, chown, rm, readdir } = await import("node:fs/promises");
+      const { tmpdir } = await import("node:os");
+      const dir = await mkdtemp(join(tmpdir(), "pgha-not-mine-"));
+      try {
+        await mkdir(join(dir, "pg_wal", "archive_status"), { recursive: true });
+        await chown(join(dir, "pg_wal"), 4242, 4242);
+        for (const command of ["archiver", "prefetcher"]) {
+          const result = await runPgha([command, "--pgdata", dir, "--idle-exit", "1s"], {
+            env: { PGHA_REPO: "/tmp/pgha-cli-test-repo" },
+          });
+          expect(result.code, result.stderr).toBe(2);
+          expect(result.stderr).toMatch(/belongs to uid 4242/);
+        }
+        expect(await readdir(join(dir, "pg_wal"))).toEqual(["archive_status"]);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it("reads settings from a config file", async () => {
     const result = await runPgha(["wal-fetch", "000000010000000000000001", "/tmp/x"], {

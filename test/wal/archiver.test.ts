@@ -3,7 +3,7 @@
  * nothing is acknowledged (ok marker) before it is stored and verified, failures reach the
  * waiting wal-push with their exit code, PostgreSQL's files are never touched.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -17,7 +17,7 @@ import { Archiver, archiveOrder } from "../../src/wal/archiver.js";
 import { pushThroughArchiver } from "../../src/wal/async-push.js";
 import { parseWalFileName } from "../../src/wal/names.js";
 import { prepareWalFile, storeWalFile } from "../../src/wal/push.js";
-import { adoptSpool, spoolDir } from "../../src/wal/spool.js";
+import { adoptSpool, spoolDir, storeIdentity } from "../../src/wal/spool.js";
 import { makeSegment, segmentName } from "../helpers/segments.js";
 
 let pgdata: string;
@@ -170,7 +170,9 @@ describe("wal-push through the archiver", () => {
     const first = join(pgdata, "pg_wal", await ready(8));
     expect(await pushThroughArchiver(deps(store, runs), first)).toBe("archived");
     const other = await segmentAt(9, makeSegment(1, 0, 9, { systemIdentifier: 42n }));
-    const error = await pushThroughArchiver(deps(store, runs), join(pgdata, "pg_wal", other)).catch(
+    // Time enough on a loaded machine for the failure to arrive before the timeout does.
+    const patient = { ...deps(store, runs), config: { ...config, archiveTimeoutMs: 10_000 } };
+    const error = await pushThroughArchiver(patient, join(pgdata, "pg_wal", other)).catch(
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(PghaError);
@@ -189,6 +191,62 @@ describe("wal-push through the archiver", () => {
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StorageError);
     expect((error as Error).message).toMatch(/was not stored by the archiver within 1s/);
+  });
+
+  it("answers only for a .ready pg_wal file of its data directory, to the spool's owner", async () => {
+    const name = await ready(5);
+    const path = join(pgdata, "pg_wal", name);
+    const never = { ...deps(new MemoryStore(), []), startArchiver: () => expect.unreachable() };
+    // Another file of the same name (a copy elsewhere): a marker for pg_wal's says nothing of it.
+    const elsewhere = join(pgdata, name);
+    await writeFile(elsewhere, makeSegment(1, 0, 5));
+    expect(await pushThroughArchiver(never, elsewhere)).toEqual({
+      bypass: `${elsewhere} is not ${path}`,
+    });
+    // Another user (root, by hand) would leave files the server user cannot read.
+    expect(await pushThroughArchiver({ ...never, uid: 4242 }, path)).toEqual({
+      bypass: expect.stringMatching(/pg_wal belongs to uid \d+, not to this process's uid 4242/),
+    });
+    // Already .done: no archiver would ever store it.
+    await rm(join(pgdata, "pg_wal", "archive_status", `${name}.ready`));
+    expect(await pushThroughArchiver(never, path)).toEqual({
+      bypass: `PostgreSQL has not marked ${name} .ready in ${pgdata}`,
+    });
+    expect(await readdir(join(pgdata, "pg_wal"))).not.toContain(".pgha");
+  });
+
+  it("exits 0 for a stored file even when the id line cannot be read (it only costs the fast path)", async () => {
+    const name = await ready(6);
+    const runs: Promise<void>[] = [];
+    await mkdir(join(spool, "id"), { recursive: true }); // unreadable as a file (EISDIR)
+    await writeFile(join(spool, "config"), storeIdentity(config));
+    const path = join(pgdata, "pg_wal", name);
+    expect(await pushThroughArchiver(deps(new MemoryStore(), runs), path)).toBe("archived");
+    await Promise.all(runs);
+  });
+
+  it("covers a file whose time is ahead of the clock (a step back), and re-archives one changed after its marker", async () => {
+    const runs: Promise<void>[] = [];
+    const store = new MemoryStore();
+    // Written before the clock stepped back an hour: its time is ahead of every marker's.
+    const ahead = await ready(10);
+    const future = new Date(Date.now() + 3_600_000);
+    await utimes(join(pgdata, "pg_wal", ahead), future, future);
+    expect(await pushThroughArchiver(deps(store, runs), join(pgdata, "pg_wal", ahead))).toBe(
+      "archived",
+    );
+    // A marker older than its file (left by an older version, or a file touched after it was
+    // stored) is dropped and the file archived again, not waited for until the timeout, forever.
+    const touched = await ready(11);
+    await mkdir(join(spool, "ok"), { recursive: true });
+    await writeFile(join(spool, "ok", touched), "{}");
+    const past = new Date(Date.now() - 60_000);
+    await utimes(join(spool, "ok", touched), past, past);
+    expect(await pushThroughArchiver(deps(store, runs), join(pgdata, "pg_wal", touched))).toBe(
+      "archived",
+    );
+    for (const running of started) running.stop();
+    await Promise.all(runs);
   });
 
   it("says so when no archiver can be started (the caller then stores the file itself)", async () => {

@@ -3,12 +3,13 @@ import { statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import type { OptionsOf } from "../../config/flags.js";
+import { UsageError } from "../../errors.js";
 import { stderrLogger } from "../../log.js";
 import { openStore } from "../../storage/open-store.js";
 import { Archiver } from "../../wal/archiver.js";
 import { PreparePool } from "../../wal/prepare-pool.js";
 import { storeWalFile } from "../../wal/push.js";
-import { adoptSpool, releaseLock, spoolDir } from "../../wal/spool.js";
+import { adoptSpool, holdsLock, releaseLock, spoolDir, spoolRefusal } from "../../wal/spool.js";
 import { loadContext } from "../context.js";
 
 export async function archiverCommand(opts: OptionsOf<"archiver">): Promise<number> {
@@ -17,6 +18,13 @@ export async function archiverCommand(opts: OptionsOf<"archiver">): Promise<numb
   const log = stderrLogger(config.logLevel, "pgha archiver", true);
   const pgdata = resolve(config.pgdata ?? ".");
   const spool = spoolDir(pgdata, "archive");
+  const refused = await spoolRefusal(pgdata, process.getuid?.());
+  if (refused !== undefined) {
+    throw new UsageError(
+      `cannot run for ${pgdata}: ${refused}`,
+      "run it as the PostgreSQL server user (the owner of the data directory), with --pgdata",
+    );
+  }
   if (!(await adoptSpool(spool, "archiver", config, process.env.PGHA_SPOOL_CALL_ID))) {
     log.info(`an archiver already runs for ${pgdata}`);
     return 0;
@@ -47,6 +55,12 @@ export async function archiverCommand(opts: OptionsOf<"archiver">): Promise<numb
       idleExitMs: opts.idleExit,
       backlogWarnBytes: config.archiveBacklogWarnBytes,
       shouldStop: () => {
+        if (!holdsLock(spool)) {
+          log.info(
+            "the spool lock no longer names this process: stopping (one archiver per spool)",
+          );
+          return true;
+        }
         if (!changed()) return false;
         log.info(
           `${config.configFile} changed: stopping (the next wal-push starts an archiver with the new settings)`,

@@ -2,12 +2,13 @@
 import { readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { OptionsOf } from "../../config/flags.js";
+import { UsageError } from "../../errors.js";
 import { stderrLogger } from "../../log.js";
 import { readIdentity } from "../../repository/identity.js";
 import { openStore } from "../../storage/open-store.js";
 import { fetchWalFile } from "../../wal/fetch.js";
 import { Prefetcher } from "../../wal/prefetcher.js";
-import { adoptSpool, releaseLock, removeFile, spoolDir } from "../../wal/spool.js";
+import { adoptSpool, releaseLock, removeFile, spoolDir, spoolRefusal } from "../../wal/spool.js";
 import { loadContext } from "../context.js";
 
 /** Downloads at once: the network, not the CPU, is what waits. */
@@ -18,6 +19,13 @@ export async function prefetcherCommand(opts: OptionsOf<"prefetcher">): Promise<
   const log = stderrLogger(config.logLevel, "pgha prefetcher", true);
   const pgdata = resolve(config.pgdata ?? ".");
   const spool = spoolDir(pgdata, "prefetch");
+  const refused = await spoolRefusal(pgdata, process.getuid?.());
+  if (refused !== undefined) {
+    throw new UsageError(
+      `cannot run for ${pgdata}: ${refused}`,
+      "run it as the PostgreSQL server user (the owner of the data directory), with --pgdata",
+    );
+  }
   if (config.prefetch === 0) return 0;
   if (!(await adoptSpool(spool, "prefetcher", config, process.env.PGHA_SPOOL_CALL_ID))) {
     log.info(`a prefetcher already runs for ${pgdata}`);

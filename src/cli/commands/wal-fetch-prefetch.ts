@@ -3,8 +3,9 @@
  * segment by a rename, and after every delivery make sure the prefetcher runs with this
  * call's settings and knows where recovery is.
  */
+import { existsSync } from "node:fs";
 import { rename } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { Config } from "../../config/load.js";
 import { recordCallId } from "../../wal/async-push.js";
 import {
@@ -13,14 +14,24 @@ import {
   readLock,
   readText,
   spoolDir,
+  spoolRefusal,
   storeIdentity,
   writeAtomically,
 } from "../../wal/spool.js";
 import { callFlags, startInBackground, thisCallId } from "../background.js";
 
-function prefetchSpool(config: Config): { pgdata: string; spool: string } {
-  // PostgreSQL runs restore_command in the data directory.
-  const pgdata = resolve(config.pgdata ?? ".");
+/**
+ * The spool of the recovery this call serves, or undefined when it serves none: PostgreSQL
+ * runs restore_command in the data directory (where bin/pgha looks too), and only while
+ * recovery.signal or standby.signal is there. A call by hand elsewhere, or by another user
+ * than the server's, neither uses nor starts a prefetcher.
+ */
+async function prefetchSpool(): Promise<{ pgdata: string; spool: string } | undefined> {
+  const pgdata = process.cwd();
+  if (!["recovery.signal", "standby.signal"].some((f) => existsSync(join(pgdata, f)))) {
+    return undefined;
+  }
+  if ((await spoolRefusal(pgdata, process.getuid?.())) !== undefined) return undefined;
   return { pgdata, spool: spoolDir(pgdata, "prefetch") };
 }
 
@@ -30,25 +41,27 @@ export async function deliverPrefetched(
   dest: string,
   config: Config,
 ): Promise<boolean> {
-  const { spool } = prefetchSpool(config);
-  if ((await readText(join(spool, "config"))) !== storeIdentity(config)) return false;
   try {
-    await rename(join(spool, name), dest);
+    const at = await prefetchSpool();
+    if (!at || (await readText(join(at.spool, "config"))) !== storeIdentity(config)) return false;
+    await rename(join(at.spool, name), dest);
     return true;
   } catch {
-    return false; // not prefetched (yet), or another file system: fetch it as usual
+    return false; // not prefetched (yet), another file system, a spool we cannot read: fetch it
   }
 }
 
 /** After name was delivered: tell the prefetcher, start it (or one with these settings). */
 export async function followRecovery(name: string, config: Config): Promise<void> {
-  const { pgdata, spool } = prefetchSpool(config);
+  const at = await prefetchSpool();
+  if (!at) return;
+  const { pgdata, spool } = at;
   await ensureDir(spool);
   await writeAtomically(join(spool, "want"), `${name}\n`);
   const holder = await readLock(spool);
   const alive = holder !== undefined && holderAlive(holder);
   const ours = (await readText(join(spool, "config"))) === storeIdentity(config);
-  const id = thisCallId(2);
+  const id = thisCallId(2, config.configText);
   if (alive && ours) {
     await recordCallId(spool, id);
     return;

@@ -41,10 +41,11 @@ export async function walFetchCommand(
       return EXIT_CODES.notFound;
     }
     reportError(error);
-    return failureExitCode(
-      context?.config.pgdata ?? opts.settings.pgdata,
-      error instanceof PghaError,
-    );
+    // --pgdata or PGHA_PGDATA, else the working directory, never the config file's pgdata:
+    // a config shared on the host names the server pgha backs up (a standby, say), not the
+    // copy being recovered here, and its standby.signal would turn a failure into "not
+    // available", ending this recovery early.
+    return failureExitCode(opts.settings.pgdata, error instanceof PghaError);
   }
 }
 

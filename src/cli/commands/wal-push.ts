@@ -1,4 +1,5 @@
 import type { OptionsOf } from "../../config/flags.js";
+import { describeSystemError, PghaError } from "../../errors.js";
 import { openStore } from "../../storage/open-store.js";
 import { pushWalFile } from "../../wal/push.js";
 import { type CommandContext, loadContext } from "../context.js";
@@ -12,8 +13,15 @@ export async function walPushCommand(path: string, opts: OptionsOf<"wal-push">):
   const { config, log }: CommandContext = loadContext(opts);
   if (config.archiveAsync) {
     const { pushAsync } = await import("./wal-push-async.js");
-    if ((await pushAsync(path, config, log)) === "archived") return 0;
-    log.debug("not through the archiver: storing the file in this process");
+    // A spool that fails (unreadable, full) must not stop archiving: store the file here.
+    const result = await pushAsync(path, config, log).catch((error: unknown) => {
+      if (error instanceof PghaError) throw error; // the archiver's failure for this file
+      return { bypass: `the archiver's spool failed: ${describeSystemError(error)}` };
+    });
+    if (result === "archived") return 0;
+    log.warn(
+      `${result === "no-archiver" ? "no archiver could be started" : result.bypass}: storing the file in this process`,
+    );
   }
   const store = await openStore(config, log);
   await pushWalFile(

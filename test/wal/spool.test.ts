@@ -1,0 +1,80 @@
+/** The spool lock: a PID the kernel handed to another process does not keep a dead holder's lock. */
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { resolveConfig } from "../../src/config/load.js";
+import {
+  adoptSpool,
+  callId,
+  holderAlive,
+  holdsLock,
+  type LockRecord,
+  processStart,
+  releaseLock,
+  takeLock,
+} from "../../src/wal/spool.js";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "pgha-spool-"));
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+describe.skipIf(!existsSync("/proc/self/stat"))("spool lock", () => {
+  it("is taken over when its PID now belongs to another archiver (another data directory's)", async () => {
+    // Another pgha archiver: its argv holds the command word the lock names.
+    const other = spawn(process.execPath, ["-e", "setTimeout(() => {}, 20000)", "archiver"]);
+    try {
+      await new Promise((resolve) => other.once("spawn", resolve));
+      const pid = other.pid as number;
+      const dead: LockRecord = {
+        pid,
+        host: hostname(),
+        command: "archiver",
+        startedAt: "2026-11-30T00:00:00.000Z",
+        start: `${processStart(pid)?.split("/")[0]}/1`, // that PID, in an earlier process
+      };
+      expect(holderAlive(dead)).toBe(false);
+      expect(holderAlive({ ...dead, start: processStart(pid) })).toBe(true);
+
+      await writeFile(join(dir, "lock"), JSON.stringify(dead));
+      expect(await takeLock(dir, "archiver")).toBe(true);
+      const now = JSON.parse(await readFile(join(dir, "lock"), "utf8")) as LockRecord;
+      expect(now.pid).toBe(process.pid);
+      expect(now.start).toBe(processStart(process.pid));
+    } finally {
+      other.kill();
+    }
+  });
+
+  it("stays with a live holder", async () => {
+    expect(await takeLock(dir, "vitest")).toBe(true);
+    expect(await takeLock(dir, "vitest")).toBe(false);
+  });
+
+  it("tells its holder when it was removed or replaced (the holder then stops)", async () => {
+    expect(await takeLock(dir, "vitest")).toBe(true);
+    expect(holdsLock(dir)).toBe(true);
+    await writeFile(join(dir, "lock"), "garbage");
+    expect(holdsLock(dir)).toBe(false);
+    await rm(join(dir, "lock"));
+    expect(holdsLock(dir)).toBe(false);
+  });
+});
+
+describe("adoptSpool", () => {
+  const withText = (text: string) =>
+    resolveConfig({ flags: { repo: "/srv/a" }, env: {}, file: { path: "/c", values: {}, text } });
+
+  it("records the starting call's id only when that call read the config this process read", async () => {
+    const started = callId(["wal-push"], {}, "{}\n");
+    expect(await adoptSpool(dir, "vitest", withText('{"cluster": "b"}'), started)).toBe(true);
+    await expect(readFile(join(dir, "id"), "utf8")).rejects.toThrow(/ENOENT/);
+    await releaseLock(dir);
+    expect(await adoptSpool(dir, "vitest", withText("{}\n"), started)).toBe(true);
+    expect(await readFile(join(dir, "id"), "utf8")).toBe(`${started}\n`);
+  });
+});
