@@ -5,8 +5,9 @@
  * server's archiver does.
  */
 import { createHash } from "node:crypto";
-import { readFile, rename, rm } from "node:fs/promises";
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { stopBackgroundProcesses } from "../test/helpers/pg-cluster.js";
 import { type Finished, runProcess, sleep } from "./common.js";
 import { type BenchMaterial, queueSegments } from "./peer-cluster.js";
 import type { ToolRun } from "./peer-tools.js";
@@ -74,6 +75,8 @@ export async function archiveSegments(
     stored = await run.stored();
   }
   const storedMs = Math.max(returnedMs, since());
+  // Each run starts cold: an archiver of this run does not help the next one.
+  await stopBackgroundProcesses(stage);
   let storedBytes = 0;
   for (const name of names) storedBytes += stored.get(name) ?? 0;
   return { samplesMs, returnedMs, storedMs, storedBytes };
@@ -97,19 +100,32 @@ export async function restoreSegments(
 ): Promise<RestoreRun> {
   const samplesMs: number[] = [];
   const target = join(stage, "pg_wal", "RECOVERYXLOG");
-  for (const name of names) {
-    const line = expandCommand(run.restoreCommand, { p: "pg_wal/RECOVERYXLOG", f: name });
-    const done = await runAsServer(line, stage);
-    if (done.code !== 0) {
-      throw new Error(`restore_command for ${name} exited ${done.code}: ${done.stderr.trim()}`);
-    }
-    samplesMs.push(done.ms);
-    const digest = createHash("sha1")
-      .update(await readFile(target))
-      .digest("hex");
-    if (digest !== material.digests.get(name))
-      throw new Error(`restored ${name} differs from the original`);
-    await rm(target);
+  // A server in archive recovery has recovery.signal (pgha prefetches only then).
+  const signal = join(stage, "recovery.signal");
+  await writeFile(signal, "", { mode: 0o644 });
+  try {
+    await restoreEach();
+  } finally {
+    await rm(signal, { force: true });
+    // Each run starts cold: a prefetcher of this run does not help the next one.
+    await stopBackgroundProcesses(stage);
   }
   return { samplesMs };
+
+  async function restoreEach(): Promise<void> {
+    for (const name of names) {
+      const line = expandCommand(run.restoreCommand, { p: "pg_wal/RECOVERYXLOG", f: name });
+      const done = await runAsServer(line, stage);
+      if (done.code !== 0) {
+        throw new Error(`restore_command for ${name} exited ${done.code}: ${done.stderr.trim()}`);
+      }
+      samplesMs.push(done.ms);
+      const digest = createHash("sha1")
+        .update(await readFile(target))
+        .digest("hex");
+      if (digest !== material.digests.get(name))
+        throw new Error(`restored ${name} differs from the original`);
+      await rm(target);
+    }
+  }
 }
