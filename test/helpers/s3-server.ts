@@ -23,6 +23,8 @@ export interface S3TestServer {
 
 export interface RunningS3 {
   server: S3TestServer;
+  /** s3rver only: the directory it keeps its buckets in (objects are files under it). */
+  directory?: string;
   stop(): Promise<void>;
 }
 
@@ -78,13 +80,32 @@ async function tryMinio(log: (line: string) => void): Promise<RunningS3 | undefi
   return { server, stop: async () => void (await container.stop()) };
 }
 
-async function startS3rver(): Promise<RunningS3> {
+/**
+ * s3rver on 127.0.0.1 in a child process (it checks every SigV4 signature, see
+ * s3rver-main.mjs). With `tls` (PEM files) it speaks https only, and clients must trust
+ * the certificate themselves; with `requestLog` it appends "METHOD URL" per request there.
+ */
+export async function startS3rver(
+  options: { tls?: { keyFile: string; certFile: string }; requestLog?: string } = {},
+): Promise<RunningS3> {
   const directory = await mkdtemp(join(tmpdir(), "pgha-s3rver-"));
   const bucket = "pgha-test";
+  const tlsArgs = options.tls ? [options.tls.keyFile, options.tls.certFile] : [];
   const child: ChildProcess = spawn(
     process.execPath,
-    ["--openssl-legacy-provider", join(import.meta.dirname, "s3rver-main.mjs"), directory, bucket],
-    { stdio: ["ignore", "pipe", "inherit"] },
+    [
+      "--openssl-legacy-provider",
+      join(import.meta.dirname, "s3rver-main.mjs"),
+      directory,
+      bucket,
+      ...tlsArgs,
+    ],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: options.requestLog
+        ? { ...process.env, S3RVER_REQUEST_LOG: options.requestLog }
+        : process.env,
+    },
   );
   const port = await new Promise<number>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
@@ -95,13 +116,14 @@ async function startS3rver(): Promise<RunningS3> {
   return {
     server: {
       kind: "s3rver",
-      endpoint: `http://127.0.0.1:${port}`,
+      endpoint: `${options.tls ? "https" : "http"}://127.0.0.1:${port}`,
       bucket,
       region: "us-east-1",
       accessKeyId: "S3RVER",
       secretAccessKey: "S3RVER",
       conditionalWrites: false,
     },
+    directory,
     stop: async () => {
       child.kill("SIGTERM");
       await new Promise((resolve) => child.once("exit", resolve));
