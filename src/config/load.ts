@@ -140,6 +140,7 @@ function toConfig(v: SettingValues): Omit<Config, "jobs" | "configFile"> {
       sse: v.s3Sse,
       sseKmsKeyId: v.s3SseKmsKeyId,
       partSize: v.s3PartSize,
+      caFile: v.s3CaFile,
     },
     scheduleGraceMs: v.scheduleGrace,
     pgdata: v.pgdata,
