@@ -106,10 +106,9 @@ export async function pushWalFile(deps: PushDeps, path: string): Promise<PushOut
   // What an earlier push learned; dropped if the repository says otherwise.
   let facts = await deps.facts?.read(deps.now());
   let identity: ClusterIdentity | undefined;
-  if (candidate) {
-    ({ identity, facts } = await clusterIdentity(deps, candidate, facts));
-    await learnConditionalWrites(deps, facts);
-  }
+  if (candidate) ({ identity, facts } = await clusterIdentity(deps, candidate, facts));
+  // Only a push that checked the identity can keep what a probe finds.
+  await learnConditionalWrites(deps, facts, identity !== undefined);
 
   const key = walKey(deps.cluster, file);
   const sha256 = source.data ? sha256Of(source.data) : await hashFile(path);
@@ -192,7 +191,11 @@ async function clusterIdentity(
  * PUTs; the answer saves a HEAD per push). Where neither, or when the probe fails, the
  * store keeps checking with a HEAD before each PUT.
  */
-async function learnConditionalWrites(deps: PushDeps, facts: RepoFacts | undefined) {
+async function learnConditionalWrites(
+  deps: PushDeps,
+  facts: RepoFacts | undefined,
+  canProbe: boolean,
+) {
   const store = deps.store;
   if (!store.learnCapabilities || store.capabilities.atomicIfAbsent !== "unknown") return;
   const probeKey = conditionalWriteProbeKey(deps.cluster);
@@ -201,7 +204,7 @@ async function learnConditionalWrites(deps: PushDeps, facts: RepoFacts | undefin
       await store.learnCapabilities(probeKey, { atomicIfAbsent: facts.atomicIfAbsent });
     return;
   }
-  if (!deps.facts) return;
+  if (!deps.facts || !canProbe) return;
   try {
     const learned = await store.learnCapabilities(probeKey);
     deps.log.debug(
