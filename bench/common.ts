@@ -84,6 +84,8 @@ export interface Command {
   file: string;
   args: string[];
   env?: NodeJS.ProcessEnv;
+  /** Working directory (default: this process's). */
+  cwd?: string;
 }
 
 /** Runs one process to completion and returns its wall time in ms; throws on failure. */
@@ -92,6 +94,7 @@ export function timed(command: Command): Promise<number> {
     const start = process.hrtime.bigint();
     const child = spawn(command.file, command.args, {
       env: command.env ?? process.env,
+      ...(command.cwd ? { cwd: command.cwd } : {}),
       stdio: ["ignore", "ignore", "pipe"],
     });
     let stderr = "";

@@ -28,7 +28,11 @@ export interface RunningS3 {
   stop(): Promise<void>;
 }
 
-export async function startS3Server(log: (line: string) => void): Promise<RunningS3> {
+/** `requestLog`: where s3rver logs its requests (MinIO and an external server do not). */
+export async function startS3Server(
+  log: (line: string) => void,
+  options: { requestLog?: string } = {},
+): Promise<RunningS3> {
   const external = process.env.PGHA_TEST_S3_ENDPOINT;
   if (external) {
     return {
@@ -46,7 +50,7 @@ export async function startS3Server(log: (line: string) => void): Promise<Runnin
   }
   const minio = await tryMinio(log);
   if (minio) return minio;
-  return startS3rver();
+  return startS3rver(options);
 }
 
 async function tryMinio(log: (line: string) => void): Promise<RunningS3 | undefined> {
