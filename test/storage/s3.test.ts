@@ -69,6 +69,17 @@ if (server && credentials) {
     );
 }
 
+describe.skipIf(!server)("the test S3 server checks signatures", () => {
+  it("refuses a request signed with the wrong secret, as S3 does", async () => {
+    if (!server) return;
+    const wrong = { accessKeyId: server.accessKeyId, secretAccessKey: "not-the-secret" };
+    const store = new S3HttpStore(server.bucket, "sig", settings(server.endpoint), wrong);
+    const error = await store.put("k", Buffer.from("x")).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).message).toMatch(/access denied \(SignatureDoesNotMatch\)/);
+  });
+});
+
 describe.skipIf(!server)("S3Store failures", () => {
   it("retries an unreachable endpoint within the time budget, then fails as transient storage", async () => {
     const port = await freePort();
