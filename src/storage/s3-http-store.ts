@@ -10,8 +10,7 @@
  * Same contracts, capabilities and error classification (s3-errors.ts) as S3Store; both
  * pass test/storage/conformance.ts against the test server, which checks every signature.
  *
- * - Addressing like the SDK: path-style with --s3-force-path-style, with an IP address
- *   as host, and for bucket names with dots over https; else virtual-hosted.
+ * - Addressing like the SDK (s3Address).
  * - Keep-alive: the requests of one process share one connection (one TLS handshake).
  * - Every PUT carries Content-MD5, signed, so the server verifies every byte; the payload
  *   hash is signed over http, and UNSIGNED-PAYLOAD over https (TLS protects the body, and
@@ -75,11 +74,9 @@ export class S3HttpStore implements ObjectStore {
     durableWhenVisible: true,
   };
   private readonly secure: boolean;
-  /** Where connections go, and the Host header. */
   private readonly hostname: string;
   private readonly port: string;
   private readonly authority: string;
-  /** The endpoint's path, and /bucket with path-style addressing. */
   private readonly basePath: string;
   private transport: Transport | undefined;
   private agent: Agent | undefined;
@@ -94,15 +91,13 @@ export class S3HttpStore implements ObjectStore {
     private readonly credentials: AwsCredentials,
   ) {
     this.url = `s3://${bucket}${prefix ? `/${prefix}` : ""}`;
-    const endpoint = new URL(settings.endpoint ?? awsEndpoint(settings.region));
-    this.secure = endpoint.protocol === "https:";
-    const isIp = /^\d+\.\d+\.\d+\.\d+$|^\[/.test(endpoint.hostname);
-    const virtual = !settings.forcePathStyle && !isIp && (!this.secure || !bucket.includes("."));
-    this.hostname = virtual ? `${bucket}.${endpoint.hostname}` : endpoint.hostname;
-    this.port = endpoint.port;
-    this.authority = virtual ? `${bucket}.${endpoint.host}` : endpoint.host;
-    const base = endpoint.pathname.replace(/\/+$/, "");
-    this.basePath = virtual ? base : `${base}/${uriEncode(bucket)}`;
+    ({
+      secure: this.secure,
+      hostname: this.hostname,
+      port: this.port,
+      authority: this.authority,
+      basePath: this.basePath,
+    } = s3Address(bucket, settings));
   }
 
   /**
@@ -341,6 +336,37 @@ export class S3HttpStore implements ObjectStore {
       req.end(body);
     });
   }
+}
+
+export interface S3Address {
+  secure: boolean;
+  /** Where connections go ("" port: the scheme's). */
+  hostname: string;
+  port: string;
+  /** The Host header. */
+  authority: string;
+  /** The endpoint's path, and /bucket with path-style addressing; keys follow it. */
+  basePath: string;
+}
+
+/**
+ * Where a bucket's requests go, as the SDK addresses them: path-style with
+ * --s3-force-path-style, with an IP address as host, and for bucket names with dots over
+ * https (a wildcard certificate does not cover them); virtual-hosted otherwise.
+ */
+export function s3Address(bucket: string, settings: S3Settings): S3Address {
+  const endpoint = new URL(settings.endpoint ?? awsEndpoint(settings.region));
+  const secure = endpoint.protocol === "https:";
+  const isIp = /^\d+\.\d+\.\d+\.\d+$|^\[/.test(endpoint.hostname);
+  const virtual = !settings.forcePathStyle && !isIp && (!secure || !bucket.includes("."));
+  const base = endpoint.pathname.replace(/\/+$/, "");
+  return {
+    secure,
+    hostname: virtual ? `${bucket}.${endpoint.hostname}` : endpoint.hostname,
+    port: endpoint.port,
+    authority: virtual ? `${bucket}.${endpoint.host}` : endpoint.host,
+    basePath: virtual ? base : `${base}/${uriEncode(bucket)}`,
+  };
 }
 
 /** The SDK's endpoint for a region of the commercial or the China partition. */
