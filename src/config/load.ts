@@ -147,6 +147,7 @@ function toConfig(v: SettingValues): Omit<Config, "jobs" | "configFile" | "confi
       sse: v.s3Sse,
       sseKmsKeyId: v.s3SseKmsKeyId,
       partSize: v.s3PartSize,
+      caFile: v.s3CaFile,
     },
     scheduleGraceMs: v.scheduleGrace,
     pgdata: v.pgdata,

@@ -206,6 +206,16 @@ export const OPTIONS = {
       return size;
     },
   }),
+  s3CaFile: option({
+    name: "s3-ca-file",
+    env: "PGHA_S3_CA_FILE",
+    placeholder: "<file>",
+    group: "s3",
+    description:
+      "PEM file of CA certificates trusted for the S3 endpoint in addition to the bundled roots (a private CA of MinIO or Ceph); read only when a TLS connection opens",
+    default: { text: "the bundled roots only" },
+    parse: parseText,
+  }),
   pgdata: option({
     name: "pgdata",
     env: "PGHA_PGDATA",

@@ -11,6 +11,7 @@
  *   v1/clusters/<cluster>/locks/<name>.json
  *   v1/clusters/<cluster>/drills/<drill id>.json
  *   v1/clusters/<cluster>/schedule/<job name>.json
+ *   v1/clusters/<cluster>/probes/if-none-match
  */
 import type { WalFileName } from "../wal/names.js";
 
@@ -23,6 +24,14 @@ export function clusterPrefix(cluster: string): string {
 
 export function identityKey(cluster: string): string {
   return `${clusterPrefix(cluster)}identity.json`;
+}
+
+/**
+ * Where wal-push tries whether the store honours conditional writes
+ * (ObjectStore.learnCapabilities): a few bytes, rewritten by each probe.
+ */
+export function conditionalWriteProbeKey(cluster: string): string {
+  return `${clusterPrefix(cluster)}probes/if-none-match`;
 }
 
 export function walPrefix(cluster: string): string {

@@ -52,6 +52,7 @@ import {
   type PutBody,
   type PutOptions,
   type StoreCapabilities,
+  type StoredObject,
 } from "./object-store.js";
 
 const MAGIC = "PGHA-OBJECT-1 ";
@@ -131,7 +132,7 @@ export class FsStore implements ObjectStore {
     }
   }
 
-  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<ObjectInfo> {
+  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<StoredObject> {
     const path = this.path(key);
     const metadata = { ...(options.metadata ?? {}) };
     assertValidMetadata(metadata);
@@ -189,7 +190,8 @@ export class FsStore implements ObjectStore {
       if (error instanceof AlreadyExistsError || error instanceof StorageError) throw error;
       throw this.failure(`cannot write ${path}`, error);
     }
-    return { key, size, metadata };
+    // Written and fsynced by this call: reading it back would only read the page cache.
+    return { key, size, metadata, verified: true };
   }
 
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListEntry> {

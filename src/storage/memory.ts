@@ -12,6 +12,7 @@ import {
   type PutBody,
   type PutOptions,
   type StoreCapabilities,
+  type StoredObject,
 } from "./object-store.js";
 import { readAll } from "./streams.js";
 
@@ -47,14 +48,14 @@ export class MemoryStore implements ObjectStore {
     return { info, body: Readable.from([Buffer.from(stored.data)]) };
   }
 
-  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<ObjectInfo> {
+  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<StoredObject> {
     assertValidKey(key);
     const metadata = { ...(options.metadata ?? {}) };
     assertValidMetadata(metadata);
     const data = body instanceof Uint8Array ? Buffer.from(body) : await readAll(body);
     if (options.ifAbsent && this.objects.has(key)) throw new AlreadyExistsError(key);
     this.objects.set(key, { data, metadata, lastModified: new Date() });
-    return { key, size: data.length, metadata };
+    return { key, size: data.length, metadata, verified: true };
   }
 
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListEntry> {

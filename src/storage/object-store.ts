@@ -16,7 +16,7 @@
  * 2 KiB in all: the S3 limit) stored with the object and returned by head/get.
  */
 import type { Readable } from "node:stream";
-import { StorageError } from "../errors.js";
+import { AlreadyExistsError, StorageError } from "../errors.js";
 
 export interface ObjectInfo {
   key: string;
@@ -29,6 +29,18 @@ export interface ListEntry {
   key: string;
   size: number;
   lastModified: Date | undefined;
+}
+
+/** What put stored. */
+export interface StoredObject extends ObjectInfo {
+  /**
+   * The store confirmed that it holds exactly the bytes it was given, so that reading the
+   * object back (head) would add nothing about the body: memory keeps them; fs wrote and
+   * fsynced them itself; S3 when the response's ETag is the MD5 of the body sent (a single
+   * PUT stored without SSE-KMS or SSE-C; a multipart ETag is not an MD5 of the body).
+   * Absent or false: only head can tell.
+   */
+  readonly verified?: boolean;
 }
 
 /** A body to store: bytes in memory, or a stream read exactly once. */
@@ -75,8 +87,9 @@ export interface StoreCapabilities {
    * put(ifAbsent) is atomic: of concurrent puts of one key exactly one succeeds and the
    * others throw AlreadyExistsError. fs: link(2) fails atomically on an existing name;
    * memory: one map. S3: "unknown": If-None-Match: * is honoured by AWS S3, MinIO and Ceph
-   * RGW but ignored by others (s3rver), which cannot be known without a probe; S3Store
-   * therefore checks with a HEAD first, which leaves a race window on such servers.
+   * RGW but ignored by others (s3rver), which cannot be known without a probe
+   * (learnCapabilities); until then the S3 stores check with a HEAD first, which leaves a
+   * race window on servers that ignore the header.
    */
   readonly atomicIfAbsent: Honoured;
   /**
@@ -117,7 +130,7 @@ export interface ObjectStore {
    * once, in parts of bounded size: memory use does not grow with the body.
    * Without ifAbsent an existing object is replaced.
    */
-  put(key: string, body: PutBody, options?: PutOptions): Promise<ObjectInfo>;
+  put(key: string, body: PutBody, options?: PutOptions): Promise<StoredObject>;
 
   /**
    * Every object whose key starts with prefix (a plain string prefix, not a folder),
@@ -135,6 +148,43 @@ export interface ObjectStore {
 
   /** Removes the key. Deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
+
+  /**
+   * Only stores with capabilities that depend on the server behind them (S3) have this.
+   * Finds out such a capability by trying, writing only `probeKey` (a key the caller
+   * reserves for probes; S3: atomicIfAbsent, by conditional PUTs of it, see
+   * probeAtomicIfAbsent); or, given `known` (what an earlier probe of the same repository
+   * found, kept by the caller), takes that without a request. From then on the store
+   * relies on it and `capabilities` says so. Resolves to what it learned.
+   */
+  learnCapabilities?(
+    probeKey: string,
+    known?: Partial<StoreCapabilities>,
+  ): Promise<Partial<StoreCapabilities>>;
+}
+
+/** What a probe of conditional writes stores. */
+export const PROBE_BODY = Buffer.from("pgha probe of conditional writes (If-None-Match: *)\n");
+
+/**
+ * Whether a server honours a conditional create (S3's If-None-Match: *), found with at most
+ * two conditional puts of one probe key: a refusal (AlreadyExistsError) at either means it
+ * does (the key existed, from an earlier probe or the first put); two successes mean the
+ * second overwrote the first, so it does not. Concurrent probes of the same key answer
+ * the same. `putIfAbsent` must send the condition as it is, without a HEAD first.
+ * A server that refuses honours the condition; how atomic its check is under concurrent
+ * writers is its own (AWS S3 and MinIO: atomic).
+ */
+export async function probeAtomicIfAbsent(putIfAbsent: () => Promise<unknown>): Promise<boolean> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await putIfAbsent();
+    } catch (error) {
+      if (error instanceof AlreadyExistsError) return true;
+      throw error;
+    }
+  }
+  return false;
 }
 
 const KEY_SEGMENT = /^[A-Za-z0-9._-]+$/;

@@ -11,6 +11,7 @@
  * - put: a streamed body cannot be replayed, so the wrapper hands the store a retry
  *   function (PutOptions.retryRequest) and the store retries each of its requests (one
  *   PUT, or each part of a multipart upload) on its own, each with its own budget.
+ * - learnCapabilities (a probe: idempotent) is retried as a whole.
  * - retryAsWhole(store, what, op) retries a multi-step operation (wal-fetch's download,
  *   decompression and verification) as a whole under the same policy. op gets the
  *   unwrapped store, so nothing inside it is retried a second time: retries never nest,
@@ -26,19 +27,23 @@ import type {
   PutOptions,
   RequestRetry,
   StoreCapabilities,
+  StoredObject,
 } from "./object-store.js";
 import { type RetryPolicy, waitBeforeRetry, withRetry } from "./retry.js";
 
 class RetryingStore implements ObjectStore {
   readonly url: string;
-  readonly capabilities: StoreCapabilities;
 
   constructor(
     readonly inner: ObjectStore,
     readonly policy: RetryPolicy,
   ) {
     this.url = inner.url;
-    this.capabilities = inner.capabilities;
+  }
+
+  /** The inner store's, also once it learned some (learnCapabilities). */
+  get capabilities(): StoreCapabilities {
+    return this.inner.capabilities;
   }
 
   private readonly retryRequest: RequestRetry = (what, request) =>
@@ -52,7 +57,7 @@ class RetryingStore implements ObjectStore {
     return withRetry(this.policy, `GET ${this.url}/${key}`, () => this.inner.get(key));
   }
 
-  put(key: string, body: PutBody, options: PutOptions = {}): Promise<ObjectInfo> {
+  put(key: string, body: PutBody, options: PutOptions = {}): Promise<StoredObject> {
     return this.inner.put(key, body, { ...options, retryRequest: this.retryRequest });
   }
 
@@ -82,6 +87,19 @@ class RetryingStore implements ObjectStore {
 
   delete(key: string): Promise<void> {
     return withRetry(this.policy, `DELETE ${this.url}/${key}`, () => this.inner.delete(key));
+  }
+
+  async learnCapabilities(
+    probeKey: string,
+    known?: Partial<StoreCapabilities>,
+  ): Promise<Partial<StoreCapabilities>> {
+    const inner = this.inner;
+    if (!inner.learnCapabilities) return {};
+    return withRetry(
+      this.policy,
+      `probe ${this.url}/${probeKey}`,
+      () => inner.learnCapabilities?.(probeKey, known) ?? Promise.resolve({}),
+    );
   }
 }
 

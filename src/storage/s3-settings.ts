@@ -1,4 +1,4 @@
-/** What S3Store needs besides bucket and prefix. Resolved from the option table by src/config/load.ts. */
+/** What the S3 stores need besides bucket and prefix. Resolved from the option table by src/config/load.ts. */
 
 /** The AWS SDK's request/response checksum mode. */
 export type S3Checksums = "when_supported" | "when_required";
@@ -14,4 +14,6 @@ export interface S3Settings {
   sseKmsKeyId: string | undefined;
   /** Bodies larger than this go up as multipart uploads of parts this size. */
   partSize: number;
+  /** PEM CA certificate(s) trusted besides Node's roots, read when a TLS connection opens. */
+  caFile: string | undefined;
 }

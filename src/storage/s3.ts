@@ -11,8 +11,12 @@
  *   the SDK's own checksums are off (when_required), so the server verifies every byte.
  * - A failed multipart upload is aborted, so no partial object is ever visible.
  * - Conditional writes (If-None-Match: *) are sent, but whether the server honours them
- *   is not known without a probe (capabilities.atomicIfAbsent is "unknown"): ifAbsent
- *   checks with a HEAD first while that is so.
+ *   is not known without a probe (capabilities.atomicIfAbsent is "unknown" until
+ *   learnCapabilities): ifAbsent checks with a HEAD first while that is so.
+ *
+ * The wal-push / wal-fetch hot path uses S3HttpStore (s3-http-store.ts) instead, which
+ * leaves to this store what needs the SDK: multipart uploads, listings, and credentials
+ * other than static keys.
  */
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
@@ -38,12 +42,19 @@ import {
   type ListOptions,
   type ObjectInfo,
   type ObjectStore,
+  PROBE_BODY,
   type PutBody,
   type PutOptions,
+  probeAtomicIfAbsent,
   type RequestRetry,
   type StoreCapabilities,
+  type StoredObject,
 } from "./object-store.js";
+import { classify } from "./s3-errors.js";
+import { etagIsMd5 } from "./s3-etag.js";
 import type { S3Settings } from "./s3-settings.js";
+import { CaFile, trustingAgent } from "./s3-tls.js";
+import type { AwsCredentials } from "./sigv4.js";
 import { chunked, toReadable } from "./streams.js";
 
 // The SDK warns once per process that its 2027 releases need Node 22. Under archive_command
@@ -52,7 +63,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 export class S3Store implements ObjectStore {
   readonly url: string;
-  readonly capabilities: StoreCapabilities = {
+  capabilities: StoreCapabilities = {
     atomicIfAbsent: "unknown",
     atomicReplace: "unknown",
     durableWhenVisible: true,
@@ -60,21 +71,31 @@ export class S3Store implements ObjectStore {
   private readonly client: S3Client;
   private readonly sendMd5: boolean;
 
+  /** `credentials`: use these instead of the SDK's default chain (S3HttpStore found them). */
   constructor(
     private readonly bucket: string,
     private readonly prefix: string,
     private readonly settings: S3Settings,
+    credentials?: AwsCredentials,
   ) {
     this.url = `s3://${bucket}${prefix ? `/${prefix}` : ""}`;
     const checksums = settings.checksums === "when_required" ? "WHEN_REQUIRED" : "WHEN_SUPPORTED";
     this.client = new S3Client({
       region: settings.region,
       ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+      ...(credentials ? { credentials } : {}),
       forcePathStyle: settings.forcePathStyle,
       requestChecksumCalculation: checksums,
       responseChecksumValidation: checksums,
       maxAttempts: 1,
-      requestHandler: { connectionTimeout: 5000, requestTimeout: 60_000 },
+      requestHandler: {
+        connectionTimeout: 5000,
+        requestTimeout: 60_000,
+        // The SDK's TLS context is built once per process: the file is added to the roots.
+        ...(settings.caFile
+          ? { httpsAgent: trustingAgent(new CaFile(settings.caFile), "file-and-roots") }
+          : {}),
+      },
     });
     this.sendMd5 = settings.checksums === "when_required";
   }
@@ -126,7 +147,7 @@ export class S3Store implements ObjectStore {
     return { info: { key, size: out.ContentLength ?? 0, metadata: out.Metadata ?? {} }, body };
   }
 
-  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<ObjectInfo> {
+  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<StoredObject> {
     const Key = this.fullKey(key);
     const metadata = { ...(options.metadata ?? {}) };
     assertValidMetadata(metadata);
@@ -160,7 +181,8 @@ export class S3Store implements ObjectStore {
     const second = firstPart.length === partSize ? await parts.next() : { done: true as const };
 
     if (second.done) {
-      await this.send(
+      const md5 = createHash("md5").update(firstPart).digest();
+      const out = await this.send(
         `PUT ${this.url}/${key}`,
         () =>
           this.client.send(
@@ -169,12 +191,13 @@ export class S3Store implements ObjectStore {
               ...ifNoneMatch,
               Body: firstPart,
               ContentLength: firstPart.length,
-              ...this.md5(firstPart),
+              ...(this.sendMd5 ? { ContentMD5: md5.toString("base64") } : {}),
             }),
           ),
         retry,
       );
-      return { key, size: firstPart.length, metadata };
+      const verified = etagIsMd5(out.ETag, md5, out.ServerSideEncryption, out.SSECustomerAlgorithm);
+      return { key, size: firstPart.length, metadata, verified };
     }
 
     const created = await this.send(
@@ -276,102 +299,36 @@ export class S3Store implements ObjectStore {
     this.fullKey(key);
   }
 
+  async learnCapabilities(
+    probeKey: string,
+    known?: Partial<StoreCapabilities>,
+  ): Promise<Partial<StoreCapabilities>> {
+    let atomicIfAbsent = known?.atomicIfAbsent;
+    if (atomicIfAbsent === undefined) {
+      if (this.capabilities.atomicIfAbsent !== "unknown") return {};
+      const Key = this.fullKey(probeKey);
+      atomicIfAbsent = await probeAtomicIfAbsent(() =>
+        this.send(`probe PUT ${this.url}/${probeKey}`, () =>
+          this.client.send(
+            new PutObjectCommand({
+              Bucket: this.bucket,
+              Key,
+              Body: PROBE_BODY,
+              IfNoneMatch: "*",
+              ...this.md5(PROBE_BODY),
+            }),
+          ),
+        ),
+      );
+    }
+    this.capabilities = { ...this.capabilities, atomicIfAbsent };
+    return { atomicIfAbsent };
+  }
+
   async delete(key: string): Promise<void> {
     const Key = this.fullKey(key);
     await this.send(`DELETE ${this.url}/${key}`, () =>
       this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key })),
     );
   }
-}
-
-const TRANSIENT_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ETIMEDOUT",
-  "EPIPE",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ECONNABORTED",
-]);
-const TRANSIENT_NAMES = new Set([
-  "TimeoutError",
-  "RequestTimeout",
-  "RequestTimeoutException",
-  "SlowDown",
-  "Throttling",
-  "ThrottlingException",
-  "TooManyRequestsException",
-  "InternalError",
-  "ServiceUnavailable",
-  "ConditionalRequestConflict",
-]);
-
-/** Maps an SDK or network error to NotFound / AlreadyExists / StorageError(transient?). */
-export function classify(error: unknown, what: string, url: string): Error {
-  const e = error as {
-    name?: string;
-    code?: string;
-    message?: string;
-    $metadata?: { httpStatusCode?: number };
-    cause?: { code?: string };
-  };
-  const status = e.$metadata?.httpStatusCode;
-  const name = e.name ?? "";
-  const message = e.message || name || String(error);
-  if (name === "NoSuchKey" || name === "NotFound" || (status === 404 && name !== "NoSuchBucket")) {
-    return new NotFoundError(`${what}: not found`);
-  }
-  if (status === 412 || name === "PreconditionFailed") {
-    return new AlreadyExistsError(what);
-  }
-  if (name === "NoSuchBucket") {
-    return new StorageError(`${what}: the bucket does not exist`, {
-      transient: false,
-      hint: `create the bucket of ${url} first, or fix --repo`,
-    });
-  }
-  const code = e.code ?? e.cause?.code;
-  const networkCause = code !== undefined && TRANSIENT_CODES.has(code);
-  if (name === "BadDigest" || name === "XAmzContentSHA256Mismatch") {
-    // The body was damaged in transit; every body pgha sends is a buffer, so resend it.
-    return new StorageError(`${what}: ${name}: ${message}`, { transient: true, cause: error });
-  }
-  if (name === "CredentialsProviderError" && (networkCause || /timed? ?out|ECONN/i.test(message))) {
-    return new StorageError(`${what}: credentials not available yet: ${message}`, {
-      transient: true,
-      cause: error,
-    });
-  }
-  if (
-    name === "CredentialsProviderError" ||
-    name === "InvalidAccessKeyId" ||
-    name === "SignatureDoesNotMatch" ||
-    name === "AccessDenied" ||
-    status === 403
-  ) {
-    return new StorageError(`${what}: access denied (${name || status}): ${message}`, {
-      transient: false,
-      cause: error,
-      hint: "check the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or an instance role) and the policy: pgha needs s3:GetObject, s3:PutObject, s3:DeleteObject, s3:AbortMultipartUpload and s3:ListBucket (without ListBucket S3 answers 403 instead of 404 for a missing key)",
-    });
-  }
-  const transient =
-    (status !== undefined && (status >= 500 || status === 429 || status === 408)) ||
-    TRANSIENT_NAMES.has(name) ||
-    networkCause ||
-    /socket hang up|ECONNRESET|ECONNREFUSED|timed? ?out/i.test(message);
-  return new StorageError(
-    `${what}: ${code ?? name}${status ? ` (HTTP ${status})` : ""}: ${message}`,
-    {
-      transient,
-      cause: error,
-      ...(transient
-        ? {}
-        : {
-            hint: "check the S3 settings (--s3-endpoint, --s3-region, --s3-checksums) and the bucket",
-          }),
-    },
-  );
 }

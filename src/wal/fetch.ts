@@ -3,9 +3,12 @@
  *
  * Guarantees:
  * - a name not in the repository throws NotFoundError after a single lookup;
- * - the body is decompressed into a temporary file beside dest, its sha256 and size are
- *   checked against the object's metadata, it is fsynced and renamed onto dest, and the
- *   directory is fsynced: PostgreSQL never sees a partial or corrupt file;
+ * - the body is decompressed, its sha256 and size are checked against the object's
+ *   metadata, and it is written into a temporary file beside dest, fsynced and renamed
+ *   onto dest, and the directory is fsynced: PostgreSQL never sees a partial or corrupt
+ *   file. Files up to IN_MEMORY_LIMIT (every 16 MiB segment) are decompressed in one call
+ *   and checked before anything is written; larger ones are streamed through the checks
+ *   into the temporary file, which is renamed only once they passed;
  * - on any failure the temporary file is removed and dest is left as it was;
  * - a transient storage failure, also in the middle of the body, restarts the download
  *   within the store's retry budget (retryAsWhole: the download is retried as a whole,
@@ -14,9 +17,9 @@
 import { createHash, randomBytes } from "node:crypto";
 import { open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { Writable } from "node:stream";
+import { type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { decompressStream } from "../compress/codec.js";
+import { decompressBuffer, decompressStream } from "../compress/codec.js";
 import {
   describeSystemError,
   IntegrityError,
@@ -29,9 +32,10 @@ import {
 import { syncDirectory, writeAll } from "../local-files.js";
 import type { Logger } from "../log.js";
 import { identityKey, walKey } from "../repository/keys.js";
-import { decodeContentMeta } from "../repository/object-meta.js";
+import { type ContentMeta, decodeContentMeta } from "../repository/object-meta.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { retryAsWhole } from "../storage/retrying-store.js";
+import { readAll } from "../storage/streams.js";
 import { parseWalFileName } from "./names.js";
 
 export interface FetchDeps {
@@ -73,16 +77,102 @@ export async function fetchWalFile(
   return { name, key, rawSize, dest };
 }
 
+/** Files up to this size (as stored, and decoded) are checked in memory before they are written. */
+const IN_MEMORY_LIMIT = 64 << 20;
+
 async function download(deps: FetchDeps, key: string, dest: string): Promise<number> {
   const { info, body } = await deps.store.get(key);
-  let meta: ReturnType<typeof decodeContentMeta>;
+  let meta: ContentMeta;
   try {
     meta = decodeContentMeta(key, info.metadata);
   } catch (error) {
     body.destroy();
     throw error;
   }
-  const tmp = join(dirname(dest), `.pgha-tmp-${basename(dest)}-${randomBytes(4).toString("hex")}`);
+  if (meta.rawSize <= IN_MEMORY_LIMIT && info.size <= IN_MEMORY_LIMIT) {
+    return deliverInMemory(deps, key, dest, meta, body);
+  }
+  return deliverStreamed(deps, key, dest, meta, body);
+}
+
+/** Reads the whole body, decompresses it in one call, checks it, and only then writes it. */
+async function deliverInMemory(
+  deps: FetchDeps,
+  key: string,
+  dest: string,
+  meta: ContentMeta,
+  body: Readable,
+): Promise<number> {
+  let stored: Buffer;
+  try {
+    stored = await readAll(body);
+  } catch (error) {
+    throw asFetchError(error, key, deps.store.url);
+  }
+  let raw: Buffer;
+  try {
+    raw = await decompressBuffer(meta.compression, stored, meta.rawSize);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    throw new IntegrityError(`${deps.store.url}/${key} is corrupt: cannot decompress (${why})`);
+  }
+  if (raw.length > meta.rawSize) {
+    throw new IntegrityError(
+      `${deps.store.url}/${key} decodes to more than its recorded ${meta.rawSize} bytes`,
+    );
+  }
+  checkContent(deps, key, meta, raw.length, createHash("sha256").update(raw).digest("hex"));
+  const tmp = temporaryBeside(dest);
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(tmp, "wx", 0o600);
+  } catch (error) {
+    throw new LocalIoError(`cannot create ${tmp}: ${describeSystemError(error)}`, { cause: error });
+  }
+  let closed = false;
+  try {
+    await writeAll(handle, raw);
+    await handle.sync();
+    await handle.close();
+    closed = true;
+    await rename(tmp, dest);
+    await syncDirectory(dirname(dest));
+    return raw.length;
+  } catch (error) {
+    if (!closed) await handle.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw new LocalIoError(`cannot write ${dest}: ${describeSystemError(error)}`, { cause: error });
+  }
+}
+
+function temporaryBeside(dest: string): string {
+  return join(dirname(dest), `.pgha-tmp-${basename(dest)}-${randomBytes(4).toString("hex")}`);
+}
+
+function checkContent(
+  deps: FetchDeps,
+  key: string,
+  meta: ContentMeta,
+  size: number,
+  sha256: string,
+): void {
+  if (size !== meta.rawSize || sha256 !== meta.sha256) {
+    throw new IntegrityError(
+      `${deps.store.url}/${key} is corrupt: got ${size} bytes with sha256 ${sha256.slice(0, 12)}…, expected ${meta.rawSize} bytes with ${meta.sha256.slice(0, 12)}…`,
+      "the archived copy is damaged; restore it from another copy of the repository if there is one",
+    );
+  }
+}
+
+/** Streams the body through decompression and checks into the temporary file. */
+async function deliverStreamed(
+  deps: FetchDeps,
+  key: string,
+  dest: string,
+  meta: ContentMeta,
+  body: Readable,
+): Promise<number> {
+  const tmp = temporaryBeside(dest);
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(tmp, "wx", 0o600);
@@ -138,13 +228,7 @@ async function download(deps: FetchDeps, key: string, dest: string): Promise<num
       }
       throw asFetchError(error, key, deps.store.url);
     }
-    const sha256 = hash.digest("hex");
-    if (size !== meta.rawSize || sha256 !== meta.sha256) {
-      throw new IntegrityError(
-        `${deps.store.url}/${key} is corrupt: got ${size} bytes with sha256 ${sha256.slice(0, 12)}…, expected ${meta.rawSize} bytes with ${meta.sha256.slice(0, 12)}…`,
-        "the archived copy is damaged; restore it from another copy of the repository if there is one",
-      );
-    }
+    checkContent(deps, key, meta, size, hash.digest("hex"));
     await handle.sync();
     await handle.close();
     closed = true;

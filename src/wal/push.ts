@@ -4,12 +4,35 @@
  * storeWalFile (identity, write, verify).
  *
  * Guarantees:
- * - resolves only after the object is stored and a HEAD shows the expected size and
- *   checksum metadata (the store acknowledged a Content-MD5/CRC-checked upload before);
+ * - resolves only after the object is stored and verified: a HEAD shows the expected size
+ *   and checksum metadata, or the store confirmed the bytes (StoredObject.verified) and an
+ *   earlier push to this repository read its metadata back (see "Requests" below);
  * - a name already archived with the same content resolves "already-archived" without
  *   uploading; with different content it throws WalConflictError and writes nothing;
  * - a segment whose header does not match its name, or whose cluster identity differs
  *   from the repository cluster's, is refused before anything is written.
+ *
+ * Requests, and the guarantee each one buys (S3; a local repository does the same in
+ * local files). With deps.facts (repo-facts.ts: what an earlier push learned, kept in
+ * pg_wal/.pgha/ for 10 minutes) a push of a segment to S3 makes ONE request, the PUT, on
+ * a server that honours If-None-Match (AWS S3, MinIO, Ceph), and HEAD + PUT on one that
+ * does not (s3rver); the first push, and one every 10 minutes, makes them all:
+ *
+ * - GET identity.json: refuses a segment of another cluster (system identifier, WAL
+ *   format). The identity never changes once written, so a cached copy answers as well.
+ * - PUT probes/if-none-match, twice (only when the cache can keep the answer): learns
+ *   whether the server honours If-None-Match, which decides whether the next HEAD is needed.
+ * - HEAD before the PUT: only where the server is not known to honour If-None-Match; it
+ *   keeps the PUT from replacing an archived object with different content.
+ * - PUT with If-None-Match: * and Content-MD5: stores the object; the server verifies the
+ *   body's MD5 and refuses to replace an existing object (412: compared by a HEAD, then
+ *   already archived or a conflict).
+ * - HEAD after the PUT: reads size and metadata back, in case the store acknowledged what
+ *   it did not keep, or kept without pgha's metadata (which every wal-fetch needs). The
+ *   PUT's ETag, when it is the MD5 of the body (a single PUT without SSE-KMS/SSE-C),
+ *   already says the server stored exactly those bytes; what it cannot say is that the
+ *   store keeps metadata, which the push that filled the cache checked. So this HEAD is
+ *   made on a cold cache or when the ETag proves nothing (multipart, SSE-KMS).
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
@@ -21,6 +44,7 @@ import { compressBuffer, compressStream } from "../compress/codec.js";
 import type { Compression } from "../compress/compression.js";
 import {
   AlreadyExistsError,
+  ClusterMismatchError,
   describeSystemError,
   IntegrityError,
   LocalIoError,
@@ -28,17 +52,23 @@ import {
   WalConflictError,
 } from "../errors.js";
 import type { Logger } from "../log.js";
-import { ensureIdentity, identityFromHeader } from "../repository/identity.js";
-import { walKey } from "../repository/keys.js";
+import {
+  type ClusterIdentity,
+  checkIdentity,
+  ensureIdentity,
+  identityFromHeader,
+} from "../repository/identity.js";
+import { conditionalWriteProbeKey, walKey } from "../repository/keys.js";
 import {
   type ContentMeta,
   decodeContentMeta,
   encodeContentMeta,
   sameContent,
 } from "../repository/object-meta.js";
-import type { ObjectStore } from "../storage/object-store.js";
+import type { ObjectStore, StoredObject } from "../storage/object-store.js";
 import { parseWalFileName, type WalFileName } from "./names.js";
 import { checkSegmentHeader, LONG_PAGE_HEADER_SIZE, type LongPageHeader } from "./page-header.js";
+import type { RepoFacts, RepoFactsCache } from "./repo-facts.js";
 
 export interface PushDeps {
   store: ObjectStore;
@@ -46,6 +76,8 @@ export interface PushDeps {
   compression: Compression;
   log: Logger;
   now: () => Date;
+  /** Where pushes remember what they learned about the repository; absent: ask every time. */
+  facts?: RepoFactsCache | undefined;
 }
 
 export interface PushOutcome {
@@ -106,60 +138,131 @@ export async function storeWalFile(deps: PushDeps, prepared: PreparedWal): Promi
   const { name, path } = prepared;
   const file = parseWalFileName(name);
   if (!file) throw new RefusedError(`'${name}' is not a WAL file name`);
-  if (prepared.header) {
-    await ensureIdentity(deps.store, identityFromHeader(deps.cluster, prepared.header, deps.now()));
-  }
+  const candidate = prepared.header
+    ? identityFromHeader(deps.cluster, prepared.header, deps.now())
+    : undefined;
+
+  // What an earlier push learned; dropped if the repository says otherwise.
+  let facts = await deps.facts?.read(deps.now());
+  let identity: ClusterIdentity | undefined;
+  if (candidate) ({ identity, facts } = await clusterIdentity(deps, candidate, facts));
+  // Only a push that checked the identity can keep what a probe finds.
+  await learnConditionalWrites(deps, facts, identity !== undefined);
+
   const key = walKey(deps.cluster, file);
+  const { sha256 } = prepared;
   const content: ContentMeta = {
-    sha256: prepared.sha256,
+    sha256,
     rawSize: prepared.size,
     compression: deps.compression.algorithm,
   };
 
   // No HEAD first: put(ifAbsent) reports an existing name itself (atomically where the
-  // store's capabilities.atomicIfAbsent says so; S3Store checks with a HEAD while it does
-  // not know), and only then do we compare contents. One request less per segment here.
-  let storedSize: number;
+  // store's capabilities.atomicIfAbsent says so; the S3 stores check with a HEAD while it
+  // is not known), and only then do we compare contents.
+  let stored: StoredObject;
   try {
-    storedSize = prepared.body
-      ? (
-          await deps.store.put(key, prepared.body, {
-            metadata: encodeContentMeta(content),
-            ifAbsent: true,
-          })
-        ).size
+    stored = prepared.body
+      ? await deps.store.put(key, prepared.body, {
+          metadata: encodeContentMeta(content),
+          ifAbsent: true,
+        })
       : await putStreamed(deps, path, key, content);
   } catch (error) {
     if (error instanceof AlreadyExistsError) {
       // Archived already: a retry after a crash, or another pusher (an old primary after failover).
       const now = await deps.store.head(key);
-      if (now) return alreadyArchived(deps, file, key, content, now.metadata, now.size);
+      if (now) {
+        const outcome = await alreadyArchived(deps, file, key, content, now.metadata, now.size);
+        if (identity && !facts) await remember(deps, identity);
+        return outcome;
+      }
     }
     throw error;
   }
 
-  const check = await deps.store.head(key);
-  if (
-    !check ||
-    check.size !== storedSize ||
-    !sameContent(decodeContentMeta(key, check.metadata), content)
-  ) {
-    throw new IntegrityError(
-      `${deps.store.url}/${key} does not read back as stored (size ${check?.size ?? "none"}, expected ${storedSize})`,
-      "the storage did not keep what it acknowledged; PostgreSQL will retry the file",
-    );
+  // The HEAD after the PUT (see the module comment for when it is left out).
+  if (!stored.verified || !facts) {
+    const check = await deps.store.head(key);
+    if (
+      !check ||
+      check.size !== stored.size ||
+      !sameContent(decodeContentMeta(key, check.metadata), content)
+    ) {
+      throw new IntegrityError(
+        `${deps.store.url}/${key} does not read back as stored (size ${check?.size ?? "none"}, expected ${stored.size})`,
+        "the storage did not keep what it acknowledged; PostgreSQL will retry the file",
+      );
+    }
+    if (identity && !facts) await remember(deps, identity);
   }
   deps.log.debug(
-    `archived ${name}: ${prepared.size} -> ${storedSize} bytes at ${deps.store.url}/${key}`,
+    `archived ${name}: ${prepared.size} -> ${stored.size} bytes at ${deps.store.url}/${key}`,
   );
-  return {
-    status: "stored",
-    name,
-    key,
-    rawSize: prepared.size,
-    storedSize,
-    sha256: prepared.sha256,
-  };
+  return { status: "stored", name, key, rawSize: prepared.size, storedSize: stored.size, sha256 };
+}
+
+/**
+ * The repository cluster's identity, checked against the segment's: from the cache when
+ * it has it (no request), else read (or recorded, by the cluster's first push) from the
+ * repository. A cached identity that disagrees is not trusted: the repository decides,
+ * and the cache is dropped (facts undefined) so that this push refills it.
+ */
+async function clusterIdentity(
+  deps: PushDeps,
+  candidate: ClusterIdentity,
+  facts: RepoFacts | undefined,
+): Promise<{ identity: ClusterIdentity; facts: RepoFacts | undefined }> {
+  if (facts) {
+    try {
+      checkIdentity(facts.identity, candidate, deps.store.url);
+      return { identity: facts.identity, facts };
+    } catch (error) {
+      if (!(error instanceof ClusterMismatchError)) throw error;
+    }
+  }
+  return { identity: await ensureIdentity(deps.store, candidate), facts: undefined };
+}
+
+/**
+ * Tells a store that depends on its server whether the server honours conditional writes:
+ * from the cache, or by a probe when the cache can keep the answer (a probe costs two
+ * PUTs; the answer saves a HEAD per push). Where neither, or when the probe fails, the
+ * store keeps checking with a HEAD before each PUT.
+ */
+async function learnConditionalWrites(
+  deps: PushDeps,
+  facts: RepoFacts | undefined,
+  canProbe: boolean,
+) {
+  const store = deps.store;
+  if (!store.learnCapabilities || store.capabilities.atomicIfAbsent !== "unknown") return;
+  const probeKey = conditionalWriteProbeKey(deps.cluster);
+  if (facts) {
+    if (facts.atomicIfAbsent !== undefined)
+      await store.learnCapabilities(probeKey, { atomicIfAbsent: facts.atomicIfAbsent });
+    return;
+  }
+  if (!deps.facts || !canProbe) return;
+  try {
+    const learned = await store.learnCapabilities(probeKey);
+    deps.log.debug(
+      `${store.url} ${learned.atomicIfAbsent ? "honours" : "ignores"} If-None-Match: *`,
+    );
+  } catch (error) {
+    deps.log.debug(
+      `cannot probe conditional writes at ${store.url}/${probeKey}: ${(error as Error).message}`,
+    );
+  }
+}
+
+/** Keeps what this push checked for the next ones (never fails the push). */
+async function remember(deps: PushDeps, identity: ClusterIdentity) {
+  const known = deps.store.capabilities.atomicIfAbsent;
+  await deps.facts?.write(
+    { identity, atomicIfAbsent: known === "unknown" ? undefined : known },
+    deps.now(),
+  );
 }
 
 /** The name is archived already: fine if the content is the same (made durable), else a conflict. */
@@ -250,7 +353,7 @@ async function putStreamed(
   path: string,
   key: string,
   content: ContentMeta,
-): Promise<number> {
+): Promise<StoredObject> {
   const compress = await compressStream(deps.compression);
   const rehash = createHash("sha256");
   const source = createReadStream(path);
@@ -274,7 +377,7 @@ async function putStreamed(
         hint: "PostgreSQL never changes a file it hands to archive_command; is something else writing to pg_wal?",
       });
     }
-    return stored.size;
+    return stored;
   } finally {
     // Whatever the store did not consume (it failed early) must not hold the file open.
     source.destroy();

@@ -125,6 +125,7 @@ describe("configuration", () => {
     s3Sse: (c) => c.s3.sse,
     s3SseKmsKeyId: (c) => c.s3.sseKmsKeyId,
     s3PartSize: (c) => c.s3.partSize,
+    s3CaFile: (c) => c.s3.caFile,
     pgdata: (c) => c.pgdata,
     pgConn: (c) => c.pgConn,
     pgBin: (c) => c.pgBin,

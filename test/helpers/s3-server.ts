@@ -28,7 +28,11 @@ export interface RunningS3 {
   stop(): Promise<void>;
 }
 
-export async function startS3Server(log: (line: string) => void): Promise<RunningS3> {
+/** `requestLog`: where s3rver logs its requests (MinIO and an external server do not). */
+export async function startS3Server(
+  log: (line: string) => void,
+  options: { requestLog?: string } = {},
+): Promise<RunningS3> {
   const external = process.env.PGHA_TEST_S3_ENDPOINT;
   if (external) {
     return {
@@ -46,7 +50,7 @@ export async function startS3Server(log: (line: string) => void): Promise<Runnin
   }
   const minio = await tryMinio(log);
   if (minio) return minio;
-  return startS3rver();
+  return startS3rver(options);
 }
 
 async function tryMinio(log: (line: string) => void): Promise<RunningS3 | undefined> {
@@ -81,11 +85,12 @@ async function tryMinio(log: (line: string) => void): Promise<RunningS3 | undefi
 }
 
 /**
- * s3rver on 127.0.0.1 in a child process; with `tls` (PEM files) it speaks https only, and
- * clients must trust the certificate themselves.
+ * s3rver on 127.0.0.1 in a child process (it checks every SigV4 signature, see
+ * s3rver-main.mjs). With `tls` (PEM files) it speaks https only, and clients must trust
+ * the certificate themselves; with `requestLog` it appends "METHOD URL" per request there.
  */
 export async function startS3rver(
-  options: { tls?: { keyFile: string; certFile: string } } = {},
+  options: { tls?: { keyFile: string; certFile: string }; requestLog?: string } = {},
 ): Promise<RunningS3> {
   const directory = await mkdtemp(join(tmpdir(), "pgha-s3rver-"));
   const bucket = "pgha-test";
@@ -99,7 +104,12 @@ export async function startS3rver(
       bucket,
       ...tlsArgs,
     ],
-    { stdio: ["ignore", "pipe", "inherit"] },
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: options.requestLog
+        ? { ...process.env, S3RVER_REQUEST_LOG: options.requestLog }
+        : process.env,
+    },
   );
   const port = await new Promise<number>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });

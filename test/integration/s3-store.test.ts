@@ -6,6 +6,7 @@ import type { RequestRetry } from "../../src/storage/object-store.js";
 import { defaultRetryPolicy, withRetry } from "../../src/storage/retry.js";
 import { addRetries } from "../../src/storage/retrying-store.js";
 import { S3Store } from "../../src/storage/s3.js";
+import { S3HttpStore } from "../../src/storage/s3-http-store.js";
 import type { S3Settings } from "../../src/storage/s3-settings.js";
 import { readAll } from "../../src/storage/streams.js";
 import { s3Server } from "../helpers/components.js";
@@ -24,38 +25,60 @@ function settings(endpoint: string): S3Settings {
     sse: undefined,
     sseKmsKeyId: undefined,
     partSize: 5 * 1024 * 1024,
+    caFile: undefined,
   };
 }
 
-if (server) {
+const credentials = server && {
+  accessKeyId: server.accessKeyId,
+  secretAccessKey: server.secretAccessKey,
+};
+
+if (server && credentials) {
   process.env.AWS_ACCESS_KEY_ID = server.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = server.secretAccessKey;
-  describeConformance(
-    `s3 (${server.kind})`,
-    async () => {
-      const prefix = `conformance-${randomBytes(4).toString("hex")}`;
-      const store = addRetries(
-        new S3Store(server.bucket, prefix, settings(server.endpoint)),
-        defaultRetryPolicy(20_000),
-      );
-      return {
-        store,
-        cleanup: async () => {
-          for await (const entry of store.list("")) await store.delete(entry.key);
-        },
-      };
-    },
-    {
-      capabilities: {
-        atomicIfAbsent: "unknown",
-        atomicReplace: "unknown",
-        durableWhenVisible: true,
+  for (const [name, make] of [
+    ["S3Store", (prefix: string) => new S3Store(server.bucket, prefix, settings(server.endpoint))],
+    [
+      "S3HttpStore",
+      (prefix: string) =>
+        new S3HttpStore(server.bucket, prefix, settings(server.endpoint), credentials),
+    ],
+  ] as const)
+    describeConformance(
+      `s3 ${name} (${server.kind})`,
+      async () => {
+        const prefix = `conformance-${randomBytes(4).toString("hex")}`;
+        const store = addRetries(make(prefix), defaultRetryPolicy(20_000));
+        return {
+          store,
+          cleanup: async () => {
+            for await (const entry of store.list("")) await store.delete(entry.key);
+          },
+        };
       },
-      atomicIfAbsent: server.conditionalWrites,
-      largeBody: 12 * 1024 * 1024,
-    },
-  );
+      {
+        capabilities: {
+          atomicIfAbsent: "unknown",
+          atomicReplace: "unknown",
+          durableWhenVisible: true,
+        },
+        atomicIfAbsent: server.conditionalWrites,
+        largeBody: 12 * 1024 * 1024,
+      },
+    );
 }
+
+describe.skipIf(!server)("the test S3 server checks signatures", () => {
+  it("refuses a request signed with the wrong secret, as S3 does", async () => {
+    if (!server) return;
+    const wrong = { accessKeyId: server.accessKeyId, secretAccessKey: "not-the-secret" };
+    const store = new S3HttpStore(server.bucket, "sig", settings(server.endpoint), wrong);
+    const error = await store.put("k", Buffer.from("x")).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).message).toMatch(/access denied \(SignatureDoesNotMatch\)/);
+  });
+});
 
 describe.skipIf(!server)("S3Store failures", () => {
   it("retries an unreachable endpoint within the time budget, then fails as transient storage", async () => {
@@ -127,3 +150,59 @@ describe.skipIf(!server)("S3Store failures", () => {
     await store.delete("k");
   });
 });
+
+describe.skipIf(!server)(
+  "S3 stores: what a PUT proves, and conditional writes learned once",
+  () => {
+    const stores = () => {
+      if (!server || !credentials) throw new Error("no server");
+      const prefix = `learn-${randomBytes(4).toString("hex")}`;
+      return [
+        new S3Store(server.bucket, prefix, settings(server.endpoint)),
+        new S3HttpStore(server.bucket, prefix, settings(server.endpoint), credentials),
+      ];
+    };
+    const requestsOf = () => {
+      const made: string[] = [];
+      const retryRequest: RequestRetry = (what, request) => {
+        made.push(what.replace(/ s3:.*/, ""));
+        return request();
+      };
+      return { made, retryRequest };
+    };
+
+    it("a single PUT is verified by its ETag (the body's MD5), a multipart upload is not", async () => {
+      for (const store of stores()) {
+        const single = await store.put("single", randomBytes(1000));
+        expect(single.verified, store.constructor.name).toBe(true);
+        const multi = await store.put("multi", Readable.from([randomBytes(6 * 1024 * 1024)]));
+        expect(multi.verified ?? false, store.constructor.name).toBe(false);
+        await store.delete("single");
+        await store.delete("multi");
+      }
+    });
+
+    it("probes whether the server honours If-None-Match, and then relies on the answer", async () => {
+      for (const store of stores()) {
+        const name = store.constructor.name;
+        const learned = await store.learnCapabilities("probe/if-none-match");
+        expect(learned, name).toEqual({ atomicIfAbsent: server?.conditionalWrites });
+        expect(store.capabilities.atomicIfAbsent, name).toBe(server?.conditionalWrites);
+        // Asked again, it does not probe again.
+        expect(await store.learnCapabilities("probe/if-none-match"), name).toEqual({});
+
+        // Not honoured: a HEAD before the conditional PUT.
+        await store.learnCapabilities("probe/x", { atomicIfAbsent: false });
+        const before = requestsOf();
+        await store.put("k1", Buffer.from("one"), { ifAbsent: true, ...before });
+        expect(before.made, name).toEqual(["HEAD", "PUT"]);
+        // Honoured (what an earlier probe found): the PUT alone.
+        await store.learnCapabilities("probe/x", { atomicIfAbsent: true });
+        const alone = requestsOf();
+        await store.put("k2", Buffer.from("two"), { ifAbsent: true, ...alone });
+        expect(alone.made, name).toEqual(["PUT"]);
+        for (const key of ["probe/if-none-match", "k1", "k2"]) await store.delete(key);
+      }
+    });
+  },
+);

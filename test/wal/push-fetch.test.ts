@@ -232,6 +232,27 @@ describe("fetchWalFile", () => {
     );
   });
 
+  it.each([
+    ["in memory", 1 << 20],
+    ["streamed (over 64 MiB)", 1 << 27],
+  ])("delivers a segment %s only when it decodes to its recorded size", async (_, size) => {
+    const name = segmentName(1, 0, 1);
+    const bytes = makeSegment(1, 0, 1, { segmentSize: size });
+    const outcome = await pushWalFile(deps, await file(name, bytes));
+    const dest = join(dir, "BIG");
+    await fetchWalFile(fetchDeps(), name, dest);
+    expect((await readFile(dest)).equals(bytes)).toBe(true);
+    // The same stored bytes under metadata that promise less: refused, nothing delivered.
+    const stored = await store.head(outcome.key);
+    const body = await readAll((await store.get(outcome.key)).body);
+    await store.put(outcome.key, body, {
+      metadata: { ...stored?.metadata, "pgha-raw-size": String(size - 1) },
+    });
+    await rm(dest);
+    await expect(fetchWalFile(fetchDeps(), name, dest)).rejects.toBeInstanceOf(IntegrityError);
+    expect(await readdir(dir)).toEqual([name]);
+  });
+
   it("replaces an existing destination file atomically", async () => {
     const name = segmentName(1, 0, 10);
     const bytes = makeSegment(1, 0, 10);

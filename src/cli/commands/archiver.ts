@@ -1,7 +1,7 @@
 /** pgha archiver: the asynchronous archiver of one data directory (src/wal/archiver.ts). */
 import { statSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { OptionsOf } from "../../config/flags.js";
 import { UsageError } from "../../errors.js";
 import { stderrLogger } from "../../log.js";
@@ -9,6 +9,7 @@ import { openStore } from "../../storage/open-store.js";
 import { Archiver } from "../../wal/archiver.js";
 import { PreparePool } from "../../wal/prepare-pool.js";
 import { storeWalFile } from "../../wal/push.js";
+import { repoFactsFor } from "../../wal/repo-facts.js";
 import { adoptSpool, holdsLock, releaseLock, spoolDir, spoolRefusal } from "../../wal/spool.js";
 import { loadContext } from "../context.js";
 
@@ -33,6 +34,8 @@ export async function archiverCommand(opts: OptionsOf<"archiver">): Promise<numb
   const pool = new PreparePool(jobs, config.compress);
   try {
     const store = await openStore(config, log);
+    // What pushes learned about the repository (identity, conditional writes): fewer requests.
+    const facts = repoFactsFor(config, join(pgdata, "pg_wal", "archiver"), log);
     const changed = configChangeWatch(config.configFile);
     const archiver = new Archiver({
       pgdata,
@@ -46,6 +49,7 @@ export async function archiverCommand(opts: OptionsOf<"archiver">): Promise<numb
             compression: config.compress,
             log,
             now: () => new Date(),
+            facts,
           },
           prepared,
         ),

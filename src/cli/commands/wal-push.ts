@@ -2,6 +2,7 @@ import type { OptionsOf } from "../../config/flags.js";
 import { describeSystemError, PghaError } from "../../errors.js";
 import { openStore } from "../../storage/open-store.js";
 import { pushWalFile } from "../../wal/push.js";
+import { repoFactsFor } from "../../wal/repo-facts.js";
 import { type CommandContext, loadContext } from "../context.js";
 
 /**
@@ -25,7 +26,14 @@ export async function walPushCommand(path: string, opts: OptionsOf<"wal-push">):
   }
   const store = await openStore(config, log);
   await pushWalFile(
-    { store, cluster: config.cluster, compression: config.compress, log, now: () => new Date() },
+    {
+      store,
+      cluster: config.cluster,
+      compression: config.compress,
+      log,
+      now: () => new Date(),
+      facts: repoFactsFor(config, path, log),
+    },
     path,
   );
   return 0;

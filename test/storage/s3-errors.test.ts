@@ -1,7 +1,7 @@
 /** S3 error classification: what is "not found", what is retried, what fails at once with a hint. */
 import { describe, expect, it } from "vitest";
 import { AlreadyExistsError, NotFoundError, StorageError } from "../../src/errors.js";
-import { classify } from "../../src/storage/s3.js";
+import { classify } from "../../src/storage/s3-errors.js";
 
 const sdkError = (name: string, status?: number, extra: Record<string, unknown> = {}) =>
   Object.assign(new Error(`${name} happened`), {
