@@ -36,12 +36,11 @@ export interface BenchS3 {
 }
 
 /**
- * The environment that makes pgha trust the test server's certificate. THE one place to
- * switch once pgha has its own option for a CA file (`--s3-ca-file`): return that
- * setting here instead of NODE_EXTRA_CA_CERTS.
+ * The environment that makes pgha trust the test server's certificate: --s3-ca-file, read
+ * only when a TLS connection opens (NODE_EXTRA_CA_CERTS would cost every process start).
  */
 export function pghaTlsEnv(caFile: string): Record<string, string> {
-  return { NODE_EXTRA_CA_CERTS: caFile };
+  return { PGHA_S3_CA_FILE: caFile };
 }
 
 /** A segment object's name: the WAL file name, then pgBackRest's "-sha1" and extension. */

@@ -152,7 +152,7 @@ async function main(): Promise<void> {
       "recovery: a copy of the base backup with recovery.signal and restore_command, timed from pg_ctl start to consistent (pg_ctl -w returns) and to promoted (the log says ready to accept connections); every segment must appear as restored",
       "backup: archive_command pushes with both tools (the measured tool first); backups start after the archiver is idle and a global sync; restores into an empty directory; peak RSS from /usr/bin/time (largest process) and from /proc (process tree, sampled every 100 ms)",
       "live: a fresh cluster per tool (fsync = off, as the test clusters), pgbench -c 2 -j 2 with a bulk INSERT script at a calibrated --rate; .ready/.done sampled every 200 ms; a .done is checked against a repository listing taken after it was seen",
-      "pgha trusts the test server's certificate through NODE_EXTRA_CA_CERTS (bench/peer-s3.ts pghaTlsEnv); pgBackRest through repo1-storage-ca-file",
+      "pgha trusts the test server's certificate through --s3-ca-file (PGHA_S3_CA_FILE); pgBackRest through repo1-storage-ca-file",
     ],
     targets,
     results,
