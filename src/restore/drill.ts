@@ -19,6 +19,7 @@ import { freshId } from "../repository/backup-manifest.js";
 import { type DrillCheck, type DrillReport, writeDrillReport } from "../repository/drill-report.js";
 import { drillKey } from "../repository/keys.js";
 import type { ObjectStore } from "../storage/object-store.js";
+import { stopSpoolProcesses } from "../wal/spool.js";
 import { applyRestore, planFromRepository, refusalError } from "./apply.js";
 import type { RestorePlan } from "./plan.js";
 import { restoreCommandLine } from "./recovery-config.js";
@@ -216,6 +217,8 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
   } finally {
     if (running && pgCtl && pgdata)
       await run(pgCtl, ["stop", "-w", "-m", "fast", "-D", pgdata]).catch(() => undefined);
+    // The restore_command's prefetcher writes into the scratch data directory: stop it first.
+    if (pgdata) await stopSpoolProcesses(pgdata).catch(() => undefined);
     if (scratch && !request.keep) await rm(scratch, { recursive: true, force: true });
   }
   phases.total = clock() - started.getTime();

@@ -206,6 +206,33 @@ export function holderAlive(record: LockRecord): boolean {
   }
 }
 
+/**
+ * Stops the archiver and the prefetcher of a data directory (those its spool locks name and
+ * that are still theirs), waiting up to `graceMs` for each before SIGKILL: for whoever is
+ * about to remove the directory (a drill's scratch copy), so that nothing writes into it.
+ */
+export async function stopSpoolProcesses(pgdata: string, graceMs = 5000): Promise<void> {
+  for (const kind of ["archive", "prefetch"] as const) {
+    const holder = await readLock(spoolDir(pgdata, kind)).catch(() => undefined);
+    if (!holder || holder.host !== hostname() || !holderAlive(holder)) continue;
+    try {
+      process.kill(holder.pid, "SIGTERM");
+    } catch {
+      continue;
+    }
+    const deadline = Date.now() + graceMs;
+    while (holderAlive(holder) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    if (holderAlive(holder)) {
+      try {
+        process.kill(holder.pid, "SIGKILL");
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+}
+
 export async function readLock(dir: string): Promise<LockRecord | undefined> {
   const text = await readText(join(dir, "lock"));
   if (text === undefined) return undefined;

@@ -11,6 +11,7 @@ import { chown, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { stopSpoolProcesses } from "../../src/wal/spool.js";
 
 export const PG_BIN = process.env.PGHA_TEST_PG_BIN ?? "/usr/lib/postgresql/15/bin";
 
@@ -282,32 +283,7 @@ export class PgCluster {
   }
 }
 
-/**
- * Stops the pgha archiver and prefetcher of a data directory (their spool locks name
- * them), so that removing the directory does not race their writes.
- */
+/** Stops the pgha archiver and prefetcher of a data directory before it is removed. */
 export async function stopBackgroundProcesses(dataDir: string): Promise<void> {
-  const { readFile } = await import("node:fs/promises");
-  for (const kind of ["archive", "prefetch"]) {
-    const text = await readFile(join(dataDir, "pg_wal", ".pgha", kind, "lock"), "utf8").catch(
-      () => undefined,
-    );
-    const pid = text ? (JSON.parse(text) as { pid: number }).pid : undefined;
-    if (!pid) continue;
-    const alive = () => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    try {
-      process.kill(pid, "SIGTERM");
-    } catch {
-      continue;
-    }
-    for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
-    if (alive()) process.kill(pid, "SIGKILL");
-  }
+  await stopSpoolProcesses(dataDir);
 }
