@@ -12,6 +12,7 @@ import type { S3Settings } from "../storage/s3-settings.js";
 import {
   DEFAULT_CONFIG_FILE,
   defaultText,
+  fileKeyOf,
   OPTION_KEYS,
   OPTIONS,
   type OptionKey,
@@ -42,6 +43,8 @@ export interface Config {
   pgConn: string | undefined;
   pgBin: string | undefined;
   archiveTimeoutMs: number;
+  /** --jobs: bundles a backup or restore works on at once. */
+  parallel: number;
   retention: RetentionSettings;
   scheduleGraceMs: number;
   /** The config file's "jobs" list, unparsed (the scheduler validates it). */
@@ -76,7 +79,7 @@ export function resolveSettings(sources: ConfigSources): SettingValues {
     const spec: OptionSpec<unknown> = OPTIONS[key];
     const fromFlag = sources.flags[key];
     const fromEnv = sources.env[spec.env];
-    const fromFile = sources.file?.values[spec.name];
+    const fromFile = sources.file?.values[fileKeyOf(spec)];
     let raw: string | undefined;
     let origin: string;
     if (fromFlag !== undefined) {
@@ -88,12 +91,12 @@ export function resolveSettings(sources: ConfigSources): SettingValues {
     } else if (fromFile !== undefined && fromFile !== null) {
       if (typeof fromFile === "object") {
         throw new UsageError(
-          `config file ${sources.file?.path}: '${spec.name}' must be a string, number or boolean`,
-          `for example "${spec.name}": "${defaultText(spec)}"`,
+          `config file ${sources.file?.path}: '${fileKeyOf(spec)}' must be a string, number or boolean`,
+          `for example "${fileKeyOf(spec)}": "${defaultText(spec)}"`,
         );
       }
       raw = String(fromFile);
-      origin = `'${spec.name}' in ${sources.file?.path}`;
+      origin = `'${fileKeyOf(spec)}' in ${sources.file?.path}`;
     } else {
       continue;
     }
@@ -146,6 +149,7 @@ function toConfig(v: SettingValues): Omit<Config, "jobs" | "configFile"> {
     pgConn: v.pgConn,
     pgBin: v.pgBin,
     archiveTimeoutMs: v.archiveTimeout,
+    parallel: v.jobs,
     retention: {
       last: v.keepLast,
       hourly: v.keepHourly,
@@ -163,7 +167,7 @@ function toConfig(v: SettingValues): Omit<Config, "jobs" | "configFile"> {
 
 function checkFileKeys(path: string, values: Record<string, unknown>): void {
   // "jobs" is the scheduler's list (src/schedule/jobs.ts), the one structured key.
-  const known = new Set([...OPTION_KEYS.map((key) => OPTIONS[key].name), "jobs"]);
+  const known = new Set([...OPTION_KEYS.map((key) => fileKeyOf(OPTIONS[key])), "jobs"]);
   for (const name of Object.keys(values)) {
     if (!known.has(name)) {
       throw new UsageError(

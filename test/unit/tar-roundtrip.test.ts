@@ -101,7 +101,7 @@ describe("tar upload and fetch", () => {
     const out = join(dir, "out");
     const manifest = manifestFor(files, [object]);
     const result = await fetchBaseBackup(
-      { store, log: memoryLogger(), progress: () => undefined },
+      { store, log: memoryLogger(), progress: () => undefined, jobs: 2 },
       manifest,
       out,
       new Map(),
@@ -122,7 +122,7 @@ describe("tar upload and fetch", () => {
     const out2 = join(dir, "out2");
     await expect(
       fetchBaseBackup(
-        { store, log: memoryLogger(), progress: () => undefined },
+        { store, log: memoryLogger(), progress: () => undefined, jobs: 2 },
         bad,
         out2,
         new Map(),
@@ -196,7 +196,7 @@ describe("a tampered backup", () => {
     const out = join(dir, "target");
     await expect(
       fetchBaseBackup(
-        { store, log: memoryLogger(), progress: () => undefined },
+        { store, log: memoryLogger(), progress: () => undefined, jobs: 2 },
         manifest,
         out,
         new Map(),
