@@ -15,9 +15,10 @@ import { Worker } from "node:worker_threads";
 import {
   abortError,
   type FromWorker,
+  INPUT_BUFFERS,
+  INPUT_BYTES,
   receiveError,
   type ToWorker,
-  WINDOW_BYTES,
 } from "./job-protocol.js";
 import type { PackResult, PackTask } from "./pack-bundle.js";
 import type { UnpackEvents, UnpackResult, UnpackTask } from "./unpack-bundle.js";
@@ -45,6 +46,10 @@ interface Task {
 
 class JobWorker {
   task: Task | undefined;
+  /** unpack input buffers back from the worker, reused by the next task. */
+  readonly buffers: ArrayBuffer[] = [];
+  /** How many input buffers exist (here, or in the worker). */
+  buffersMade = 0;
   private readonly worker: Worker;
 
   constructor(onCrash: (worker: JobWorker) => void) {
@@ -180,12 +185,14 @@ export class JobPool {
 
   /** Extracts one object in a worker, from the stored bytes given to `send`. */
   unpack(task: UnpackTask, events: UnpackEvents, signal: AbortSignal): UnpackJob {
-    let outstanding = 0;
     let wake: (() => void) | undefined;
     let failure: Error | undefined;
     let ended = false;
     let stopped = false;
     let worker: JobWorker | undefined;
+    /** The buffer being filled, and how far. */
+    let filling: Uint8Array | undefined;
+    let fill = 0;
     const acquired = this.acquire();
     const result = new Promise<UnpackResult>((resolve, reject) => {
       const stop = () => {
@@ -196,7 +203,11 @@ export class JobPool {
       const finish = (error: Error | undefined, value?: UnpackResult) => {
         ended = true;
         signal.removeEventListener("abort", stop);
-        if (worker) this.release(worker);
+        if (worker) {
+          // Buffers a failed task did not hand back are gone; the next task makes new ones.
+          worker.buffersMade = worker.buffers.length;
+          this.release(worker);
+        }
         wake?.();
         if (error) reject(failure ?? error);
         else if (failure) reject(failure);
@@ -218,8 +229,8 @@ export class JobPool {
         got.task = {
           onMessage: (message) => {
             switch (message.t) {
-              case "credit":
-                outstanding -= message.bytes;
+              case "used":
+                got.buffers.push(message.buffer);
                 wake?.();
                 break;
               case "progress":
@@ -251,26 +262,49 @@ export class JobPool {
       });
     });
     result.catch(() => undefined);
+    const gone = () => ended || stopped;
+    /** Hands the filled part of the current buffer to the worker. */
+    const hand = (got: JobWorker) => {
+      if (!filling || fill === 0) return;
+      const chunk = filling.subarray(0, fill);
+      filling = undefined;
+      fill = 0;
+      got.post({ t: "input", chunk }, [chunk.buffer as ArrayBuffer]);
+    };
     return {
       result,
       send: async (chunk) => {
         const got = await acquired;
-        if (ended || stopped) throw failure ?? abortError();
-        // A copy the worker owns (a body's chunks may share one buffer).
-        const copy = new Uint8Array(chunk);
-        outstanding += copy.length;
-        got.post({ t: "input", chunk: copy }, [copy.buffer]);
-        while (outstanding >= WINDOW_BYTES && !ended) {
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-          });
-          wake = undefined;
+        let rest = chunk;
+        while (rest.length > 0) {
+          if (gone()) throw failure ?? abortError();
+          if (!filling) {
+            const reused = got.buffers.pop();
+            if (reused) filling = new Uint8Array(reused);
+            else if (got.buffersMade < INPUT_BUFFERS) {
+              got.buffersMade++;
+              filling = new Uint8Array(INPUT_BYTES);
+            } else {
+              // Every buffer is with the worker: wait for one to come back.
+              await new Promise<void>((resolve) => {
+                wake = resolve;
+              });
+              wake = undefined;
+              continue;
+            }
+          }
+          const take = Math.min(rest.length, filling.length - fill);
+          filling.set(rest.subarray(0, take), fill);
+          fill += take;
+          rest = rest.subarray(take);
+          if (fill === filling.length) hand(got);
         }
-        if (failure) throw failure;
       },
       end: () => {
         void acquired.then((got) => {
-          if (!ended) got.post({ t: "end" });
+          if (gone()) return;
+          hand(got);
+          got.post({ t: "end" });
         });
       },
     };

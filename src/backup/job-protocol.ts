@@ -1,9 +1,11 @@
 /**
  * The messages between a backup/restore job worker (job-worker.ts) and the pool that runs
  * it (job-pool.ts). A worker runs one task at a time. Byte streams in either direction are
- * bounded by credit: the sender stops once WINDOW_BYTES are sent and not yet taken, and
- * the receiver gives credit back as it takes them. Errors cross as plain data and are
- * rebuilt as the same error classes on the other side.
+ * bounded: a pack task stops once WINDOW_BYTES of output are sent and not yet taken (the
+ * pool gives credit back as it takes them); an unpack task gets its input in at most
+ * INPUT_BUFFERS buffers of INPUT_BYTES that it hands back once used, to be filled again,
+ * so neither thread allocates per chunk. Errors cross as plain data and are rebuilt as
+ * the same error classes on the other side.
  */
 import {
   IntegrityError,
@@ -16,15 +18,19 @@ import {
 import type { PackResult, PackTask } from "./pack-bundle.js";
 import type { UnpackResult, UnpackTask } from "./unpack-bundle.js";
 
-/** Bytes in flight per job and direction. */
+/** pack: output bytes in flight per job. */
 export const WINDOW_BYTES = 4 << 20;
+
+/** unpack: the input buffers that circulate between the pool and a job. */
+export const INPUT_BUFFERS = 4;
+export const INPUT_BYTES = 1 << 20;
 
 export type ToWorker =
   | { t: "pack"; task: PackTask }
   | { t: "unpack"; task: UnpackTask }
   /** pack: the pool took this many output bytes. */
   | { t: "credit"; bytes: number }
-  /** unpack: stored bytes, and their end. */
+  /** unpack: stored bytes (a view of one of the circulating buffers), and their end. */
   | { t: "input"; chunk: Uint8Array }
   | { t: "end" }
   /** Stop the task: it ends with an AbortError. */
@@ -32,8 +38,8 @@ export type ToWorker =
 
 export type FromWorker =
   | { t: "output"; chunk: Uint8Array }
-  /** unpack: the worker took this many input bytes. */
-  | { t: "credit"; bytes: number }
+  /** unpack: an input buffer handed back, used. */
+  | { t: "used"; buffer: ArrayBuffer }
   | { t: "progress"; bytes: number }
   | { t: "file"; path: string; size: number; sha256: string }
   | { t: "directory"; path: string; mode: number }

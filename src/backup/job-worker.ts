@@ -63,13 +63,15 @@ class TaskChannel {
     this.wake();
   }
 
-  /** unpack: the input, giving credit back as each chunk is taken. */
+  /** unpack: the input; each buffer goes back to the pool once the consumer is done with it. */
   async *chunks(): AsyncGenerator<Uint8Array> {
     for (;;) {
       const chunk = this.input.shift();
       if (chunk) {
-        this.post({ t: "credit", bytes: chunk.length });
         yield chunk;
+        // The consumer asked for the next chunk: it is done with this one.
+        const buffer = chunk.buffer as ArrayBuffer;
+        this.post({ t: "used", buffer }, [buffer]);
       } else if (this.inputEnded) return;
       else await this.wait();
       if (this.aborted) throw abortError();

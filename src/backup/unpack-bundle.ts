@@ -6,17 +6,21 @@
  * made only once every object is extracted, so no entry can write through one. Objects of
  * one part may be extracted in any order and at once: a file's parent directories are
  * made when it needs them.
+ *
+ * Memory does not grow with the object: zstd decompresses into one reused buffer, the tar
+ * reader hands out views of it, and file data is written from two reused buffers (one is
+ * written while the other fills).
  */
-import { createHash } from "node:crypto";
-import { mkdir, open } from "node:fs/promises";
+import { createHash, type Hash } from "node:crypto";
+import { type FileHandle, mkdir, open } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
-import * as tar from "tar-stream";
 import type { CompressionAlgorithm } from "../compress/compression.js";
-import { SyncDecompressor } from "../compress/zstd-sync.js";
+import { CorruptDataError, SyncDecompressor } from "../compress/zstd-sync.js";
 import { describeSystemError, IntegrityError, LocalIoError, PghaError } from "../errors.js";
 import { writeAll } from "../local-files.js";
+import { type TarEvent, TarFormatError, TarReader } from "./tar-reader.js";
 
-/** File data is written in pieces of about this size (one write in flight per file). */
+/** File data is written in pieces of this size, one write in flight per job. */
 const WRITE_BYTES = 1 << 20;
 
 export interface UnpackTask {
@@ -50,68 +54,41 @@ export async function unpackBundle(
   events: UnpackEvents,
 ): Promise<UnpackResult> {
   const decoder = task.compression === "none" ? undefined : await SyncDecompressor.create();
-  const extract = tar.extract();
+  const reader = new TarReader();
+  const writer = new EntryWriter(task, events);
   let rawSize = 0;
-  let inputFailure: unknown;
-  const pump = (async () => {
-    const feed = async (chunk: Buffer) => {
-      rawSize += chunk.length;
-      events.progress(chunk.length);
-      if (!extract.write(chunk)) await new Promise<void>((r) => extract.once("drain", () => r()));
-    };
-    try {
-      for await (const chunk of input) {
-        const out: Buffer[] = [];
-        if (!decoder) out.push(Buffer.from(chunk));
-        else {
-          try {
-            decoder.write(chunk, (piece) => out.push(piece));
-          } catch (error) {
-            throw corrupt(task, error);
-          }
-        }
-        for (const piece of out) await feed(piece);
-      }
-    } catch (error) {
-      inputFailure ??= error;
-      throw error;
-    }
-    try {
-      decoder?.end();
-    } catch (error) {
-      throw corrupt(task, error);
-    }
-    (extract as unknown as { end(): void }).end();
-  })().catch((error: Error) => {
-    extract.destroy(error);
-  });
+  const feed = async (bytes: Uint8Array) => {
+    rawSize += bytes.length;
+    events.progress(bytes.length);
+    await reader.write(bytes, writer.handle);
+  };
   try {
-    await extractEntries(extract, task, events);
+    for await (const chunk of input) {
+      if (decoder) await decoder.write(chunk, feed);
+      else await feed(chunk);
+    }
+    decoder?.end();
+    reader.end();
   } catch (error) {
-    // The pump may wait for a drain that never comes: it is not awaited (the caller stops
-    // the input).
-    extract.destroy(error as Error);
-    throw classify(inputFailure ?? error, task);
+    await writer.abandon();
+    throw classify(error, task);
   }
-  await pump;
-  if (inputFailure) throw classify(inputFailure, task);
   return { rawSize };
 }
 
-function corrupt(task: UnpackTask, error: unknown): IntegrityError {
-  const why = error instanceof Error ? error.message : String(error);
-  return new IntegrityError(`${task.what} is corrupt: cannot decompress (${why})`);
-}
-
-/** Whatever failed while extracting: the input's own error, the local disk, or the tar data. */
+/** Whatever failed while extracting: the input, the stored data, or the local disk. */
 function classify(error: unknown, task: UnpackTask): unknown {
+  const why = error instanceof Error ? error.message : String(error);
+  if (error instanceof CorruptDataError)
+    return new IntegrityError(`${task.what} is corrupt: cannot decompress (${why})`);
+  if (error instanceof TarFormatError)
+    return new IntegrityError(`${task.what} is not a valid tar stream: ${why}`);
   if (error instanceof PghaError || (error as Error).name === "AbortError") return error;
   if ((error as NodeJS.ErrnoException).code)
     return new LocalIoError(`cannot write into ${task.dest}: ${describeSystemError(error)}`, {
       cause: error,
     });
-  const why = error instanceof Error ? error.message : String(error);
-  return new IntegrityError(`${task.what} is not a valid tar stream: ${why}`);
+  return error;
 }
 
 function safePath(root: string, name: string): string {
@@ -123,64 +100,115 @@ function safePath(root: string, name: string): string {
   return full;
 }
 
-async function extractEntries(
-  extract: tar.Extract,
-  task: UnpackTask,
-  events: UnpackEvents,
-): Promise<void> {
-  const made = new Set<string>([task.dest]);
-  const makeDirectory = async (path: string) => {
-    if (made.has(path)) return;
-    await mkdir(path, { recursive: true, mode: 0o700 });
-    made.add(path);
-  };
-  for await (const entry of extract) {
-    const { header } = entry;
-    const path = safePath(task.dest, header.name);
-    if (header.type === "directory") {
-      await makeDirectory(path);
-      events.directory(path, header.mode ?? 0o700);
-      entry.resume();
-    } else if (header.type === "symlink") {
-      events.symlink(path, header.linkname ?? "");
-      entry.resume();
-    } else if (header.type === "file") {
-      await makeDirectory(dirname(path));
-      const name = header.name.replace(/\/+$/, "");
-      const hash = createHash("sha256");
-      let size = 0;
-      const handle = await open(path, "wx", (header.mode ?? 0o600) & 0o7777);
-      let writing: Promise<void> = Promise.resolve();
-      try {
-        let pending: Buffer[] = [];
-        let pendingBytes = 0;
-        const write = async () => {
-          const data = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending);
-          pending = [];
-          pendingBytes = 0;
-          // One write in flight: the next piece is decompressed and hashed meanwhile.
-          await writing;
-          writing = writeAll(handle, data);
-          writing.catch(() => undefined);
-        };
-        for await (const chunk of entry) {
-          hash.update(chunk as Buffer);
-          size += (chunk as Buffer).length;
-          pending.push(chunk as Buffer);
-          pendingBytes += (chunk as Buffer).length;
-          if (pendingBytes >= WRITE_BYTES) await write();
-        }
-        if (pendingBytes > 0) await write();
-        await writing;
-      } finally {
-        await writing.catch(() => undefined);
-        await handle.close();
+interface OpenFile {
+  name: string;
+  handle: FileHandle;
+  hash: Hash;
+  size: number;
+}
+
+/** Carries out the tar reader's events in the part's directory. */
+class EntryWriter {
+  private readonly made: Set<string>;
+  private file: OpenFile | undefined;
+  private readonly buffers = [
+    Buffer.allocUnsafeSlow(WRITE_BYTES),
+    Buffer.allocUnsafeSlow(WRITE_BYTES),
+  ];
+  private which = 0;
+  private fill = 0;
+  /** The write of the other buffer. */
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly task: UnpackTask,
+    private readonly events: UnpackEvents,
+  ) {
+    this.made = new Set([task.dest]);
+  }
+
+  readonly handle = async (event: TarEvent): Promise<void> => {
+    switch (event.kind) {
+      case "directory": {
+        const path = safePath(this.task.dest, event.name);
+        await this.makeDirectory(path);
+        this.events.directory(path, event.mode);
+        return;
       }
-      events.file(name, size, hash.digest("hex"));
-    } else {
-      throw new IntegrityError(
-        `${task.what} holds an unexpected ${header.type} entry '${header.name}'`,
-      );
+      case "symlink":
+        this.events.symlink(safePath(this.task.dest, event.name), event.target);
+        return;
+      case "file": {
+        const path = safePath(this.task.dest, event.name);
+        await this.makeDirectory(dirname(path));
+        const handle = await open(path, "wx", event.mode & 0o7777);
+        const name = event.name.replace(/\/+$/, "");
+        this.file = { name, handle, hash: createHash("sha256"), size: 0 };
+        return;
+      }
+      case "data":
+        await this.take(event.bytes);
+        return;
+      case "file-end":
+        await this.closeFile();
+        return;
+      case "other":
+        throw new IntegrityError(
+          `${this.task.what} holds an unexpected entry '${event.name}' (type '${event.type}')`,
+        );
     }
+  };
+
+  private async makeDirectory(path: string): Promise<void> {
+    if (this.made.has(path)) return;
+    await mkdir(path, { recursive: true, mode: 0o700 });
+    this.made.add(path);
+  }
+
+  private async take(bytes: Uint8Array): Promise<void> {
+    const file = this.file as OpenFile;
+    file.hash.update(bytes);
+    file.size += bytes.length;
+    let rest = bytes;
+    while (rest.length > 0) {
+      const buffer = this.buffers[this.which] as Buffer;
+      const take = Math.min(rest.length, buffer.length - this.fill);
+      buffer.set(rest.subarray(0, take), this.fill);
+      this.fill += take;
+      rest = rest.subarray(take);
+      if (this.fill === buffer.length) await this.flush(file.handle);
+    }
+  }
+
+  /** Starts writing the filled buffer once the other one is written, and switches. */
+  private async flush(handle: FileHandle): Promise<void> {
+    await this.writing;
+    const full = (this.buffers[this.which] as Buffer).subarray(0, this.fill);
+    this.writing = writeAll(handle, full);
+    this.writing.catch(() => undefined); // awaited before the next write or the close
+    this.which ^= 1;
+    this.fill = 0;
+  }
+
+  private async closeFile(): Promise<void> {
+    const file = this.file as OpenFile;
+    this.file = undefined;
+    try {
+      if (this.fill > 0) await this.flush(file.handle);
+      await this.writing;
+    } finally {
+      this.writing = Promise.resolve();
+      await file.handle.close();
+    }
+    this.events.file(file.name, file.size, file.hash.digest("hex"));
+  }
+
+  /** After a failure: nothing is left writing, and the open file is closed. */
+  async abandon(): Promise<void> {
+    await this.writing.catch(() => undefined);
+    this.writing = Promise.resolve();
+    this.fill = 0;
+    await this.file?.handle.close().catch(() => undefined);
+    this.file = undefined;
   }
 }

@@ -88,39 +88,51 @@ export class SyncCompressor {
   }
 }
 
+/** Corrupt compressed data (not a failure of whoever consumes the output). */
+export class CorruptDataError extends Error {}
+
 export class SyncDecompressor {
   private inFrame = false;
 
   private constructor(
     private readonly dctx: Binding.DCtx,
-    private readonly outputBytes: number,
+    /** Reused for every output: `consume` must be done with it when it resolves. */
+    private readonly output: Buffer,
   ) {}
 
   static async create(): Promise<SyncDecompressor> {
     const binding = await zstd();
-    return new SyncDecompressor(new binding.DCtx(), binding.dStreamOutSize());
+    return new SyncDecompressor(
+      new binding.DCtx(),
+      Buffer.allocUnsafeSlow(binding.dStreamOutSize()),
+    );
   }
 
   /**
-   * Decompresses all of `input`; each output chunk goes to `emit` (a fresh buffer, which
-   * the receiver may keep). Throws on corrupt data.
+   * Decompresses all of `input`, handing each piece of output to `consume` (a view of one
+   * reused buffer, valid until consume resolves). Corrupt data throws CorruptDataError.
    */
-  write(input: Uint8Array, emit: (chunk: Buffer) => void): void {
+  async write(input: Uint8Array, consume: (bytes: Uint8Array) => Promise<void>): Promise<void> {
     let rest = input;
     for (;;) {
-      const output = Buffer.allocUnsafe(this.outputBytes);
-      const [remaining, produced, consumed] = this.dctx.decompressStream(output, rest);
-      if (produced > 0) emit(output.subarray(0, produced));
+      let result: ReturnType<Binding.DCtx["decompressStream"]>;
+      try {
+        result = this.dctx.decompressStream(this.output, rest);
+      } catch (error) {
+        throw new CorruptDataError((error as Error).message);
+      }
+      const [remaining, produced, consumed] = result;
       rest = rest.subarray(consumed);
-      if (rest.length === 0 && (produced < output.length || remaining === 0)) {
+      if (produced > 0) await consume(this.output.subarray(0, produced));
+      if (rest.length === 0 && (produced < this.output.length || remaining === 0)) {
         this.inFrame = remaining !== 0;
         return;
       }
     }
   }
 
-  /** Throws when the input stopped inside a frame. */
+  /** Throws CorruptDataError when the input stopped inside a frame. */
   end(): void {
-    if (this.inFrame) throw new Error("the data ends in the middle of a zstd frame");
+    if (this.inFrame) throw new CorruptDataError("the data ends in the middle of a zstd frame");
   }
 }
