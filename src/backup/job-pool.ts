@@ -236,8 +236,10 @@ export class JobPool {
               case "progress":
                 events.progress(message.bytes);
                 break;
-              case "file":
-                check(() => events.file(message.path, message.size, message.sha256));
+              case "files":
+                check(() => {
+                  for (const [path, size, sha256] of message.files) events.file(path, size, sha256);
+                });
                 break;
               case "directory":
                 check(() => events.directory(message.path, message.mode));

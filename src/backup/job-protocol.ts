@@ -41,7 +41,8 @@ export type FromWorker =
   /** unpack: an input buffer handed back, used. */
   | { t: "used"; buffer: ArrayBuffer }
   | { t: "progress"; bytes: number }
-  | { t: "file"; path: string; size: number; sha256: string }
+  /** Files written, in batches: [path, size, sha256] each. */
+  | { t: "files"; files: [string, number, string][] }
   | { t: "directory"; path: string; mode: number }
   | { t: "symlink"; path: string; target: string }
   | { t: "done"; result: PackResult | UnpackResult }

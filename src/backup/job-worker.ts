@@ -84,15 +84,25 @@ if (port) {
   const post = (message: FromWorker, transfer?: ArrayBuffer[]) =>
     port.postMessage(message, transfer);
   let channel: TaskChannel | undefined;
-  // Progress goes out in steps of a MiB or more, not once per chunk.
+  // Progress and written files go out in batches (a message costs tens of microseconds).
   let progressed = 0;
+  let files: [string, number, string][] = [];
   const progress = (bytes: number) => {
     progressed += bytes;
-    if (progressed < 1 << 20) return;
+    if (progressed < 4 << 20) return;
     post({ t: "progress", bytes: progressed });
     progressed = 0;
   };
+  const flushFiles = () => {
+    if (files.length > 0) post({ t: "files", files });
+    files = [];
+  };
+  const file = (path: string, size: number, sha256: string) => {
+    files.push([path, size, sha256]);
+    if (files.length >= 256) flushFiles();
+  };
   const flushProgress = () => {
+    flushFiles();
     if (progressed > 0) post({ t: "progress", bytes: progressed });
     progressed = 0;
   };
@@ -105,7 +115,7 @@ if (port) {
               progress,
             })
           : await unpackBundle(message.task, task.chunks(), {
-              file: (path, size, sha256) => post({ t: "file", path, size, sha256 }),
+              file,
               directory: (path, mode) => post({ t: "directory", path, mode }),
               symlink: (path, target) => post({ t: "symlink", path, target }),
               progress,
