@@ -10,7 +10,7 @@
 import type { WalkEntry } from "./walk.js";
 
 /** Raw bytes of file data after which a bundle is closed. */
-export const BUNDLE_BYTES = 64 << 20;
+export const BUNDLE_BYTES = 32 << 20;
 
 export interface PartTree {
   /** "base" or a tablespace oid. */

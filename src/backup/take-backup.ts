@@ -302,9 +302,11 @@ async function waitForWal(deps: BackupDeps, names: string[]): Promise<void> {
           },
         );
       }
-      // Usually archived a moment after the stop: look often first, then back off.
+      // Usually archived a moment after the stop (the archiver's push of one segment):
+      // look often. A HEAD every 200 ms at most costs little; backing off to seconds cost
+      // a backup up to that much after its WAL was there.
       await deps.sleep(pause);
-      pause = Math.min(1000, pause * 2);
+      pause = Math.min(200, pause * 2);
     }
   }
 }

@@ -263,10 +263,12 @@ export const OPTIONS = {
     placeholder: "<n>",
     group: "parallel",
     description:
-      "backup: how many bundles of files are read, compressed and stored at once; restore (backup fetch, restore, standby, drill): how many are downloaded, decompressed and written at once. Each job is a thread; peak memory grows with it (see README)",
+      "backup: how many bundles of files are read, compressed and stored at once; restore (backup fetch, restore, standby, drill): how many are downloaded, decompressed and written at once. Each job is a thread; peak memory grows with it (Base backups: memory)",
+    // Capped: past a few streams a backup is bound by disk or network and only takes CPU
+    // and memory (each job holds its buffers, on S3 up to two parts) from the server.
     default: {
-      text: "the number of CPU cores",
-      compute: () => availableParallelism(),
+      text: "the number of CPU cores, at most 4",
+      compute: () => Math.min(4, availableParallelism()),
     },
     parse: parseJobs,
   }),
