@@ -11,6 +11,7 @@ import { backupDataKey } from "../repository/keys.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { type Bundle, largestFirst } from "./bundle-plan.js";
 import { isAbort, JobPool, runEach } from "./job-pool.js";
+import type { PackResult } from "./pack-bundle.js";
 
 export interface StoreBundlesDeps {
   store: ObjectStore;
@@ -36,11 +37,19 @@ export async function storeBundles(
   const cores = availableParallelism();
   // Fewer jobs than cores: libzstd's own threads take the rest.
   const zstdThreads = deps.jobs < cores ? Math.max(1, Math.floor(cores / deps.jobs) - 1) : 0;
+  // Puts whose job is done but whose upload is still finishing (its last part and the
+  // completion of a multipart upload, or all of a single PUT, which starts only once the
+  // body has ended): the job takes its next bundle meanwhile. At most `jobs` of them.
+  const finishing = new Set<Promise<void>>();
+  let putFailure: { error: unknown } | undefined;
+  let runFailure: { error: unknown } | undefined;
   try {
     await runEach(
       largestFirst(bundles, (b) => b.bytes),
       deps.jobs,
       async (bundle, signal, failing) => {
+        while (finishing.size >= deps.jobs) await Promise.race(finishing);
+        if (signal.aborted) return; // another failed meanwhile: its error is thrown
         const key = backupDataKey(deps.cluster, id, bundle.part, bundle.index);
         const job = pool.pack(
           {
@@ -64,30 +73,50 @@ export async function storeBundles(
           failing();
           job.body.destroy();
         });
-        const [put, packed] = await Promise.allSettled([storing, job.result]);
-        // The job's own failure (a file it could not read) explains the put's; a put that
-        // failed because this job was stopped explains nothing.
-        if (packed.status === "rejected" && !isAbort(packed.reason)) throw packed.reason;
-        if (put.status === "rejected") {
-          throw !putFailedFirst && packed.status === "rejected" ? packed.reason : put.reason;
+        let result: PackResult;
+        try {
+          result = await job.result;
+        } catch (error) {
+          await storing.catch(() => undefined);
+          // The job's own failure (a file it could not read) explains the put's; a stop
+          // explains nothing unless this job's put failed first.
+          if (!isAbort(error) || !putFailedFirst) throw error;
+          throw await storing.then(
+            () => error,
+            (putError: unknown) => putError,
+          );
         }
-        if (packed.status === "rejected") throw packed.reason;
-        const result = packed.value;
-        stored.set(bundle, {
-          object: {
-            part: bundle.part,
-            key,
-            compression: deps.compression.algorithm,
-            rawSize: result.rawSize,
-            storedSize: result.storedSize,
-            storedSha256: result.storedSha256,
+        const done = storing.then(
+          () => {
+            stored.set(bundle, {
+              object: {
+                part: bundle.part,
+                key,
+                compression: deps.compression.algorithm,
+                rawSize: result.rawSize,
+                storedSize: result.storedSize,
+                storedSha256: result.storedSha256,
+              },
+              files: result.files,
+            });
           },
-          files: result.files,
-        });
+          (error: unknown) => {
+            putFailure ??= { error };
+          },
+        );
+        const tracked = done.finally(() => finishing.delete(tracked));
+        finishing.add(tracked);
       },
     );
+  } catch (error) {
+    runFailure = { error };
   } finally {
+    // Nothing is left in flight, whatever happened.
+    while (finishing.size > 0) await Promise.allSettled([...finishing]);
     await pool.close();
   }
+  if (runFailure && !isAbort(runFailure.error)) throw runFailure.error;
+  if (putFailure) throw putFailure.error;
+  if (runFailure) throw runFailure.error;
   return stored;
 }

@@ -131,7 +131,7 @@ describe("bundles stored and fetched by parallel jobs", () => {
     }
   });
 
-  for (const when of ["before", "while"] as const) {
+  for (const when of ["before", "while", "after"] as const) {
     it(`fails the whole run when one upload fails ${when} reading its body, once every job has stopped`, async () => {
       const src = join(root, "src");
       await mkdir(src);
@@ -146,8 +146,10 @@ describe("bundles stored and fetched by parallel jobs", () => {
         active++;
         try {
           if (++calls === 2) {
-            // A refused request, or a connection reset once some of the body went out.
+            // A refused request, a connection reset once some of the body went out, or a
+            // completion that fails once the job is done and has taken its next bundle.
             if (when === "while") for await (const _ of body as AsyncIterable<Buffer>) break;
+            if (when === "after") for await (const _ of body as AsyncIterable<Buffer>);
             throw new StorageError("injected: upload failed", { transient: false });
           }
           return await put(key, body, options);
