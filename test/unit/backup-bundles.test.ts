@@ -1,6 +1,15 @@
 /** Bundles: how files are cut into them, their tar headers, and pack/unpack without PostgreSQL. */
 
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import {
+  appendFile,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rm,
+  truncate,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -10,7 +19,7 @@ import { type Bundle, largestFirst, planBundles } from "../../src/backup/bundle-
 import { packBundle } from "../../src/backup/pack-bundle.js";
 import { END_OF_ARCHIVE, encodeTarHeader, padding } from "../../src/backup/tar-header.js";
 import { unpackBundle } from "../../src/backup/unpack-bundle.js";
-import type { WalkEntry } from "../../src/backup/walk.js";
+import { type WalkEntry, walkTree } from "../../src/backup/walk.js";
 import { IntegrityError } from "../../src/errors.js";
 
 const mtime = new Date("2026-11-21T12:00:00Z");
@@ -220,6 +229,54 @@ describe("pack and unpack a bundle", () => {
       expect(links).toEqual([`${join(out, "pg_wal")} -> /elsewhere/wal`]);
     });
   }
+
+  it("pads files that shrank, cuts files that grew and leaves out files that vanished", async () => {
+    const src = join(root, "src");
+    await mkdir(join(src, "base", "5"), { recursive: true });
+    await writeFile(join(src, "base", "5", "shrinks"), Buffer.alloc(3 << 20, 7));
+    await writeFile(join(src, "base", "5", "grows"), "0123456789");
+    await writeFile(join(src, "base", "5", "vanishes"), "bye");
+    const entries = await walkTree(src, { isDataDirectory: true });
+    await truncate(join(src, "base", "5", "shrinks"), 1000);
+    await appendFile(join(src, "base", "5", "grows"), "more");
+    await unlink(join(src, "base", "5", "vanishes"));
+    const chunks: Buffer[] = [];
+    const packed = await packBundle(
+      {
+        part: "base",
+        root: src,
+        entries,
+        compression: { algorithm: "zstd", level: 3 },
+        zstdThreads: 1,
+      },
+      { output: async (chunk) => void chunks.push(chunk), progress: () => undefined },
+    );
+    expect(packed.files.map((f) => [f.path, f.size])).toEqual([
+      ["base/5/grows", 10],
+      ["base/5/shrinks", 3 << 20],
+    ]);
+    const out = join(root, "out");
+    await mkdir(out);
+    const stored = Buffer.concat(chunks);
+    await unpackBundle(
+      { dest: out, compression: "zstd", what: "test object" },
+      (async function* () {
+        yield stored;
+      })(),
+      {
+        file: () => undefined,
+        directory: () => undefined,
+        symlink: () => undefined,
+        progress: () => undefined,
+      },
+    );
+    const shrunk = await readFile(join(out, "base", "5", "shrinks"));
+    expect(shrunk.length).toBe(3 << 20);
+    expect(shrunk.subarray(0, 1000).every((b) => b === 7)).toBe(true);
+    expect(shrunk.subarray(1000).every((b) => b === 0)).toBe(true);
+    expect((await readFile(join(out, "base", "5", "grows"))).toString()).toBe("0123456789");
+    await expect(readFile(join(out, "base", "5", "vanishes"))).rejects.toThrow(/ENOENT/);
+  });
 
   it("fails on corrupt stored bytes as an integrity error", async () => {
     const src = join(root, "src");
