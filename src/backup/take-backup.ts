@@ -34,7 +34,7 @@ import { acquireLock } from "../repository/lock.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { parseLsn, parseWalFileName, segmentBeforeLsn, segmentRange } from "../wal/names.js";
 import { type PartTree, planBundles } from "./bundle-plan.js";
-import { storeBundles } from "./store-bundles.js";
+import { type BundleRun, storeBundles } from "./store-bundles.js";
 import { TarUpload } from "./tar-upload.js";
 import { type WalkEntry, walkTree } from "./walk.js";
 
@@ -101,6 +101,7 @@ export async function takeBaseBackup(
     throw error;
   }
   const uploads: TarUpload[] = [];
+  let run: BundleRun | undefined;
   let started = false;
   try {
     const [catalog] = await deps.server.query<{ v: string }>(
@@ -144,9 +145,10 @@ export async function takeBaseBackup(
 
     const { data, control } = withoutControlFile(trees);
     const bundles = planBundles(data);
-    const stored = await storeBundles(deps, id, bundles, onBytes);
-    const objects = bundles.map((b) => stored.get(b)?.object as BackupObjectEntry);
-    const files = bundles.flatMap((b) => stored.get(b)?.files ?? []);
+    run = storeBundles(deps, id, bundles, onBytes);
+    // Every file read: pg_control can be, and the backup stopped, while the last uploads
+    // finish (the archiver pushes the stop's segment meanwhile).
+    await run.read;
 
     // The part's last bundle: pg_control, read after every other file, then what the stop returns.
     const lastBase = bundles.filter((b) => b.part === "base").at(-1)?.index ?? -1;
@@ -166,6 +168,9 @@ export async function takeBaseBackup(
     await base.addBuffer("backup_label", Buffer.from(stop.labelFile));
     if (stop.tablespaceMap) await base.addBuffer("tablespace_map", Buffer.from(stop.tablespaceMap));
     const baseDone = await base.finish();
+    const stored = await run.stored;
+    const objects = [...bundles.map((b) => stored.get(b)?.object as BackupObjectEntry)];
+    const files = bundles.flatMap((b) => stored.get(b)?.files ?? []);
     objects.push(baseDone.object);
     files.push(...baseDone.files);
     const stopWal = segmentBeforeLsn(label.timeline, stopLsnOf(stop.lsn), facts.walSegmentSize);
@@ -219,6 +224,8 @@ export async function takeBaseBackup(
     return manifest;
   } catch (error) {
     for (const upload of uploads) await upload.abort(error as Error);
+    // Every upload has settled before the attempt's objects are removed.
+    await run?.stored.catch(() => undefined);
     if (started) await deps.server.stopBackup(facts.versionNum).catch(() => undefined);
     await deleteAttempt(deps, id);
     throw error;

@@ -110,7 +110,7 @@ describe("bundles stored and fetched by parallel jobs", () => {
     let progressed = 0;
     const stored = await storeBundles(deps(store, 3), "20261121T000000Z", bundles, (n) => {
       progressed += n;
-    });
+    }).stored;
     expect(progressed).toBe(entries.reduce((s, e) => s + e.size, 0));
     const manifest = manifestOf(
       bundles.map((b) => stored.get(b)?.object as BackupManifest["objects"][number]),
@@ -157,7 +157,12 @@ describe("bundles stored and fetched by parallel jobs", () => {
           active--;
         }
       };
-      const failed = storeBundles(deps(store, 3), "20261121T000000Z", bundles, () => undefined);
+      const failed = storeBundles(
+        deps(store, 3),
+        "20261121T000000Z",
+        bundles,
+        () => undefined,
+      ).stored;
       await expect(failed).rejects.toThrow(/injected: upload failed/);
       await expect(failed).rejects.toBeInstanceOf(StorageError);
       // Nothing is left running that could store an object after the caller cleaned up.
@@ -165,6 +170,48 @@ describe("bundles stored and fetched by parallel jobs", () => {
       if (when === "before") expect(calls).toBeLessThan(bundles.length);
     });
   }
+
+  it("says when every file is read while the last uploads still finish", async () => {
+    const src = join(root, "src");
+    await mkdir(src);
+    await makeTree(src);
+    const entries = await walkTree(src, { isDataDirectory: true });
+    // Two bundles for three jobs: nothing waits for a job.
+    const bundles = planBundles([{ part: "base", root: src, entries }], 8 << 20);
+    expect(bundles.length).toBe(2);
+    for (const outcome of ["stored", "failed"] as const) {
+      const store = new MemoryStore();
+      const put = store.put.bind(store);
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let waiting = 0;
+      store.put = async (key: string, body: PutBody, options?: PutOptions) => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of body as AsyncIterable<Buffer>) chunks.push(chunk);
+        waiting++;
+        await gate;
+        if (outcome === "failed")
+          throw new StorageError("injected: completion failed", { transient: false });
+        return put(key, Buffer.concat(chunks), options);
+      };
+      const run = storeBundles(deps(store, 3), "20261121T000000Z", bundles, () => undefined);
+      await run.read;
+      const settled = await Promise.race([
+        run.stored.then(
+          () => "settled",
+          () => "settled",
+        ),
+        new Promise((resolve) => setTimeout(() => resolve("pending"), 200)),
+      ]);
+      expect(settled).toBe("pending");
+      expect(waiting).toBe(2);
+      release();
+      if (outcome === "stored") expect((await run.stored).size).toBe(2);
+      else await expect(run.stored).rejects.toThrow(/injected: completion failed/);
+    }
+  });
 
   it("fails with the job's own error when a file cannot be read", async () => {
     const src = join(root, "src");
@@ -176,7 +223,12 @@ describe("bundles stored and fetched by parallel jobs", () => {
     await mkdir(join(src, "base", "5", "1003"));
     const bundles = planBundles([{ part: "base", root: src, entries }], 1 << 20);
     const store = new MemoryStore();
-    const failed = storeBundles(deps(store, 3), "20261121T000000Z", bundles, () => undefined);
+    const failed = storeBundles(
+      deps(store, 3),
+      "20261121T000000Z",
+      bundles,
+      () => undefined,
+    ).stored;
     await expect(failed).rejects.toBeInstanceOf(LocalIoError);
     await expect(failed).rejects.toThrow(/cannot read .*1003/);
   });
@@ -188,7 +240,8 @@ describe("bundles stored and fetched by parallel jobs", () => {
     const entries = await walkTree(src, { isDataDirectory: true });
     const bundles = planBundles([{ part: "base", root: src, entries }], 1 << 20);
     const store = new MemoryStore();
-    const stored = await storeBundles(deps(store, 2), "20261121T000000Z", bundles, () => undefined);
+    const stored = await storeBundles(deps(store, 2), "20261121T000000Z", bundles, () => undefined)
+      .stored;
     const manifest = manifestOf(
       bundles.map((b) => stored.get(b)?.object as BackupManifest["objects"][number]),
       bundles.flatMap((b) => stored.get(b)?.files ?? []),
@@ -222,7 +275,8 @@ describe("bundles stored and fetched by parallel jobs", () => {
     // One entry per bundle: directories and their files always land in different objects.
     const bundles = planBundles([{ part: "base", root: src, entries }], 1);
     const store = new MemoryStore();
-    const stored = await storeBundles(deps(store, 3), "20261121T000000Z", bundles, () => undefined);
+    const stored = await storeBundles(deps(store, 3), "20261121T000000Z", bundles, () => undefined)
+      .stored;
     const manifest = manifestOf(
       bundles.map((b) => stored.get(b)?.object as BackupManifest["objects"][number]),
       bundles.flatMap((b) => stored.get(b)?.files ?? []),
