@@ -1,6 +1,7 @@
 // Regenerates the generated parts of README.md (between <!-- NAME:start --> and
 // <!-- NAME:end -->) from the code: the option and flag tables and the exit-code table.
-// Run with `npm run docs` (builds first); test/unit/cli.test.ts checks they are in step.
+// Run with `npm run docs` (builds first); test/integration/cli.test.ts checks they are in step.
+// Also the environment line of bin/pgha (below).
 import { readFileSync, writeFileSync } from "node:fs";
 import { renderFlags, renderOptions } from "../dist/src/cli/commands/options.js";
 import { EXIT_CODE_TABLE } from "../dist/src/errors.js";
@@ -22,3 +23,14 @@ for (const [name, body] of Object.entries(sections)) {
   text = text.replace(pattern, `<!-- ${name}:start -->\n${body}\n<!-- ${name}:end -->`);
 }
 writeFileSync(path, text);
+
+// bin/pgha's fast path builds a call's id from the same environment as CALL_ID_ENV
+// (src/wal/spool.ts); test/cli/launcher.test.ts checks the line.
+const { CALL_ID_ENV } = await import("../dist/src/wal/spool.js");
+const launcher = new URL("../bin/pgha", import.meta.url);
+const script = readFileSync(launcher, "utf8");
+const envLine = `  id="$id|env|${CALL_ID_ENV.map((name) => `\${${name}-}`).join("|")}"`;
+writeFileSync(
+  launcher,
+  script.replace(/^ {2}id="\$id\|env\|.*"$/m, () => envLine),
+);

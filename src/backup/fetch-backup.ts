@@ -5,15 +5,16 @@
  * the targets again. Symlinks from the tar are made last, so no entry can write through
  * one. It writes no recovery configuration (the restore command does that). Targets
  * must be empty.
+ *
+ * `jobs` objects are fetched at once, largest first: this thread downloads and checks the
+ * stored bytes, a job worker decompresses and writes them (unpack-bundle.ts). Backups
+ * with one object per part (taken before bundles) are read the same way.
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, lstat, mkdir, open, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { isAbsolute, join, normalize, resolve } from "node:path";
-import { pipeline, type Readable, Transform } from "node:stream";
 import { promisify } from "node:util";
-import * as tar from "tar-stream";
-import { decompressStream } from "../compress/codec.js";
 import {
   describeSystemError,
   IntegrityError,
@@ -23,19 +24,24 @@ import {
   StorageError,
   UsageError,
 } from "../errors.js";
-import { writeAll } from "../local-files.js";
 import type { Logger } from "../log.js";
 import type {
   BackupFileEntry,
   BackupManifest,
+  BackupObjectEntry,
   BackupTablespace,
 } from "../repository/backup-manifest.js";
 import type { ObjectStore } from "../storage/object-store.js";
+import { largestFirst } from "./bundle-plan.js";
+import { isAbort, JobPool, runEach } from "./job-pool.js";
+import type { UnpackEvents } from "./unpack-bundle.js";
 
 export interface FetchBackupDeps {
   store: ObjectStore;
   log: Logger;
   progress: (doneBytes: number, totalBytes: number) => void;
+  /** How many objects are downloaded, decompressed and written at once. */
+  jobs: number;
 }
 
 export interface FetchResult {
@@ -114,16 +120,7 @@ async function restoreInto(
   await chmod(root, 0o700);
   for (const ts of tablespaces) await mkdir(ts.location, { recursive: true, mode: 0o700 });
 
-  const expected = new Map<string, BackupFileEntry>();
-  for (const file of manifest.files) expected.set(`${file.part}\0${file.path}`, file);
-  const seen = new Set<string>();
-  const links: { path: string; target: string }[] = [];
-  let done = 0;
-  const onBytes = (n: number) => {
-    done += n;
-    deps.progress(done, manifest.rawBytes);
-  };
-
+  const destOf = new Map<BackupObjectEntry, string>();
   for (const object of manifest.objects) {
     const dest =
       object.part === "base" ? root : tablespaces.find((ts) => ts.oid === object.part)?.location;
@@ -131,72 +128,50 @@ async function restoreInto(
       throw new IntegrityError(
         `backup ${manifest.id} has an object for unknown tablespace ${object.part}`,
       );
-    const { body } = await deps.store.get(object.key);
-    const storedHash = createHash("sha256");
-    let storedSize = 0;
-    let rawSize = 0;
-    // pipeline() destroys every stream with the first error: remember where it started.
-    let origin: "body" | "decompress" | undefined;
-    body.once("error", () => {
-      origin ??= "body";
-    });
-    const decompress = await decompressStream(object.compression);
-    decompress.once("error", () => {
-      origin ??= "decompress";
-    });
-    const source = pipeline(
-      body,
-      tap((chunk) => {
-        storedHash.update(chunk);
-        storedSize += chunk.length;
-      }),
-      decompress,
-      tap((chunk) => {
-        rawSize += chunk.length;
-        onBytes(chunk.length);
-      }),
-      () => undefined,
+    destOf.set(object, dest);
+  }
+  const expected = new Map<string, BackupFileEntry>();
+  for (const file of manifest.files) expected.set(`${file.part}\0${file.path}`, file);
+  const seen = new Set<string>();
+  const links: { path: string; target: string }[] = [];
+  const directories = new Map<string, number>();
+  let done = 0;
+  const onBytes = (n: number) => {
+    done += n;
+    deps.progress(done, manifest.rawBytes);
+  };
+
+  const pool = new JobPool(deps.jobs);
+  try {
+    await runEach(
+      largestFirst(manifest.objects, (o) => o.rawSize),
+      deps.jobs,
+      (object, signal) =>
+        fetchObject(deps.store, pool, object, destOf.get(object) ?? root, signal, {
+          file: (path, size, sha256) => {
+            const key = `${object.part}\0${path}`;
+            const entry = expected.get(key);
+            if (!entry)
+              throw new IntegrityError(
+                `${object.key} holds '${path}', which its manifest does not list`,
+              );
+            if (size !== entry.size || sha256 !== entry.sha256)
+              throw new IntegrityError(
+                `${path} from ${object.key} does not match its manifest checksum`,
+              );
+            seen.add(key);
+          },
+          directory: (path, mode) => {
+            directories.set(path, mode);
+          },
+          symlink: (path, target) => {
+            links.push({ path, target });
+          },
+          progress: onBytes,
+        }),
     );
-    try {
-      await extractTar(
-        source,
-        dest,
-        links,
-        (path) => {
-          const entry = expected.get(`${object.part}\0${path}`);
-          if (entry) seen.add(`${object.part}\0${path}`);
-          return entry;
-        },
-        object.key,
-      );
-    } catch (error) {
-      if (error instanceof PghaError) throw error;
-      const why = error instanceof Error ? error.message : String(error);
-      if (origin === "decompress")
-        throw new IntegrityError(
-          `${deps.store.url}/${object.key} is corrupt: cannot decompress (${why})`,
-        );
-      if (origin === "body")
-        throw new StorageError(`reading ${deps.store.url}/${object.key} failed: ${why}`, {
-          transient: true,
-          cause: error,
-        });
-      // Anything else while extracting is the tar data or the local disk.
-      if ((error as NodeJS.ErrnoException).code)
-        throw new LocalIoError(`cannot write into ${dest}: ${describeSystemError(error)}`, {
-          cause: error,
-        });
-      throw new IntegrityError(`${deps.store.url}/${object.key} is not a valid tar stream: ${why}`);
-    }
-    if (
-      storedSize !== object.storedSize ||
-      storedHash.digest("hex") !== object.storedSha256 ||
-      rawSize !== object.rawSize
-    ) {
-      throw new IntegrityError(
-        `${deps.store.url}/${object.key} does not match its manifest checksums`,
-      );
-    }
+  } finally {
+    await pool.close();
   }
   const missing = manifest.files.filter((f) => !seen.has(`${f.part}\0${f.path}`));
   if (missing.length > 0) {
@@ -205,6 +180,10 @@ async function restoreInto(
     );
   }
 
+  // Objects were extracted in any order, making directories as files needed them.
+  for (const [path, mode] of directories) {
+    if ((await lstat(path)).isDirectory()) await chmod(path, mode & 0o7777);
+  }
   for (const link of links) await symlink(link.target, link.path);
   // PostgreSQL recreates pg_tblspc links from tablespace_map at recovery start, so the map
   // must name the (possibly remapped) locations; the links are made now as well.
@@ -226,13 +205,64 @@ async function restoreInto(
   return { files: seen.size, bytes: done, tablespaces };
 }
 
-function tap(onChunk: (chunk: Buffer) => void): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      onChunk(chunk);
-      done(null, chunk);
-    },
-  });
+/**
+ * Downloads one object into a job that extracts it into `dest`; checks the stored bytes'
+ * size and sha256 and the tar stream's size against the manifest.
+ */
+async function fetchObject(
+  store: ObjectStore,
+  pool: JobPool,
+  object: BackupObjectEntry,
+  dest: string,
+  signal: AbortSignal,
+  events: UnpackEvents,
+): Promise<void> {
+  const what = `${store.url}/${object.key}`;
+  const { body } = await store.get(object.key);
+  const stop = new AbortController();
+  const job = pool.unpack(
+    { dest, compression: object.compression, what },
+    events,
+    AbortSignal.any([signal, stop.signal]),
+  );
+  const storedHash = createHash("sha256");
+  let storedSize = 0;
+  let download: { error: unknown } | undefined;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      storedHash.update(chunk);
+      storedSize += chunk.length;
+      try {
+        await job.send(chunk);
+      } catch {
+        break; // the job ended early: its result says why
+      }
+    }
+  } catch (error) {
+    download = { error };
+    stop.abort();
+  } finally {
+    body.destroy();
+  }
+  job.end();
+  let rawSize: number;
+  try {
+    rawSize = (await job.result).rawSize;
+  } catch (error) {
+    if (!download || !isAbort(error)) throw error;
+    const why = download.error instanceof Error ? download.error.message : String(download.error);
+    throw new StorageError(`reading ${what} failed: ${why}`, {
+      transient: true,
+      cause: download.error,
+    });
+  }
+  if (
+    storedSize !== object.storedSize ||
+    storedHash.digest("hex") !== object.storedSha256 ||
+    rawSize !== object.rawSize
+  ) {
+    throw new IntegrityError(`${what} does not match its manifest checksums`);
+  }
 }
 
 async function requireEmpty(dir: string): Promise<void> {
@@ -248,85 +278,5 @@ async function requireEmpty(dir: string): Promise<void> {
       `${dir} is not empty; nothing was written`,
       "fetch into a new or empty directory (pgha never overwrites a data directory)",
     );
-  }
-}
-
-function safePath(root: string, name: string): string {
-  const clean = name.replace(/\/+$/, "");
-  const full = resolve(root, clean);
-  if (isAbsolute(clean) || (full !== root && !full.startsWith(`${root}/`))) {
-    throw new IntegrityError(`backup tar entry '${name}' points outside the target`);
-  }
-  return full;
-}
-
-async function extractTar(
-  source: Readable,
-  dest: string,
-  links: { path: string; target: string }[],
-  lookup: (path: string) => BackupFileEntry | undefined,
-  key: string,
-): Promise<void> {
-  const extract = tar.extract();
-  const pump = (async () => {
-    for await (const chunk of source) {
-      if (!extract.write(chunk as Buffer))
-        await new Promise<void>((r) => extract.once("drain", () => r()));
-    }
-    (extract as unknown as { end(): void }).end();
-  })().catch((error: Error) => {
-    extract.destroy(error);
-  });
-  try {
-    await extractEntries(extract, dest, links, lookup, key);
-  } catch (error) {
-    source.destroy();
-    extract.destroy(error as Error);
-    throw error;
-  }
-  await pump;
-}
-
-async function extractEntries(
-  extract: tar.Extract,
-  dest: string,
-  links: { path: string; target: string }[],
-  lookup: (path: string) => BackupFileEntry | undefined,
-  key: string,
-): Promise<void> {
-  for await (const entry of extract) {
-    const { header } = entry;
-    const path = safePath(dest, header.name);
-    if (header.type === "directory") {
-      await mkdir(path, { recursive: true, mode: header.mode });
-      if ((await lstat(path)).isDirectory()) await chmod(path, header.mode & 0o7777);
-      entry.resume();
-    } else if (header.type === "symlink") {
-      // Made after every file is written, so no entry can write through a link.
-      links.push({ path, target: header.linkname ?? "" });
-      entry.resume();
-    } else if (header.type === "file") {
-      const name = header.name.replace(/\/+$/, "");
-      const expected = lookup(name);
-      if (!expected)
-        throw new IntegrityError(`${key} holds '${name}', which its manifest does not list`);
-      const hash = createHash("sha256");
-      let size = 0;
-      const handle = await open(path, "wx", header.mode & 0o7777);
-      try {
-        for await (const chunk of entry) {
-          hash.update(chunk as Buffer);
-          size += (chunk as Buffer).length;
-          await writeAll(handle, chunk as Buffer);
-        }
-      } finally {
-        await handle.close();
-      }
-      if (size !== expected.size || hash.digest("hex") !== expected.sha256) {
-        throw new IntegrityError(`${name} from ${key} does not match its manifest checksum`);
-      }
-    } else {
-      throw new IntegrityError(`${key} holds an unexpected ${header.type} entry '${header.name}'`);
-    }
   }
 }

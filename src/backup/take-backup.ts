@@ -3,6 +3,11 @@
  * zstd into the repository, declared complete only once the WAL it needs is archived and
  * its manifest (written last) is stored. On failure nothing is listed: the objects of the
  * attempt are deleted and the manifest never written.
+ *
+ * The files are cut into bundles (bundle-plan.ts), and `jobs` worker threads each read,
+ * hash and compress one bundle at a time while this thread stores their bytes. pg_control
+ * is read last, once every other file is, into the part's last bundle, which gets the
+ * backup_label and tablespace_map once the backup has stopped.
  */
 import { join } from "node:path";
 import type { Compression } from "../compress/compression.js";
@@ -17,7 +22,6 @@ import type { Logger } from "../log.js";
 import type { PgServer, ServerFacts } from "../pg/server.js";
 import { parseBackupLabel } from "../pg/server.js";
 import {
-  type BackupFileEntry,
   type BackupManifest,
   type BackupObjectEntry,
   type BackupTablespace,
@@ -29,6 +33,8 @@ import { backupDataKey, backupManifestKey, backupPrefix, walKey } from "../repos
 import { acquireLock } from "../repository/lock.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { parseLsn, parseWalFileName, segmentBeforeLsn, segmentRange } from "../wal/names.js";
+import { type PartTree, planBundles } from "./bundle-plan.js";
+import { type BundleRun, storeBundles } from "./store-bundles.js";
 import { TarUpload } from "./tar-upload.js";
 import { type WalkEntry, walkTree } from "./walk.js";
 
@@ -41,6 +47,8 @@ export interface BackupDeps {
   pgdata: string | undefined;
   archiveTimeoutMs: number;
   lockTtlMs: number;
+  /** How many bundles are read, compressed and stored at once. */
+  jobs: number;
   log: Logger;
   now: () => Date;
   sleep: (ms: number) => Promise<void>;
@@ -93,6 +101,7 @@ export async function takeBaseBackup(
     throw error;
   }
   const uploads: TarUpload[] = [];
+  let run: BundleRun | undefined;
   let started = false;
   try {
     const [catalog] = await deps.server.query<{ v: string }>(
@@ -112,7 +121,7 @@ export async function takeBaseBackup(
       `backup ${id} started at ${startLsn} (${facts.inRecovery ? "from a standby" : "primary"})`,
     );
 
-    const trees = await Promise.all([
+    const trees: PartTree[] = await Promise.all([
       ...tablespaces.map(async (ts) => ({
         part: ts.oid,
         root: ts.location,
@@ -124,7 +133,7 @@ export async function takeBaseBackup(
       walkTree(pgdata, { isDataDirectory: true }).then((entries) => ({
         part: "base",
         root: pgdata,
-        entries: controlFileLast(entries),
+        entries,
       })),
     ]);
     const total = trees.reduce((sum, t) => sum + t.entries.reduce((s, e) => s + e.size, 0), 0);
@@ -134,27 +143,24 @@ export async function takeBaseBackup(
       deps.progress(done, total);
     };
 
-    const files: BackupFileEntry[] = [];
-    const objects: BackupObjectEntry[] = [];
-    let base: TarUpload | undefined;
-    for (const tree of trees) {
-      const upload = await TarUpload.open(
-        deps.store,
-        backupDataKey(deps.cluster, id, tree.part),
-        tree.part,
-        deps.compression,
-        onBytes,
-      );
-      uploads.push(upload);
-      for (const entry of tree.entries) await addEntry(upload, entry, join(tree.root, entry.path));
-      if (tree.part === "base") base = upload;
-      else {
-        const done = await upload.finish();
-        objects.push(done.object);
-        files.push(...done.files);
-      }
-    }
-    if (!base) throw new Error("no base tar");
+    const { data, control } = withoutControlFile(trees);
+    const bundles = planBundles(data);
+    run = storeBundles(deps, id, bundles, onBytes);
+    // Every file read: pg_control can be, and the backup stopped, while the last uploads
+    // finish (the archiver pushes the stop's segment meanwhile).
+    await run.read;
+
+    // The part's last bundle: pg_control, read after every other file, then what the stop returns.
+    const lastBase = bundles.filter((b) => b.part === "base").at(-1)?.index ?? -1;
+    const base = await TarUpload.open(
+      deps.store,
+      backupDataKey(deps.cluster, id, "base", lastBase + 1),
+      "base",
+      deps.compression,
+      onBytes,
+    );
+    uploads.push(base);
+    if (control) await base.addFile(control, join(pgdata, control.path));
 
     const stop = await deps.server.stopBackup(facts.versionNum);
     started = false;
@@ -162,6 +168,9 @@ export async function takeBaseBackup(
     await base.addBuffer("backup_label", Buffer.from(stop.labelFile));
     if (stop.tablespaceMap) await base.addBuffer("tablespace_map", Buffer.from(stop.tablespaceMap));
     const baseDone = await base.finish();
+    const stored = await run.stored;
+    const objects = [...bundles.map((b) => stored.get(b)?.object as BackupObjectEntry)];
+    const files = bundles.flatMap((b) => stored.get(b)?.files ?? []);
     objects.push(baseDone.object);
     files.push(...baseDone.files);
     const stopWal = segmentBeforeLsn(label.timeline, stopLsnOf(stop.lsn), facts.walSegmentSize);
@@ -215,6 +224,8 @@ export async function takeBaseBackup(
     return manifest;
   } catch (error) {
     for (const upload of uploads) await upload.abort(error as Error);
+    // Every upload has settled before the attempt's objects are removed.
+    await run?.stored.catch(() => undefined);
     if (started) await deps.server.stopBackup(facts.versionNum).catch(() => undefined);
     await deleteAttempt(deps, id);
     throw error;
@@ -272,16 +283,14 @@ async function checkDataDirectory(pgdata: string): Promise<void> {
   }
 }
 
-/** pg_control goes last, as pg_basebackup sends it. */
-function controlFileLast(entries: WalkEntry[]): WalkEntry[] {
-  const control = entries.filter((e) => e.path === "global/pg_control");
-  return [...entries.filter((e) => e.path !== "global/pg_control"), ...control];
-}
-
-async function addEntry(upload: TarUpload, entry: WalkEntry, absPath: string): Promise<void> {
-  if (entry.type === "directory") await upload.addDirectory(entry);
-  else if (entry.type === "symlink") await upload.addSymlink(entry);
-  else await upload.addFile(entry, absPath);
+/** pg_control goes last, as pg_basebackup sends it: it is taken out of the walk. */
+function withoutControlFile(trees: PartTree[]): { data: PartTree[]; control?: WalkEntry } {
+  const base = trees.find((t) => t.part === "base");
+  const control = base?.entries.find((e) => e.path === "global/pg_control" && e.type === "file");
+  const data = trees.map((t) =>
+    t === base ? { ...t, entries: t.entries.filter((e) => e !== control) } : t,
+  );
+  return control ? { data, control } : { data };
 }
 
 async function waitForWal(deps: BackupDeps, names: string[]): Promise<void> {
@@ -300,9 +309,11 @@ async function waitForWal(deps: BackupDeps, names: string[]): Promise<void> {
           },
         );
       }
-      // Usually archived a moment after the stop: look often first, then back off.
+      // Usually archived a moment after the stop (the archiver's push of one segment):
+      // look often. A HEAD every 200 ms at most costs little; backing off to seconds cost
+      // a backup up to that much after its WAL was there.
       await deps.sleep(pause);
-      pause = Math.min(1000, pause * 2);
+      pause = Math.min(200, pause * 2);
     }
   }
 }

@@ -1,7 +1,9 @@
 /**
- * One tar stream (the data directory, or one tablespace) built file by file and streamed
- * through zstd into one repository object (multipart on S3): no local copy, memory
- * bounded by a few parts. Every file's sha256 is taken from exactly the bytes put into
+ * One tar stream built file by file on this thread and streamed through zstd into one
+ * repository object (multipart on S3): no local copy, memory bounded by a few parts. A
+ * backup uses it for the data directory's last bundle (pg_control, backup_label,
+ * tablespace_map), which is built around the backup's stop; the other bundles are built
+ * by job workers (pack-bundle.ts). Every file's sha256 is taken from exactly the bytes put into
  * the tar, and the stored bytes get a sha256 for the manifest (the tar stream itself
  * needs none: its files are each checked, and its size is recorded).
  */
@@ -79,8 +81,7 @@ export class TarUpload {
     compression: Compression,
     onBytes: (n: number) => void,
   ): Promise<TarUpload> {
-    // libzstd's worker threads put the second core to work while this one reads and hashes.
-    const compress = await compressStream(compression, 2);
+    const compress = await compressStream(compression);
     return new TarUpload(part, key, compression, compress, store, onBytes);
   }
 

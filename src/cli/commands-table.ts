@@ -41,6 +41,8 @@ export interface ParentSpec {
 }
 
 const STORE_READ: readonly OptionGroup[] = ["repository", "s3", "general"];
+/** What a command that fetches a base backup takes. */
+const FETCH: readonly OptionGroup[] = ["repository", "s3", "parallel", "general"];
 
 const BACKUP_CODES: ExitCodeName[] = [
   "ok",
@@ -147,7 +149,7 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
       "take a base backup of the server (pgha runs on the database host): a non-exclusive backup,\n" +
       "streamed as tar through zstd into the repository, complete once its WAL is archived and its manifest stored",
     args: [],
-    groups: ["repository", "s3", "pgdata", "postgres", "wal", "general"],
+    groups: ["repository", "s3", "pgdata", "postgres", "wal", "parallel", "general"],
     exitCodes: BACKUP_CODES,
     run: async (_, opts) => (await import("./commands/backup.js")).backupCreateCommand(opts),
   },
@@ -162,7 +164,7 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
       "rebuild a data directory (and its tablespaces) from a backup, verifying every checksum;\n" +
       "writes no recovery configuration. The target must be empty or absent.",
     args: [arg("<id>", "a backup id, or latest"), arg("<dir>", "the new data directory")],
-    groups: STORE_READ,
+    groups: FETCH,
     exitCodes: FETCH_CODES,
     run: async ([id, dir], opts) =>
       (await import("./commands/backup.js")).backupFetchCommand(str(id), str(dir), opts),
@@ -236,7 +238,7 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
       "execute the plan: fetch the backup into an empty --pgdata and write the recovery configuration\n" +
       "(PostgreSQL 12+: recovery.signal and postgresql.auto.conf; older: recovery.conf)",
     args: [],
-    groups: ["repository", "s3", "pgdata", "general"],
+    groups: ["repository", "s3", "pgdata", "parallel", "general"],
     exitCodes: [...RESTORE_CODES, "localIo"],
     run: async (_, opts) => (await import("./commands/restore.js")).restoreRunCommand(opts),
   },
@@ -245,7 +247,7 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
       "build a standby from the latest backup: standby.signal, primary_conninfo, primary_slot_name,\n" +
       "restore_command (the archive when streaming breaks) and, for a delayed standby, recovery_min_apply_delay",
     args: [],
-    groups: ["repository", "s3", "pgdata", "general"],
+    groups: ["repository", "s3", "pgdata", "parallel", "general"],
     exitCodes: [...RESTORE_CODES, "localIo"],
     run: async (_, opts) => (await import("./commands/restore.js")).standbyCommand(opts),
   },
@@ -255,7 +257,7 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
       "restore into a scratch directory, start PostgreSQL there with archiving off, wait for the target and\n" +
       "the promotion, run the checks, time every phase, clean up; the report is stored in the repository",
     args: [],
-    groups: ["repository", "s3", "postgres", "general"],
+    groups: ["repository", "s3", "postgres", "parallel", "general"],
     exitCodes: ["ok", "usage", "storage", "unrestorable", "drillFailed", "internal"],
     run: async (_, opts) => (await import("./commands/drill.js")).drillCommand(opts),
   },

@@ -19,6 +19,7 @@ import {
 import {
   DEFAULT_CONFIG_FILE,
   defaultText,
+  fileKeyOf,
   OPTIONS,
   type OptionGroup,
   optionsInGroups,
@@ -62,7 +63,7 @@ function addSettings(command: Command, groups: readonly OptionGroup[]): string[]
     command.addOption(
       new Option(
         `--${spec.name} ${spec.placeholder}`,
-        `${spec.description} [env ${spec.env}; default ${defaultText(spec)}]`,
+        `${spec.description} [env ${spec.env}${fileKeyOf(spec) === spec.name ? "" : `; config file "${fileKeyOf(spec)}"`}; default ${defaultText(spec)}]`,
       ),
     );
   }

@@ -12,6 +12,7 @@ import type { S3Settings } from "../storage/s3-settings.js";
 import {
   DEFAULT_CONFIG_FILE,
   defaultText,
+  fileKeyOf,
   OPTION_KEYS,
   OPTIONS,
   type OptionKey,
@@ -46,6 +47,8 @@ export interface Config {
   archiveBacklogWarnBytes: number;
   /** Segments wal-fetch keeps downloaded ahead of recovery; 0: no prefetching. */
   prefetch: number;
+  /** --jobs: bundles a backup or restore works on at once. */
+  parallel: number;
   retention: RetentionSettings;
   scheduleGraceMs: number;
   /** The config file's "jobs" list, unparsed (the scheduler validates it). */
@@ -83,7 +86,7 @@ export function resolveSettings(sources: ConfigSources): SettingValues {
     const spec: OptionSpec<unknown> = OPTIONS[key];
     const fromFlag = sources.flags[key];
     const fromEnv = sources.env[spec.env];
-    const fromFile = sources.file?.values[spec.name];
+    const fromFile = sources.file?.values[fileKeyOf(spec)];
     let raw: string | undefined;
     let origin: string;
     if (fromFlag !== undefined) {
@@ -95,12 +98,12 @@ export function resolveSettings(sources: ConfigSources): SettingValues {
     } else if (fromFile !== undefined && fromFile !== null) {
       if (typeof fromFile === "object") {
         throw new UsageError(
-          `config file ${sources.file?.path}: '${spec.name}' must be a string, number or boolean`,
-          `for example "${spec.name}": "${defaultText(spec)}"`,
+          `config file ${sources.file?.path}: '${fileKeyOf(spec)}' must be a string, number or boolean`,
+          `for example "${fileKeyOf(spec)}": "${defaultText(spec)}"`,
         );
       }
       raw = String(fromFile);
-      origin = `'${spec.name}' in ${sources.file?.path}`;
+      origin = `'${fileKeyOf(spec)}' in ${sources.file?.path}`;
     } else {
       continue;
     }
@@ -157,6 +160,7 @@ function toConfig(v: SettingValues): Omit<Config, "jobs" | "configFile" | "confi
     archiveAsync: v.archiveAsync,
     archiveBacklogWarnBytes: v.archiveBacklogWarn,
     prefetch: v.prefetch,
+    parallel: v.jobs,
     retention: {
       last: v.keepLast,
       hourly: v.keepHourly,
@@ -174,7 +178,7 @@ function toConfig(v: SettingValues): Omit<Config, "jobs" | "configFile" | "confi
 
 function checkFileKeys(path: string, values: Record<string, unknown>): void {
   // "jobs" is the scheduler's list (src/schedule/jobs.ts), the one structured key.
-  const known = new Set([...OPTION_KEYS.map((key) => OPTIONS[key].name), "jobs"]);
+  const known = new Set([...OPTION_KEYS.map((key) => fileKeyOf(OPTIONS[key])), "jobs"]);
   for (const name of Object.keys(values)) {
     if (!known.has(name)) {
       throw new UsageError(

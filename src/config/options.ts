@@ -1,11 +1,13 @@
 /**
  * THE option table. Every setting pgha reads is declared here once: its flag, its
- * environment variable, its config-file key (the flag name without dashes), its parser,
+ * environment variable, its config-file key (the flag name without dashes, unless it
+ * says otherwise), its parser,
  * its default and its documentation. The CLI builds its flags from this table, the
  * loader resolves values from it (flags > environment > config file > default), and
  * `pgha options` / the README reference print it. Flags of single commands, which are not
  * settings, are in flags.ts. Loaded by wal-push / wal-fetch: keep it free of heavy imports.
  */
+import { availableParallelism } from "node:os";
 import {
   DEFAULT_ZSTD_LEVEL,
   parseBoolean,
@@ -15,6 +17,7 @@ import {
   parseCount,
   parseDuration,
   parseHttpUrl,
+  parseJobs,
   parseRepoLocation,
   parseRetentionSpan,
   parseSize,
@@ -26,6 +29,7 @@ export type OptionGroup =
   | "s3"
   | "pgdata"
   | "postgres"
+  | "parallel"
   | "retention"
   | "schedule"
   | "wal"
@@ -50,8 +54,10 @@ export type OptionDefault<T> =
   | { readonly text: string; readonly compute?: undefined };
 
 export interface OptionSpec<T, D extends OptionDefault<T> = OptionDefault<T>> {
-  /** Flag name without dashes; also the config-file key. */
+  /** Flag name without dashes; also the config-file key unless `fileKey` is set. */
   readonly name: string;
+  /** The config-file key, where the flag name is taken there (the scheduler's "jobs"). */
+  readonly fileKey?: string;
   readonly env: string;
   /** Placeholder shown in help, e.g. "<url>". */
   readonly placeholder: string;
@@ -63,6 +69,11 @@ export interface OptionSpec<T, D extends OptionDefault<T> = OptionDefault<T>> {
 
 function option<T, const D extends OptionDefault<T>>(spec: OptionSpec<T, D>): OptionSpec<T, D> {
   return spec;
+}
+
+/** The key of a setting in the config file. */
+export function fileKeyOf(spec: OptionSpec<unknown>): string {
+  return spec.fileKey ?? spec.name;
 }
 
 /** The default as users read it in help and README. */
@@ -285,6 +296,23 @@ export const OPTIONS = {
       "wal-fetch keeps up to n segments ahead of recovery downloaded and verified in pg_wal/.pgha/prefetch (a background process); 0 turns it off",
     default: "8",
     parse: parseCount,
+  }),
+  jobs: option({
+    name: "jobs",
+    // "jobs" in the config file is the scheduler's list.
+    fileKey: "parallel",
+    env: "PGHA_JOBS",
+    placeholder: "<n>",
+    group: "parallel",
+    description:
+      "backup: how many bundles of files are read, compressed and stored at once; restore (backup fetch, restore, standby, drill): how many are downloaded, decompressed and written at once. Each job is a thread; peak memory grows with it (Base backups: memory)",
+    // Capped: past a few streams a backup is bound by disk or network and only takes CPU
+    // and memory (each job holds its buffers, on S3 up to two parts) from the server.
+    default: {
+      text: "the number of CPU cores, at most 4",
+      compute: () => Math.min(4, availableParallelism()),
+    },
+    parse: parseJobs,
   }),
   keepLast: option({
     name: "keep-last",

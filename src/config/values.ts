@@ -129,6 +129,15 @@ export function parseCount(raw: string): number {
   return Number(text);
 }
 
+/** How many jobs run at once: 1 to 256. */
+export function parseJobs(raw: string): number {
+  const text = raw.trim();
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > 256)
+    throw new ValueError(`'${raw}' is not a whole number from 1 to 256`);
+  return n;
+}
+
 /** Retention durations: 36h, 7d, 2w, 3m (months), 1y, or ISO 8601 (P7D). */
 export function parseRetentionSpan(raw: string): string {
   const text = raw.trim();

@@ -4,7 +4,7 @@
  *   v1/clusters/<cluster>/identity.json
  *   v1/clusters/<cluster>/wal/<timeline+log, 16 hex>/<segment | .partial | .backup file>
  *   v1/clusters/<cluster>/wal/history/<timeline>.history
- *   v1/clusters/<cluster>/backups/<backup id>/data/<base | tablespace oid>.tar
+ *   v1/clusters/<cluster>/backups/<backup id>/data/<base | tablespace oid>.<n>.tar   (bundles)
  *   v1/clusters/<cluster>/backups/<backup id>/manifest.json   (written last)
  *   v1/clusters/<cluster>/dumps/<dump id>/globals.sql | db-<n>.dump
  *   v1/clusters/<cluster>/dumps/<dump id>/manifest.json       (written last)
@@ -57,9 +57,13 @@ export function backupManifestKey(cluster: string, id: string): string {
   return `${backupPrefix(cluster, id)}manifest.json`;
 }
 
-/** One tar per tablespace: "base" for the data directory, else the tablespace oid. */
-export function backupDataKey(cluster: string, id: string, part: string): string {
-  return `${backupPrefix(cluster, id)}data/${part}.tar`;
+/**
+ * Bundle `index` of a part ("base" for the data directory, else the tablespace oid): one
+ * tar each. (Backups taken before bundles have one object per part, `data/<part>.tar`;
+ * readers take keys from the manifest, never from here.)
+ */
+export function backupDataKey(cluster: string, id: string, part: string, index: number): string {
+  return `${backupPrefix(cluster, id)}data/${part}.${String(index).padStart(5, "0")}.tar`;
 }
 
 export function lockKey(cluster: string, name: string): string {

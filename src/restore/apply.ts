@@ -17,11 +17,13 @@ export interface RestoreDeps {
   store: ObjectStore;
   cluster: string;
   log: Logger;
+  /** How many of the backup's objects are fetched at once (--jobs). */
+  jobs: number;
 }
 
 /** Reads the catalog and plans; a refusal is a value, not an exception. */
 export async function planFromRepository(
-  deps: RestoreDeps,
+  deps: Omit<RestoreDeps, "jobs">,
   request: RestoreRequest,
 ): Promise<PlanOutcome> {
   return planRestore(await gatherRestoreFacts(deps.store, deps.cluster, deps.log), request);
@@ -39,7 +41,7 @@ export function refusalError(refusal: PlanRefusal): PghaError {
 
 /** planFromRepository, throwing refusalError when the plan cannot succeed. */
 export async function requirePlan(
-  deps: RestoreDeps,
+  deps: Omit<RestoreDeps, "jobs">,
   request: RestoreRequest,
 ): Promise<RestorePlan> {
   const outcome = await planFromRepository(deps, request);
@@ -61,7 +63,7 @@ export interface ApplyRequest {
 export async function applyRestore(deps: RestoreDeps, request: ApplyRequest): Promise<void> {
   const { plan, pgdata } = request;
   await fetchBaseBackup(
-    { store: deps.store, log: deps.log, progress: () => undefined },
+    { store: deps.store, log: deps.log, progress: () => undefined, jobs: deps.jobs },
     plan.backup,
     pgdata,
     request.tablespaceMap,

@@ -91,7 +91,7 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
         "pgha drill starts PostgreSQL, which refuses to run as root: run it as the PostgreSQL user",
       );
     }
-    const restoreDeps = { store, cluster: config.cluster, log };
+    const restoreDeps = { store, cluster: config.cluster, log, jobs: config.parallel };
     let t = clock();
     const outcome = await planFromRepository(restoreDeps, {
       target: request.target,

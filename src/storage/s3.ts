@@ -7,8 +7,9 @@
  *   total time stays bounded. A put runs each of its requests through the wrapper's
  *   PutOptions.retryRequest, so a failed part of a multipart upload is retried alone.
  * - Bodies up to one part go in a single PutObject; larger streams use multipart upload,
- *   holding one part in memory at a time. Parts and single PUTs carry Content-MD5 when
- *   the SDK's own checksums are off (when_required), so the server verifies every byte.
+ *   holding two parts in memory: one uploads while the next is read. Parts and single
+ *   PUTs carry Content-MD5 when the SDK's own checksums are off (when_required), so the
+ *   server verifies every byte.
  * - A failed multipart upload is aborted, so no partial object is ever visible.
  * - Conditional writes (If-None-Match: *) are sent, but whether the server honours them
  *   is not known without a probe (capabilities.atomicIfAbsent is "unknown" until
@@ -210,8 +211,7 @@ export class S3Store implements ObjectStore {
     try {
       const done: { ETag: string; PartNumber: number }[] = [];
       let size = 0;
-      const upload = async (part: Buffer) => {
-        const PartNumber = done.length + 1;
+      const upload = async (part: Buffer, PartNumber: number) => {
         const out = await this.send(
           `upload part ${PartNumber} of ${this.url}/${key}`,
           () =>
@@ -231,9 +231,24 @@ export class S3Store implements ObjectStore {
         done.push({ ETag: out.ETag ?? "", PartNumber });
         size += part.length;
       };
-      await upload(firstPart);
-      await upload(second.value);
-      for await (const part of parts) await upload(part);
+      // One part uploads while the next is read from the body, so the body's producer is
+      // not stopped for the length of every upload: two parts in memory, not one.
+      let uploading: Promise<void> = Promise.resolve();
+      let partsStarted = 0;
+      const next = async (part: Buffer) => {
+        await uploading;
+        uploading = upload(part, ++partsStarted);
+        uploading.catch(() => undefined); // awaited by the next part, or below
+      };
+      try {
+        await next(firstPart);
+        await next(second.value);
+        for await (const part of parts) await next(part);
+      } finally {
+        // Nothing is left in flight when the upload completes or is aborted.
+        await uploading.catch(() => undefined);
+      }
+      await uploading;
       await this.send(
         `complete multipart upload ${this.url}/${key}`,
         () =>

@@ -15,7 +15,9 @@ export async function* chunked(stream: Readable, size: number): AsyncGenerator<B
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   for await (const chunk of stream) {
-    let buf = Buffer.from(chunk as Uint8Array);
+    // A view, not a copy: the part is copied once, by concat.
+    const bytes = chunk as Uint8Array;
+    let buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     while (pendingBytes + buf.length >= size) {
       const take = size - pendingBytes;
       pending.push(buf.subarray(0, take));

@@ -79,7 +79,7 @@ describe("tar upload and fetch", () => {
     const out = join(dir, "out");
     const manifest = manifestFor(files, [object]);
     const result = await fetchBaseBackup(
-      { store, log: memoryLogger(), progress: () => undefined },
+      { store, log: memoryLogger(), progress: () => undefined, jobs: 2 },
       manifest,
       out,
       new Map(),
@@ -100,7 +100,7 @@ describe("tar upload and fetch", () => {
     const out2 = join(dir, "out2");
     await expect(
       fetchBaseBackup(
-        { store, log: memoryLogger(), progress: () => undefined },
+        { store, log: memoryLogger(), progress: () => undefined, jobs: 2 },
         bad,
         out2,
         new Map(),
@@ -174,7 +174,7 @@ describe("a tampered backup", () => {
     const out = join(dir, "target");
     await expect(
       fetchBaseBackup(
-        { store, log: memoryLogger(), progress: () => undefined },
+        { store, log: memoryLogger(), progress: () => undefined, jobs: 2 },
         manifest,
         out,
         new Map(),

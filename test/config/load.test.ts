@@ -77,6 +77,8 @@ describe("configuration", () => {
     [{ env: { PGHA_S3_PART_SIZE: "1MiB" } }, /outside 5MiB-1GiB/],
     [{ env: { PGHA_S3_ENDPOINT: "minio:9000" } }, /must start with http/],
     [{ env: { PGHA_S3_SSE_KMS_KEY_ID: "k" } }, /--s3-sse is not aws:kms/],
+    [{ env: { PGHA_JOBS: "0" } }, /--jobs \(from PGHA_JOBS\).*from 1 to 256/],
+    [{ flags: { jobs: "two" } }, /--jobs \(from --jobs\).*from 1 to 256/],
   ])("rejects bad values with one line naming option and source: %j", (partial, message) => {
     const attempt = () => resolveConfig({ ...none, ...partial });
     expect(attempt).toThrow(UsageError);
@@ -87,6 +89,19 @@ describe("configuration", () => {
       expect((error as Error).message).not.toContain("\n");
       expect((error as UsageError).hint).toBeTruthy();
     }
+  });
+
+  it('takes --jobs from PGHA_JOBS or the config file\'s "parallel", beside the scheduler\'s "jobs"', () => {
+    const jobs = [{ name: "nightly", cron: "0 2 * * *", run: "backup" }];
+    const file = { path: "/c.json", values: { parallel: 3, jobs } };
+    const config = resolveConfig({ ...none, file });
+    expect(config.parallel).toBe(3);
+    expect(config.jobs).toEqual(jobs);
+    expect(resolveConfig({ ...none, file, env: { PGHA_JOBS: "5" } }).parallel).toBe(5);
+    expect(resolveConfig({ ...none, file, flags: { jobs: "1" } }).parallel).toBe(1);
+    expect(() =>
+      resolveConfig({ ...none, file: { path: "/c.json", values: { parallel: "many" } } }),
+    ).toThrow(/--jobs \(from 'parallel' in \/c\.json\)/);
   });
 
   it("rejects unknown and structured keys in the config file", () => {
@@ -133,6 +148,7 @@ describe("configuration", () => {
     archiveAsync: (c) => c.archiveAsync,
     archiveBacklogWarn: (c) => c.archiveBacklogWarnBytes,
     prefetch: (c) => c.prefetch,
+    jobs: (c) => c.parallel,
     keepLast: (c) => c.retention.last,
     keepHourly: (c) => c.retention.hourly,
     keepDaily: (c) => c.retention.daily,

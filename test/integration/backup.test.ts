@@ -4,13 +4,18 @@
  * fetched into a new directory and recovered with restore_command = pgha wal-fetch; the
  * rows committed before the backup are there and pg_checksums passes after a clean stop.
  */
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { lstat, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { takeBaseBackup } from "../../src/backup/take-backup.js";
 import { resolveConfig } from "../../src/config/load.js";
+import { StorageError } from "../../src/errors.js";
 import { memoryLogger } from "../../src/log.js";
-import { backupDataKey } from "../../src/repository/keys.js";
+import { PgServer } from "../../src/pg/server.js";
+import { backupsPrefix, lockKey } from "../../src/repository/keys.js";
 import { acquireLock } from "../../src/repository/lock.js";
+import type { ObjectStore } from "../../src/storage/object-store.js";
 import { openStore } from "../../src/storage/open-store.js";
 import { havePostgres, s3Server } from "../helpers/components.js";
 import { PgCluster, runCommand, serverOwnedTempDir, serverUser } from "../helpers/pg-cluster.js";
@@ -32,6 +37,27 @@ async function localRepoEnv() {
 
 const server = s3Server();
 const pg = havePostgres();
+
+/** Every entry below dir: its type, mode and (files) sha256, or (links) target. */
+async function treeDigest(dir: string, rel = ""): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of (await readdir(join(dir, rel))).sort()) {
+    const path = rel ? `${rel}/${name}` : name;
+    const info = await lstat(join(dir, path));
+    const mode = (info.mode & 0o7777).toString(8);
+    if (info.isSymbolicLink()) out[path] = `link ${await readlink(join(dir, path))}`;
+    else if (info.isDirectory()) {
+      out[`${path}/`] = mode;
+      Object.assign(out, await treeDigest(dir, path));
+    } else {
+      const sha = createHash("sha256")
+        .update(await readFile(join(dir, path)))
+        .digest("hex");
+      out[path] = `${mode} ${info.size} ${sha}`;
+    }
+  }
+  return out;
+}
 
 describe.skipIf(!pg).each(repoKinds(server))("base backups with a %s repository", (kind) => {
   let cluster: PgCluster;
@@ -67,7 +93,8 @@ describe.skipIf(!pg).each(repoKinds(server))("base backups with a %s repository"
       "SELECT count(*) || ':' || md5(string_agg(v, ',' ORDER BY id)) FROM before_backup",
     );
     const load = cluster.pgbench(["-T", "12", "-c", "2"]);
-    const taken = await runPgha(["backup", "--fast", "--label", "under load"], {
+    // Three jobs on two cores: more bundles in flight than threads can run.
+    const taken = await runPgha(["backup", "--fast", "--label", "under load", "--jobs", "3"], {
       env,
       asServerUser: true,
     });
@@ -95,6 +122,27 @@ describe.skipIf(!pg).each(repoKinds(server))("base backups with a %s repository"
     await restored.stop("fast");
     const checked = await restored.bin("pg_checksums", ["--check", "-D", restored.dataDir]);
     expect(checked.stdout).toMatch(/Bad checksums:\s+0/);
+  });
+
+  it("fetches a backup of several bundles to the same bytes with --jobs 1 and --jobs 3", async () => {
+    const info = JSON.parse(
+      (await runPgha(["backup", "info", "latest", "--json"], { env, asServerUser: true })).stdout,
+    ) as { objects: { part: string; key: string }[] };
+    // pgbench at scale 5 is more than one bundle, and pg_control has one of its own.
+    expect(info.objects.filter((o) => o.part === "base").length).toBeGreaterThanOrEqual(3);
+    const trees: Record<string, string>[] = [];
+    for (const jobs of ["1", "3"]) {
+      const dir = await serverOwnedTempDir("pgha-jobs-");
+      cleanups.push(() => rm(dir, { recursive: true, force: true }));
+      const fetched = await runPgha(
+        ["backup", "fetch", "latest", join(dir, "data"), "--jobs", jobs],
+        { env, asServerUser: true },
+      );
+      expect(fetched.code, fetched.stderr).toBe(0);
+      trees.push(await treeDigest(join(dir, "data")));
+    }
+    expect(Object.keys(trees[0] ?? {}).length).toBeGreaterThan(900);
+    expect(trees[1]).toEqual(trees[0]);
   });
 
   it("round-trips a tablespace, remapped to a new directory", async () => {
@@ -211,7 +259,16 @@ describe.skipIf(!pg)("fetching a damaged backup", () => {
       const env = { ...env0, ...cluster.connEnv() };
       const taken = await runPgha(["backup", "--fast"], { env, asServerUser: true });
       expect(taken.code, taken.stderr).toBe(0);
-      const object = join(repo, backupDataKey("main", taken.stdout.trim(), "base"));
+      const info = await runPgha(["backup", "info", taken.stdout.trim(), "--json"], {
+        env,
+        asServerUser: true,
+      });
+      // The largest of the backup's objects (the data directory is stored as several).
+      const { objects } = JSON.parse(info.stdout) as {
+        objects: { key: string; storedSize: number }[];
+      };
+      const largest = objects.reduce((a, b) => (b.storedSize > a.storedSize ? b : a));
+      const object = join(repo, largest.key);
       const bytes = await readFile(object);
       bytes[bytes.length - 100] = (bytes[bytes.length - 100] ?? 0) ^ 0xff;
       await writeFile(object, bytes);
@@ -281,6 +338,75 @@ describe.skipIf(!pg)("backup from a standby", () => {
       await restored?.destroy();
       await standby?.destroy();
       await primary.destroy();
+      await rm(repo, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(!pg)("a backup whose upload fails in one of its parallel jobs", () => {
+  it("fails as a whole: no manifest, no objects, the lock released, the server out of backup mode", async () => {
+    const repo = await serverOwnedTempDir("pgha-repo-");
+    const env0 = {
+      PGHA_REPO: repo,
+      PGHA_CLUSTER: "main",
+      PGHA_ARCHIVE_TIMEOUT: "60s",
+      PGHA_LOG_LEVEL: "warn",
+    };
+    const cluster = await PgCluster.init({ env: env0, conf: archiveConf() });
+    try {
+      await cluster.start();
+      await cluster.pgbench(["-i", "-s", "5", "-q"]);
+      const env = { ...env0, ...cluster.connEnv() };
+      const config = resolveConfig({ flags: {}, env, file: undefined });
+      const inner = await openStore(config, memoryLogger());
+      const store = Object.create(inner) as ObjectStore;
+      let dataPuts = 0;
+      store.put = async (key, body, options) => {
+        if (key.includes("/data/") && ++dataPuts === 2) {
+          // Some of the body goes out, then the connection breaks for good.
+          for await (const _ of body as AsyncIterable<Buffer>) break;
+          throw new StorageError("injected: upload reset", { transient: false });
+        }
+        return inner.put(key, body, options);
+      };
+      const server = await PgServer.connect(
+        `postgresql://postgres@/postgres?host=${encodeURIComponent(cluster.socketDir)}&port=${cluster.port}`,
+      );
+      try {
+        await expect(
+          takeBaseBackup(
+            {
+              store,
+              cluster: "main",
+              compression: { algorithm: "zstd", level: 3 },
+              server,
+              pgdata: cluster.dataDir,
+              archiveTimeoutMs: 60_000,
+              lockTtlMs: 60_000,
+              jobs: 3,
+              log: memoryLogger(),
+              now: () => new Date(),
+              sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+              progress: () => undefined,
+            },
+            { fast: true, label: undefined, pin: false },
+          ),
+        ).rejects.toThrow(/injected: upload reset/);
+      } finally {
+        await server.close();
+      }
+      expect(dataPuts).toBeGreaterThanOrEqual(2);
+      const left: string[] = [];
+      for await (const entry of inner.list(backupsPrefix("main"))) left.push(entry.key);
+      expect(left).toEqual([]);
+      expect(await inner.head(lockKey("main", "cluster"))).toBeUndefined();
+      // The server left backup mode: the next backup (as the server user) succeeds.
+      const user = serverUser();
+      if (user) await runCommand("chown", ["-R", `${user.uid}:${user.gid}`, repo]);
+      const next = await runPgha(["backup", "--fast", "--jobs", "3"], { env, asServerUser: true });
+      expect(next.code, next.stderr).toBe(0);
+    } finally {
+      await cluster.destroy();
       await rm(repo, { recursive: true, force: true });
     }
   });

@@ -149,6 +149,56 @@ describe.skipIf(!server)("S3Store failures", () => {
     expect((await readAll(got.body)).equals(data)).toBe(true);
     await store.delete("k");
   });
+
+  it("reads the next part while one uploads, and aborts only once no part is in flight", async () => {
+    if (!server) return;
+    const prefix = `overlap-${randomBytes(4).toString("hex")}`;
+    const store = new S3Store(server.bucket, prefix, settings(server.endpoint));
+    let reads = 0;
+    let inFlight = 0;
+    const events: string[] = [];
+    const retryRequest: RequestRetry = async (what, request) => {
+      const name = what.replace(/ s3:.*/, "");
+      if (name === "upload part 2 of") {
+        // Parts 1 and 2 are read before the upload is created (a body of one part is a
+        // single PUT); part 3 (chunks 11-12) is read while part 2 is still uploading.
+        const deadline = Date.now() + 5000;
+        while (reads < 12 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+        events.push(`part 2 uploads after ${reads} reads`);
+      }
+      if (name.startsWith("abort")) events.push(`abort with ${inFlight} in flight`);
+      inFlight++;
+      try {
+        return await request();
+      } finally {
+        inFlight--;
+      }
+    };
+    const data = randomBytes(12 * 1024 * 1024);
+    const bodyOf = (fail: boolean) =>
+      Readable.from(
+        (async function* () {
+          for (let at = 0; at < data.length; at += 1 << 20) {
+            reads++;
+            yield data.subarray(at, at + (1 << 20));
+          }
+          if (fail) throw new Error("injected: the producer failed");
+        })(),
+      );
+    const stored = await store.put("k", bodyOf(false), { retryRequest });
+    expect(stored.size).toBe(data.length);
+    expect((await readAll((await store.get("k")).body)).equals(data)).toBe(true);
+    expect(events).toEqual(["part 2 uploads after 12 reads"]);
+
+    reads = 0;
+    events.length = 0;
+    await expect(store.put("k2", bodyOf(true), { retryRequest })).rejects.toThrow(
+      /injected: the producer failed/,
+    );
+    expect(events).toEqual(["part 2 uploads after 12 reads", "abort with 0 in flight"]);
+    expect(await store.head("k2")).toBeUndefined();
+    await store.delete("k");
+  });
 });
 
 describe.skipIf(!server)(

@@ -39,7 +39,7 @@ async function seeded(): Promise<MemoryStore> {
     ["20261101T000000Z", "2026-11-01T00:00:00Z", 6],
     ["20261120T000000Z", "2026-11-20T00:00:00Z", 9],
   ] as const) {
-    await store.put(backupDataKey("main", id, "base"), Buffer.alloc(100));
+    await store.put(backupDataKey("main", id, "base", 0), Buffer.alloc(100));
     await writeBackupManifest(store, manifest(id, time, start, start));
   }
   for (let n = 1; n <= 12; n++) {
@@ -74,7 +74,7 @@ describe("prune", () => {
     };
     await applyPrune(store, plan, memoryLogger());
     expect(order[0]).toBe(backupManifestKey("main", "20260101T000000Z"));
-    expect(order[1]).toBe(backupDataKey("main", "20260101T000000Z", "base"));
+    expect(order[1]).toBe(backupDataKey("main", "20260101T000000Z", "base", 0));
     expect(order.slice(2).every((k) => k.includes("/wal/"))).toBe(true);
     const again = planPrune(
       await gatherPruneFacts(store, "main", memoryLogger()),
@@ -99,10 +99,10 @@ describe("prune", () => {
       now,
     );
     expect(plan.deleteDebris.map((d) => d.key)).toEqual([
-      backupDataKey("main", "20260101T000000Z", "base"),
+      backupDataKey("main", "20260101T000000Z", "base", 0),
     ]);
     await applyPrune(store, plan, memoryLogger());
-    expect(await store.head(backupDataKey("main", "20260101T000000Z", "base"))).toBeUndefined();
+    expect(await store.head(backupDataKey("main", "20260101T000000Z", "base", 0))).toBeUndefined();
   });
 
   it("never deletes WAL while no backup exists", async () => {

@@ -30,6 +30,7 @@ export async function backupCreateCommand(opts: OptionsOf<"backup create">): Pro
         pgdata: config.pgdata,
         archiveTimeoutMs: config.archiveTimeoutMs,
         lockTtlMs: 5 * 60_000,
+        jobs: config.parallel,
         log,
         now: () => new Date(),
         sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
@@ -129,7 +130,12 @@ export async function backupFetchCommand(
   const remap = parseTablespaceMap(opts.tablespaceMap);
   const progress = makeProgress("fetch", log);
   try {
-    await fetchBaseBackup({ store, log, progress: progress.update }, manifest, dir, remap);
+    await fetchBaseBackup(
+      { store, log, progress: progress.update, jobs: config.parallel },
+      manifest,
+      dir,
+      remap,
+    );
   } finally {
     progress.finish();
   }

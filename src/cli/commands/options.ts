@@ -6,7 +6,14 @@ import {
   flagDefaultText,
   flagDoc,
 } from "../../config/flags.js";
-import { DEFAULT_CONFIG_FILE, defaultText, OPTION_KEYS, OPTIONS } from "../../config/options.js";
+import {
+  DEFAULT_CONFIG_FILE,
+  defaultText,
+  fileKeyOf,
+  OPTION_KEYS,
+  OPTIONS,
+  type OptionSpec,
+} from "../../config/options.js";
 
 /** Prints the option and flag tables: the same rows that README.md's reference shows. */
 export async function optionsCommand(markdown: boolean): Promise<number> {
@@ -15,6 +22,10 @@ export async function optionsCommand(markdown: boolean): Promise<number> {
 }
 
 const cell = (text: string) => text.replace(/\|/g, "\\|");
+
+/** Where the config-file key is not the flag name, it is said. */
+const otherKey = (o: OptionSpec<unknown>) =>
+  fileKeyOf(o) === o.name ? "" : ` (config file: \`"${fileKeyOf(o)}"\`)`;
 
 export function renderOptions(markdown: boolean): string {
   const rows = OPTION_KEYS.map((key) => OPTIONS[key]);
@@ -25,7 +36,7 @@ export function renderOptions(markdown: boolean): string {
       `| \`--config\` | \`PGHA_CONFIG\` | ${DEFAULT_CONFIG_FILE} if present | config file (JSON object of the keys below) |`,
       ...rows.map(
         (o) =>
-          `| \`--${o.name} ${cell(o.placeholder)}\` | \`${o.env}\` | ${defaultText(o)} | ${o.description} |`,
+          `| \`--${o.name} ${cell(o.placeholder)}\`${otherKey(o)} | \`${o.env}\` | ${defaultText(o)} | ${o.description} |`,
       ),
     ];
     return lines.join("\n");
@@ -33,7 +44,7 @@ export function renderOptions(markdown: boolean): string {
   return rows
     .map(
       (o) =>
-        `--${o.name} ${o.placeholder}\n    env ${o.env}; default ${defaultText(o)}\n    ${o.description}`,
+        `--${o.name} ${o.placeholder}\n    env ${o.env}${fileKeyOf(o) === o.name ? "" : `; config file "${fileKeyOf(o)}"`}; default ${defaultText(o)}\n    ${o.description}`,
     )
     .join("\n");
 }

@@ -118,7 +118,7 @@ export async function restoreRunCommand(opts: OptionsOf<"restore run">): Promise
   const pgdata = requirePgdata(config, "to restore into");
   const request = requestFrom(opts);
   const store = await openStore(config, log);
-  const deps = { store, cluster: config.cluster, log };
+  const deps = { store, cluster: config.cluster, log, jobs: config.parallel };
   // Plan first: a target that cannot be reached is refused before anything is downloaded.
   const plan = await requirePlan(deps, request);
   const settings: Setting[] = [["restore_command", restoreCommand(config)], ...plan.settings];
@@ -159,7 +159,7 @@ export async function standbyCommand(opts: OptionsOf<"standby">): Promise<number
   // Checked by the flag table; kept as written for the summary below.
   const delayMs = opts.delay === undefined ? undefined : parseDuration(opts.delay);
   const store = await openStore(config, log);
-  const deps = { store, cluster: config.cluster, log };
+  const deps = { store, cluster: config.cluster, log, jobs: config.parallel };
   // The backup's own WAL must be there; the rest comes by streaming (or the archive).
   const plan = await requirePlan(deps, {
     target: { kind: "immediate" },

@@ -1,0 +1,214 @@
+/**
+ * unpackBundle: one tar object of a backup decompressed and extracted into its part's
+ * directory, on whichever thread runs it (a restore job worker). It reports what it wrote
+ * (each file's size and sha256, each directory's mode, each symlink) and leaves the checks
+ * against the manifest, the directory modes and the symlinks to the caller: symlinks are
+ * made only once every object is extracted, so no entry can write through one. Objects of
+ * one part may be extracted in any order and at once: a file's parent directories are
+ * made when it needs them.
+ *
+ * Memory does not grow with the object: zstd decompresses into one reused buffer, the tar
+ * reader hands out views of it, and file data is written from two reused buffers (one is
+ * written while the other fills).
+ */
+import { createHash, type Hash } from "node:crypto";
+import { type FileHandle, mkdir, open } from "node:fs/promises";
+import { dirname, isAbsolute, resolve } from "node:path";
+import type { CompressionAlgorithm } from "../compress/compression.js";
+import { CorruptDataError, SyncDecompressor } from "../compress/zstd-sync.js";
+import { describeSystemError, IntegrityError, LocalIoError, PghaError } from "../errors.js";
+import { writeAll } from "../local-files.js";
+import { type TarEvent, TarFormatError, TarReader } from "./tar-reader.js";
+
+/** File data is written in pieces of this size, one write in flight per job. */
+const WRITE_BYTES = 1 << 20;
+
+export interface UnpackTask {
+  /** The part's directory (absolute). */
+  dest: string;
+  compression: CompressionAlgorithm;
+  /** The object, for messages: s3://bucket/prefix/key. */
+  what: string;
+}
+
+export interface UnpackEvents {
+  /** A file was written and closed: its path in the tar, size and sha256. */
+  file(path: string, size: number, sha256: string): void;
+  /** A directory entry (absolute path): its mode is the caller's to set at the end. */
+  directory(path: string, mode: number): void;
+  /** A symlink entry (absolute path): the caller makes it at the end. */
+  symlink(path: string, target: string): void;
+  /** Bytes of tar stream decompressed, for progress. */
+  progress(bytes: number): void;
+}
+
+export interface UnpackResult {
+  /** Size of the tar stream. */
+  rawSize: number;
+}
+
+/** The stored bytes come from `input`; a failure of `input` is rethrown as it is. */
+export async function unpackBundle(
+  task: UnpackTask,
+  input: AsyncIterable<Uint8Array>,
+  events: UnpackEvents,
+): Promise<UnpackResult> {
+  const decoder = task.compression === "none" ? undefined : await SyncDecompressor.create();
+  const reader = new TarReader();
+  const writer = new EntryWriter(task, events);
+  let rawSize = 0;
+  const feed = async (bytes: Uint8Array) => {
+    rawSize += bytes.length;
+    events.progress(bytes.length);
+    await reader.write(bytes, writer.handle);
+  };
+  try {
+    for await (const chunk of input) {
+      if (decoder) await decoder.write(chunk, feed);
+      else await feed(chunk);
+    }
+    decoder?.end();
+    reader.end();
+  } catch (error) {
+    await writer.abandon();
+    throw classify(error, task);
+  }
+  return { rawSize };
+}
+
+/** Whatever failed while extracting: the input, the stored data, or the local disk. */
+function classify(error: unknown, task: UnpackTask): unknown {
+  const why = error instanceof Error ? error.message : String(error);
+  if (error instanceof CorruptDataError)
+    return new IntegrityError(`${task.what} is corrupt: cannot decompress (${why})`);
+  if (error instanceof TarFormatError)
+    return new IntegrityError(`${task.what} is not a valid tar stream: ${why}`);
+  if (error instanceof PghaError || (error as Error).name === "AbortError") return error;
+  if ((error as NodeJS.ErrnoException).code)
+    return new LocalIoError(`cannot write into ${task.dest}: ${describeSystemError(error)}`, {
+      cause: error,
+    });
+  return error;
+}
+
+function safePath(root: string, name: string): string {
+  const clean = name.replace(/\/+$/, "");
+  const full = resolve(root, clean);
+  if (isAbsolute(clean) || (full !== root && !full.startsWith(`${root}/`))) {
+    throw new IntegrityError(`backup tar entry '${name}' points outside the target`);
+  }
+  return full;
+}
+
+interface OpenFile {
+  name: string;
+  handle: FileHandle;
+  hash: Hash;
+  size: number;
+}
+
+/** Carries out the tar reader's events in the part's directory. */
+class EntryWriter {
+  private readonly made: Set<string>;
+  private file: OpenFile | undefined;
+  private readonly buffers = [
+    Buffer.allocUnsafeSlow(WRITE_BYTES),
+    Buffer.allocUnsafeSlow(WRITE_BYTES),
+  ];
+  private which = 0;
+  private fill = 0;
+  /** The write of the other buffer. */
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly task: UnpackTask,
+    private readonly events: UnpackEvents,
+  ) {
+    this.made = new Set([task.dest]);
+  }
+
+  readonly handle = async (event: TarEvent): Promise<void> => {
+    switch (event.kind) {
+      case "directory": {
+        const path = safePath(this.task.dest, event.name);
+        await this.makeDirectory(path);
+        this.events.directory(path, event.mode);
+        return;
+      }
+      case "symlink":
+        this.events.symlink(safePath(this.task.dest, event.name), event.target);
+        return;
+      case "file": {
+        const path = safePath(this.task.dest, event.name);
+        await this.makeDirectory(dirname(path));
+        const handle = await open(path, "wx", event.mode & 0o7777);
+        const name = event.name.replace(/\/+$/, "");
+        this.file = { name, handle, hash: createHash("sha256"), size: 0 };
+        return;
+      }
+      case "data":
+        await this.take(event.bytes);
+        return;
+      case "file-end":
+        await this.closeFile();
+        return;
+      case "other":
+        throw new IntegrityError(
+          `${this.task.what} holds an unexpected entry '${event.name}' (type '${event.type}')`,
+        );
+    }
+  };
+
+  private async makeDirectory(path: string): Promise<void> {
+    if (this.made.has(path)) return;
+    await mkdir(path, { recursive: true, mode: 0o700 });
+    this.made.add(path);
+  }
+
+  private async take(bytes: Uint8Array): Promise<void> {
+    const file = this.file as OpenFile;
+    file.hash.update(bytes);
+    file.size += bytes.length;
+    let rest = bytes;
+    while (rest.length > 0) {
+      const buffer = this.buffers[this.which] as Buffer;
+      const take = Math.min(rest.length, buffer.length - this.fill);
+      buffer.set(rest.subarray(0, take), this.fill);
+      this.fill += take;
+      rest = rest.subarray(take);
+      if (this.fill === buffer.length) await this.flush(file.handle);
+    }
+  }
+
+  /** Starts writing the filled buffer once the other one is written, and switches. */
+  private async flush(handle: FileHandle): Promise<void> {
+    await this.writing;
+    const full = (this.buffers[this.which] as Buffer).subarray(0, this.fill);
+    this.writing = writeAll(handle, full);
+    this.writing.catch(() => undefined); // awaited before the next write or the close
+    this.which ^= 1;
+    this.fill = 0;
+  }
+
+  private async closeFile(): Promise<void> {
+    const file = this.file as OpenFile;
+    this.file = undefined;
+    try {
+      if (this.fill > 0) await this.flush(file.handle);
+      await this.writing;
+    } finally {
+      this.writing = Promise.resolve();
+      await file.handle.close();
+    }
+    this.events.file(file.name, file.size, file.hash.digest("hex"));
+  }
+
+  /** After a failure: nothing is left writing, and the open file is closed. */
+  async abandon(): Promise<void> {
+    await this.writing.catch(() => undefined);
+    this.writing = Promise.resolve();
+    this.fill = 0;
+    await this.file?.handle.close().catch(() => undefined);
+    this.file = undefined;
+  }
+}

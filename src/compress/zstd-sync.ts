@@ -1,0 +1,138 @@
+/**
+ * zstd without streams, for the backup and restore workers: every call consumes all of its
+ * input before it returns (so the caller may reuse that buffer at once) and hands out the
+ * output in buffers of a fixed size, which the caller may transfer to another thread. The
+ * frames are the ones CompressStream writes (checksum flag on).
+ */
+import type * as Binding from "zstd-napi/binding.js";
+
+type ZstdBinding = typeof Binding;
+let loaded: ZstdBinding | undefined;
+
+async function zstd(): Promise<ZstdBinding> {
+  loaded ??= ((await import("zstd-napi/binding.js")) as unknown as { default: ZstdBinding })
+    .default;
+  return loaded;
+}
+
+/** Output buffers of this size are handed out (the last one of a frame may be shorter). */
+export const OUTPUT_BYTES = 1 << 20;
+
+export interface ZstdOptions {
+  level: number;
+  /** libzstd's own worker threads (0: compress on the calling thread). */
+  threads: number;
+}
+
+export class SyncCompressor {
+  private output = Buffer.allocUnsafeSlow(OUTPUT_BYTES);
+  private used = 0;
+
+  private constructor(
+    private readonly binding: ZstdBinding,
+    private readonly cctx: Binding.CCtx,
+  ) {}
+
+  static async create(options: ZstdOptions): Promise<SyncCompressor> {
+    const binding = await zstd();
+    const cctx = new binding.CCtx();
+    cctx.setParameter(binding.CParameter.compressionLevel, options.level);
+    cctx.setParameter(binding.CParameter.checksumFlag, 1);
+    if (options.threads > 0) {
+      cctx.setParameter(binding.CParameter.nbWorkers, options.threads);
+      // libzstd's default job (8 MiB at level 3) keeps several in memory per thread.
+      cctx.setParameter(binding.CParameter.jobSize, 1 << 20);
+    }
+    return new SyncCompressor(binding, cctx);
+  }
+
+  /** Compresses all of `input`; full output buffers go to `emit`. */
+  write(input: Uint8Array, emit: (chunk: Buffer) => void): void {
+    let rest = input;
+    while (rest.length > 0) {
+      const [, produced, consumed] = this.cctx.compressStream2(
+        this.output.subarray(this.used),
+        rest,
+        this.binding.EndDirective.continue,
+      );
+      this.advance(produced, emit);
+      rest = rest.subarray(consumed);
+    }
+  }
+
+  /** Ends the frame; the rest of the output goes to `emit`. */
+  end(emit: (chunk: Buffer) => void): void {
+    const empty = new Uint8Array(0);
+    for (;;) {
+      const [remaining, produced] = this.cctx.compressStream2(
+        this.output.subarray(this.used),
+        empty,
+        this.binding.EndDirective.end,
+      );
+      this.advance(produced, emit);
+      if (remaining === 0) break;
+    }
+    if (this.used > 0) {
+      emit(this.output.subarray(0, this.used));
+      this.output = Buffer.allocUnsafeSlow(OUTPUT_BYTES);
+      this.used = 0;
+    }
+  }
+
+  private advance(produced: number, emit: (chunk: Buffer) => void): void {
+    this.used += produced;
+    if (this.used < this.output.length) return;
+    emit(this.output);
+    this.output = Buffer.allocUnsafeSlow(OUTPUT_BYTES);
+    this.used = 0;
+  }
+}
+
+/** Corrupt compressed data (not a failure of whoever consumes the output). */
+export class CorruptDataError extends Error {}
+
+export class SyncDecompressor {
+  private inFrame = false;
+
+  private constructor(
+    private readonly dctx: Binding.DCtx,
+    /** Reused for every output: `consume` must be done with it when it resolves. */
+    private readonly output: Buffer,
+  ) {}
+
+  static async create(): Promise<SyncDecompressor> {
+    const binding = await zstd();
+    return new SyncDecompressor(
+      new binding.DCtx(),
+      Buffer.allocUnsafeSlow(binding.dStreamOutSize()),
+    );
+  }
+
+  /**
+   * Decompresses all of `input`, handing each piece of output to `consume` (a view of one
+   * reused buffer, valid until consume resolves). Corrupt data throws CorruptDataError.
+   */
+  async write(input: Uint8Array, consume: (bytes: Uint8Array) => Promise<void>): Promise<void> {
+    let rest = input;
+    for (;;) {
+      let result: ReturnType<Binding.DCtx["decompressStream"]>;
+      try {
+        result = this.dctx.decompressStream(this.output, rest);
+      } catch (error) {
+        throw new CorruptDataError((error as Error).message);
+      }
+      const [remaining, produced, consumed] = result;
+      rest = rest.subarray(consumed);
+      if (produced > 0) await consume(this.output.subarray(0, produced));
+      if (rest.length === 0 && (produced < this.output.length || remaining === 0)) {
+        this.inFrame = remaining !== 0;
+        return;
+      }
+    }
+  }
+
+  /** Throws CorruptDataError when the input stopped inside a frame. */
+  end(): void {
+    if (this.inFrame) throw new CorruptDataError("the data ends in the middle of a zstd frame");
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * Bundles stored and fetched by N job workers (the real worker threads) against the memory
+ * store: the round trip, and what one failing job or upload does to the others.
+ */
+
+import { createHash } from "node:crypto";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { planBundles } from "../../src/backup/bundle-plan.js";
+import { fetchBaseBackup } from "../../src/backup/fetch-backup.js";
+import { storeBundles } from "../../src/backup/store-bundles.js";
+import { walkTree } from "../../src/backup/walk.js";
+import { IntegrityError, LocalIoError, StorageError } from "../../src/errors.js";
+import { memoryLogger } from "../../src/log.js";
+import type { BackupManifest } from "../../src/repository/backup-manifest.js";
+import { MemoryStore } from "../../src/storage/memory.js";
+import type { PutBody, PutOptions } from "../../src/storage/object-store.js";
+
+let root: string;
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), "pgha-jobs-"));
+});
+afterEach(() => rm(root, { recursive: true, force: true }));
+
+/** A data directory of 3 databases with files from empty to 1.5 MiB. */
+async function makeTree(dir: string): Promise<void> {
+  await writeFile(join(dir, "PG_VERSION"), "15\n");
+  for (const db of [1, 5, 16384]) {
+    await mkdir(join(dir, "base", String(db)), { recursive: true });
+    for (let i = 0; i < 12; i++) {
+      const size = [0, 100, 8192, 300_000, 1_500_000][i % 5] ?? 0;
+      const data = Buffer.alloc(size);
+      for (let at = 0; at < size; at += 4096) data.write(`${db}/${i}/${at}`, at);
+      await writeFile(join(dir, "base", String(db), `${1000 + i}`), data, { mode: 0o600 });
+    }
+  }
+  await mkdir(join(dir, "global"), { mode: 0o750 });
+  await writeFile(join(dir, "global", "1262"), Buffer.alloc(8192, 1));
+}
+
+function manifestOf(objects: BackupManifest["objects"], files: BackupManifest["files"]) {
+  return {
+    format: 1,
+    kind: "base-backup",
+    id: "20261121T000000Z",
+    cluster: "main",
+    label: null,
+    pinned: false,
+    pgVersion: "15",
+    pgVersionNum: 150000,
+    systemIdentifier: "1",
+    walSegmentSize: 16 << 20,
+    timeline: 1,
+    startLsn: "0/1",
+    stopLsn: "0/2",
+    startWal: "000000010000000000000001",
+    stopWal: "000000010000000000000001",
+    startTime: "",
+    stopTime: "",
+    fromStandby: false,
+    compression: "zstd:3",
+    rawBytes: objects.reduce((s, o) => s + o.rawSize, 0),
+    storedBytes: objects.reduce((s, o) => s + o.storedSize, 0),
+    tablespaces: [],
+    objects,
+    files,
+    backupLabel: "",
+    tablespaceMap: null,
+  } satisfies BackupManifest;
+}
+
+/** Every file below dir: path -> mode and sha256 (directories: mode only). */
+async function snapshot(dir: string, rel = ""): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of (await readdir(join(dir, rel))).sort()) {
+    const path = rel ? `${rel}/${name}` : name;
+    const info = await stat(join(dir, path));
+    const mode = (info.mode & 0o7777).toString(8);
+    if (info.isDirectory()) {
+      out[`${path}/`] = mode;
+      Object.assign(out, await snapshot(dir, path));
+    } else {
+      const sha = createHash("sha256")
+        .update(await readFile(join(dir, path)))
+        .digest("hex");
+      out[path] = `${mode} ${sha}`;
+    }
+  }
+  return out;
+}
+
+const deps = (store: MemoryStore, jobs: number) => ({
+  store,
+  cluster: "main",
+  compression: { algorithm: "zstd", level: 3 } as const,
+  jobs,
+});
+
+describe("bundles stored and fetched by parallel jobs", () => {
+  it("round-trips a tree cut into many bundles with 3 jobs, identical to the source", async () => {
+    const src = join(root, "src");
+    await mkdir(src);
+    await makeTree(src);
+    const entries = await walkTree(src, { isDataDirectory: true });
+    const bundles = planBundles([{ part: "base", root: src, entries }], 1 << 20);
+    expect(bundles.length).toBeGreaterThan(5);
+    const store = new MemoryStore();
+    let progressed = 0;
+    const stored = await storeBundles(deps(store, 3), "20261121T000000Z", bundles, (n) => {
+      progressed += n;
+    }).stored;
+    expect(progressed).toBe(entries.reduce((s, e) => s + e.size, 0));
+    const manifest = manifestOf(
+      bundles.map((b) => stored.get(b)?.object as BackupManifest["objects"][number]),
+      bundles.flatMap((b) => stored.get(b)?.files ?? []),
+    );
+    expect(new Set(manifest.objects.map((o) => o.key)).size).toBe(bundles.length);
+
+    for (const jobs of [1, 3]) {
+      const out = join(root, `out-${jobs}`);
+      const result = await fetchBaseBackup(
+        { store, log: memoryLogger(), progress: () => undefined, jobs },
+        manifest,
+        out,
+        new Map(),
+      );
+      expect(result.files).toBe(manifest.files.length);
+      expect(await snapshot(out)).toEqual(await snapshot(src));
+    }
+  });
+
+  for (const when of ["before", "while", "after"] as const) {
+    it(`fails the whole run when one upload fails ${when} reading its body, once every job has stopped`, async () => {
+      const src = join(root, "src");
+      await mkdir(src);
+      await makeTree(src);
+      const entries = await walkTree(src, { isDataDirectory: true });
+      const bundles = planBundles([{ part: "base", root: src, entries }], 1 << 20);
+      const store = new MemoryStore();
+      const put = store.put.bind(store);
+      let active = 0;
+      let calls = 0;
+      store.put = async (key: string, body: PutBody, options?: PutOptions) => {
+        active++;
+        try {
+          if (++calls === 2) {
+            // A refused request, a connection reset once some of the body went out, or a
+            // completion that fails once the job is done and has taken its next bundle.
+            if (when === "while") for await (const _ of body as AsyncIterable<Buffer>) break;
+            if (when === "after") for await (const _ of body as AsyncIterable<Buffer>);
+            throw new StorageError("injected: upload failed", { transient: false });
+          }
+          return await put(key, body, options);
+        } finally {
+          active--;
+        }
+      };
+      const failed = storeBundles(
+        deps(store, 3),
+        "20261121T000000Z",
+        bundles,
+        () => undefined,
+      ).stored;
+      await expect(failed).rejects.toThrow(/injected: upload failed/);
+      await expect(failed).rejects.toBeInstanceOf(StorageError);
+      // Nothing is left running that could store an object after the caller cleaned up.
+      expect(active).toBe(0);
+      if (when === "before") expect(calls).toBeLessThan(bundles.length);
+    });
+  }
+
+  it("says when every file is read while the last uploads still finish", async () => {
+    const src = join(root, "src");
+    await mkdir(src);
+    await makeTree(src);
+    const entries = await walkTree(src, { isDataDirectory: true });
+    // Two bundles for three jobs: nothing waits for a job.
+    const bundles = planBundles([{ part: "base", root: src, entries }], 8 << 20);
+    expect(bundles.length).toBe(2);
+    for (const outcome of ["stored", "failed"] as const) {
+      const store = new MemoryStore();
+      const put = store.put.bind(store);
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let waiting = 0;
+      store.put = async (key: string, body: PutBody, options?: PutOptions) => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of body as AsyncIterable<Buffer>) chunks.push(chunk);
+        waiting++;
+        await gate;
+        if (outcome === "failed")
+          throw new StorageError("injected: completion failed", { transient: false });
+        return put(key, Buffer.concat(chunks), options);
+      };
+      const run = storeBundles(deps(store, 3), "20261121T000000Z", bundles, () => undefined);
+      await run.read;
+      const settled = await Promise.race([
+        run.stored.then(
+          () => "settled",
+          () => "settled",
+        ),
+        new Promise((resolve) => setTimeout(() => resolve("pending"), 200)),
+      ]);
+      expect(settled).toBe("pending");
+      expect(waiting).toBe(2);
+      release();
+      if (outcome === "stored") expect((await run.stored).size).toBe(2);
+      else await expect(run.stored).rejects.toThrow(/injected: completion failed/);
+    }
+  });
+
+  it("fails with the job's own error when a file cannot be read", async () => {
+    const src = join(root, "src");
+    await mkdir(src);
+    await makeTree(src);
+    const entries = await walkTree(src, { isDataDirectory: true });
+    // A file that turned into a directory since the walk: reading it fails (EISDIR).
+    await rm(join(src, "base", "5", "1003"));
+    await mkdir(join(src, "base", "5", "1003"));
+    const bundles = planBundles([{ part: "base", root: src, entries }], 1 << 20);
+    const store = new MemoryStore();
+    const failed = storeBundles(
+      deps(store, 3),
+      "20261121T000000Z",
+      bundles,
+      () => undefined,
+    ).stored;
+    await expect(failed).rejects.toBeInstanceOf(LocalIoError);
+    await expect(failed).rejects.toThrow(/cannot read .*1003/);
+  });
+
+  it("fails a fetch with one corrupt object of many and leaves the target empty", async () => {
+    const src = join(root, "src");
+    await mkdir(src);
+    await makeTree(src);
+    const entries = await walkTree(src, { isDataDirectory: true });
+    const bundles = planBundles([{ part: "base", root: src, entries }], 1 << 20);
+    const store = new MemoryStore();
+    const stored = await storeBundles(deps(store, 2), "20261121T000000Z", bundles, () => undefined)
+      .stored;
+    const manifest = manifestOf(
+      bundles.map((b) => stored.get(b)?.object as BackupManifest["objects"][number]),
+      bundles.flatMap((b) => stored.get(b)?.files ?? []),
+    );
+    const victim = manifest.objects[3]?.key ?? "";
+    const { body } = await store.get(victim);
+    const bytes = Buffer.concat(await body.toArray());
+    bytes[bytes.length - 10] = (bytes[bytes.length - 10] ?? 0) ^ 0xff;
+    await store.put(victim, bytes);
+    const out = join(root, "out");
+    await expect(
+      fetchBaseBackup(
+        { store, log: memoryLogger(), progress: () => undefined, jobs: 3 },
+        manifest,
+        out,
+        new Map(),
+      ),
+    ).rejects.toBeInstanceOf(IntegrityError);
+    expect(await readdir(out)).toEqual([]);
+    // No job writes on after the failure.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await readdir(out)).toEqual([]);
+  });
+
+  it("reads directory modes from the tar whatever order the objects are extracted in", async () => {
+    const src = join(root, "src");
+    await mkdir(src);
+    await makeTree(src);
+    await chmod(join(src, "base"), 0o750);
+    const entries = await walkTree(src, { isDataDirectory: true });
+    // One entry per bundle: directories and their files always land in different objects.
+    const bundles = planBundles([{ part: "base", root: src, entries }], 1);
+    const store = new MemoryStore();
+    const stored = await storeBundles(deps(store, 3), "20261121T000000Z", bundles, () => undefined)
+      .stored;
+    const manifest = manifestOf(
+      bundles.map((b) => stored.get(b)?.object as BackupManifest["objects"][number]),
+      bundles.flatMap((b) => stored.get(b)?.files ?? []),
+    );
+    // Smallest first here: files before the directories that hold them.
+    manifest.objects.reverse();
+    const out = join(root, "out");
+    await fetchBaseBackup(
+      { store, log: memoryLogger(), progress: () => undefined, jobs: 3 },
+      manifest,
+      out,
+      new Map(),
+    );
+    expect(await snapshot(out)).toEqual(await snapshot(src));
+  });
+});
