@@ -130,7 +130,7 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
       ".ready, several at once, and records each one stored and verified for wal-push; wal-push starts it\n" +
       "on demand (with --idle-exit 60s), or run it under systemd; SIGTERM stops it after the files in flight",
     args: [],
-    groups: ["repository", "s3", "pgdata", "wal", "general"],
+    groups: ["repository", "s3", "pgdata", "wal", "parallel", "general"],
     exitCodes: ["ok", "usage", "storage", "localIo", "internal"],
     run: async (_, opts) => (await import("./commands/archiver.js")).archiverCommand(opts),
   },

@@ -1,6 +1,5 @@
 /** pgha archiver: the asynchronous archiver of one data directory (src/wal/archiver.ts). */
 import { statSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import type { OptionsOf } from "../../config/flags.js";
 import { UsageError } from "../../errors.js";
@@ -30,7 +29,8 @@ export async function archiverCommand(opts: OptionsOf<"archiver">): Promise<numb
     log.info(`an archiver already runs for ${pgdata}`);
     return 0;
   }
-  const jobs = availableParallelism();
+  // --jobs: files prepared (read, hashed, compressed) at once, and twice that stored at once.
+  const jobs = config.parallel;
   const pool = new PreparePool(jobs, config.compress);
   try {
     const store = await openStore(config, log);
