@@ -17,6 +17,7 @@ import { memoryLogger } from "../../src/log.js";
 import type { BackupManifest } from "../../src/repository/backup-manifest.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import type { PutBody, PutOptions } from "../../src/storage/object-store.js";
+import { makeBackupManifest } from "../helpers/builders.js";
 
 let root: string;
 beforeEach(async () => {
@@ -41,34 +42,12 @@ async function makeTree(dir: string): Promise<void> {
 }
 
 function manifestOf(objects: BackupManifest["objects"], files: BackupManifest["files"]) {
-  return {
-    format: 1,
-    kind: "base-backup",
-    id: "20261121T000000Z",
-    cluster: "main",
-    label: null,
-    pinned: false,
-    pgVersion: "15",
-    pgVersionNum: 150000,
-    systemIdentifier: "1",
-    walSegmentSize: 16 << 20,
-    timeline: 1,
-    startLsn: "0/1",
-    stopLsn: "0/2",
-    startWal: "000000010000000000000001",
-    stopWal: "000000010000000000000001",
-    startTime: "",
-    stopTime: "",
-    fromStandby: false,
-    compression: "zstd:3",
+  return makeBackupManifest({
     rawBytes: objects.reduce((s, o) => s + o.rawSize, 0),
     storedBytes: objects.reduce((s, o) => s + o.storedSize, 0),
-    tablespaces: [],
     objects,
     files,
-    backupLabel: "",
-    tablespaceMap: null,
-  } satisfies BackupManifest;
+  });
 }
 
 /** Every file below dir: path -> mode and sha256 (directories: mode only). */
