@@ -63,6 +63,11 @@ interface Failure {
 }
 
 const MAX_BACKOFF_MS = 30_000;
+/**
+ * Files in flight beyond the `jobs` being prepared: stored ones wait on the network (a
+ * remote store's latency), not on a core; each holds its compressed body (a few MiB).
+ */
+const UPLOADS_AHEAD = 8;
 const TICK_MS = 200;
 
 /** History files first (PostgreSQL archives them first too), then in WAL order. */
@@ -185,7 +190,7 @@ export class Archiver {
     return ready.filter((name) => !ok.has(name) && !this.stored.has(name));
   }
 
-  /** Starts files, those a wal-push waits for first, up to twice `jobs` (uploads wait on the network). */
+  /** Starts files, those a wal-push waits for first, up to `jobs` + UPLOADS_AHEAD at once. */
   private async launch(pending: string[]): Promise<void> {
     const { spool } = this.deps;
     const wanted = new Set(await readdir(join(spool, "want")).catch(() => [] as string[]));
@@ -195,7 +200,7 @@ export class Archiver {
     ];
     const now = this.deps.now();
     for (const name of order) {
-      if (this.inflight.size >= this.deps.jobs * 2) break;
+      if (this.inflight.size >= this.deps.jobs + UPLOADS_AHEAD) break;
       if (this.inflight.has(name) || this.stored.has(name)) continue;
       const failed = this.failures.get(name);
       if (failed && failed.retryAt > now) {

@@ -68,6 +68,7 @@ export class Prefetcher {
   /** What status.json reports: segments downloaded, and delivered by a rename. */
   private readonly counts = { fetched: 0, delivered: 0 };
   private statusText = "";
+  private windowText = "";
 
   constructor(private readonly deps: PrefetcherDeps) {
     this.movedAt = deps.now();
@@ -97,6 +98,7 @@ export class Prefetcher {
           : [];
         await this.trim(present, new Set(window));
         this.launch(window, present);
+        await this.writeWindow(window);
         await this.writeStatus();
         const idle = this.deps.now() - this.movedAt;
         if (
@@ -153,6 +155,20 @@ export class Prefetcher {
     if (text === this.statusText) return;
     this.statusText = text;
     await writeAtomically(join(this.deps.spool, "status.json"), text).catch(() => undefined);
+  }
+
+  /**
+   * prefetch/window: what a restore_command call may wait for instead of fetching it
+   * itself: the window but for names found missing or failing (those the call fetches).
+   */
+  private async writeWindow(window: string[]): Promise<void> {
+    const now = this.deps.now();
+    const firstBlocked = window.findIndex((name) => (this.blocked.get(name)?.until ?? 0) > now);
+    const names = firstBlocked === -1 ? window : window.slice(0, firstBlocked);
+    const text = names.map((name) => `${name}\n`).join("");
+    if (text === this.windowText) return;
+    this.windowText = text;
+    await writeAtomically(join(this.deps.spool, "window"), text).catch(() => undefined);
   }
 
   private moveTo(name: string): void {

@@ -7,6 +7,7 @@
  * backed up. Layout (each of "archive" and "prefetch"):
  *
  *   <kind>/lock          JSON {pid, host, startedAt}: the one process of this kind
+ *   <kind>/pid           its PID alone (bin/pgha waits for a live process's results)
  *   <kind>/config        JSON: the resolved settings the process works with
  *   <kind>/id            one line: the command line and environment of the calls that may
  *                        use its results (callId; compared by bin/pgha's shell fast path)
@@ -15,6 +16,7 @@
  *   archive/want/<name>  a wal-push is waiting for <name>
  *   archive/status.json  the archiver's progress and backlog (status, metrics)
  *   prefetch/want        the last WAL name recovery asked for
+ *   prefetch/window      the names the prefetcher is fetching or will fetch, one per line
  *   prefetch/<name>      a downloaded, verified, fsynced segment, renamed into place on request
  *
  * Nothing in the spool is the only copy of anything: an ok marker is written after the
@@ -290,7 +292,10 @@ export function holdsLock(dir: string): boolean {
 
 export async function releaseLock(dir: string): Promise<void> {
   const held = await readLock(dir);
-  if (held?.pid === process.pid && held.host === hostname()) await removeFile(join(dir, "lock"));
+  if (held?.pid === process.pid && held.host === hostname()) {
+    await removeFile(join(dir, "pid"));
+    await removeFile(join(dir, "lock"));
+  }
 }
 
 /**
@@ -307,6 +312,8 @@ export async function adoptSpool(
 ): Promise<boolean> {
   await ensureDir(dir);
   if (!(await takeLock(dir, command))) return false;
+  // The holder's PID alone, for bin/pgha (it waits for a running process's results).
+  await writeAtomically(join(dir, "pid"), `${process.pid}\n`);
   const identity = storeIdentity(config);
   if ((await readText(join(dir, "config"))) !== identity) {
     await removeFile(join(dir, "id"));

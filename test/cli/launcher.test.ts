@@ -3,7 +3,8 @@
  * where it must not answer. PGHA_NODE=false stands in for Node.js: a call the launcher
  * does not answer itself exits 1.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { chown, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -176,5 +177,79 @@ describe("bin/pgha's id", () => {
     expect(names, "npm run docs rewrites bin/pgha's env line from CALL_ID_ENV").toEqual([
       ...CALL_ID_ENV,
     ]);
+  });
+});
+
+/** The launcher in the background: its exit code and how long it took. */
+function launchAsync(args: string[], env: Record<string, string> = {}) {
+  const started = Date.now();
+  const child = spawn(PGHA_BIN, args, {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      PGHA_NODE: "false",
+      PGHA_CONFIG: join(dir, "none.json"),
+      ...env,
+    },
+  });
+  return new Promise<{ code: number | null; ms: number }>((resolve) =>
+    child.on("close", (code) => resolve({ code, ms: Date.now() - started })),
+  );
+}
+
+describe("bin/pgha waits for a running archiver or prefetcher", () => {
+  const archive = () => join(dir, "pg_wal", ".pgha", "archive");
+  const prefetch = () => join(dir, "pg_wal", ".pgha", "prefetch");
+  const push = ["wal-push", `pg_wal/${SEGMENT}`];
+  const fetch = ["wal-fetch", SEGMENT, "pg_wal/RECOVERYXLOG"];
+  const id = (args: string[]) => callId(args, { PGHA_CONFIG: join(dir, "none.json") }, undefined);
+
+  async function readyAndRunning(pid: number): Promise<void> {
+    await mkdir(join(dir, "pg_wal", "archive_status"), { recursive: true });
+    await mkdir(join(archive(), "want"), { recursive: true });
+    await writeFile(join(dir, "pg_wal", SEGMENT), "wal");
+    await writeFile(join(dir, "pg_wal", "archive_status", `${SEGMENT}.ready`), "");
+    await writeFile(join(archive(), "id"), `${id(["wal-push"])}\n`);
+    await writeFile(join(archive(), "pid"), `${pid}\n`);
+  }
+
+  it("wal-push waits for the ok marker of a file the live archiver is storing", async () => {
+    await readyAndRunning(process.pid);
+    const running = launchAsync(push);
+    await new Promise((r) => setTimeout(r, 300));
+    await writeFile(join(archive(), "ok", SEGMENT), "{}");
+    const { code, ms } = await running;
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(3000);
+    expect(existsSync(join(archive(), "want", SEGMENT)), "it said it waits").toBe(true);
+  });
+
+  it("wal-push leaves to Node.js what the archiver failed, and waits for no dead archiver", async () => {
+    await readyAndRunning(process.pid);
+    await mkdir(join(archive(), "error"), { recursive: true });
+    const failing = launchAsync(push);
+    await new Promise((r) => setTimeout(r, 200));
+    await writeFile(join(archive(), "error", SEGMENT), "{}");
+    expect((await failing).code).toBe(1);
+    await rm(join(archive(), "error", SEGMENT));
+    await writeFile(join(archive(), "pid"), "999999999\n");
+    const dead = await launchAsync(push);
+    expect(dead.code).toBe(1);
+    expect(dead.ms).toBeLessThan(1000);
+  });
+
+  it("wal-fetch waits for a segment in the live prefetcher's window, and only then", async () => {
+    await writeFile(join(prefetch(), "id"), `${id(["wal-fetch"])}\n`);
+    await writeFile(join(prefetch(), "pid"), `${process.pid}\n`);
+    await writeFile(join(prefetch(), "window"), `000000010000000A000000FE\n${SEGMENT}\n`);
+    const waiting = launchAsync(fetch);
+    await new Promise((r) => setTimeout(r, 300));
+    await writeFile(join(prefetch(), SEGMENT), "verified wal");
+    expect((await waiting).code).toBe(0);
+    expect(await readFile(join(dir, "pg_wal", "RECOVERYXLOG"), "utf8")).toBe("verified wal");
+    await writeFile(join(prefetch(), "window"), "000000010000000B00000001\n");
+    const outside = await launchAsync(fetch);
+    expect(outside.code).toBe(1);
+    expect(outside.ms).toBeLessThan(1000);
   });
 });
