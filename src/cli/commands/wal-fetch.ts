@@ -23,16 +23,21 @@ export async function walFetchCommand(
     const { config, log } = context;
     const prefetch = config.prefetch > 0 && /^[0-9A-F]{24}$/.test(name);
     const follow = prefetch ? await import("./wal-fetch-prefetch.js") : undefined;
-    if (!(await follow?.deliverPrefetched(name, resolve(dest), config))) {
-      const { openStore } = await import("../../storage/open-store.js");
-      const { fetchWalFile } = await import("../../wal/fetch.js");
-      const store = await openStore(config, log);
-      await fetchWalFile({ store, cluster: config.cluster, log }, name, resolve(dest));
+    // A prefetcher that cannot be started costs speed, never the restore.
+    const followRecovery = () =>
+      follow?.followRecovery(name, config).catch((error: unknown) => {
+        log.debug(`prefetcher: ${(error as Error).message}`);
+      });
+    if (await follow?.deliverPrefetched(name, resolve(dest), config)) {
+      await followRecovery();
+      return EXIT_CODES.ok;
     }
-    // The file is in place: a prefetcher that cannot be started costs speed, not the restore.
-    await follow?.followRecovery(name, config).catch((error: unknown) => {
-      log.debug(`prefetcher: ${(error as Error).message}`);
-    });
+    // A miss: the prefetcher starts on the segments after this one while this call fetches it.
+    await followRecovery();
+    const { openStore } = await import("../../storage/open-store.js");
+    const { fetchWalFile } = await import("../../wal/fetch.js");
+    const store = await openStore(config, log);
+    await fetchWalFile({ store, cluster: config.cluster, log }, name, resolve(dest));
     return EXIT_CODES.ok;
   } catch (error) {
     if (error instanceof NotFoundError) {
