@@ -51,10 +51,19 @@ export async function deliverPrefetched(
   }
 }
 
-/** After name was delivered: tell the prefetcher, start it (or one with these settings). */
-export async function followRecovery(name: string, config: Config): Promise<void> {
+/**
+ * Tells the prefetcher where recovery is, and starts it (or one with these settings).
+ * `onlyIfStarted`: only where a prefetcher already worked for this recovery (a miss in the
+ * middle of one): a first call that fails leaves nothing behind.
+ */
+export async function followRecovery(
+  name: string,
+  config: Config,
+  onlyIfStarted = false,
+): Promise<void> {
   const at = await prefetchSpool();
   if (!at) return;
+  if (onlyIfStarted && !existsSync(at.spool)) return;
   const { pgdata, spool } = at;
   await ensureDir(spool);
   await writeAtomically(join(spool, "want"), `${name}\n`);

@@ -24,20 +24,22 @@ export async function walFetchCommand(
     const prefetch = config.prefetch > 0 && /^[0-9A-F]{24}$/.test(name);
     const follow = prefetch ? await import("./wal-fetch-prefetch.js") : undefined;
     // A prefetcher that cannot be started costs speed, never the restore.
-    const followRecovery = () =>
-      follow?.followRecovery(name, config).catch((error: unknown) => {
+    const followRecovery = (onlyIfStarted = false) =>
+      follow?.followRecovery(name, config, onlyIfStarted).catch((error: unknown) => {
         log.debug(`prefetcher: ${(error as Error).message}`);
       });
     if (await follow?.deliverPrefetched(name, resolve(dest), config)) {
       await followRecovery();
       return EXIT_CODES.ok;
     }
-    // A miss: the prefetcher starts on the segments after this one while this call fetches it.
-    await followRecovery();
+    // A miss in a recovery the prefetcher follows: it goes on with the segments after this
+    // one while this call fetches it.
+    await followRecovery(true);
     const { openStore } = await import("../../storage/open-store.js");
     const { fetchWalFile } = await import("../../wal/fetch.js");
     const store = await openStore(config, log);
     await fetchWalFile({ store, cluster: config.cluster, log }, name, resolve(dest));
+    await followRecovery();
     return EXIT_CODES.ok;
   } catch (error) {
     if (error instanceof NotFoundError) {
