@@ -15,7 +15,7 @@ import { serverOwnedTempDir, serverUser } from "../test/helpers/pg-cluster.js";
 import { PGHA_ENTRY, pghaCommandLine } from "../test/helpers/pgha.js";
 import { type Command, log, onCleanup, sleep, syncAll } from "./common.js";
 import { type BenchMaterial, confString, serverMkdir } from "./peer-cluster.js";
-import { fixed, medianOf, ratio, renderTable, rotate } from "./peer-report.js";
+import { fixed, interleaveRounds, medianOf, ratio, renderTable } from "./peer-report.js";
 import type { BenchS3 } from "./peer-s3.js";
 import { pghaS3Env, withEnv } from "./peer-tools.js";
 import { pgBackRest, pgBackRestLine, writePgBackRestConfig } from "./pgbackrest.js";
@@ -297,52 +297,40 @@ export async function runBackupSection(
     ),
   ];
 
-  const backups = new Map<string, BackupRow["backups"]>();
-  const restores = new Map<string, BackupRow["restores"]>();
-  const latest = new Map<string, string>();
-  for (let round = 0; round < rounds; round++) {
-    for (const v of rotate(variants, round)) {
-      await archiverIdle(cluster.dataDir);
-      await archiveFirst(v.family);
-      await syncAll();
-      const { run, id, storedBytes } = await v.backup(scratch);
-      latest.set(v.id, id);
-      backups.set(v.id, [
-        ...(backups.get(v.id) ?? []),
-        {
-          wallMs: Math.round(run.wallMs),
-          maxRssKb: run.maxRssKb,
-          treeRssKb: run.treeRssKb,
-          storedBytes,
-        },
-      ]);
-      log(
-        `backup round ${round + 1} ${v.label}: ${(run.wallMs / 1000).toFixed(2)} s, ${(storedBytes / 1e6).toFixed(1)} MB stored, peak RSS ${(run.maxRssKb / 1024).toFixed(0)} MB (tree ${(run.treeRssKb / 1024).toFixed(0)} MB)`,
-      );
-    }
-  }
+  const backups = await interleaveRounds(variants, rounds, async (v, round) => {
+    await archiverIdle(cluster.dataDir);
+    await archiveFirst(v.family);
+    await syncAll();
+    const { run, id, storedBytes } = await v.backup(scratch);
+    log(
+      `backup round ${round + 1} ${v.label}: ${(run.wallMs / 1000).toFixed(2)} s, ${(storedBytes / 1e6).toFixed(1)} MB stored, peak RSS ${(run.maxRssKb / 1024).toFixed(0)} MB (tree ${(run.treeRssKb / 1024).toFixed(0)} MB)`,
+    );
+    return {
+      id,
+      wallMs: Math.round(run.wallMs),
+      maxRssKb: run.maxRssKb,
+      treeRssKb: run.treeRssKb,
+      storedBytes,
+    };
+  });
   await cluster.stop("fast");
-  for (let round = 0; round < rounds; round++) {
-    for (const v of rotate(variants, round)) {
-      const into = await serverMkdir(join(scratch, `restore-${v.id}-${round}`));
-      await syncAll();
-      const run = await v.restore(latest.get(v.id) ?? "latest", into, scratch);
-      const version = await readFile(join(into, "PG_VERSION"), "utf8").catch(() => "");
-      if (!version.trim()) throw new Error(`${v.label} restore left no PG_VERSION in ${into}`);
-      await rm(into, { recursive: true, force: true });
-      restores.set(v.id, [
-        ...(restores.get(v.id) ?? []),
-        { wallMs: Math.round(run.wallMs), maxRssKb: run.maxRssKb, treeRssKb: run.treeRssKb },
-      ]);
-      log(
-        `restore round ${round + 1} ${v.label}: ${(run.wallMs / 1000).toFixed(2)} s, peak RSS ${(run.maxRssKb / 1024).toFixed(0)} MB (tree ${(run.treeRssKb / 1024).toFixed(0)} MB)`,
-      );
-    }
-  }
+  const restores = await interleaveRounds(variants, rounds, async (v, round) => {
+    const into = await serverMkdir(join(scratch, `restore-${v.id}-${round}`));
+    await syncAll();
+    const run = await v.restore(backups.get(v)?.at(-1)?.id ?? "latest", into, scratch);
+    const version = await readFile(join(into, "PG_VERSION"), "utf8").catch(() => "");
+    if (!version.trim()) throw new Error(`${v.label} restore left no PG_VERSION in ${into}`);
+    await rm(into, { recursive: true, force: true });
+    log(
+      `restore round ${round + 1} ${v.label}: ${(run.wallMs / 1000).toFixed(2)} s, peak RSS ${(run.maxRssKb / 1024).toFixed(0)} MB (tree ${(run.treeRssKb / 1024).toFixed(0)} MB)`,
+    );
+    return { wallMs: Math.round(run.wallMs), maxRssKb: run.maxRssKb, treeRssKb: run.treeRssKb };
+  });
 
   const rows = variants.map((v): BackupRow => {
-    const b = backups.get(v.id) ?? [];
-    const r = restores.get(v.id) ?? [];
+    // The backup's id is not reported.
+    const b = (backups.get(v) ?? []).map(({ id: _, ...backup }) => backup);
+    const r = restores.get(v) ?? [];
     const all = [...b, ...r];
     return {
       id: v.id,

@@ -12,9 +12,9 @@ import { join } from "node:path";
 import { PgCluster } from "../test/helpers/pg-cluster.js";
 import { log, onCleanup, sleep } from "./common.js";
 import { confString } from "./peer-cluster.js";
-import { fixed, MiB, medianOf, ratio, renderTable, rotate } from "./peer-report.js";
+import { fixed, interleaveRounds, MiB, medianOf, ratio, renderTable } from "./peer-report.js";
 import type { Endpoint } from "./peer-s3.js";
-import type { ToolRun, WalTool } from "./peer-tools.js";
+import { type ToolColumns, type ToolRun, toolColumns, type WalTool } from "./peer-tools.js";
 
 /** One transaction of the load: 2000 rows of about 300 bytes. */
 const BULK_SQL =
@@ -33,11 +33,7 @@ export interface LiveRound {
   violations: string[];
 }
 
-export interface LiveRow {
-  tool: string;
-  label: string;
-  family: WalTool["family"];
-  async: boolean;
+export interface LiveRow extends ToolColumns {
   rounds: LiveRound[];
   tps: number;
   walMiBs: number;
@@ -174,24 +170,18 @@ export async function runLiveSection(
   const archiving = tools.filter((t) => t.archives);
   // The floor first: it calibrates the rate every tool then gets.
   const rate: { tps: number | undefined; walMiBs: number } = { tps: undefined, walMiBs };
-  const byTool = new Map<string, LiveRound[]>();
-  for (let round = 0; round < rounds; round++) {
-    for (const tool of rotate(archiving, round)) {
-      const result = await liveOnce(tool, loopback, seconds, rate);
-      byTool.set(tool.id, [...(byTool.get(tool.id) ?? []), result]);
-      log(
-        `live round ${round + 1} ${tool.label}: ${result.tps.toFixed(1)} tps, ${result.walMiBs.toFixed(1)} MiB/s of WAL, at most ${result.maxReady} waiting, ${result.readyAtEnd} at the end, drained in ${result.drainMs === null ? "(not drained)" : `${(result.drainMs / 1000).toFixed(1)} s`}, ${result.doneChecked} .done checked, ${result.violations.length} not stored`,
-      );
-    }
-  }
+  const byTool = await interleaveRounds(archiving, rounds, async (tool, round) => {
+    const result = await liveOnce(tool, loopback, seconds, rate);
+    log(
+      `live round ${round + 1} ${tool.label}: ${result.tps.toFixed(1)} tps, ${result.walMiBs.toFixed(1)} MiB/s of WAL, at most ${result.maxReady} waiting, ${result.readyAtEnd} at the end, drained in ${result.drainMs === null ? "(not drained)" : `${(result.drainMs / 1000).toFixed(1)} s`}, ${result.doneChecked} .done checked, ${result.violations.length} not stored`,
+    );
+    return result;
+  });
   const rows = archiving.map((tool): LiveRow => {
-    const done = byTool.get(tool.id) ?? [];
+    const done = byTool.get(tool) ?? [];
     const drains = done.map((r) => r.drainMs);
     return {
-      tool: tool.id,
-      label: tool.label,
-      family: tool.family,
-      async: tool.asyncArchive,
+      ...toolColumns(tool, "archive"),
       rounds: done,
       tps: medianOf(done.map((r) => r.tps)),
       walMiBs: medianOf(done.map((r) => r.walMiBs)),

@@ -1,4 +1,4 @@
-/** Statistics and plain-text tables for the peer benchmark. */
+/** Interleaved rounds, statistics and plain-text tables for the peer benchmark. */
 import { median, percentile } from "./common.js";
 
 export const MiB = 1024 * 1024;
@@ -40,6 +40,11 @@ export function round2(n: number): number {
   return Math.round(n * 100) / 100;
 }
 
+/** Rounds a sample (ms) for the JSON report. */
+export function tenths(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
 /** Columns in `left` (default: the first) left-aligned, the others right-aligned. */
 export function renderTable(header: string[], rows: string[][], left: number[] = [0]): string {
   const widths = header.map((h, c) =>
@@ -56,10 +61,30 @@ export function renderTable(header: string[], rows: string[][], left: number[] =
 }
 
 /** The list rotated by `by` places: each round starts with another variant. */
-export function rotate<T>(list: T[], by: number): T[] {
+function rotate<T>(list: T[], by: number): T[] {
   if (list.length === 0) return list;
   const k = by % list.length;
   return [...list.slice(k), ...list.slice(0, k)];
+}
+
+/**
+ * `rounds` rounds of `once` over every item, each round starting with the next item (so
+ * that a noisy machine slows all alike); each item's results in round order, the items in
+ * the order given.
+ */
+export async function interleaveRounds<T, R>(
+  items: T[],
+  rounds: number,
+  once: (item: T, round: number) => Promise<R>,
+): Promise<Map<T, R[]>> {
+  const results = new Map<T, R[]>();
+  for (let round = 0; round < rounds; round++) {
+    for (const item of rotate(items, round)) {
+      const result = await once(item, round);
+      results.set(item, [...(results.get(item) ?? []), result]);
+    }
+  }
+  return results;
 }
 
 export interface Target {
