@@ -4,19 +4,9 @@
  * records each command's wall time and the time until the repository holds every
  * segment (the throughput of an asynchronous tool), and the stored bytes.
  */
-import { log, syncAll } from "./common.js";
+import { fixed, log, renderTable, syncAll } from "./common.js";
 import { type BenchMaterial, SEGMENT_SIZE } from "./peer-cluster.js";
-import {
-  fixed,
-  interleaveRounds,
-  MiB,
-  meanOf,
-  medianOf,
-  p90Of,
-  ratio,
-  renderTable,
-  tenths,
-} from "./peer-report.js";
+import { interleaveRounds, MiB, meanOf, medianOf, p90Of, ratio, tenths } from "./peer-report.js";
 import { archiveSegments } from "./peer-runner.js";
 import type { Endpoint } from "./peer-s3.js";
 import { type ToolColumns, toolColumns, type WalTool } from "./peer-tools.js";

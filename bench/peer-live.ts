@@ -10,9 +10,9 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { PgCluster } from "../test/helpers/pg-cluster.js";
-import { log, onCleanup, sleep } from "./common.js";
+import { fixed, log, onCleanup, renderTable, sleep } from "./common.js";
 import { confString } from "./peer-cluster.js";
-import { fixed, interleaveRounds, MiB, medianOf, ratio, renderTable } from "./peer-report.js";
+import { interleaveRounds, MiB, medianOf, ratio } from "./peer-report.js";
 import type { Endpoint } from "./peer-s3.js";
 import { type ToolColumns, type ToolRun, toolColumns, type WalTool } from "./peer-tools.js";
 
@@ -33,14 +33,9 @@ export interface LiveRound {
   violations: string[];
 }
 
-export interface LiveRow extends ToolColumns {
+/** A tool's rounds, summarized: medians, the most waiting, sums of the checks. */
+export interface LiveRow extends ToolColumns, Omit<LiveRound, "violations"> {
   rounds: LiveRound[];
-  tps: number;
-  walMiBs: number;
-  maxReady: number;
-  readyAtEnd: number;
-  drainMs: number | null;
-  doneChecked: number;
   violations: number;
   tpsVsFloor: number | null;
 }

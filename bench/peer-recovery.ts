@@ -8,9 +8,9 @@
 import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PgCluster, serverOwnedTempDir } from "../test/helpers/pg-cluster.js";
-import { log, onCleanup, runProcess, sleep, syncAll } from "./common.js";
+import { fixed, log, onCleanup, renderTable, runProcess, sleep, syncAll } from "./common.js";
 import { type BenchMaterial, confString, giveToServer } from "./peer-cluster.js";
-import { fixed, interleaveRounds, medianOf, ratio, renderTable } from "./peer-report.js";
+import { interleaveRounds, medianOf, ratio } from "./peer-report.js";
 import type { Endpoint } from "./peer-s3.js";
 import { type ToolColumns, toolColumns, type WalTool } from "./peer-tools.js";
 

@@ -1,5 +1,5 @@
-/** Interleaved rounds, statistics and plain-text tables for the peer benchmark. */
-import { median, percentile } from "./common.js";
+/** Interleaved rounds, statistics and targets for the peer benchmark. */
+import { fixed, median, percentile, renderTable } from "./common.js";
 
 export const MiB = 1024 * 1024;
 
@@ -29,12 +29,6 @@ export function ratio(a: number | null | undefined, b: number | null | undefined
   return a / b;
 }
 
-export function fixed(n: number | null | undefined, digits: number, suffix = ""): string {
-  return n === null || n === undefined || !Number.isFinite(n)
-    ? "-"
-    : `${n.toFixed(digits)}${suffix}`;
-}
-
 /** Rounds what goes into the JSON report. */
 export function round2(n: number): number {
   return Math.round(n * 100) / 100;
@@ -43,21 +37,6 @@ export function round2(n: number): number {
 /** Rounds a sample (ms) for the JSON report. */
 export function tenths(ms: number): number {
   return Math.round(ms * 10) / 10;
-}
-
-/** Columns in `left` (default: the first) left-aligned, the others right-aligned. */
-export function renderTable(header: string[], rows: string[][], left: number[] = [0]): string {
-  const widths = header.map((h, c) =>
-    Math.max(h.length, ...rows.map((row) => (row[c] ?? "").length)),
-  );
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, c) =>
-        left.includes(c) ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0),
-      )
-      .join("  ")
-      .trimEnd();
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
 /** The list rotated by `by` places: each round starts with another variant. */

@@ -4,18 +4,10 @@
  * repository filled once beforehand; rounds interleave the tools. A prefetching tool's
  * cost moves to its first calls, so the per-segment mean (total / N) is what compares.
  */
-import { log, syncAll } from "./common.js";
+import { fixed, log, renderTable, syncAll } from "./common.js";
 import { planSegments, referenceRows, type SectionPlan } from "./peer-archive.js";
 import type { BenchMaterial } from "./peer-cluster.js";
-import {
-  fixed,
-  interleaveRounds,
-  medianOf,
-  p90Of,
-  ratio,
-  renderTable,
-  tenths,
-} from "./peer-report.js";
+import { interleaveRounds, medianOf, p90Of, ratio, tenths } from "./peer-report.js";
 import { archiveSegments, restoreSegments } from "./peer-runner.js";
 import type { Endpoint } from "./peer-s3.js";
 import { type ToolColumns, toolColumns, type WalTool } from "./peer-tools.js";

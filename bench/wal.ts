@@ -52,6 +52,7 @@ import { makeTestCa } from "../test/helpers/tls-ca.js";
 import {
   CLOCK_TICKS,
   type Command,
+  fixed,
   log,
   machineBusyMs,
   median,
@@ -60,6 +61,7 @@ import {
   pghaEnv,
   runBench,
   syncAll,
+  tableLayout,
   tempDir,
   timed,
   toolVersion,
@@ -554,8 +556,6 @@ function table(results: Result[]): string {
     "vs cp",
     "vs zstd -3",
   ];
-  const fixed = (n: number | null, digits: number, suffix = "") =>
-    n === null ? "-" : `${n.toFixed(digits)}${suffix}`;
   const row = (r: Result) => [
     r.label,
     fixed(r.medianMs, 1),
@@ -578,15 +578,7 @@ function table(results: Result[]): string {
     ],
     ["start-up references", results.filter((r) => r.kind === "reference")],
   ];
-  const rows = results.map(row);
-  const widths = header.map((h, c) =>
-    Math.max(h.length, ...rows.map((cells) => (cells[c] ?? "").length)),
-  );
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0)))
-      .join("  ");
-  const rule = widths.map((w) => "-".repeat(w)).join("  ");
+  const { line, rule } = tableLayout(header, results.map(row));
   const out = [line(header)];
   for (const [title, group] of sections) {
     if (group.length === 0) continue;
