@@ -43,13 +43,7 @@ import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { OPTIONS } from "../src/config/options.js";
-import {
-  PG_BIN,
-  PgCluster,
-  postgresAvailable,
-  serverOwnedTempDir,
-  serverUser,
-} from "../test/helpers/pg-cluster.js";
+import { PG_BIN, PgCluster, serverOwnedTempDir, serverUser } from "../test/helpers/pg-cluster.js";
 import { PGHA_ENTRY, pghaCommandLine, REPO_ROOT, runPgha } from "../test/helpers/pgha.js";
 import { type S3TestServer, s3Env, startS3Server } from "../test/helpers/s3-server.js";
 import {
@@ -61,6 +55,7 @@ import {
   onCleanup,
   pghaEnv,
   renderTable,
+  requirePostgres,
   runBench,
   syncAll,
   TIME,
@@ -481,9 +476,7 @@ function table(results: Result[]): string {
 
 async function main(): Promise<void> {
   const began = Date.now();
-  if (!postgresAvailable()) {
-    throw new Error(`PostgreSQL server binaries not found in ${PG_BIN} (set PGHA_TEST_PG_BIN)`);
-  }
+  requirePostgres();
   for (const file of [PG_BASEBACKUP, ZSTD, TIME]) {
     if (!existsSync(file)) throw new Error(`${file} is missing`);
   }

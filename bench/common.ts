@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { chmod, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { serverUser } from "../test/helpers/pg-cluster.js";
+import { PG_BIN, postgresAvailable, serverUser } from "../test/helpers/pg-cluster.js";
 
 export function log(line: string): void {
   process.stderr.write(`[bench] ${line}\n`);
@@ -255,6 +255,13 @@ export function pghaEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 /** A global `sync`, so that dirty pages are not flushed on the next measurement's clock. */
 export function syncAll(): Promise<number> {
   return timed({ file: "sync", args: [] });
+}
+
+/** Throws unless the PostgreSQL server binaries are there. */
+export function requirePostgres(): void {
+  if (!postgresAvailable()) {
+    throw new Error(`PostgreSQL server binaries not found in ${PG_BIN} (set PGHA_TEST_PG_BIN)`);
+  }
 }
 
 export function toolVersion(file: string, args: string[]): string {

@@ -87,19 +87,7 @@ async function liveOnce(
   await cluster.sql("CREATE TABLE bulk (id bigint, at timestamptz, n double precision, pad text)");
   const script = await cluster.writeFile("bulk.sql", BULK_SQL);
   const pgbench = (args: string[]) =>
-    cluster.bin("pgbench", [
-      "-h",
-      cluster.socketDir,
-      "-p",
-      String(cluster.port),
-      "-U",
-      "postgres",
-      "-n",
-      ...args,
-      "-f",
-      script,
-      "postgres",
-    ]);
+    cluster.bin("pgbench", [...cluster.connArgs(), "-n", ...args, "-f", script, "postgres"]);
   if (rate.tps === undefined && rate.walMiBs > 0) {
     const before = await walBytes(cluster);
     await pgbench(["-t", "10"]);

@@ -39,7 +39,7 @@ import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { parseWalFileName } from "../src/wal/names.js";
-import { PG_BIN, PgCluster, postgresAvailable } from "../test/helpers/pg-cluster.js";
+import { PgCluster } from "../test/helpers/pg-cluster.js";
 import { PGHA_BIN, REPO_ROOT } from "../test/helpers/pgha.js";
 import {
   type RunningS3,
@@ -59,6 +59,7 @@ import {
   onCleanup,
   percentile,
   pghaEnv,
+  requirePostgres,
   runBench,
   syncAll,
   tableLayout,
@@ -84,9 +85,7 @@ async function walSegmentNames(dataDir: string): Promise<string[]> {
 
 /** Makes SEGMENTS complete 16 MiB segments with pgbench; copies them into `walDir`. */
 async function makeSegments(walDir: string): Promise<{ names: string[]; pgVersion: string }> {
-  if (!postgresAvailable()) {
-    throw new Error(`PostgreSQL server binaries not found in ${PG_BIN} (set PGHA_TEST_PG_BIN)`);
-  }
+  requirePostgres();
   const cluster = await PgCluster.init({
     conf: ["archive_mode = off", "wal_keep_size = '4GB'", "max_wal_size = '4GB'"],
   });

@@ -299,12 +299,7 @@ describe.skipIf(!pg)("backup from a standby", () => {
       const standbyParent = await serverOwnedTempDir("pgha-standby-");
       const standbyData = join(standbyParent, "data");
       await primary.bin("pg_basebackup", [
-        "-h",
-        primary.socketDir,
-        "-p",
-        String(primary.port),
-        "-U",
-        "postgres",
+        ...primary.connArgs(),
         "-D",
         standbyData,
         "-R",
@@ -345,13 +340,7 @@ describe.skipIf(!pg)("backup from a standby", () => {
 
 describe.skipIf(!pg)("a backup whose upload fails in one of its parallel jobs", () => {
   it("fails as a whole: no manifest, no objects, the lock released, the server out of backup mode", async () => {
-    const repo = await serverOwnedTempDir("pgha-repo-");
-    const env0 = {
-      PGHA_REPO: repo,
-      PGHA_CLUSTER: "main",
-      PGHA_ARCHIVE_TIMEOUT: "60s",
-      PGHA_LOG_LEVEL: "warn",
-    };
+    const { repo, env: env0 } = await localRepoEnv();
     const cluster = await PgCluster.init({ env: env0, conf: archiveConf() });
     try {
       await cluster.start();
