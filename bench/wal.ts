@@ -34,13 +34,12 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { chmod, copyFile, mkdir, readdir, stat, writeFile } from "node:fs/promises";
-import { Agent } from "node:https";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
-import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { parseWalFileName } from "../src/wal/names.js";
 import { PgCluster } from "../test/helpers/pg-cluster.js";
 import { PGHA_BIN, REPO_ROOT } from "../test/helpers/pgha.js";
+import { listObjects, testS3Client } from "../test/helpers/s3-client.js";
 import {
   type RunningS3,
   type S3TestServer,
@@ -186,30 +185,12 @@ function isWalObject(path: string): boolean {
 }
 
 async function s3Bytes(server: S3TestServer, prefix: string, caFile?: string): Promise<number> {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  const client = new S3Client({
-    endpoint: server.endpoint,
-    region: server.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-    ...(caFile ? { requestHandler: { httpsAgent: new Agent({ ca: readFileSync(caFile) }) } } : {}),
-  });
+  const client = testS3Client(server, caFile ? readFileSync(caFile) : undefined);
   let total = 0;
-  let token: string | undefined;
   try {
-    do {
-      const out = await client.send(
-        new ListObjectsV2Command({
-          Bucket: server.bucket,
-          Prefix: `${prefix}/`,
-          ...(token ? { ContinuationToken: token } : {}),
-        }),
-      );
-      for (const item of out.Contents ?? []) {
-        if (item.Key?.includes("/wal/")) total += item.Size ?? 0;
-      }
-      token = out.IsTruncated ? out.NextContinuationToken : undefined;
-    } while (token);
+    for await (const { key, size } of listObjects(client, server.bucket, prefix)) {
+      if (key.includes("/wal/")) total += size;
+    }
   } finally {
     client.destroy();
   }
