@@ -50,11 +50,25 @@ async function plannedTree(limit: number, adjust?: (src: string) => Promise<void
   return { src, entries, bundles: planBundles([{ part: "base", root: src, entries }], limit) };
 }
 
+/** storeBundles of backup 20261121T000000Z of cluster main (zstd:3) with `jobs` jobs. */
+function storeRun(
+  store: MemoryStore,
+  bundles: Bundle[],
+  jobs: number,
+  onBytes: (n: number) => void = () => undefined,
+) {
+  const deps = {
+    store,
+    cluster: "main",
+    compression: { algorithm: "zstd", level: 3 } as const,
+    jobs,
+  };
+  return storeBundles(deps, "20261121T000000Z", bundles, onBytes);
+}
+
 /** Stores the bundles with `jobs` jobs; returns a manifest of them. */
 async function storedBackup(store: MemoryStore, bundles: Bundle[], jobs: number) {
-  const stored = await storeBundles(deps(store, jobs), "20261121T000000Z", bundles, () => undefined)
-    .stored;
-  return manifestOfStored(bundles, stored);
+  return manifestOfStored(bundles, await storeRun(store, bundles, jobs).stored);
 }
 
 function manifestOfStored(bundles: Bundle[], stored: Map<Bundle, StoredBundle>) {
@@ -84,20 +98,13 @@ async function snapshot(dir: string, rel = ""): Promise<Record<string, string>> 
   return out;
 }
 
-const deps = (store: MemoryStore, jobs: number) => ({
-  store,
-  cluster: "main",
-  compression: { algorithm: "zstd", level: 3 } as const,
-  jobs,
-});
-
 describe("bundles stored and fetched by parallel jobs", () => {
   it("round-trips a tree cut into many bundles with 3 jobs, identical to the source", async () => {
     const { src, entries, bundles } = await plannedTree(1 << 20);
     expect(bundles.length).toBeGreaterThan(5);
     const store = new MemoryStore();
     let progressed = 0;
-    const stored = await storeBundles(deps(store, 3), "20261121T000000Z", bundles, (n) => {
+    const stored = await storeRun(store, bundles, 3, (n) => {
       progressed += n;
     }).stored;
     expect(progressed).toBe(entries.reduce((s, e) => s + e.size, 0));
@@ -134,12 +141,7 @@ describe("bundles stored and fetched by parallel jobs", () => {
           active--;
         }
       };
-      const failed = storeBundles(
-        deps(store, 3),
-        "20261121T000000Z",
-        bundles,
-        () => undefined,
-      ).stored;
+      const failed = storeRun(store, bundles, 3).stored;
       await expect(failed).rejects.toThrow(/injected: upload failed/);
       await expect(failed).rejects.toBeInstanceOf(StorageError);
       // Nothing is left running that could store an object after the caller cleaned up.
@@ -169,7 +171,7 @@ describe("bundles stored and fetched by parallel jobs", () => {
           throw new StorageError("injected: completion failed", { transient: false });
         return put(key, Buffer.concat(chunks), options);
       };
-      const run = storeBundles(deps(store, 3), "20261121T000000Z", bundles, () => undefined);
+      const run = storeRun(store, bundles, 3);
       await run.read;
       const settled = await Promise.race([
         run.stored.then(
@@ -192,12 +194,7 @@ describe("bundles stored and fetched by parallel jobs", () => {
     await rm(join(src, "base", "5", "1003"));
     await mkdir(join(src, "base", "5", "1003"));
     const store = new MemoryStore();
-    const failed = storeBundles(
-      deps(store, 3),
-      "20261121T000000Z",
-      bundles,
-      () => undefined,
-    ).stored;
+    const failed = storeRun(store, bundles, 3).stored;
     await expect(failed).rejects.toBeInstanceOf(LocalIoError);
     await expect(failed).rejects.toThrow(/cannot read .*1003/);
   });
