@@ -3,8 +3,7 @@
  * store: the round trip, and what one failing job or upload does to the others.
  */
 
-import { createHash } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -17,6 +16,7 @@ import { MemoryStore } from "../../src/storage/memory.js";
 import type { PutBody, PutOptions } from "../../src/storage/object-store.js";
 import { fetchQuietly } from "../helpers/backup-fetch.js";
 import { makeManifestOf } from "../helpers/builders.js";
+import { treeDigest } from "../helpers/tree-digest.js";
 
 let root: string;
 beforeEach(async () => {
@@ -78,26 +78,6 @@ function manifestOfStored(bundles: Bundle[], stored: Map<Bundle, StoredBundle>) 
   );
 }
 
-/** Every file below dir: path -> mode and sha256 (directories: mode only). */
-async function snapshot(dir: string, rel = ""): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const name of (await readdir(join(dir, rel))).sort()) {
-    const path = rel ? `${rel}/${name}` : name;
-    const info = await stat(join(dir, path));
-    const mode = (info.mode & 0o7777).toString(8);
-    if (info.isDirectory()) {
-      out[`${path}/`] = mode;
-      Object.assign(out, await snapshot(dir, path));
-    } else {
-      const sha = createHash("sha256")
-        .update(await readFile(join(dir, path)))
-        .digest("hex");
-      out[path] = `${mode} ${sha}`;
-    }
-  }
-  return out;
-}
-
 describe("bundles stored and fetched by parallel jobs", () => {
   it("round-trips a tree cut into many bundles with 3 jobs, identical to the source", async () => {
     const { src, entries, bundles } = await plannedTree(1 << 20);
@@ -115,7 +95,7 @@ describe("bundles stored and fetched by parallel jobs", () => {
       const out = join(root, `out-${jobs}`);
       const result = await fetchQuietly(store, manifest, out, jobs);
       expect(result.files).toBe(manifest.files.length);
-      expect(await snapshot(out)).toEqual(await snapshot(src));
+      expect(await treeDigest(out)).toEqual(await treeDigest(src));
     }
   });
 
@@ -225,6 +205,6 @@ describe("bundles stored and fetched by parallel jobs", () => {
     manifest.objects.reverse();
     const out = join(root, "out");
     await fetchQuietly(store, manifest, out, 3);
-    expect(await snapshot(out)).toEqual(await snapshot(src));
+    expect(await treeDigest(out)).toEqual(await treeDigest(src));
   });
 });
