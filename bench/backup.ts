@@ -43,24 +43,22 @@ import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { OPTIONS } from "../src/config/options.js";
-import {
-  PG_BIN,
-  PgCluster,
-  postgresAvailable,
-  serverOwnedTempDir,
-  serverUser,
-} from "../test/helpers/pg-cluster.js";
+import { PG_BIN, PgCluster, serverOwnedTempDir, serverUser } from "../test/helpers/pg-cluster.js";
 import { PGHA_ENTRY, pghaCommandLine, REPO_ROOT, runPgha } from "../test/helpers/pgha.js";
 import { type S3TestServer, s3Env, startS3Server } from "../test/helpers/s3-server.js";
 import {
-  type Command,
+  fixed,
   log,
-  machineBusyMs,
+  type MeasuredRun,
+  measured,
   median,
   onCleanup,
   pghaEnv,
+  renderTable,
+  requirePostgres,
   runBench,
   syncAll,
+  TIME,
   toolVersion,
 } from "./common.js";
 
@@ -82,80 +80,9 @@ const BASELINE = process.env.BENCH_PGHA_BASELINE;
 const RSS_LIMIT_MB = 256;
 const TIME_RATIO_LIMIT = 1.0;
 const ZSTD = "/usr/bin/zstd";
-const TIME = "/usr/bin/time";
 const PG_BASEBACKUP = join(PG_BIN, "pg_basebackup");
 const OUT_FILE = join(REPO_ROOT, ".bench", "backup.json");
 const MB = 1e6;
-
-// ---------------------------------------------------------------------------------------
-// Processes under /usr/bin/time, as the server user
-
-interface Run {
-  wallMs: number;
-  /** User + system CPU time of the process and its waited-for children. */
-  cpuMs: number;
-  /** Peak resident set of the process (of its largest process, for a pipeline). */
-  maxRssKb: number;
-  /** CPU time the whole machine spent meanwhile (the server's side included). */
-  machineCpuMs: number | null;
-  stdout: string;
-}
-
-/** Runs `command` as the server user under /usr/bin/time; throws unless it exits 0. */
-async function measured(command: Command, scratch: string): Promise<Run> {
-  const timeFile = join(scratch, `time-${randomBytes(4).toString("hex")}`);
-  const user = serverUser();
-  const busyBefore = machineBusyMs();
-  const start = process.hrtime.bigint();
-  const { code, stdout, stderr } = await new Promise<{
-    code: number | string;
-    stdout: string;
-    stderr: string;
-  }>((resolve, reject) => {
-    const child = spawn(
-      TIME,
-      ["-f", "%e %U %S %M", "-o", timeFile, command.file, ...command.args],
-      {
-        env: command.env ?? process.env,
-        cwd: scratch,
-        stdio: ["ignore", "pipe", "pipe"],
-        ...(user ?? {}),
-      },
-    );
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-    });
-    child.stderr.on("data", (d) => {
-      err += d;
-    });
-    child.on("error", reject);
-    child.on("close", (exit, signal) =>
-      resolve({ code: exit ?? signal ?? -1, stdout: out, stderr: err }),
-    );
-  });
-  const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
-  const busyAfter = machineBusyMs();
-  const report = await readFile(timeFile, "utf8").catch(() => "");
-  await rm(timeFile, { force: true });
-  if (code !== 0) {
-    const line = [command.file, ...command.args].join(" ");
-    throw new Error(`${line} exited ${code}: ${stderr.trim()}`);
-  }
-  const last = report.trim().split("\n").pop() ?? "";
-  const [, userSec = "", systemSec = "", rss = ""] = last.split(" ");
-  const maxRssKb = Number(rss);
-  if (!Number.isFinite(maxRssKb) || rss === "") throw new Error(`cannot parse ${TIME}: ${report}`);
-  return {
-    wallMs,
-    cpuMs: (Number(userSec) + Number(systemSec)) * 1000,
-    maxRssKb,
-    machineCpuMs:
-      busyBefore === undefined || busyAfter === undefined ? null : busyAfter - busyBefore,
-    stdout,
-  };
-}
 
 // ---------------------------------------------------------------------------------------
 // The cluster
@@ -305,6 +232,16 @@ async function runPghaBackup(
   const manifest = await backupSizes(env, id);
   // Backup ids have a resolution of one second.
   await new Promise((r) => setTimeout(r, 1000));
+  return { ...sampleOf(round, run, syncMs, manifest), backupId: id };
+}
+
+/** A sample of `run`, followed by a global sync of `syncMs`, of a backup of `sizes`. */
+function sampleOf(
+  round: number,
+  run: MeasuredRun,
+  syncMs: number,
+  sizes: { rawBytes: number; storedBytes: number },
+): Sample {
   return {
     round,
     wallMs: run.wallMs,
@@ -312,9 +249,8 @@ async function runPghaBackup(
     cpuMs: run.cpuMs,
     machineCpuMs: run.machineCpuMs,
     maxRssKb: run.maxRssKb,
-    rawBytes: manifest.rawBytes,
-    storedBytes: manifest.storedBytes,
-    backupId: id,
+    rawBytes: sizes.rawBytes,
+    storedBytes: sizes.storedBytes,
   };
 }
 
@@ -338,16 +274,7 @@ async function runPghaFetch(
       setup.scratch,
     );
     const syncMs = await syncAll();
-    return {
-      round,
-      wallMs: run.wallMs,
-      syncMs,
-      cpuMs: run.cpuMs,
-      machineCpuMs: run.machineCpuMs,
-      maxRssKb: run.maxRssKb,
-      rawBytes: manifest.rawBytes,
-      storedBytes: manifest.storedBytes,
-    };
+    return sampleOf(round, run, syncMs, manifest);
   } finally {
     await rm(target, { recursive: true, force: true });
   }
@@ -434,16 +361,7 @@ async function runPgBasebackup(setup: Setup, round: number): Promise<Sample> {
   const storedBytes = (await stat(file)).size;
   const rawBytes = await zstdContentBytes(file);
   await rm(file, { force: true });
-  return {
-    round,
-    wallMs: run.wallMs,
-    syncMs,
-    cpuMs: run.cpuMs,
-    machineCpuMs: run.machineCpuMs,
-    maxRssKb: run.maxRssKb,
-    rawBytes,
-    storedBytes,
-  };
+  return sampleOf(round, run, syncMs, { rawBytes, storedBytes });
 }
 
 /** Points archive_command at the S3 test server; returns pgha's environment for it. */
@@ -536,8 +454,6 @@ function table(results: Result[]): string {
     "time vs pg_bb",
     "stored vs pg_bb",
   ];
-  const fixed = (n: number | null, digits: number, suffix = "") =>
-    n === null ? "-" : `${n.toFixed(digits)}${suffix}`;
   const rows = results.map((r) => [
     r.label,
     String(r.samples.length),
@@ -553,23 +469,14 @@ function table(results: Result[]): string {
     fixed(r.timeVsPgBasebackup, 2, "x"),
     fixed(r.storedVsPgBasebackup, 3, "x"),
   ]);
-  const widths = header.map((h, c) =>
-    Math.max(h.length, ...rows.map((row) => (row[c] ?? "").length)),
-  );
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0)))
-      .join("  ");
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+  return renderTable(header, rows);
 }
 
 // ---------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const began = Date.now();
-  if (!postgresAvailable()) {
-    throw new Error(`PostgreSQL server binaries not found in ${PG_BIN} (set PGHA_TEST_PG_BIN)`);
-  }
+  requirePostgres();
   for (const file of [PG_BASEBACKUP, ZSTD, TIME]) {
     if (!existsSync(file)) throw new Error(`${file} is missing`);
   }

@@ -4,18 +4,14 @@
  * records each command's wall time and the time until the repository holds every
  * segment (the throughput of an asynchronous tool), and the stored bytes.
  */
-import { log, syncAll } from "./common.js";
+import { fixed, log, renderTable, syncAll } from "./common.js";
 import { type BenchMaterial, SEGMENT_SIZE } from "./peer-cluster.js";
-import { fixed, MiB, meanOf, medianOf, p90Of, ratio, renderTable, rotate } from "./peer-report.js";
+import { interleaveRounds, MiB, meanOf, medianOf, p90Of, ratio, tenths } from "./peer-report.js";
 import { archiveSegments } from "./peer-runner.js";
 import type { Endpoint } from "./peer-s3.js";
-import type { WalTool } from "./peer-tools.js";
+import { type ToolColumns, toolColumns, type WalTool } from "./peer-tools.js";
 
-export interface ArchiveRow {
-  tool: string;
-  label: string;
-  family: WalTool["family"];
-  async: boolean;
+export interface ArchiveRow extends ToolColumns {
   endpoint: Endpoint["id"];
   endpointLabel: string;
   segments: number;
@@ -75,36 +71,26 @@ export async function runArchiveSection(
     const names = planSegments(material.segments, plan.segments);
     // The floor does not talk to S3: it runs on loopback only.
     const here = archiving.filter((t) => t.family !== "floor" || plan.endpoint.id === "loopback");
-    const byTool = new Map<
-      string,
-      { tool: WalTool; rounds: ArchiveRow["rounds"]; samplesMs: number[] }
-    >();
-    for (let round = 0; round < plan.rounds; round++) {
-      for (const tool of rotate(here, round)) {
-        const run = await tool.open({ endpoint: plan.endpoint, pgdata: stage, repo: "fresh" });
-        await syncAll();
-        const result = await archiveSegments(stage, material, names, run);
-        await run.close();
-        const acc = byTool.get(tool.id) ?? { tool, rounds: [], samplesMs: [] };
-        byTool.set(tool.id, acc);
-        acc.rounds.push({
-          returnedMs: Math.round(result.returnedMs),
-          storedMs: Math.round(result.storedMs),
-          storedBytes: result.storedBytes,
-        });
-        acc.samplesMs.push(...result.samplesMs.map((ms) => Math.round(ms * 10) / 10));
-        log(
-          `archive ${plan.endpoint.label} round ${round + 1} ${tool.label}: median ${medianOf(result.samplesMs).toFixed(1)} ms/segment, all stored after ${(result.storedMs / 1000).toFixed(2)} s, ${(result.storedBytes / 1e6).toFixed(1)} MB`,
-        );
-      }
-    }
-    for (const { tool, rounds, samplesMs } of byTool.values()) {
+    const byTool = await interleaveRounds(here, plan.rounds, async (tool, round) => {
+      const run = await tool.open({ endpoint: plan.endpoint, pgdata: stage, repo: "fresh" });
+      await syncAll();
+      const result = await archiveSegments(stage, material, names, run);
+      await run.close();
+      log(
+        `archive ${plan.endpoint.label} round ${round + 1} ${tool.label}: median ${medianOf(result.samplesMs).toFixed(1)} ms/segment, all stored after ${(result.storedMs / 1000).toFixed(2)} s, ${(result.storedBytes / 1e6).toFixed(1)} MB`,
+      );
+      return result;
+    });
+    for (const [tool, results] of byTool) {
+      const rounds = results.map((result) => ({
+        returnedMs: Math.round(result.returnedMs),
+        storedMs: Math.round(result.storedMs),
+        storedBytes: result.storedBytes,
+      }));
+      const samplesMs = results.flatMap((result) => result.samplesMs.map(tenths));
       const storedMs = medianOf(rounds.map((r) => r.storedMs));
       rows.push({
-        tool: tool.id,
-        label: tool.label,
-        family: tool.family,
-        async: tool.asyncArchive,
+        ...toolColumns(tool, "archive"),
         endpoint: plan.endpoint.id,
         endpointLabel: plan.endpoint.label,
         segments: names.length,
@@ -123,13 +109,8 @@ export async function runArchiveSection(
       });
     }
   }
-  // Ratios: against pgBackRest on the same endpoint, and against the floor (loopback).
-  const find = (id: string, endpoint: string) =>
-    rows.find((r) => r.tool === id && r.endpoint === endpoint);
   for (const row of rows) {
-    const sync = find("pgbackrest", row.endpoint);
-    const async = find("pgbackrest-async", row.endpoint);
-    const floor = find("floor", "loopback");
+    const { sync, async, floor } = referenceRows(rows, row.endpoint);
     row.segmentVsPgbrSync = ratio(row.medianMs, sync?.medianMs);
     row.throughputVsPgbrAsync = ratio(row.mibPerSec, async?.mibPerSec);
     row.throughputVsFloor = ratio(row.mibPerSec, floor?.mibPerSec);
@@ -137,6 +118,23 @@ export async function runArchiveSection(
       row.family === "floor" ? null : ratio(row.storedBytes, async?.storedBytes);
   }
   return rows;
+}
+
+/**
+ * What a row of the archive or restore section is compared with: pgBackRest sync and
+ * async on the same endpoint, and the floor (on loopback).
+ */
+export function referenceRows<R extends { tool: string; endpoint: Endpoint["id"] }>(
+  rows: R[],
+  endpoint: Endpoint["id"],
+): { sync: R | undefined; async: R | undefined; floor: R | undefined } {
+  const find = (id: string, at: Endpoint["id"]) =>
+    rows.find((r) => r.tool === id && r.endpoint === at);
+  return {
+    sync: find("pgbackrest", endpoint),
+    async: find("pgbackrest-async", endpoint),
+    floor: find("floor", "loopback"),
+  };
 }
 
 export function renderArchive(rows: ArchiveRow[]): string {

@@ -7,15 +7,23 @@
  * idle and after a global sync. Wall time, and peak RSS two ways: the largest process
  * (/usr/bin/time) and the whole process tree (summed, sampled every 100 ms from /proc).
  */
-import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { serverOwnedTempDir, serverUser } from "../test/helpers/pg-cluster.js";
+import { serverOwnedTempDir } from "../test/helpers/pg-cluster.js";
 import { PGHA_ENTRY, pghaCommandLine } from "../test/helpers/pgha.js";
-import { type Command, log, onCleanup, sleep, syncAll } from "./common.js";
+import {
+  type Command,
+  fixed,
+  log,
+  type MeasuredRun,
+  measured,
+  onCleanup,
+  renderTable,
+  sleep,
+  syncAll,
+} from "./common.js";
 import { type BenchMaterial, confString, serverMkdir } from "./peer-cluster.js";
-import { fixed, medianOf, ratio, renderTable, rotate } from "./peer-report.js";
+import { interleaveRounds, medianOf, ratio } from "./peer-report.js";
 import type { BenchS3 } from "./peer-s3.js";
 import { pghaS3Env, withEnv } from "./peer-tools.js";
 import { pgBackRest, pgBackRestLine, writePgBackRestConfig } from "./pgbackrest.js";
@@ -34,15 +42,6 @@ export interface PghaBackupVariant {
 /** Today pgha backs up and restores with one stream. */
 export const PGHA_BACKUP_VARIANTS: PghaBackupVariant[] = [{ id: "pgha", label: "pgha", jobs: 1 }];
 
-interface Measured {
-  wallMs: number;
-  /** Largest single process (/usr/bin/time %M). */
-  maxRssKb: number;
-  /** Largest sum over the process tree seen while sampling. */
-  treeRssKb: number;
-  stdout: string;
-}
-
 export interface BackupRow {
   id: string;
   label: string;
@@ -58,88 +57,6 @@ export interface BackupRow {
   peakTreeRssMb: number;
   backupVsPgbr: number | null;
   restoreVsPgbr: number | null;
-}
-
-const PAGE_KB = 4;
-
-/** Sum of resident pages (KB) of `root` and its descendants. */
-async function treeRssKb(root: number): Promise<number> {
-  const parents = new Map<number, number>();
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (fields[1]) parents.set(Number(entry), Number(fields[1]));
-  }
-  const tree = new Set([root]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [pid, ppid] of parents) {
-      if (!tree.has(pid) && tree.has(ppid)) {
-        tree.add(pid);
-        grew = true;
-      }
-    }
-  }
-  let total = 0;
-  for (const pid of tree) {
-    const statm = await readFile(`/proc/${pid}/statm`, "utf8").catch(() => "");
-    total += Number(statm.split(" ")[1] ?? 0) * PAGE_KB;
-  }
-  return total;
-}
-
-/** Runs `command` as the server user under /usr/bin/time, sampling its tree's RSS. */
-async function measured(command: Command, scratch: string): Promise<Measured> {
-  const timeFile = join(scratch, `time-${randomBytes(4).toString("hex")}`);
-  const user = serverUser();
-  const start = process.hrtime.bigint();
-  let treeMax = 0;
-  const { code, stdout, stderr } = await new Promise<{
-    code: number | string;
-    stdout: string;
-    stderr: string;
-  }>((resolve, reject) => {
-    const child = spawn(
-      "/usr/bin/time",
-      ["-f", "%M", "-o", timeFile, command.file, ...command.args],
-      {
-        env: command.env ?? process.env,
-        cwd: command.cwd ?? scratch,
-        stdio: ["ignore", "pipe", "pipe"],
-        ...(user ?? {}),
-      },
-    );
-    let out = "";
-    let err = "";
-    let sampling = true;
-    void (async () => {
-      while (sampling && child.pid !== undefined) {
-        treeMax = Math.max(treeMax, await treeRssKb(child.pid).catch(() => 0));
-        await sleep(100);
-      }
-    })();
-    child.stdout.on("data", (d) => {
-      out += d;
-    });
-    child.stderr.on("data", (d) => {
-      err += d;
-    });
-    child.on("error", reject);
-    child.on("close", (exit, signal) => {
-      sampling = false;
-      resolve({ code: exit ?? signal ?? -1, stdout: out, stderr: err });
-    });
-  });
-  const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
-  const report = await readFile(timeFile, "utf8").catch(() => "");
-  await rm(timeFile, { force: true });
-  if (code !== 0)
-    throw new Error(`${command.file} ${command.args.join(" ")} exited ${code}: ${stderr.trim()}`);
-  const maxRssKb = Number(report.trim().split("\n").pop());
-  if (!Number.isFinite(maxRssKb)) throw new Error(`cannot parse /usr/bin/time: ${report}`);
-  // /usr/bin/time itself is in the tree: about 2 MB.
-  return { wallMs, maxRssKb, treeRssKb: treeMax, stdout };
 }
 
 async function archiverIdle(dataDir: string, timeoutMs = 600_000): Promise<void> {
@@ -160,8 +77,8 @@ interface BackupVariant {
   family: "pgha" | "pgbackrest";
   jobs: number;
   /** Takes one backup; returns its id (or label) and stored bytes. */
-  backup(scratch: string): Promise<{ run: Measured; id: string; storedBytes: number }>;
-  restore(id: string, into: string, scratch: string): Promise<Measured>;
+  backup(scratch: string): Promise<{ run: MeasuredRun; id: string; storedBytes: number }>;
+  restore(id: string, into: string, scratch: string): Promise<MeasuredRun>;
 }
 
 export async function runBackupSection(
@@ -217,6 +134,9 @@ export async function runBackupSection(
   await cluster.sql("SELECT pg_switch_wal()");
   await archiverIdle(cluster.dataDir);
 
+  // Peak RSS two ways: the largest process, and the whole process tree (sampled).
+  const measuredTree = (command: Command, dir: string) =>
+    measured(command, dir, { sampleTree: true });
   const pghaRun = (args: string[], env: Record<string, string>): Command => ({
     file: process.execPath,
     args: [PGHA_ENTRY, ...args],
@@ -230,19 +150,22 @@ export async function runBackupSection(
         family: "pgha",
         jobs: v.jobs,
         async backup(dir) {
-          const run = await measured(
+          const run = await measuredTree(
             pghaRun(["backup", "--fast", ...(v.backupArgs ?? [])], v.env ?? {}),
             dir,
           );
           const id = run.stdout.trim();
-          const info = await measured(pghaRun(["backup", "info", id, "--json"], v.env ?? {}), dir);
+          const info = await measuredTree(
+            pghaRun(["backup", "info", id, "--json"], v.env ?? {}),
+            dir,
+          );
           const manifest = JSON.parse(info.stdout) as { storedBytes: number };
           // Backup ids have a resolution of one second.
           await sleep(1000);
           return { run, id, storedBytes: manifest.storedBytes };
         },
         restore: (id, into, dir) =>
-          measured(
+          measuredTree(
             pghaRun(
               ["restore", "run", "--pgdata", into, "--backup", id, ...(v.restoreArgs ?? [])],
               v.env ?? {},
@@ -258,7 +181,7 @@ export async function runBackupSection(
         family: "pgbackrest",
         jobs,
         async backup(dir) {
-          const run = await measured(
+          const run = await measuredTree(
             {
               file: "pgbackrest",
               args: [
@@ -279,7 +202,7 @@ export async function runBackupSection(
           return { run, id: last.label, storedBytes: last.info.repository.delta };
         },
         restore: (id, into, dir) =>
-          measured(
+          measuredTree(
             {
               file: "pgbackrest",
               args: [
@@ -297,52 +220,40 @@ export async function runBackupSection(
     ),
   ];
 
-  const backups = new Map<string, BackupRow["backups"]>();
-  const restores = new Map<string, BackupRow["restores"]>();
-  const latest = new Map<string, string>();
-  for (let round = 0; round < rounds; round++) {
-    for (const v of rotate(variants, round)) {
-      await archiverIdle(cluster.dataDir);
-      await archiveFirst(v.family);
-      await syncAll();
-      const { run, id, storedBytes } = await v.backup(scratch);
-      latest.set(v.id, id);
-      backups.set(v.id, [
-        ...(backups.get(v.id) ?? []),
-        {
-          wallMs: Math.round(run.wallMs),
-          maxRssKb: run.maxRssKb,
-          treeRssKb: run.treeRssKb,
-          storedBytes,
-        },
-      ]);
-      log(
-        `backup round ${round + 1} ${v.label}: ${(run.wallMs / 1000).toFixed(2)} s, ${(storedBytes / 1e6).toFixed(1)} MB stored, peak RSS ${(run.maxRssKb / 1024).toFixed(0)} MB (tree ${(run.treeRssKb / 1024).toFixed(0)} MB)`,
-      );
-    }
-  }
+  const backups = await interleaveRounds(variants, rounds, async (v, round) => {
+    await archiverIdle(cluster.dataDir);
+    await archiveFirst(v.family);
+    await syncAll();
+    const { run, id, storedBytes } = await v.backup(scratch);
+    log(
+      `backup round ${round + 1} ${v.label}: ${(run.wallMs / 1000).toFixed(2)} s, ${(storedBytes / 1e6).toFixed(1)} MB stored, peak RSS ${(run.maxRssKb / 1024).toFixed(0)} MB (tree ${(run.treeRssKb / 1024).toFixed(0)} MB)`,
+    );
+    return {
+      id,
+      wallMs: Math.round(run.wallMs),
+      maxRssKb: run.maxRssKb,
+      treeRssKb: run.treeRssKb,
+      storedBytes,
+    };
+  });
   await cluster.stop("fast");
-  for (let round = 0; round < rounds; round++) {
-    for (const v of rotate(variants, round)) {
-      const into = await serverMkdir(join(scratch, `restore-${v.id}-${round}`));
-      await syncAll();
-      const run = await v.restore(latest.get(v.id) ?? "latest", into, scratch);
-      const version = await readFile(join(into, "PG_VERSION"), "utf8").catch(() => "");
-      if (!version.trim()) throw new Error(`${v.label} restore left no PG_VERSION in ${into}`);
-      await rm(into, { recursive: true, force: true });
-      restores.set(v.id, [
-        ...(restores.get(v.id) ?? []),
-        { wallMs: Math.round(run.wallMs), maxRssKb: run.maxRssKb, treeRssKb: run.treeRssKb },
-      ]);
-      log(
-        `restore round ${round + 1} ${v.label}: ${(run.wallMs / 1000).toFixed(2)} s, peak RSS ${(run.maxRssKb / 1024).toFixed(0)} MB (tree ${(run.treeRssKb / 1024).toFixed(0)} MB)`,
-      );
-    }
-  }
+  const restores = await interleaveRounds(variants, rounds, async (v, round) => {
+    const into = await serverMkdir(join(scratch, `restore-${v.id}-${round}`));
+    await syncAll();
+    const run = await v.restore(backups.get(v)?.at(-1)?.id ?? "latest", into, scratch);
+    const version = await readFile(join(into, "PG_VERSION"), "utf8").catch(() => "");
+    if (!version.trim()) throw new Error(`${v.label} restore left no PG_VERSION in ${into}`);
+    await rm(into, { recursive: true, force: true });
+    log(
+      `restore round ${round + 1} ${v.label}: ${(run.wallMs / 1000).toFixed(2)} s, peak RSS ${(run.maxRssKb / 1024).toFixed(0)} MB (tree ${(run.treeRssKb / 1024).toFixed(0)} MB)`,
+    );
+    return { wallMs: Math.round(run.wallMs), maxRssKb: run.maxRssKb, treeRssKb: run.treeRssKb };
+  });
 
   const rows = variants.map((v): BackupRow => {
-    const b = backups.get(v.id) ?? [];
-    const r = restores.get(v.id) ?? [];
+    // The backup's id is not reported.
+    const b = (backups.get(v) ?? []).map(({ id: _, ...backup }) => backup);
+    const r = restores.get(v) ?? [];
     const all = [...b, ...r];
     return {
       id: v.id,

@@ -17,14 +17,8 @@ import {
   writeFile,
 } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  PG_BIN,
-  PgCluster,
-  postgresAvailable,
-  serverOwnedTempDir,
-  serverUser,
-} from "../test/helpers/pg-cluster.js";
-import { log, onCleanup, sleep } from "./common.js";
+import { PgCluster, serverOwnedTempDir, serverUser } from "../test/helpers/pg-cluster.js";
+import { log, onCleanup, requirePostgres, sleep } from "./common.js";
 
 export const SEGMENT_SIZE = 16 * 1024 * 1024;
 
@@ -85,9 +79,7 @@ async function waitArchived(dir: string, names: string[], timeoutMs = 300_000): 
 }
 
 export async function makeMaterial(count: number, scale: number): Promise<BenchMaterial> {
-  if (!postgresAvailable()) {
-    throw new Error(`PostgreSQL server binaries not found in ${PG_BIN} (set PGHA_TEST_PG_BIN)`);
-  }
+  requirePostgres();
   const scratch = await serverOwnedTempDir("pgha-bench-peers-");
   onCleanup(scratch, () => rm(scratch, { recursive: true, force: true }));
   const archiveDir = await serverMkdir(join(scratch, "archive"));
@@ -109,12 +101,7 @@ export async function makeMaterial(count: number, scale: number): Promise<BenchM
   // (COPY, index builds), then pgbench runs after a checkpoint (full-page images).
   const baseDir = join(scratch, "base");
   await cluster.bin("pg_basebackup", [
-    "-h",
-    cluster.socketDir,
-    "-p",
-    String(cluster.port),
-    "-U",
-    "postgres",
+    ...cluster.connArgs(),
     "-D",
     baseDir,
     "-Fp",

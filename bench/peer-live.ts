@@ -10,11 +10,11 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { PgCluster } from "../test/helpers/pg-cluster.js";
-import { log, onCleanup, sleep } from "./common.js";
+import { fixed, log, onCleanup, renderTable, sleep } from "./common.js";
 import { confString } from "./peer-cluster.js";
-import { fixed, MiB, medianOf, ratio, renderTable, rotate } from "./peer-report.js";
+import { interleaveRounds, MiB, medianOf, ratio } from "./peer-report.js";
 import type { Endpoint } from "./peer-s3.js";
-import type { ToolRun, WalTool } from "./peer-tools.js";
+import { type ToolColumns, type ToolRun, toolColumns, type WalTool } from "./peer-tools.js";
 
 /** One transaction of the load: 2000 rows of about 300 bytes. */
 const BULK_SQL =
@@ -33,18 +33,9 @@ export interface LiveRound {
   violations: string[];
 }
 
-export interface LiveRow {
-  tool: string;
-  label: string;
-  family: WalTool["family"];
-  async: boolean;
+/** A tool's rounds, summarized: medians, the most waiting, sums of the checks. */
+export interface LiveRow extends ToolColumns, Omit<LiveRound, "violations"> {
   rounds: LiveRound[];
-  tps: number;
-  walMiBs: number;
-  maxReady: number;
-  readyAtEnd: number;
-  drainMs: number | null;
-  doneChecked: number;
   violations: number;
   tpsVsFloor: number | null;
 }
@@ -96,19 +87,7 @@ async function liveOnce(
   await cluster.sql("CREATE TABLE bulk (id bigint, at timestamptz, n double precision, pad text)");
   const script = await cluster.writeFile("bulk.sql", BULK_SQL);
   const pgbench = (args: string[]) =>
-    cluster.bin("pgbench", [
-      "-h",
-      cluster.socketDir,
-      "-p",
-      String(cluster.port),
-      "-U",
-      "postgres",
-      "-n",
-      ...args,
-      "-f",
-      script,
-      "postgres",
-    ]);
+    cluster.bin("pgbench", [...cluster.connArgs(), "-n", ...args, "-f", script, "postgres"]);
   if (rate.tps === undefined && rate.walMiBs > 0) {
     const before = await walBytes(cluster);
     await pgbench(["-t", "10"]);
@@ -174,24 +153,18 @@ export async function runLiveSection(
   const archiving = tools.filter((t) => t.archives);
   // The floor first: it calibrates the rate every tool then gets.
   const rate: { tps: number | undefined; walMiBs: number } = { tps: undefined, walMiBs };
-  const byTool = new Map<string, LiveRound[]>();
-  for (let round = 0; round < rounds; round++) {
-    for (const tool of rotate(archiving, round)) {
-      const result = await liveOnce(tool, loopback, seconds, rate);
-      byTool.set(tool.id, [...(byTool.get(tool.id) ?? []), result]);
-      log(
-        `live round ${round + 1} ${tool.label}: ${result.tps.toFixed(1)} tps, ${result.walMiBs.toFixed(1)} MiB/s of WAL, at most ${result.maxReady} waiting, ${result.readyAtEnd} at the end, drained in ${result.drainMs === null ? "(not drained)" : `${(result.drainMs / 1000).toFixed(1)} s`}, ${result.doneChecked} .done checked, ${result.violations.length} not stored`,
-      );
-    }
-  }
+  const byTool = await interleaveRounds(archiving, rounds, async (tool, round) => {
+    const result = await liveOnce(tool, loopback, seconds, rate);
+    log(
+      `live round ${round + 1} ${tool.label}: ${result.tps.toFixed(1)} tps, ${result.walMiBs.toFixed(1)} MiB/s of WAL, at most ${result.maxReady} waiting, ${result.readyAtEnd} at the end, drained in ${result.drainMs === null ? "(not drained)" : `${(result.drainMs / 1000).toFixed(1)} s`}, ${result.doneChecked} .done checked, ${result.violations.length} not stored`,
+    );
+    return result;
+  });
   const rows = archiving.map((tool): LiveRow => {
-    const done = byTool.get(tool.id) ?? [];
+    const done = byTool.get(tool) ?? [];
     const drains = done.map((r) => r.drainMs);
     return {
-      tool: tool.id,
-      label: tool.label,
-      family: tool.family,
-      async: tool.asyncArchive,
+      ...toolColumns(tool, "archive"),
       rounds: done,
       tps: medianOf(done.map((r) => r.tps)),
       walMiBs: medianOf(done.map((r) => r.walMiBs)),

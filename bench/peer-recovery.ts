@@ -8,17 +8,13 @@
 import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PgCluster, serverOwnedTempDir } from "../test/helpers/pg-cluster.js";
-import { log, onCleanup, runProcess, sleep, syncAll } from "./common.js";
+import { fixed, log, onCleanup, renderTable, runProcess, sleep, syncAll } from "./common.js";
 import { type BenchMaterial, confString, giveToServer } from "./peer-cluster.js";
-import { fixed, medianOf, ratio, renderTable, rotate } from "./peer-report.js";
+import { interleaveRounds, medianOf, ratio } from "./peer-report.js";
 import type { Endpoint } from "./peer-s3.js";
-import type { WalTool } from "./peer-tools.js";
+import { type ToolColumns, toolColumns, type WalTool } from "./peer-tools.js";
 
-export interface RecoveryRow {
-  tool: string;
-  label: string;
-  family: WalTool["family"];
-  async: boolean;
+export interface RecoveryRow extends ToolColumns {
   rounds: { consistentMs: number; promotedMs: number }[];
   consistentMs: number;
   promotedMs: number;
@@ -102,23 +98,17 @@ export async function runRecoverySection(
   loopback: Endpoint,
 ): Promise<RecoveryRow[]> {
   const restoring = tools.filter((t) => t.restores);
-  const byTool = new Map<string, RecoveryRow["rounds"]>();
-  for (let round = 0; round < rounds; round++) {
-    for (const tool of rotate(restoring, round)) {
-      const result = await recoverOnce(tool, material, loopback);
-      byTool.set(tool.id, [...(byTool.get(tool.id) ?? []), result]);
-      log(
-        `recovery round ${round + 1} ${tool.label}: consistent after ${(result.consistentMs / 1000).toFixed(2)} s, promoted after ${(result.promotedMs / 1000).toFixed(2)} s`,
-      );
-    }
-  }
+  const byTool = await interleaveRounds(restoring, rounds, async (tool, round) => {
+    const result = await recoverOnce(tool, material, loopback);
+    log(
+      `recovery round ${round + 1} ${tool.label}: consistent after ${(result.consistentMs / 1000).toFixed(2)} s, promoted after ${(result.promotedMs / 1000).toFixed(2)} s`,
+    );
+    return result;
+  });
   const rows: RecoveryRow[] = restoring.map((tool) => {
-    const done = byTool.get(tool.id) ?? [];
+    const done = byTool.get(tool) ?? [];
     return {
-      tool: tool.id,
-      label: tool.label,
-      family: tool.family,
-      async: tool.prefetch,
+      ...toolColumns(tool, "restore"),
       rounds: done,
       consistentMs: medianOf(done.map((r) => r.consistentMs)),
       promotedMs: medianOf(done.map((r) => r.promotedMs)),

@@ -1,5 +1,5 @@
-/** Statistics and plain-text tables for the peer benchmark. */
-import { median, percentile } from "./common.js";
+/** Interleaved rounds, statistics and targets for the peer benchmark. */
+import { fixed, median, percentile, renderTable } from "./common.js";
 
 export const MiB = 1024 * 1024;
 
@@ -29,37 +29,41 @@ export function ratio(a: number | null | undefined, b: number | null | undefined
   return a / b;
 }
 
-export function fixed(n: number | null | undefined, digits: number, suffix = ""): string {
-  return n === null || n === undefined || !Number.isFinite(n)
-    ? "-"
-    : `${n.toFixed(digits)}${suffix}`;
-}
-
 /** Rounds what goes into the JSON report. */
 export function round2(n: number): number {
   return Math.round(n * 100) / 100;
 }
 
-/** Columns in `left` (default: the first) left-aligned, the others right-aligned. */
-export function renderTable(header: string[], rows: string[][], left: number[] = [0]): string {
-  const widths = header.map((h, c) =>
-    Math.max(h.length, ...rows.map((row) => (row[c] ?? "").length)),
-  );
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, c) =>
-        left.includes(c) ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0),
-      )
-      .join("  ")
-      .trimEnd();
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+/** Rounds a sample (ms) for the JSON report. */
+export function tenths(ms: number): number {
+  return Math.round(ms * 10) / 10;
 }
 
 /** The list rotated by `by` places: each round starts with another variant. */
-export function rotate<T>(list: T[], by: number): T[] {
+function rotate<T>(list: T[], by: number): T[] {
   if (list.length === 0) return list;
   const k = by % list.length;
   return [...list.slice(k), ...list.slice(0, k)];
+}
+
+/**
+ * `rounds` rounds of `once` over every item, each round starting with the next item (so
+ * that a noisy machine slows all alike); each item's results in round order, the items in
+ * the order given.
+ */
+export async function interleaveRounds<T, R>(
+  items: T[],
+  rounds: number,
+  once: (item: T, round: number) => Promise<R>,
+): Promise<Map<T, R[]>> {
+  const results = new Map<T, R[]>();
+  for (let round = 0; round < rounds; round++) {
+    for (const item of rotate(items, round)) {
+      const result = await once(item, round);
+      results.set(item, [...(results.get(item) ?? []), result]);
+    }
+  }
+  return results;
 }
 
 export interface Target {

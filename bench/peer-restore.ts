@@ -4,19 +4,15 @@
  * repository filled once beforehand; rounds interleave the tools. A prefetching tool's
  * cost moves to its first calls, so the per-segment mean (total / N) is what compares.
  */
-import { log, syncAll } from "./common.js";
-import { planSegments, type SectionPlan } from "./peer-archive.js";
+import { fixed, log, renderTable, syncAll } from "./common.js";
+import { planSegments, referenceRows, type SectionPlan } from "./peer-archive.js";
 import type { BenchMaterial } from "./peer-cluster.js";
-import { fixed, medianOf, p90Of, ratio, renderTable, rotate } from "./peer-report.js";
+import { interleaveRounds, medianOf, p90Of, ratio, tenths } from "./peer-report.js";
 import { archiveSegments, restoreSegments } from "./peer-runner.js";
 import type { Endpoint } from "./peer-s3.js";
-import type { WalTool } from "./peer-tools.js";
+import { type ToolColumns, toolColumns, type WalTool } from "./peer-tools.js";
 
-export interface RestoreRow {
-  tool: string;
-  label: string;
-  family: WalTool["family"];
-  async: boolean;
+export interface RestoreRow extends ToolColumns {
   endpoint: Endpoint["id"];
   endpointLabel: string;
   segments: number;
@@ -67,29 +63,22 @@ export async function runRestoreSection(
   for (const plan of plans) {
     const names = planSegments(material.segments, plan.segments);
     const here = restoring.filter((t) => t.family !== "floor" || plan.endpoint.id === "loopback");
-    const byTool = new Map<string, { tool: WalTool; totals: number[]; samplesMs: number[] }>();
-    for (let round = 0; round < plan.rounds; round++) {
-      for (const tool of rotate(here, round)) {
-        const run = await tool.open({ endpoint: plan.endpoint, pgdata: stage, repo: "read" });
-        await syncAll();
-        const { samplesMs } = await restoreSegments(stage, material, names, run);
-        await run.close({ keepRepository: true });
-        const acc = byTool.get(tool.id) ?? { tool, totals: [], samplesMs: [] };
-        byTool.set(tool.id, acc);
-        const total = samplesMs.reduce((sum, ms) => sum + ms, 0);
-        acc.totals.push(Math.round(total));
-        acc.samplesMs.push(...samplesMs.map((ms) => Math.round(ms * 10) / 10));
-        log(
-          `restore ${plan.endpoint.label} round ${round + 1} ${tool.label}: median ${medianOf(samplesMs).toFixed(1)} ms, mean ${(total / names.length).toFixed(1)} ms/segment`,
-        );
-      }
-    }
-    for (const { tool, totals, samplesMs } of byTool.values()) {
+    const byTool = await interleaveRounds(here, plan.rounds, async (tool, round) => {
+      const run = await tool.open({ endpoint: plan.endpoint, pgdata: stage, repo: "read" });
+      await syncAll();
+      const { samplesMs } = await restoreSegments(stage, material, names, run);
+      await run.close({ keepRepository: true });
+      const total = samplesMs.reduce((sum, ms) => sum + ms, 0);
+      log(
+        `restore ${plan.endpoint.label} round ${round + 1} ${tool.label}: median ${medianOf(samplesMs).toFixed(1)} ms, mean ${(total / names.length).toFixed(1)} ms/segment`,
+      );
+      return { samplesMs, total };
+    });
+    for (const [tool, results] of byTool) {
+      const totals = results.map((result) => Math.round(result.total));
+      const samplesMs = results.flatMap((result) => result.samplesMs.map(tenths));
       rows.push({
-        tool: tool.id,
-        label: tool.label,
-        family: tool.family,
-        async: tool.prefetch,
+        ...toolColumns(tool, "restore"),
         endpoint: plan.endpoint.id,
         endpointLabel: plan.endpoint.label,
         segments: names.length,
@@ -105,12 +94,8 @@ export async function runRestoreSection(
       });
     }
   }
-  const find = (id: string, endpoint: string) =>
-    rows.find((r) => r.tool === id && r.endpoint === endpoint);
   for (const row of rows) {
-    const sync = find("pgbackrest", row.endpoint);
-    const async = find("pgbackrest-async", row.endpoint);
-    const floor = find("floor", "loopback");
+    const { sync, async, floor } = referenceRows(rows, row.endpoint);
     row.medianVsPgbrSync = ratio(row.medianMs, sync?.medianMs);
     row.meanVsPgbrSync = ratio(row.meanMs, sync?.meanMs);
     row.meanVsPgbrAsync = ratio(row.meanMs, async?.meanMs);

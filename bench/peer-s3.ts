@@ -4,13 +4,13 @@
  * per-request latency, and the bench's own view of the bucket (listing segments, freeing
  * a repository's space).
  */
-import { chmod, rm } from "node:fs/promises";
-import { Agent } from "node:https";
+import { chmod, readFile, rm } from "node:fs/promises";
 import { createServer, type Socket, connect as tcpConnect } from "node:net";
 import { basename, join } from "node:path";
-import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { listObjects, testS3Client } from "../test/helpers/s3-client.js";
 import { type S3TestServer, startS3rver } from "../test/helpers/s3-server.js";
-import { log, onCleanup, tempDir, timed } from "./common.js";
+import { makeSelfSigned } from "../test/helpers/tls-ca.js";
+import { log, onCleanup, tempDir } from "./common.js";
 
 /** How a client reaches the server: directly, or through the latency proxy. */
 export interface Endpoint {
@@ -50,29 +50,11 @@ async function makeCertificate(): Promise<{ keyFile: string; certFile: string }>
   const dir = await tempDir("pgha-bench-tls-", 0o755);
   const keyFile = join(dir, "key.pem");
   const certFile = join(dir, "cert.pem");
-  await timed({
-    file: "openssl",
-    args: [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=127.0.0.1",
-      // Node checks an IP host against IP names; pgBackRest compares the host with DNS names.
-      "-addext",
-      "subjectAltName=IP:127.0.0.1,DNS:127.0.0.1,DNS:localhost",
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-keyout",
-      keyFile,
-      "-out",
-      certFile,
-    ],
-  });
+  makeSelfSigned({ keyFile, certFile }, "/CN=127.0.0.1", [
+    // Node checks an IP host against IP names; pgBackRest compares the host with DNS names.
+    "subjectAltName=IP:127.0.0.1,DNS:127.0.0.1,DNS:localhost",
+    "basicConstraints=critical,CA:TRUE",
+  ]);
   await chmod(certFile, 0o644);
   return { keyFile, certFile };
 }
@@ -92,37 +74,8 @@ export async function startBenchS3(): Promise<BenchS3> {
     port: Number(url.port),
     url: server.endpoint,
   };
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  const { readFile } = await import("node:fs/promises");
-  const client = new S3Client({
-    endpoint: server.endpoint,
-    region: server.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-    requestHandler: {
-      httpsAgent: new Agent({ ca: await readFile(tls.certFile), keepAlive: true }),
-    },
-  });
+  const client = testS3Client(server, await readFile(tls.certFile));
   onCleanup("bench S3 client", async () => client.destroy());
-
-  async function* objects(prefix: string): AsyncGenerator<{ key: string; size: number }> {
-    let token: string | undefined;
-    do {
-      const out = await client.send(
-        new ListObjectsV2Command({
-          Bucket: server.bucket,
-          Prefix: `${prefix}/`,
-          ...(token ? { ContinuationToken: token } : {}),
-        }),
-      );
-      for (const item of out.Contents ?? []) {
-        if (item.Key) yield { key: item.Key, size: item.Size ?? 0 };
-      }
-      token = out.IsTruncated ? out.NextContinuationToken : undefined;
-    } while (token);
-  }
 
   log(`S3: s3rver with TLS at ${server.endpoint} (self-signed certificate ${tls.certFile})`);
   return {
@@ -132,7 +85,7 @@ export async function startBenchS3(): Promise<BenchS3> {
     directory,
     async segments(prefix) {
       const found = new Map<string, number>();
-      for await (const { key, size } of objects(prefix)) {
+      for await (const { key, size } of listObjects(client, server.bucket, prefix)) {
         const name = SEGMENT_OBJECT.exec(basename(key))?.[1];
         if (name) found.set(name, size);
       }

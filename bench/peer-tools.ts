@@ -12,6 +12,7 @@ import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { serverOwnedTempDir } from "../test/helpers/pg-cluster.js";
 import { pghaCommandLine } from "../test/helpers/pgha.js";
+import { s3Env } from "../test/helpers/s3-server.js";
 import { onCleanup } from "./common.js";
 import { type BenchMaterial, serverMkdir } from "./peer-cluster.js";
 import { type BenchS3, type Endpoint, pghaTlsEnv } from "./peer-s3.js";
@@ -118,6 +119,24 @@ export interface WalTool {
   open(spec: RunSpec): Promise<ToolRun>;
 }
 
+/** The columns of a section's row that say which tool it measured. */
+export interface ToolColumns {
+  tool: string;
+  label: string;
+  family: WalTool["family"];
+  /** Archiving: acknowledges from a spool; restoring: fetches ahead. */
+  async: boolean;
+}
+
+export function toolColumns(tool: WalTool, side: "archive" | "restore"): ToolColumns {
+  return {
+    tool: tool.id,
+    label: tool.label,
+    family: tool.family,
+    async: side === "archive" ? tool.asyncArchive : tool.prefetch,
+  };
+}
+
 export interface ToolContext {
   s3: BenchS3;
   material: BenchMaterial;
@@ -220,13 +239,9 @@ const READ_PGHA = "read-pgha";
 
 /** pgha's settings for a repository at `prefix` of the bench bucket. */
 export function pghaS3Env(s3: BenchS3, endpoint: Endpoint, prefix: string): Record<string, string> {
-  const { server } = s3;
   return {
-    PGHA_REPO: `s3://${server.bucket}/${prefix}`,
+    ...s3Env(s3.server, prefix),
     PGHA_S3_ENDPOINT: endpoint.url,
-    PGHA_S3_REGION: server.region,
-    AWS_ACCESS_KEY_ID: server.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: server.secretAccessKey,
     PGHA_CLUSTER: "bench",
     PGHA_LOG_LEVEL: "warn",
     ...pghaTlsEnv(s3.caFile),

@@ -34,13 +34,12 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { chmod, copyFile, mkdir, readdir, stat, writeFile } from "node:fs/promises";
-import { Agent } from "node:https";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
-import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { parseWalFileName } from "../src/wal/names.js";
-import { PG_BIN, PgCluster, postgresAvailable } from "../test/helpers/pg-cluster.js";
+import { PgCluster } from "../test/helpers/pg-cluster.js";
 import { PGHA_BIN, REPO_ROOT } from "../test/helpers/pgha.js";
+import { listObjects, testS3Client } from "../test/helpers/s3-client.js";
 import {
   type RunningS3,
   type S3TestServer,
@@ -52,14 +51,17 @@ import { makeTestCa } from "../test/helpers/tls-ca.js";
 import {
   CLOCK_TICKS,
   type Command,
+  fixed,
   log,
   machineBusyMs,
   median,
   onCleanup,
   percentile,
   pghaEnv,
+  requirePostgres,
   runBench,
   syncAll,
+  tableLayout,
   tempDir,
   timed,
   toolVersion,
@@ -82,9 +84,7 @@ async function walSegmentNames(dataDir: string): Promise<string[]> {
 
 /** Makes SEGMENTS complete 16 MiB segments with pgbench; copies them into `walDir`. */
 async function makeSegments(walDir: string): Promise<{ names: string[]; pgVersion: string }> {
-  if (!postgresAvailable()) {
-    throw new Error(`PostgreSQL server binaries not found in ${PG_BIN} (set PGHA_TEST_PG_BIN)`);
-  }
+  requirePostgres();
   const cluster = await PgCluster.init({
     conf: ["archive_mode = off", "wal_keep_size = '4GB'", "max_wal_size = '4GB'"],
   });
@@ -185,30 +185,12 @@ function isWalObject(path: string): boolean {
 }
 
 async function s3Bytes(server: S3TestServer, prefix: string, caFile?: string): Promise<number> {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  const client = new S3Client({
-    endpoint: server.endpoint,
-    region: server.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-    ...(caFile ? { requestHandler: { httpsAgent: new Agent({ ca: readFileSync(caFile) }) } } : {}),
-  });
+  const client = testS3Client(server, caFile ? readFileSync(caFile) : undefined);
   let total = 0;
-  let token: string | undefined;
   try {
-    do {
-      const out = await client.send(
-        new ListObjectsV2Command({
-          Bucket: server.bucket,
-          Prefix: `${prefix}/`,
-          ...(token ? { ContinuationToken: token } : {}),
-        }),
-      );
-      for (const item of out.Contents ?? []) {
-        if (item.Key?.includes("/wal/")) total += item.Size ?? 0;
-      }
-      token = out.IsTruncated ? out.NextContinuationToken : undefined;
-    } while (token);
+    for await (const { key, size } of listObjects(client, server.bucket, prefix)) {
+      if (key.includes("/wal/")) total += size;
+    }
   } finally {
     client.destroy();
   }
@@ -554,8 +536,6 @@ function table(results: Result[]): string {
     "vs cp",
     "vs zstd -3",
   ];
-  const fixed = (n: number | null, digits: number, suffix = "") =>
-    n === null ? "-" : `${n.toFixed(digits)}${suffix}`;
   const row = (r: Result) => [
     r.label,
     fixed(r.medianMs, 1),
@@ -578,15 +558,7 @@ function table(results: Result[]): string {
     ],
     ["start-up references", results.filter((r) => r.kind === "reference")],
   ];
-  const rows = results.map(row);
-  const widths = header.map((h, c) =>
-    Math.max(h.length, ...rows.map((cells) => (cells[c] ?? "").length)),
-  );
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0)))
-      .join("  ");
-  const rule = widths.map((w) => "-".repeat(w)).join("  ");
+  const { line, rule } = tableLayout(header, results.map(row));
   const out = [line(header)];
   for (const [title, group] of sections) {
     if (group.length === 0) continue;

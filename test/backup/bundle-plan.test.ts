@@ -1,17 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type Bundle, largestFirst, planBundles } from "../../src/backup/bundle-plan.js";
-import type { WalkEntry } from "../../src/backup/walk.js";
-
-const mtime = new Date("2026-11-21T12:00:00Z");
-const file = (path: string, size: number): WalkEntry => ({
-  path,
-  type: "file",
-  size,
-  mode: 0o600,
-  mtime,
-});
-const dir = (path: string): WalkEntry => ({ path, type: "directory", size: 0, mode: 0o700, mtime });
+import { dirEntry as dir, fileEntry as file } from "../helpers/builders.js";
 
 describe("planBundles", () => {
   it("cuts a part into runs of at most the limit, a larger file alone", () => {

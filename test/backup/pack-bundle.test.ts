@@ -17,16 +17,33 @@ import { packBundle } from "../../src/backup/pack-bundle.js";
 import { unpackBundle } from "../../src/backup/unpack-bundle.js";
 import { type WalkEntry, walkTree } from "../../src/backup/walk.js";
 import { IntegrityError } from "../../src/errors.js";
+import { dirEntry as dir, fileEntry as file } from "../helpers/builders.js";
 
-const mtime = new Date("2026-11-21T12:00:00Z");
-const file = (path: string, size: number): WalkEntry => ({
-  path,
-  type: "file",
-  size,
-  mode: 0o600,
-  mtime,
-});
-const dir = (path: string): WalkEntry => ({ path, type: "directory", size: 0, mode: 0o700, mtime });
+/** Packs a bundle: what packBundle reports, and the stored bytes. */
+async function pack(spec: Parameters<typeof packBundle>[0]) {
+  const chunks: Buffer[] = [];
+  const packed = await packBundle(spec, {
+    output: async (chunk) => void chunks.push(chunk),
+    progress: () => undefined,
+  });
+  return { packed, stored: Buffer.concat(chunks) };
+}
+
+/** Unpacks zstd-compressed `stored` (in one chunk) into `out`, listening to nothing. */
+function unpackQuietly(stored: Buffer, out: string) {
+  return unpackBundle(
+    { dest: out, compression: "zstd", what: "test object" },
+    (async function* () {
+      yield stored;
+    })(),
+    {
+      file: () => undefined,
+      directory: () => undefined,
+      symlink: () => undefined,
+      progress: () => undefined,
+    },
+  );
+}
 
 describe("pack and unpack a bundle", () => {
   let root: string;
@@ -51,12 +68,13 @@ describe("pack and unpack a bundle", () => {
         entries.push(file(`base/1/f${i}`, size));
       }
       entries.push({ ...dir("pg_wal"), type: "symlink", linkTarget: "/elsewhere/wal" });
-      const chunks: Buffer[] = [];
-      const packed = await packBundle(
-        { part: "base", root: src, entries, compression, zstdThreads: 0 },
-        { output: async (chunk) => void chunks.push(chunk), progress: () => undefined },
-      );
-      const stored = Buffer.concat(chunks);
+      const { packed, stored } = await pack({
+        part: "base",
+        root: src,
+        entries,
+        compression,
+        zstdThreads: 0,
+      });
       expect(packed.storedSize).toBe(stored.length);
       expect(packed.files.map((f) => f.path)).toEqual(sizes.map((_, i) => `base/1/f${i}`));
 
@@ -95,36 +113,20 @@ describe("pack and unpack a bundle", () => {
     await truncate(join(src, "base", "5", "shrinks"), 1000);
     await appendFile(join(src, "base", "5", "grows"), "more");
     await unlink(join(src, "base", "5", "vanishes"));
-    const chunks: Buffer[] = [];
-    const packed = await packBundle(
-      {
-        part: "base",
-        root: src,
-        entries,
-        compression: { algorithm: "zstd", level: 3 },
-        zstdThreads: 1,
-      },
-      { output: async (chunk) => void chunks.push(chunk), progress: () => undefined },
-    );
+    const { packed, stored } = await pack({
+      part: "base",
+      root: src,
+      entries,
+      compression: { algorithm: "zstd", level: 3 },
+      zstdThreads: 1,
+    });
     expect(packed.files.map((f) => [f.path, f.size])).toEqual([
       ["base/5/grows", 10],
       ["base/5/shrinks", 3 << 20],
     ]);
     const out = join(root, "out");
     await mkdir(out);
-    const stored = Buffer.concat(chunks);
-    await unpackBundle(
-      { dest: out, compression: "zstd", what: "test object" },
-      (async function* () {
-        yield stored;
-      })(),
-      {
-        file: () => undefined,
-        directory: () => undefined,
-        symlink: () => undefined,
-        progress: () => undefined,
-      },
-    );
+    await unpackQuietly(stored, out);
     const shrunk = await readFile(join(out, "base", "5", "shrinks"));
     expect(shrunk.length).toBe(3 << 20);
     expect(shrunk.subarray(0, 1000).every((b) => b === 7)).toBe(true);
@@ -137,34 +139,16 @@ describe("pack and unpack a bundle", () => {
     const src = join(root, "src");
     await mkdir(src);
     await writeFile(join(src, "f"), Buffer.alloc(100_000, 3));
-    const chunks: Buffer[] = [];
-    await packBundle(
-      {
-        part: "base",
-        root: src,
-        entries: [file("f", 100_000)],
-        compression: { algorithm: "zstd", level: 3 },
-        zstdThreads: 0,
-      },
-      { output: async (chunk) => void chunks.push(chunk), progress: () => undefined },
-    );
-    const stored = Buffer.concat(chunks);
+    const { stored } = await pack({
+      part: "base",
+      root: src,
+      entries: [file("f", 100_000)],
+      compression: { algorithm: "zstd", level: 3 },
+      zstdThreads: 0,
+    });
     stored[stored.length - 6] = (stored[stored.length - 6] ?? 0) ^ 0xff;
     const out = join(root, "out");
     await mkdir(out);
-    await expect(
-      unpackBundle(
-        { dest: out, compression: "zstd", what: "test object" },
-        (async function* () {
-          yield stored;
-        })(),
-        {
-          file: () => undefined,
-          directory: () => undefined,
-          symlink: () => undefined,
-          progress: () => undefined,
-        },
-      ),
-    ).rejects.toBeInstanceOf(IntegrityError);
+    await expect(unpackQuietly(stored, out)).rejects.toBeInstanceOf(IntegrityError);
   });
 });

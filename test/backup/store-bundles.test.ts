@@ -3,21 +3,20 @@
  * store: the round trip, and what one failing job or upload does to the others.
  */
 
-import { createHash } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { planBundles } from "../../src/backup/bundle-plan.js";
-import { fetchBaseBackup } from "../../src/backup/fetch-backup.js";
-import { storeBundles } from "../../src/backup/store-bundles.js";
+import { type Bundle, planBundles } from "../../src/backup/bundle-plan.js";
+import { type StoredBundle, storeBundles } from "../../src/backup/store-bundles.js";
 import { walkTree } from "../../src/backup/walk.js";
 import { IntegrityError, LocalIoError, StorageError } from "../../src/errors.js";
-import { memoryLogger } from "../../src/log.js";
 import type { BackupManifest } from "../../src/repository/backup-manifest.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import type { PutBody, PutOptions } from "../../src/storage/object-store.js";
-import { makeBackupManifest } from "../helpers/builders.js";
+import { fetchQuietly } from "../helpers/backup-fetch.js";
+import { makeManifestOf } from "../helpers/builders.js";
+import { treeDigest } from "../helpers/tree-digest.js";
 
 let root: string;
 beforeEach(async () => {
@@ -41,82 +40,68 @@ async function makeTree(dir: string): Promise<void> {
   await writeFile(join(dir, "global", "1262"), Buffer.alloc(8192, 1));
 }
 
-function manifestOf(objects: BackupManifest["objects"], files: BackupManifest["files"]) {
-  return makeBackupManifest({
-    rawBytes: objects.reduce((s, o) => s + o.rawSize, 0),
-    storedBytes: objects.reduce((s, o) => s + o.storedSize, 0),
-    objects,
-    files,
-  });
+/** makeTree under root/src, `adjust`ed, walked, and cut into bundles of `limit` bytes. */
+async function plannedTree(limit: number, adjust?: (src: string) => Promise<void>) {
+  const src = join(root, "src");
+  await mkdir(src);
+  await makeTree(src);
+  await adjust?.(src);
+  const entries = await walkTree(src, { isDataDirectory: true });
+  return { src, entries, bundles: planBundles([{ part: "base", root: src, entries }], limit) };
 }
 
-/** Every file below dir: path -> mode and sha256 (directories: mode only). */
-async function snapshot(dir: string, rel = ""): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const name of (await readdir(join(dir, rel))).sort()) {
-    const path = rel ? `${rel}/${name}` : name;
-    const info = await stat(join(dir, path));
-    const mode = (info.mode & 0o7777).toString(8);
-    if (info.isDirectory()) {
-      out[`${path}/`] = mode;
-      Object.assign(out, await snapshot(dir, path));
-    } else {
-      const sha = createHash("sha256")
-        .update(await readFile(join(dir, path)))
-        .digest("hex");
-      out[path] = `${mode} ${sha}`;
-    }
-  }
-  return out;
+/** storeBundles of backup 20261121T000000Z of cluster main (zstd:3) with `jobs` jobs. */
+function storeRun(
+  store: MemoryStore,
+  bundles: Bundle[],
+  jobs: number,
+  onBytes: (n: number) => void = () => undefined,
+) {
+  const deps = {
+    store,
+    cluster: "main",
+    compression: { algorithm: "zstd", level: 3 } as const,
+    jobs,
+  };
+  return storeBundles(deps, "20261121T000000Z", bundles, onBytes);
 }
 
-const deps = (store: MemoryStore, jobs: number) => ({
-  store,
-  cluster: "main",
-  compression: { algorithm: "zstd", level: 3 } as const,
-  jobs,
-});
+/** Stores the bundles with `jobs` jobs; returns a manifest of them. */
+async function storedBackup(store: MemoryStore, bundles: Bundle[], jobs: number) {
+  return manifestOfStored(bundles, await storeRun(store, bundles, jobs).stored);
+}
+
+function manifestOfStored(bundles: Bundle[], stored: Map<Bundle, StoredBundle>) {
+  return makeManifestOf(
+    bundles.map((b) => stored.get(b)?.object as BackupManifest["objects"][number]),
+    bundles.flatMap((b) => stored.get(b)?.files ?? []),
+  );
+}
 
 describe("bundles stored and fetched by parallel jobs", () => {
   it("round-trips a tree cut into many bundles with 3 jobs, identical to the source", async () => {
-    const src = join(root, "src");
-    await mkdir(src);
-    await makeTree(src);
-    const entries = await walkTree(src, { isDataDirectory: true });
-    const bundles = planBundles([{ part: "base", root: src, entries }], 1 << 20);
+    const { src, entries, bundles } = await plannedTree(1 << 20);
     expect(bundles.length).toBeGreaterThan(5);
     const store = new MemoryStore();
     let progressed = 0;
-    const stored = await storeBundles(deps(store, 3), "20261121T000000Z", bundles, (n) => {
+    const stored = await storeRun(store, bundles, 3, (n) => {
       progressed += n;
     }).stored;
     expect(progressed).toBe(entries.reduce((s, e) => s + e.size, 0));
-    const manifest = manifestOf(
-      bundles.map((b) => stored.get(b)?.object as BackupManifest["objects"][number]),
-      bundles.flatMap((b) => stored.get(b)?.files ?? []),
-    );
+    const manifest = manifestOfStored(bundles, stored);
     expect(new Set(manifest.objects.map((o) => o.key)).size).toBe(bundles.length);
 
     for (const jobs of [1, 3]) {
       const out = join(root, `out-${jobs}`);
-      const result = await fetchBaseBackup(
-        { store, log: memoryLogger(), progress: () => undefined, jobs },
-        manifest,
-        out,
-        new Map(),
-      );
+      const result = await fetchQuietly(store, manifest, out, jobs);
       expect(result.files).toBe(manifest.files.length);
-      expect(await snapshot(out)).toEqual(await snapshot(src));
+      expect(await treeDigest(out)).toEqual(await treeDigest(src));
     }
   });
 
   for (const when of ["before", "while", "after"] as const) {
     it(`fails the whole run when one upload fails ${when} reading its body, once every job has stopped`, async () => {
-      const src = join(root, "src");
-      await mkdir(src);
-      await makeTree(src);
-      const entries = await walkTree(src, { isDataDirectory: true });
-      const bundles = planBundles([{ part: "base", root: src, entries }], 1 << 20);
+      const { bundles } = await plannedTree(1 << 20);
       const store = new MemoryStore();
       const put = store.put.bind(store);
       let active = 0;
@@ -136,12 +121,7 @@ describe("bundles stored and fetched by parallel jobs", () => {
           active--;
         }
       };
-      const failed = storeBundles(
-        deps(store, 3),
-        "20261121T000000Z",
-        bundles,
-        () => undefined,
-      ).stored;
+      const failed = storeRun(store, bundles, 3).stored;
       await expect(failed).rejects.toThrow(/injected: upload failed/);
       await expect(failed).rejects.toBeInstanceOf(StorageError);
       // Nothing is left running that could store an object after the caller cleaned up.
@@ -151,12 +131,8 @@ describe("bundles stored and fetched by parallel jobs", () => {
   }
 
   it("says when every file is read while the last uploads still finish", async () => {
-    const src = join(root, "src");
-    await mkdir(src);
-    await makeTree(src);
-    const entries = await walkTree(src, { isDataDirectory: true });
     // Two bundles for three jobs: nothing waits for a job.
-    const bundles = planBundles([{ part: "base", root: src, entries }], 8 << 20);
+    const { bundles } = await plannedTree(8 << 20);
     expect(bundles.length).toBe(2);
     for (const outcome of ["stored", "failed"] as const) {
       const store = new MemoryStore();
@@ -175,7 +151,7 @@ describe("bundles stored and fetched by parallel jobs", () => {
           throw new StorageError("injected: completion failed", { transient: false });
         return put(key, Buffer.concat(chunks), options);
       };
-      const run = storeBundles(deps(store, 3), "20261121T000000Z", bundles, () => undefined);
+      const run = storeRun(store, bundles, 3);
       await run.read;
       const settled = await Promise.race([
         run.stored.then(
@@ -193,52 +169,27 @@ describe("bundles stored and fetched by parallel jobs", () => {
   });
 
   it("fails with the job's own error when a file cannot be read", async () => {
-    const src = join(root, "src");
-    await mkdir(src);
-    await makeTree(src);
-    const entries = await walkTree(src, { isDataDirectory: true });
+    const { src, bundles } = await plannedTree(1 << 20);
     // A file that turned into a directory since the walk: reading it fails (EISDIR).
     await rm(join(src, "base", "5", "1003"));
     await mkdir(join(src, "base", "5", "1003"));
-    const bundles = planBundles([{ part: "base", root: src, entries }], 1 << 20);
     const store = new MemoryStore();
-    const failed = storeBundles(
-      deps(store, 3),
-      "20261121T000000Z",
-      bundles,
-      () => undefined,
-    ).stored;
+    const failed = storeRun(store, bundles, 3).stored;
     await expect(failed).rejects.toBeInstanceOf(LocalIoError);
     await expect(failed).rejects.toThrow(/cannot read .*1003/);
   });
 
   it("fails a fetch with one corrupt object of many and leaves the target empty", async () => {
-    const src = join(root, "src");
-    await mkdir(src);
-    await makeTree(src);
-    const entries = await walkTree(src, { isDataDirectory: true });
-    const bundles = planBundles([{ part: "base", root: src, entries }], 1 << 20);
+    const { bundles } = await plannedTree(1 << 20);
     const store = new MemoryStore();
-    const stored = await storeBundles(deps(store, 2), "20261121T000000Z", bundles, () => undefined)
-      .stored;
-    const manifest = manifestOf(
-      bundles.map((b) => stored.get(b)?.object as BackupManifest["objects"][number]),
-      bundles.flatMap((b) => stored.get(b)?.files ?? []),
-    );
+    const manifest = await storedBackup(store, bundles, 2);
     const victim = manifest.objects[3]?.key ?? "";
     const { body } = await store.get(victim);
     const bytes = Buffer.concat(await body.toArray());
     bytes[bytes.length - 10] = (bytes[bytes.length - 10] ?? 0) ^ 0xff;
     await store.put(victim, bytes);
     const out = join(root, "out");
-    await expect(
-      fetchBaseBackup(
-        { store, log: memoryLogger(), progress: () => undefined, jobs: 3 },
-        manifest,
-        out,
-        new Map(),
-      ),
-    ).rejects.toBeInstanceOf(IntegrityError);
+    await expect(fetchQuietly(store, manifest, out, 3)).rejects.toBeInstanceOf(IntegrityError);
     expect(await readdir(out)).toEqual([]);
     // No job writes on after the failure.
     await new Promise((r) => setTimeout(r, 200));
@@ -246,29 +197,14 @@ describe("bundles stored and fetched by parallel jobs", () => {
   });
 
   it("reads directory modes from the tar whatever order the objects are extracted in", async () => {
-    const src = join(root, "src");
-    await mkdir(src);
-    await makeTree(src);
-    await chmod(join(src, "base"), 0o750);
-    const entries = await walkTree(src, { isDataDirectory: true });
     // One entry per bundle: directories and their files always land in different objects.
-    const bundles = planBundles([{ part: "base", root: src, entries }], 1);
+    const { src, bundles } = await plannedTree(1, (dir) => chmod(join(dir, "base"), 0o750));
     const store = new MemoryStore();
-    const stored = await storeBundles(deps(store, 3), "20261121T000000Z", bundles, () => undefined)
-      .stored;
-    const manifest = manifestOf(
-      bundles.map((b) => stored.get(b)?.object as BackupManifest["objects"][number]),
-      bundles.flatMap((b) => stored.get(b)?.files ?? []),
-    );
+    const manifest = await storedBackup(store, bundles, 3);
     // Smallest first here: files before the directories that hold them.
     manifest.objects.reverse();
     const out = join(root, "out");
-    await fetchBaseBackup(
-      { store, log: memoryLogger(), progress: () => undefined, jobs: 3 },
-      manifest,
-      out,
-      new Map(),
-    );
-    expect(await snapshot(out)).toEqual(await snapshot(src));
+    await fetchQuietly(store, manifest, out, 3);
+    expect(await treeDigest(out)).toEqual(await treeDigest(src));
   });
 });

@@ -16,28 +16,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tar from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { fetchBaseBackup } from "../../src/backup/fetch-backup.js";
 import { TarUpload } from "../../src/backup/tar-upload.js";
 import { walkTree } from "../../src/backup/walk.js";
 import { IntegrityError, StorageError } from "../../src/errors.js";
-import { memoryLogger } from "../../src/log.js";
-import type { BackupFileEntry, BackupManifest } from "../../src/repository/backup-manifest.js";
 import { MemoryStore } from "../../src/storage/memory.js";
-import { makeBackupManifest } from "../helpers/builders.js";
+import { fetchQuietly } from "../helpers/backup-fetch.js";
+import { makeManifestOf } from "../helpers/builders.js";
 
 let dir: string;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), "pgha-tar-"));
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
-
-function manifestFor(files: BackupFileEntry[], objects: BackupManifest["objects"]): BackupManifest {
-  return makeBackupManifest({
-    rawBytes: objects.reduce((s, o) => s + o.rawSize, 0),
-    objects,
-    files,
-  });
-}
 
 describe("tar upload and fetch", () => {
   it("pads files that shrank, cuts files that grew, skips files that vanished, and round-trips", async () => {
@@ -77,13 +67,8 @@ describe("tar upload and fetch", () => {
     expect(object.storedSize).toBeLessThan(object.rawSize);
 
     const out = join(dir, "out");
-    const manifest = manifestFor(files, [object]);
-    const result = await fetchBaseBackup(
-      { store, log: memoryLogger(), progress: () => undefined, jobs: 2 },
-      manifest,
-      out,
-      new Map(),
-    );
+    const manifest = makeManifestOf([object], files);
+    const result = await fetchQuietly(store, manifest, out, 2);
     expect(result.files).toBe(4);
     const shrunk = await readFile(join(out, "base", "5", "shrinks"));
     expect(shrunk.length).toBe(3 << 20);
@@ -93,19 +78,12 @@ describe("tar upload and fetch", () => {
     expect((await readFile(join(out, "backup_label"))).toString()).toBe("label\n");
 
     // A manifest that disagrees with the data fails the fetch and leaves the target empty.
-    const bad = manifestFor(
-      files.map((f) => (f.path === "PG_VERSION" ? { ...f, sha256: "0".repeat(64) } : f)),
+    const bad = makeManifestOf(
       [object],
+      files.map((f) => (f.path === "PG_VERSION" ? { ...f, sha256: "0".repeat(64) } : f)),
     );
     const out2 = join(dir, "out2");
-    await expect(
-      fetchBaseBackup(
-        { store, log: memoryLogger(), progress: () => undefined, jobs: 2 },
-        bad,
-        out2,
-        new Map(),
-      ),
-    ).rejects.toBeInstanceOf(IntegrityError);
+    await expect(fetchQuietly(store, bad, out2, 2)).rejects.toBeInstanceOf(IntegrityError);
     expect(await readdir(out2)).toEqual([]);
   });
 });
@@ -158,8 +136,7 @@ describe("a tampered backup", () => {
     const store = new MemoryStore();
     await store.put("v1/x/base.tar", data);
     const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-    const manifest = manifestFor(
-      [{ part: "base", path: "link/evil", size: 4, mode: 0o644, mtime: "", sha256: sha(payload) }],
+    const manifest = makeManifestOf(
       [
         {
           part: "base",
@@ -170,16 +147,10 @@ describe("a tampered backup", () => {
           storedSha256: sha(data),
         },
       ],
+      [{ part: "base", path: "link/evil", size: 4, mode: 0o644, mtime: "", sha256: sha(payload) }],
     );
     const out = join(dir, "target");
-    await expect(
-      fetchBaseBackup(
-        { store, log: memoryLogger(), progress: () => undefined, jobs: 2 },
-        manifest,
-        out,
-        new Map(),
-      ),
-    ).rejects.toThrow();
+    await expect(fetchQuietly(store, manifest, out, 2)).rejects.toThrow();
     expect(await readdir(outside)).toEqual([]);
     expect(await readdir(out)).toEqual([]);
   });

@@ -1,4 +1,8 @@
-/** Builders for repository documents in unit tests: a complete value, with what the test cares about given. */
+/**
+ * Builders for repository documents and walk entries in unit tests: a complete value,
+ * with what the test cares about given.
+ */
+import type { WalkEntry } from "../../src/backup/walk.js";
 import type { BackupManifest } from "../../src/repository/backup-manifest.js";
 
 /** A base backup manifest of cluster "main" on timeline 1 (PostgreSQL 15, 16 MiB segments). */
@@ -32,4 +36,29 @@ export function makeBackupManifest(over: Partial<BackupManifest> = {}): BackupMa
     tablespaceMap: null,
     ...over,
   };
+}
+
+/** A manifest of these objects and files, its byte counts summed over the objects. */
+export function makeManifestOf(
+  objects: BackupManifest["objects"],
+  files: BackupManifest["files"],
+): BackupManifest {
+  return makeBackupManifest({
+    rawBytes: objects.reduce((s, o) => s + o.rawSize, 0),
+    storedBytes: objects.reduce((s, o) => s + o.storedSize, 0),
+    objects,
+    files,
+  });
+}
+
+const mtime = new Date("2026-11-21T12:00:00Z");
+
+/** A regular file of a walk (mode 0600). */
+export function fileEntry(path: string, size: number): WalkEntry {
+  return { path, type: "file", size, mode: 0o600, mtime };
+}
+
+/** A directory of a walk (mode 0700). */
+export function dirEntry(path: string): WalkEntry {
+  return { path, type: "directory", size: 0, mode: 0o700, mtime };
 }

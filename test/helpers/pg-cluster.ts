@@ -159,6 +159,11 @@ export class PgCluster {
     return cluster;
   }
 
+  /** A client program's options that connect to this cluster (as postgres). */
+  connArgs(): string[] {
+    return ["-h", this.socketDir, "-p", String(this.port), "-U", "postgres"];
+  }
+
   /** libpq environment that connects to this cluster. */
   connEnv(): Record<string, string> {
     return {
@@ -237,12 +242,7 @@ export class PgCluster {
   /** Runs SQL through psql and returns the unaligned, tuples-only output. */
   async sql(query: string, database = "postgres"): Promise<string> {
     const result = await this.bin("psql", [
-      "-h",
-      this.socketDir,
-      "-p",
-      String(this.port),
-      "-U",
-      "postgres",
+      ...this.connArgs(),
       "-d",
       database,
       "-v",
@@ -255,16 +255,7 @@ export class PgCluster {
   }
 
   async pgbench(args: string[]): Promise<void> {
-    await this.bin("pgbench", [
-      "-h",
-      this.socketDir,
-      "-p",
-      String(this.port),
-      "-U",
-      "postgres",
-      ...args,
-      "postgres",
-    ]);
+    await this.bin("pgbench", [...this.connArgs(), ...args, "postgres"]);
   }
 
   async serverLog(): Promise<string> {

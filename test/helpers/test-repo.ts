@@ -6,8 +6,9 @@
 import { randomBytes } from "node:crypto";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { serverOwnedTempDir } from "./pg-cluster.js";
+import { testS3Client } from "./s3-client.js";
 import { type S3TestServer, s3Env } from "./s3-server.js";
 
 export type RepoKind = "local" | "s3";
@@ -54,14 +55,7 @@ export async function makeTestRepo(kind: RepoKind, server: S3TestServer | null):
   // Tests in this process open the store too: the SDK reads credentials from the env.
   process.env.AWS_ACCESS_KEY_ID = server.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = server.secretAccessKey;
-  const client = new S3Client({
-    endpoint: server.endpoint,
-    region: server.region,
-    forcePathStyle: true,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-  });
+  const client = testS3Client(server);
   return {
     kind,
     env: s3Env(server, prefix),

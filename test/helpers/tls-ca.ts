@@ -1,6 +1,7 @@
 /**
  * A private CA made at test time with the openssl CLI, and a server certificate it issued
- * for 127.0.0.1: what an S3 server behind an internal CA presents.
+ * for 127.0.0.1: what an S3 server behind an internal CA presents. (And the self-signed
+ * certificate the peer benchmark's server presents.)
  */
 import { execFileSync } from "node:child_process";
 import { writeFile } from "node:fs/promises";
@@ -14,9 +15,17 @@ export interface TestCa {
   certFile: string;
 }
 
-export async function makeTestCa(dir: string): Promise<TestCa> {
-  const at = (name: string) => join(dir, name);
-  const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
+const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
+
+/**
+ * A new RSA key and a certificate for `subject` signed with it, valid for two days, with
+ * more X.509 extensions ("name=value", as openssl's -addext takes them).
+ */
+export function makeSelfSigned(
+  files: { keyFile: string; certFile: string },
+  subject: string,
+  extensions: string[] = [],
+): void {
   openssl(
     "req",
     "-x509",
@@ -26,12 +35,18 @@ export async function makeTestCa(dir: string): Promise<TestCa> {
     "-days",
     "2",
     "-subj",
-    "/CN=pgha test CA",
+    subject,
+    ...extensions.flatMap((extension) => ["-addext", extension]),
     "-keyout",
-    at("ca.key"),
+    files.keyFile,
     "-out",
-    at("ca.pem"),
+    files.certFile,
   );
+}
+
+export async function makeTestCa(dir: string): Promise<TestCa> {
+  const at = (name: string) => join(dir, name);
+  makeSelfSigned({ keyFile: at("ca.key"), certFile: at("ca.pem") }, "/CN=pgha test CA");
   openssl(
     "req",
     "-newkey",

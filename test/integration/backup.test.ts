@@ -4,8 +4,7 @@
  * fetched into a new directory and recovered with restore_command = pgha wal-fetch; the
  * rows committed before the backup are there and pg_checksums passes after a clean stop.
  */
-import { createHash } from "node:crypto";
-import { lstat, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { takeBaseBackup } from "../../src/backup/take-backup.js";
@@ -22,6 +21,7 @@ import { PgCluster, runCommand, serverOwnedTempDir, serverUser } from "../helper
 import { runPgha } from "../helpers/pgha.js";
 import { archiveConf, restoreAndStart } from "../helpers/restore.js";
 import { makeTestRepo, repoKinds, type TestRepo } from "../helpers/test-repo.js";
+import { treeDigest } from "../helpers/tree-digest.js";
 
 /** A local repository owned by the server user, and the environment that points pgha at it. */
 async function localRepoEnv() {
@@ -37,27 +37,6 @@ async function localRepoEnv() {
 
 const server = s3Server();
 const pg = havePostgres();
-
-/** Every entry below dir: its type, mode and (files) sha256, or (links) target. */
-async function treeDigest(dir: string, rel = ""): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const name of (await readdir(join(dir, rel))).sort()) {
-    const path = rel ? `${rel}/${name}` : name;
-    const info = await lstat(join(dir, path));
-    const mode = (info.mode & 0o7777).toString(8);
-    if (info.isSymbolicLink()) out[path] = `link ${await readlink(join(dir, path))}`;
-    else if (info.isDirectory()) {
-      out[`${path}/`] = mode;
-      Object.assign(out, await treeDigest(dir, path));
-    } else {
-      const sha = createHash("sha256")
-        .update(await readFile(join(dir, path)))
-        .digest("hex");
-      out[path] = `${mode} ${info.size} ${sha}`;
-    }
-  }
-  return out;
-}
 
 describe.skipIf(!pg).each(repoKinds(server))("base backups with a %s repository", (kind) => {
   let cluster: PgCluster;
@@ -299,12 +278,7 @@ describe.skipIf(!pg)("backup from a standby", () => {
       const standbyParent = await serverOwnedTempDir("pgha-standby-");
       const standbyData = join(standbyParent, "data");
       await primary.bin("pg_basebackup", [
-        "-h",
-        primary.socketDir,
-        "-p",
-        String(primary.port),
-        "-U",
-        "postgres",
+        ...primary.connArgs(),
         "-D",
         standbyData,
         "-R",
@@ -345,13 +319,7 @@ describe.skipIf(!pg)("backup from a standby", () => {
 
 describe.skipIf(!pg)("a backup whose upload fails in one of its parallel jobs", () => {
   it("fails as a whole: no manifest, no objects, the lock released, the server out of backup mode", async () => {
-    const repo = await serverOwnedTempDir("pgha-repo-");
-    const env0 = {
-      PGHA_REPO: repo,
-      PGHA_CLUSTER: "main",
-      PGHA_ARCHIVE_TIMEOUT: "60s",
-      PGHA_LOG_LEVEL: "warn",
-    };
+    const { repo, env: env0 } = await localRepoEnv();
     const cluster = await PgCluster.init({ env: env0, conf: archiveConf() });
     try {
       await cluster.start();

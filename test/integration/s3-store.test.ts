@@ -7,27 +7,15 @@ import { defaultRetryPolicy, withRetry } from "../../src/storage/retry.js";
 import { addRetries } from "../../src/storage/retrying-store.js";
 import { S3Store } from "../../src/storage/s3.js";
 import { S3HttpStore } from "../../src/storage/s3-http-store.js";
-import type { S3Settings } from "../../src/storage/s3-settings.js";
 import { readAll } from "../../src/storage/streams.js";
 import { s3Server } from "../helpers/components.js";
 import { freePort } from "../helpers/pg-cluster.js";
-import { describeConformance } from "../helpers/store-conformance.js";
+import { describeS3Conformance, testS3Settings } from "../helpers/s3-stores.js";
 
 const server = s3Server();
 
-function settings(endpoint: string): S3Settings {
-  return {
-    endpoint,
-    region: server?.region ?? "us-east-1",
-    forcePathStyle: true,
-    checksums: "when_required",
-    storageClass: undefined,
-    sse: undefined,
-    sseKmsKeyId: undefined,
-    partSize: 5 * 1024 * 1024,
-    caFile: undefined,
-  };
-}
+const settings = (endpoint: string) =>
+  testS3Settings(endpoint, { region: server?.region ?? "us-east-1" });
 
 const credentials = server && {
   accessKeyId: server.accessKeyId,
@@ -45,27 +33,11 @@ if (server && credentials) {
         new S3HttpStore(server.bucket, prefix, settings(server.endpoint), credentials),
     ],
   ] as const)
-    describeConformance(
+    describeS3Conformance(
       `s3 ${name} (${server.kind})`,
-      async () => {
-        const prefix = `conformance-${randomBytes(4).toString("hex")}`;
-        const store = addRetries(make(prefix), defaultRetryPolicy(20_000));
-        return {
-          store,
-          cleanup: async () => {
-            for await (const entry of store.list("")) await store.delete(entry.key);
-          },
-        };
-      },
-      {
-        capabilities: {
-          atomicIfAbsent: "unknown",
-          atomicReplace: "unknown",
-          durableWhenVisible: true,
-        },
-        atomicIfAbsent: server.conditionalWrites,
-        largeBody: 12 * 1024 * 1024,
-      },
+      "conformance",
+      make,
+      server.conditionalWrites,
     );
 }
 

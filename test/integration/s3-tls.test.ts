@@ -5,22 +5,18 @@
  * archives and restores through it without NODE_EXTRA_CA_CERTS. The file is read only
  * when a TLS connection opens.
  */
-import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StorageError, UsageError } from "../../src/errors.js";
-import { defaultRetryPolicy } from "../../src/storage/retry.js";
-import { addRetries } from "../../src/storage/retrying-store.js";
 import { S3Store } from "../../src/storage/s3.js";
 import { S3HttpStore } from "../../src/storage/s3-http-store.js";
-import type { S3Settings } from "../../src/storage/s3-settings.js";
 import { s3Server } from "../helpers/components.js";
 import { runPgha } from "../helpers/pgha.js";
 import { type RunningS3, startS3rver } from "../helpers/s3-server.js";
+import { describeS3Conformance, testS3Settings } from "../helpers/s3-stores.js";
 import { makeSegment, segmentName } from "../helpers/segments.js";
-import { describeConformance } from "../helpers/store-conformance.js";
 import { makeTestCa, type TestCa } from "../helpers/tls-ca.js";
 
 // Runs where the other S3 tests run (s3rver is what is started here, over TLS).
@@ -47,49 +43,16 @@ afterAll(async () => {
 
 const credentials = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
 
-function settings(caFile: string | undefined): S3Settings {
-  return {
-    endpoint: running.server.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    checksums: "when_required",
-    storageClass: undefined,
-    sse: undefined,
-    sseKmsKeyId: undefined,
-    partSize: 5 * 1024 * 1024,
-    caFile,
-  };
-}
+const settings = (caFile: string | undefined) =>
+  testS3Settings(running.server.endpoint, { caFile });
 
 if (enabled) {
-  describeConformance(
+  describeS3Conformance(
     "s3 S3HttpStore over TLS with --s3-ca-file",
-    async () => {
-      const store = addRetries(
-        new S3HttpStore(
-          running.server.bucket,
-          `tls-${randomBytes(4).toString("hex")}`,
-          settings(ca.caFile),
-          credentials,
-        ),
-        defaultRetryPolicy(20_000),
-      );
-      return {
-        store,
-        cleanup: async () => {
-          for await (const entry of store.list("")) await store.delete(entry.key);
-        },
-      };
-    },
-    {
-      capabilities: {
-        atomicIfAbsent: "unknown",
-        atomicReplace: "unknown",
-        durableWhenVisible: true,
-      },
-      atomicIfAbsent: false,
-      largeBody: 12 * 1024 * 1024,
-    },
+    "tls",
+    (prefix) => new S3HttpStore(running.server.bucket, prefix, settings(ca.caFile), credentials),
+    // s3rver ignores If-None-Match.
+    false,
   );
 }
 

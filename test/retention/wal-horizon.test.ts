@@ -24,15 +24,13 @@ const B = backup("B", 1, 0x50, 0x51, "2026-11-16T00:00:00Z");
 const C = backup("C", 1, 0x90, 0x91, "2026-11-20T00:00:00Z");
 const now = "2026-11-21T00:00:00Z";
 
+/** The horizon `now` of these kept backups (16 MiB segments). */
+const horizonOf = (kept: BackupSpan[], pitrWindow: string, timelines = [1]) =>
+  planWalHorizon({ kept, pitrWindow, now, walSegmentSize: MiB16, timelines });
+
 describe("planWalHorizon", () => {
   it("keeps WAL continuously from the backup that covers the window's start", () => {
-    const horizon = planWalHorizon({
-      kept: [C, A, B],
-      pitrWindow: "7d",
-      now,
-      walSegmentSize: MiB16,
-      timelines: [1],
-    });
+    const horizon = horizonOf([C, A, B], "7d");
     expect(horizon.anchor).toBe("A");
     expect(horizon.ranges).toEqual([
       {
@@ -48,13 +46,7 @@ describe("planWalHorizon", () => {
   });
 
   it("keeps only their own WAL for backups older than the anchor", () => {
-    const horizon = planWalHorizon({
-      kept: [A, B, C],
-      pitrWindow: "2d",
-      now,
-      walSegmentSize: MiB16,
-      timelines: [1],
-    });
+    const horizon = horizonOf([A, B, C], "2d");
     expect(horizon.anchor).toBe("B");
     const kept = (n: number) => isWalKept(seg(1, n), horizon, MiB16);
     expect([0x0f, 0x10, 0x11, 0x12, 0x4f, 0x50, 0x91, 0x300].map(kept)).toEqual([
@@ -72,25 +64,13 @@ describe("planWalHorizon", () => {
   });
 
   it("anchors at the oldest kept backup when none is older than the window", () => {
-    const horizon = planWalHorizon({
-      kept: [B, C],
-      pitrWindow: "30d",
-      now,
-      walSegmentSize: MiB16,
-      timelines: [1],
-    });
+    const horizon = horizonOf([B, C], "30d");
     expect(horizon.anchor).toBe("B");
   });
 
   it("follows later timelines and keeps their history files", () => {
     const D = backup("D", 2, 0x95, 0x96, "2026-11-20T12:00:00Z");
-    const horizon = planWalHorizon({
-      kept: [B, D],
-      pitrWindow: "2d",
-      now,
-      walSegmentSize: MiB16,
-      timelines: [1, 2, 3],
-    });
+    const horizon = horizonOf([B, D], "2d", [1, 2, 3]);
     expect(horizon.anchor).toBe("B");
     expect(horizon.ranges.map((r) => [r.timeline, r.from, r.to])).toEqual([
       [1, seg(1, 0x50), null],
@@ -104,26 +84,14 @@ describe("planWalHorizon", () => {
 
   it("drops history files below every kept timeline", () => {
     const E = backup("E", 3, 0xa0, 0xa1, "2026-11-10T00:00:00Z");
-    const horizon = planWalHorizon({
-      kept: [E],
-      pitrWindow: "1d",
-      now,
-      walSegmentSize: MiB16,
-      timelines: [1, 2, 3],
-    });
+    const horizon = horizonOf([E], "1d", [1, 2, 3]);
     expect(isWalKept("00000002.history", horizon, MiB16)).toBe(false);
     expect(isWalKept("00000003.history", horizon, MiB16)).toBe(true);
     expect(isWalKept(seg(2, 0xb0), horizon, MiB16)).toBe(false);
   });
 
   it("prunes nothing without kept backups", () => {
-    const horizon = planWalHorizon({
-      kept: [],
-      pitrWindow: "7d",
-      now,
-      walSegmentSize: MiB16,
-      timelines: [1],
-    });
+    const horizon = horizonOf([], "7d");
     expect(horizon.keepAll).toBe(true);
     expect(isWalKept(seg(1, 1), horizon, MiB16)).toBe(true);
   });
