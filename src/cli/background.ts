@@ -5,8 +5,11 @@
  */
 import { spawn } from "node:child_process";
 import { closeSync, openSync, renameSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { callId } from "../wal/spool.js";
+import { join, resolve } from "node:path";
+import type { Config } from "../config/load.js";
+import { UsageError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { adoptSpool, callId, spoolDir, spoolRefusal } from "../wal/spool.js";
 
 const LOG_LIMIT = 10 << 20;
 
@@ -70,4 +73,32 @@ export function startInBackground(start: BackgroundStart): boolean {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The start of `pgha archiver` / `pgha prefetcher`: the data directory (--pgdata, else the
+ * working directory) and its spool, taken for this process. Refuses a data directory that
+ * is not the caller's; undefined when another live process holds the spool.
+ */
+export async function takeSpoolFor(
+  command: "archiver" | "prefetcher",
+  config: Config,
+  log: Logger,
+): Promise<{ pgdata: string; spool: string } | undefined> {
+  const pgdata = resolve(config.pgdata ?? ".");
+  const spool = spoolDir(pgdata, command === "archiver" ? "archive" : "prefetch");
+  const refused = await spoolRefusal(pgdata, process.getuid?.());
+  if (refused !== undefined) {
+    throw new UsageError(
+      `cannot run for ${pgdata}: ${refused}`,
+      "run it as the PostgreSQL server user (the owner of the data directory), with --pgdata",
+    );
+  }
+  if (!(await adoptSpool(spool, command, config, process.env.PGHA_SPOOL_CALL_ID))) {
+    log.info(
+      `${command === "archiver" ? "an archiver" : "a prefetcher"} already runs for ${pgdata}`,
+    );
+    return undefined;
+  }
+  return { pgdata, spool };
 }

@@ -1,34 +1,24 @@
 /** pgha archiver: the asynchronous archiver of one data directory (src/wal/archiver.ts). */
 import { statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { OptionsOf } from "../../config/flags.js";
-import { UsageError } from "../../errors.js";
 import { stderrLogger } from "../../log.js";
 import { openStore } from "../../storage/open-store.js";
 import { Archiver } from "../../wal/archiver.js";
 import { PreparePool } from "../../wal/prepare-pool.js";
 import { storeWalFile } from "../../wal/push.js";
 import { repoFactsFor } from "../../wal/repo-facts.js";
-import { adoptSpool, holdsLock, releaseLock, spoolDir, spoolRefusal } from "../../wal/spool.js";
+import { holdsLock, releaseLock } from "../../wal/spool.js";
+import { takeSpoolFor } from "../background.js";
 import { loadContext } from "../context.js";
 
 export async function archiverCommand(opts: OptionsOf<"archiver">): Promise<number> {
   const { config } = loadContext(opts);
   const background = opts.idleExit !== undefined;
   const log = stderrLogger(config.logLevel, "pgha archiver", true);
-  const pgdata = resolve(config.pgdata ?? ".");
-  const spool = spoolDir(pgdata, "archive");
-  const refused = await spoolRefusal(pgdata, process.getuid?.());
-  if (refused !== undefined) {
-    throw new UsageError(
-      `cannot run for ${pgdata}: ${refused}`,
-      "run it as the PostgreSQL server user (the owner of the data directory), with --pgdata",
-    );
-  }
-  if (!(await adoptSpool(spool, "archiver", config, process.env.PGHA_SPOOL_CALL_ID))) {
-    log.info(`an archiver already runs for ${pgdata}`);
-    return 0;
-  }
+  const taken = await takeSpoolFor("archiver", config, log);
+  if (!taken) return 0;
+  const { pgdata, spool } = taken;
   // --jobs: files prepared (read, hashed, compressed) at once, and twice that stored at once.
   const jobs = config.parallel;
   const pool = new PreparePool(jobs, config.compress);

@@ -1,14 +1,14 @@
 /** pgha prefetcher: the restore prefetcher of one data directory (src/wal/prefetcher.ts). */
 import { readdir } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { OptionsOf } from "../../config/flags.js";
-import { UsageError } from "../../errors.js";
 import { stderrLogger } from "../../log.js";
 import { readIdentity } from "../../repository/identity.js";
 import { openStore } from "../../storage/open-store.js";
 import { fetchWalFile } from "../../wal/fetch.js";
 import { Prefetcher } from "../../wal/prefetcher.js";
-import { adoptSpool, releaseLock, removeFile, spoolDir, spoolRefusal } from "../../wal/spool.js";
+import { releaseLock, removeFile } from "../../wal/spool.js";
+import { takeSpoolFor } from "../background.js";
 import { loadContext } from "../context.js";
 
 /** Downloads at once: the network, not the CPU, is what waits. */
@@ -17,20 +17,10 @@ const DOWNLOAD_JOBS = 4;
 export async function prefetcherCommand(opts: OptionsOf<"prefetcher">): Promise<number> {
   const { config } = loadContext(opts);
   const log = stderrLogger(config.logLevel, "pgha prefetcher", true);
-  const pgdata = resolve(config.pgdata ?? ".");
-  const spool = spoolDir(pgdata, "prefetch");
-  const refused = await spoolRefusal(pgdata, process.getuid?.());
-  if (refused !== undefined) {
-    throw new UsageError(
-      `cannot run for ${pgdata}: ${refused}`,
-      "run it as the PostgreSQL server user (the owner of the data directory), with --pgdata",
-    );
-  }
   if (config.prefetch === 0) return 0;
-  if (!(await adoptSpool(spool, "prefetcher", config, process.env.PGHA_SPOOL_CALL_ID))) {
-    log.info(`a prefetcher already runs for ${pgdata}`);
-    return 0;
-  }
+  const taken = await takeSpoolFor("prefetcher", config, log);
+  if (!taken) return 0;
+  const { pgdata, spool } = taken;
   try {
     // Downloads a killed prefetcher left half done.
     for (const name of await readdir(spool)) {
