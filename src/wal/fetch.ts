@@ -42,6 +42,8 @@ export interface FetchDeps {
   store: ObjectStore;
   cluster: string;
   log: Logger;
+  /** Files up to this size are checked in memory, larger ones streamed (tests lower it). */
+  inMemoryLimit?: number;
 }
 
 export interface FetchOutcome {
@@ -89,7 +91,8 @@ async function download(deps: FetchDeps, key: string, dest: string): Promise<num
     body.destroy();
     throw error;
   }
-  if (meta.rawSize <= IN_MEMORY_LIMIT && info.size <= IN_MEMORY_LIMIT) {
+  const limit = deps.inMemoryLimit ?? IN_MEMORY_LIMIT;
+  if (meta.rawSize <= limit && info.size <= limit) {
     return deliverInMemory(deps, key, dest, meta, body);
   }
   return deliverStreamed(deps, key, dest, meta, body);

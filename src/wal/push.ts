@@ -78,6 +78,8 @@ export interface PushDeps {
   now: () => Date;
   /** Where pushes remember what they learned about the repository; absent: ask every time. */
   facts?: RepoFactsCache | undefined;
+  /** Files up to this size are pushed from memory, larger ones streamed (tests lower it). */
+  inMemoryLimit?: number;
 }
 
 export interface PushOutcome {
@@ -108,7 +110,11 @@ export interface PreparedWal {
 }
 
 /** Reads and checks the file (name, page header or text), hashes and compresses it. */
-export async function prepareWalFile(path: string, compression: Compression): Promise<PreparedWal> {
+export async function prepareWalFile(
+  path: string,
+  compression: Compression,
+  inMemoryLimit = IN_MEMORY_LIMIT,
+): Promise<PreparedWal> {
   const name = basename(path);
   const file = parseWalFileName(name);
   if (!file) {
@@ -117,7 +123,7 @@ export async function prepareWalFile(path: string, compression: Compression): Pr
       "archive_command should be 'pgha wal-push %p'; only WAL segments, .partial, .backup and .history files are archived",
     );
   }
-  const source = await readSource(path, file);
+  const source = await readSource(path, file, inMemoryLimit);
   const header = checkContent(file, source.head, source.size);
   return {
     path,
@@ -130,7 +136,7 @@ export async function prepareWalFile(path: string, compression: Compression): Pr
 }
 
 export async function pushWalFile(deps: PushDeps, path: string): Promise<PushOutcome> {
-  return storeWalFile(deps, await prepareWalFile(path, deps.compression));
+  return storeWalFile(deps, await prepareWalFile(path, deps.compression, deps.inMemoryLimit));
 }
 
 /** The storage half of a push: the cluster identity, the write, the verification. */
@@ -309,7 +315,7 @@ interface Source {
   data: Buffer | undefined;
 }
 
-async function readSource(path: string, file: WalFileName): Promise<Source> {
+async function readSource(path: string, file: WalFileName, limit: number): Promise<Source> {
   let handle: FileHandle;
   try {
     handle = await open(path, "r");
@@ -322,8 +328,7 @@ async function readSource(path: string, file: WalFileName): Promise<Source> {
   try {
     const { size } = await handle.stat();
     const textFile = file.kind === "history" || file.kind === "backup";
-    const wanted =
-      size <= IN_MEMORY_LIMIT ? size : textFile ? MAX_TEXT_FILE : LONG_PAGE_HEADER_SIZE;
+    const wanted = size <= limit ? size : textFile ? MAX_TEXT_FILE : LONG_PAGE_HEADER_SIZE;
     const buffer = Buffer.alloc(wanted);
     let filled = 0;
     while (filled < wanted) {
@@ -332,7 +337,7 @@ async function readSource(path: string, file: WalFileName): Promise<Source> {
       filled += bytesRead;
     }
     const head = buffer.subarray(0, filled);
-    if (size > IN_MEMORY_LIMIT) return { size, head, data: undefined };
+    if (size > limit) return { size, head, data: undefined };
     if (filled !== size) {
       throw new LocalIoError(`${path} changed size while it was being read`, {
         hint: "PostgreSQL never changes a file it hands to archive_command; is something else writing to pg_wal?",

@@ -1,5 +1,5 @@
 /** The scheduler's runner: no overlap, logged outcomes, recorded runs, catch-up, grace on stop. */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { memoryLogger } from "../../src/log.js";
 import type { JobSpec } from "../../src/schedule/jobs.js";
 import { type RunningJob, Scheduler } from "../../src/schedule/runner.js";
@@ -47,12 +47,14 @@ describe("the scheduler", () => {
       graceMs: 50,
     });
     await scheduler.start();
-    await new Promise((r) => setTimeout(r, 2600));
+    // Every second: the first run starts within 1 s, the next tick within 2 s is skipped.
+    const poll = { timeout: 3000, interval: 20 };
+    await vi.waitFor(() => {
+      expect(log.lines.some((l) => /skipped: the previous run is still going/.test(l))).toBe(true);
+    }, poll);
     expect(children).toHaveLength(1);
-    expect(log.lines.some((l) => /skipped: the previous run is still going/.test(l))).toBe(true);
     children[0]?.finish(0);
-    await new Promise((r) => setTimeout(r, 1200));
-    expect(children.length).toBeGreaterThanOrEqual(2);
+    await vi.waitFor(() => expect(children.length).toBeGreaterThanOrEqual(2), poll);
     expect(log.lines.some((l) => /job b: finished: ok in \d+\.\ds/.test(l))).toBe(true);
     expect(recorded).toContain("b");
     await scheduler.stop();

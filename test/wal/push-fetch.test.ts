@@ -233,14 +233,17 @@ describe("fetchWalFile", () => {
   });
 
   it.each([
-    ["in memory", 1 << 20],
-    ["streamed (over 64 MiB)", 1 << 27],
-  ])("delivers a segment %s only when it decodes to its recorded size", async (_, size) => {
+    ["in memory", 1 << 20, undefined],
+    // Above the in-memory limit (64 MiB by default, lowered here) both ends stream.
+    ["streamed", 1 << 21, 1 << 20],
+  ])("delivers a segment %s only when it decodes to its recorded size", async (_, size, limit) => {
     const name = segmentName(1, 0, 1);
     const bytes = makeSegment(1, 0, 1, { segmentSize: size });
-    const outcome = await pushWalFile(deps, await file(name, bytes));
+    const outcome = await pushWalFile({ ...deps, inMemoryLimit: limit }, await file(name, bytes));
+    expect(outcome.storedSize).toBeGreaterThan(0);
     const dest = join(dir, "BIG");
-    await fetchWalFile(fetchDeps(), name, dest);
+    const fetching = () => ({ ...fetchDeps(), inMemoryLimit: limit });
+    await fetchWalFile(fetching(), name, dest);
     expect((await readFile(dest)).equals(bytes)).toBe(true);
     // The same stored bytes under metadata that promise less: refused, nothing delivered.
     const stored = await store.head(outcome.key);
@@ -249,7 +252,7 @@ describe("fetchWalFile", () => {
       metadata: { ...stored?.metadata, "pgha-raw-size": String(size - 1) },
     });
     await rm(dest);
-    await expect(fetchWalFile(fetchDeps(), name, dest)).rejects.toBeInstanceOf(IntegrityError);
+    await expect(fetchWalFile(fetching(), name, dest)).rejects.toBeInstanceOf(IntegrityError);
     expect(await readdir(dir)).toEqual([name]);
   });
 
