@@ -39,8 +39,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { cpus, totalmem } from "node:os";
+import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { OPTIONS } from "../src/config/options.js";
 import { PG_BIN, PgCluster, serverOwnedTempDir, serverUser } from "../test/helpers/pg-cluster.js";
@@ -50,6 +49,7 @@ import {
   fixed,
   log,
   type MeasuredRun,
+  machineFacts,
   measured,
   median,
   onCleanup,
@@ -60,6 +60,7 @@ import {
   syncAll,
   TIME,
   toolVersion,
+  writeBenchReport,
 } from "./common.js";
 
 const SCALE = 50;
@@ -582,17 +583,11 @@ async function main(): Promise<void> {
     peakRssMb: { value: pghaRss, limit: RSS_LIMIT_MB, pass: pghaRss < RSS_LIMIT_MB },
   };
 
-  const cpu = cpus();
+  const machine = machineFacts();
   const report = {
     date: new Date().toISOString(),
     durationSec: Math.round((Date.now() - began) / 1000),
-    machine: {
-      cpus: cpu.length,
-      cpuModel: cpu[0]?.model ?? "unknown",
-      memoryMb: Math.round(totalmem() / 2 ** 20),
-      node: process.version,
-      platform: `${process.platform} ${process.arch}`,
-    },
+    machine,
     postgres: pgVersion,
     zstd: toolVersion(ZSTD, ["--version"]),
     s3: s3Kind,
@@ -615,12 +610,11 @@ async function main(): Promise<void> {
     targets,
     results,
   };
-  await mkdir(join(REPO_ROOT, ".bench"), { recursive: true });
-  await writeFile(OUT_FILE, `${JSON.stringify(report, null, 2)}\n`);
+  await writeBenchReport(OUT_FILE, report);
 
   const verdict = (pass: boolean) => (pass ? "PASS" : "FAIL");
   process.stdout.write(
-    `\nBase backup: pgbench scale ${SCALE} (${(databaseBytes / MB).toFixed(0)} MB of databases), ${ROUNDS} rounds, ${cpu.length} CPUs, node ${process.version}, PostgreSQL ${pgVersion}, ${report.zstd.replace(/^\*+\s*|\s*\*+$/g, "")}\n\n` +
+    `\nBase backup: pgbench scale ${SCALE} (${(databaseBytes / MB).toFixed(0)} MB of databases), ${ROUNDS} rounds, ${machine.cpus} CPUs, node ${process.version}, PostgreSQL ${pgVersion}, ${report.zstd.replace(/^\*+\s*|\s*\*+$/g, "")}\n\n` +
       `${table(results)}\n\n` +
       `+sync s = median of wall + a global sync right after; machine cpu s = busy time of all CPUs during the run\n` +
       `${verdict(targets.timeRatio.pass)}  time pgha (--jobs ${DEFAULT_JOBS}, the default)/pg_basebackup = ${timeRatio.toFixed(2)} (target <= ${TIME_RATIO_LIMIT.toFixed(1)})\n` +

@@ -1,32 +1,6 @@
-/**
- * pgha against its peer, pgBackRest, in one run: `npm run bench:peers` (builds dist/,
- * then `tsx bench/peers.ts`). Knobs: bench/peer-knobs.ts (BENCH_QUICK=1 for a short run).
- *
- *   1. installs pgBackRest from Debian's packages when it is missing; makes N real 16 MiB
- *      segments with pgbench on a throwaway PostgreSQL 15 cluster, right after a plain
- *      base backup of it; starts ONE s3rver with TLS (a self-signed certificate made with
- *      openssl), and a proxy in front of it that adds a latency to every S3 request;
- *   2. runs, each section interleaving the tools round by round (medians reported):
- *        archive   archive_command per segment and throughput until all are stored
- *        restore   restore_command per segment
- *        recovery  the base backup recovering through the N segments with each tool as
- *                  restore_command (cp from a local directory as the floor)
- *        backup    pgha backup against pgbackrest backup --type=full, and their restores
- *        live      a bulk insert with archive_command set to each tool (cp as the floor)
- *      for: cp (the floor), pgBackRest sync, pgBackRest async (process-max 2) and each of
- *      pgha's variants (bench/peer-tools.ts);
- *   3. prints one table per section with ratios against pgBackRest and the floor, then
- *      the targets with PASS/FAIL, and writes .bench/peers.json.
- *
- * Everything it creates (clusters, scratch directories, the server, the proxy) is removed
- * at the end, also on failure or Ctrl-C; it exits non-zero on failure (not on a missed
- * target).
- */
-import { mkdir, writeFile } from "node:fs/promises";
-import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "../test/helpers/pgha.js";
-import { log, runBench, toolVersion } from "./common.js";
+import { log, machineFacts, runBench, toolVersion, writeBenchReport } from "./common.js";
 import { renderArchive, runArchiveSection, type SectionPlan } from "./peer-archive.js";
 import { PGHA_BACKUP_VARIANTS, renderBackup, runBackupSection } from "./peer-backup.js";
 import { makeMaterial, makeStage } from "./peer-cluster.js";
@@ -118,18 +92,13 @@ async function main(): Promise<void> {
   }
 
   const targets = evaluateTargets(results, tools);
-  const cpu = cpus();
+  const machine = machineFacts();
   const durationSec = Math.round((Date.now() - began) / 1000);
   const report = {
     date: new Date().toISOString(),
     durationSec,
     knobs: { ...knobs, sections: [...knobs.sections] },
-    machine: {
-      cpus: cpu.length,
-      cpuModel: cpu[0]?.model ?? "unknown",
-      memoryMb: Math.round(totalmem() / 2 ** 20),
-      node: process.version,
-    },
+    machine,
     postgres: material.pgVersion,
     pgbackrest,
     zstd: toolVersion("zstd", ["--version"]),
@@ -157,11 +126,10 @@ async function main(): Promise<void> {
     targets,
     results,
   };
-  await mkdir(join(REPO_ROOT, ".bench"), { recursive: true });
-  await writeFile(OUT_FILE, `${JSON.stringify(report, null, 2)}\n`);
+  await writeBenchReport(OUT_FILE, report);
 
   process.stdout.write(
-    `\npgha vs pgBackRest (${pgbackrest}), PostgreSQL ${material.pgVersion}, ${cpu.length} CPUs, node ${process.version}, S3 = s3rver with TLS${latency ? `, +${knobs.latencyMs} ms rows through a proxy` : ""}\n\n` +
+    `\npgha vs pgBackRest (${pgbackrest}), PostgreSQL ${material.pgVersion}, ${machine.cpus} CPUs, node ${process.version}, S3 = s3rver with TLS${latency ? `, +${knobs.latencyMs} ms rows through a proxy` : ""}\n\n` +
       `${tables.join("\n\n")}\n\nTargets\n${renderTargets(targets)}\n\n` +
       `run took ${Math.floor(durationSec / 60)} min ${durationSec % 60} s; written to ${OUT_FILE}\n`,
   );

@@ -34,7 +34,6 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { chmod, copyFile, mkdir, readdir, stat, writeFile } from "node:fs/promises";
-import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { parseWalFileName } from "../src/wal/names.js";
 import { PgCluster } from "../test/helpers/pg-cluster.js";
@@ -54,6 +53,7 @@ import {
   fixed,
   log,
   machineBusyMs,
+  machineFacts,
   median,
   onCleanup,
   percentile,
@@ -65,6 +65,7 @@ import {
   tempDir,
   timed,
   toolVersion,
+  writeBenchReport,
 } from "./common.js";
 
 /** PGHA_BENCH_SEGMENTS=N for a quick run. */
@@ -633,17 +634,11 @@ async function main(): Promise<void> {
     }
   }
 
-  const cpu = cpus();
+  const machine = machineFacts();
   const report = {
     date: new Date().toISOString(),
     durationSec: Math.round((Date.now() - began) / 1000),
-    machine: {
-      cpus: cpu.length,
-      cpuModel: cpu[0]?.model ?? "unknown",
-      node: process.version,
-      platform: `${process.platform} ${process.arch}`,
-      otherCpus,
-    },
+    machine: { ...machine, otherCpus },
     postgres: pgVersion,
     zstd: toolVersion(ZSTD, ["--version"]),
     s3: { kind: s3.server.kind, endpoint: s3.server.endpoint, tls: tls.server.endpoint },
@@ -660,14 +655,13 @@ async function main(): Promise<void> {
     ],
     results,
   };
-  await mkdir(join(REPO_ROOT, ".bench"), { recursive: true });
-  await writeFile(OUT_FILE, `${JSON.stringify(report, null, 2)}\n`);
+  await writeBenchReport(OUT_FILE, report);
 
   const examples = results
     .filter((r) => r.exampleRequests && r.kind !== "reference")
     .map((r) => `  ${r.label} (${r.kind}): ${r.exampleRequests?.join(", ") || "none"}`);
   process.stdout.write(
-    `\nWAL archive and restore: ${names.length} x 16 MiB pgbench segments, one process per segment (${cpu.length} CPUs, node ${process.version}, ${report.zstd.replace(/^\*+\s*|\s*\*+$/g, "")}, S3 = ${s3.server.kind})\n\n` +
+    `\nWAL archive and restore: ${names.length} x 16 MiB pgbench segments, one process per segment (${machine.cpus} CPUs, node ${process.version}, ${report.zstd.replace(/^\*+\s*|\s*\*+$/g, "")}, S3 = ${s3.server.kind})\n\n` +
       `${table(results)}\n\n` +
       "cpu ms = mean user+system CPU time per run of the process and its children (S3: client side only)\n" +
       `requests = S3 requests per process (median; the first push of a data directory makes more); those of the second:\n${examples.join("\n")}\n` +
