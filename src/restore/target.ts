@@ -7,6 +7,7 @@
  * included), with a numeric offset, because PostgreSQL reads recovery_target_time before
  * it loads time zone abbreviations and refuses "Z".
  */
+import { parseDurationMs } from "../config/duration.js";
 import { UsageError } from "../errors.js";
 import { parseLsn } from "../wal/names.js";
 
@@ -45,19 +46,17 @@ export interface TargetFlags {
 
 export interface TargetParseOptions {
   now: Date;
-  /** Accept times relative to now (-1h, -30m, -2d, -90s); drill does. */
+  /** Accept times relative to now (-1h, -30m, -90min, -2d, -90s): restore and drill do. */
   relativeTimes: boolean;
 }
-
-const RELATIVE_UNITS_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 /** An absolute ISO 8601 time with a zone, or (when allowed) a time relative to now. */
 export function parseTargetTime(raw: string, options: TargetParseOptions): RestoreTarget {
   const text = raw.trim();
-  const relative = options.relativeTimes ? /^-(\d+)(s|m|h|d)$/.exec(text) : null;
+  // "-" and a duration of the one grammar (duration.ts) in seconds to days.
+  const relative = options.relativeTimes ? /^-(\d+(?:\.\d+)?(?:ms|s|m|min|h|d))$/.exec(text) : null;
   if (relative) {
-    const unit = relative[2] as keyof typeof RELATIVE_UNITS_MS;
-    const at = options.now.getTime() - Number(relative[1]) * RELATIVE_UNITS_MS[unit];
+    const at = options.now.getTime() - parseDurationMs(relative[1] ?? "");
     return { kind: "time", at, text: postgresTime(new Date(at).toISOString()) };
   }
   const at = Date.parse(text);
