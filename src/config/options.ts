@@ -374,7 +374,7 @@ export const OPTIONS = {
     placeholder: "<duration>",
     group: "retention",
     description:
-      "keep everything newer than this (90min, 36h, 7d, 2w, 3mo, 1y; m alone is refused)",
+      "keep everything newer than this (90min, 36h, 7d, 2w, 3mo, 1y; not m: write min or mo)",
     default: { text: "none" },
     parse: parseRetentionSpan,
   }),
@@ -393,7 +393,7 @@ export const OPTIONS = {
     placeholder: "<duration>",
     group: "retention",
     description:
-      "keep the WAL to restore any second this far back (90min, 36h, 7d, 2w, 3mo, 1y; m alone is refused)",
+      "keep the WAL to restore any second this far back (90min, 36h, 7d, 2w, 3mo, 1y; not m: write min or mo)",
     default: "7d",
     parse: parseRetentionSpan,
   }),
