@@ -41,7 +41,7 @@ export interface RetentionPolicy {
   weekly?: number;
   monthly?: number;
   yearly?: number;
-  /** A duration: "36h", "7d", "2w", "3m" (months), "1y", or ISO 8601 ("P7D"). */
+  /** A duration (src/config/duration.ts): "90min", "36h", "7d", "2w", "3mo", "1y", or ISO 8601 ("P7D"). */
   within?: string;
   /** IANA zone whose calendar defines the periods; default the system zone. */
   zone?: string;

@@ -202,11 +202,7 @@ export const FLAGS = {
     kind: "value",
     name: "target-time",
     placeholder: "<time>",
-    doc: "recover to this moment (ISO 8601 with a zone)",
-    docs: {
-      "drill run":
-        "recover to this moment: ISO 8601 with a zone, or relative such as -1h, -30m, -2d",
-    },
+    doc: "recover to this moment: ISO 8601 with a zone, or relative to now such as -1h, -30m, -2d",
     commands: [...RESTORE, "drill run"],
   }),
   targetLsn: flag({
@@ -214,21 +210,21 @@ export const FLAGS = {
     name: "target-lsn",
     placeholder: "<lsn>",
     doc: "recover to this WAL location (e.g. 0/16B3748)",
-    commands: RESTORE,
+    commands: [...RESTORE, "drill run"],
   }),
   targetXid: flag({
     kind: "value",
     name: "target-xid",
     placeholder: "<xid>",
     doc: "recover to this transaction id",
-    commands: RESTORE,
+    commands: [...RESTORE, "drill run"],
   }),
   targetName: flag({
     kind: "value",
     name: "target-name",
     placeholder: "<name>",
     doc: "recover to this restore point (pg_create_restore_point)",
-    commands: RESTORE,
+    commands: [...RESTORE, "drill run"],
   }),
   latest: flag({
     kind: "switch",
@@ -240,7 +236,7 @@ export const FLAGS = {
     kind: "switch",
     name: "immediate",
     doc: "recover just to consistency: the end of the backup",
-    commands: RESTORE,
+    commands: [...RESTORE, "drill run"],
   }),
   targetTimeline: flag({
     kind: "value",

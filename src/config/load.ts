@@ -19,7 +19,7 @@ import {
   type OptionSpec,
   type SettingValues,
 } from "./options.js";
-import type { LogLevel, RepoLocation } from "./values.js";
+import { type LogLevel, type RepoLocation, ValueError } from "./values.js";
 
 export interface RetentionSettings {
   last: number;
@@ -113,7 +113,8 @@ export function resolveSettings(sources: ConfigSources): SettingValues {
       const why = error instanceof Error ? error.message : String(error);
       throw new UsageError(
         `invalid value for --${spec.name} (from ${origin}): ${why}`,
-        `${spec.description}; expected ${spec.placeholder}`,
+        (error instanceof ValueError ? error.hint : undefined) ??
+          `${spec.description}; expected ${spec.placeholder}`,
       );
     }
   }

@@ -373,7 +373,8 @@ export const OPTIONS = {
     env: "PGHA_KEEP_WITHIN",
     placeholder: "<duration>",
     group: "retention",
-    description: "keep everything newer than this (36h, 7d, 2w, 3m, 1y)",
+    description:
+      "keep everything newer than this (90min, 36h, 7d, 2w, 3mo, 1y; not m: write min or mo)",
     default: { text: "none" },
     parse: parseRetentionSpan,
   }),
@@ -391,7 +392,8 @@ export const OPTIONS = {
     env: "PGHA_PITR_WINDOW",
     placeholder: "<duration>",
     group: "retention",
-    description: "keep the WAL to restore any second this far back (36h, 7d, 2w, 3m, 1y)",
+    description:
+      "keep the WAL to restore any second this far back (90min, 36h, 7d, 2w, 3mo, 1y; not m: write min or mo)",
     default: "7d",
     parse: parseRetentionSpan,
   }),

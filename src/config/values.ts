@@ -4,6 +4,7 @@
  * naming the option and where the value came from.
  */
 import type { Compression } from "../compress/compression.js";
+import { DurationError, parseDurationMs, parseDurationParts } from "./duration.js";
 
 export type RepoLocation =
   | { kind: "fs"; path: string; url: string }
@@ -11,7 +12,14 @@ export type RepoLocation =
 
 export type LogLevel = "error" | "warn" | "info" | "debug";
 
-export class ValueError extends Error {}
+export class ValueError extends Error {
+  /** What to do instead, when the option's own description would not say. */
+  readonly hint: string | undefined;
+  constructor(message: string, hint?: string) {
+    super(message);
+    this.hint = hint;
+  }
+}
 
 export function parseRepoLocation(raw: string): RepoLocation {
   const text = raw.trim();
@@ -65,13 +73,14 @@ export function formatCompression(spec: Compression): string {
   return spec.algorithm === "none" ? "none" : `zstd:${spec.level}`;
 }
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** "500ms", "30s", "2m", "1h"; a bare number means seconds. Returns milliseconds. */
+/** A fixed-length duration (the one grammar: duration.ts), in milliseconds; 90 is 90s. */
 export function parseDuration(raw: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
-  if (!match) throw new ValueError(`'${raw}' is not a duration like 500ms, 30s, 2m or 1h`);
-  return Math.round(Number(match[1]) * (DURATION_UNITS[match[2] ?? "s"] ?? 1000));
+  try {
+    return parseDurationMs(raw);
+  } catch (error) {
+    if (error instanceof DurationError) throw new ValueError(error.message, error.hint);
+    throw error;
+  }
 }
 
 const SIZE_UNITS: Record<string, number> = {
@@ -138,13 +147,18 @@ export function parseJobs(raw: string): number {
   return n;
 }
 
-/** Retention durations: 36h, 7d, 2w, 3m (months), 1y, or ISO 8601 (P7D). */
+/**
+ * A duration that may be calendar-long (the one grammar: duration.ts): 90min, 36h, 7d, 2w,
+ * 3mo, 1y, P7D. Kept as written: the retention engine applies it in --retention-zone.
+ */
 export function parseRetentionSpan(raw: string): string {
-  const text = raw.trim();
-  if (!/^\d+[hdwmy]$/.test(text) && !/^P(?=\d|T\d)[\dYMWD]*(T[\dHMS.]+)?$/i.test(text)) {
-    throw new ValueError(`'${raw}' is not a duration like 36h, 7d, 2w, 3m, 1y or P7D`);
+  try {
+    parseDurationParts(raw, "calendar");
+  } catch (error) {
+    if (error instanceof DurationError) throw new ValueError(error.message, error.hint);
+    throw error;
   }
-  return text;
+  return raw.trim();
 }
 
 export function parseText(raw: string): string {

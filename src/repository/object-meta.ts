@@ -40,6 +40,25 @@ export function decodeContentMeta(key: string, metadata: Record<string, string>)
   return { sha256, rawSize, compression };
 }
 
+/**
+ * A WAL object's metadata: its content, and when pgha pushed it (`pgha-pushed-at`, the
+ * pushing host's clock, which is the database's). Everything in a WAL file was written
+ * before it was pushed, so the push time bounds every commit in it from above: the
+ * restore planner refuses a target time at or after the push time of the newest segment
+ * it can reach. Built here only, for wal-push and the asynchronous archiver alike.
+ */
+export function encodeWalMeta(meta: ContentMeta, pushedAt: Date): Record<string, string> {
+  return { ...encodeContentMeta(meta), "pgha-pushed-at": pushedAt.toISOString() };
+}
+
+/** When pgha pushed a WAL object; undefined for objects pushed before pgha recorded it. */
+export function decodePushedAt(metadata: Record<string, string>): string | undefined {
+  const text = metadata["pgha-pushed-at"];
+  if (text === undefined || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(text))
+    return undefined;
+  return Number.isNaN(Date.parse(text)) ? undefined : text;
+}
+
 export function sameContent(a: ContentMeta, b: ContentMeta): boolean {
   return a.sha256 === b.sha256 && a.rawSize === b.rawSize;
 }

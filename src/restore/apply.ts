@@ -35,7 +35,9 @@ export function refusalError(refusal: PlanRefusal): PghaError {
     hint:
       refusal.gaps.length > 0
         ? "the archive has a hole: WAL after it is unusable for this target; choose a target before the gap or a backup after it"
-        : "'pgha backup list' shows the backups and their times",
+        : refusal.archiveEnd !== undefined
+          ? "choose an earlier time or another --target-timeline, or get the newer WAL archived first (pg_stat_archiver shows failing archive_command runs)"
+          : "'pgha backup list' shows the backups and their times",
   });
 }
 

@@ -1,9 +1,12 @@
 /** The planners' result: a value, or the reasons a restore cannot succeed. */
+import type { ArchiveEnd } from "./archive-end.js";
 
 /** Why a plan cannot be followed; gaps lists missing WAL segments when they are the reason. */
 export interface PlanRefusal {
   reasons: string[];
   gaps: string[];
+  /** Where the archive ends on the path, when the target lies past it. */
+  archiveEnd?: ArchiveEnd;
 }
 
 export type Chosen<T> = { ok: true; value: T } | { ok: false; refusal: PlanRefusal };

@@ -7,6 +7,7 @@
  * included), with a numeric offset, because PostgreSQL reads recovery_target_time before
  * it loads time zone abbreviations and refuses "Z".
  */
+import { parseDurationMs } from "../config/duration.js";
 import { UsageError } from "../errors.js";
 import { parseLsn } from "../wal/names.js";
 
@@ -45,29 +46,58 @@ export interface TargetFlags {
 
 export interface TargetParseOptions {
   now: Date;
-  /** Accept times relative to now (-1h, -30m, -2d, -90s); drill does. */
+  /** Accept times relative to now (-1h, -30m, -90min, -2d, -90s): restore and drill do. */
   relativeTimes: boolean;
 }
-
-const RELATIVE_UNITS_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 /** An absolute ISO 8601 time with a zone, or (when allowed) a time relative to now. */
 export function parseTargetTime(raw: string, options: TargetParseOptions): RestoreTarget {
   const text = raw.trim();
-  const relative = options.relativeTimes ? /^-(\d+)(s|m|h|d)$/.exec(text) : null;
+  // "-" and a duration of the one grammar (duration.ts) in seconds to days.
+  const relative = options.relativeTimes ? /^-(\d+(?:\.\d+)?(?:ms|s|m|min|h|d))$/.exec(text) : null;
   if (relative) {
-    const unit = relative[2] as keyof typeof RELATIVE_UNITS_MS;
-    const at = options.now.getTime() - Number(relative[1]) * RELATIVE_UNITS_MS[unit];
+    const at = options.now.getTime() - parseDurationMs(relative[1] ?? "");
     return { kind: "time", at, text: postgresTime(new Date(at).toISOString()) };
   }
   const at = Date.parse(text);
   if (!/(Z|[+-]\d\d(:?\d\d)?)$/i.test(text) || Number.isNaN(at)) {
     throw new UsageError(
       `--target-time '${raw}' is not an ISO 8601 time with a zone`,
-      "for example 2026-11-21T14:03:27+01:00 or 2026-11-21T13:03:27Z",
+      options.relativeTimes
+        ? "for example 2026-11-21T14:03:27+01:00, 2026-11-21T13:03:27Z, or relative to now: -90s, -30m, -1h, -2d"
+        : "for example 2026-11-21T14:03:27+01:00 or 2026-11-21T13:03:27Z",
+    );
+  }
+  const impossible = impossibleDate(text);
+  if (impossible !== undefined) {
+    throw new UsageError(
+      `--target-time '${raw}' is not a real time: ${impossible}`,
+      "check the day of the month and the time of day",
     );
   }
   return { kind: "time", at, text: postgresTime(text) };
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * Why the calendar fields of an ISO time name no real moment ("2026-02-30", "24:00"), or
+ * undefined. Date.parse rolls them over (February 30 becomes March 2); PostgreSQL refuses
+ * them, after the backup was downloaded.
+ */
+function impossibleDate(text: string): string | undefined {
+  const fields = /^(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d)(?::(\d\d)(?::(\d\d))?)?)?/i.exec(text);
+  if (!fields) return undefined;
+  const [year, month, day, hour, minute, second] = fields.slice(1).map((f) => Number(f ?? 0));
+  const y = year ?? 0;
+  const m = month ?? 0;
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  const days = m === 2 && leap ? 29 : (DAYS_IN_MONTH[m - 1] ?? 0);
+  if (m < 1 || m > 12) return `there is no month ${m}`;
+  if ((day ?? 0) < 1 || (day ?? 0) > days) return `${fields[1]}-${fields[2]} has no day ${day}`;
+  if ((hour ?? 0) > 23 || (minute ?? 0) > 59 || (second ?? 0) > 59)
+    return `${fields[4]}:${fields[5] ?? "00"}:${fields[6] ?? "00"} is not a time of day`;
+  return undefined;
 }
 
 /** "2026-11-21T13:03:27.5Z" -> "2026-11-21 13:03:27.5+00:00": what recovery_target_time accepts. */
@@ -98,7 +128,15 @@ export function parseRestoreRequest(
       );
     given.push({ kind: "xid", xid: flags.targetXid });
   }
-  if (flags.targetName !== undefined) given.push({ kind: "name", name: flags.targetName });
+  if (flags.targetName !== undefined) {
+    // PostgreSQL reads an empty recovery_target_name as "no target": the end of the archive.
+    if (flags.targetName === "")
+      throw new UsageError(
+        "--target-name is empty",
+        "name a restore point made with pg_create_restore_point, or give --latest",
+      );
+    given.push({ kind: "name", name: flags.targetName });
+  }
   if (flags.latest === true) given.push({ kind: "latest" });
   if (flags.immediate === true) given.push({ kind: "immediate" });
   if (given.length > 1) {

@@ -4,25 +4,26 @@
  * From the backup's start segment, each segment taken from the timeline the path uses
  * for it (a switch segment comes from the new timeline), up to: the backup's stop
  * segment (immediate); the segment holding the target LSN (past the end of the archive
- * is refused); for a time, the first segment stored at least 5 minutes after it (a
- * margin for upload delay and clock skew; its WAL reaches past the target); otherwise
- * the newest archived segment on the path. Every missing segment in that range is a gap.
+ * is refused); for a time (in the future, or past the newest time the archive can reach
+ * is refused: archive-end.ts), the first segment stored at least 5 minutes after it (a
+ * margin for upload delay and clock skew: the store's time says when a segment arrived,
+ * not where its WAL ends; its WAL reaches past the target); otherwise the newest archived
+ * segment on the path. Every missing segment in that range is a gap.
  */
 import type { BackupManifest } from "../repository/backup-manifest.js";
 import type { TimelineStep } from "../wal/history.js";
+import { parseLsn, parseSegmentFileName, segmentName, segmentNumber } from "../wal/names.js";
 import {
-  parseLsn,
-  parseSegmentFileName,
-  parseWalFileName,
-  segmentName,
-  segmentNumber,
-} from "../wal/names.js";
+  type ArchiveEnd,
+  archiveEnd,
+  newestOnPath,
+  STORAGE_CLOCK_MARGIN_MS,
+  timelineOfSegment,
+  unreachableTime,
+} from "./archive-end.js";
 import type { RestoreFacts } from "./facts.js";
 import { type Chosen, refuse } from "./refusal.js";
 import { describeTarget, type RestoreTarget } from "./target.js";
-
-/** How far past a target time the gap check reaches, in archive (object store) time. */
-const TIME_MARGIN_MS = 5 * 60_000;
 
 export interface WalRange {
   first: string;
@@ -30,6 +31,8 @@ export interface WalRange {
   count: number;
   bytes: number;
   segments: string[];
+  /** The newest archived segment on the path, and the newest time it lets a recovery reach. */
+  end: ArchiveEnd;
 }
 
 export function walRange(
@@ -46,21 +49,12 @@ export function walRange(
   const stopSeg = segmentNumber(stop, size);
   const segOf = (lsn: bigint) => lsn / BigInt(size);
   /** The timeline the path reads a segment from: the last step that begins at or before it. */
-  const timelineOf = (seg: bigint): number => {
-    let chosen = path[0]?.timeline ?? backup.timeline;
-    for (const step of path) if (segOf(step.begin) <= seg) chosen = step.timeline;
-    return chosen;
-  };
+  const timelineOf = (seg: bigint) => timelineOfSegment(path, seg, size, backup.timeline);
   const nameOf = (seg: bigint) => segmentName(timelineOf(seg), seg, size);
 
   // The newest archived segment the path could use, from the backup's start on.
-  let newest = stopSeg;
-  for (const name of facts.wal.keys()) {
-    const file = parseWalFileName(name);
-    if (file?.kind !== "segment") continue;
-    const seg = segmentNumber(file, size);
-    if (seg > newest && timelineOf(seg) === file.timeline) newest = seg;
-  }
+  const newest = newestOnPath(facts.wal.keys(), path, size, stopSeg, backup.timeline);
+  const end = archiveEnd(nameOf(newest), timelineOf(newest), facts.wal.get(nameOf(newest)));
   let endSeg: bigint;
   switch (target.kind) {
     case "immediate":
@@ -78,10 +72,21 @@ export function walRange(
       break;
     }
     case "time": {
+      const why = unreachableTime(target.at, end, facts.listedAt);
+      if (why !== undefined) {
+        return {
+          ok: false,
+          refusal: {
+            reasons: [`${describeTarget(target)} cannot be reached: ${why}`],
+            gaps: [],
+            archiveEnd: end,
+          },
+        };
+      }
       endSeg = newest;
       // A margin for upload delays and clock skew between the database and the store:
       // the check reaches well past the segment that holds the target.
-      const at = target.at + TIME_MARGIN_MS;
+      const at = target.at + STORAGE_CLOCK_MARGIN_MS;
       for (let seg = stopSeg; seg <= newest; seg++) {
         const storedAt = facts.wal.get(nameOf(seg))?.storedAt;
         if (storedAt !== undefined && Date.parse(storedAt) >= at) {
@@ -120,6 +125,7 @@ export function walRange(
       count: segments.length,
       bytes,
       segments,
+      end,
     },
   };
 }

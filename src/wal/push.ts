@@ -62,7 +62,7 @@ import { conditionalWriteProbeKey, walKey } from "../repository/keys.js";
 import {
   type ContentMeta,
   decodeContentMeta,
-  encodeContentMeta,
+  encodeWalMeta,
   sameContent,
 } from "../repository/object-meta.js";
 import type { ObjectStore, StoredObject } from "../storage/object-store.js";
@@ -162,6 +162,8 @@ export async function storeWalFile(deps: PushDeps, prepared: PreparedWal): Promi
     rawSize: prepared.size,
     compression: deps.compression.algorithm,
   };
+  // Taken after PostgreSQL handed the file over: every record in it is older.
+  const metadata = encodeWalMeta(content, deps.now());
 
   // No HEAD first: put(ifAbsent) reports an existing name itself (atomically where the
   // store's capabilities.atomicIfAbsent says so; the S3 stores check with a HEAD while it
@@ -169,11 +171,8 @@ export async function storeWalFile(deps: PushDeps, prepared: PreparedWal): Promi
   let stored: StoredObject;
   try {
     stored = prepared.body
-      ? await deps.store.put(key, prepared.body, {
-          metadata: encodeContentMeta(content),
-          ifAbsent: true,
-        })
-      : await putStreamed(deps, path, key, content);
+      ? await deps.store.put(key, prepared.body, { metadata, ifAbsent: true })
+      : await putStreamed(deps, path, key, content, metadata);
   } catch (error) {
     if (error instanceof AlreadyExistsError) {
       // Archived already: a retry after a crash, or another pusher (an old primary after failover).
@@ -358,6 +357,7 @@ async function putStreamed(
   path: string,
   key: string,
   content: ContentMeta,
+  metadata: Record<string, string>,
 ): Promise<StoredObject> {
   const compress = await compressStream(deps.compression);
   const rehash = createHash("sha256");
@@ -371,10 +371,7 @@ async function putStreamed(
     });
     source.on("error", (error) => compress.destroy(error));
     const body = source.pipe(tap).pipe(compress);
-    const stored = await deps.store.put(key, body, {
-      metadata: encodeContentMeta(content),
-      ifAbsent: true,
-    });
+    const stored = await deps.store.put(key, body, { metadata, ifAbsent: true });
     if (rehash.digest("hex") !== content.sha256) {
       // The file changed between the two reads: what we stored does not match its metadata.
       await deps.store.delete(key);

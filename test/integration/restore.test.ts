@@ -2,7 +2,8 @@
  * Point-in-time recovery end to end on a real PostgreSQL 15, with the local repository
  * and the S3 test server: a time target around a DROP TABLE; a promoted copy that archives
  * timeline 2 and a restore that follows it; LSN, xid and restore-point targets; a delayed
- * standby; and a WAL gap that is refused before anything is downloaded.
+ * standby; target times the archive cannot reach (past its newest WAL, in the future, past
+ * a timeline's end), refused; and a WAL gap that is refused before anything is downloaded.
  */
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -192,6 +193,68 @@ describe.skipIf(!pg).each(repoKinds(server))("restore with a %s repository", (ki
     expect(await rows(await restoreTo(["--target-name", "before_five", ...common]))).toBe(
       "1,2,3,4",
     );
+  });
+
+  // Issue 12, point 1. Timeline 2 (the promoted copy, stopped) ended before timeline 1.
+  it("refuses a target time the archive cannot reach: past the newest archived WAL, in the future, past a timeline's end", async () => {
+    const plan = async (args: string[]) => {
+      const run = await runPgha(["restore", "plan", ...args, "--json"], {
+        env,
+        asServerUser: true,
+      });
+      return { ...run, json: run.stdout === "" ? undefined : JSON.parse(run.stdout) };
+    };
+    const tl1 = await plan(["--target-timeline", "1"]);
+    const tl2 = await plan([]);
+    expect(tl1.code, tl1.stderr).toBe(0);
+    expect(tl2.code, tl2.stderr).toBe(0);
+    // Pushed by pgha on the database's clock: the bound of every archived commit.
+    expect(tl1.json.archiveEnd).toMatchObject({ timeline: 1, clock: "database" });
+    expect(tl1.json.archiveEnd.segment).toBe(
+      await primary.sql("SELECT last_archived_wal FROM pg_stat_archiver"),
+    );
+    const end1 = tl1.json.archiveEnd.time as string;
+    const end2 = tl2.json.archiveEnd.time as string;
+    expect(Date.parse(end2)).toBeLessThan(Date.parse(end1));
+
+    // Archiving stops; rows are written into a switched and into the current segment.
+    await primary.sql("ALTER SYSTEM SET archive_command = 'false'");
+    await primary.sql("SELECT pg_reload_conf()");
+    await primary.sql("CREATE TABLE unarchived AS SELECT 1 AS x");
+    await primary.sql("SELECT pg_switch_wal()");
+    await primary.sql("INSERT INTO unarchived VALUES (2)");
+    await sleep(1100);
+    const now = await primary.sql(
+      "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+    );
+    try {
+      for (const target of [now, "-1s"]) {
+        const past = await plan(["--target-timeline", "1", "--target-time", target]);
+        expect(past.code, past.stderr).toBe(11);
+        expect(past.stderr).toContain(`the newest restorable time on timeline 1 is before ${end1}`);
+        expect(past.json).toMatchObject({ restorable: false, archiveEnd: tl1.json.archiveEnd });
+      }
+      // Between the ends of the two timelines: on timeline 1 only.
+      const between = new Date((Date.parse(end1) + Date.parse(end2)) / 2).toISOString();
+      const onTl2 = await plan(["--target-time", between]);
+      expect(onTl2.code).toBe(11);
+      expect(onTl2.stderr).toContain(`the newest restorable time on timeline 2 is before ${end2}`);
+      expect((await plan(["--target-timeline", "1", "--target-time", between])).code).toBe(0);
+
+      const future = await plan(["--target-time", new Date(Date.now() + 3_600_000).toISOString()]);
+      expect(future.code).toBe(11);
+      expect(future.stderr).toMatch(/it is in the future/);
+      // Bad input: one line, exit 2, before the repository is read.
+      const empty = await plan(["--target-name", ""]);
+      expect(empty.code).toBe(2);
+      expect(empty.stderr).toMatch(/--target-name is empty/);
+      const impossible = await plan(["--target-time", "2026-02-30T10:00:00Z"]);
+      expect(impossible.code).toBe(2);
+      expect(impossible.stderr).toMatch(/is not a real time: 2026-02 has no day 30/);
+    } finally {
+      await primary.sql("ALTER SYSTEM RESET archive_command");
+      await primary.sql("SELECT pg_reload_conf()");
+    }
   });
 
   it("reports a WAL gap in the plan and refuses the restore before downloading anything", async () => {

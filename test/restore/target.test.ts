@@ -106,3 +106,28 @@ describe("parseRestoreRequest", () => {
     expect(describeTarget({ kind: "latest" })).toBe("the end of the archive");
   });
 });
+
+describe("bad targets are usage errors (exit 2), found before the repository is read", () => {
+  it.each([
+    ["2026-02-30T10:00:00Z", /is not a real time: 2026-02 has no day 30/],
+    ["2025-02-29T10:00:00+01:00", /2025-02 has no day 29/],
+    ["2026-04-31 10:00:00Z", /2026-04 has no day 31/],
+    ["2026-11-21T24:00:00Z", /24:00:00 is not a time of day/],
+  ])("refuses the impossible date %s", (raw, message) => {
+    expect(() => parseTargetTime(raw, absolute)).toThrow(UsageError);
+    expect(() => parseTargetTime(raw, absolute)).toThrow(message);
+  });
+
+  it("takes February 29 of a leap year", () => {
+    expect(parseTargetTime("2028-02-29T10:00:00Z", absolute)).toMatchObject({
+      at: Date.parse("2028-02-29T10:00:00Z"),
+    });
+  });
+
+  it("refuses an empty --target-name (PostgreSQL would recover to the end)", () => {
+    expect(() => parseRestoreRequest({ targetName: "" }, absolute)).toThrow(UsageError);
+    expect(() => parseRestoreRequest({ targetName: "" }, absolute)).toThrow(
+      /--target-name is empty/,
+    );
+  });
+});

@@ -52,6 +52,16 @@ const fetchDeps = () => ({
 });
 
 describe("pushWalFile", () => {
+  it("records when it pushed, on the pushing host's clock, in memory and streamed alike", async () => {
+    for (const inMemoryLimit of [undefined, 1024]) {
+      const name = segmentName(1, 0, inMemoryLimit === undefined ? 1 : 2);
+      const segment = makeSegment(1, 0, inMemoryLimit === undefined ? 1 : 2);
+      const outcome = await pushWalFile({ ...deps, inMemoryLimit }, await file(name, segment));
+      const head = await store.head(outcome.key);
+      expect(head?.metadata["pgha-pushed-at"]).toBe("2026-11-21T12:00:00.000Z");
+    }
+  });
+
   it("stores a compressed, checksummed segment and records the cluster identity", async () => {
     const name = segmentName(1, 0, 1);
     const outcome = await pushWalFile(deps, await file(name, makeSegment(1, 0, 1)));

@@ -11,6 +11,7 @@ import {
   refusalError,
   requirePlan,
 } from "../../restore/apply.js";
+import type { ArchiveEnd } from "../../restore/archive-end.js";
 import type { PlanOutcome, RestorePlan } from "../../restore/plan.js";
 import { restoreCommandLine } from "../../restore/recovery-config.js";
 import { type Setting, standbySettings } from "../../restore/recovery-settings.js";
@@ -24,9 +25,9 @@ import { loadContext } from "../context.js";
 import { launcherPath } from "../launcher.js";
 import { formatBytes, renderTable } from "../table.js";
 
-/** The target flags of restore and restore plan. */
+/** The target flags of restore and restore plan (--target-time takes -1h as drill does). */
 export function requestFrom(opts: TargetFlags): RestoreRequest {
-  return parseRestoreRequest(opts, { now: new Date(), relativeTimes: false });
+  return parseRestoreRequest(opts, { now: new Date(), relativeTimes: true });
 }
 
 function printPlan(plan: RestorePlan, settings: Setting[]): void {
@@ -44,6 +45,7 @@ function printPlan(plan: RestorePlan, settings: Setting[]): void {
       "WAL",
       `${plan.wal.first} .. ${plan.wal.last}: ${plan.wal.count} segments, ${formatBytes(plan.wal.bytes)}, no gaps`,
     ],
+    ["archive end", describeArchiveEnd(plan.wal.end)],
     [
       "download",
       `${formatBytes(plan.downloadBytes)} (backup ${formatBytes(b.storedBytes)}, WAL ${formatBytes(plan.wal.bytes)})`,
@@ -54,10 +56,26 @@ function printPlan(plan: RestorePlan, settings: Setting[]): void {
   for (const note of plan.notes) process.stdout.write(`note: ${note}\n`);
 }
 
+/** The newest segment on the path and the time no recovery along it can reach. */
+function describeArchiveEnd(end: ArchiveEnd): string {
+  const when =
+    end.time === undefined
+      ? ""
+      : end.clock === "database"
+        ? `, pushed ${end.time}: the newest restorable time is before it`
+        : `, stored ${end.time} (the store's clock)`;
+  return `${end.segment} on timeline ${end.timeline}${when}`;
+}
+
 /** `restore plan --json`: the plan, or why it cannot succeed (then the command exits 11). */
 function planJson(outcome: PlanOutcome, settings: Setting[]) {
   if (!outcome.ok) {
-    return { restorable: false, reasons: outcome.refusal.reasons, gaps: outcome.refusal.gaps };
+    return {
+      restorable: false,
+      reasons: outcome.refusal.reasons,
+      gaps: outcome.refusal.gaps,
+      ...(outcome.refusal.archiveEnd ? { archiveEnd: outcome.refusal.archiveEnd } : {}),
+    };
   }
   const plan = outcome.plan;
   return {
@@ -79,6 +97,7 @@ function planJson(outcome: PlanOutcome, settings: Setting[]) {
       count: plan.wal.count,
       bytes: plan.wal.bytes,
     },
+    archiveEnd: plan.wal.end,
     gaps: [],
     notes: plan.notes,
     settings: Object.fromEntries(settings),
