@@ -78,7 +78,8 @@ function manifestOfStored(bundles: Bundle[], stored: Map<Bundle, StoredBundle>) 
   );
 }
 
-describe("bundles stored and fetched by parallel jobs", () => {
+// Each run starts worker threads that load the sources through tsx: seconds on a busy machine.
+describe("bundles stored and fetched by parallel jobs", { timeout: 30_000 }, () => {
   it("round-trips a tree cut into many bundles with 3 jobs, identical to the source", async () => {
     const { src, entries, bundles } = await plannedTree(1 << 20);
     expect(bundles.length).toBeGreaterThan(5);
