@@ -118,6 +118,12 @@ export const FLAGS = {
     doc: "delete what the plan says",
     commands: ["prune"],
   }),
+  allowShorterWindow: flag({
+    kind: "switch",
+    name: "allow-shorter-window",
+    doc: "let the retention rules delete the backup the --pitr-window's oldest second needs (its base); the plan says what the window becomes",
+    commands: ["retention simulate", "prune"],
+  }),
   primaryConninfo: flag({
     kind: "value",
     name: "primary-conninfo",

@@ -158,14 +158,23 @@ function isDebris(key: string, prefix: string, listed: Set<string>): boolean {
   return BACKUP_ID.test(id) && !listed.has(id);
 }
 
-/** Pure: what to delete, with the engine's reasons. */
+/**
+ * Pure: what to delete, with the engine's reasons. Backups keep the base of the
+ * point-in-time window too (unless `allowShorterWindow`); dump sets have no window.
+ */
 export function planPrune(
   facts: PruneFacts,
   policy: RetentionPolicy,
   pitrWindow: string,
   now: string,
+  options: { allowShorterWindow?: boolean } = {},
 ): PrunePlan {
-  const backups = planRetention(facts.backups, policy, now);
+  const backups = planRetention(
+    facts.backups.map((b) => ({ id: b.id, time: b.time, end: b.stopTime, pinned: b.pinned })),
+    policy,
+    now,
+    { duration: pitrWindow, allowShorter: options.allowShorterWindow === true },
+  );
   const dumps = planRetention(facts.dumps, policy, now);
   const keptBackups = facts.backups.filter((b) => backups.keep.includes(b.id));
   const timelines = [
@@ -177,7 +186,14 @@ export function planPrune(
   const horizon =
     size === undefined
       ? { anchor: null, ranges: [], keepHistoryFrom: null, keepAll: true }
-      : planWalHorizon({ kept: keptBackups, pitrWindow, now, walSegmentSize: size, timelines });
+      : planWalHorizon({
+          kept: keptBackups,
+          pitrWindow,
+          now,
+          walSegmentSize: size,
+          timelines,
+          ...(policy.zone !== undefined ? { zone: policy.zone } : {}),
+        });
   const deleteWal =
     size === undefined ? [] : facts.wal.filter((w) => !isWalKept(w.name, horizon, size));
   const deleteBackups = facts.backups.filter((b) => backups.delete.includes(b.id));

@@ -121,4 +121,29 @@ describe("prune", () => {
     );
     expect(plan.deleteWal).toEqual([]);
   });
+
+  it("never shortens the point-in-time window: keep-last 1 keeps the window's base and its WAL", async () => {
+    const store = await seeded();
+    const facts = await gatherPruneFacts(store, "main", memoryLogger());
+    // The window's oldest second (2026-10-22) needs the backup of 2026-01-01.
+    const plan = planPrune(facts, { last: 1 }, "30d", now);
+    expect(plan.deleteBackups.map((b) => b.id)).toEqual(["20261101T000000Z"]);
+    const base = plan.backups.items.find((i) => i.id === "20260101T000000Z");
+    expect(base?.keep).toBe(true);
+    expect(base?.reasons).toEqual(["base of the point-in-time window"]);
+    expect(plan.horizon.anchor).toBe("20260101T000000Z");
+    expect(plan.deleteWal.map((w) => w.key.slice(-24))).toEqual([seg(1)]);
+    expect(plan.backups.window).toMatchObject({ shortened: false, base: "20260101T000000Z" });
+    // Only an explicit choice lets the policy delete it; the plan then says so.
+    const shorter = planPrune(facts, { last: 1 }, "30d", now, { allowShorterWindow: true });
+    expect(shorter.deleteBackups.map((b) => b.id).sort()).toEqual([
+      "20260101T000000Z",
+      "20261101T000000Z",
+    ]);
+    expect(shorter.backups.window).toMatchObject({
+      shortened: true,
+      baseKept: false,
+      restorableFrom: "2026-11-20T00:00:00Z",
+    });
+  });
 });
