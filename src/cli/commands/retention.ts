@@ -127,7 +127,7 @@ export async function pruneCommand(opts: OptionsOf<"prune">): Promise<number> {
   const policy = policyFrom(config.retention);
   await engine(() => planRetention([], policy, now)); // refuse a bad policy before taking locks
   const store = await openStore(config, log);
-  const lockOptions = { ttlMs: 5 * 60_000, now: () => new Date() };
+  const lockOptions = { ttlMs: 5 * 60_000, now: () => new Date(), log };
   // The same lock as backup, and the dump lock: no backup or dump runs while pruning.
   const cluster = await acquireLock(store, config.cluster, {
     ...lockOptions,
@@ -196,9 +196,12 @@ export async function pruneCommand(opts: OptionsOf<"prune">): Promise<number> {
         );
         return 0;
       }
-      cluster.check();
-      dumps.check();
-      const freed = await applyPrune(store, plan, log);
+      const freed = await applyPrune(store, plan, log, {
+        check() {
+          cluster.check();
+          dumps.check();
+        },
+      });
       process.stderr.write(`pgha: freed ${formatBytes(freed)}\n`);
       return 0;
     } finally {
