@@ -1,7 +1,7 @@
 /**
  * Carries out a prune plan in crash-safe order: each backup's and dump set's manifest
  * first (so a half-deleted one is never listed), then its objects; then debris; WAL
- * last, after the backups that needed it. A rerun after a crash plans again and finishes
+ * after the backups that needed it; last the files of interrupted local writes. A rerun after a crash plans again and finishes
  * the job: what lost its manifest is debris then.
  *
  * `lock.check()` runs before every delete: a prune whose lock was taken over or ran out
@@ -64,5 +64,11 @@ export async function applyPrune(
     lock,
   );
   if (plan.deleteWal.length > 0) log.info(`deleted ${plan.deleteWal.length} WAL files`);
+  for (const leftover of plan.deleteLeftovers) {
+    lock.check();
+    await store.deleteLeftover?.(leftover);
+  }
+  if (plan.deleteLeftovers.length > 0)
+    log.info(`deleted ${plan.deleteLeftovers.length} files of interrupted writes`);
   return plan.freedBytes;
 }

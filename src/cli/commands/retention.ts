@@ -162,6 +162,7 @@ export async function pruneCommand(opts: OptionsOf<"prune">): Promise<number> {
                 kept: plan.keptWal,
               },
               debris: plan.deleteDebris.map((d) => d.key),
+              leftovers: plan.deleteLeftovers.map((l) => l.path),
               freedBytes: plan.freedBytes,
             },
             null,
@@ -189,6 +190,10 @@ export async function pruneCommand(opts: OptionsOf<"prune">): Promise<number> {
         );
         if (plan.deleteDebris.length > 0)
           out(`leftovers of interrupted runs: delete ${plan.deleteDebris.length} objects`);
+        if (plan.deleteLeftovers.length > 0)
+          out(
+            `temporary files of interrupted writes (.tmp-*, idle for an hour): delete ${plan.deleteLeftovers.length} (${formatBytes(plan.deleteLeftovers.reduce((s, l) => s + l.size, 0))})`,
+          );
       }
       if (!confirm) {
         process.stderr.write(
