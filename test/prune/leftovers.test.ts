@@ -79,7 +79,7 @@ describe("prune removes the .tmp-* files of killed local writes", () => {
     expect((await readdir(join(root, WAL_DIR))).sort()).toEqual([".tmp-0123456789ab"]);
     expect(await readdir(other)).toEqual([".tmp-ba9876543210"]);
     expect(await store.head(identityKey("main"))).toBeDefined();
-  });
+  }, 30_000); // the killed child starts TypeScript through tsx: seconds on a busy machine
 
   it("deleteLeftover removes only .tmp-* files", async () => {
     const root = await mkdtemp(join(tmpdir(), "pgha-leftovers-"));
