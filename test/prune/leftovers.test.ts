@@ -28,10 +28,10 @@ async function killedPut(root: string, key: string): Promise<void> {
     import { PassThrough } from "node:stream";
     const body = new PassThrough();
     body.write(Buffer.alloc(1 << 20, 7));
-    process.stdout.write("writing\\n");
+    setInterval(() => {}, 1000); // alive until killed: the body never ends
     await new FsStore(${JSON.stringify(root)}).put(${JSON.stringify(key)}, body);`;
   const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["ignore", "ignore", "inherit"],
   });
   const dir = join(root, key.slice(0, key.lastIndexOf("/")));
   const deadline = Date.now() + 20_000;
@@ -42,9 +42,10 @@ async function killedPut(root: string, key: string): Promise<void> {
     if (Date.now() > deadline) throw new Error("the put never started writing");
     await new Promise((r) => setTimeout(r, 20));
   }
-  const exited = new Promise((r) => child.once("exit", r));
+  const exited = new Promise((r) => child.once("exit", (_code, signal) => r(signal)));
+  expect(child.exitCode).toBeNull();
   child.kill("SIGKILL");
-  await exited;
+  expect(await exited).toBe("SIGKILL");
 }
 
 describe("prune removes the .tmp-* files of killed local writes", () => {
