@@ -213,7 +213,7 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
     args: [arg("[file]", "the items (JSON); - or nothing reads stdin")],
     groups: ["retention", "general"],
     exitCodes: ["ok", "usage"],
-    help: "Rules (restic's --keep-* semantics): walking newest to oldest, a rule keeps the newest item of each of\nthe N most recent periods that contain an item; weeks are ISO weeks in --retention-zone. Pinned items and\nthe newest item are always kept.",
+    help: "Rules (restic's --keep-* semantics): walking newest to oldest, a rule keeps the newest item of each of\nthe N most recent periods that contain an item; weeks are ISO weeks in --retention-zone. Pinned items,\nthe newest item and the base of the --pitr-window (the newest item that ended at or before now - window;\nan item's end defaults to its time) are always kept, the last unless --allow-shorter-window.",
     run: async ([file], opts) =>
       (await import("./commands/retention.js")).simulateCommand(file, opts),
   },

@@ -59,14 +59,14 @@ function formatSpan(ms: number): string {
 export function describeWindow(window: WindowReport, now: string): string {
   const from = window.restorableFrom;
   if (!window.shortened) {
-    return `point-in-time window ${window.duration}: every second since ${window.start} stays restorable (base: backup ${window.base})`;
+    return `point-in-time window ${window.duration}: every second since ${window.start} stays restorable (its base: ${window.base})`;
   }
   const becomes =
     from === null
       ? "nothing stays restorable"
       : `it becomes ${formatSpan(Date.parse(now) - Date.parse(from))}: restorable only since ${from}`;
   if (window.base !== null && !window.baseKept) {
-    return `point-in-time window ${window.duration} SHORTENED (--allow-shorter-window deletes its base, backup ${window.base}): ${becomes}`;
+    return `point-in-time window ${window.duration} SHORTENED (--allow-shorter-window deletes its base, ${window.base}): ${becomes}`;
   }
   return `point-in-time window ${window.duration}: no backup ended before ${window.start} yet, so ${becomes}`;
 }
