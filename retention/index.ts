@@ -5,11 +5,14 @@ export {
   checkPolicy,
   DEFAULT_POLICY,
   PERIOD_RULES,
+  type PitrWindow,
   type PlannedItem,
   planRetention,
   type RetentionItem,
   type RetentionPlan,
   type RetentionPolicy,
+  WINDOW_BASE_REASON,
+  type WindowReport,
 } from "./plan.js";
 export {
   type BackupSpan,
@@ -20,3 +23,4 @@ export {
   type WalHorizon,
   type WalHorizonInput,
 } from "./wal-horizon.js";
+export { findWindowBase, restorableFrom, windowStart } from "./window-base.js";

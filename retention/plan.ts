@@ -16,6 +16,11 @@
  *   `monthly 2026-10`, `yearly 2026`, `hourly 2026-11-20 13h`.
  * - `within D` keeps every item whose time is at or after now - D (calendar arithmetic
  *   in the policy's zone, so "1m" is one calendar month).
+ * - The point-in-time window (when given: prune's backups, retention simulate): the newest
+ *   item that ended (`end`, else `time`) at or before now - window is kept, reason
+ *   `base of the point-in-time window`, so that the window's oldest second stays
+ *   restorable whatever the other rules say (window-base.ts). With `allowShorter` the rule
+ *   is off; the plan's `window` then says from when the kept items can still restore.
  * - One item may satisfy several rules; it then has several reasons.
  * - Safety: pinned items are always kept (`pinned`); the newest item is always kept
  *   (`newest`); a policy with no rule that keeps anything is refused.
@@ -23,12 +28,38 @@
 import { DateTime, type Duration } from "luxon";
 import { parseRetentionDuration } from "./duration.js";
 import { RetentionPolicyError } from "./errors.js";
+import { findWindowBase, isShortened, restorableFrom, windowStart } from "./window-base.js";
 
 export interface RetentionItem {
   id: string;
   /** ISO 8601 time with zone (or Z). */
   time: string;
+  /** When the item ended (a backup's stop time), ISO 8601; default `time`. */
+  end?: string;
   pinned?: boolean;
+}
+
+/** The point-in-time window the plan must keep restorable. */
+export interface PitrWindow {
+  /** How far back every second stays restorable: a duration as for `within`. */
+  duration: string;
+  /** Let the other rules delete the window's base: the window may then become shorter. */
+  allowShorter?: boolean;
+}
+
+/** What the plan does to the point-in-time window. */
+export interface WindowReport {
+  duration: string;
+  /** now - duration: the oldest second the window asks for. */
+  start: string;
+  /** The newest item that ended at or before start; null when none did yet. */
+  base: string | null;
+  /** Whether the plan keeps the base. */
+  baseKept: boolean;
+  /** The oldest second the kept items can restore to (null: nothing kept). */
+  restorableFrom: string | null;
+  /** True when restorableFrom is later than start: the window is shorter than asked. */
+  shortened: boolean;
 }
 
 export const PERIOD_RULES = ["hourly", "daily", "weekly", "monthly", "yearly"] as const;
@@ -62,7 +93,11 @@ export interface RetentionPlan {
   items: PlannedItem[];
   keep: string[];
   delete: string[];
+  /** Present when the plan was made with a point-in-time window. */
+  window?: WindowReport;
 }
+
+export const WINDOW_BASE_REASON = "base of the point-in-time window";
 
 const PERIOD_FORMAT: Record<PeriodRule, string> = {
   hourly: "yyyy-MM-dd HH'h'",
@@ -107,6 +142,7 @@ export function planRetention(
   items: readonly RetentionItem[],
   policy: RetentionPolicy,
   now: string,
+  window?: PitrWindow,
 ): RetentionPlan {
   checkPolicy(policy);
   const zone = policy.zone;
@@ -155,6 +191,15 @@ export function planRetention(
     }
   }
 
+  let base: RetentionItem | undefined;
+  let start: DateTime | undefined;
+  if (window !== undefined) {
+    start = windowStart(window.duration, now, zone);
+    base = findWindowBase(items, endOf, start);
+    const at = sorted.findIndex(({ item }) => item === base);
+    if (at !== -1 && window.allowShorter !== true) reasons[at]?.push(WINDOW_BASE_REASON);
+  }
+
   const planned: PlannedItem[] = sorted.map(({ item }, index) => ({
     id: item.id,
     time: item.time,
@@ -162,9 +207,28 @@ export function planRetention(
     keep: (reasons[index]?.length ?? 0) > 0,
     reasons: reasons[index] ?? [],
   }));
-  return {
+  const plan: RetentionPlan = {
     items: planned,
     keep: planned.filter((p) => p.keep).map((p) => p.id),
     delete: planned.filter((p) => !p.keep).map((p) => p.id),
   };
+  if (window !== undefined && start !== undefined) {
+    const keep = new Set(plan.keep);
+    const from = restorableFrom(
+      items.filter((i) => keep.has(i.id)),
+      endOf,
+      start,
+    );
+    plan.window = {
+      duration: window.duration,
+      start: start.toUTC().toISO() ?? "",
+      base: base?.id ?? null,
+      baseKept: base !== undefined && keep.has(base.id),
+      restorableFrom: from ?? null,
+      shortened: isShortened(from, start),
+    };
+  }
+  return plan;
 }
+
+const endOf = (item: RetentionItem): string => item.end ?? item.time;

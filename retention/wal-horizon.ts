@@ -2,7 +2,7 @@
  * The WAL horizon: which archived WAL the kept base backups still need. Pure.
  *
  * - The anchor is the newest kept backup that ended at or before the start of the PITR
- *   window (now - window): from its start, WAL is kept continuously up to now, on its
+ *   window (now - window; window-base.ts, the backup retention keeps as the window's base): from its start, WAL is kept continuously up to now, on its
  *   timeline and every later one, so any second of the window can be restored. When no
  *   kept backup ended that early, the oldest kept backup is the anchor (the window then
  *   starts at that backup's end: nothing older can be restored anyway).
@@ -15,15 +15,14 @@
  * - With no kept backup at all, nothing is prunable (a first backup may be running).
  * - Everything else is prunable.
  */
-import { DateTime } from "luxon";
 import {
   parseSegmentFileName,
   parseWalFileName,
   segmentName,
   segmentNumber,
 } from "../src/wal/names.js";
-import { parseRetentionDuration } from "./duration.js";
 import { RetentionPolicyError } from "./errors.js";
+import { findWindowBase, windowStart } from "./window-base.js";
 
 export interface BackupSpan {
   id: string;
@@ -59,6 +58,8 @@ export interface WalHorizonInput {
   walSegmentSize: number;
   /** Timelines that have WAL in the archive. */
   timelines: readonly number[];
+  /** IANA zone of the window's calendar arithmetic (the retention policy's); default the system zone. */
+  zone?: string;
 }
 
 interface Position {
@@ -82,14 +83,14 @@ export function planWalHorizon(input: WalHorizonInput): WalHorizon {
   const size = input.walSegmentSize;
   if (input.kept.length === 0)
     return { anchor: null, ranges: [], keepHistoryFrom: null, keepAll: true };
-  const windowStart = DateTime.fromISO(input.now).minus(parseRetentionDuration(input.pitrWindow));
+  const start = windowStart(input.pitrWindow, input.now, input.zone);
   const byStart = [...input.kept].sort((a, b) => {
     const pa = position(a.startWal, size);
     const pb = position(b.startWal, size);
     return pa.segno < pb.segno ? -1 : pa.segno > pb.segno ? 1 : a.timeline - b.timeline;
   });
-  const covering = byStart.filter((b) => DateTime.fromISO(b.stopTime) <= windowStart);
-  const anchor = covering.at(-1) ?? byStart[0];
+  // The same base retention keeps (window-base.ts), so the two always agree.
+  const anchor = findWindowBase(byStart, (b) => b.stopTime, start) ?? byStart[0];
   if (!anchor) return { anchor: null, ranges: [], keepHistoryFrom: null, keepAll: true };
   const anchorStart = position(anchor.startWal, size);
 

@@ -107,6 +107,9 @@ export const PARENTS: Readonly<Record<string, ParentSpec>> = {
     exitCodes: DUMP_CODES,
   },
   retention: { description: "retention policies: see what a policy keeps before trusting it" },
+  lock: {
+    description: "repository locks: see who holds them, break one a crashed run left behind",
+  },
   restore: {
     description: "point-in-time recovery: plan, or restore (the default) into a new data directory",
     help: "Run 'pgha restore run --help' for the options of restoring.",
@@ -210,7 +213,7 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
     args: [arg("[file]", "the items (JSON); - or nothing reads stdin")],
     groups: ["retention", "general"],
     exitCodes: ["ok", "usage"],
-    help: "Rules (restic's --keep-* semantics): walking newest to oldest, a rule keeps the newest item of each of\nthe N most recent periods that contain an item; weeks are ISO weeks in --retention-zone. Pinned items and\nthe newest item are always kept.",
+    help: "Rules (restic's --keep-* semantics): walking newest to oldest, a rule keeps the newest item of each of\nthe N most recent periods that contain an item; weeks are ISO weeks in --retention-zone. Pinned items,\nthe newest item and the base of the --pitr-window (the newest item that ended at or before now - window;\nan item's end defaults to its time) are always kept, the last unless --allow-shorter-window.",
     run: async ([file], opts) =>
       (await import("./commands/retention.js")).simulateCommand(file, opts),
   },
@@ -222,6 +225,28 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
     groups: ["repository", "s3", "retention", "general"],
     exitCodes: ["ok", "usage", "integrity", "storage", "locked", "internal"],
     run: async (_, opts) => (await import("./commands/retention.js")).pruneCommand(opts),
+  },
+  "lock list": {
+    description:
+      "show the cluster's repository locks (backup and prune hold 'cluster', dump and prune 'dump'): who holds\n" +
+      "each, since when, when it expires, and whether its process still runs",
+    args: [],
+    groups: STORE_READ,
+    exitCodes: ["ok", "usage", "storage"],
+    run: async (_, opts) => (await import("./commands/lock.js")).lockListCommand(opts),
+  },
+  "lock break": {
+    description:
+      "remove the cluster's locks (or the one named) that a crashed run left: prints them, removes them only with\n" +
+      "--confirm; refuses a lock whose process still runs on this host",
+    args: [arg("[name]", "cluster or dump; default both")],
+    groups: STORE_READ,
+    exitCodes: ["ok", "usage", "refused", "storage"],
+    help:
+      "A lock whose process on this host is gone (kill -9) is taken over by the next run at once, and any lock\n" +
+      "expires 5 minutes after its holder last refreshed it: break a lock by hand only when its holder ran on\n" +
+      "another host that is gone. A run still working elsewhere notices at its next heartbeat and stops.",
+    run: async ([name], opts) => (await import("./commands/lock.js")).lockBreakCommand(name, opts),
   },
   "restore plan": {
     description:

@@ -26,6 +26,8 @@ export type CommandName =
   | "dump fetch"
   | "retention simulate"
   | "prune"
+  | "lock list"
+  | "lock break"
   | "restore plan"
   | "restore run"
   | "standby"
@@ -116,7 +118,14 @@ export const FLAGS = {
     kind: "switch",
     name: "confirm",
     doc: "delete what the plan says",
-    commands: ["prune"],
+    docs: { "lock break": "remove the locks the plan shows" },
+    commands: ["prune", "lock break"],
+  }),
+  allowShorterWindow: flag({
+    kind: "switch",
+    name: "allow-shorter-window",
+    doc: "let the retention rules delete the backup the --pitr-window's oldest second needs (its base); the plan says what the window becomes",
+    commands: ["retention simulate", "prune"],
   }),
   primaryConninfo: flag({
     kind: "value",
@@ -359,6 +368,7 @@ export const FLAGS = {
       "dump info",
       "retention simulate",
       "prune",
+      "lock list",
       "restore plan",
       "drill run",
       "drill list",

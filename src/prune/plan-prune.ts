@@ -18,11 +18,12 @@ import { readIdentity } from "../repository/identity.js";
 import {
   backupManifestKey,
   backupsPrefix,
+  clusterPrefix,
   dumpManifestKey,
   dumpsPrefix,
   walPrefix,
 } from "../repository/keys.js";
-import type { ObjectStore } from "../storage/object-store.js";
+import type { Leftover, ObjectStore } from "../storage/object-store.js";
 import { parseSegmentFileName } from "../wal/names.js";
 
 export interface CatalogEntry {
@@ -56,7 +57,16 @@ export interface PruneFacts {
   walSegmentSize: number | undefined;
   /** Manifests pgha could not read: their objects are never deleted. */
   unreadable: string[];
+  /** Files of writes that died (a local repository's .tmp-*), idle for LEFTOVER_IDLE_MS. */
+  leftovers: Leftover[];
 }
+
+/**
+ * How long a local repository's .tmp-* file must have been idle before prune removes it:
+ * a live put writes into its file all along, and renames it within seconds of the last
+ * write, so an hour-old one belongs to a wal-push or backup that was killed.
+ */
+export const LEFTOVER_IDLE_MS = 60 * 60_000;
 
 export interface PrunePlan {
   backups: RetentionPlan;
@@ -66,6 +76,7 @@ export interface PrunePlan {
   deleteDumps: CatalogEntry[];
   deleteDebris: StoredObject[];
   deleteWal: StoredObject[];
+  deleteLeftovers: Leftover[];
   keptWal: number;
   freedBytes: number;
 }
@@ -93,6 +104,8 @@ export async function gatherPruneFacts(
   store: ObjectStore,
   cluster: string,
   log: Logger,
+  /** Leftovers last written before this are listed; default LEFTOVER_IDLE_MS ago. */
+  leftoversBefore: Date = new Date(Date.now() - LEFTOVER_IDLE_MS),
 ): Promise<PruneFacts> {
   const unreadable: string[] = [];
   const backupObjects = await listObjects(store, backupsPrefix(cluster));
@@ -150,7 +163,16 @@ export async function gatherPruneFacts(
     name: o.key.slice(o.key.lastIndexOf("/") + 1),
   }));
   const identity = await readIdentity(store, cluster);
-  return { backups, dumps, debris, wal, walSegmentSize: identity?.walSegmentSize, unreadable };
+  const leftovers = (await store.listLeftovers?.(clusterPrefix(cluster), leftoversBefore)) ?? [];
+  return {
+    backups,
+    dumps,
+    debris,
+    wal,
+    walSegmentSize: identity?.walSegmentSize,
+    unreadable,
+    leftovers,
+  };
 }
 
 function isDebris(key: string, prefix: string, listed: Set<string>): boolean {
@@ -158,14 +180,23 @@ function isDebris(key: string, prefix: string, listed: Set<string>): boolean {
   return BACKUP_ID.test(id) && !listed.has(id);
 }
 
-/** Pure: what to delete, with the engine's reasons. */
+/**
+ * Pure: what to delete, with the engine's reasons. Backups keep the base of the
+ * point-in-time window too (unless `allowShorterWindow`); dump sets have no window.
+ */
 export function planPrune(
   facts: PruneFacts,
   policy: RetentionPolicy,
   pitrWindow: string,
   now: string,
+  options: { allowShorterWindow?: boolean } = {},
 ): PrunePlan {
-  const backups = planRetention(facts.backups, policy, now);
+  const backups = planRetention(
+    facts.backups.map((b) => ({ id: b.id, time: b.time, end: b.stopTime, pinned: b.pinned })),
+    policy,
+    now,
+    { duration: pitrWindow, allowShorter: options.allowShorterWindow === true },
+  );
   const dumps = planRetention(facts.dumps, policy, now);
   const keptBackups = facts.backups.filter((b) => backups.keep.includes(b.id));
   const timelines = [
@@ -177,14 +208,21 @@ export function planPrune(
   const horizon =
     size === undefined
       ? { anchor: null, ranges: [], keepHistoryFrom: null, keepAll: true }
-      : planWalHorizon({ kept: keptBackups, pitrWindow, now, walSegmentSize: size, timelines });
+      : planWalHorizon({
+          kept: keptBackups,
+          pitrWindow,
+          now,
+          walSegmentSize: size,
+          timelines,
+          ...(policy.zone !== undefined ? { zone: policy.zone } : {}),
+        });
   const deleteWal =
     size === undefined ? [] : facts.wal.filter((w) => !isWalKept(w.name, horizon, size));
   const deleteBackups = facts.backups.filter((b) => backups.delete.includes(b.id));
   const deleteDumps = facts.dumps.filter((d) => dumps.delete.includes(d.id));
   const freedBytes =
     [...deleteBackups, ...deleteDumps].reduce((s, e) => s + e.bytes, 0) +
-    [...facts.debris, ...deleteWal].reduce((s, o) => s + o.size, 0);
+    [...facts.debris, ...deleteWal, ...facts.leftovers].reduce((s, o) => s + o.size, 0);
   return {
     backups,
     dumps,
@@ -193,6 +231,7 @@ export function planPrune(
     deleteDumps,
     deleteDebris: facts.debris,
     deleteWal,
+    deleteLeftovers: facts.leftovers,
     keptWal: facts.wal.length - deleteWal.length,
     freedBytes,
   };

@@ -3,10 +3,21 @@
  * refreshes it (heartbeat) while it works; a lock whose holder stopped refreshing for
  * longer than its time-to-live is stale and may be taken over, so a crashed run cannot
  * hold a cluster forever. Backup and prune take the same "cluster" lock.
+ *
+ * - The record names its holder's host and PID (and, where /proc tells, the process's
+ *   start time and PID namespace): a lock whose holder is gone from this host (kill -9,
+ *   a crash) is taken over at once instead of after its time-to-live (local-process.ts).
+ * - A holder whose heartbeat keeps failing (the store is unreachable) cannot know whether
+ *   someone took its lock over: it counts the lock lost a tenth of the TTL before the
+ *   lock would expire, and check() then throws, so a run that checks before each delete
+ *   stops before it deletes anything under an expired lock.
+ * - `pgha lock break` removes a lock by hand (breakLocks below).
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { AlreadyExistsError, LockedError, NotFoundError } from "../errors.js";
+import { holderAlive, pidNamespace, processStart } from "../local-process.js";
+import type { Logger } from "../log.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { readAll } from "../storage/streams.js";
 import { lockKey } from "./keys.js";
@@ -18,11 +29,25 @@ export interface LockRecord {
   /** The holder refreshes this; the lock is stale once it is older than ttlMs. */
   refreshedAt: string;
   ttlMs: number;
+  /** The holder's host and PID (absent in records of older versions). */
+  host?: string;
+  pid?: number;
+  /** The holder's boot and process start time (processStart), where /proc tells. */
+  start?: string;
+  /** The holder's PID namespace, where /proc tells. */
+  pidNamespace?: string;
 }
+
+/** The lock names pgha takes: backup and prune take "cluster", dump and prune "dump". */
+export const LOCK_NAMES = ["cluster", "dump"] as const;
 
 export interface HeldLock {
   readonly record: LockRecord;
-  /** Throws LockedError if another run took the lock over meanwhile. */
+  /**
+   * Throws LockedError if another run took the lock over meanwhile, or if the heartbeat
+   * has failed for so long that the lock may have expired. Call it before each step that
+   * must not run without the lock (each delete of a prune).
+   */
   check(): void;
   /** Stops the heartbeat and removes the lock if this run still holds it. */
   release(): Promise<void>;
@@ -35,6 +60,8 @@ export interface LockOptions {
   now: () => Date;
   /** Heartbeat period; the default is a third of the TTL. */
   refreshMs?: number;
+  /** Told when a stale or abandoned lock is taken over. */
+  log?: Logger;
 }
 
 export async function readLock(
@@ -55,6 +82,49 @@ export function isStale(record: LockRecord, now: Date): boolean {
   return Date.parse(record.refreshedAt) + record.ttlMs < now.getTime();
 }
 
+/** When a lock expires unless its holder refreshes it. */
+export function expiresAt(record: LockRecord): Date {
+  return new Date(Date.parse(record.refreshedAt) + record.ttlMs);
+}
+
+/**
+ * Whether the lock's holder is known to be gone: it ran on this host (in this PID
+ * namespace) and its process no longer runs. Records without host and PID: unknown (false).
+ */
+export function isAbandoned(record: LockRecord): boolean {
+  if (record.host === undefined || typeof record.pid !== "number") return false;
+  return !holderAlive({
+    host: record.host,
+    pid: record.pid,
+    ...(record.start !== undefined ? { start: record.start } : {}),
+    ...(record.pidNamespace !== undefined ? { pidNamespace: record.pidNamespace } : {}),
+  });
+}
+
+/** Why a lock may be taken over, or undefined while its holder may still work. */
+export function takeoverReason(record: LockRecord, now: Date): string | undefined {
+  if (isStale(record, now)) return `it expired at ${expiresAt(record).toISOString()}`;
+  if (isAbandoned(record)) return `its process ${record.pid} on ${record.host} is gone`;
+  return undefined;
+}
+
+/** Who holds a lock, for messages: "prune (host:123:ab12, since ...)". */
+export function describeHolder(record: LockRecord): string {
+  return `${record.purpose} (${record.owner}, since ${record.acquiredAt})`;
+}
+
+/** The fields that name this process as a holder. */
+function thisProcess(): Pick<LockRecord, "host" | "pid" | "start" | "pidNamespace"> {
+  const start = processStart(process.pid);
+  const namespace = pidNamespace();
+  return {
+    host: hostname(),
+    pid: process.pid,
+    ...(start !== undefined ? { start } : {}),
+    ...(namespace !== undefined ? { pidNamespace: namespace } : {}),
+  };
+}
+
 export async function acquireLock(
   store: ObjectStore,
   cluster: string,
@@ -71,12 +141,13 @@ export async function acquireLock(
       acquiredAt: at,
       refreshedAt: at,
       ttlMs: options.ttlMs,
+      ...thisProcess(),
     };
   };
   const lockedBy = (held: LockRecord) =>
     new LockedError(
-      `cluster '${cluster}' is locked by ${held.purpose} (${held.owner}, since ${held.acquiredAt})`,
-      `wait for it to finish; if that run crashed, the lock expires ${new Date(Date.parse(held.refreshedAt) + held.ttlMs).toISOString()}`,
+      `cluster '${cluster}' is locked by ${describeHolder(held)}`,
+      `wait for it to finish; if that run crashed, the lock expires ${expiresAt(held).toISOString()} (or see 'pgha lock break --help')`,
     );
   const record = make();
   for (let attempt = 0; ; attempt++) {
@@ -86,12 +157,18 @@ export async function acquireLock(
     } catch (error) {
       if (!(error instanceof AlreadyExistsError)) throw error;
       const held = await readLock(store, cluster, options.name);
-      if (held && !isStale(held, options.now())) throw lockedBy(held);
+      const why = held && takeoverReason(held, options.now());
+      if (held && why === undefined) throw lockedBy(held);
       if (attempt > 0)
         throw new LockedError(`cluster '${cluster}' lock changed hands while taking it over`);
-      // Stale (or unreadable): take it over, unless someone else already did.
+      // Stale, abandoned (or unreadable): take it over, unless someone else already did.
       const again = await readLock(store, cluster, options.name);
       if (again && held && again.owner !== held.owner) throw lockedBy(again);
+      options.log?.warn(
+        held
+          ? `taking over the '${options.name}' lock of ${describeHolder(held)}: ${why}`
+          : `taking over the unreadable '${options.name}' lock`,
+      );
       await store.delete(key);
     }
   }
@@ -102,10 +179,19 @@ export async function acquireLock(
   if (stored?.owner !== owner) throw lockedBy(stored ?? record);
 
   const refreshMs = options.refreshMs ?? Math.max(1000, Math.floor(options.ttlMs / 3));
+  // The last refreshedAt stored (taken before the put: never later than the stored one).
+  let refreshedAt = Date.parse(record.refreshedAt);
+  const givesUpAt = () => refreshedAt + options.ttlMs - Math.floor(options.ttlMs / 10);
   let current = record;
-  let lost = false;
+  let lost: "taken over" | "expired" | undefined;
   let released = false;
   let inflight: Promise<void> | undefined;
+  const expireIfDue = () => {
+    if (lost === undefined && options.now().getTime() >= givesUpAt()) {
+      lost = "expired";
+      clearInterval(timer);
+    }
+  };
   const timer = setInterval(() => {
     if (inflight || released || lost) return;
     inflight = (async () => {
@@ -113,14 +199,22 @@ export async function acquireLock(
       const held = await readLock(store, cluster, options.name);
       if (released) return;
       if (held?.owner !== owner) {
-        lost = true;
+        lost = "taken over";
         clearInterval(timer);
         return;
       }
-      current = { ...current, refreshedAt: options.now().toISOString() };
-      await store.put(key, Buffer.from(JSON.stringify(current)));
+      const next = { ...current, refreshedAt: options.now().toISOString() };
+      await store.put(key, Buffer.from(JSON.stringify(next)));
+      current = next;
+      refreshedAt = Date.parse(next.refreshedAt);
     })()
-      .catch(() => undefined)
+      .catch((error: unknown) => {
+        // A failed heartbeat: the lock runs out unless a later one works.
+        options.log?.warn(
+          `cannot refresh the '${options.name}' lock: ${(error as Error).message ?? error}`,
+        );
+        expireIfDue();
+      })
       .finally(() => {
         inflight = undefined;
       });
@@ -129,10 +223,17 @@ export async function acquireLock(
   return {
     record,
     check() {
-      if (lost) {
+      expireIfDue();
+      if (lost === "taken over") {
         throw new LockedError(
           `the lock on cluster '${cluster}' was taken over by another run while this one worked`,
           "this run stalled for longer than the lock's time-to-live; run it again",
+        );
+      }
+      if (lost === "expired") {
+        throw new LockedError(
+          `the lock on cluster '${cluster}' ran out: it could not be refreshed since ${new Date(refreshedAt).toISOString()}, so this run stopped`,
+          "the repository did not accept the lock's heartbeat (see the warnings above); run it again once it is reachable",
         );
       }
     },
@@ -144,4 +245,64 @@ export async function acquireLock(
       if (held?.owner === owner) await store.delete(key);
     },
   };
+}
+
+/**
+ * A lock as `pgha lock list` and `pgha lock break` see it. `running`: its holder runs on
+ * this host; `held`: refreshed within its time-to-live by a holder this host cannot see
+ * (another host, or a record without host and PID); `expired`; `abandoned`: its process on
+ * this host is gone (taken over at once by the next run); `unreadable`: not a lock record.
+ */
+export type LockState = "running" | "held" | "expired" | "abandoned" | "unreadable";
+
+export interface LockStatus {
+  name: string;
+  state: LockState;
+  record: LockRecord | undefined;
+}
+
+export async function inspectLocks(
+  store: ObjectStore,
+  cluster: string,
+  now: Date,
+  names: readonly string[] = LOCK_NAMES,
+): Promise<LockStatus[]> {
+  const out: LockStatus[] = [];
+  for (const name of names) {
+    const record = await readLock(store, cluster, name);
+    if (!record) {
+      if (await store.head(lockKey(cluster, name)))
+        out.push({ name, state: "unreadable", record: undefined });
+      continue;
+    }
+    const state: LockState = isAbandoned(record)
+      ? "abandoned"
+      : isStale(record, now)
+        ? "expired"
+        : record.host === hostname() && typeof record.pid === "number"
+          ? "running"
+          : "held";
+    out.push({ name, state, record });
+  }
+  return out;
+}
+
+/**
+ * Removes a lock `inspectLocks` saw, if it is still the same record (same holder, or
+ * still unreadable); false when it changed hands or went away meanwhile. A holder that is
+ * still working notices at its next heartbeat and stops at its next check().
+ */
+export async function breakLock(
+  store: ObjectStore,
+  cluster: string,
+  seen: LockStatus,
+): Promise<boolean> {
+  const key = lockKey(cluster, seen.name);
+  const now = await readLock(store, cluster, seen.name);
+  if (
+    seen.record ? now?.owner !== seen.record.owner : now !== undefined || !(await store.head(key))
+  )
+    return false;
+  await store.delete(key);
+  return true;
 }

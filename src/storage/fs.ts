@@ -21,8 +21,10 @@
  *
  * put writes <dir>/.tmp-<random>, fsyncs it, then renames it into place (or, with
  * ifAbsent, link(2)s it, which fails atomically if the key exists), and fsyncs the
- * directory. Leftover .tmp- files from a crash are ignored by list and get. Keys never
- * start with .tmp- or .pgha (object-store.ts), so these names cannot clash with objects.
+ * directory. Leftover .tmp- files from a crash (a wal-push or backup killed mid-write: up
+ * to a whole object each) are ignored by list and get; listLeftovers/deleteLeftover find
+ * and remove old ones (pgha prune does, for files idle for an hour). Keys never start with
+ * .tmp- or .pgha (object-store.ts), so these names cannot clash with objects.
  */
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
@@ -45,6 +47,7 @@ import {
   assertValidKey,
   assertValidMetadata,
   compareKeys,
+  type Leftover,
   type ListEntry,
   type ListOptions,
   type ObjectInfo,
@@ -323,6 +326,63 @@ export class FsStore implements ObjectStore {
       } else if (entry.isFile() && key.startsWith(prefix)) {
         out.push({ key, path: join(absDir, entry.name) });
       }
+    }
+  }
+
+  async listLeftovers(prefix: string, before: Date): Promise<Leftover[]> {
+    const slash = prefix.lastIndexOf("/");
+    const base = slash === -1 ? "" : prefix.slice(0, slash);
+    if (base !== "") assertValidKey(base);
+    const out: Leftover[] = [];
+    await this.walkLeftovers(base, prefix, before, out);
+    return out.sort((a, b) => compareKeys(a.path, b.path));
+  }
+
+  private async walkLeftovers(
+    relDir: string,
+    prefix: string,
+    before: Date,
+    out: Leftover[],
+  ): Promise<void> {
+    const absDir = relDir === "" ? this.root : join(this.root, relDir);
+    let entries: import("node:fs").Dirent[];
+    try {
+      entries = await readdir(absDir, { withFileTypes: true });
+    } catch (error) {
+      if (isErrno(error, "ENOENT") || isErrno(error, "ENOTDIR")) return;
+      throw this.failure(`cannot list ${absDir}`, error);
+    }
+    for (const entry of entries) {
+      const path = relDir === "" ? entry.name : `${relDir}/${entry.name}`;
+      if (entry.name.startsWith(".tmp-")) {
+        // In a directory under the prefix, or in the one the prefix ends in.
+        const base = prefix.slice(0, Math.max(0, prefix.lastIndexOf("/")));
+        if (!entry.isFile() || !(`${relDir}/`.startsWith(prefix) || relDir === base)) continue;
+        const info = await stat(join(absDir, entry.name)).catch(() => undefined);
+        if (info && info.mtime < before)
+          out.push({ path, size: info.size, lastModified: info.mtime });
+      } else if (!entry.name.startsWith(".pgha") && entry.isDirectory()) {
+        if (`${path}/`.startsWith(prefix) || prefix.startsWith(`${path}/`))
+          await this.walkLeftovers(path, prefix, before, out);
+      }
+    }
+  }
+
+  async deleteLeftover(leftover: Leftover): Promise<void> {
+    const slash = leftover.path.lastIndexOf("/");
+    const name = leftover.path.slice(slash + 1);
+    if (slash !== -1) assertValidKey(leftover.path.slice(0, slash));
+    if (!/^\.tmp-[A-Za-z0-9]+$/.test(name)) {
+      throw new StorageError(`${leftover.path} is not a leftover of this store`, {
+        transient: false,
+      });
+    }
+    const path = join(this.root, leftover.path);
+    try {
+      await unlink(path);
+    } catch (error) {
+      if (isErrno(error, "ENOENT")) return;
+      throw this.failure(`cannot delete ${path}`, error);
     }
   }
 

@@ -43,6 +43,14 @@ export interface StoredObject extends ObjectInfo {
   readonly verified?: boolean;
 }
 
+/** A file a writer that died left in a store (fs: the .tmp-* file of an interrupted put). */
+export interface Leftover {
+  /** Its path relative to the store's root ('/'-separated), for messages and deleteLeftover. */
+  path: string;
+  size: number;
+  lastModified: Date;
+}
+
 /** A body to store: bytes in memory, or a stream read exactly once. */
 export type PutBody = Uint8Array | Readable;
 
@@ -148,6 +156,16 @@ export interface ObjectStore {
 
   /** Removes the key. Deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
+
+  /**
+   * Only stores whose writers leave files behind when they die have these (fs: the .tmp-*
+   * file put writes before renaming it into place; an S3 object is never visible partly
+   * written). listLeftovers: such files in the directories of keys starting with `prefix`,
+   * last modified before `before` (the caller picks a time no live writer can be that
+   * idle); deleteLeftover removes one of them (gone already is not an error).
+   */
+  listLeftovers?(prefix: string, before: Date): Promise<Leftover[]>;
+  deleteLeftover?(leftover: Leftover): Promise<void>;
 
   /**
    * Only stores with capabilities that depend on the server behind them (S3) have this.

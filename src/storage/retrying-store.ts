@@ -19,6 +19,7 @@
  */
 import type { Readable } from "node:stream";
 import type {
+  Leftover,
   ListEntry,
   ListOptions,
   ObjectInfo,
@@ -87,6 +88,15 @@ class RetryingStore implements ObjectStore {
 
   delete(key: string): Promise<void> {
     return withRetry(this.policy, `DELETE ${this.url}/${key}`, () => this.inner.delete(key));
+  }
+
+  /** Local files only (fs): nothing to retry. */
+  async listLeftovers(prefix: string, before: Date): Promise<Leftover[]> {
+    return (await this.inner.listLeftovers?.(prefix, before)) ?? [];
+  }
+
+  async deleteLeftover(leftover: Leftover): Promise<void> {
+    await this.inner.deleteLeftover?.(leftover);
   }
 
   async learnCapabilities(

@@ -41,6 +41,7 @@ import { join } from "node:path";
 import type { Config } from "../config/load.js";
 import { OPTION_KEYS, OPTIONS } from "../config/options.js";
 import { isErrno } from "../local-files.js";
+import { holderAlive, processStart } from "../local-process.js";
 
 export type SpoolKind = "archive" | "prefetch";
 
@@ -170,43 +171,8 @@ export interface LockRecord {
   start?: string;
 }
 
-/** Which boot and process start time `pid` has, where /proc tells; undefined elsewhere. */
-export function processStart(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after "(comm)" (which may hold spaces) start at the 3rd; starttime is the 22nd.
-    const starttime = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-    const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
-    return starttime ? `${boot}/${starttime}` : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Whether the process a spool lock names is still that process: alive, and (where /proc
- * tells) started when the lock's holder started, or else at least running the pgha command
- * the lock was taken for, so that a reused PID (another data directory's archiver, after a
- * kill -9 or a reboot) neither keeps a dead process's lock nor gets a signal meant for it.
- */
-export function holderAlive(record: LockRecord): boolean {
-  if (record.host !== hostname()) return true; // another host's lock: not ours to judge
-  try {
-    process.kill(record.pid, 0);
-  } catch (error) {
-    if (isErrno(error, "ESRCH")) return false;
-  }
-  if (record.start !== undefined) {
-    const start = processStart(record.pid);
-    if (start !== undefined) return start === record.start;
-  }
-  try {
-    const argv = readFileSync(`/proc/${record.pid}/cmdline`, "utf8").split("\0");
-    return argv.includes(record.command);
-  } catch {
-    return true; // no /proc: trust kill(0)
-  }
-}
+/** Whether a spool lock's process is still the one that took it (local-process.ts). */
+export { holderAlive, processStart } from "../local-process.js";
 
 /**
  * Stops the archiver and the prefetcher of a data directory (those its spool locks name and

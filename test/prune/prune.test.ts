@@ -1,5 +1,6 @@
 /** Prune's plan and its crash-safe order, on the memory store. */
 import { describe, expect, it } from "vitest";
+import { LockedError, StorageError } from "../../src/errors.js";
 import { memoryLogger } from "../../src/log.js";
 import { applyPrune } from "../../src/prune/apply-prune.js";
 import { gatherPruneFacts, planPrune } from "../../src/prune/plan-prune.js";
@@ -10,6 +11,7 @@ import {
   identityKey,
   walKey,
 } from "../../src/repository/keys.js";
+import { acquireLock } from "../../src/repository/lock.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import { parseWalFileName } from "../../src/wal/names.js";
 import { makeBackupManifest } from "../helpers/builders.js";
@@ -72,7 +74,7 @@ describe("prune", () => {
       order.push(key);
       await remove(key);
     };
-    await applyPrune(store, plan, memoryLogger());
+    await applyPrune(store, plan, memoryLogger(), { check() {} });
     expect(order[0]).toBe(backupManifestKey("main", "20260101T000000Z"));
     expect(order[1]).toBe(backupDataKey("main", "20260101T000000Z", "base", 0));
     expect(order.slice(2).every((k) => k.includes("/wal/"))).toBe(true);
@@ -101,7 +103,7 @@ describe("prune", () => {
     expect(plan.deleteDebris.map((d) => d.key)).toEqual([
       backupDataKey("main", "20260101T000000Z", "base", 0),
     ]);
-    await applyPrune(store, plan, memoryLogger());
+    await applyPrune(store, plan, memoryLogger(), { check() {} });
     expect(await store.head(backupDataKey("main", "20260101T000000Z", "base", 0))).toBeUndefined();
   });
 
@@ -120,5 +122,69 @@ describe("prune", () => {
       now,
     );
     expect(plan.deleteWal).toEqual([]);
+  });
+
+  it("never shortens the point-in-time window: keep-last 1 keeps the window's base and its WAL", async () => {
+    const store = await seeded();
+    const facts = await gatherPruneFacts(store, "main", memoryLogger());
+    // The window's oldest second (2026-10-22) needs the backup of 2026-01-01.
+    const plan = planPrune(facts, { last: 1 }, "30d", now);
+    expect(plan.deleteBackups.map((b) => b.id)).toEqual(["20261101T000000Z"]);
+    const base = plan.backups.items.find((i) => i.id === "20260101T000000Z");
+    expect(base?.keep).toBe(true);
+    expect(base?.reasons).toEqual(["base of the point-in-time window"]);
+    expect(plan.horizon.anchor).toBe("20260101T000000Z");
+    expect(plan.deleteWal.map((w) => w.key.slice(-24))).toEqual([seg(1)]);
+    expect(plan.backups.window).toMatchObject({ shortened: false, base: "20260101T000000Z" });
+    // Only an explicit choice lets the policy delete it; the plan then says so.
+    const shorter = planPrune(facts, { last: 1 }, "30d", now, { allowShorterWindow: true });
+    expect(shorter.deleteBackups.map((b) => b.id).sort()).toEqual([
+      "20260101T000000Z",
+      "20261101T000000Z",
+    ]);
+    expect(shorter.backups.window).toMatchObject({
+      shortened: true,
+      baseKept: false,
+      restorableFrom: "2026-11-20T00:00:00Z",
+    });
+  });
+
+  it("stops deleting once its lock ran out because the heartbeat kept failing", async () => {
+    const store = await seeded();
+    const plan = planPrune(
+      await gatherPruneFacts(store, "main", memoryLogger()),
+      { last: 1 },
+      "1h",
+      now,
+    );
+    const planned = plan.deleteBackups.flatMap((b) => b.keys).length + plan.deleteWal.length;
+    expect(planned).toBeGreaterThan(8);
+    let clock = Date.parse(now);
+    const lock = await acquireLock(store, "main", {
+      name: "cluster",
+      purpose: "prune",
+      ttlMs: 60_000,
+      refreshMs: 5,
+      now: () => new Date(clock),
+    });
+    // From now on the repository accepts deletes but no lock refresh, and each delete
+    // takes 10 s (8 run at once): the lock expires (for others) 60 s after it was taken,
+    // and no delete may start after that.
+    store.put = async () => {
+      throw new StorageError("injected: cannot write the lock", { transient: false });
+    };
+    const remove = store.delete.bind(store);
+    const deletedAt: number[] = [];
+    store.delete = async (key: string) => {
+      deletedAt.push(clock);
+      clock += 10_000;
+      await new Promise((r) => setTimeout(r, 10));
+      await remove(key);
+    };
+    await expect(applyPrune(store, plan, memoryLogger(), lock)).rejects.toBeInstanceOf(LockedError);
+    expect(deletedAt.length).toBeGreaterThan(0);
+    expect(deletedAt.length).toBeLessThan(planned);
+    for (const at of deletedAt) expect(at).toBeLessThan(Date.parse(now) + 60_000);
+    await lock.release().catch(() => undefined);
   });
 });

@@ -5,6 +5,7 @@ import {
   planRetention,
   type RetentionItem,
   RetentionPolicyError,
+  type WindowReport,
 } from "../../../retention/index.js";
 import type { OptionsOf } from "../../config/flags.js";
 import { describeSystemError, UsageError } from "../../errors.js";
@@ -32,6 +33,42 @@ async function engine<T>(run: () => T | Promise<T>): Promise<T> {
 
 function planRows(items: PlannedItem[]): string[][] {
   return items.map((p) => [p.keep ? "keep" : "DELETE", p.id, p.time, p.reasons.join(", ")]);
+}
+
+/** "3d 4h", "35s": a span in its two largest units (a zero second one is left out). */
+function formatSpan(ms: number): string {
+  const units: [string, number][] = [
+    ["d", 86_400_000],
+    ["h", 3_600_000],
+    ["m", 60_000],
+    ["s", 1000],
+  ];
+  const first = units.findIndex(([, size]) => ms >= size);
+  if (first === -1) return "0s";
+  const parts: string[] = [];
+  let rest = ms;
+  for (const [unit, size] of units.slice(first, first + 2)) {
+    const n = Math.floor(rest / size);
+    rest -= n * size;
+    if (n > 0) parts.push(`${n}${unit}`);
+  }
+  return parts.join(" ");
+}
+
+/** One line on what the plan does to the point-in-time window. */
+export function describeWindow(window: WindowReport, now: string): string {
+  const from = window.restorableFrom;
+  if (!window.shortened) {
+    return `point-in-time window ${window.duration}: every second since ${window.start} stays restorable (its base: ${window.base})`;
+  }
+  const becomes =
+    from === null
+      ? "nothing stays restorable"
+      : `it becomes ${formatSpan(Date.parse(now) - Date.parse(from))}: restorable only since ${from}`;
+  if (window.base !== null && !window.baseKept) {
+    return `point-in-time window ${window.duration} SHORTENED (--allow-shorter-window deletes its base, ${window.base}): ${becomes}`;
+  }
+  return `point-in-time window ${window.duration}: no backup ended before ${window.start} yet, so ${becomes}`;
 }
 
 export async function simulateCommand(
@@ -63,11 +100,17 @@ export async function simulateCommand(
       'write a JSON array like [{"id": "b1", "time": "2026-11-20T02:00:00Z", "pinned": false}]',
     );
   }
-  const plan = await engine(() => planRetention(items, policyFrom(config.retention), opts.now));
+  const plan = await engine(() =>
+    planRetention(items, policyFrom(config.retention), opts.now, {
+      duration: config.retention.pitrWindow,
+      allowShorter: opts.allowShorterWindow,
+    }),
+  );
   if (opts.json) process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
   else {
     process.stdout.write(renderTable(["", "id", "time", "why kept"], planRows(plan.items)));
     process.stdout.write(`keep ${plan.keep.length}, delete ${plan.delete.length}\n`);
+    if (plan.window) process.stdout.write(`${describeWindow(plan.window, opts.now)}\n`);
   }
   return 0;
 }
@@ -84,7 +127,7 @@ export async function pruneCommand(opts: OptionsOf<"prune">): Promise<number> {
   const policy = policyFrom(config.retention);
   await engine(() => planRetention([], policy, now)); // refuse a bad policy before taking locks
   const store = await openStore(config, log);
-  const lockOptions = { ttlMs: 5 * 60_000, now: () => new Date() };
+  const lockOptions = { ttlMs: 5 * 60_000, now: () => new Date(), log };
   // The same lock as backup, and the dump lock: no backup or dump runs while pruning.
   const cluster = await acquireLock(store, config.cluster, {
     ...lockOptions,
@@ -99,7 +142,11 @@ export async function pruneCommand(opts: OptionsOf<"prune">): Promise<number> {
     });
     try {
       const facts = await gatherPruneFacts(store, config.cluster, log);
-      const plan = await engine(() => planPrune(facts, policy, config.retention.pitrWindow, now));
+      const plan = await engine(() =>
+        planPrune(facts, policy, config.retention.pitrWindow, now, {
+          allowShorterWindow: opts.allowShorterWindow,
+        }),
+      );
       const confirm = opts.confirm;
       if (opts.json) {
         process.stdout.write(
@@ -107,6 +154,7 @@ export async function pruneCommand(opts: OptionsOf<"prune">): Promise<number> {
             {
               confirmed: confirm,
               backups: plan.backups.items,
+              window: plan.backups.window,
               dumps: plan.dumps.items,
               wal: {
                 horizon: plan.horizon,
@@ -114,6 +162,7 @@ export async function pruneCommand(opts: OptionsOf<"prune">): Promise<number> {
                 kept: plan.keptWal,
               },
               debris: plan.deleteDebris.map((d) => d.key),
+              leftovers: plan.deleteLeftovers.map((l) => l.path),
               freedBytes: plan.freedBytes,
             },
             null,
@@ -127,6 +176,8 @@ export async function pruneCommand(opts: OptionsOf<"prune">): Promise<number> {
           process.stdout.write(
             renderTable(["", "id", "time", "why kept"], planRows(plan.backups.items)),
           );
+        if (plan.backups.window && plan.backups.items.length > 0)
+          out(describeWindow(plan.backups.window, now));
         out(`dump sets: keep ${plan.dumps.keep.length}, delete ${plan.dumps.delete.length}`);
         if (plan.dumps.items.length > 0)
           process.stdout.write(
@@ -139,6 +190,10 @@ export async function pruneCommand(opts: OptionsOf<"prune">): Promise<number> {
         );
         if (plan.deleteDebris.length > 0)
           out(`leftovers of interrupted runs: delete ${plan.deleteDebris.length} objects`);
+        if (plan.deleteLeftovers.length > 0)
+          out(
+            `temporary files of interrupted writes (.tmp-*, idle for an hour): delete ${plan.deleteLeftovers.length} (${formatBytes(plan.deleteLeftovers.reduce((s, l) => s + l.size, 0))})`,
+          );
       }
       if (!confirm) {
         process.stderr.write(
@@ -146,9 +201,12 @@ export async function pruneCommand(opts: OptionsOf<"prune">): Promise<number> {
         );
         return 0;
       }
-      cluster.check();
-      dumps.check();
-      const freed = await applyPrune(store, plan, log);
+      const freed = await applyPrune(store, plan, log, {
+        check() {
+          cluster.check();
+          dumps.check();
+        },
+      });
       process.stderr.write(`pgha: freed ${formatBytes(freed)}\n`);
       return 0;
     } finally {
