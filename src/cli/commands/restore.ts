@@ -11,6 +11,7 @@ import {
   refusalError,
   requirePlan,
 } from "../../restore/apply.js";
+import { decideDataOwner } from "../../restore/data-owner.js";
 import type { PlanOutcome, RestorePlan } from "../../restore/plan.js";
 import { restoreCommandLine } from "../../restore/recovery-config.js";
 import { type Setting, standbySettings } from "../../restore/recovery-settings.js";
@@ -117,6 +118,8 @@ export async function restoreRunCommand(opts: OptionsOf<"restore run">): Promise
   const { config, log } = loadContext(opts);
   const pgdata = requirePgdata(config, "to restore into");
   const request = requestFrom(opts);
+  // Run as root: decided (or refused) before anything is downloaded.
+  const owner = await decideDataOwner(pgdata, process.geteuid?.());
   const store = await openStore(config, log);
   const deps = { store, cluster: config.cluster, log, jobs: config.parallel };
   // Plan first: a target that cannot be reached is refused before anything is downloaded.
@@ -136,6 +139,7 @@ export async function restoreRunCommand(opts: OptionsOf<"restore run">): Promise
       server: archive ? [] : [["archive_mode", "off"]],
       comment: `pgha restore of backup ${plan.backup.id} at ${new Date().toISOString()}`,
     },
+    owner,
   });
   const after =
     request.target.kind === "latest"
@@ -157,6 +161,7 @@ export async function standbyCommand(opts: OptionsOf<"standby">): Promise<number
       "--slot needs --primary-conninfo",
       "a replication slot is on the primary: name the primary with --primary-conninfo, or drop --slot for a standby that follows the repository alone",
     );
+  const owner = await decideDataOwner(pgdata, process.geteuid?.());
   // Checked by the flag table; kept as written for the summary below.
   const delayMs = opts.delay === undefined ? undefined : parseDuration(opts.delay);
   const store = await openStore(config, log);
@@ -184,6 +189,7 @@ export async function standbyCommand(opts: OptionsOf<"standby">): Promise<number
       server: [],
       comment: `pgha standby from backup ${plan.backup.id} at ${new Date().toISOString()}`,
     },
+    owner,
   });
   const delayed = delayMs !== undefined ? `, applying commits ${opts.delay} late` : "";
   const follows =
