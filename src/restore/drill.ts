@@ -127,6 +127,7 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
   let pgCtl: string | undefined;
   let pgdata: string | undefined;
   let starting = false;
+  let running = false;
   try {
     const restoreDeps = { store, cluster: config.cluster, log, jobs: config.parallel, signal };
     let t = clock();
@@ -188,6 +189,7 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
       ],
       signal ? { signal } : {},
     );
+    running = true;
     phases.start = clock() - t;
     signal?.throwIfAborted();
 
@@ -269,12 +271,12 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
       if (tail) error += ` (server log: ${tail})`;
     }
   } finally {
-    // Whatever started it (pg_ctl may have been killed mid-start): a postmaster.pid means
-    // a server may be running on the scratch directory.
+    // Interrupted, pg_ctl may have been killed mid-start: the postmaster it forked writes
+    // its pid file early, and is stopped by that.
     const pidFile = pgdata && join(pgdata, "postmaster.pid");
-    // pg_ctl killed a moment after it forked: the postmaster writes its pid file early.
-    if (pidFile && starting && signal?.aborted) await appears(pidFile, 1000);
-    if (pgCtl && pgdata && pidFile && existsSync(pidFile)) {
+    const interrupted = starting && signal?.aborted === true;
+    if (pidFile && interrupted) await appears(pidFile, 1000);
+    if (pgCtl && pgdata && pidFile && (running || (interrupted && existsSync(pidFile)))) {
       const mode = signal?.aborted ? "immediate" : "fast";
       await run(pgCtl, ["stop", "-w", "-m", mode, "-D", pgdata]).catch(() => undefined);
     }
