@@ -42,6 +42,8 @@ export interface FetchBackupDeps {
   progress: (doneBytes: number, totalBytes: number) => void;
   /** How many objects are downloaded, decompressed and written at once. */
   jobs: number;
+  /** Stops the fetch (a drill interrupted by a signal): it fails and empties the targets. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface FetchResult {
@@ -105,6 +107,11 @@ export async function fetchBaseBackup(
   }
 }
 
+/** A job's signal, also aborted by the caller's (deps.signal). */
+function withStop(signal: AbortSignal, deps: FetchBackupDeps): AbortSignal {
+  return deps.signal ? AbortSignal.any([signal, deps.signal]) : signal;
+}
+
 async function emptyDirectory(dir: string): Promise<void> {
   const names = await readdir(dir).catch(() => [] as string[]);
   for (const name of names) await rm(join(dir, name), { recursive: true, force: true });
@@ -147,7 +154,7 @@ async function restoreInto(
       largestFirst(manifest.objects, (o) => o.rawSize),
       deps.jobs,
       (object, signal) =>
-        fetchObject(deps.store, pool, object, destOf.get(object) ?? root, signal, {
+        fetchObject(deps.store, pool, object, destOf.get(object) ?? root, withStop(signal, deps), {
           file: (path, size, sha256) => {
             const key = `${object.part}\0${path}`;
             const entry = expected.get(key);

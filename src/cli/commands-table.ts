@@ -270,7 +270,8 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
   standby: {
     description:
       "build a standby from the latest backup: standby.signal, primary_conninfo, primary_slot_name,\n" +
-      "restore_command (the archive when streaming breaks) and, for a delayed standby, recovery_min_apply_delay",
+      "restore_command (the archive when streaming breaks) and, for a delayed standby, recovery_min_apply_delay;\n" +
+      "without --primary-conninfo it follows the repository alone (restore_command only)",
     args: [],
     groups: ["repository", "s3", "pgdata", "parallel", "general"],
     exitCodes: [...RESTORE_CODES, "localIo"],

@@ -131,7 +131,7 @@ export const FLAGS = {
     kind: "value",
     name: "primary-conninfo",
     placeholder: "<conninfo>",
-    doc: "how the standby reaches the primary (libpq conninfo)",
+    doc: "how the standby reaches the primary (libpq conninfo); without it the standby follows the repository alone",
     commands: ["standby"],
   }),
   slot: flag({

@@ -4,9 +4,10 @@
  * the base backup into the data directory, write the recovery configuration.
  */
 import { fetchBaseBackup } from "../backup/fetch-backup.js";
-import { PghaError } from "../errors.js";
+import { describeSystemError, LocalIoError, PghaError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ObjectStore } from "../storage/object-store.js";
+import { chownTree, type DataOwner } from "./data-owner.js";
 import { gatherRestoreFacts } from "./facts.js";
 import { type PlanOutcome, type PlanRefusal, planRestore, type RestorePlan } from "./plan.js";
 import type { RecoverySpec } from "./recovery-config.js";
@@ -19,6 +20,8 @@ export interface RestoreDeps {
   log: Logger;
   /** How many of the backup's objects are fetched at once (--jobs). */
   jobs: number;
+  /** Stops the fetch (see FetchBackupDeps.signal). */
+  signal?: AbortSignal | undefined;
 }
 
 /** Reads the catalog and plans; a refusal is a value, not an exception. */
@@ -59,13 +62,21 @@ export interface ApplyRequest {
   tablespaceMap: Map<string, string>;
   /** What to write once the backup is in place (the server version comes from the backup). */
   recovery: Omit<RecoverySpec, "versionNum">;
+  /** Run as root: who gets the data directory and tablespaces (decideDataOwner). */
+  owner?: DataOwner | undefined;
 }
 
 /** Fetches the plan's backup into pgdata and writes the recovery configuration. */
 export async function applyRestore(deps: RestoreDeps, request: ApplyRequest): Promise<void> {
-  const { plan, pgdata } = request;
-  await fetchBaseBackup(
-    { store: deps.store, log: deps.log, progress: () => undefined, jobs: deps.jobs },
+  const { plan, pgdata, owner } = request;
+  const fetched = await fetchBaseBackup(
+    {
+      store: deps.store,
+      log: deps.log,
+      progress: () => undefined,
+      jobs: deps.jobs,
+      signal: deps.signal,
+    },
     plan.backup,
     pgdata,
     request.tablespaceMap,
@@ -74,4 +85,17 @@ export async function applyRestore(deps: RestoreDeps, request: ApplyRequest): Pr
     ...request.recovery,
     versionNum: plan.backup.pgVersionNum,
   });
+  if (!owner) return;
+  for (const dir of [pgdata, ...fetched.tablespaces.map((ts) => ts.location)]) {
+    try {
+      await chownTree(dir, owner);
+    } catch (error) {
+      throw new LocalIoError(
+        `cannot give ${dir} to uid ${owner.uid}: ${describeSystemError(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
 }

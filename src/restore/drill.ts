@@ -4,8 +4,16 @@
  * never write into the repository's WAL), wait until it reached the target and promoted,
  * run the checks, time every phase, stop it and remove the scratch directory. The report
  * is stored in the repository whatever the outcome.
+ *
+ * deps.signal interrupts a drill (the CLI aborts it on SIGTERM and SIGINT, which is also
+ * how the scheduler's grace kill arrives): the phase under way stops, the scratch server is
+ * stopped (immediate: its data is thrown away) and the scratch directory removed (unless
+ * --keep), within the seconds the scheduler waits before SIGKILL; the report says
+ * "interrupted". PostgreSQL refuses to run as root, so a drill run as root is refused
+ * before it touches the repository.
  */
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
@@ -13,6 +21,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import type { Config } from "../config/load.js";
+import { UsageError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { findClientTools } from "../pg/client-tools.js";
 import { freshId } from "../repository/backup-manifest.js";
@@ -33,6 +42,8 @@ export interface DrillDeps {
   /** The pgha launcher the restored server's restore_command runs. */
   node: string;
   launcher: string;
+  /** Aborted: stop and clean up now (its reason, an Error, names why). */
+  signal?: AbortSignal | undefined;
 }
 
 export interface DrillRequest {
@@ -71,8 +82,39 @@ export function splitStatements(sql: string): string[] {
     .filter((s) => s !== "");
 }
 
+/** The sleep between promotion polls, cut short by an abort. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
+
+/** Waits up to ms for a file to exist. */
+async function appears(path: string, ms: number): Promise<void> {
+  for (const end = Date.now() + ms; !existsSync(path) && Date.now() < end; )
+    await new Promise((r) => setTimeout(r, 50));
+}
+
+/** Why an aborted drill stopped: the abort's reason. */
+function abortMessage(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason.message : String(reason ?? "interrupted");
+}
+
 export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<DrillReport> {
-  const { store, config, log } = deps;
+  const { store, config, log, signal } = deps;
+  if (process.geteuid?.() === 0) {
+    throw new UsageError(
+      "pgha drill starts PostgreSQL, which refuses to run as root",
+      "run it as the PostgreSQL user, e.g. sudo -u postgres pgha drill ...",
+    );
+  }
   const started = deps.now();
   const clock = () => deps.now().getTime();
   const id = await freshId(store, (candidate) => drillKey(config.cluster, candidate), started);
@@ -84,14 +126,10 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
   let scratch: string | undefined;
   let pgCtl: string | undefined;
   let pgdata: string | undefined;
+  let starting = false;
   let running = false;
   try {
-    if (process.getuid?.() === 0) {
-      throw new Error(
-        "pgha drill starts PostgreSQL, which refuses to run as root: run it as the PostgreSQL user",
-      );
-    }
-    const restoreDeps = { store, cluster: config.cluster, log, jobs: config.parallel };
+    const restoreDeps = { store, cluster: config.cluster, log, jobs: config.parallel, signal };
     let t = clock();
     const outcome = await planFromRepository(restoreDeps, {
       target: request.target,
@@ -103,6 +141,7 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
     if (!outcome.ok) throw refusalError(outcome.refusal);
     plan = outcome.plan;
     phases.plan = clock() - t;
+    signal?.throwIfAborted();
 
     const tools = await findClientTools(config.pgBin, plan.backup.pgVersionNum);
     pgCtl = tools.path("pg_ctl");
@@ -130,20 +169,29 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
       },
     });
     phases.fetch = clock() - t;
+    signal?.throwIfAborted();
 
     t = clock();
-    await run(pgCtl, [
-      "start",
-      "-w",
-      "-t",
-      String(Math.ceil(request.timeoutMs / 1000)),
-      "-D",
-      pgdata,
-      "-l",
-      join(scratch, "server.log"),
-    ]);
+    starting = true;
+    // Killing pg_ctl on an abort may leave the postmaster it launched: the cleanup below
+    // stops whatever postmaster.pid names.
+    await run(
+      pgCtl,
+      [
+        "start",
+        "-w",
+        "-t",
+        String(Math.ceil(request.timeoutMs / 1000)),
+        "-D",
+        pgdata,
+        "-l",
+        join(scratch, "server.log"),
+      ],
+      signal ? { signal } : {},
+    );
     running = true;
     phases.start = clock() - t;
+    signal?.throwIfAborted();
 
     t = clock();
     const client = new pg.Client({
@@ -154,8 +202,11 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
     });
     // A server that stops (a recovery that fails) ends the connection: the query fails.
     client.on("error", () => undefined);
-    await client.connect();
+    // An abort ends the connection too: a running check fails at once.
+    const disconnect = () => void client.end().catch(() => undefined);
+    signal?.addEventListener("abort", disconnect, { once: true });
     try {
+      await client.connect();
       checks.push({ name: "connect", passed: true, detail: `connected on ${scratch}:${port}` });
       const deadline = clock() + request.timeoutMs;
       for (;;) {
@@ -163,7 +214,8 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
         if (rows[0]?.r === false) break;
         if (clock() > deadline)
           throw new Error(`still in recovery after ${Math.round(request.timeoutMs / 1000)}s`);
-        await new Promise((r) => setTimeout(r, 200));
+        await pause(200, signal);
+        signal?.throwIfAborted();
       }
       phases.replay = clock() - t;
       checks.push({ name: "promoted", passed: true, detail: "out of recovery" });
@@ -182,6 +234,7 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
         detail: `last replayed commit ${lastReplayedCommit ?? "none"}${target.kind === "time" ? `, target ${target.text}` : ""}`,
       });
       for (const [index, statement] of splitStatements(request.checkSql ?? "").entries()) {
+        signal?.throwIfAborted();
         try {
           const result = await client.query(statement);
           const first = result.rows[0] as Record<string, unknown> | undefined;
@@ -201,12 +254,15 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
         }
       }
       phases.checks = clock() - t;
+      signal?.throwIfAborted();
     } finally {
+      signal?.removeEventListener("abort", disconnect);
       await client.end().catch(() => undefined);
     }
   } catch (failure) {
     error = (failure as Error).message;
-    if (scratch) {
+    if (signal?.aborted) error = abortMessage(signal);
+    else if (scratch) {
       const logText = await readFile(join(scratch, "server.log"), "utf8").catch(() => "");
       const lines = logText.trim().split("\n");
       // The cause is in the FATAL/PANIC/ERROR lines, not in the shutdown that follows.
@@ -215,8 +271,15 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
       if (tail) error += ` (server log: ${tail})`;
     }
   } finally {
-    if (running && pgCtl && pgdata)
-      await run(pgCtl, ["stop", "-w", "-m", "fast", "-D", pgdata]).catch(() => undefined);
+    // Interrupted, pg_ctl may have been killed mid-start: the postmaster it forked writes
+    // its pid file early, and is stopped by that.
+    const pidFile = pgdata && join(pgdata, "postmaster.pid");
+    const interrupted = starting && signal?.aborted === true;
+    if (pidFile && interrupted) await appears(pidFile, 1000);
+    if (pgCtl && pgdata && pidFile && (running || (interrupted && existsSync(pidFile)))) {
+      const mode = signal?.aborted ? "immediate" : "fast";
+      await run(pgCtl, ["stop", "-w", "-m", mode, "-D", pgdata]).catch(() => undefined);
+    }
     // The restore_command's prefetcher writes into the scratch data directory: stop it first.
     if (pgdata) await stopSpoolProcesses(pgdata).catch(() => undefined);
     if (scratch && !request.keep) await rm(scratch, { recursive: true, force: true });

@@ -42,18 +42,25 @@ export function targetSettings(request: RestoreRequest, backup: BackupManifest):
 }
 
 export interface StandbyOptions {
-  primaryConninfo: string;
+  /** undefined: an archive-only standby, following the repository through restore_command. */
+  primaryConninfo: string | undefined;
   slot: string | undefined;
   restoreCommand: string;
   /** recovery_min_apply_delay in ms, for a delayed standby. */
   delayMs: number | undefined;
 }
 
-/** A standby streams from the primary and falls back to the archive; it follows the latest timeline. */
+/**
+ * A standby streams from the primary and falls back to the archive, or (no conninfo)
+ * follows the archive alone; it follows the latest timeline. An archive-only standby
+ * writes primary_conninfo = '' so that one left in postgresql.conf (a backup taken from
+ * a standby carries its own) cannot make it stream after all.
+ */
 export function standbySettings(options: StandbyOptions): Setting[] {
+  const streaming = options.primaryConninfo !== undefined;
   return [
-    ["primary_conninfo", options.primaryConninfo],
-    ...(options.slot ? [["primary_slot_name", options.slot] as Setting] : []),
+    ["primary_conninfo", options.primaryConninfo ?? ""],
+    ...(streaming && options.slot ? [["primary_slot_name", options.slot] as Setting] : []),
     ["restore_command", options.restoreCommand],
     ["recovery_target_timeline", "latest"],
     ...(options.delayMs !== undefined

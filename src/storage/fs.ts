@@ -25,10 +25,17 @@
  * to a whole object each) are ignored by list and get; listLeftovers/deleteLeftover find
  * and remove old ones (pgha prune does, for files idle for an hour). Keys never start with
  * .tmp- or .pgha (object-store.ts), so these names cannot clash with objects.
+ *
+ * Root and the PostgreSQL user share one repository: archive_command runs as postgres,
+ * an operator may run `pgha backup` or `dump` as root. Run as root, put gives every
+ * directory and file it creates the owner and group of the repository's root directory
+ * (of its nearest existing ancestor when put creates the root), so a directory root made
+ * first cannot lock the PostgreSQL user out of the rest of the repository.
  */
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import {
+  chown,
   type FileHandle,
   link,
   mkdir,
@@ -69,6 +76,14 @@ const MARKER_TEXT = `${JSON.stringify({ format: "pgha-local-store", headerBytes:
 /** How many objects list stats (or opens) ahead of the one it yields. */
 const LIST_AHEAD = 16;
 
+/** Who owns what put creates: undefined leaves it to the creating process. */
+type Owner = { uid: number; gid: number } | undefined;
+
+export interface FsStoreOptions {
+  /** The effective uid of this process (default process.geteuid()): only root chowns. */
+  euid?: number | undefined;
+}
+
 interface FoundFile {
   key: string;
   path: string;
@@ -84,9 +99,46 @@ export class FsStore implements ObjectStore {
 
   /** Set once the marker was seen: it is never removed. */
   private marked = false;
+  private readonly euid: number | undefined;
+  /** The repository owner, looked up on the first put (see ownerOfRoot). */
+  private owner: Promise<Owner> | undefined;
 
-  constructor(readonly root: string) {
+  constructor(
+    readonly root: string,
+    options: FsStoreOptions = {},
+  ) {
     this.url = `file://${root}`;
+    this.euid = "euid" in options ? options.euid : process.geteuid?.();
+  }
+
+  /**
+   * The owner and group put gives what it creates: the repository root's (or its nearest
+   * existing ancestor's, before the root exists), when this process is root and that
+   * owner is not. Looked up once: the first put is the one that may create the root.
+   */
+  private ownerOfRoot(): Promise<Owner> {
+    if (this.euid !== 0) return Promise.resolve(undefined);
+    this.owner ??= (async () => {
+      for (let at = resolve(this.root); ; at = dirname(at)) {
+        try {
+          const info = await stat(at);
+          return info.uid === 0 && info.gid === 0 ? undefined : { uid: info.uid, gid: info.gid };
+        } catch (error) {
+          if (at === dirname(at) || !(isErrno(error, "ENOENT") || isErrno(error, "ENOTDIR")))
+            return undefined;
+        }
+      }
+    })();
+    return this.owner;
+  }
+
+  /** chowns the directories mkdir created, from `first` down to `last`. */
+  private async chownCreated(owner: Owner, first: string, last: string): Promise<void> {
+    if (!owner) return;
+    for (let at = last; at.length >= first.length; at = dirname(at)) {
+      await chown(at, owner.uid, owner.gid);
+      if (at === first || at === dirname(at)) break;
+    }
   }
 
   private path(key: string): string {
@@ -148,19 +200,24 @@ export class FsStore implements ObjectStore {
         { transient: false },
       );
     }
+    const owner = await this.ownerOfRoot();
     let created: string | undefined;
     try {
       created = await mkdir(dir, { recursive: true });
-      // A new directory entry is durable only once its parent is fsynced.
-      if (created !== undefined) await syncCreatedDirectories(created, dir);
+      if (created !== undefined) {
+        await this.chownCreated(owner, created, dir);
+        // A new directory entry is durable only once its parent is fsynced.
+        await syncCreatedDirectories(created, dir);
+      }
     } catch (error) {
       throw this.failure(`cannot create ${dir}`, error);
     }
-    if (created !== undefined && (await this.isNewStore(created))) await this.writeMarker();
+    if (created !== undefined && (await this.isNewStore(created))) await this.writeMarker(owner);
     let size = 0;
     try {
       const handle = await open(tmp, "wx", 0o640);
       try {
+        if (owner) await handle.chown(owner.uid, owner.gid);
         await writeAll(handle, header);
         if (body instanceof Uint8Array) {
           await writeAll(handle, body);
@@ -288,11 +345,12 @@ export class FsStore implements ObjectStore {
   }
 
   /** Writes the marker atomically; a failure only leaves list on its slower path. */
-  private async writeMarker(): Promise<void> {
+  private async writeMarker(owner: Owner): Promise<void> {
     const tmp = join(this.root, `.tmp-${randomBytes(6).toString("hex")}`);
     try {
       const handle = await open(tmp, "wx", 0o640);
       try {
+        if (owner) await handle.chown(owner.uid, owner.gid);
         await writeAll(handle, Buffer.from(MARKER_TEXT));
         await handle.sync();
       } finally {
@@ -418,7 +476,7 @@ export class FsStore implements ObjectStore {
       cause: error,
       ...(denied
         ? {
-            hint: `the repository must be writable by the user running pgha (archive_command runs as the PostgreSQL server user): chown -R postgres ${this.root}`,
+            hint: `the repository must be writable by the user running pgha (archive_command runs as the PostgreSQL server user; pgha run as root gives what it creates the owner of the repository's root directory): chown -R postgres: ${this.root}`,
           }
         : {}),
     });

@@ -1,9 +1,11 @@
 /**
  * Restore drills end to end on a real PostgreSQL 15: a drill to a relative time passes
- * and is stored; a failing check fails it; a WAL gap fails it with the gap named.
+ * and is stored; a failing check fails it; SIGTERM stops its scratch server and removes
+ * its directory; a WAL gap fails it with the gap named.
  */
-
-import { writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resolveConfig } from "../../src/config/load.js";
@@ -13,12 +15,23 @@ import { openStore } from "../../src/storage/open-store.js";
 import { parseSegmentFileName, parseWalFileName } from "../../src/wal/names.js";
 import { archivingCluster } from "../helpers/archiving.js";
 import { havePostgres, s3Server } from "../helpers/components.js";
-import { type PgCluster, serverOwnedTempDir } from "../helpers/pg-cluster.js";
-import { runPgha } from "../helpers/pgha.js";
+import { type PgCluster, serverOwnedTempDir, serverUser } from "../helpers/pg-cluster.js";
+import { PGHA_BIN, runPgha } from "../helpers/pgha.js";
 import { repoKinds, type TestRepo } from "../helpers/test-repo.js";
 
 const server = s3Server();
 const pg = havePostgres();
+
+/** The command lines of running processes that mention text. */
+async function processesMentioning(text: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of await readdir("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    if (cmdline.includes(text)) found.push(`${pid}: ${cmdline.replace(/\0/g, " ")}`);
+  }
+  return found;
+}
 
 describe.skipIf(!pg).each(repoKinds(server))("drills with a %s repository", (kind) => {
   let repo: TestRepo;
@@ -91,6 +104,56 @@ describe.skipIf(!pg).each(repoKinds(server))("drills with a %s repository", (kin
       /FAILED\s+sql 1: SELECT count\(\*\) = 12345 FROM accounts -> false/,
     );
   });
+
+  // The local repository only: the cleanup does not depend on the store.
+  it.skipIf(kind !== "local")(
+    "stops its scratch server and removes its directory on SIGTERM, then exits 143",
+    async () => {
+      const tmp = await serverOwnedTempDir("pgha-drill-tmp-");
+      const slow = join(tmp, "slow.sql");
+      await writeFile(slow, "SELECT pg_sleep(120) IS NOT NULL;\n", { mode: 0o644 });
+      const clean: Record<string, string> = {};
+      for (const key of Object.keys(process.env)) if (key.startsWith("PGHA_")) clean[key] = "";
+      // TMPDIR: the scratch directory is made there, where this test can find it.
+      const child = spawn(PGHA_BIN, ["drill", "--check-sql", slow], {
+        env: { ...process.env, ...clean, PGHA_NODE: process.execPath, ...env, TMPDIR: tmp },
+        stdio: ["ignore", "pipe", "pipe"],
+        ...(serverUser() ?? {}),
+      });
+      let output = "";
+      child.stdout.on("data", (d) => {
+        output += d;
+      });
+      child.stderr.on("data", (d) => {
+        output += d;
+      });
+      const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+        child.on("close", (code, signal) => resolve({ code, signal })),
+      );
+      // Up: the postmaster says so in its pid file ("ready" once promoted).
+      let scratch: string | undefined;
+      for (let i = 0; i < 600 && scratch === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        for (const name of (await readdir(tmp)).filter((n) => n.startsWith("pgha-drill-"))) {
+          const pid = await readFile(join(tmp, name, "data", "postmaster.pid"), "utf8").catch(
+            () => "",
+          );
+          if (/\bready\b/.test(pid)) scratch = join(tmp, name);
+        }
+      }
+      expect(scratch, output).toBeDefined();
+      expect(await processesMentioning(scratch as string)).not.toEqual([]);
+      child.kill("SIGTERM");
+      const result = await exited;
+      expect(result, output).toEqual({ code: 143, signal: null });
+      expect(existsSync(scratch as string)).toBe(false);
+      expect(await processesMentioning(scratch as string)).toEqual([]);
+      const reports = JSON.parse(
+        (await runPgha(["drill", "list", "--json"], { env, asServerUser: true })).stdout,
+      );
+      expect(reports.at(-1)).toMatchObject({ passed: false, error: "interrupted by SIGTERM" });
+    },
+  );
 
   it("fails with the gap named when WAL is missing", async () => {
     const listed = JSON.parse(

@@ -147,6 +147,37 @@ describe.skipIf(!pg).each(repoKinds(server))("restore with a %s repository", (ki
     await standby.stop();
   });
 
+  // Also before any copy is promoted. No primary at all: restore_command alone.
+  it("builds an archive-only standby that replays a row once its segment is archived", async () => {
+    const parent = await serverOwnedTempDir("pgha-standby-");
+    const dataDir = join(parent, "data");
+    const built = await runPgha(["standby", "--pgdata", dataDir], { env, asServerUser: true });
+    expect(built.code, built.stderr).toBe(0);
+    expect(built.stdout).toMatch(/follows the repository alone/);
+    const standby = await PgCluster.adopt(dataDir, {
+      env,
+      // Poll the archive every second instead of every 5 s: the test waits less.
+      conf: ["wal_retrieve_retry_interval = '1s'"],
+    });
+    standby.removeAlso.push(parent);
+    clusters.push(standby);
+    await standby.start();
+    expect(await standby.sql("SHOW primary_conninfo")).toBe("");
+    await primary.sql("CREATE TABLE archive_only AS SELECT 7 AS id");
+    await archiveNow(primary);
+    let seen = "";
+    for (let i = 0; i < 120 && seen !== "7"; i++) {
+      await sleep(250);
+      seen = await standby
+        .sql("SELECT coalesce((SELECT string_agg(id::text, ',') FROM archive_only), '')")
+        .catch(() => "");
+    }
+    expect(seen).toBe("7");
+    expect(await standby.sql("SELECT pg_is_in_recovery()")).toBe("t");
+    expect(await standby.sql("SELECT count(*) FROM pg_stat_wal_receiver")).toBe("0");
+    await standby.stop();
+  });
+
   it("follows a new timeline: a promoted copy archives timeline 2, and a restore gets its writes", async () => {
     // Restored to the end of the archive, the copy promotes to timeline 2 and archives into the repository.
     const copy = await restoreTo(["--archive"]);

@@ -1,4 +1,14 @@
-import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import {
+  chown,
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -128,5 +138,59 @@ describe("FsStore specifics", () => {
     expect(error).toBeInstanceOf(StorageError);
     expect((error as Error).message).toMatch(/too large for a local object header/);
     expect(await listed(store)).toEqual([]);
+  });
+});
+
+/** Root and the PostgreSQL user share a repository: what root creates gets the root dir's owner. */
+describe.skipIf(process.geteuid?.() !== 0)("FsStore run as root", () => {
+  let base: string;
+  beforeEach(async () => {
+    base = await mkdtemp(join(tmpdir(), "pgha-fs-owner-"));
+  });
+  afterEach(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+  const owners = async (root: string, paths: string[]) =>
+    Promise.all(
+      paths.map(async (p) => {
+        const info = await stat(join(root, p));
+        return `${p} ${info.uid}:${info.gid}`;
+      }),
+    );
+
+  it("gives new directories, objects and the marker the repository root's owner and group", async () => {
+    const root = join(base, "repo");
+    await mkdir(root);
+    await chown(root, 4242, 4343);
+    const store = new FsStore(root);
+    await store.put("v1/clusters/main/backups/b1/manifest.json", Buffer.from("{}"));
+    await store.put("v1/clusters/main/backups/b1/manifest.json", Buffer.from("{1}"));
+    const paths = [
+      "v1",
+      "v1/clusters",
+      "v1/clusters/main",
+      "v1/clusters/main/backups/b1",
+      "v1/clusters/main/backups/b1/manifest.json",
+      MARKER_NAME,
+    ];
+    expect(await owners(root, paths)).toEqual(paths.map((p) => `${p} 4242:4343`));
+    // Nothing but the objects: no temporary file was left with another owner.
+    expect(await readdir(join(root, "v1/clusters/main/backups/b1"))).toEqual(["manifest.json"]);
+  });
+
+  it("creates a missing root with the owner of its nearest existing ancestor", async () => {
+    await chown(base, 4242, 4343);
+    const root = join(base, "a", "repo");
+    await new FsStore(root).put("x/y", Buffer.from("z"));
+    const paths = ["a", "a/repo", "a/repo/x", "a/repo/x/y"];
+    expect(await owners(base, paths)).toEqual(paths.map((p) => `${p} 4242:4343`));
+  });
+
+  it("leaves ownership alone when not run as root", async () => {
+    const root = join(base, "repo");
+    await mkdir(root);
+    await chown(root, 4242, 4343);
+    await new FsStore(root, { euid: 1000 }).put("x/y", Buffer.from("z"));
+    expect(await owners(root, ["x", "x/y"])).toEqual(["x 0:0", "x/y 0:0"]);
   });
 });

@@ -1,5 +1,6 @@
 /** pgha drill and pgha drill list. */
 import { readFile } from "node:fs/promises";
+import { constants } from "node:os";
 import type { OptionsOf } from "../../config/flags.js";
 import { describeSystemError, PghaError, UsageError } from "../../errors.js";
 import { listDrillReports } from "../../repository/drill-report.js";
@@ -32,23 +33,42 @@ export async function drillCommand(opts: OptionsOf<"drill run">): Promise<number
     }
   }
   const store = await openStore(config, log);
-  const report = await runDrill(
-    {
-      store,
-      config,
-      log,
-      now: () => new Date(),
-      node: process.execPath,
-      launcher: launcherPath(),
-    },
-    {
-      target,
-      backupId: opts.backup,
-      checkSql,
-      keep: opts.keep === true,
-      timeoutMs: opts.timeout,
-    },
-  );
+  // SIGTERM (systemd, the scheduler's grace kill) or SIGINT (Ctrl-C): the drill stops its
+  // scratch server and removes its directory, then pgha exits as the signal would have.
+  const interrupt = new AbortController();
+  let interruptedBy: NodeJS.Signals | undefined;
+  const onSignal = (name: NodeJS.Signals) => {
+    if (interruptedBy) return; // cleaning up already
+    interruptedBy = name;
+    log.warn(`drill: ${name} received: stopping the scratch server and removing its directory`);
+    interrupt.abort(new Error(`interrupted by ${name}`));
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  let report: Awaited<ReturnType<typeof runDrill>>;
+  try {
+    report = await runDrill(
+      {
+        store,
+        config,
+        log,
+        now: () => new Date(),
+        node: process.execPath,
+        launcher: launcherPath(),
+        signal: interrupt.signal,
+      },
+      {
+        target,
+        backupId: opts.backup,
+        checkSql,
+        keep: opts.keep === true,
+        timeoutMs: opts.timeout,
+      },
+    );
+  } finally {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+  }
   if (opts.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else {
     const p = report.phases;
@@ -74,6 +94,9 @@ export async function drillCommand(opts: OptionsOf<"drill run">): Promise<number
       ),
     );
   }
+  // 128 + the signal's number (130 for SIGINT, 143 for SIGTERM), as a shell reports a
+  // program the signal ended: not a pgha exit code of its own.
+  if (interruptedBy) return 128 + constants.signals[interruptedBy];
   if (report.passed) return 0;
   if (report.error?.startsWith("cannot restore:")) {
     throw new PghaError("unrestorable", `drill ${report.id} failed: ${report.error}`, {

@@ -12,6 +12,7 @@ import {
   requirePlan,
 } from "../../restore/apply.js";
 import type { ArchiveEnd } from "../../restore/archive-end.js";
+import { decideDataOwner } from "../../restore/data-owner.js";
 import type { PlanOutcome, RestorePlan } from "../../restore/plan.js";
 import { restoreCommandLine } from "../../restore/recovery-config.js";
 import { type Setting, standbySettings } from "../../restore/recovery-settings.js";
@@ -136,6 +137,8 @@ export async function restoreRunCommand(opts: OptionsOf<"restore run">): Promise
   const { config, log } = loadContext(opts);
   const pgdata = requirePgdata(config, "to restore into");
   const request = requestFrom(opts);
+  // Run as root: decided (or refused) before anything is downloaded.
+  const owner = await decideDataOwner(pgdata, process.geteuid?.());
   const store = await openStore(config, log);
   const deps = { store, cluster: config.cluster, log, jobs: config.parallel };
   // Plan first: a target that cannot be reached is refused before anything is downloaded.
@@ -155,6 +158,7 @@ export async function restoreRunCommand(opts: OptionsOf<"restore run">): Promise
       server: archive ? [] : [["archive_mode", "off"]],
       comment: `pgha restore of backup ${plan.backup.id} at ${new Date().toISOString()}`,
     },
+    owner,
   });
   const after =
     request.target.kind === "latest"
@@ -169,17 +173,19 @@ export async function restoreRunCommand(opts: OptionsOf<"restore run">): Promise
 export async function standbyCommand(opts: OptionsOf<"standby">): Promise<number> {
   const { config, log } = loadContext(opts);
   const pgdata = requirePgdata(config, "of the standby");
-  const conninfo = opts.primaryConninfo;
-  if (!conninfo)
+  // Without a conninfo the standby follows the repository alone (restore_command only).
+  const conninfo = opts.primaryConninfo === "" ? undefined : opts.primaryConninfo;
+  if (conninfo === undefined && opts.slot !== undefined)
     throw new UsageError(
-      "--primary-conninfo is required",
-      "for example 'host=primary port=5432 user=replicator'",
+      "--slot needs --primary-conninfo",
+      "a replication slot is on the primary: name the primary with --primary-conninfo, or drop --slot for a standby that follows the repository alone",
     );
+  const owner = await decideDataOwner(pgdata, process.geteuid?.());
   // Checked by the flag table; kept as written for the summary below.
   const delayMs = opts.delay === undefined ? undefined : parseDuration(opts.delay);
   const store = await openStore(config, log);
   const deps = { store, cluster: config.cluster, log, jobs: config.parallel };
-  // The backup's own WAL must be there; the rest comes by streaming (or the archive).
+  // The backup's own WAL must be there; the rest comes by streaming or from the archive.
   const plan = await requirePlan(deps, {
     target: { kind: "immediate" },
     timeline: "latest",
@@ -202,9 +208,15 @@ export async function standbyCommand(opts: OptionsOf<"standby">): Promise<number
       server: [],
       comment: `pgha standby from backup ${plan.backup.id} at ${new Date().toISOString()}`,
     },
+    owner,
   });
+  const delayed = delayMs !== undefined ? `, applying commits ${opts.delay} late` : "";
+  const follows =
+    conninfo === undefined
+      ? `it follows the repository alone (no primary_conninfo): it replays each WAL segment once it is archived${delayed}`
+      : `it streams from the primary${delayed}, and falls back to the archive when streaming breaks`;
   process.stdout.write(
-    `standby built from backup ${plan.backup.id} in ${pgdata}\nstart it (as the PostgreSQL user): pg_ctl -D ${pgdata} start\nit streams from the primary${delayMs !== undefined ? `, applying commits ${opts.delay} late` : ""}, and falls back to the archive when streaming breaks\n`,
+    `standby built from backup ${plan.backup.id} in ${pgdata}\nstart it (as the PostgreSQL user): pg_ctl -D ${pgdata} start\n${follows}\n`,
   );
   return 0;
 }
