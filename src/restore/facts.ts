@@ -76,8 +76,9 @@ export async function gatherRestoreFacts(
           file.timeline,
           `stored with ${groups.size} different contents (${keys.join(", ")})`,
         );
-      } else conflicts.set(name, keys);
-      continue;
+        continue;
+      }
+      conflicts.set(name, keys);
     }
     const first = versions[0];
     if (!first) continue;
