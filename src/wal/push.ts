@@ -270,7 +270,7 @@ async function storeVersion(
     return outcome;
   }
   const stored = prepared.body
-    ? await deps.store.put(key, prepared.body, { metadata: encodeContentMeta(content) })
+    ? await deps.store.put(key, prepared.body, { metadata: encodeContentMeta(content, 2) })
     : await putStreamed(deps, prepared.path, key, content, false);
   await readBack(deps, key, stored, content, identity, facts);
   const after = await listWalVersions(deps.store, deps.cluster, file);
@@ -476,6 +476,7 @@ async function putStreamed(
   path: string,
   key: string,
   content: ContentMeta,
+  /** True for the plain key; false for a content-addressed one (format 2, FORMAT.md). */
   ifAbsent: boolean,
 ): Promise<StoredObject> {
   const compress = await compressStream(deps.compression);
@@ -491,7 +492,7 @@ async function putStreamed(
     source.on("error", (error) => compress.destroy(error));
     const body = source.pipe(tap).pipe(compress);
     const stored = await deps.store.put(key, body, {
-      metadata: encodeContentMeta(content),
+      metadata: encodeContentMeta(content, ifAbsent ? 1 : 2),
       ifAbsent,
     });
     if (rehash.digest("hex") !== content.sha256) {

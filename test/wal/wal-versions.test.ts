@@ -172,6 +172,7 @@ describe("WAL where the store ignores conditional writes", () => {
     expect(first.status).toBe("stored");
     expect(first.key).toBe(`${walKey("main", FILE)}.${first.sha256}`);
     expect(await store.head(walKey("main", FILE))).toBeUndefined();
+    expect((await store.head(first.key))?.metadata["pgha-format"]).toBe("2");
     const again = await pushWalFile(pushDeps(store), a);
     expect(again.status).toBe("already-archived");
     const dest = join(dir, "RECOVERYXLOG");
