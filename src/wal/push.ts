@@ -322,6 +322,7 @@ async function refuseOtherContent(
     written
       ? "this push stored its own copy and kept the other; nothing was overwritten, wal-fetch refuses the name until one is deleted"
       : `this file (sha256 ${content.sha256.slice(0, 12)}…, ${content.rawSize} bytes) differs; nothing was written`,
+    !written,
   );
 }
 

@@ -60,18 +60,25 @@ export async function contentsOf(
   return groups;
 }
 
-/** The error for a name stored with different contents: it names every one of them. */
+/**
+ * The error for a name stored with different contents: it names every one of them.
+ * `existing`: the objects are what was there before this file (nothing of it written).
+ */
 export function conflictError(
   store: ObjectStore,
   name: string,
   groups: Map<string, WalVersion[]>,
   what: string,
+  existing = false,
 ): WalConflictError {
   const list = [...groups.values()]
     .map((versions) => versions.map((v) => `${store.url}/${v.key}`).join(" = "))
     .join(" and ");
+  const lead = existing
+    ? `${name} is already archived at ${list} with different content`
+    : `${name} is archived with different content: ${list}`;
   return new WalConflictError(
-    `${name} is archived with different content: ${list}; ${what}`,
+    `${lead}; ${what}`,
     "two servers archived the same timeline (an old primary after failover?): find out which copy the surviving cluster wrote, delete the other object, and stop the server that is not the primary",
   );
 }
