@@ -47,6 +47,12 @@ export interface FetchDeps {
   log: Logger;
   /** Files up to this size are checked in memory, larger ones streamed (tests lower it). */
   inMemoryLimit?: number;
+  /**
+   * What a long-running caller (the prefetcher) learned about the repository's WAL layout,
+   * shared by its fetches: once a name was found only under a content-addressed key, later
+   * fetches list first (LIST + GET) instead of trying the plain key (GET + LIST + GET).
+   */
+  layout?: { listFirst: boolean };
 }
 
 export interface FetchOutcome {
@@ -93,15 +99,19 @@ async function fetchEitherLayout(
   dest: string,
 ): Promise<{ key: string; rawSize: number }> {
   const plain = walKey(deps.cluster, file);
-  try {
-    return { key: plain, rawSize: await download(deps, plain, dest) };
-  } catch (error) {
-    if (!(error instanceof NotFoundError)) throw error;
+  if (!deps.layout?.listFirst) {
+    try {
+      return { key: plain, rawSize: await download(deps, plain, dest) };
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+    }
   }
-  const groups = await contentsOf(
-    deps.store,
-    await listWalVersions(deps.store, deps.cluster, file),
-  );
+  // The listing of the plain key as a prefix holds the plain key too.
+  const versions = await listWalVersions(deps.store, deps.cluster, file);
+  if (deps.layout && versions.length > 0) {
+    deps.layout.listFirst = versions.every((v) => v.sha256 !== undefined);
+  }
+  const groups = await contentsOf(deps.store, versions);
   if (groups.size > 1) {
     throw conflictError(deps.store, file.name, groups, "wal-fetch does not choose between them");
   }

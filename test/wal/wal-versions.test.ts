@@ -184,6 +184,33 @@ describe("WAL where the store ignores conditional writes", () => {
     );
   });
 
+  it("a long-running fetcher lists first once it found the content-addressed layout", async () => {
+    const store = new MemoryStore("s3rver-like", { ignoreIfAbsent: true });
+    const [a] = await twoContents();
+    await pushWalFile(pushDeps(store), a);
+    const layout = { listFirst: false };
+    const gets: string[] = [];
+    const counting: ObjectStore = Object.assign(Object.create(store) as MemoryStore, {
+      get: (key: string) => {
+        gets.push(key);
+        return store.get(key);
+      },
+    });
+    const deps = { ...fetchDeps(counting), layout };
+    await fetchWalFile(deps, NAME, join(dir, "one"));
+    expect(layout.listFirst).toBe(true);
+    expect(gets).toHaveLength(2); // the plain key (missing), then the version
+    gets.length = 0;
+    await fetchWalFile(deps, NAME, join(dir, "two"));
+    expect(gets).toHaveLength(1);
+    expect((await readFile(join(dir, "two"))).equals(await readFile(a))).toBe(true);
+    // Back on a repository with plain keys it goes back to trying them first.
+    const plain = new MemoryStore("aws-like");
+    await pushWalFile(pushDeps(plain), a);
+    await fetchWalFile({ ...fetchDeps(plain), layout }, NAME, join(dir, "three"));
+    expect(layout.listFirst).toBe(false);
+  });
+
   it("refuses other content before writing anything once a name is archived", async () => {
     const store = new MemoryStore("s3rver-like", { ignoreIfAbsent: true });
     const [a, b] = await twoContents();
