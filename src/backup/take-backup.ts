@@ -29,10 +29,11 @@ import {
   writeBackupManifest,
 } from "../repository/backup-manifest.js";
 import { readIdentity } from "../repository/identity.js";
-import { backupDataKey, backupManifestKey, backupPrefix, walKey } from "../repository/keys.js";
+import { backupDataKey, backupManifestKey, backupPrefix } from "../repository/keys.js";
 import { acquireLock } from "../repository/lock.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { parseLsn, parseWalFileName, segmentBeforeLsn, segmentRange } from "../wal/names.js";
+import { listWalVersions } from "../wal/versions.js";
 import { type PartTree, planBundles } from "./bundle-plan.js";
 import { type BundleRun, storeBundles } from "./store-bundles.js";
 import { TarUpload } from "./tar-upload.js";
@@ -298,9 +299,9 @@ async function waitForWal(deps: BackupDeps, names: string[]): Promise<void> {
   for (const name of names) {
     const file = parseWalFileName(name);
     if (!file) throw new Error(`bad segment name ${name}`);
-    const key = walKey(deps.cluster, file);
     let pause = 50;
-    while (!(await deps.store.head(key))) {
+    // One listing finds the name under either layout (plain or content-addressed key).
+    while ((await listWalVersions(deps.store, deps.cluster, file)).length === 0) {
       if (deps.now().getTime() > deadline) {
         throw new PostgresError(
           `WAL segment ${name} needed by the backup was not archived within ${Math.round(deps.archiveTimeoutMs / 1000)}s`,

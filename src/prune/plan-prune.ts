@@ -21,6 +21,7 @@ import {
   clusterPrefix,
   dumpManifestKey,
   dumpsPrefix,
+  walNameOfKey,
   walPrefix,
 } from "../repository/keys.js";
 import type { Leftover, ObjectStore } from "../storage/object-store.js";
@@ -52,7 +53,7 @@ export interface PruneFacts {
   dumps: CatalogEntry[];
   /** Objects under backups/ or dumps/ of an id without a manifest: left by a crashed run. */
   debris: StoredObject[];
-  /** Every archived WAL object, with its file name. */
+  /** Every archived WAL object, with the WAL file name it stores (either layout). */
   wal: (StoredObject & { name: string })[];
   walSegmentSize: number | undefined;
   /** Manifests pgha could not read: their objects are never deleted. */
@@ -158,9 +159,10 @@ export async function gatherPruneFacts(
     ...backupObjects.filter((o) => isDebris(o.key, backupsPrefix(cluster), listed)),
     ...dumpObjects.filter((o) => isDebris(o.key, dumpsPrefix(cluster), listed)),
   ];
+  // A content-addressed key (FORMAT.md) goes with its WAL name: kept or deleted with it.
   const wal = (await listObjects(store, walPrefix(cluster))).map((o) => ({
     ...o,
-    name: o.key.slice(o.key.lastIndexOf("/") + 1),
+    name: walNameOfKey(o.key).name,
   }));
   const identity = await readIdentity(store, cluster);
   const leftovers = (await store.listLeftovers?.(clusterPrefix(cluster), leftoversBefore)) ?? [];

@@ -4,6 +4,7 @@
  *   v1/clusters/<cluster>/identity.json
  *   v1/clusters/<cluster>/wal/<timeline+log, 16 hex>/<segment | .partial | .backup file>
  *   v1/clusters/<cluster>/wal/history/<timeline>.history
+ *   ...either of those WAL keys followed by .<sha256 of the raw content> (content-addressed)
  *   v1/clusters/<cluster>/backups/<backup id>/data/<base | tablespace oid>.<n>.tar   (bundles)
  *   v1/clusters/<cluster>/backups/<backup id>/manifest.json   (written last)
  *   v1/clusters/<cluster>/dumps/<dump id>/globals.sql | db-<n>.dump
@@ -43,6 +44,31 @@ export function walKey(cluster: string, file: WalFileName): string {
   // Grouping by timeline+log keeps local directories small (256 files at 16 MiB) and
   // lets later code list or prune one timeline range at a time.
   return `${walPrefix(cluster)}${file.segment.slice(0, 16)}/${file.name}`;
+}
+
+/**
+ * The content-addressed key of a WAL file: its key followed by `.<sha256>` of its raw
+ * content. Where the store's conditional writes are not proven, wal-push stores WAL here
+ * (FORMAT.md): equal content gives the same key, different content a different key, so
+ * concurrent pushers of one name cannot overwrite each other.
+ */
+export function walVersionKey(cluster: string, file: WalFileName, sha256: string): string {
+  return `${walKey(cluster, file)}.${sha256}`;
+}
+
+const VERSION_SUFFIX = /\.([0-9a-f]{64})$/;
+
+/**
+ * The WAL file name a key under wal/ stores, and the sha256 its name carries when it is
+ * content-addressed (undefined for the plain key). No WAL file name ends in 64 hex digits
+ * after a dot, so the two layouts cannot be confused. Whether `name` is a WAL file name
+ * at all is the caller's to check (parseWalFileName).
+ */
+export function walNameOfKey(key: string): { name: string; sha256: string | undefined } {
+  const base = key.slice(key.lastIndexOf("/") + 1);
+  const version = VERSION_SUFFIX.exec(base);
+  if (!version) return { name: base, sha256: undefined };
+  return { name: base.slice(0, version.index), sha256: version[1] };
 }
 
 export function backupsPrefix(cluster: string): string {

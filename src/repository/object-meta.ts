@@ -13,9 +13,14 @@ export interface ContentMeta {
   compression: CompressionAlgorithm;
 }
 
-export function encodeContentMeta(meta: ContentMeta): Record<string, string> {
+/**
+ * `format` is the repository format the object belongs to (FORMAT.md): 2 for WAL under a
+ * content-addressed key, which a reader of format 1 does not look for; 1 for the rest.
+ * Readers accept both: the other fields mean the same.
+ */
+export function encodeContentMeta(meta: ContentMeta, format: 1 | 2 = 1): Record<string, string> {
   return {
-    "pgha-format": "1",
+    "pgha-format": String(format),
     "pgha-sha256": meta.sha256,
     "pgha-raw-size": String(meta.rawSize),
     "pgha-compression": meta.compression,
@@ -47,8 +52,12 @@ export function decodeContentMeta(key: string, metadata: Record<string, string>)
  * restore planner refuses a target time at or after the push time of the newest segment
  * it can reach. Built here only, for wal-push and the asynchronous archiver alike.
  */
-export function encodeWalMeta(meta: ContentMeta, pushedAt: Date): Record<string, string> {
-  return { ...encodeContentMeta(meta), "pgha-pushed-at": pushedAt.toISOString() };
+export function encodeWalMeta(
+  meta: ContentMeta,
+  pushedAt: Date,
+  format: 1 | 2 = 1,
+): Record<string, string> {
+  return { ...encodeContentMeta(meta, format), "pgha-pushed-at": pushedAt.toISOString() };
 }
 
 /** When pgha pushed a WAL object; undefined for objects pushed before pgha recorded it. */

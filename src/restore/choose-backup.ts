@@ -10,7 +10,12 @@
  *   repository cannot know where an xid or a name is: the plan says so in a note).
  */
 import type { BackupManifest } from "../repository/backup-manifest.js";
-import { type TimelineStep, timelinePath } from "../wal/history.js";
+import {
+  type HistoryEntry,
+  parseHistory,
+  type TimelineStep,
+  timelinePath,
+} from "../wal/history.js";
 import { historyFileName, parseLsn, parseWalFileName } from "../wal/names.js";
 import type { RestoreFacts } from "./facts.js";
 import { type Chosen, refuse } from "./refusal.js";
@@ -21,18 +26,68 @@ export interface BackupChoice {
   targetTimeline: number;
   path: TimelineStep[];
   notes: string[];
+  /** History files not followed, one line each ("00000002.history: why"). */
+  ignoredHistories: string[];
 }
 
-function knownTimelines(facts: RestoreFacts): number[] {
+export interface FollowedHistories {
+  /** History files that are followed, by timeline. */
+  usable: Map<number, string>;
+  /** The others, by timeline, with why. */
+  ignored: Map<number, string>;
+}
+
+/**
+ * The history files a plan follows: those that parse (parseHistory) and whose ancestry
+ * agrees with their parent's history file where that one is followed. A file that fails
+ * is not followed and is reported, so that one bad file (archived by an older pgha, or
+ * put there by hand) does not refuse every restore: its timeline is not a target.
+ */
+export function followedHistories(facts: RestoreFacts): FollowedHistories {
+  const usable = new Map<number, string>();
+  const ignored = new Map<number, string>(facts.unreadableHistories ?? []);
+  const parsed = new Map<number, HistoryEntry[]>();
+  for (const timeline of [...facts.histories.keys()].sort((a, b) => a - b)) {
+    const text = facts.histories.get(timeline) ?? "";
+    const history = parseHistory(timeline, text);
+    if (!history.ok) {
+      ignored.set(timeline, history.reason);
+      continue;
+    }
+    const parent = history.entries.at(-1)?.parent ?? 0;
+    const inherited = parsed.get(parent);
+    const own = history.entries.slice(0, -1);
+    if (
+      inherited &&
+      (inherited.length !== own.length ||
+        inherited.some(
+          (e, i) => e.parent !== own[i]?.parent || e.switchpoint !== own[i]?.switchpoint,
+        ))
+    ) {
+      ignored.set(
+        timeline,
+        `its ancestry differs from the one ${historyFileName(parent)} lists for its parent timeline ${parent}`,
+      );
+      continue;
+    }
+    parsed.set(timeline, history.entries);
+    usable.set(timeline, text);
+  }
+  return { usable, ignored };
+}
+
+function knownTimelines(facts: RestoreFacts, followed: FollowedHistories): number[] {
   const set = new Set<number>([
     1,
-    ...facts.histories.keys(),
+    ...followed.usable.keys(),
     ...facts.backups.map((b) => b.timeline),
   ]);
   for (const name of facts.wal.keys()) {
     const file = parseWalFileName(name);
     if (file) set.add(file.timeline);
   }
+  // A timeline whose history file is not followed cannot be recovered to.
+  for (const timeline of followed.ignored.keys()) set.delete(timeline);
   return [...set].sort((a, b) => a - b);
 }
 
@@ -42,18 +97,25 @@ function onPath(backup: BackupManifest, path: TimelineStep[]): boolean {
   return step !== undefined && stop !== undefined && (step.end === null || stop <= step.end);
 }
 
-function pathFor(facts: RestoreFacts, timeline: number): Chosen<TimelineStep[]> {
-  if (timeline > 1 && !facts.histories.has(timeline)) {
+function pathFor(followed: FollowedHistories, timeline: number): Chosen<TimelineStep[]> {
+  const ignored = followed.ignored.get(timeline);
+  if (timeline > 1 && ignored !== undefined) {
+    return refuse(
+      `timeline ${timeline}'s history file ${historyFileName(timeline)} is not followed: ${ignored}`,
+    );
+  }
+  if (timeline > 1 && !followed.usable.has(timeline)) {
     return refuse(
       `timeline ${timeline} has no history file (${historyFileName(timeline)}) in the archive`,
     );
   }
-  return { ok: true, value: timelinePath(timeline, facts.histories.get(timeline)) };
+  return { ok: true, value: timelinePath(timeline, followed.usable.get(timeline)) };
 }
 
 export function chooseBackup(facts: RestoreFacts, request: RestoreRequest): Chosen<BackupChoice> {
   if (facts.backups.length === 0) return refuse("the repository has no backups of this cluster");
   const target = request.target;
+  const followed = followedHistories(facts);
 
   let candidates: BackupManifest[];
   let targetTimeline: number;
@@ -65,8 +127,10 @@ export function chooseBackup(facts: RestoreFacts, request: RestoreRequest): Chos
     path = [];
   } else {
     targetTimeline =
-      request.timeline === "latest" ? Math.max(...knownTimelines(facts)) : request.timeline;
-    const found = pathFor(facts, targetTimeline);
+      request.timeline === "latest"
+        ? Math.max(...knownTimelines(facts, followed))
+        : request.timeline;
+    const found = pathFor(followed, targetTimeline);
     if (!found.ok) return found;
     path = found.value;
     candidates = facts.backups.filter((b) => onPath(b, path));
@@ -107,7 +171,7 @@ export function chooseBackup(facts: RestoreFacts, request: RestoreRequest): Chos
   }
   if (request.timeline === "current") {
     targetTimeline = backup.timeline;
-    const found = pathFor(facts, targetTimeline);
+    const found = pathFor(followed, targetTimeline);
     if (!found.ok) return found;
     path = found.value;
   }
@@ -117,5 +181,9 @@ export function chooseBackup(facts: RestoreFacts, request: RestoreRequest): Chos
       `the repository cannot know where ${describeTarget(target)} is: backup ${backup.id} is the newest on the path; if the target lies before its end (${backup.stopTime}), recovery stops with an error: choose an older one with --backup`,
     );
   }
-  return { ok: true, value: { backup, targetTimeline, path, notes } };
+  const ignoredHistories = [...followed.ignored].map(
+    ([timeline, why]) => `${historyFileName(timeline)}: ${why}`,
+  );
+  for (const line of ignoredHistories) notes.push(`history file not followed: ${line}`);
+  return { ok: true, value: { backup, targetTimeline, path, notes, ignoredHistories } };
 }

@@ -33,7 +33,7 @@ export type PlanOutcome = { ok: true; plan: RestorePlan } | { ok: false; refusal
 export function planRestore(facts: RestoreFacts, request: RestoreRequest): PlanOutcome {
   const chosen = chooseBackup(facts, request);
   if (!chosen.ok) return chosen;
-  const { backup, targetTimeline, path, notes } = chosen.value;
+  const { backup, targetTimeline, path, notes, ignoredHistories } = chosen.value;
   const wal = walRange(facts, backup, path, request.target);
   if (!wal.ok) return wal;
   return {
@@ -48,7 +48,14 @@ export function planRestore(facts: RestoreFacts, request: RestoreRequest): PlanO
       })),
       wal: wal.value,
       notes,
-      settings: targetSettings(request, backup),
+      // PostgreSQL's 'latest' would read the history files this plan does not follow
+      // (and stop on one it cannot parse): name the timeline the plan chose instead.
+      settings: targetSettings(
+        ignoredHistories.length > 0 && request.timeline === "latest"
+          ? { ...request, timeline: targetTimeline }
+          : request,
+        backup,
+      ),
       downloadBytes: backup.storedBytes + wal.value.bytes,
     },
   };

@@ -117,6 +117,16 @@ export function walRange(
       gaps,
     );
   }
+  // wal-fetch refuses a name stored with two contents: so does the plan, naming them.
+  const conflicting = segments.filter((name) => facts.conflicts?.has(name));
+  if (conflicting.length > 0) {
+    const which = conflicting
+      .slice(0, 5)
+      .map((name) => `${name} (${(facts.conflicts?.get(name) ?? []).join(" and ")})`);
+    return refuse(
+      `${conflicting.length} WAL segment${conflicting.length === 1 ? " is" : "s are"} archived with different contents: ${which.join(", ")}${conflicting.length > 5 ? ", ..." : ""}; delete the copy the surviving cluster did not write`,
+    );
+  }
   return {
     ok: true,
     value: {

@@ -22,17 +22,28 @@ interface Stored {
   lastModified: Date;
 }
 
+export interface MemoryStoreOptions {
+  /**
+   * Behave like an S3 server that ignores If-None-Match (s3rver): put(ifAbsent) replaces an
+   * existing object, and capabilities.atomicIfAbsent says false.
+   */
+  ignoreIfAbsent?: boolean;
+}
+
 export class MemoryStore implements ObjectStore {
   readonly url: string;
-  readonly capabilities: StoreCapabilities = {
-    atomicIfAbsent: true,
-    atomicReplace: true,
-    durableWhenVisible: true,
-  };
+  readonly capabilities: StoreCapabilities;
   private readonly objects = new Map<string, Stored>();
+  private readonly ignoreIfAbsent: boolean;
 
-  constructor(name = "test") {
+  constructor(name = "test", options: MemoryStoreOptions = {}) {
     this.url = `memory://${name}`;
+    this.ignoreIfAbsent = options.ignoreIfAbsent === true;
+    this.capabilities = {
+      atomicIfAbsent: !this.ignoreIfAbsent,
+      atomicReplace: true,
+      durableWhenVisible: true,
+    };
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
@@ -53,7 +64,9 @@ export class MemoryStore implements ObjectStore {
     const metadata = { ...(options.metadata ?? {}) };
     assertValidMetadata(metadata);
     const data = body instanceof Uint8Array ? Buffer.from(body) : await readAll(body);
-    if (options.ifAbsent && this.objects.has(key)) throw new AlreadyExistsError(key);
+    if (options.ifAbsent && !this.ignoreIfAbsent && this.objects.has(key)) {
+      throw new AlreadyExistsError(key);
+    }
     this.objects.set(key, { data, metadata, lastModified: new Date() });
     return { key, size: data.length, metadata, verified: true };
   }

@@ -64,7 +64,8 @@ export interface PutOptions {
    * leave the existing object untouched. Local files use an atomic link(2); S3 checks
    * with HEAD first and also sends If-None-Match: * (atomic on AWS S3 and MinIO; a store
    * that ignores the header, such as s3rver, leaves a race window between HEAD and PUT).
-   * Whether it is atomic is `capabilities.atomicIfAbsent`.
+   * Whether it is atomic is `capabilities.atomicIfAbsent`; wal-push does not rely on it
+   * where it is not (content-addressed keys, src/wal/push.ts storeVersion).
    */
   ifAbsent?: boolean;
   /**

@@ -2,7 +2,9 @@
  * fetchWalFile: deliver ONE archived WAL file to the path PostgreSQL asked for.
  *
  * Guarantees:
- * - a name not in the repository throws NotFoundError after a single lookup;
+ * - a name not in the repository throws NotFoundError after two lookups (its plain key,
+ *   then a listing of its content-addressed keys, see versions.ts); a name stored with two
+ *   different contents throws WalConflictError naming both, never picks one;
  * - the body is decompressed, its sha256 and size are checked against the object's
  *   metadata, and it is written into a temporary file beside dest, fsynced and renamed
  *   onto dest, and the directory is fsynced: PostgreSQL never sees a partial or corrupt
@@ -36,7 +38,8 @@ import { type ContentMeta, decodeContentMeta } from "../repository/object-meta.j
 import type { ObjectStore } from "../storage/object-store.js";
 import { retryAsWhole } from "../storage/retrying-store.js";
 import { readAll } from "../storage/streams.js";
-import { parseWalFileName } from "./names.js";
+import { parseWalFileName, type WalFileName } from "./names.js";
+import { conflictError, contentsOf, listWalVersions } from "./versions.js";
 
 export interface FetchDeps {
   store: ObjectStore;
@@ -44,6 +47,12 @@ export interface FetchDeps {
   log: Logger;
   /** Files up to this size are checked in memory, larger ones streamed (tests lower it). */
   inMemoryLimit?: number;
+  /**
+   * What a long-running caller (the prefetcher) learned about the repository's WAL layout,
+   * shared by its fetches: once a name was found only under a content-addressed key, later
+   * fetches list first (LIST + GET) instead of trying the plain key (GET + LIST + GET).
+   */
+  layout?: { listFirst: boolean };
 }
 
 export interface FetchOutcome {
@@ -65,28 +74,71 @@ export async function fetchWalFile(
       "restore_command should be 'pgha wal-fetch %f %p'",
     );
   }
-  const key = walKey(deps.cluster, file);
-  let rawSize: number;
+  let fetched: { key: string; rawSize: number };
   try {
-    rawSize = await retryAsWhole(deps.store, `fetch ${name}`, (store) =>
-      download({ ...deps, store }, key, dest),
+    fetched = await retryAsWhole(deps.store, `fetch ${name}`, (store) =>
+      fetchEitherLayout({ ...deps, store }, file, dest),
     );
   } catch (error) {
     if (error instanceof NotFoundError) await checkClusterExists(deps);
     throw error;
   }
+  const { key, rawSize } = fetched;
   deps.log.debug(`restored ${name} (${rawSize} bytes) from ${deps.store.url}/${key} to ${dest}`);
   return { name, key, rawSize, dest };
+}
+
+/**
+ * The plain key first (one GET where pushes use it); when it is not there, the name's
+ * content-addressed keys (versions.ts): one is fetched, two with different content are a
+ * conflict that is refused, naming both, rather than a choice made silently.
+ */
+async function fetchEitherLayout(
+  deps: FetchDeps,
+  file: WalFileName,
+  dest: string,
+): Promise<{ key: string; rawSize: number }> {
+  const plain = walKey(deps.cluster, file);
+  if (!deps.layout?.listFirst) {
+    try {
+      return { key: plain, rawSize: await download(deps, plain, dest) };
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+    }
+  }
+  // The listing of the plain key as a prefix holds the plain key too.
+  const versions = await listWalVersions(deps.store, deps.cluster, file);
+  if (deps.layout && versions.length > 0) {
+    deps.layout.listFirst = versions.every((v) => v.sha256 !== undefined);
+  }
+  const groups = await contentsOf(deps.store, versions);
+  if (groups.size > 1) {
+    throw conflictError(deps.store, file.name, groups, "wal-fetch does not choose between them");
+  }
+  const [version] = [...groups.values()].flat();
+  if (!version) throw new NotFoundError(`${file.name} is not in ${deps.store.url}`);
+  const rawSize = await download(deps, version.key, dest, version.sha256 || undefined);
+  return { key: version.key, rawSize };
 }
 
 /** Files up to this size (as stored, and decoded) are checked in memory before they are written. */
 const IN_MEMORY_LIMIT = 64 << 20;
 
-async function download(deps: FetchDeps, key: string, dest: string): Promise<number> {
+async function download(
+  deps: FetchDeps,
+  key: string,
+  dest: string,
+  sha256?: string,
+): Promise<number> {
   const { info, body } = await deps.store.get(key);
   let meta: ContentMeta;
   try {
     meta = decodeContentMeta(key, info.metadata);
+    if (sha256 !== undefined && meta.sha256 !== sha256) {
+      throw new IntegrityError(
+        `${deps.store.url}/${key} has metadata of other content (sha256 ${meta.sha256.slice(0, 12)}…) than its name says`,
+      );
+    }
   } catch (error) {
     body.destroy();
     throw error;

@@ -20,8 +20,8 @@
  *
  * - GET identity.json: refuses a segment of another cluster (system identifier, WAL
  *   format). The identity never changes once written, so a cached copy answers as well.
- * - PUT probes/if-none-match, twice (only when the cache can keep the answer): learns
- *   whether the server honours If-None-Match, which decides whether the next HEAD is needed.
+ * - PUT probes/if-none-match, twice: learns whether the server honours If-None-Match,
+ *   which decides the layout (below) and whether the next HEAD is needed.
  * - HEAD before the PUT: only where the server is not known to honour If-None-Match; it
  *   keeps the PUT from replacing an archived object with different content.
  * - PUT with If-None-Match: * and Content-MD5: stores the object; the server verifies the
@@ -33,6 +33,11 @@
  *   already says the server stored exactly those bytes; what it cannot say is that the
  *   store keeps metadata, which the push that filled the cache checked. So this HEAD is
  *   made on a cold cache or when the ETag proves nothing (multipart, SSE-KMS).
+ *
+ * Where If-None-Match is not known to be honoured (the probe found it ignored, or could
+ * not run), a HEAD before the PUT cannot stop a concurrent pusher: the object goes to a
+ * content-addressed key instead, with a LIST of the name before and after the PUT
+ * (storeVersion): LIST + PUT + LIST on a warm cache.
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
@@ -58,7 +63,7 @@ import {
   ensureIdentity,
   identityFromHeader,
 } from "../repository/identity.js";
-import { conditionalWriteProbeKey, walKey } from "../repository/keys.js";
+import { conditionalWriteProbeKey, walKey, walVersionKey } from "../repository/keys.js";
 import {
   type ContentMeta,
   decodeContentMeta,
@@ -66,9 +71,11 @@ import {
   sameContent,
 } from "../repository/object-meta.js";
 import type { ObjectStore, StoredObject } from "../storage/object-store.js";
+import { parseHistory } from "./history.js";
 import { parseWalFileName, type WalFileName } from "./names.js";
 import { checkSegmentHeader, LONG_PAGE_HEADER_SIZE, type LongPageHeader } from "./page-header.js";
 import type { RepoFacts, RepoFactsCache } from "./repo-facts.js";
+import { conflictError, contentsOf, listWalVersions, type WalVersion } from "./versions.js";
 
 export interface PushDeps {
   store: ObjectStore;
@@ -165,6 +172,12 @@ export async function storeWalFile(deps: PushDeps, prepared: PreparedWal): Promi
   // Taken after PostgreSQL handed the file over: every record in it is older.
   const metadata = encodeWalMeta(content, deps.now());
 
+  // Where a conditional write may be ignored, two pushers of one name could both write
+  // it: the content-addressed layout keeps them apart (storeVersion).
+  if (deps.store.capabilities.atomicIfAbsent !== true) {
+    return storeVersion(deps, prepared, file, content, identity, facts);
+  }
+
   // No HEAD first: put(ifAbsent) reports an existing name itself (atomically where the
   // store's capabilities.atomicIfAbsent says so; the S3 stores check with a HEAD while it
   // is not known), and only then do we compare contents.
@@ -172,7 +185,7 @@ export async function storeWalFile(deps: PushDeps, prepared: PreparedWal): Promi
   try {
     stored = prepared.body
       ? await deps.store.put(key, prepared.body, { metadata, ifAbsent: true })
-      : await putStreamed(deps, path, key, content, metadata);
+      : await putStreamed(deps, path, key, content, metadata, true);
   } catch (error) {
     if (error instanceof AlreadyExistsError) {
       // Archived already: a retry after a crash, or another pusher (an old primary after failover).
@@ -186,25 +199,132 @@ export async function storeWalFile(deps: PushDeps, prepared: PreparedWal): Promi
     throw error;
   }
 
-  // The HEAD after the PUT (see the module comment for when it is left out).
-  if (!stored.verified || !facts) {
-    const check = await deps.store.head(key);
-    if (
-      !check ||
-      check.size !== stored.size ||
-      !sameContent(decodeContentMeta(key, check.metadata), content)
-    ) {
-      throw new IntegrityError(
-        `${deps.store.url}/${key} does not read back as stored (size ${check?.size ?? "none"}, expected ${stored.size})`,
-        "the storage did not keep what it acknowledged; PostgreSQL will retry the file",
-      );
-    }
-    if (identity && !facts) await remember(deps, identity);
-  }
+  await readBack(deps, key, stored, content, identity, facts);
   deps.log.debug(
     `archived ${name}: ${prepared.size} -> ${stored.size} bytes at ${deps.store.url}/${key}`,
   );
   return { status: "stored", name, key, rawSize: prepared.size, storedSize: stored.size, sha256 };
+}
+
+/** The HEAD after the PUT (see the module comment for when it is left out). */
+async function readBack(
+  deps: PushDeps,
+  key: string,
+  stored: StoredObject,
+  content: ContentMeta,
+  identity: ClusterIdentity | undefined,
+  facts: RepoFacts | undefined,
+): Promise<void> {
+  if (stored.verified && facts) return;
+  const check = await deps.store.head(key);
+  if (
+    !check ||
+    check.size !== stored.size ||
+    !sameContent(decodeContentMeta(key, check.metadata), content)
+  ) {
+    throw new IntegrityError(
+      `${deps.store.url}/${key} does not read back as stored (size ${check?.size ?? "none"}, expected ${stored.size})`,
+      "the storage did not keep what it acknowledged; PostgreSQL will retry the file",
+    );
+  }
+  if (identity && !facts) await remember(deps, identity);
+}
+
+/**
+ * The push where the store's conditional writes are not proven (a server that ignores
+ * If-None-Match, or one not probed): the object goes to its content-addressed key
+ * `<key>.<sha256>` (FORMAT.md), so a concurrent pusher of the same name with other
+ * content writes another key and neither is lost; equal content writes equal bytes.
+ * Requests: LIST the name, PUT, (HEAD, as above), LIST again.
+ * - The first listing finds the name archived already: with this content, nothing to do;
+ *   with other content, a conflict before anything is written.
+ * - The second finds a pusher that raced this one: with other content, a conflict (exit
+ *   5), and both objects stay for the operator to choose from; wal-fetch refuses the name
+ *   until one is deleted. Of two racers, the one that lists last sees the other.
+ */
+async function storeVersion(
+  deps: PushDeps,
+  prepared: PreparedWal,
+  file: WalFileName,
+  content: ContentMeta,
+  identity: ClusterIdentity | undefined,
+  facts: RepoFacts | undefined,
+): Promise<PushOutcome> {
+  const key = walVersionKey(deps.cluster, file, content.sha256);
+  const before = await listWalVersions(deps.store, deps.cluster, file);
+  // Archived already with this content (this layout, or the plain key): nothing to write.
+  const same = await refuseOtherContent(deps, file, key, content, before, false);
+  for (const version of same) {
+    const info = await deps.store.head(version.key);
+    if (!info) continue;
+    const outcome = await alreadyArchived(
+      deps,
+      file,
+      version.key,
+      content,
+      info.metadata,
+      info.size,
+    );
+    if (identity && !facts) await remember(deps, identity);
+    return outcome;
+  }
+  // Taken after PostgreSQL handed the file over: every record in it is older.
+  const metadata = encodeWalMeta(content, deps.now(), 2);
+  const stored = prepared.body
+    ? await deps.store.put(key, prepared.body, { metadata })
+    : await putStreamed(deps, prepared.path, key, content, metadata, false);
+  await readBack(deps, key, stored, content, identity, facts);
+  const after = await listWalVersions(deps.store, deps.cluster, file);
+  await refuseOtherContent(
+    deps,
+    file,
+    key,
+    content,
+    after.filter((v) => v.key !== key),
+    true,
+  );
+  deps.log.debug(
+    `archived ${file.name}: ${prepared.size} -> ${stored.size} bytes at ${deps.store.url}/${key}`,
+  );
+  return {
+    status: "stored",
+    name: file.name,
+    key,
+    rawSize: prepared.size,
+    storedSize: stored.size,
+    sha256: content.sha256,
+  };
+}
+
+/**
+ * Throws WalConflictError when one of `stored` holds other content than this file;
+ * else returns those of them that hold this content.
+ */
+async function refuseOtherContent(
+  deps: PushDeps,
+  file: WalFileName,
+  key: string,
+  content: ContentMeta,
+  stored: WalVersion[],
+  written: boolean,
+): Promise<WalVersion[]> {
+  if (stored.length === 0) return [];
+  const mine: WalVersion = { key, sha256: content.sha256, size: 0 };
+  const groups = await contentsOf(deps.store, [mine, ...stored]);
+  if (groups.size <= 1) {
+    return (groups.get(content.sha256) ?? []).filter((v) => stored.some((s) => s.key === v.key));
+  }
+  // Not written: this push's key holds nothing, name the other objects only.
+  if (!written) groups.delete(content.sha256);
+  throw conflictError(
+    deps.store,
+    file.name,
+    groups,
+    written
+      ? "this push stored its own copy and kept the other; nothing was overwritten, wal-fetch refuses the name until one is deleted"
+      : `this file (sha256 ${content.sha256.slice(0, 12)}…, ${content.rawSize} bytes) differs; nothing was written`,
+    !written,
+  );
 }
 
 /**
@@ -231,9 +351,10 @@ async function clusterIdentity(
 
 /**
  * Tells a store that depends on its server whether the server honours conditional writes:
- * from the cache, or by a probe when the cache can keep the answer (a probe costs two
- * PUTs; the answer saves a HEAD per push). Where neither, or when the probe fails, the
- * store keeps checking with a HEAD before each PUT.
+ * from the cache, or by a probe (two PUTs, made also where no cache keeps the answer: the
+ * answer decides the layout, so that one server's pushes all use one). When the probe
+ * fails, or a push checked no identity (history files), it stays unknown and the push
+ * uses the content-addressed layout.
  */
 async function learnConditionalWrites(
   deps: PushDeps,
@@ -248,7 +369,7 @@ async function learnConditionalWrites(
       await store.learnCapabilities(probeKey, { atomicIfAbsent: facts.atomicIfAbsent });
     return;
   }
-  if (!deps.facts || !canProbe) return;
+  if (!canProbe) return;
   try {
     const learned = await store.learnCapabilities(probeKey);
     deps.log.debug(
@@ -358,6 +479,8 @@ async function putStreamed(
   key: string,
   content: ContentMeta,
   metadata: Record<string, string>,
+  /** True for the plain key; false for a content-addressed one (format 2, FORMAT.md). */
+  ifAbsent: boolean,
 ): Promise<StoredObject> {
   const compress = await compressStream(deps.compression);
   const rehash = createHash("sha256");
@@ -371,7 +494,7 @@ async function putStreamed(
     });
     source.on("error", (error) => compress.destroy(error));
     const body = source.pipe(tap).pipe(compress);
-    const stored = await deps.store.put(key, body, { metadata, ifAbsent: true });
+    const stored = await deps.store.put(key, body, { metadata, ifAbsent });
     if (rehash.digest("hex") !== content.sha256) {
       // The file changed between the two reads: what we stored does not match its metadata.
       await deps.store.delete(key);
@@ -403,6 +526,15 @@ function checkContent(file: WalFileName, head: Buffer, size: number): LongPageHe
     );
   }
   const text = head.toString("utf8");
+  if (file.kind === "history") {
+    const parsed = parseHistory(file.timeline, text);
+    if (!parsed.ok) {
+      throw new RefusedError(
+        `${file.name} is not a valid timeline history file: ${parsed.reason}`,
+        "PostgreSQL writes these files itself; one that does not parse would stop every recovery that reads it, so it is not archived",
+      );
+    }
+  }
   if (file.kind === "backup" && !text.includes("START WAL LOCATION")) {
     throw new RefusedError(
       `${file.name} is not a backup history file (no START WAL LOCATION line)`,

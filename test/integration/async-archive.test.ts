@@ -12,10 +12,10 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resolveConfig } from "../../src/config/load.js";
 import { memoryLogger } from "../../src/log.js";
-import { walKey } from "../../src/repository/keys.js";
 import type { ObjectStore } from "../../src/storage/object-store.js";
 import { openStore } from "../../src/storage/open-store.js";
 import { parseWalFileName } from "../../src/wal/names.js";
+import { archivedWalKeys } from "../helpers/archived-wal.js";
 import { type ArchivingSetup, archivingCluster } from "../helpers/archiving.js";
 import { havePostgres, s3Server } from "../helpers/components.js";
 import { PgCluster, serverOwnedTempDir, serverUser } from "../helpers/pg-cluster.js";
@@ -42,7 +42,7 @@ describe.skipIf(!pg).each(repoKinds(server))(
     const stored = (name: string) => {
       const file = parseWalFileName(name);
       if (!file) throw new Error(name);
-      return store.head(walKey("main", file)).then((info) => info !== undefined);
+      return archivedWalKeys(store, file.name).then((keys) => keys.length > 0);
     };
     const spool = () => join(setup.cluster.dataDir, "pg_wal", ".pgha", "archive");
     const archiverPid = async () =>
@@ -227,7 +227,7 @@ describe.skipIf(!pg).each(repoKinds(server))(
       const victim = segments.sort().at(-1) as string;
       const file = parseWalFileName(victim);
       if (!file) throw new Error(victim);
-      await setup.repo.corrupt(walKey("main", file));
+      for (const key of await archivedWalKeys(store, file.name)) await setup.repo.corrupt(key);
       const bad = await restore("corrupt");
       try {
         await bad.start().catch(() => undefined);

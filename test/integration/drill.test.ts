@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resolveConfig } from "../../src/config/load.js";
 import { memoryLogger } from "../../src/log.js";
-import { walKey } from "../../src/repository/keys.js";
 import { openStore } from "../../src/storage/open-store.js";
 import { parseSegmentFileName, parseWalFileName } from "../../src/wal/names.js";
+import { archivedWalKeys } from "../helpers/archived-wal.js";
 import { archivingCluster } from "../helpers/archiving.js";
 import { havePostgres, s3Server } from "../helpers/components.js";
 import { type PgCluster, serverOwnedTempDir, serverUser } from "../helpers/pg-cluster.js";
@@ -169,7 +169,7 @@ describe.skipIf(!pg).each(repoKinds(server))("drills with a %s repository", (kin
       `${listed[0].startWal.slice(0, 16)}${(start.seg + 1).toString(16).toUpperCase().padStart(8, "0")}`,
     );
     if (!missing) throw new Error("bad wal");
-    await store.delete(walKey("main", missing));
+    for (const key of await archivedWalKeys(store, missing.name)) await store.delete(key);
     const drilled = await runPgha(["drill", "--latest"], { env, asServerUser: true });
     expect(drilled.code).toBe(11);
     expect(drilled.stderr).toContain(missing.name);

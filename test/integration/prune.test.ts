@@ -9,7 +9,12 @@ import { resolveConfig } from "../../src/config/load.js";
 import { memoryLogger } from "../../src/log.js";
 import { readBackupManifest, writeBackupManifest } from "../../src/repository/backup-manifest.js";
 import { readDumpManifest, writeDumpManifest } from "../../src/repository/dump-manifest.js";
-import { backupManifestKey, clusterPrefix, dumpManifestKey } from "../../src/repository/keys.js";
+import {
+  backupManifestKey,
+  clusterPrefix,
+  dumpManifestKey,
+  walNameOfKey,
+} from "../../src/repository/keys.js";
 import type { ObjectStore } from "../../src/storage/object-store.js";
 import { openStore } from "../../src/storage/open-store.js";
 import { parseSegmentFileName, segmentNumber } from "../../src/wal/names.js";
@@ -125,7 +130,7 @@ describe.skipIf(!pg).each(repoKinds(server))("prune on a %s repository", (kind) 
     const first = parseSegmentFileName(mid.startWal);
     if (!first) throw new Error("bad start wal");
     const segments = after
-      .map((k) => parseSegmentFileName(k.slice(k.lastIndexOf("/") + 1)))
+      .map((k) => parseSegmentFileName(walNameOfKey(k).name))
       .filter((f) => f?.kind === "segment");
     expect(segments.length).toBeGreaterThan(0);
     for (const seg of segments) {

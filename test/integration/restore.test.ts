@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resolveConfig } from "../../src/config/load.js";
 import { memoryLogger } from "../../src/log.js";
-import { walKey } from "../../src/repository/keys.js";
 import { openStore } from "../../src/storage/open-store.js";
 import { parseSegmentFileName, parseWalFileName } from "../../src/wal/names.js";
+import { archivedWalKeys } from "../helpers/archived-wal.js";
 import { archivingCluster } from "../helpers/archiving.js";
 import { havePostgres, s3Server } from "../helpers/components.js";
 import { PgCluster, serverOwnedTempDir } from "../helpers/pg-cluster.js";
@@ -303,7 +303,7 @@ describe.skipIf(!pg).each(repoKinds(server))("restore with a %s repository", (ki
       `${backup.startWal.slice(0, 16)}${(start.seg + 1).toString(16).toUpperCase().padStart(8, "0")}`,
     );
     if (!next) throw new Error("bad wal");
-    await store.delete(walKey("main", next));
+    for (const key of await archivedWalKeys(store, next.name)) await store.delete(key);
 
     const planned = await runPgha(["restore", "plan", "--target-timeline", "1"], {
       env,

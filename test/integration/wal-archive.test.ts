@@ -7,8 +7,8 @@ import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/pro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { walKey } from "../../src/repository/keys.js";
 import { parseWalFileName } from "../../src/wal/names.js";
+import { archivedWalKeys, openTestStore } from "../helpers/archived-wal.js";
 import { havePostgres, s3Server } from "../helpers/components.js";
 import { freePort, PgCluster } from "../helpers/pg-cluster.js";
 import { pghaCommandLine, runPgha } from "../helpers/pgha.js";
@@ -142,7 +142,8 @@ describe.skipIf(!pg).each(repoKinds(server))("WAL archiving into a %s repository
     const name = archived[2] ?? "";
     const file = parseWalFileName(name);
     if (!file) throw new Error("bad name");
-    await repo.corrupt(walKey("main", file));
+    const store = await openTestStore(env);
+    for (const key of await archivedWalKeys(store, file.name)) await repo.corrupt(key);
     const dir = await mkdtemp(join(tmpdir(), "pgha-corrupt-"));
     try {
       const fetched = await runPgha(["wal-fetch", name, "pg_wal/RECOVERYXLOG"], { env, cwd: dir });

@@ -2,8 +2,9 @@
  * The requests one wal-push and one wal-fetch process make against an S3 server, counted
  * at the server (s3rver's request log): the first push of a data directory learns what it
  * needs, the next ones make only what their guarantees need (src/wal/push.ts). s3rver
- * ignores If-None-Match, so a HEAD stays before each PUT there.
+ * ignores If-None-Match, so WAL goes to content-addressed keys there (FORMAT.md).
  */
+import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -47,36 +48,55 @@ describe.skipIf(!enabled)("requests per wal-push / wal-fetch process on S3", () 
     return (await readFile(log, "utf8"))
       .split("\n")
       .filter(Boolean)
-      .map((line) =>
-        line.replace(/ \/pgha-test\/req\/v1\/clusters\/main\//, " ").replace(/\?.*/, ""),
-      );
+      .map((line) => {
+        // A listing is GET of the bucket with the prefix in the query: "LIST <prefix>".
+        const [method = "", url = ""] = line.split(" ");
+        const parsed = new URL(url, "http://s3");
+        const prefix = parsed.searchParams.get("prefix");
+        if (method === "GET" && parsed.searchParams.has("list-type") && prefix !== null) {
+          return `LIST ${prefix.replace(/^req\/v1\/clusters\/main\//, "")}`;
+        }
+        return line.replace(/ \/pgha-test\/req\/v1\/clusters\/main\//, " ").replace(/\?.*/, "");
+      });
   }
 
-  it("learns once, then a push is HEAD + PUT and a fetch one GET", async () => {
+  it("learns once, then a push is LIST + PUT + LIST of a content-addressed key and a fetch finds it", async () => {
+    // s3rver ignores If-None-Match: a HEAD before the PUT would leave a race between two
+    // pushers of one name, so WAL goes to <name>.<sha256> and the name is listed around it.
     const names = [1, 2, 3].map((n) => segmentName(1, 0, n));
+    const sha = new Map<string, string>();
     for (const [i, name] of names.entries()) {
-      await writeFile(join(dir, "data", "pg_wal", name), makeSegment(1, 0, i + 1));
+      const bytes = makeSegment(1, 0, i + 1);
+      sha.set(name, createHash("sha256").update(bytes).digest("hex"));
+      await writeFile(join(dir, "data", "pg_wal", name), bytes);
     }
     const wal = (name: string) => `wal/0000000100000000/${name}`;
-    expect(await requestsOf(["wal-push", `pg_wal/${names[0]}`])).toEqual([
+    const version = (name: string) => `${wal(name)}.${sha.get(name)}`;
+    const first = names[0] ?? "";
+    expect(await requestsOf(["wal-push", `pg_wal/${first}`])).toEqual([
       "GET identity.json",
       "HEAD identity.json",
       "PUT identity.json",
       "GET identity.json",
       "PUT probes/if-none-match",
       "PUT probes/if-none-match",
-      `HEAD ${wal(names[0] ?? "")}`,
-      `PUT ${wal(names[0] ?? "")}`,
-      `HEAD ${wal(names[0] ?? "")}`,
+      `LIST ${wal(first)}`,
+      `PUT ${version(first)}`,
+      `HEAD ${version(first)}`,
+      `LIST ${wal(first)}`,
     ]);
     for (const name of names.slice(1)) {
       expect(await requestsOf(["wal-push", `pg_wal/${name}`])).toEqual([
-        `HEAD ${wal(name)}`,
-        `PUT ${wal(name)}`,
+        `LIST ${wal(name)}`,
+        `PUT ${version(name)}`,
+        `LIST ${wal(name)}`,
       ]);
     }
-    expect(await requestsOf(["wal-fetch", names[1] ?? "", "pg_wal/RECOVERYXLOG"])).toEqual([
-      `GET ${wal(names[1] ?? "")}`,
+    const second = names[1] ?? "";
+    expect(await requestsOf(["wal-fetch", second, "pg_wal/RECOVERYXLOG"])).toEqual([
+      `GET ${wal(second)}`,
+      `LIST ${wal(second)}`,
+      `GET ${version(second)}`,
     ]);
   });
 });

@@ -72,6 +72,7 @@ class S3LikeStore implements ObjectStore {
     });
   }
   list(prefix: string): AsyncIterable<ListEntry> {
+    this.log("LIST", prefix);
     return this.inner.list(prefix);
   }
   async durable(): Promise<void> {}
@@ -144,14 +145,18 @@ describe("wal-push requests", () => {
     expect(second.requests).toEqual(["PUT wal/0000000100000000/000000010000000000000002"]);
   });
 
-  it("keeps the HEAD before the PUT where the server ignores If-None-Match", async () => {
+  it("lists the name before and after a PUT to its content-addressed key where the server ignores If-None-Match", async () => {
+    // A HEAD before the PUT cannot stop a concurrent pusher there (issue 12, point 4).
     const inner = new MemoryStore();
     await push(inner, false, await segment(1));
     const second = await push(inner, false, await segment(2));
+    const name = "wal/0000000100000000/000000010000000000000002";
     expect(second.requests).toEqual([
-      "HEAD wal/0000000100000000/000000010000000000000002",
-      "PUT wal/0000000100000000/000000010000000000000002",
+      `LIST ${name}`,
+      `PUT ${name}.${second.outcome.sha256}`,
+      `LIST ${name}`,
     ]);
+    expect(second.outcome.key).toBe(`v1/clusters/main/${name}.${second.outcome.sha256}`);
   });
 
   it("reads the object back when the PUT's ETag proves nothing (multipart, SSE-KMS)", async () => {
@@ -229,9 +234,11 @@ describe("wal-push requests", () => {
     const path = join(dir, segmentName(1, 0, 2));
     await writeFile(path, makeSegment(1, 0, 2));
     const second = await push(inner, true, path);
+    // The probe decides the layout, so it is made also where no cache keeps its answer;
+    // the probe object exists already, so the first conditional PUT is refused.
     expect(second.requests).toEqual([
       "GET identity.json",
-      "HEAD wal/0000000100000000/000000010000000000000002",
+      "PUT probes/if-none-match",
       "PUT wal/0000000100000000/000000010000000000000002",
       "HEAD wal/0000000100000000/000000010000000000000002",
     ]);

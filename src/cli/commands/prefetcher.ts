@@ -32,13 +32,14 @@ export async function prefetcherCommand(opts: OptionsOf<"prefetcher">): Promise<
       log.info(`cluster '${config.cluster}' has no WAL in ${store.url}: nothing to prefetch`);
       return 0;
     }
+    const layout = { listFirst: false };
     const prefetcher = new Prefetcher({
       spool,
       depth: config.prefetch,
       jobs: DOWNLOAD_JOBS,
       segmentSize: identity.walSegmentSize,
       fetch: async (name, dest) => {
-        await fetchWalFile({ store, cluster: config.cluster, log }, name, dest);
+        await fetchWalFile({ store, cluster: config.cluster, log, layout }, name, dest);
       },
       log,
       now: () => Date.now(),
