@@ -5,6 +5,7 @@
 import type { Config } from "../config/load.js";
 import type { SettingFlags } from "../config/options.js";
 import type { Logger } from "../log.js";
+import { unknownClusterError } from "../repository/clusters.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { openStore } from "../storage/open-store.js";
 import { loadContext } from "./context.js";
@@ -63,8 +64,14 @@ export async function readEach<T>(
 
 export async function printCatalogList<M>(catalog: Catalog<M>, ctx: CatalogContext) {
   const { store, config } = ctx;
+  const ids = await catalog.listIds(store, config.cluster);
+  // An empty list is an answer only for a cluster the repository holds (a typo is not).
+  if (ids.length === 0) {
+    const unknown = await unknownClusterError(store, config.cluster);
+    if (unknown) throw unknown;
+  }
   const items = await readEach(
-    await catalog.listIds(store, config.cluster),
+    ids,
     (id) => catalog.read(store, config.cluster, id),
     catalog.noun,
     ctx.log,
