@@ -83,8 +83,7 @@ export const EXIT_CODE_TABLE = [
   {
     code: 13,
     name: "notFoundInRepo",
-    meaning:
-      "no such backup, dump set or cluster in the repository (the message says what it has)",
+    meaning: "no such backup, dump set or cluster in the repository (the message says what it has)",
   },
   { code: 70, name: "internal", meaning: "internal error (a bug): the stack trace is printed" },
   {

@@ -19,8 +19,8 @@ import {
   describeSystemError,
   IntegrityError,
   LocalIoError,
+  NotFoundError,
   PghaError,
-  RefusedError,
   StorageError,
   UsageError,
 } from "../errors.js";
@@ -217,7 +217,12 @@ async function fetchObject(
   events: UnpackEvents,
 ): Promise<void> {
   const what = `${store.url}/${object.key}`;
-  const { body } = await store.get(object.key);
+  const { body } = await store.get(object.key).catch((error: unknown) => {
+    // The manifest lists it: a missing object is a damaged backup, not "not found".
+    if (error instanceof NotFoundError)
+      throw new IntegrityError(`${what} is missing, though its backup's manifest lists it`);
+    throw error;
+  });
   const stop = new AbortController();
   const job = pool.unpack(
     { dest, compression: object.compression, what, tablespace: object.part !== "base" },

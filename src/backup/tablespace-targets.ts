@@ -66,7 +66,10 @@ export function planTablespaceTargets(
         mapTo,
       );
     }
-    for (const other of [...(root === undefined ? [] : [root]), ...targets.map((t) => t.location)]) {
+    for (const other of [
+      ...(root === undefined ? [] : [root]),
+      ...targets.map((t) => t.location),
+    ]) {
       if (inside(location, other) || inside(other, location)) {
         throw new UsageError(
           `tablespace ${ts.name} (${ts.oid}) would be restored into ${location}, which overlaps ${other}`,

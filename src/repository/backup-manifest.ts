@@ -124,7 +124,8 @@ export async function readBackupManifest(
         ),
     );
   } catch (error) {
-    if (error instanceof NotFoundInRepoError) throw (await unknownClusterError(store, cluster)) ?? error;
+    if (error instanceof NotFoundInRepoError)
+      throw (await unknownClusterError(store, cluster)) ?? error;
     throw error;
   }
   const shaped =

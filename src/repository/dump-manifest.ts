@@ -68,7 +68,8 @@ export async function readDumpManifest(
         ),
     );
   } catch (error) {
-    if (error instanceof NotFoundInRepoError) throw (await unknownClusterError(store, cluster)) ?? error;
+    if (error instanceof NotFoundInRepoError)
+      throw (await unknownClusterError(store, cluster)) ?? error;
     throw error;
   }
   const shaped =

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import type { Config } from "../config/load.js";
+import { type ExitCodeName, PghaError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { findClientTools } from "../pg/client-tools.js";
 import { freshId } from "../repository/backup-manifest.js";
@@ -71,7 +72,22 @@ export function splitStatements(sql: string): string[] {
     .filter((s) => s !== "");
 }
 
-export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<DrillReport> {
+export interface DrillOutcome {
+  report: DrillReport;
+  /** What went wrong, as an exit-code kind; null when the drill passed. */
+  failure: ExitCodeName | null;
+}
+
+/**
+ * The exit-code kind of what stopped a drill: a pgha error keeps its own (a storage
+ * failure 7, a corrupt object 6, a plan that cannot succeed 11); anything else (the
+ * server did not come up, recovery did not end) is the drill's failure, 12.
+ */
+export function drillFailureKind(failure: unknown): ExitCodeName {
+  return failure instanceof PghaError ? failure.exit : "drillFailed";
+}
+
+export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<DrillOutcome> {
   const { store, config, log } = deps;
   const started = deps.now();
   const clock = () => deps.now().getTime();
@@ -81,6 +97,7 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
   let plan: RestorePlan | undefined;
   let lastReplayedCommit: string | null = null;
   let error: string | null = null;
+  let failure: ExitCodeName | null = null;
   let scratch: string | undefined;
   let pgCtl: string | undefined;
   let pgdata: string | undefined;
@@ -204,8 +221,9 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
     } finally {
       await client.end().catch(() => undefined);
     }
-  } catch (failure) {
-    error = (failure as Error).message;
+  } catch (thrown) {
+    error = (thrown as Error).message;
+    failure = drillFailureKind(thrown);
     if (scratch) {
       const logText = await readFile(join(scratch, "server.log"), "utf8").catch(() => "");
       const lines = logText.trim().split("\n");
@@ -239,5 +257,5 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
   };
   await writeDrillReport(store, report);
   if (request.keep && scratch) log.info(`drill ${id}: scratch directory kept at ${scratch}`);
-  return report;
+  return { report, failure: report.passed ? null : (failure ?? "drillFailed") };
 }

@@ -32,7 +32,7 @@ export async function drillCommand(opts: OptionsOf<"drill run">): Promise<number
     }
   }
   const store = await openStore(config, log);
-  const report = await runDrill(
+  const { report, failure } = await runDrill(
     {
       store,
       config,
@@ -74,9 +74,10 @@ export async function drillCommand(opts: OptionsOf<"drill run">): Promise<number
       ),
     );
   }
-  if (report.passed) return 0;
-  if (report.error?.startsWith("cannot restore:")) {
-    throw new PghaError("unrestorable", `drill ${report.id} failed: ${report.error}`, {
+  if (report.passed || failure === null) return 0;
+  // The failure's own kind (storage, integrity, unrestorable, ...), not a reading of its text.
+  if (failure !== "drillFailed") {
+    throw new PghaError(failure, `drill ${report.id} failed: ${report.error}`, {
       hint: "the report is stored: 'pgha drill list'",
     });
   }
