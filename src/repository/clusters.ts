@@ -7,13 +7,14 @@ import { NotFoundInRepoError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { CLUSTERS_PREFIX, clusterPrefix } from "./keys.js";
 
+/** The cluster names, sorted. */
 export async function listClusters(store: ObjectStore): Promise<string[]> {
   const names: string[] = [];
   let after: string | undefined;
   for (;;) {
     const listing = store.list(CLUSTERS_PREFIX, after === undefined ? undefined : { after });
     const first = await listing[Symbol.asyncIterator]().next();
-    if (first.done) return names;
+    if (first.done) return names.sort();
     const name = first.value.key.slice(CLUSTERS_PREFIX.length).split("/")[0] ?? "";
     names.push(name);
     // '0' sorts right after '/': every key of this cluster is below `<prefix><name>0`,
