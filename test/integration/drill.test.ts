@@ -3,7 +3,7 @@
  * and is stored; a failing check fails it; a WAL gap fails it with the gap named.
  */
 
-import { writeFile } from "node:fs/promises";
+import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resolveConfig } from "../../src/config/load.js";
@@ -91,6 +91,30 @@ describe.skipIf(!pg).each(repoKinds(server))("drills with a %s repository", (kin
       /FAILED\s+sql 1: SELECT count\(\*\) = 12345 FROM accounts -> false/,
     );
   });
+
+  it.skipIf(kind !== "local")(
+    "exits with a storage failure's own code (7), not the drill's (12)",
+    async () => {
+      // A bundle the server user cannot read: the fetch fails as the storage refusing access.
+      const dir = repo.dir as string;
+      const store = await openStore(
+        resolveConfig({ flags: {}, env, file: undefined }),
+        memoryLogger(),
+      );
+      let bundle: string | undefined;
+      for await (const entry of store.list("v1/clusters/main/backups/"))
+        if (entry.key.endsWith(".tar")) bundle ??= join(dir, entry.key);
+      if (!bundle) throw new Error("no bundle");
+      await chmod(bundle, 0o000);
+      try {
+        const drilled = await runPgha(["drill", "--latest"], { env, asServerUser: true });
+        expect(drilled.code, drilled.stderr).toBe(7); // was 12: the kind came from the text
+        expect(drilled.stderr).toMatch(/permission denied/);
+      } finally {
+        await chmod(bundle, 0o600);
+      }
+    },
+  );
 
   it("fails with the gap named when WAL is missing", async () => {
     const listed = JSON.parse(
