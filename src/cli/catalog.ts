@@ -5,7 +5,7 @@
 import type { Config } from "../config/load.js";
 import type { SettingFlags } from "../config/options.js";
 import type { Logger } from "../log.js";
-import { unknownClusterError } from "../repository/clusters.js";
+import { holdsCluster, listClusters, notHeldError } from "../repository/clusters.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { openStore } from "../storage/open-store.js";
 import { loadContext } from "./context.js";
@@ -65,10 +65,11 @@ export async function readEach<T>(
 export async function printCatalogList<M>(catalog: Catalog<M>, ctx: CatalogContext) {
   const { store, config } = ctx;
   const ids = await catalog.listIds(store, config.cluster);
-  // An empty list is an answer only for a cluster the repository holds (a typo is not).
-  if (ids.length === 0) {
-    const unknown = await unknownClusterError(store, config.cluster);
-    if (unknown) throw unknown;
+  // An empty list is an answer for a cluster the repository holds, or for a repository
+  // that holds none yet; a name that is not one of its clusters is a typo, not empty.
+  if (ids.length === 0 && !(await holdsCluster(store, config.cluster))) {
+    const clusters = await listClusters(store);
+    if (clusters.length > 0) throw notHeldError(store, config.cluster, clusters);
   }
   const items = await readEach(
     ids,

@@ -34,11 +34,19 @@ export async function unknownClusterError(
   cluster: string,
 ): Promise<NotFoundInRepoError | undefined> {
   if (await holdsCluster(store, cluster)) return undefined;
-  const names = await listClusters(store);
+  return notHeldError(store, cluster, await listClusters(store));
+}
+
+/** `cluster` is not one of `clusters`, the ones the repository holds. */
+export function notHeldError(
+  store: ObjectStore,
+  cluster: string,
+  clusters: readonly string[],
+): NotFoundInRepoError {
   return new NotFoundInRepoError(
     `${store.url} holds no cluster '${cluster}'`,
-    names.length === 0
+    clusters.length === 0
       ? "the repository is empty: archive WAL or take a backup first (is --repo right?)"
-      : `its clusters: ${names.join(", ")} (choose one with --cluster)`,
+      : `its clusters: ${clusters.join(", ")} (choose one with --cluster)`,
   );
 }
