@@ -62,6 +62,14 @@ describe("a corrupt dump object", () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it("fails dump fetch as corrupt (exit 6, not 1) when an object the manifest lists is missing", async () => {
+    const { store, manifest } = await corruptDumpSet();
+    await store.delete(GLOBALS_KEY);
+    const error = await fetchDumpSet(store, manifest, dir).catch((e: unknown) => e);
+    expect(exitCodeOf(error)).toBe(EXIT_CODES.integrity);
+    expect((error as Error).message).toMatch(`${GLOBALS_KEY} is missing`);
+  });
+
   it("fails dump restore --globals as corrupt (exit 6) before psql runs", async () => {
     const { store, manifest } = await corruptDumpSet();
     const tools = {

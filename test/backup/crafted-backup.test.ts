@@ -87,6 +87,16 @@ describe("a fetch of a crafted backup", () => {
     expect((await stat(join(out, "shared"))).mode & 0o7777).toBe(0o777);
   });
 
+  it("calls an object the manifest lists but the repository lacks corrupt (exit 6, not 1)", async () => {
+    const store = new MemoryStore();
+    const manifest = await storedBackup(store, await dataDirectory());
+    const key = manifest.objects[0]?.key as string;
+    await store.delete(key);
+    const fetched = fetchQuietly(store, manifest, join(root, "out"), 2);
+    await expect(fetched).rejects.toBeInstanceOf(IntegrityError);
+    await expect(fetched).rejects.toThrow(`${key} is missing`);
+  });
+
   it("creates no directories above a tablespace's original location", async () => {
     const base = await dataDirectory();
     const tsSrc = join(root, "ts-src");
