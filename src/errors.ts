@@ -31,14 +31,14 @@ export const EXIT_CODE_TABLE = [
     code: 1,
     name: "notFound",
     meaning:
-      "not in the repository (wal-fetch: PostgreSQL's 'not available'); also any wal-fetch failure when standby.signal is present",
+      "wal-fetch: the WAL file is not in the repository (PostgreSQL's 'not available'); also any wal-fetch failure when standby.signal is present",
   },
   { code: 2, name: "usage", meaning: "bad command line, option value or config file" },
   {
     code: 3,
     name: "refused",
     meaning:
-      "input refused: not a WAL file name, or a segment whose header does not match its name",
+      "input refused: not a WAL file name, not a regular file, a segment whose header does not match its name, or a state pgha will not act on (archiving off, a database that exists)",
   },
   {
     code: 4,
@@ -80,6 +80,11 @@ export const EXIT_CODE_TABLE = [
     meaning:
       "a restore drill ran but did not pass: the server did not come up, or a check failed (the report says which)",
   },
+  {
+    code: 13,
+    name: "notFoundInRepo",
+    meaning: "no such backup, dump set or cluster in the repository (the message says what it has)",
+  },
   { code: 70, name: "internal", meaning: "internal error (a bug): the stack trace is printed" },
   {
     code: 126,
@@ -120,6 +125,13 @@ export class UsageError extends PghaError {
 export class NotFoundError extends PghaError {
   constructor(message: string, hint?: string) {
     super("notFound", message, hint === undefined ? undefined : { hint });
+  }
+}
+
+/** A backup, dump set or cluster the user named that the repository does not hold. */
+export class NotFoundInRepoError extends PghaError {
+  constructor(message: string, hint?: string) {
+    super("notFoundInRepo", message, hint === undefined ? undefined : { hint });
   }
 }
 

@@ -8,7 +8,13 @@ import { createHash } from "node:crypto";
 import { pipeline, type Readable, Transform } from "node:stream";
 import { compressStream, decompressStream } from "../compress/codec.js";
 import type { Compression } from "../compress/compression.js";
-import { IntegrityError, PghaError, PostgresError, StorageError } from "../errors.js";
+import {
+  IntegrityError,
+  NotFoundError,
+  PghaError,
+  PostgresError,
+  StorageError,
+} from "../errors.js";
 import type { DumpObject } from "../repository/dump-manifest.js";
 import type { ObjectStore } from "../storage/object-store.js";
 
@@ -119,7 +125,14 @@ export async function objectStream(
   store: ObjectStore,
   object: DumpObject,
 ): Promise<{ stream: Readable; verified: Promise<void> }> {
-  const { body } = await store.get(object.key);
+  const { body } = await store.get(object.key).catch((error: unknown) => {
+    // The manifest lists it: a missing object is a damaged dump set, not "not found".
+    if (error instanceof NotFoundError)
+      throw new IntegrityError(
+        `${store.url}/${object.key} is missing, though its manifest lists it`,
+      );
+    throw error;
+  });
   const hash = createHash("sha256");
   let size = 0;
   let origin: "body" | "decompress" | "consumer" | undefined;

@@ -40,7 +40,7 @@ const ALREADY_EXISTS = "42710";
 export async function restoreGlobals(deps: DumpRestoreDeps, manifest: DumpManifest): Promise<void> {
   // Globals are small: verify the whole object before psql runs any of it.
   const { stream, verified } = await objectStream(deps.store, manifest.globals);
-  const sql = await readAll(stream);
+  const sql = await readAll(stream).catch((error: unknown) => settledFailure(verified, error));
   await verified;
   const { spawn } = await import("node:child_process");
   // VERBOSITY=verbose puts the SQLSTATE in every error line, whatever the server's language.
@@ -156,6 +156,15 @@ export async function restoreDatabase(
   return target;
 }
 
+/**
+ * After an object's stream failed: the classified failure objectStream settles `verified`
+ * with (IntegrityError for a corrupt object, StorageError for the storage), else `error`.
+ */
+async function settledFailure(verified: Promise<void>, error: unknown): Promise<never> {
+  await verified;
+  throw error;
+}
+
 /** File names for fetch: database names can hold any character. */
 export function dumpFileNames(manifest: DumpManifest): Map<string, DumpObject> {
   const files = new Map<string, DumpObject>([["globals.sql", manifest.globals]]);
@@ -189,7 +198,7 @@ export async function fetchDumpSet(
         () => false,
       )
     ) {
-      throw new RefusedError(
+      throw new UsageError(
         `${join(root, name)} exists already; nothing was written`,
         "fetch into a new directory",
       );
@@ -208,7 +217,14 @@ export async function fetchDumpSet(
       throw new LocalIoError(`cannot create ${tmp}: ${describeSystemError(error)}`);
     }
     try {
-      for await (const chunk of stream) await writeAll(handle, chunk as Buffer);
+      const chunks = stream[Symbol.asyncIterator]();
+      for (;;) {
+        // A failing stream says why through `verified` (a corrupt object, the storage);
+        // a failing write is the local disk's.
+        const next = await chunks.next().catch((error: unknown) => settledFailure(verified, error));
+        if (next.done) break;
+        await writeAll(handle, next.value as Buffer);
+      }
       await verified;
       await handle.sync();
       await handle.close();
@@ -217,7 +233,7 @@ export async function fetchDumpSet(
         await link(tmp, path);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === "EEXIST") {
-          throw new RefusedError(
+          throw new UsageError(
             `${path} exists already; nothing was overwritten`,
             "fetch into a new directory",
           );

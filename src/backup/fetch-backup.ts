@@ -19,8 +19,8 @@ import {
   describeSystemError,
   IntegrityError,
   LocalIoError,
+  NotFoundError,
   PghaError,
-  RefusedError,
   StorageError,
   UsageError,
 } from "../errors.js";
@@ -29,11 +29,15 @@ import type {
   BackupFileEntry,
   BackupManifest,
   BackupObjectEntry,
-  BackupTablespace,
 } from "../repository/backup-manifest.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { largestFirst } from "./bundle-plan.js";
 import { isAbort, JobPool, runEach } from "./job-pool.js";
+import {
+  checkOriginalLocations,
+  planTablespaceTargets,
+  type TablespaceTarget,
+} from "./tablespace-targets.js";
 import type { UnpackEvents } from "./unpack-bundle.js";
 
 export interface FetchBackupDeps {
@@ -76,24 +80,10 @@ export async function fetchBaseBackup(
   remap: Map<string, string>,
 ): Promise<FetchResult> {
   const root = resolve(target);
-  for (const ts of manifest.tablespaces) {
-    if (!/^\d+$/.test(ts.oid))
-      throw new IntegrityError(`backup ${manifest.id} names a tablespace with oid '${ts.oid}'`);
-  }
-  for (const key of remap.keys()) {
-    if (!manifest.tablespaces.some((ts) => ts.oid === key || ts.name === key)) {
-      throw new UsageError(
-        `--tablespace-map names '${key}', which is not a tablespace of backup ${manifest.id}`,
-        `its tablespaces: ${manifest.tablespaces.map((ts) => `${ts.name} (${ts.oid})`).join(", ") || "none"}`,
-      );
-    }
-  }
-  const tablespaces = manifest.tablespaces.map((ts) => ({
-    ...ts,
-    location: remap.get(ts.oid) ?? remap.get(ts.name) ?? ts.location,
-  }));
+  const tablespaces = planTablespaceTargets(manifest, root, remap);
   const targets = [root, ...tablespaces.map((ts) => ts.location)];
   for (const dir of targets) await requireEmpty(dir);
+  await checkOriginalLocations(tablespaces);
   try {
     return await restoreInto(deps, manifest, root, tablespaces);
   } catch (error) {
@@ -121,11 +111,15 @@ async function restoreInto(
   deps: FetchBackupDeps,
   manifest: BackupManifest,
   root: string,
-  tablespaces: BackupTablespace[],
+  tablespaces: TablespaceTarget[],
 ): Promise<FetchResult> {
   await mkdir(root, { recursive: true, mode: 0o700 });
   await chmod(root, 0o700);
-  for (const ts of tablespaces) await mkdir(ts.location, { recursive: true, mode: 0o700 });
+  // An original location: its parent exists (checkOriginalLocations), only it is made.
+  for (const ts of tablespaces)
+    await mkdir(ts.location, { recursive: ts.mapped, mode: 0o700 }).catch((error) => {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    });
 
   const destOf = new Map<BackupObjectEntry, string>();
   for (const object of manifest.objects) {
@@ -188,8 +182,9 @@ async function restoreInto(
   }
 
   // Objects were extracted in any order, making directories as files needed them.
+  // Permission bits only: no setuid, setgid or sticky bit comes from a repository.
   for (const [path, mode] of directories) {
-    if ((await lstat(path)).isDirectory()) await chmod(path, mode & 0o7777);
+    if ((await lstat(path)).isDirectory()) await chmod(path, mode & 0o777);
   }
   for (const link of links) await symlink(link.target, link.path);
   // PostgreSQL recreates pg_tblspc links from tablespace_map at recovery start, so the map
@@ -209,7 +204,11 @@ async function restoreInto(
     await promisify(execFile)("sync", ["-f", dir]).catch(() => undefined);
   }
   deps.log.info(`backup ${manifest.id}: ${seen.size} files (${done} bytes) restored into ${root}`);
-  return { files: seen.size, bytes: done, tablespaces };
+  return {
+    files: seen.size,
+    bytes: done,
+    tablespaces: tablespaces.map(({ oid, name, location }) => ({ oid, name, location })),
+  };
 }
 
 /**
@@ -225,10 +224,15 @@ async function fetchObject(
   events: UnpackEvents,
 ): Promise<void> {
   const what = `${store.url}/${object.key}`;
-  const { body } = await store.get(object.key);
+  const { body } = await store.get(object.key).catch((error: unknown) => {
+    // The manifest lists it: a missing object is a damaged backup, not "not found".
+    if (error instanceof NotFoundError)
+      throw new IntegrityError(`${what} is missing, though its backup's manifest lists it`);
+    throw error;
+  });
   const stop = new AbortController();
   const job = pool.unpack(
-    { dest, compression: object.compression, what },
+    { dest, compression: object.compression, what, tablespace: object.part !== "base" },
     events,
     AbortSignal.any([signal, stop.signal]),
   );
@@ -281,7 +285,7 @@ async function requireEmpty(dir: string): Promise<void> {
     throw new LocalIoError(`cannot read ${dir}: ${describeSystemError(error)}`);
   }
   if (names.length > 0) {
-    throw new RefusedError(
+    throw new UsageError(
       `${dir} is not empty; nothing was written`,
       "fetch into a new or empty directory (pgha never overwrites a data directory)",
     );

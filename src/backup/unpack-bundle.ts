@@ -18,6 +18,7 @@ import type { CompressionAlgorithm } from "../compress/compression.js";
 import { CorruptDataError, SyncDecompressor } from "../compress/zstd-sync.js";
 import { describeSystemError, IntegrityError, LocalIoError, PghaError } from "../errors.js";
 import { writeAll } from "../local-files.js";
+import { VERSION_DIRECTORY } from "./tablespace-targets.js";
 import { type TarEvent, TarFormatError, TarReader } from "./tar-reader.js";
 
 /** File data is written in pieces of this size, one write in flight per job. */
@@ -29,6 +30,8 @@ export interface UnpackTask {
   compression: CompressionAlgorithm;
   /** The object, for messages: s3://bucket/prefix/key. */
   what: string;
+  /** A tablespace's part: every entry must be inside its version directory (PG_15_...). */
+  tablespace?: boolean;
 }
 
 export interface UnpackEvents {
@@ -91,11 +94,19 @@ function classify(error: unknown, task: UnpackTask): unknown {
   return error;
 }
 
-function safePath(root: string, name: string): string {
+function safePath(task: UnpackTask, name: string): string {
+  const root = task.dest;
   const clean = name.replace(/\/+$/, "");
   const full = resolve(root, clean);
   if (isAbsolute(clean) || (full !== root && !full.startsWith(`${root}/`))) {
     throw new IntegrityError(`backup tar entry '${name}' points outside the target`);
+  }
+  // A tablespace location may be outside the target (tablespace-targets.ts): all that
+  // lands there is PostgreSQL's version directory.
+  if (task.tablespace && !VERSION_DIRECTORY.test(full.slice(root.length + 1).split("/")[0] ?? "")) {
+    throw new IntegrityError(
+      `${task.what} holds '${name}', which is outside the tablespace's version directory`,
+    );
   }
   return full;
 }
@@ -130,18 +141,19 @@ class EntryWriter {
   readonly handle = async (event: TarEvent): Promise<void> => {
     switch (event.kind) {
       case "directory": {
-        const path = safePath(this.task.dest, event.name);
+        const path = safePath(this.task, event.name);
         await this.makeDirectory(path);
         this.events.directory(path, event.mode);
         return;
       }
       case "symlink":
-        this.events.symlink(safePath(this.task.dest, event.name), event.target);
+        this.events.symlink(safePath(this.task, event.name), event.target);
         return;
       case "file": {
-        const path = safePath(this.task.dest, event.name);
+        const path = safePath(this.task, event.name);
         await this.makeDirectory(dirname(path));
-        const handle = await open(path, "wx", event.mode & 0o7777);
+        // Permission bits only: no setuid, setgid or sticky bit comes from a repository.
+        const handle = await open(path, "wx", event.mode & 0o777);
         const name = event.name.replace(/\/+$/, "");
         this.file = { name, handle, hash: createHash("sha256"), size: 0 };
         return;

@@ -5,6 +5,7 @@
 import type { Config } from "../config/load.js";
 import type { SettingFlags } from "../config/options.js";
 import type { Logger } from "../log.js";
+import { holdsCluster, listClusters, notHeldError } from "../repository/clusters.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { openStore } from "../storage/open-store.js";
 import { loadContext } from "./context.js";
@@ -63,8 +64,15 @@ export async function readEach<T>(
 
 export async function printCatalogList<M>(catalog: Catalog<M>, ctx: CatalogContext) {
   const { store, config } = ctx;
+  const ids = await catalog.listIds(store, config.cluster);
+  // An empty list is an answer for a cluster the repository holds, or for a repository
+  // that holds none yet; a name that is not one of its clusters is a typo, not empty.
+  if (ids.length === 0 && !(await holdsCluster(store, config.cluster))) {
+    const clusters = await listClusters(store);
+    if (clusters.length > 0) throw notHeldError(store, config.cluster, clusters);
+  }
   const items = await readEach(
-    await catalog.listIds(store, config.cluster),
+    ids,
     (id) => catalog.read(store, config.cluster, id),
     catalog.noun,
     ctx.log,

@@ -58,7 +58,7 @@ const BACKUP_CODES: ExitCodeName[] = [
 ];
 
 /** Help lists codes in the table's order: where a name is added makes no difference. */
-const DUMP_CODES: ExitCodeName[] = [...BACKUP_CODES, "notFound"];
+const DUMP_CODES: ExitCodeName[] = [...BACKUP_CODES, "notFoundInRepo"];
 
 const RESTORE_CODES: ExitCodeName[] = [
   "ok",
@@ -70,8 +70,8 @@ const RESTORE_CODES: ExitCodeName[] = [
   "internal",
 ];
 
-const LIST_CODES: ExitCodeName[] = ["ok", "usage", "integrity", "storage"];
-const INFO_CODES: ExitCodeName[] = ["ok", "notFound", "usage", "refused", "integrity", "storage"];
+const LIST_CODES: ExitCodeName[] = ["ok", "usage", "integrity", "storage", "notFoundInRepo"];
+const INFO_CODES: ExitCodeName[] = ["ok", "usage", "integrity", "storage", "notFoundInRepo"];
 const FETCH_CODES: ExitCodeName[] = [...INFO_CODES, "localIo"];
 
 const arg = (name: string, doc: string): Argument => ({ name, doc });
@@ -194,7 +194,7 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
       "--db through pg_restore into a new database (dropped again if anything fails)",
     args: [arg("<id>", "a dump set id, or latest")],
     groups: ["repository", "s3", "postgres", "general"],
-    exitCodes: ["ok", "notFound", "usage", "refused", "integrity", "storage", "postgres"],
+    exitCodes: ["ok", "usage", "refused", "integrity", "storage", "postgres", "notFoundInRepo"],
     run: async ([id], opts) =>
       (await import("./commands/dump.js")).dumpRestoreCommand(str(id), opts),
   },
@@ -284,7 +284,17 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
       "the promotion, run the checks, time every phase, clean up; the report is stored in the repository",
     args: [],
     groups: ["repository", "s3", "postgres", "parallel", "general"],
-    exitCodes: ["ok", "usage", "storage", "unrestorable", "drillFailed", "internal"],
+    exitCodes: [
+      "ok",
+      "usage",
+      "integrity",
+      "storage",
+      "localIo",
+      "postgres",
+      "unrestorable",
+      "drillFailed",
+      "internal",
+    ],
     run: async (_, opts) => (await import("./commands/drill.js")).drillCommand(opts),
   },
   "drill list": {

@@ -193,7 +193,7 @@ export const FLAGS = {
     name: "tablespace-map",
     placeholder: "<name=dir>",
     doc: "restore a tablespace (by name or oid) into another directory; repeatable",
-    commands: ["backup fetch", "restore run"],
+    commands: ["backup fetch", "restore plan", "restore run"],
   }),
   archive: flag({
     kind: "negatable",

@@ -2,8 +2,9 @@
  * The base backup manifest: written last, so a backup without a manifest does not exist.
  * Stored as JSON with content metadata (sha256), so every read is verified.
  */
-import { NotFoundError, RefusedError } from "../errors.js";
+import { IntegrityError, NotFoundInRepoError, RefusedError, UsageError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
+import { unknownClusterError } from "./clusters.js";
 import { getJson, putJson } from "./json-object.js";
 import { backupManifestKey, backupsPrefix } from "./keys.js";
 
@@ -110,15 +111,30 @@ export async function readBackupManifest(
   cluster: string,
   id: string,
 ): Promise<BackupManifest> {
-  return getJson<BackupManifest>(
-    store,
-    backupManifestKey(cluster, id),
-    () =>
-      new NotFoundError(
-        `no backup ${id} in cluster '${cluster}' of ${store.url}`,
-        "'pgha backup list' shows the backups",
-      ),
-  );
+  const key = backupManifestKey(cluster, id);
+  let manifest: BackupManifest;
+  try {
+    manifest = await getJson<BackupManifest>(
+      store,
+      key,
+      () =>
+        new NotFoundInRepoError(
+          `no backup ${id} in cluster '${cluster}' of ${store.url}`,
+          "'pgha backup list' shows the backups",
+        ),
+    );
+  } catch (error) {
+    if (error instanceof NotFoundInRepoError)
+      throw (await unknownClusterError(store, cluster)) ?? error;
+    throw error;
+  }
+  const shaped =
+    typeof manifest === "object" &&
+    manifest !== null &&
+    manifest.kind === "base-backup" &&
+    [manifest.tablespaces, manifest.objects, manifest.files].every(Array.isArray);
+  if (!shaped) throw new IntegrityError(`${store.url}/${key} is not a base backup manifest`);
+  return manifest;
 }
 
 /** Ids of every backup that has a manifest, oldest first. */
@@ -143,14 +159,17 @@ export async function resolveBackup(
     const ids = await listBackupIds(store, cluster);
     const id = ids.at(-1);
     if (!id)
-      throw new NotFoundError(
-        `cluster '${cluster}' has no backups in ${store.url}`,
-        "take one with 'pgha backup'",
+      throw (
+        (await unknownClusterError(store, cluster)) ??
+        new NotFoundInRepoError(
+          `cluster '${cluster}' has no backups in ${store.url}`,
+          "take one with 'pgha backup'",
+        )
       );
     return readBackupManifest(store, cluster, id);
   }
   if (!BACKUP_ID.test(ref)) {
-    throw new RefusedError(
+    throw new UsageError(
       `'${ref}' is not a backup id`,
       "ids look like 20261121T220512Z; 'pgha backup list' shows them, or use latest",
     );

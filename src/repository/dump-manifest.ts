@@ -2,9 +2,10 @@
  * The dump-set manifest: written last, so a dump set without one does not exist (a
  * failed or interrupted dump leaves none, and its objects are removed).
  */
-import { NotFoundError, RefusedError } from "../errors.js";
+import { IntegrityError, NotFoundInRepoError, RefusedError, UsageError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { BACKUP_ID } from "./backup-manifest.js";
+import { unknownClusterError } from "./clusters.js";
 import { getJson, putJson } from "./json-object.js";
 import { dumpManifestKey, dumpsPrefix } from "./keys.js";
 
@@ -54,15 +55,32 @@ export async function readDumpManifest(
   cluster: string,
   id: string,
 ): Promise<DumpManifest> {
-  return getJson<DumpManifest>(
-    store,
-    dumpManifestKey(cluster, id),
-    () =>
-      new NotFoundError(
-        `no dump set ${id} in cluster '${cluster}' of ${store.url}`,
-        "'pgha dump list' shows them",
-      ),
-  );
+  const key = dumpManifestKey(cluster, id);
+  let manifest: DumpManifest;
+  try {
+    manifest = await getJson<DumpManifest>(
+      store,
+      key,
+      () =>
+        new NotFoundInRepoError(
+          `no dump set ${id} in cluster '${cluster}' of ${store.url}`,
+          "'pgha dump list' shows them",
+        ),
+    );
+  } catch (error) {
+    if (error instanceof NotFoundInRepoError)
+      throw (await unknownClusterError(store, cluster)) ?? error;
+    throw error;
+  }
+  const shaped =
+    typeof manifest === "object" &&
+    manifest !== null &&
+    manifest.kind === "dump-set" &&
+    typeof manifest.globals === "object" &&
+    manifest.globals !== null &&
+    Array.isArray(manifest.databases);
+  if (!shaped) throw new IntegrityError(`${store.url}/${key} is not a dump set manifest`);
+  return manifest;
 }
 
 export async function listDumpIds(store: ObjectStore, cluster: string): Promise<string[]> {
@@ -83,14 +101,17 @@ export async function resolveDump(
   if (ref === "latest") {
     const id = (await listDumpIds(store, cluster)).at(-1);
     if (!id)
-      throw new NotFoundError(
-        `cluster '${cluster}' has no dump sets in ${store.url}`,
-        "take one with 'pgha dump'",
+      throw (
+        (await unknownClusterError(store, cluster)) ??
+        new NotFoundInRepoError(
+          `cluster '${cluster}' has no dump sets in ${store.url}`,
+          "take one with 'pgha dump'",
+        )
       );
     return readDumpManifest(store, cluster, id);
   }
   if (!BACKUP_ID.test(ref)) {
-    throw new RefusedError(
+    throw new UsageError(
       `'${ref}' is not a dump set id`,
       "ids look like 20261121T220512Z; 'pgha dump list' shows them, or use latest",
     );

@@ -48,5 +48,12 @@ export async function getJson<T>(
   ) {
     throw new IntegrityError(`${store.url}/${key} is corrupt (checksum mismatch)`);
   }
-  return JSON.parse(body.toString("utf8")) as T;
+  try {
+    return JSON.parse(body.toString("utf8")) as T;
+  } catch (error) {
+    // The checksum matches: it was stored like this (written by something else, or crafted).
+    throw new IntegrityError(
+      `${store.url}/${key} is corrupt: not valid JSON (${(error as Error).message})`,
+    );
+  }
 }

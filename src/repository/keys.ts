@@ -19,8 +19,11 @@ import type { WalFileName } from "../wal/names.js";
 export const FORMAT_VERSION = 1;
 const ROOT = `v${FORMAT_VERSION}`;
 
+/** Every cluster's objects live under this prefix. */
+export const CLUSTERS_PREFIX = `${ROOT}/clusters/`;
+
 export function clusterPrefix(cluster: string): string {
-  return `${ROOT}/clusters/${cluster}/`;
+  return `${CLUSTERS_PREFIX}${cluster}/`;
 }
 
 export function identityKey(cluster: string): string {

@@ -21,7 +21,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import type { Config } from "../config/load.js";
-import { UsageError } from "../errors.js";
+import { type ExitCodeName, PghaError, UsageError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { findClientTools } from "../pg/client-tools.js";
 import { freshId } from "../repository/backup-manifest.js";
@@ -82,6 +82,21 @@ export function splitStatements(sql: string): string[] {
     .filter((s) => s !== "");
 }
 
+export interface DrillOutcome {
+  report: DrillReport;
+  /** What went wrong, as an exit-code kind; null when the drill passed. */
+  failure: ExitCodeName | null;
+}
+
+/**
+ * The exit-code kind of what stopped a drill: a pgha error keeps its own (a storage
+ * failure 7, a corrupt object 6, a plan that cannot succeed 11); anything else (the
+ * server did not come up, recovery did not end) is the drill's failure, 12.
+ */
+export function drillFailureKind(failure: unknown): ExitCodeName {
+  return failure instanceof PghaError ? failure.exit : "drillFailed";
+}
+
 /** The sleep between promotion polls, cut short by an abort. */
 function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
@@ -107,7 +122,7 @@ function abortMessage(signal: AbortSignal): string {
   return reason instanceof Error ? reason.message : String(reason ?? "interrupted");
 }
 
-export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<DrillReport> {
+export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<DrillOutcome> {
   const { store, config, log, signal } = deps;
   if (process.geteuid?.() === 0) {
     throw new UsageError(
@@ -123,6 +138,7 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
   let plan: RestorePlan | undefined;
   let lastReplayedCommit: string | null = null;
   let error: string | null = null;
+  let failure: ExitCodeName | null = null;
   let scratch: string | undefined;
   let pgCtl: string | undefined;
   let pgdata: string | undefined;
@@ -259,8 +275,9 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
       signal?.removeEventListener("abort", disconnect);
       await client.end().catch(() => undefined);
     }
-  } catch (failure) {
-    error = (failure as Error).message;
+  } catch (thrown) {
+    error = (thrown as Error).message;
+    failure = drillFailureKind(thrown);
     if (signal?.aborted) error = abortMessage(signal);
     else if (scratch) {
       const logText = await readFile(join(scratch, "server.log"), "utf8").catch(() => "");
@@ -302,5 +319,5 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
   };
   await writeDrillReport(store, report);
   if (request.keep && scratch) log.info(`drill ${id}: scratch directory kept at ${scratch}`);
-  return report;
+  return { report, failure: report.passed ? null : (failure ?? "drillFailed") };
 }

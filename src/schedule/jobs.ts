@@ -45,6 +45,13 @@ export function parseJobs(raw: unknown, defaultZone: string): JobSpec[] {
     if (!IANAZone.isValidZone(zone))
       throw fail(`'${zone}' is not a time zone (use an IANA name such as Europe/Brussels)`);
     if (typeof job.cron !== "string") throw fail("needs a cron expression");
+    // cron-parser fills missing fields in ('15 2 *' is every minute of 15 February).
+    const fields = job.cron.trim().split(/\s+/).length;
+    if (!job.cron.trim().startsWith("@") && (fields < 5 || fields > 6)) {
+      throw fail(
+        `invalid cron expression '${job.cron}': it has ${fields} field${fields === 1 ? "" : "s"}, cron needs 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)`,
+      );
+    }
     try {
       CronExpressionParser.parse(job.cron, { tz: zone });
     } catch (error) {

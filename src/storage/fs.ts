@@ -48,7 +48,13 @@ import {
 } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
-import { AlreadyExistsError, describeSystemError, NotFoundError, StorageError } from "../errors.js";
+import {
+  AlreadyExistsError,
+  describeSystemError,
+  NotFoundError,
+  StorageError,
+  UsageError,
+} from "../errors.js";
 import { isErrno, syncCreatedDirectories, syncDirectory, writeAll } from "../local-files.js";
 import {
   assertValidKey,
@@ -64,6 +70,21 @@ import {
   type StoreCapabilities,
   type StoredObject,
 } from "./object-store.js";
+
+/**
+ * A local repository is a directory, or does not exist yet (the first put makes it). A
+ * file there would read as an empty repository (wal-fetch: "not available") and fail
+ * every write, so it is refused up front.
+ */
+export async function checkLocalRepository(root: string): Promise<void> {
+  const found = await stat(root).catch(() => undefined);
+  if (found && !found.isDirectory()) {
+    throw new UsageError(
+      `the repository ${root} is ${found.isFile() ? "a file" : "not a directory"}`,
+      '--repo (PGHA_REPO, config file "repo") names a directory: a pgha repository, or an absolute path that does not exist yet',
+    );
+  }
+}
 
 const MAGIC = "PGHA-OBJECT-1 ";
 /** The length of every header put writes: the body starts at this offset. */

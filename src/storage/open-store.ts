@@ -18,7 +18,8 @@ export async function openStore(config: Config, log: Logger): Promise<ObjectStor
     log.warn(`retrying in ${delay} ms (attempt ${attempt}): ${error.message}`),
   );
   if (repo.kind === "fs") {
-    const { FsStore } = await import("./fs.js");
+    const { FsStore, checkLocalRepository } = await import("./fs.js");
+    await checkLocalRepository(repo.path);
     return addRetries(new FsStore(repo.path), policy);
   }
   const { S3HttpStore } = await import("./s3-http-store.js");

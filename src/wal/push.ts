@@ -40,7 +40,7 @@
  * (storeVersion): LIST + PUT + LIST on a warm cache.
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, constants as fsConstants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { basename } from "node:path";
 import { Transform } from "node:stream";
@@ -438,7 +438,9 @@ interface Source {
 async function readSource(path: string, file: WalFileName, limit: number): Promise<Source> {
   let handle: FileHandle;
   try {
-    handle = await open(path, "r");
+    // O_NONBLOCK: opening a FIFO for reading would wait for a writer (forever); the stat
+    // below refuses it. It changes nothing for a regular file.
+    handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   } catch (error) {
     throw new LocalIoError(`cannot open ${path}: ${describeSystemError(error)}`, {
       hint: "PostgreSQL runs archive_command in the data directory; pass %p as it is",
@@ -446,7 +448,14 @@ async function readSource(path: string, file: WalFileName, limit: number): Promi
     });
   }
   try {
-    const { size } = await handle.stat();
+    const stats = await handle.stat();
+    if (!stats.isFile()) {
+      throw new RefusedError(
+        `${path} is not a regular file (${stats.isFIFO() ? "a FIFO" : stats.isDirectory() ? "a directory" : "a special file"}); nothing was archived`,
+        "PostgreSQL hands archive_command the WAL files in pg_wal, which are regular files; pass %p as it is",
+      );
+    }
+    const { size } = stats;
     const textFile = file.kind === "history" || file.kind === "backup";
     const wanted = size <= limit ? size : textFile ? MAX_TEXT_FILE : LONG_PAGE_HEADER_SIZE;
     const buffer = Buffer.alloc(wanted);
@@ -465,7 +474,7 @@ async function readSource(path: string, file: WalFileName, limit: number): Promi
     }
     return { size, head, data: head };
   } catch (error) {
-    if (error instanceof LocalIoError) throw error;
+    if (error instanceof LocalIoError || error instanceof RefusedError) throw error;
     throw new LocalIoError(`cannot read ${path}: ${describeSystemError(error)}`, { cause: error });
   } finally {
     await handle.close();

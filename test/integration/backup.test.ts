@@ -203,7 +203,8 @@ describe.skipIf(!pg).each(repoKinds(server))("base backups with a %s repository"
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     await writeFile(join(dir, "keep.txt"), "mine");
     const fetched = await runPgha(["backup", "fetch", "latest", dir], { env, asServerUser: true });
-    expect(fetched.code).toBe(3);
+    // Exit 2 (usage): exit 3 means a refused input file (issue 12, point 11).
+    expect(fetched.code).toBe(2);
     expect(fetched.stderr).toMatch(/not empty/);
     expect(await readdir(dir)).toEqual(["keep.txt"]);
   });

@@ -131,3 +131,74 @@ describe("errors that escape the command", () => {
     }
   });
 });
+
+/** Only the `pgha: error:` line and its HINT: one line, no stack. */
+function oneLineError(stderr: string): string {
+  expect(stderr).not.toMatch(/\n\s+at /);
+  const errors = stderr.split("\n").filter((l) => /error/.test(l));
+  expect(errors, stderr).toHaveLength(1);
+  return errors[0] ?? "";
+}
+
+describe("a crafted or damaged local repository, and input that is not what it claims", () => {
+  it("answers each case with its own exit code and one line naming the object", async () => {
+    const { mkdtemp, rm, writeFile } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { createHash } = await import("node:crypto");
+    const { FsStore } = await import("../../src/storage/fs.js");
+    const { encodeContentMeta } = await import("../../src/repository/object-meta.js");
+    const { backupManifestKey } = await import("../../src/repository/keys.js");
+    const base = await mkdtemp(join(tmpdir(), "pgha-crafted-cli-"));
+    try {
+      const repo = join(base, "repo");
+      const store = new FsStore(repo);
+      // A manifest whose checksum is right but which is not JSON.
+      const body = Buffer.from('{"kind": "base-backup", "id": ');
+      const sha256 = createHash("sha256").update(body).digest("hex");
+      const key = backupManifestKey("main", "20261121T000000Z");
+      await store.put(key, body, {
+        metadata: encodeContentMeta({ sha256, rawSize: body.length, compression: "none" }),
+      });
+      const env = { PGHA_REPO: repo };
+
+      for (const args of [
+        ["backup", "info", "latest"],
+        ["backup", "fetch", "20261121T000000Z", join(base, "out")],
+      ]) {
+        const result = await runPgha(args, { env });
+        expect(result.code, result.stderr).toBe(6); // was 70, with a stack trace
+        expect(oneLineError(result.stderr)).toMatch(`${key} is corrupt: not valid JSON`);
+      }
+
+      // Not found: its own code (was 1, wal-fetch's "not available"); a cluster the
+      // repository does not hold is named with those it has.
+      const noSuchId = await runPgha(["backup", "info", "20990101T000000Z"], { env });
+      expect(noSuchId.code).toBe(13);
+      expect(oneLineError(noSuchId.stderr)).toMatch(/no backup 20990101T000000Z/);
+      const typo = await runPgha(["backup", "list", "--cluster", "mian"], { env });
+      expect(typo.code).toBe(13);
+      expect(oneLineError(typo.stderr)).toMatch(/holds no cluster 'mian'/);
+      expect(typo.stderr).toMatch(/HINT: its clusters: main /);
+      const noDumps = await runPgha(["dump", "fetch", "latest", join(base, "dumps")], { env });
+      expect(noDumps.code).toBe(13);
+
+      // --repo naming a file: refused with a hint (was an empty list, exit 0).
+      const file = join(base, "pgha.json");
+      await writeFile(file, "{}");
+      const fileRepo = await runPgha(["backup", "list", "--repo", file]);
+      expect(fileRepo.code).toBe(2);
+      expect(oneLineError(fileRepo.stderr)).toMatch(`the repository ${file} is a file`);
+      expect(fileRepo.stderr).toMatch(/HINT: --repo/);
+
+      // wal-push of a FIFO: refused at once (it hung, waiting for a writer).
+      const fifo = join(base, "000000010000000000000001");
+      const { execFileSync } = await import("node:child_process");
+      execFileSync("mkfifo", [fifo]);
+      const pushed = await runPgha(["wal-push", fifo], { env });
+      expect(pushed.code).toBe(3);
+      expect(oneLineError(pushed.stderr)).toMatch(/is not a regular file \(a FIFO\)/);
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resolveConfig } from "../../src/config/load.js";
@@ -152,6 +152,30 @@ describe.skipIf(!pg).each(repoKinds(server))("drills with a %s repository", (kin
         (await runPgha(["drill", "list", "--json"], { env, asServerUser: true })).stdout,
       );
       expect(reports.at(-1)).toMatchObject({ passed: false, error: "interrupted by SIGTERM" });
+    },
+  );
+
+  it.skipIf(kind !== "local")(
+    "exits with a storage failure's own code (7), not the drill's (12)",
+    async () => {
+      // A bundle the server user cannot read: the fetch fails as the storage refusing access.
+      const dir = repo.dir as string;
+      const store = await openStore(
+        resolveConfig({ flags: {}, env, file: undefined }),
+        memoryLogger(),
+      );
+      let bundle: string | undefined;
+      for await (const entry of store.list("v1/clusters/main/backups/"))
+        if (entry.key.endsWith(".tar")) bundle ??= join(dir, entry.key);
+      if (!bundle) throw new Error("no bundle");
+      await chmod(bundle, 0o000);
+      try {
+        const drilled = await runPgha(["drill", "--latest"], { env, asServerUser: true });
+        expect(drilled.code, drilled.stderr).toBe(7); // was 12: the kind came from the text
+        expect(drilled.stderr).toMatch(/permission denied/);
+      } finally {
+        await chmod(bundle, 0o600);
+      }
     },
   );
 

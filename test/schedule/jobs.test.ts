@@ -59,6 +59,13 @@ describe("job validation", () => {
       /two jobs have this name/,
     ],
     [{ name: "a" }, /must be a list/],
+    // cron-parser alone would take these as every minute of 15 February / of 02:xx.
+    [
+      [{ name: "a", cron: "15 2 *", run: "backup" }],
+      /job 'a': invalid cron expression '15 2 \*': it has 3 fields, cron needs 5/,
+    ],
+    [[{ name: "a", cron: "0 2", run: "backup" }], /it has 2 fields/],
+    [[{ name: "a", cron: "0 0 2 * * * *", run: "backup" }], /it has 7 fields/],
   ])("refuses %j, naming the job", (raw, message) => {
     expect(() => parseJobs(raw, "UTC")).toThrow(UsageError);
     expect(() => parseJobs(raw, "UTC")).toThrow(message);

@@ -13,9 +13,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { StorageError } from "../../src/errors.js";
+import { resolveConfig } from "../../src/config/load.js";
+import { StorageError, UsageError } from "../../src/errors.js";
+import { memoryLogger } from "../../src/log.js";
 import { FsStore, HEADER_BYTES, MARKER_NAME } from "../../src/storage/fs.js";
 import type { ObjectStore } from "../../src/storage/object-store.js";
+import { openStore } from "../../src/storage/open-store.js";
 import { readAll } from "../../src/storage/streams.js";
 import { describeConformance } from "../helpers/store-conformance.js";
 
@@ -192,5 +195,26 @@ describe.skipIf(process.geteuid?.() !== 0)("FsStore run as root", () => {
     await chown(root, 4242, 4343);
     await new FsStore(root, { euid: 1000 }).put("x/y", Buffer.from("z"));
     expect(await owners(root, ["x", "x/y"])).toEqual(["x 0:0", "x/y 0:0"]);
+  });
+});
+
+describe("a local repository location", () => {
+  it("that names a file (or another non-directory) is refused with a hint; a new path is fine", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "pgha-repo-file-"));
+    try {
+      const file = join(dir, "pgha.json");
+      await writeFile(file, "{}");
+      const opening = (repo: string) =>
+        openStore(resolveConfig({ flags: { repo }, env: {}, file: undefined }), memoryLogger());
+      // Before: a file read as an empty repository (wal-fetch "not available") and every
+      // write failed later, as a storage error.
+      await expect(opening(file)).rejects.toBeInstanceOf(UsageError);
+      await expect(opening(file)).rejects.toThrow(`the repository ${file} is a file`);
+      await expect(opening(file)).rejects.toMatchObject({ hint: expect.stringMatching(/--repo/) });
+      await expect(opening(join(dir, "new-repo"))).resolves.toBeDefined();
+      await expect(opening(dir)).resolves.toBeDefined();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

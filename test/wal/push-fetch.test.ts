@@ -1,5 +1,6 @@
 /** pushWalFile / fetchWalFile against the memory store: the contracts, without processes. */
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -146,6 +147,21 @@ describe("pushWalFile", () => {
       ).rejects.toBeInstanceOf(RefusedError);
     }
   });
+
+  it("refuses a FIFO or a directory under a WAL name at once, without reading or storing", async () => {
+    const fifo = join(dir, segmentName(1, 0, 1));
+    execFileSync("mkfifo", [fifo]);
+    // Before: open(2) waited for a writer that never comes; the push hung.
+    const pushed = pushWalFile(deps, fifo);
+    await expect(pushed).rejects.toBeInstanceOf(RefusedError);
+    await expect(pushed).rejects.toThrow(/is not a regular file \(a FIFO\)/);
+    const directory = join(dir, segmentName(1, 0, 2));
+    await mkdir(directory);
+    await expect(pushWalFile(deps, directory)).rejects.toThrow(
+      /is not a regular file \(a directory\)/,
+    );
+    expect(await store.head(identityKey("main"))).toBeUndefined();
+  }, 5000);
 
   it("stores uncompressed with compress none", async () => {
     const name = segmentName(1, 0, 6);

@@ -45,9 +45,9 @@ export async function drillCommand(opts: OptionsOf<"drill run">): Promise<number
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
-  let report: Awaited<ReturnType<typeof runDrill>>;
+  let outcome: Awaited<ReturnType<typeof runDrill>>;
   try {
-    report = await runDrill(
+    outcome = await runDrill(
       {
         store,
         config,
@@ -69,6 +69,7 @@ export async function drillCommand(opts: OptionsOf<"drill run">): Promise<number
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);
   }
+  const { report, failure } = outcome;
   if (opts.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else {
     const p = report.phases;
@@ -97,9 +98,10 @@ export async function drillCommand(opts: OptionsOf<"drill run">): Promise<number
   // 128 + the signal's number (130 for SIGINT, 143 for SIGTERM), as a shell reports a
   // program the signal ended: not a pgha exit code of its own.
   if (interruptedBy) return 128 + constants.signals[interruptedBy];
-  if (report.passed) return 0;
-  if (report.error?.startsWith("cannot restore:")) {
-    throw new PghaError("unrestorable", `drill ${report.id} failed: ${report.error}`, {
+  if (report.passed || failure === null) return 0;
+  // The failure's own kind (storage, integrity, unrestorable, ...), not a reading of its text.
+  if (failure !== "drillFailed") {
+    throw new PghaError(failure, `drill ${report.id} failed: ${report.error}`, {
       hint: "the report is stored: 'pgha drill list'",
     });
   }

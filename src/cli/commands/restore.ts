@@ -1,6 +1,7 @@
 /** pgha restore plan, pgha restore, pgha standby. */
 import { resolve } from "node:path";
 import { parseTablespaceMap } from "../../backup/fetch-backup.js";
+import { planTablespaceTargets, type TablespaceTarget } from "../../backup/tablespace-targets.js";
 import type { OptionsOf } from "../../config/flags.js";
 import type { Config } from "../../config/load.js";
 import { parseDuration } from "../../config/values.js";
@@ -31,7 +32,7 @@ export function requestFrom(opts: TargetFlags): RestoreRequest {
   return parseRestoreRequest(opts, { now: new Date(), relativeTimes: true });
 }
 
-function printPlan(plan: RestorePlan, settings: Setting[]): void {
+function printPlan(plan: RestorePlan, settings: Setting[], tablespaces: TablespaceTarget[]): void {
   const b = plan.backup;
   const rows: [string, string][] = [
     [
@@ -51,6 +52,10 @@ function printPlan(plan: RestorePlan, settings: Setting[]): void {
       "download",
       `${formatBytes(plan.downloadBytes)} (backup ${formatBytes(b.storedBytes)}, WAL ${formatBytes(plan.wal.bytes)})`,
     ],
+    ...tablespaces.map((t, i): [string, string] => [
+      i === 0 ? "tablespaces" : "",
+      `${t.name} (${t.oid}) -> ${t.location}${t.mapped ? " (--tablespace-map)" : " (original location)"}`,
+    ]),
     ...settings.map(([k, v], i): [string, string] => [i === 0 ? "settings" : "", `${k} = '${v}'`]),
   ];
   process.stdout.write(renderTable(["", ""], rows, false));
@@ -69,7 +74,7 @@ function describeArchiveEnd(end: ArchiveEnd): string {
 }
 
 /** `restore plan --json`: the plan, or why it cannot succeed (then the command exits 11). */
-function planJson(outcome: PlanOutcome, settings: Setting[]) {
+function planJson(outcome: PlanOutcome, settings: Setting[], tablespaces: TablespaceTarget[]) {
   if (!outcome.ok) {
     return {
       restorable: false,
@@ -103,6 +108,7 @@ function planJson(outcome: PlanOutcome, settings: Setting[]) {
     notes: plan.notes,
     settings: Object.fromEntries(settings),
     downloadBytes: plan.downloadBytes,
+    tablespaces,
   };
 }
 
@@ -119,10 +125,18 @@ export async function restorePlanCommand(opts: OptionsOf<"restore plan">): Promi
   const settings: Setting[] = outcome.ok
     ? [["restore_command", restoreCommand(config)], ...outcome.plan.settings]
     : [];
+  // Where each tablespace would go: nothing outside the data directory is written elsewhere.
+  const tablespaces = outcome.ok
+    ? planTablespaceTargets(
+        outcome.plan.backup,
+        config.pgdata === undefined ? undefined : resolve(config.pgdata),
+        parseTablespaceMap(opts.tablespaceMap),
+      )
+    : [];
   if (opts.json === true)
-    process.stdout.write(`${JSON.stringify(planJson(outcome, settings), null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(planJson(outcome, settings, tablespaces), null, 2)}\n`);
   if (!outcome.ok) throw refusalError(outcome.refusal);
-  if (opts.json !== true) printPlan(outcome.plan, settings);
+  if (opts.json !== true) printPlan(outcome.plan, settings, tablespaces);
   return 0;
 }
 
@@ -144,14 +158,15 @@ export async function restoreRunCommand(opts: OptionsOf<"restore run">): Promise
   // Plan first: a target that cannot be reached is refused before anything is downloaded.
   const plan = await requirePlan(deps, request);
   const settings: Setting[] = [["restore_command", restoreCommand(config)], ...plan.settings];
-  printPlan(plan, settings);
+  const tablespaceMap = parseTablespaceMap(opts.tablespaceMap);
+  printPlan(plan, settings, planTablespaceTargets(plan.backup, pgdata, tablespaceMap));
   // Off unless asked: a copy that archives into the source repository makes its new
   // timeline the one "latest" follows for every later restore and standby.
   const archive = opts.archive === true;
   await applyRestore(deps, {
     plan,
     pgdata,
-    tablespaceMap: parseTablespaceMap(opts.tablespaceMap),
+    tablespaceMap,
     recovery: {
       mode: "recovery",
       settings,

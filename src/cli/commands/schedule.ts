@@ -10,11 +10,16 @@ import { type JobSpec, nextRuns, parseJobs } from "../../schedule/jobs.js";
 import { Scheduler } from "../../schedule/runner.js";
 import { openStore } from "../../storage/open-store.js";
 import { loadContext } from "../context.js";
+import { checkJobArgs, jobArgv } from "../job-args.js";
 import { renderTable } from "../table.js";
 
 const systemZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
 
-function jobsFrom(config: { jobs: unknown; configFile: string | undefined }): JobSpec[] {
+/** The jobs, each one's command line checked as it will run (a typo fails now). */
+async function jobsFrom(config: {
+  jobs: unknown;
+  configFile: string | undefined;
+}): Promise<JobSpec[]> {
   const jobs = parseJobs(config.jobs, systemZone());
   if (jobs.length === 0) {
     throw new UsageError(
@@ -22,6 +27,7 @@ function jobsFrom(config: { jobs: unknown; configFile: string | undefined }): Jo
       'add a "jobs" list to the config file, e.g. [{"name": "nightly", "cron": "0 2 * * *", "zone": "Europe/Brussels", "run": "backup"}]',
     );
   }
+  for (const job of jobs) await checkJobArgs(job, config.configFile);
   return jobs;
 }
 
@@ -30,7 +36,7 @@ export async function scheduleShowCommand(opts: OptionsOf<"schedule show">): Pro
   const { count } = opts;
   const now = new Date();
   const rows: string[][] = [];
-  for (const job of jobsFrom(config)) {
+  for (const job of await jobsFrom(config)) {
     for (const [i, at] of nextRuns(job, now, count).entries()) {
       rows.push([
         i === 0 ? job.name : "",
@@ -46,17 +52,12 @@ export async function scheduleShowCommand(opts: OptionsOf<"schedule show">): Pro
 
 export async function scheduleRunCommand(opts: OptionsOf<"schedule run">): Promise<number> {
   const { config, log } = loadContext(opts);
-  const jobs = jobsFrom(config);
+  const jobs = await jobsFrom(config);
   const store = await openStore(config, log);
   const launcher = resolve(process.argv[1] ?? "pgha");
   const scheduler = new Scheduler(jobs, {
     start(job) {
-      const args = [
-        launcher,
-        job.run,
-        ...(config.configFile ? ["--config", config.configFile] : []),
-        ...job.args,
-      ];
+      const args = [launcher, ...jobArgv(job, config.configFile)];
       const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
       return {
         done: new Promise((resolveDone) => {
