@@ -67,6 +67,7 @@ const RESTORE_CODES: ExitCodeName[] = [
   "integrity",
   "storage",
   "unrestorable",
+  "notFoundInRepo",
   "internal",
 ];
 
@@ -292,6 +293,7 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
       "localIo",
       "postgres",
       "unrestorable",
+      "notFoundInRepo",
       "drillFailed",
       "internal",
     ],

@@ -34,6 +34,11 @@ export async function planFromRepository(
 
 /** The error a refused plan raises where a restore must stop: exit 11, nothing downloaded. */
 export function refusalError(refusal: PlanRefusal): PghaError {
+  if (refusal.missingBackup !== undefined) {
+    return new PghaError("notFoundInRepo", `there is no backup ${refusal.missingBackup}`, {
+      hint: "'pgha backup list' shows the backups of this cluster",
+    });
+  }
   return new PghaError("unrestorable", `cannot restore: ${refusal.reasons.join("; ")}`, {
     hint:
       refusal.gaps.length > 0

@@ -149,7 +149,10 @@ export function chooseBackup(facts: RestoreFacts, request: RestoreRequest): Chos
   let backup: BackupManifest | undefined;
   if (request.backupId !== undefined) {
     backup = facts.backups.find((b) => b.id === request.backupId);
-    if (!backup) return refuse(`there is no backup ${request.backupId}`);
+    if (!backup) {
+      const refusal = refuse(`there is no backup ${request.backupId}`);
+      return { ok: false, refusal: { ...refusal.refusal, missingBackup: request.backupId } };
+    }
     if (!candidates.includes(backup)) {
       return refuse(
         `backup ${backup.id} is not on the path to timeline ${targetTimeline} (it is on timeline ${backup.timeline}, past the branch point)`,

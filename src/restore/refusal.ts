@@ -7,6 +7,8 @@ export interface PlanRefusal {
   gaps: string[];
   /** Where the archive ends on the path, when the target lies past it. */
   archiveEnd?: ArchiveEnd;
+  /** The backup the request named is not in the repository: "not found", not unreachable. */
+  missingBackup?: string;
 }
 
 export type Chosen<T> = { ok: true; value: T } | { ok: false; refusal: PlanRefusal };

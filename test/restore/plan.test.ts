@@ -1,6 +1,7 @@
 /** planRestore (pure): backup choice, timeline path, WAL range and gaps. */
 import { describe, expect, it } from "vitest";
 import type { BackupManifest } from "../../src/repository/backup-manifest.js";
+import { refusalError } from "../../src/restore/apply.js";
 import type { RestoreFacts, WalObject } from "../../src/restore/facts.js";
 import { planRestore, type RestorePlan } from "../../src/restore/plan.js";
 import type { RestoreRequest, RestoreTarget } from "../../src/restore/target.js";
@@ -150,6 +151,15 @@ describe("planRestore", () => {
     expect(plan.backup.id).toBe("A");
     expect(plan.notes[0]).toMatch(/cannot know where transaction 1234 is/);
     expect(() => planOrThrow(f, req({ timeline: 2, backupId: "B" }))).toThrow(/not on the path/);
+  });
+
+  it("says a backup id the repository does not hold is not found (exit 13), not unreachable", () => {
+    const outcome = planRestore(facts([A, B], wal1), req({ backupId: "20200101T000000Z" }));
+    expect(outcome.ok).toBe(false);
+    if (outcome.ok) return;
+    const error = refusalError(outcome.refusal);
+    expect(error.exit).toBe("notFoundInRepo");
+    expect(error.message).toBe("there is no backup 20200101T000000Z");
   });
 
   it("refuses a target no backup can reach, and a timeline without history", () => {
