@@ -49,7 +49,8 @@ export const EXIT_CODE_TABLE = [
   {
     code: 5,
     name: "walConflict",
-    meaning: "that WAL name is already archived with different content; nothing was overwritten",
+    meaning:
+      "that WAL name is already archived with different content; nothing was overwritten (on a store without conditional writes, a racing push's own copy stays beside the other, and wal-fetch names both)",
   },
   {
     code: 6,
