@@ -2,10 +2,8 @@
  * A dump set whose object is corrupt (it does not decompress): restoring the globals and
  * fetching the files fail as corrupt objects, exit 6, naming the object (issue 12, point 5).
  */
-import { mkdtemp, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { readdir } from "node:fs/promises";
+import { describe, expect, it } from "vitest";
 import { fetchDumpSet, restoreGlobals } from "../../src/backup/dump-restore.js";
 import { EXIT_CODES, exitCodeOf } from "../../src/errors.js";
 import { memoryLogger } from "../../src/log.js";
@@ -13,12 +11,12 @@ import type { ClientTools } from "../../src/pg/client-tools.js";
 import type { PgServer } from "../../src/pg/server.js";
 import type { DumpManifest } from "../../src/repository/dump-manifest.js";
 import { MemoryStore } from "../../src/storage/memory.js";
+import { freshDirPerTest } from "../helpers/temp-dir.js";
 
 let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), "pgha-dump-"));
+freshDirPerTest("pgha-dump-", (path) => {
+  dir = path;
 });
-afterEach(() => rm(dir, { recursive: true, force: true }));
 
 const GLOBALS_KEY = "v1/clusters/main/dumps/20261121T000000Z/globals.sql";
 

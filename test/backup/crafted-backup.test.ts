@@ -2,10 +2,9 @@
  * A backup whose manifest and tars come from a crafted or damaged repository: what a
  * fetch may write outside its target, and with which mode bits (issue 12, point 5).
  */
-import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { planBundles } from "../../src/backup/bundle-plan.js";
 import { fetchBaseBackup } from "../../src/backup/fetch-backup.js";
 import { storeBundles } from "../../src/backup/store-bundles.js";
@@ -17,12 +16,12 @@ import type { BackupManifest } from "../../src/repository/backup-manifest.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import { fetchQuietly } from "../helpers/backup-fetch.js";
 import { makeBackupManifest, makeManifestOf } from "../helpers/builders.js";
+import { freshDirPerTest } from "../helpers/temp-dir.js";
 
 let root: string;
-beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), "pgha-crafted-"));
+freshDirPerTest("pgha-crafted-", (path) => {
+  root = path;
 });
-afterEach(() => rm(root, { recursive: true, force: true }));
 
 const TS_OID = "16400";
 

@@ -3,10 +3,9 @@
  * store: the round trip, and what one failing job or upload does to the others.
  */
 
-import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type Bundle, planBundles } from "../../src/backup/bundle-plan.js";
 import { type StoredBundle, storeBundles } from "../../src/backup/store-bundles.js";
 import { walkTree } from "../../src/backup/walk.js";
@@ -16,13 +15,13 @@ import { MemoryStore } from "../../src/storage/memory.js";
 import type { PutBody, PutOptions } from "../../src/storage/object-store.js";
 import { fetchQuietly } from "../helpers/backup-fetch.js";
 import { makeManifestOf } from "../helpers/builders.js";
+import { freshDirPerTest } from "../helpers/temp-dir.js";
 import { treeDigest } from "../helpers/tree-digest.js";
 
 let root: string;
-beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), "pgha-jobs-"));
+freshDirPerTest("pgha-jobs-", (path) => {
+  root = path;
 });
-afterEach(() => rm(root, { recursive: true, force: true }));
 
 /** A data directory of 3 databases with files from empty to 1.5 MiB. */
 async function makeTree(dir: string): Promise<void> {

@@ -4,30 +4,27 @@ import { createHash } from "node:crypto";
 import {
   appendFile,
   mkdir,
-  mkdtemp,
   readdir,
   readFile,
-  rm,
   truncate,
   unlink,
   writeFile,
 } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tar from "tar-stream";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TarUpload } from "../../src/backup/tar-upload.js";
 import { walkTree } from "../../src/backup/walk.js";
 import { IntegrityError, StorageError } from "../../src/errors.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import { fetchQuietly } from "../helpers/backup-fetch.js";
 import { makeManifestOf } from "../helpers/builders.js";
+import { freshDirPerTest } from "../helpers/temp-dir.js";
 
 let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), "pgha-tar-"));
+freshDirPerTest("pgha-tar-", (path) => {
+  dir = path;
 });
-afterEach(() => rm(dir, { recursive: true, force: true }));
 
 describe("tar upload and fetch", () => {
   it("pads files that shrank, cuts files that grew, skips files that vanished, and round-trips", async () => {

@@ -1,10 +1,10 @@
 /** The spool lock: a PID the kernel handed to another process does not keep a dead holder's lock. */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { hostname, tmpdir } from "node:os";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { resolveConfig } from "../../src/config/load.js";
 import {
   adoptSpool,
@@ -16,12 +16,12 @@ import {
   releaseLock,
   takeLock,
 } from "../../src/wal/spool.js";
+import { freshDirPerTest } from "../helpers/temp-dir.js";
 
 let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), "pgha-spool-"));
+freshDirPerTest("pgha-spool-", (path) => {
+  dir = path;
 });
-afterEach(() => rm(dir, { recursive: true, force: true }));
 
 describe.skipIf(!existsSync("/proc/self/stat"))("spool lock", () => {
   it("is taken over when its PID now belongs to another archiver (another data directory's)", async () => {

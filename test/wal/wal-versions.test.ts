@@ -5,10 +5,9 @@
  * The store is the memory store behaving like s3rver (put(ifAbsent) replaces).
  */
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { exitCodeOf, NotFoundError, WalConflictError } from "../../src/errors.js";
 import { memoryLogger } from "../../src/log.js";
 import { walKey } from "../../src/repository/keys.js";
@@ -30,13 +29,12 @@ import { type PushDeps, pushWalFile } from "../../src/wal/push.js";
 import { listWalVersions } from "../../src/wal/versions.js";
 import { makeBackupManifest } from "../helpers/builders.js";
 import { makeSegment, segmentName } from "../helpers/segments.js";
+import { freshDirPerTest } from "../helpers/temp-dir.js";
 
 let dir: string;
-
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), "pgha-versions-"));
+freshDirPerTest("pgha-versions-", (path) => {
+  dir = path;
 });
-afterEach(() => rm(dir, { recursive: true, force: true }));
 
 const NAME = segmentName(1, 0, 3);
 const FILE = parseWalFileName(NAME) ?? (undefined as never);
