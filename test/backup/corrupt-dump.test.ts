@@ -13,10 +13,7 @@ import type { DumpManifest } from "../../src/repository/dump-manifest.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import { freshDirPerTest } from "../helpers/temp-dir.js";
 
-let dir: string;
-freshDirPerTest("pgha-dump-", (path) => {
-  dir = path;
-});
+const temp = freshDirPerTest("pgha-dump-");
 
 const GLOBALS_KEY = "v1/clusters/main/dumps/20261121T000000Z/globals.sql";
 
@@ -54,16 +51,16 @@ async function corruptDumpSet(): Promise<{ store: MemoryStore; manifest: DumpMan
 describe("a corrupt dump object", () => {
   it("fails dump fetch as corrupt (exit 6), naming the object, and leaves no file", async () => {
     const { store, manifest } = await corruptDumpSet();
-    const error = await fetchDumpSet(store, manifest, dir).catch((e: unknown) => e);
+    const error = await fetchDumpSet(store, manifest, temp.path).catch((e: unknown) => e);
     expect(exitCodeOf(error)).toBe(EXIT_CODES.integrity);
     expect((error as Error).message).toMatch(`${GLOBALS_KEY} is corrupt`);
-    expect(await readdir(dir)).toEqual([]);
+    expect(await readdir(temp.path)).toEqual([]);
   });
 
   it("fails dump fetch as corrupt (exit 6, not 1) when an object the manifest lists is missing", async () => {
     const { store, manifest } = await corruptDumpSet();
     await store.delete(GLOBALS_KEY);
-    const error = await fetchDumpSet(store, manifest, dir).catch((e: unknown) => e);
+    const error = await fetchDumpSet(store, manifest, temp.path).catch((e: unknown) => e);
     expect(exitCodeOf(error)).toBe(EXIT_CODES.integrity);
     expect((error as Error).message).toMatch(`${GLOBALS_KEY} is missing`);
   });

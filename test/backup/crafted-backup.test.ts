@@ -18,10 +18,7 @@ import { fetchQuietly } from "../helpers/backup-fetch.js";
 import { makeBackupManifest, makeManifestOf } from "../helpers/builders.js";
 import { freshDirPerTest } from "../helpers/temp-dir.js";
 
-let root: string;
-freshDirPerTest("pgha-crafted-", (path) => {
-  root = path;
-});
+const temp = freshDirPerTest("pgha-crafted-");
 
 const TS_OID = "16400";
 
@@ -60,7 +57,7 @@ async function storedBackup(
 }
 
 async function dataDirectory(): Promise<string> {
-  const base = join(root, "src");
+  const base = join(temp.path, "src");
   await mkdir(join(base, "global"), { recursive: true });
   await writeFile(join(base, "PG_VERSION"), "15\n");
   await writeFile(join(base, "global", "1262"), Buffer.alloc(100, 1));
@@ -79,7 +76,7 @@ describe("a fetch of a crafted backup", () => {
     const store = new MemoryStore();
     const manifest = await storedBackup(store, base);
     expect(manifest.files.find((f) => f.path === "tool")?.mode).toBe(0o4755);
-    const out = join(root, "out");
+    const out = join(temp.path, "out");
     await fetchQuietly(store, manifest, out, 2);
     expect((await stat(join(out, "tool"))).mode & 0o7777).toBe(0o755);
     expect((await stat(join(out, "group-tool"))).mode & 0o7777).toBe(0o750);
@@ -91,34 +88,34 @@ describe("a fetch of a crafted backup", () => {
     const manifest = await storedBackup(store, await dataDirectory());
     const key = manifest.objects[0]?.key as string;
     await store.delete(key);
-    const fetched = fetchQuietly(store, manifest, join(root, "out"), 2);
+    const fetched = fetchQuietly(store, manifest, join(temp.path, "out"), 2);
     await expect(fetched).rejects.toBeInstanceOf(IntegrityError);
     await expect(fetched).rejects.toThrow(`${key} is missing`);
   });
 
   it("creates no directories above a tablespace's original location", async () => {
     const base = await dataDirectory();
-    const tsSrc = join(root, "ts-src");
+    const tsSrc = join(temp.path, "ts-src");
     await mkdir(join(tsSrc, "PG_15_202209061", "5"), { recursive: true });
     await writeFile(join(tsSrc, "PG_15_202209061", "5", "16401"), "rows");
     const store = new MemoryStore();
-    const location = join(root, "nowhere", "deep", "ts");
+    const location = join(temp.path, "nowhere", "deep", "ts");
     const manifest = await storedBackup(store, base, {
       src: tsSrc,
       location,
       onlyVersionDir: true,
     });
-    const fetched = fetchQuietly(store, manifest, join(root, "out"), 2);
+    const fetched = fetchQuietly(store, manifest, join(temp.path, "out"), 2);
     await expect(fetched).rejects.toBeInstanceOf(UsageError);
     await expect(fetched).rejects.toThrow(/is not a directory on this host; nothing was written/);
-    expect(await readdir(root)).not.toContain("nowhere");
+    expect(await readdir(temp.path)).not.toContain("nowhere");
 
     // The user's --tablespace-map decides instead: there pgha makes what it needs.
-    const mapped = join(root, "chosen", "ts");
+    const mapped = join(temp.path, "chosen", "ts");
     const result = await fetchBaseBackup(
       { store, log: memoryLogger(), progress: () => undefined, jobs: 2 },
       manifest,
-      join(root, "out"),
+      join(temp.path, "out"),
       new Map([["ts", mapped]]),
     );
     expect(result.tablespaces).toEqual([{ oid: TS_OID, name: "ts", location: mapped }]);
@@ -127,17 +124,17 @@ describe("a fetch of a crafted backup", () => {
 
   it("refuses a tablespace tar entry outside the version directory, leaving nothing there", async () => {
     const base = await dataDirectory();
-    const tsSrc = join(root, "ts-src");
+    const tsSrc = join(temp.path, "ts-src");
     await mkdir(join(tsSrc, "PG_15_202209061"), { recursive: true });
     await writeFile(join(tsSrc, "authorized_keys"), "ssh-ed25519 AAAA attacker\n");
     const store = new MemoryStore();
-    const location = join(root, "ts-location");
+    const location = join(temp.path, "ts-location");
     const manifest = await storedBackup(store, base, {
       src: tsSrc,
       location,
       onlyVersionDir: false,
     });
-    const fetched = fetchQuietly(store, manifest, join(root, "out"), 2);
+    const fetched = fetchQuietly(store, manifest, join(temp.path, "out"), 2);
     await expect(fetched).rejects.toBeInstanceOf(IntegrityError);
     await expect(fetched).rejects.toThrow(
       /'authorized_keys', which is outside the tablespace's version directory/,

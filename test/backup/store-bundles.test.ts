@@ -18,10 +18,7 @@ import { makeManifestOf } from "../helpers/builders.js";
 import { freshDirPerTest } from "../helpers/temp-dir.js";
 import { treeDigest } from "../helpers/tree-digest.js";
 
-let root: string;
-freshDirPerTest("pgha-jobs-", (path) => {
-  root = path;
-});
+const temp = freshDirPerTest("pgha-jobs-");
 
 /** A data directory of 3 databases with files from empty to 1.5 MiB. */
 async function makeTree(dir: string): Promise<void> {
@@ -41,7 +38,7 @@ async function makeTree(dir: string): Promise<void> {
 
 /** makeTree under root/src, `adjust`ed, walked, and cut into bundles of `limit` bytes. */
 async function plannedTree(limit: number, adjust?: (src: string) => Promise<void>) {
-  const src = join(root, "src");
+  const src = join(temp.path, "src");
   await mkdir(src);
   await makeTree(src);
   await adjust?.(src);
@@ -92,7 +89,7 @@ describe("bundles stored and fetched by parallel jobs", { timeout: 30_000 }, () 
     expect(new Set(manifest.objects.map((o) => o.key)).size).toBe(bundles.length);
 
     for (const jobs of [1, 3]) {
-      const out = join(root, `out-${jobs}`);
+      const out = join(temp.path, `out-${jobs}`);
       const result = await fetchQuietly(store, manifest, out, jobs);
       expect(result.files).toBe(manifest.files.length);
       expect(await treeDigest(out)).toEqual(await treeDigest(src));
@@ -188,7 +185,7 @@ describe("bundles stored and fetched by parallel jobs", { timeout: 30_000 }, () 
     const bytes = Buffer.concat(await body.toArray());
     bytes[bytes.length - 10] = (bytes[bytes.length - 10] ?? 0) ^ 0xff;
     await store.put(victim, bytes);
-    const out = join(root, "out");
+    const out = join(temp.path, "out");
     await expect(fetchQuietly(store, manifest, out, 3)).rejects.toBeInstanceOf(IntegrityError);
     expect(await readdir(out)).toEqual([]);
     // No job writes on after the failure.
@@ -203,7 +200,7 @@ describe("bundles stored and fetched by parallel jobs", { timeout: 30_000 }, () 
     const manifest = await storedBackup(store, bundles, 3);
     // Smallest first here: files before the directories that hold them.
     manifest.objects.reverse();
-    const out = join(root, "out");
+    const out = join(temp.path, "out");
     await fetchQuietly(store, manifest, out, 3);
     expect(await treeDigest(out)).toEqual(await treeDigest(src));
   });

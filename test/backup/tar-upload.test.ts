@@ -21,14 +21,11 @@ import { fetchQuietly } from "../helpers/backup-fetch.js";
 import { makeManifestOf } from "../helpers/builders.js";
 import { freshDirPerTest } from "../helpers/temp-dir.js";
 
-let dir: string;
-freshDirPerTest("pgha-tar-", (path) => {
-  dir = path;
-});
+const temp = freshDirPerTest("pgha-tar-");
 
 describe("tar upload and fetch", () => {
   it("pads files that shrank, cuts files that grew, skips files that vanished, and round-trips", async () => {
-    const src = join(dir, "src");
+    const src = join(temp.path, "src");
     await mkdir(join(src, "base", "5"), { recursive: true });
     await writeFile(join(src, "PG_VERSION"), "15\n");
     await writeFile(join(src, "base", "5", "shrinks"), Buffer.alloc(3 << 20, 7));
@@ -63,7 +60,7 @@ describe("tar upload and fetch", () => {
     ]);
     expect(object.storedSize).toBeLessThan(object.rawSize);
 
-    const out = join(dir, "out");
+    const out = join(temp.path, "out");
     const manifest = makeManifestOf([object], files);
     const result = await fetchQuietly(store, manifest, out, 2);
     expect(result.files).toBe(4);
@@ -79,7 +76,7 @@ describe("tar upload and fetch", () => {
       [object],
       files.map((f) => (f.path === "PG_VERSION" ? { ...f, sha256: "0".repeat(64) } : f)),
     );
-    const out2 = join(dir, "out2");
+    const out2 = join(temp.path, "out2");
     await expect(fetchQuietly(store, bad, out2, 2)).rejects.toBeInstanceOf(IntegrityError);
     expect(await readdir(out2)).toEqual([]);
   });
@@ -87,7 +84,7 @@ describe("tar upload and fetch", () => {
 
 describe("tar upload failures", () => {
   it("reports a store that fails midway as a storage error, without crashing", async () => {
-    const src = join(dir, "big");
+    const src = join(temp.path, "big");
     await writeFile(src, Buffer.alloc(24 << 20, 1));
     const store = new MemoryStore();
     store.put = async (_key, body) => {
@@ -120,7 +117,7 @@ describe("tar upload failures", () => {
 
 describe("a tampered backup", () => {
   it("cannot make fetch write outside the target through a symlink entry", async () => {
-    const outside = join(dir, "outside");
+    const outside = join(temp.path, "outside");
     await mkdir(outside);
     const payload = Buffer.from("evil");
     const pack = tar.pack();
@@ -146,7 +143,7 @@ describe("a tampered backup", () => {
       ],
       [{ part: "base", path: "link/evil", size: 4, mode: 0o644, mtime: "", sha256: sha(payload) }],
     );
-    const out = join(dir, "target");
+    const out = join(temp.path, "target");
     await expect(fetchQuietly(store, manifest, out, 2)).rejects.toThrow();
     expect(await readdir(outside)).toEqual([]);
     expect(await readdir(out)).toEqual([]);

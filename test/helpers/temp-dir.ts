@@ -4,14 +4,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach } from "vitest";
 
-/** Registers the hooks; `use` receives each test's directory before the test runs. */
-export function freshDirPerTest(prefix: string, use: (path: string) => void): void {
+/** Registers the hooks; `path` is the running test's directory. */
+export function freshDirPerTest(prefix: string): { readonly path: string } {
   let path: string | undefined;
   beforeEach(async () => {
     path = await mkdtemp(join(tmpdir(), prefix));
-    use(path);
   });
   afterEach(async () => {
     if (path) await rm(path, { recursive: true, force: true });
+    path = undefined;
   });
+  return {
+    get path(): string {
+      if (path === undefined) throw new Error("freshDirPerTest: used outside a test");
+      return path;
+    },
+  };
 }

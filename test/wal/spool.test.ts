@@ -18,10 +18,7 @@ import {
 } from "../../src/wal/spool.js";
 import { freshDirPerTest } from "../helpers/temp-dir.js";
 
-let dir: string;
-freshDirPerTest("pgha-spool-", (path) => {
-  dir = path;
-});
+const temp = freshDirPerTest("pgha-spool-");
 
 describe.skipIf(!existsSync("/proc/self/stat"))("spool lock", () => {
   it("is taken over when its PID now belongs to another archiver (another data directory's)", async () => {
@@ -40,9 +37,9 @@ describe.skipIf(!existsSync("/proc/self/stat"))("spool lock", () => {
       expect(holderAlive(dead)).toBe(false);
       expect(holderAlive({ ...dead, start: processStart(pid) })).toBe(true);
 
-      await writeFile(join(dir, "lock"), JSON.stringify(dead));
-      expect(await takeLock(dir, "archiver")).toBe(true);
-      const now = JSON.parse(await readFile(join(dir, "lock"), "utf8")) as LockRecord;
+      await writeFile(join(temp.path, "lock"), JSON.stringify(dead));
+      expect(await takeLock(temp.path, "archiver")).toBe(true);
+      const now = JSON.parse(await readFile(join(temp.path, "lock"), "utf8")) as LockRecord;
       expect(now.pid).toBe(process.pid);
       expect(now.start).toBe(processStart(process.pid));
     } finally {
@@ -51,17 +48,17 @@ describe.skipIf(!existsSync("/proc/self/stat"))("spool lock", () => {
   });
 
   it("stays with a live holder", async () => {
-    expect(await takeLock(dir, "vitest")).toBe(true);
-    expect(await takeLock(dir, "vitest")).toBe(false);
+    expect(await takeLock(temp.path, "vitest")).toBe(true);
+    expect(await takeLock(temp.path, "vitest")).toBe(false);
   });
 
   it("tells its holder when it was removed or replaced (the holder then stops)", async () => {
-    expect(await takeLock(dir, "vitest")).toBe(true);
-    expect(holdsLock(dir)).toBe(true);
-    await writeFile(join(dir, "lock"), "garbage");
-    expect(holdsLock(dir)).toBe(false);
-    await rm(join(dir, "lock"));
-    expect(holdsLock(dir)).toBe(false);
+    expect(await takeLock(temp.path, "vitest")).toBe(true);
+    expect(holdsLock(temp.path)).toBe(true);
+    await writeFile(join(temp.path, "lock"), "garbage");
+    expect(holdsLock(temp.path)).toBe(false);
+    await rm(join(temp.path, "lock"));
+    expect(holdsLock(temp.path)).toBe(false);
   });
 });
 
@@ -71,10 +68,10 @@ describe("adoptSpool", () => {
 
   it("records the starting call's id only when that call read the config this process read", async () => {
     const started = callId(["wal-push"], {}, "{}\n");
-    expect(await adoptSpool(dir, "vitest", withText('{"cluster": "b"}'), started)).toBe(true);
-    await expect(readFile(join(dir, "id"), "utf8")).rejects.toThrow(/ENOENT/);
-    await releaseLock(dir);
-    expect(await adoptSpool(dir, "vitest", withText("{}\n"), started)).toBe(true);
-    expect(await readFile(join(dir, "id"), "utf8")).toBe(`${started}\n`);
+    expect(await adoptSpool(temp.path, "vitest", withText('{"cluster": "b"}'), started)).toBe(true);
+    await expect(readFile(join(temp.path, "id"), "utf8")).rejects.toThrow(/ENOENT/);
+    await releaseLock(temp.path);
+    expect(await adoptSpool(temp.path, "vitest", withText("{}\n"), started)).toBe(true);
+    expect(await readFile(join(temp.path, "id"), "utf8")).toBe(`${started}\n`);
   });
 });

@@ -31,10 +31,7 @@ import { makeBackupManifest } from "../helpers/builders.js";
 import { makeSegment, segmentName } from "../helpers/segments.js";
 import { freshDirPerTest } from "../helpers/temp-dir.js";
 
-let dir: string;
-freshDirPerTest("pgha-versions-", (path) => {
-  dir = path;
-});
+const temp = freshDirPerTest("pgha-versions-");
 
 const NAME = segmentName(1, 0, 3);
 const FILE = parseWalFileName(NAME) ?? (undefined as never);
@@ -43,9 +40,9 @@ const FILE = parseWalFileName(NAME) ?? (undefined as never);
 async function twoContents(): Promise<[string, string]> {
   const paths: string[] = [];
   for (const host of ["a", "b"]) {
-    const path = join(dir, host, NAME);
-    await rm(join(dir, host), { recursive: true, force: true });
-    await mkdir(join(dir, host));
+    const path = join(temp.path, host, NAME);
+    await rm(join(temp.path, host), { recursive: true, force: true });
+    await mkdir(join(temp.path, host));
     await writeFile(path, makeSegment(1, 0, 3));
     paths.push(path);
   }
@@ -108,7 +105,7 @@ describe("WAL where the store ignores conditional writes", () => {
     const inner = new MemoryStore("s3rver-like", { ignoreIfAbsent: true });
     const [a, b] = await twoContents();
     // The cluster's identity first, so that the racers only race on the WAL name.
-    const earlier = join(dir, segmentName(1, 0, 2));
+    const earlier = join(temp.path, segmentName(1, 0, 2));
     await writeFile(earlier, makeSegment(1, 0, 2));
     await pushWalFile(pushDeps(inner), earlier);
     const gated = new GatedStore(inner, 2);
@@ -125,7 +122,7 @@ describe("WAL where the store ignores conditional writes", () => {
     }
     const versions = await listWalVersions(inner, "main", FILE);
     expect(versions).toHaveLength(2);
-    const fetched = fetchWalFile(fetchDeps(inner), NAME, join(dir, "RECOVERYXLOG"));
+    const fetched = fetchWalFile(fetchDeps(inner), NAME, join(temp.path, "RECOVERYXLOG"));
     await expect(fetched).rejects.toBeInstanceOf(WalConflictError);
     await expect(fetched).rejects.toThrow(versions[0]?.key ?? "?");
     await expect(fetched).rejects.toThrow(versions[1]?.key ?? "?");
@@ -149,16 +146,16 @@ describe("WAL where the store ignores conditional writes", () => {
       for (const [i, r] of results.entries()) {
         if (r.status !== "fulfilled") continue;
         expect(versions.map((v) => v.key)).toContain(r.value.key);
-        const dest = join(dir, `fetched-${i}`);
+        const dest = join(temp.path, `fetched-${i}`);
         if (versions.length === 1) {
           await fetchWalFile(fetchDeps(store), NAME, dest);
           expect((await readFile(dest)).equals(await readFile([a, b][i] ?? ""))).toBe(true);
         }
       }
       if (versions.length === 2) {
-        await expect(fetchWalFile(fetchDeps(store), NAME, join(dir, "x"))).rejects.toBeInstanceOf(
-          WalConflictError,
-        );
+        await expect(
+          fetchWalFile(fetchDeps(store), NAME, join(temp.path, "x")),
+        ).rejects.toBeInstanceOf(WalConflictError);
       }
     }
   });
@@ -173,7 +170,7 @@ describe("WAL where the store ignores conditional writes", () => {
     expect((await store.head(first.key))?.metadata["pgha-format"]).toBe("2");
     const again = await pushWalFile(pushDeps(store), a);
     expect(again.status).toBe("already-archived");
-    const dest = join(dir, "RECOVERYXLOG");
+    const dest = join(temp.path, "RECOVERYXLOG");
     const fetched = await fetchWalFile(fetchDeps(store), NAME, dest);
     expect(fetched.key).toBe(first.key);
     expect((await readFile(dest)).equals(await readFile(a))).toBe(true);
@@ -195,17 +192,17 @@ describe("WAL where the store ignores conditional writes", () => {
       },
     });
     const deps = { ...fetchDeps(counting), layout };
-    await fetchWalFile(deps, NAME, join(dir, "one"));
+    await fetchWalFile(deps, NAME, join(temp.path, "one"));
     expect(layout.listFirst).toBe(true);
     expect(gets).toHaveLength(2); // the plain key (missing), then the version
     gets.length = 0;
-    await fetchWalFile(deps, NAME, join(dir, "two"));
+    await fetchWalFile(deps, NAME, join(temp.path, "two"));
     expect(gets).toHaveLength(1);
-    expect((await readFile(join(dir, "two"))).equals(await readFile(a))).toBe(true);
+    expect((await readFile(join(temp.path, "two"))).equals(await readFile(a))).toBe(true);
     // Back on a repository with plain keys it goes back to trying them first.
     const plain = new MemoryStore("aws-like");
     await pushWalFile(pushDeps(plain), a);
-    await fetchWalFile({ ...fetchDeps(plain), layout }, NAME, join(dir, "three"));
+    await fetchWalFile({ ...fetchDeps(plain), layout }, NAME, join(temp.path, "three"));
     expect(layout.listFirst).toBe(false);
   });
 
