@@ -56,20 +56,8 @@ import {
   UsageError,
 } from "../errors.js";
 import { isErrno, syncCreatedDirectories, syncDirectory, writeAll } from "../local-files.js";
-import {
-  assertValidKey,
-  assertValidMetadata,
-  compareKeys,
-  type Leftover,
-  type ListEntry,
-  type ListOptions,
-  type ObjectInfo,
-  type ObjectStore,
-  type PutBody,
-  type PutOptions,
-  type StoreCapabilities,
-  type StoredObject,
-} from "./object-store.js";
+import type * as Store from "./object-store.js";
+import { assertValidKey, assertValidMetadata, compareKeys } from "./object-store.js";
 
 /**
  * A local repository is a directory, or does not exist yet (the first put makes it). A
@@ -110,9 +98,9 @@ interface FoundFile {
   path: string;
 }
 
-export class FsStore implements ObjectStore {
+export class FsStore implements Store.ObjectStore {
   readonly url: string;
-  readonly capabilities: StoreCapabilities = {
+  readonly capabilities: Store.StoreCapabilities = {
     atomicIfAbsent: true, // link(2) fails on an existing name
     atomicReplace: true, // rename(2)
     durableWhenVisible: false, // a writer may die between rename/link and the directory fsync
@@ -167,7 +155,7 @@ export class FsStore implements ObjectStore {
     return join(this.root, key);
   }
 
-  async head(key: string): Promise<ObjectInfo | undefined> {
+  async head(key: string): Promise<Store.ObjectInfo | undefined> {
     const path = this.path(key);
     let handle: FileHandle;
     try {
@@ -185,7 +173,7 @@ export class FsStore implements ObjectStore {
     }
   }
 
-  async get(key: string): Promise<{ info: ObjectInfo; body: Readable }> {
+  async get(key: string): Promise<{ info: Store.ObjectInfo; body: Readable }> {
     const path = this.path(key);
     let handle: FileHandle;
     try {
@@ -208,7 +196,11 @@ export class FsStore implements ObjectStore {
     }
   }
 
-  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<StoredObject> {
+  async put(
+    key: string,
+    body: Store.PutBody,
+    options: Store.PutOptions = {},
+  ): Promise<Store.StoredObject> {
     const path = this.path(key);
     const metadata = { ...(options.metadata ?? {}) };
     assertValidMetadata(metadata);
@@ -275,7 +267,7 @@ export class FsStore implements ObjectStore {
     return { key, size, metadata, verified: true };
   }
 
-  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
+  async *list(prefix: string, options: Store.ListOptions = {}): AsyncIterable<Store.ListEntry> {
     // Walk only the deepest directory that the prefix names completely.
     const slash = prefix.lastIndexOf("/");
     const base = slash === -1 ? "" : prefix.slice(0, slash);
@@ -289,7 +281,7 @@ export class FsStore implements ObjectStore {
       ? (file: FoundFile) => this.statEntry(file)
       : (file: FoundFile) => this.openEntry(file);
     // A few files ahead in flight, yielded in key order; errors surface in that order too.
-    const ahead: Promise<ListEntry | undefined>[] = [];
+    const ahead: Promise<Store.ListEntry | undefined>[] = [];
     let next = 0;
     for (let at = 0; at < files.length; at++) {
       for (; next < files.length && next < at + LIST_AHEAD; next++) {
@@ -303,7 +295,7 @@ export class FsStore implements ObjectStore {
   }
 
   /** A marked store: the body size is the file size minus the fixed header. */
-  private async statEntry(file: FoundFile): Promise<ListEntry | undefined> {
+  private async statEntry(file: FoundFile): Promise<Store.ListEntry | undefined> {
     let info: Awaited<ReturnType<typeof stat>>;
     try {
       info = await stat(file.path);
@@ -317,7 +309,7 @@ export class FsStore implements ObjectStore {
   }
 
   /** An unmarked store: open the object once to learn its header length. */
-  private async openEntry(file: FoundFile): Promise<ListEntry | undefined> {
+  private async openEntry(file: FoundFile): Promise<Store.ListEntry | undefined> {
     let handle: FileHandle;
     try {
       handle = await open(file.path, "r");
@@ -408,11 +400,11 @@ export class FsStore implements ObjectStore {
     }
   }
 
-  async listLeftovers(prefix: string, before: Date): Promise<Leftover[]> {
+  async listLeftovers(prefix: string, before: Date): Promise<Store.Leftover[]> {
     const slash = prefix.lastIndexOf("/");
     const base = slash === -1 ? "" : prefix.slice(0, slash);
     if (base !== "") assertValidKey(base);
-    const out: Leftover[] = [];
+    const out: Store.Leftover[] = [];
     await this.walkLeftovers(base, prefix, before, out);
     return out.sort((a, b) => compareKeys(a.path, b.path));
   }
@@ -421,7 +413,7 @@ export class FsStore implements ObjectStore {
     relDir: string,
     prefix: string,
     before: Date,
-    out: Leftover[],
+    out: Store.Leftover[],
   ): Promise<void> {
     const absDir = relDir === "" ? this.root : join(this.root, relDir);
     let entries: import("node:fs").Dirent[];
@@ -447,7 +439,7 @@ export class FsStore implements ObjectStore {
     }
   }
 
-  async deleteLeftover(leftover: Leftover): Promise<void> {
+  async deleteLeftover(leftover: Store.Leftover): Promise<void> {
     const slash = leftover.path.lastIndexOf("/");
     const name = leftover.path.slice(slash + 1);
     if (slash !== -1) assertValidKey(leftover.path.slice(0, slash));

@@ -1,19 +1,8 @@
 /** In-memory ObjectStore for unit tests. Same contracts as the others (see object-store.ts). */
 import { Readable } from "node:stream";
 import { AlreadyExistsError, NotFoundError } from "../errors.js";
-import {
-  assertValidKey,
-  assertValidMetadata,
-  compareKeys,
-  type ListEntry,
-  type ListOptions,
-  type ObjectInfo,
-  type ObjectStore,
-  type PutBody,
-  type PutOptions,
-  type StoreCapabilities,
-  type StoredObject,
-} from "./object-store.js";
+import type * as Store from "./object-store.js";
+import { assertValidKey, assertValidMetadata, compareKeys } from "./object-store.js";
 import { readAll } from "./streams.js";
 
 interface Stored {
@@ -30,9 +19,9 @@ export interface MemoryStoreOptions {
   ignoreIfAbsent?: boolean;
 }
 
-export class MemoryStore implements ObjectStore {
+export class MemoryStore implements Store.ObjectStore {
   readonly url: string;
-  readonly capabilities: StoreCapabilities;
+  readonly capabilities: Store.StoreCapabilities;
   private readonly objects = new Map<string, Stored>();
   private readonly ignoreIfAbsent: boolean;
 
@@ -46,20 +35,24 @@ export class MemoryStore implements ObjectStore {
     };
   }
 
-  async head(key: string): Promise<ObjectInfo | undefined> {
+  async head(key: string): Promise<Store.ObjectInfo | undefined> {
     assertValidKey(key);
     const stored = this.objects.get(key);
     return stored && { key, size: stored.data.length, metadata: { ...stored.metadata } };
   }
 
-  async get(key: string): Promise<{ info: ObjectInfo; body: Readable }> {
+  async get(key: string): Promise<{ info: Store.ObjectInfo; body: Readable }> {
     const info = await this.head(key);
     const stored = this.objects.get(key);
     if (!info || !stored) throw new NotFoundError(`${this.url}/${key} does not exist`);
     return { info, body: Readable.from([Buffer.from(stored.data)]) };
   }
 
-  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<StoredObject> {
+  async put(
+    key: string,
+    body: Store.PutBody,
+    options: Store.PutOptions = {},
+  ): Promise<Store.StoredObject> {
     assertValidKey(key);
     const metadata = { ...(options.metadata ?? {}) };
     assertValidMetadata(metadata);
@@ -71,7 +64,7 @@ export class MemoryStore implements ObjectStore {
     return { key, size: data.length, metadata, verified: true };
   }
 
-  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
+  async *list(prefix: string, options: Store.ListOptions = {}): AsyncIterable<Store.ListEntry> {
     const after = options.after;
     const keys = [...this.objects.keys()]
       .filter((k) => k.startsWith(prefix) && (after === undefined || compareKeys(k, after) > 0))

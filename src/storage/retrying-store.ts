@@ -18,51 +18,44 @@
  *   and the budget is never multiplied.
  */
 import type { Readable } from "node:stream";
-import type {
-  Leftover,
-  ListEntry,
-  ListOptions,
-  ObjectInfo,
-  ObjectStore,
-  PutBody,
-  PutOptions,
-  RequestRetry,
-  StoreCapabilities,
-  StoredObject,
-} from "./object-store.js";
+import type * as Store from "./object-store.js";
 import { type RetryPolicy, waitBeforeRetry, withRetry } from "./retry.js";
 
-class RetryingStore implements ObjectStore {
+class RetryingStore implements Store.ObjectStore {
   readonly url: string;
 
   constructor(
-    readonly inner: ObjectStore,
+    readonly inner: Store.ObjectStore,
     readonly policy: RetryPolicy,
   ) {
     this.url = inner.url;
   }
 
   /** The inner store's, also once it learned some (learnCapabilities). */
-  get capabilities(): StoreCapabilities {
+  get capabilities(): Store.StoreCapabilities {
     return this.inner.capabilities;
   }
 
-  private readonly retryRequest: RequestRetry = (what, request) =>
+  private readonly retryRequest: Store.RequestRetry = (what, request) =>
     withRetry(this.policy, what, request);
 
-  head(key: string): Promise<ObjectInfo | undefined> {
+  head(key: string): Promise<Store.ObjectInfo | undefined> {
     return withRetry(this.policy, `HEAD ${this.url}/${key}`, () => this.inner.head(key));
   }
 
-  get(key: string): Promise<{ info: ObjectInfo; body: Readable }> {
+  get(key: string): Promise<{ info: Store.ObjectInfo; body: Readable }> {
     return withRetry(this.policy, `GET ${this.url}/${key}`, () => this.inner.get(key));
   }
 
-  put(key: string, body: PutBody, options: PutOptions = {}): Promise<StoredObject> {
+  put(
+    key: string,
+    body: Store.PutBody,
+    options: Store.PutOptions = {},
+  ): Promise<Store.StoredObject> {
     return this.inner.put(key, body, { ...options, retryRequest: this.retryRequest });
   }
 
-  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
+  async *list(prefix: string, options: Store.ListOptions = {}): AsyncIterable<Store.ListEntry> {
     let after = options.after;
     let attempt = 1;
     let start = this.policy.now();
@@ -91,18 +84,18 @@ class RetryingStore implements ObjectStore {
   }
 
   /** Local files only (fs): nothing to retry. */
-  async listLeftovers(prefix: string, before: Date): Promise<Leftover[]> {
+  async listLeftovers(prefix: string, before: Date): Promise<Store.Leftover[]> {
     return (await this.inner.listLeftovers?.(prefix, before)) ?? [];
   }
 
-  async deleteLeftover(leftover: Leftover): Promise<void> {
+  async deleteLeftover(leftover: Store.Leftover): Promise<void> {
     await this.inner.deleteLeftover?.(leftover);
   }
 
   async learnCapabilities(
     probeKey: string,
-    known?: Partial<StoreCapabilities>,
-  ): Promise<Partial<StoreCapabilities>> {
+    known?: Partial<Store.StoreCapabilities>,
+  ): Promise<Partial<Store.StoreCapabilities>> {
     const inner = this.inner;
     if (!inner.learnCapabilities) return {};
     return withRetry(
@@ -114,7 +107,7 @@ class RetryingStore implements ObjectStore {
 }
 
 /** The store with retries (a store that has them already is returned as it is). */
-export function addRetries(store: ObjectStore, policy: RetryPolicy): ObjectStore {
+export function addRetries(store: Store.ObjectStore, policy: RetryPolicy): Store.ObjectStore {
   return store instanceof RetryingStore ? store : new RetryingStore(store, policy);
 }
 
@@ -124,9 +117,9 @@ export function addRetries(store: ObjectStore, policy: RetryPolicy): ObjectStore
  * interrupt midway, such as reading a body. Without a retry wrapper op runs once.
  */
 export function retryAsWhole<T>(
-  store: ObjectStore,
+  store: Store.ObjectStore,
   what: string,
-  op: (store: ObjectStore) => Promise<T>,
+  op: (store: Store.ObjectStore) => Promise<T>,
 ): Promise<T> {
   if (!(store instanceof RetryingStore)) return op(store);
   return withRetry(store.policy, what, () => op(store.inner));

@@ -24,20 +24,12 @@ import { createHash } from "node:crypto";
 import type { Agent, IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
 import { AlreadyExistsError, NotFoundError } from "../errors.js";
+import type * as Store from "./object-store.js";
 import {
   assertValidKey,
   assertValidMetadata,
-  type ListEntry,
-  type ListOptions,
-  type ObjectInfo,
-  type ObjectStore,
   PROBE_BODY,
-  type PutBody,
-  type PutOptions,
   probeAtomicIfAbsent,
-  type RequestRetry,
-  type StoreCapabilities,
-  type StoredObject,
 } from "./object-store.js";
 import { classify } from "./s3-errors.js";
 import { etagIsMd5 } from "./s3-etag.js";
@@ -66,9 +58,9 @@ type Transport = typeof import("node:http") | typeof import("node:https");
 const CONNECT_TIMEOUT_MS = 5000;
 const IDLE_TIMEOUT_MS = 60_000;
 
-export class S3HttpStore implements ObjectStore {
+export class S3HttpStore implements Store.ObjectStore {
   readonly url: string;
-  capabilities: StoreCapabilities = {
+  capabilities: Store.StoreCapabilities = {
     atomicIfAbsent: "unknown",
     atomicReplace: "unknown",
     durableWhenVisible: true,
@@ -82,7 +74,7 @@ export class S3HttpStore implements ObjectStore {
   private agent: Agent | undefined;
   private caFile: CaFile | undefined;
   private trust: Trust = "file";
-  private sdk: Promise<ObjectStore & { capabilities: StoreCapabilities }> | undefined;
+  private sdk: Promise<Store.ObjectStore & { capabilities: Store.StoreCapabilities }> | undefined;
 
   constructor(
     private readonly bucket: string,
@@ -119,11 +111,11 @@ export class S3HttpStore implements ObjectStore {
     return `${this.basePath}/${uriEncode(this.prefix ? `${this.prefix}/${key}` : key, true)}`;
   }
 
-  head(key: string): Promise<ObjectInfo | undefined> {
+  head(key: string): Promise<Store.ObjectInfo | undefined> {
     return this.headObject(key, undefined);
   }
 
-  private async headObject(key: string, retry: RequestRetry | undefined) {
+  private async headObject(key: string, retry: Store.RequestRetry | undefined) {
     const request: Request = { method: "HEAD", key, what: `HEAD ${this.url}/${key}` };
     try {
       const res = await this.send(request, retry);
@@ -135,13 +127,17 @@ export class S3HttpStore implements ObjectStore {
     }
   }
 
-  async get(key: string): Promise<{ info: ObjectInfo; body: Readable }> {
+  async get(key: string): Promise<{ info: Store.ObjectInfo; body: Readable }> {
     const res = await this.send({ method: "GET", key, what: `GET ${this.url}/${key}` });
     const info = { key, size: contentLength(res.headers), metadata: metadataOf(res.headers) };
     return { info, body: res };
   }
 
-  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<StoredObject> {
+  async put(
+    key: string,
+    body: Store.PutBody,
+    options: Store.PutOptions = {},
+  ): Promise<Store.StoredObject> {
     if (!(body instanceof Uint8Array) || body.length > this.settings.partSize) {
       // A stream may need a multipart upload: that is the SDK store's.
       return (await this.delegate()).put(key, body, options);
@@ -169,7 +165,7 @@ export class S3HttpStore implements ObjectStore {
     data: Buffer,
     metadata: Record<string, string>,
     ifAbsent: boolean,
-    retry?: RequestRetry,
+    retry?: Store.RequestRetry,
   ): Promise<boolean> {
     const md5 = createHash("md5").update(data).digest();
     const headers: Record<string, string> = { "content-md5": md5.toString("base64") };
@@ -196,7 +192,7 @@ export class S3HttpStore implements ObjectStore {
     );
   }
 
-  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
+  async *list(prefix: string, options: Store.ListOptions = {}): AsyncIterable<Store.ListEntry> {
     yield* (await this.delegate()).list(prefix, options);
   }
 
@@ -211,8 +207,8 @@ export class S3HttpStore implements ObjectStore {
 
   async learnCapabilities(
     probeKey: string,
-    known?: Partial<StoreCapabilities>,
-  ): Promise<Partial<StoreCapabilities>> {
+    known?: Partial<Store.StoreCapabilities>,
+  ): Promise<Partial<Store.StoreCapabilities>> {
     let atomicIfAbsent = known?.atomicIfAbsent;
     if (atomicIfAbsent === undefined) {
       if (this.capabilities.atomicIfAbsent !== "unknown") return {};
@@ -225,7 +221,7 @@ export class S3HttpStore implements ObjectStore {
   }
 
   /** The SDK-based store for what this one hands over; it relies on what this one learned. */
-  private async delegate(): Promise<ObjectStore> {
+  private async delegate(): Promise<Store.ObjectStore> {
     this.sdk ??= import("./s3.js").then(
       ({ S3Store }) => new S3Store(this.bucket, this.prefix, this.settings, this.credentials),
     );
@@ -235,7 +231,7 @@ export class S3HttpStore implements ObjectStore {
   }
 
   /** One request, its failure classified; through `retry` when a put passes one. */
-  private send(request: Request, retry?: RequestRetry): Promise<IncomingMessage> {
+  private send(request: Request, retry?: Store.RequestRetry): Promise<IncomingMessage> {
     const once = async () => {
       try {
         return await this.exchange(request);

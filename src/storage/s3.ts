@@ -36,20 +36,12 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { AlreadyExistsError, NotFoundError, StorageError } from "../errors.js";
+import type * as Store from "./object-store.js";
 import {
   assertValidKey,
   assertValidMetadata,
-  type ListEntry,
-  type ListOptions,
-  type ObjectInfo,
-  type ObjectStore,
   PROBE_BODY,
-  type PutBody,
-  type PutOptions,
   probeAtomicIfAbsent,
-  type RequestRetry,
-  type StoreCapabilities,
-  type StoredObject,
 } from "./object-store.js";
 import { classify } from "./s3-errors.js";
 import { etagIsMd5 } from "./s3-etag.js";
@@ -62,9 +54,9 @@ import { chunked, toReadable } from "./streams.js";
 // that would be one warning in the server log per WAL segment; pgha's engines say what it needs.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
-export class S3Store implements ObjectStore {
+export class S3Store implements Store.ObjectStore {
   readonly url: string;
-  capabilities: StoreCapabilities = {
+  capabilities: Store.StoreCapabilities = {
     atomicIfAbsent: "unknown",
     atomicReplace: "unknown",
     durableWhenVisible: true,
@@ -107,7 +99,11 @@ export class S3Store implements ObjectStore {
   }
 
   /** One request; its errors classified. Retried through `retry` when a put passes one. */
-  private async send<T>(what: string, call: () => Promise<T>, retry?: RequestRetry): Promise<T> {
+  private async send<T>(
+    what: string,
+    call: () => Promise<T>,
+    retry?: Store.RequestRetry,
+  ): Promise<T> {
     const once = async () => {
       try {
         return await call();
@@ -118,11 +114,11 @@ export class S3Store implements ObjectStore {
     return retry ? retry(what, once) : once();
   }
 
-  head(key: string): Promise<ObjectInfo | undefined> {
+  head(key: string): Promise<Store.ObjectInfo | undefined> {
     return this.headObject(key, undefined);
   }
 
-  private async headObject(key: string, retry: RequestRetry | undefined) {
+  private async headObject(key: string, retry: Store.RequestRetry | undefined) {
     const Key = this.fullKey(key);
     try {
       const out = await this.send(
@@ -137,7 +133,7 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async get(key: string): Promise<{ info: ObjectInfo; body: Readable }> {
+  async get(key: string): Promise<{ info: Store.ObjectInfo; body: Readable }> {
     const Key = this.fullKey(key);
     const out = await this.send(`GET ${this.url}/${key}`, () =>
       this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key })),
@@ -148,7 +144,11 @@ export class S3Store implements ObjectStore {
     return { info: { key, size: out.ContentLength ?? 0, metadata: out.Metadata ?? {} }, body };
   }
 
-  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<StoredObject> {
+  async put(
+    key: string,
+    body: Store.PutBody,
+    options: Store.PutOptions = {},
+  ): Promise<Store.StoredObject> {
     const Key = this.fullKey(key);
     const metadata = { ...(options.metadata ?? {}) };
     assertValidMetadata(metadata);
@@ -281,7 +281,7 @@ export class S3Store implements ObjectStore {
     return this.sendMd5 ? { ContentMD5: createHash("md5").update(data).digest("base64") } : {};
   }
 
-  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
+  async *list(prefix: string, options: Store.ListOptions = {}): AsyncIterable<Store.ListEntry> {
     const base = this.prefix ? `${this.prefix}/` : "";
     if (options.after !== undefined) assertValidKey(options.after);
     // StartAfter applies to the first page only; the continuation token carries it on.
@@ -316,8 +316,8 @@ export class S3Store implements ObjectStore {
 
   async learnCapabilities(
     probeKey: string,
-    known?: Partial<StoreCapabilities>,
-  ): Promise<Partial<StoreCapabilities>> {
+    known?: Partial<Store.StoreCapabilities>,
+  ): Promise<Partial<Store.StoreCapabilities>> {
     let atomicIfAbsent = known?.atomicIfAbsent;
     if (atomicIfAbsent === undefined) {
       if (this.capabilities.atomicIfAbsent !== "unknown") return {};

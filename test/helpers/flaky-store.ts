@@ -10,15 +10,7 @@
  */
 import type { Readable } from "node:stream";
 import { StorageError } from "../../src/errors.js";
-import type {
-  ListEntry,
-  ListOptions,
-  ObjectInfo,
-  ObjectStore,
-  PutBody,
-  PutOptions,
-  StoreCapabilities,
-} from "../../src/storage/object-store.js";
+import type * as Store from "../../src/storage/object-store.js";
 
 export type FlakyOp = "head" | "get" | "put" | "part" | "list" | "delete" | "durable";
 
@@ -29,9 +21,9 @@ export interface FlakyPlan {
   listBreaksAfter?: number;
 }
 
-export class FlakyStore implements ObjectStore {
+export class FlakyStore implements Store.ObjectStore {
   readonly url: string;
-  readonly capabilities: StoreCapabilities;
+  readonly capabilities: Store.StoreCapabilities;
   /** Requests made, by kind (failed ones included). */
   readonly requests: Record<FlakyOp, number> = {
     head: 0,
@@ -46,7 +38,7 @@ export class FlakyStore implements ObjectStore {
   readonly listCalls: (string | undefined)[] = [];
 
   constructor(
-    private readonly inner: ObjectStore,
+    private readonly inner: Store.ObjectStore,
     private readonly plan: FlakyPlan,
   ) {
     this.url = inner.url;
@@ -62,17 +54,21 @@ export class FlakyStore implements ObjectStore {
     }
   }
 
-  async head(key: string): Promise<ObjectInfo | undefined> {
+  async head(key: string): Promise<Store.ObjectInfo | undefined> {
     this.request("head");
     return this.inner.head(key);
   }
 
-  async get(key: string): Promise<{ info: ObjectInfo; body: Readable }> {
+  async get(key: string): Promise<{ info: Store.ObjectInfo; body: Readable }> {
     this.request("get");
     return this.inner.get(key);
   }
 
-  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<ObjectInfo> {
+  async put(
+    key: string,
+    body: Store.PutBody,
+    options: Store.PutOptions = {},
+  ): Promise<Store.ObjectInfo> {
     const { retryRequest, ...rest } = options;
     const send = retryRequest ?? (<T>(_what: string, request: () => Promise<T>) => request());
     if (body instanceof Uint8Array) {
@@ -96,7 +92,7 @@ export class FlakyStore implements ObjectStore {
     });
   }
 
-  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
+  async *list(prefix: string, options: Store.ListOptions = {}): AsyncIterable<Store.ListEntry> {
     this.listCalls.push(options.after);
     this.request("list");
     let yielded = 0;

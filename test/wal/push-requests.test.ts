@@ -13,17 +13,8 @@ import { AlreadyExistsError, ClusterMismatchError } from "../../src/errors.js";
 import { memoryLogger } from "../../src/log.js";
 import { identityKey } from "../../src/repository/keys.js";
 import { MemoryStore } from "../../src/storage/memory.js";
-import {
-  type ListEntry,
-  type ObjectInfo,
-  type ObjectStore,
-  PROBE_BODY,
-  type PutBody,
-  type PutOptions,
-  probeAtomicIfAbsent,
-  type StoreCapabilities,
-  type StoredObject,
-} from "../../src/storage/object-store.js";
+import type * as Store from "../../src/storage/object-store.js";
+import { PROBE_BODY, probeAtomicIfAbsent } from "../../src/storage/object-store.js";
 import { readAll } from "../../src/storage/streams.js";
 import { type PushDeps, pushWalFile } from "../../src/wal/push.js";
 import { FRESH_MS, repoFactsCache } from "../../src/wal/repo-facts.js";
@@ -31,9 +22,9 @@ import { serverUser } from "../helpers/pg-cluster.js";
 import { makeSegment, segmentName } from "../helpers/segments.js";
 
 /** A store like S3Store over a server that honours If-None-Match (or not), recording requests. */
-class S3LikeStore implements ObjectStore {
+class S3LikeStore implements Store.ObjectStore {
   readonly url = "s3://bucket/prefix";
-  capabilities: StoreCapabilities = {
+  capabilities: Store.StoreCapabilities = {
     atomicIfAbsent: "unknown",
     atomicReplace: "unknown",
     durableWhenVisible: true,
@@ -50,28 +41,32 @@ class S3LikeStore implements ObjectStore {
   private log(method: string, key: string) {
     this.requests.push(`${method} ${key.replace(/^v1\/clusters\/main\//, "")}`);
   }
-  async head(key: string): Promise<ObjectInfo | undefined> {
+  async head(key: string): Promise<Store.ObjectInfo | undefined> {
     this.log("HEAD", key);
     return this.inner.head(key);
   }
-  async get(key: string): Promise<{ info: ObjectInfo; body: Readable }> {
+  async get(key: string): Promise<{ info: Store.ObjectInfo; body: Readable }> {
     this.log("GET", key);
     return this.inner.get(key);
   }
-  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<StoredObject> {
+  async put(
+    key: string,
+    body: Store.PutBody,
+    options: Store.PutOptions = {},
+  ): Promise<Store.StoredObject> {
     if (options.ifAbsent && this.capabilities.atomicIfAbsent !== true && (await this.head(key)))
       throw new AlreadyExistsError(key);
     const stored = await this.rawPut(key, body, options);
     return { ...stored, verified: this.etagProves };
   }
-  private rawPut(key: string, body: PutBody, options: PutOptions) {
+  private rawPut(key: string, body: Store.PutBody, options: Store.PutOptions) {
     this.log("PUT", key);
     return this.inner.put(key, body, {
       ...options,
       ifAbsent: options.ifAbsent === true && this.honoursIfNoneMatch,
     });
   }
-  list(prefix: string): AsyncIterable<ListEntry> {
+  list(prefix: string): AsyncIterable<Store.ListEntry> {
     this.log("LIST", prefix);
     return this.inner.list(prefix);
   }
@@ -81,8 +76,8 @@ class S3LikeStore implements ObjectStore {
   }
   async learnCapabilities(
     probeKey: string,
-    known?: Partial<StoreCapabilities>,
-  ): Promise<Partial<StoreCapabilities>> {
+    known?: Partial<Store.StoreCapabilities>,
+  ): Promise<Partial<Store.StoreCapabilities>> {
     const atomicIfAbsent =
       known?.atomicIfAbsent ??
       (await probeAtomicIfAbsent(() => this.rawPut(probeKey, PROBE_BODY, { ifAbsent: true })));
