@@ -9,7 +9,12 @@ import { readFileSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
-import { PG_BIN, postgresAvailable, serverUser } from "../test/helpers/pg-cluster.js";
+import {
+  collectOutput,
+  PG_BIN,
+  postgresAvailable,
+  serverUser,
+} from "../test/helpers/pg-cluster.js";
 
 /** The machine a report was measured on. */
 export function machineFacts() {
@@ -134,18 +139,11 @@ export function runProcess(command: Command, started?: (pid: number) => void): P
       ...(user ?? {}),
     });
     if (child.pid !== undefined) started?.(child.pid);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
+    const out = collectOutput(child);
     child.on("error", reject);
     child.on("close", (code, signal) => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      resolve({ ms, code: code ?? signal ?? -1, stdout, stderr });
+      resolve({ ms, code: code ?? signal ?? -1, ...out });
     });
   });
 }

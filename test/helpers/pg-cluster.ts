@@ -33,6 +33,21 @@ export interface RunResult {
   stderr: string;
 }
 
+/** Collects a child's stdout and stderr as text; read them once it closed. */
+export function collectOutput(child: {
+  stdout: NodeJS.ReadableStream | null;
+  stderr: NodeJS.ReadableStream | null;
+}): { stdout: string; stderr: string } {
+  const out = { stdout: "", stderr: "" };
+  child.stdout?.on("data", (d) => {
+    out.stdout += d;
+  });
+  child.stderr?.on("data", (d) => {
+    out.stderr += d;
+  });
+  return out;
+}
+
 /** Runs a command (as the server user when asUser), never throwing on a non-zero exit. */
 export function runCommand(
   file: string,
@@ -52,18 +67,9 @@ export function runCommand(
       stdio: ["pipe", "pipe", "pipe"],
       ...(user ?? {}),
     });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
+    const out = collectOutput(child);
     child.on("error", reject);
-    child.on("close", (code, signal) =>
-      resolve({ code: code ?? (signal ? 128 : -1), stdout, stderr }),
-    );
+    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : -1), ...out }));
     // A program that does not read its input may exit first: that is not an error here.
     child.stdin.on("error", () => undefined);
     child.stdin.end(options.input ?? "");
