@@ -4,8 +4,8 @@
  */
 import { IntegrityError, NotFoundInRepoError, RefusedError, UsageError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { unknownClusterError } from "./clusters.js";
-import { getJson, putJson } from "./json-object.js";
+import { getClusterJson, unknownClusterError } from "./clusters.js";
+import { putJson } from "./json-object.js";
 import { backupManifestKey, backupsPrefix } from "./keys.js";
 
 export interface BackupFileEntry {
@@ -112,22 +112,16 @@ export async function readBackupManifest(
   id: string,
 ): Promise<BackupManifest> {
   const key = backupManifestKey(cluster, id);
-  let manifest: BackupManifest;
-  try {
-    manifest = await getJson<BackupManifest>(
-      store,
-      key,
-      () =>
-        new NotFoundInRepoError(
-          `no backup ${id} in cluster '${cluster}' of ${store.url}`,
-          "'pgha backup list' shows the backups",
-        ),
-    );
-  } catch (error) {
-    if (error instanceof NotFoundInRepoError)
-      throw (await unknownClusterError(store, cluster)) ?? error;
-    throw error;
-  }
+  const manifest = await getClusterJson<BackupManifest>(
+    store,
+    cluster,
+    key,
+    () =>
+      new NotFoundInRepoError(
+        `no backup ${id} in cluster '${cluster}' of ${store.url}`,
+        "'pgha backup list' shows the backups",
+      ),
+  );
   const shaped =
     typeof manifest === "object" &&
     manifest !== null &&

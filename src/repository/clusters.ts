@@ -5,6 +5,7 @@
  */
 import { NotFoundInRepoError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
+import { getJson } from "./json-object.js";
 import { CLUSTERS_PREFIX, clusterPrefix } from "./keys.js";
 
 /** The cluster names, sorted. */
@@ -49,4 +50,23 @@ export function notHeldError(
       ? "the repository is empty: archive WAL or take a backup first (is --repo right?)"
       : `its clusters: ${clusters.join(", ")} (choose one with --cluster)`,
   );
+}
+
+/**
+ * A catalog object (a manifest) of a cluster; when it is missing because the repository
+ * does not hold the cluster at all, that is what the error says.
+ */
+export async function getClusterJson<T>(
+  store: ObjectStore,
+  cluster: string,
+  key: string,
+  missing: () => NotFoundInRepoError,
+): Promise<T> {
+  try {
+    return await getJson<T>(store, key, missing);
+  } catch (error) {
+    if (error instanceof NotFoundInRepoError)
+      throw (await unknownClusterError(store, cluster)) ?? error;
+    throw error;
+  }
 }

@@ -5,8 +5,8 @@
 import { IntegrityError, NotFoundInRepoError, RefusedError, UsageError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { BACKUP_ID } from "./backup-manifest.js";
-import { unknownClusterError } from "./clusters.js";
-import { getJson, putJson } from "./json-object.js";
+import { getClusterJson, unknownClusterError } from "./clusters.js";
+import { putJson } from "./json-object.js";
 import { dumpManifestKey, dumpsPrefix } from "./keys.js";
 
 export interface DumpObject {
@@ -56,22 +56,16 @@ export async function readDumpManifest(
   id: string,
 ): Promise<DumpManifest> {
   const key = dumpManifestKey(cluster, id);
-  let manifest: DumpManifest;
-  try {
-    manifest = await getJson<DumpManifest>(
-      store,
-      key,
-      () =>
-        new NotFoundInRepoError(
-          `no dump set ${id} in cluster '${cluster}' of ${store.url}`,
-          "'pgha dump list' shows them",
-        ),
-    );
-  } catch (error) {
-    if (error instanceof NotFoundInRepoError)
-      throw (await unknownClusterError(store, cluster)) ?? error;
-    throw error;
-  }
+  const manifest = await getClusterJson<DumpManifest>(
+    store,
+    cluster,
+    key,
+    () =>
+      new NotFoundInRepoError(
+        `no dump set ${id} in cluster '${cluster}' of ${store.url}`,
+        "'pgha dump list' shows them",
+      ),
+  );
   const shaped =
     typeof manifest === "object" &&
     manifest !== null &&
