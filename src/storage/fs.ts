@@ -377,16 +377,24 @@ export class FsStore implements Store.ObjectStore {
     }
   }
 
-  private async walk(relDir: string, prefix: string, out: FoundFile[]): Promise<void> {
-    const absDir = relDir === "" ? this.root : join(this.root, relDir);
-    let entries: import("node:fs").Dirent[];
+  private absoluteDir(relDir: string): string {
+    return relDir === "" ? this.root : join(this.root, relDir);
+  }
+
+  /** A directory's entries; none when it does not exist (an empty prefix). */
+  private async entriesOf(relDir: string): Promise<import("node:fs").Dirent[]> {
+    const absDir = this.absoluteDir(relDir);
     try {
-      entries = await readdir(absDir, { withFileTypes: true });
+      return await readdir(absDir, { withFileTypes: true });
     } catch (error) {
-      if (isErrno(error, "ENOENT") || isErrno(error, "ENOTDIR")) return;
+      if (isErrno(error, "ENOENT") || isErrno(error, "ENOTDIR")) return [];
       throw this.failure(`cannot list ${absDir}`, error);
     }
-    for (const entry of entries) {
+  }
+
+  private async walk(relDir: string, prefix: string, out: FoundFile[]): Promise<void> {
+    const absDir = this.absoluteDir(relDir);
+    for (const entry of await this.entriesOf(relDir)) {
       // In-flight writes and the store's own files are not objects.
       if (entry.name.startsWith(".tmp-") || entry.name.startsWith(".pgha")) continue;
       const key = relDir === "" ? entry.name : `${relDir}/${entry.name}`;
@@ -415,15 +423,8 @@ export class FsStore implements Store.ObjectStore {
     before: Date,
     out: Store.Leftover[],
   ): Promise<void> {
-    const absDir = relDir === "" ? this.root : join(this.root, relDir);
-    let entries: import("node:fs").Dirent[];
-    try {
-      entries = await readdir(absDir, { withFileTypes: true });
-    } catch (error) {
-      if (isErrno(error, "ENOENT") || isErrno(error, "ENOTDIR")) return;
-      throw this.failure(`cannot list ${absDir}`, error);
-    }
-    for (const entry of entries) {
+    const absDir = this.absoluteDir(relDir);
+    for (const entry of await this.entriesOf(relDir)) {
       const path = relDir === "" ? entry.name : `${relDir}/${entry.name}`;
       if (entry.name.startsWith(".tmp-")) {
         // In a directory under the prefix, or in the one the prefix ends in.
