@@ -245,3 +245,19 @@ export function compareKeys(a: string, b: string): number {
   if (WIDE.test(a) || WIDE.test(b)) return Buffer.compare(Buffer.from(a), Buffer.from(b));
   return a < b ? -1 : 1;
 }
+
+/**
+ * put(ifAbsent) on a store where If-None-Match is not known to be honoured: a HEAD first
+ * turns the common case (the name exists) into AlreadyExistsError; a race between two
+ * writers remains, which is why wal-push then uses content-addressed names.
+ */
+export async function refuseIfPresent(
+  key: string,
+  options: PutOptions,
+  capabilities: StoreCapabilities,
+  exists: () => Promise<unknown>,
+): Promise<void> {
+  if (options.ifAbsent && capabilities.atomicIfAbsent !== true && (await exists())) {
+    throw new AlreadyExistsError(key);
+  }
+}

@@ -23,13 +23,14 @@
 import { createHash } from "node:crypto";
 import type { Agent, IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
-import { AlreadyExistsError, NotFoundError } from "../errors.js";
+import { NotFoundError } from "../errors.js";
 import type * as Store from "./object-store.js";
 import {
   assertValidKey,
   assertValidMetadata,
   PROBE_BODY,
   probeAtomicIfAbsent,
+  refuseIfPresent,
 } from "./object-store.js";
 import { classify } from "./s3-errors.js";
 import { etagIsMd5 } from "./s3-etag.js";
@@ -147,13 +148,7 @@ export class S3HttpStore implements Store.ObjectStore {
     assertValidMetadata(metadata);
     const retry = options.retryRequest;
     // If-None-Match alone is enough only where the server is known to honour it.
-    if (
-      options.ifAbsent &&
-      this.capabilities.atomicIfAbsent !== true &&
-      (await this.headObject(key, retry))
-    ) {
-      throw new AlreadyExistsError(key);
-    }
+    await refuseIfPresent(key, options, this.capabilities, () => this.headObject(key, retry));
     const data = Buffer.from(body.buffer, body.byteOffset, body.length);
     const verified = await this.putObject(key, data, metadata, options.ifAbsent === true, retry);
     return { key, size: data.length, metadata, verified };

@@ -35,13 +35,14 @@ import {
   type StorageClass,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { AlreadyExistsError, NotFoundError, StorageError } from "../errors.js";
+import { NotFoundError, StorageError } from "../errors.js";
 import type * as Store from "./object-store.js";
 import {
   assertValidKey,
   assertValidMetadata,
   PROBE_BODY,
   probeAtomicIfAbsent,
+  refuseIfPresent,
 } from "./object-store.js";
 import { classify } from "./s3-errors.js";
 import { etagIsMd5 } from "./s3-etag.js";
@@ -154,13 +155,7 @@ export class S3Store implements Store.ObjectStore {
     assertValidMetadata(metadata);
     const retry = options.retryRequest;
     // If-None-Match alone is enough only where the server is known to honour it.
-    if (
-      options.ifAbsent &&
-      this.capabilities.atomicIfAbsent !== true &&
-      (await this.headObject(key, retry))
-    ) {
-      throw new AlreadyExistsError(key);
-    }
+    await refuseIfPresent(key, options, this.capabilities, () => this.headObject(key, retry));
     const common = {
       Bucket: this.bucket,
       Key,
