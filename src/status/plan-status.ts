@@ -334,12 +334,7 @@ function windowOf(
     const range = walRange(restore, backup, path, latest);
     if (range.ok) {
       reachesEnd = true;
-      window.ranges.push({
-        backup: backup.id,
-        from: backup.stopTime,
-        to: range.value.end.time,
-        clock: range.value.end.clock,
-      });
+      window.ranges.push(rangeOf(backup, range.value.end.time, range.value.end.clock));
       continue;
     }
     const { gaps, reasons } = range.refusal;
@@ -356,12 +351,7 @@ function windowOf(
       continue;
     }
     const before = nameOnPath(path, firstMissing - 1n, size, timeline);
-    window.ranges.push({
-      backup: backup.id,
-      from: backup.stopTime,
-      to: restore.wal.get(before)?.storedAt,
-      clock: "storage",
-    });
+    window.ranges.push(rangeOf(backup, restore.wal.get(before)?.storedAt, "storage"));
   }
   const reached = window.ranges.filter((r) => r.to !== undefined);
   window.start = window.ranges.map((r) => r.from).sort()[0];
@@ -374,6 +364,21 @@ function windowOf(
     );
   }
   return window;
+}
+
+/**
+ * What a backup reaches: from its end to `to`. A backup with no WAL archived after its
+ * own (its stop segment was the last one pushed) reaches its end only: `to` is never
+ * before `from`, whose clocks differ.
+ */
+function rangeOf(
+  backup: BackupManifest,
+  to: string | undefined,
+  clock: "database" | "storage",
+): RestorableRange {
+  const from = backup.stopTime;
+  const reached = to !== undefined && Date.parse(to) < Date.parse(from) ? from : to;
+  return { backup: backup.id, from, to: reached, clock };
 }
 
 function nameOnPath(path: TimelineStep[], seg: bigint, size: number, fallback: number): string {

@@ -134,6 +134,13 @@ describe("planStatus", () => {
     });
   });
 
+  it("lets a backup with no WAL after its own reach its end only", () => {
+    // The stop segment was pushed a moment before the backup recorded its stop time.
+    const b = backup("20261201T124500Z", 1, 4, 4, at("12:50"));
+    const status = planStatus(clusterFacts([b], [[1, 4, at("12:49"), at("12:49")]]), NOW);
+    expect(status.timelines[0]).toMatchObject({ start: at("12:50"), end: at("12:50") });
+  });
+
   it("falls back to the store's time for a segment without a push time", () => {
     const status = planStatus(clusterFacts([], [[1, 3, at("12:50")]]), NOW);
     expect(status.lastArchived).toMatchObject({
