@@ -21,6 +21,7 @@ export async function writeTextfile(dir: string, name: string, text: string): Pr
   try {
     const handle = await open(tmp, "wx", 0o644);
     try {
+      await handle.chmod(0o644); // whatever the umask
       await writeAll(handle, Buffer.from(text, "utf8"));
       await handle.sync();
     } finally {
