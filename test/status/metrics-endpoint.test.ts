@@ -2,6 +2,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { parseListenAddress, resolveFlags } from "../../src/config/flags.js";
 import { memoryLogger } from "../../src/log.js";
 import { type MetricsEndpoint, serveMetrics } from "../../src/status/metrics-server.js";
 import { textfileName, writeTextfile } from "../../src/status/textfile.js";
@@ -70,4 +71,24 @@ describe("writeTextfile", () => {
       message: expect.stringContaining("/nonexistent/dir/pgha.prom"),
     });
   });
+});
+
+describe("--metrics-listen", () => {
+  it("takes host:port and [v6]:port", () => {
+    expect(parseListenAddress("127.0.0.1:9187")).toEqual({ host: "127.0.0.1", port: 9187 });
+    expect(parseListenAddress("[::1]:9187")).toEqual({ host: "::1", port: 9187 });
+    expect(parseListenAddress("localhost:80")).toEqual({ host: "localhost", port: 80 });
+  });
+
+  it.each(["9187", ":9187", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "::1:9187"])(
+    "refuses %s as a usage error naming the flag",
+    (raw) => {
+      expect(() => resolveFlags("schedule run", { metricsListen: raw })).toThrow(
+        expect.objectContaining({
+          exit: "usage",
+          message: expect.stringMatching(/^--metrics-listen /),
+        }),
+      );
+    },
+  );
 });
