@@ -25,6 +25,7 @@ import type { RestoreFacts } from "../restore/facts.js";
 import { walRange } from "../restore/wal-range.js";
 import { type TimelineStep, timelinePath } from "../wal/history.js";
 import {
+  historyFileName,
   parseSegmentFileName,
   parseWalFileName,
   segmentName,
@@ -290,22 +291,26 @@ function lastArchived(restore: RestoreFacts, now: number): LastArchived | null {
 function timelineWindows(restore: RestoreFacts, backups: BackupManifest[]): TimelineWindow[] {
   const followed = followedHistories(restore);
   const windows: TimelineWindow[] = [];
-  for (const timeline of knownTimelines(restore, followed)) {
-    if (timeline > 1 && !followed.usable.has(timeline)) continue; // no path: restore refuses it
+  const timelines = new Set([...knownTimelines(restore, followed), ...followed.ignored.keys()]);
+  for (const timeline of [...timelines].sort((a, b) => a - b)) {
+    const ignored = followed.ignored.get(timeline);
+    if (timeline > 1 && !followed.usable.has(timeline)) {
+      // No path: restore refuses the timeline, and says why.
+      const why =
+        ignored === undefined
+          ? `its history file ${historyFileName(timeline)} is not in the archive`
+          : `its history file ${historyFileName(timeline)} is not followed: ${ignored}`;
+      windows.push({ ...emptyWindow(timeline), notes: [`nothing can be restored to it: ${why}`] });
+      continue;
+    }
     const path = timelinePath(timeline, followed.usable.get(timeline));
     windows.push(windowOf(restore, timeline, path, backups));
   }
   return windows;
 }
 
-/** One timeline's window: what each backup on its path reaches, and the gaps. */
-function windowOf(
-  restore: RestoreFacts,
-  timeline: number,
-  path: TimelineStep[],
-  backups: BackupManifest[],
-): TimelineWindow {
-  const window: TimelineWindow = {
+function emptyWindow(timeline: number): TimelineWindow {
+  return {
     timeline,
     start: undefined,
     end: undefined,
@@ -316,6 +321,16 @@ function windowOf(
     unrestorableBackups: [],
     notes: [],
   };
+}
+
+/** One timeline's window: what each backup on its path reaches, and the gaps. */
+function windowOf(
+  restore: RestoreFacts,
+  timeline: number,
+  path: TimelineStep[],
+  backups: BackupManifest[],
+): TimelineWindow {
+  const window = emptyWindow(timeline);
   const onThisPath = backups.filter((b) => onPath(b, path));
   if (onThisPath.length === 0) {
     window.notes.push("no backup on this timeline's path: nothing can be restored to it");

@@ -83,6 +83,31 @@ describe("planStatus", () => {
     expect(status.lastArchived?.name).toBe(seg(2, 5));
   });
 
+  it("names a timeline whose history file is missing or not followed", () => {
+    const b1 = backup("20261201T100000Z", 1, 2, 2, at("10:05"));
+    const wal: [number, number, string, string?][] = [
+      [1, 2, at("10:06")],
+      [2, 3, at("11:00")],
+      [3, 4, at("12:00")],
+    ];
+    const status = planStatus(clusterFacts([b1], wal, {}, [[3, "garbage\n"]]), NOW);
+    expect(status.timelines.map((t) => [t.timeline, t.start, t.notes])).toEqual([
+      [1, at("10:05"), []],
+      [
+        2,
+        undefined,
+        ["nothing can be restored to it: its history file 00000002.history is not in the archive"],
+      ],
+      [
+        3,
+        undefined,
+        [
+          "nothing can be restored to it: its history file 00000003.history is not followed: line 1 does not start with a timeline number",
+        ],
+      ],
+    ]);
+  });
+
   it("reports an empty repository as nothing, and breaches every threshold", () => {
     const status = planStatus(clusterFacts([], []), NOW, {
       maxRpoMs: 60_000,
