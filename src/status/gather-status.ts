@@ -91,6 +91,8 @@ export async function gatherServerFacts(
   try {
     server = await PgServer.connect(pgConn, undefined, { connectTimeoutMs });
     facts.reachable = true;
+    // A server that hangs must not hang status: these queries are instant when it is well.
+    await server.query("SET statement_timeout = '10s'").catch(() => undefined);
   } catch (error) {
     facts.notes.push(`the server is not reachable: ${(error as Error).message}`);
   }
