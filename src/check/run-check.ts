@@ -8,8 +8,8 @@
  * - conditional-writes: whether the store refuses a conditional write over an existing
  *   object (the probe wal-push makes, keys.ts conditionalWriteProbeKey); either answer
  *   passes, it decides the WAL layout (FORMAT.md);
- * - server: a connection (--pg-conn or the libpq variables; none named: the server steps
- *   are skipped);
+ * - server: a connection (--pg-conn, the libpq variables, or --pgdata: the server running
+ *   there; none named: the server steps are skipped);
  * - identity: the repository's record of the cluster is this server's;
  * - archive-mode, archive-command: the server archives with `pgha wal-push %p` into the
  *   same repository and cluster, resolved as wal-push would (its flags, the variables its
@@ -38,6 +38,7 @@ import {
   compareArchiveTargets,
   parseArchiveCommand,
 } from "./archive-command.js";
+import { connInfoOfDataDirectory } from "./local-server.js";
 import {
   blockedBy,
   CHECK_STEPS,
@@ -170,17 +171,21 @@ const STEPS: { readonly [S in CheckStepName]: StepRun } = {
 
   server: async (state, input) => {
     const config = state.config as Config;
-    const named =
-      config.pgConn !== undefined || LIBPQ_SERVER_VARIABLES.some((name) => input.env[name]);
-    if (!named) {
+    const libpq = LIBPQ_SERVER_VARIABLES.some((name) => input.env[name]);
+    if (config.pgConn === undefined && !libpq && config.pgdata === undefined) {
       return skipped(
         "server",
         "no server named: the server, identity, archive and WAL steps did not run",
-        "give --pg-conn (PGHA_PG_CONN) or the libpq variables (PGHOST, PGPORT, ...) to check archiving too",
+        "give --pg-conn (PGHA_PG_CONN), the libpq variables (PGHOST, PGPORT, ...) or --pgdata of the running server to check archiving too",
       );
     }
     try {
-      state.server = await PgServer.connect(config.pgConn);
+      // --pgdata alone: the server that runs there, found through its postmaster.pid.
+      const conninfo =
+        config.pgConn === undefined && !input.env.PGHOST && !input.env.PGHOSTADDR && config.pgdata
+          ? await connInfoOfDataDirectory(config.pgdata, input.env)
+          : config.pgConn;
+      state.server = await PgServer.connect(conninfo);
       state.facts = await state.server.facts();
     } catch (error) {
       return failedWith(

@@ -332,7 +332,7 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
       "pgha wal-push with the same repository and cluster; and a WAL segment closed with pg_switch_wal()\n" +
       "reaching the repository within --timeout",
     args: [],
-    groups: ["repository", "s3", "postgres", "general"],
+    groups: ["repository", "s3", "pgdata", "postgres", "general"],
     exitCodes: [
       "ok",
       "usage",
@@ -345,9 +345,9 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
       "internal",
     ],
     help:
-      "The exit code is the first failed step's. Steps after a failed one they need are skipped. Without\n" +
-      "--pg-conn or the libpq variables (PGHOST, PGPORT, ...) the server steps are skipped with a note and\n" +
-      "the check passes on the storage alone.",
+      "The exit code is the first failed step's. Steps after a failed one they need are skipped. The server\n" +
+      "is --pg-conn, the libpq variables (PGHOST, PGPORT, ...), or the one running on --pgdata; without any\n" +
+      "of them the server steps are skipped with a note and the check passes on the storage alone.",
     run: async (_, opts) => (await import("./commands/check.js")).checkCommand(opts),
   },
   options: {

@@ -79,6 +79,19 @@ describe.skipIf(!pg).each(repoKinds(server))("pgha check on a %s repository", (k
     );
   });
 
+  it.runIf(kind === "local")(
+    "finds the server running on --pgdata when no connection is named",
+    async () => {
+      const noLibpq = { PGHOST: "", PGPORT: "", PGUSER: "", PGDATABASE: "" };
+      const found = await check({ ...setup.env, ...noLibpq }, ["--pgdata", setup.cluster.dataDir]);
+      expect(found.code, JSON.stringify(found.report, null, 2)).toBe(0);
+      expect(found.status["wal-switch"]).toBe("pass");
+      const none = await check({ ...setup.env, ...noLibpq });
+      expect(none.code).toBe(0);
+      expect(none.status).toMatchObject({ storage: "pass", server: "skip", "wal-switch": "skip" });
+    },
+  );
+
   it("names archive_command storing into another cluster or repository (exit notArchiving)", async () => {
     try {
       await setArchiveCommand(pghaCommandLine("wal-push --cluster other %p"));
