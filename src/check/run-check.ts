@@ -116,7 +116,7 @@ const STEPS: { readonly [S in CheckStepName]: StepRun } = {
       if (!read.equals(body)) {
         return failed(
           "storage",
-          `${at} read back ${read.length} bytes, not the ${body.length} written`,
+          `${at} read back other bytes than written (${read.length} bytes, ${body.length} written)`,
           "the store does not return what it stored: check its health",
           "integrity",
         );
@@ -131,7 +131,7 @@ const STEPS: { readonly [S in CheckStepName]: StepRun } = {
         return failed("storage", `${at} is still there after a delete`, hint);
       }
     } catch (error) {
-      return failedWith("storage", `cannot ${doing} ${at}: `, error, hint);
+      return failedWith("storage", `cannot ${doing} the probe object: `, error, hint);
     }
     return passed("storage", `${store.url}: wrote, read back, listed and deleted a probe object`);
   },
@@ -413,6 +413,16 @@ async function archiverHint(server: PgServer, name: string): Promise<string> {
   }
 }
 
+/** A step's result; one of pgha's errors it did not catch fails it (anything else is a bug). */
+async function runStep(step: CheckStepName, state: State, input: CheckInput): Promise<StepResult> {
+  try {
+    return await STEPS[step](state, input);
+  } catch (error) {
+    if (!(error instanceof PghaError)) throw error;
+    return failedWith(step, "", error);
+  }
+}
+
 /** Runs every step in order; a step whose prerequisite did not pass is skipped. */
 export async function runCheck(input: CheckInput): Promise<StepResult[]> {
   const state: State = {};
@@ -420,7 +430,7 @@ export async function runCheck(input: CheckInput): Promise<StepResult[]> {
   try {
     for (const step of CHECK_STEPS) {
       const blocker = blockedBy(step, results);
-      const result = blocker ? skippedFor(step, blocker) : await STEPS[step](state, input);
+      const result = blocker ? skippedFor(step, blocker) : await runStep(step, state, input);
       results.push(result);
       input.onResult?.(result);
     }

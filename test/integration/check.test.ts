@@ -173,7 +173,7 @@ describe("pgha check without a server", () => {
     expect(code).toBe(EXIT_CODES.storage);
     expect(report.failedStep).toBe("storage");
     expect(report.steps.find((s) => s.step === "storage")?.detail).toMatch(
-      /^cannot write s3:\/\/pgha-check\/x\/v1\/clusters\/main\/probes\/check-/,
+      /^cannot write the probe object: PUT s3:\/\/pgha-check\/x\/v1\/clusters\/main\/probes\/check-/,
     );
     expect(status).toMatchObject({
       config: "pass",
