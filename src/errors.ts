@@ -86,6 +86,18 @@ export const EXIT_CODE_TABLE = [
     name: "notFoundInRepo",
     meaning: "no such backup, dump set or cluster in the repository (the message says what it has)",
   },
+  {
+    code: 20,
+    name: "notArchiving",
+    meaning:
+      "check: the server does not archive into this repository (archive_mode off, or archive_command does not call pgha wal-push with the same repository and cluster)",
+  },
+  {
+    code: 21,
+    name: "walNotArchived",
+    meaning:
+      "check: the WAL segment pg_switch_wal() closed did not reach the repository within --timeout",
+  },
   { code: 70, name: "internal", meaning: "internal error (a bug): the stack trace is printed" },
   {
     code: 126,

@@ -324,6 +324,32 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
     exitCodes: ["ok", "usage"],
     run: async (_, opts) => (await import("./commands/schedule.js")).scheduleShowCommand(opts),
   },
+  check: {
+    description:
+      "check the setup end to end, each step pass, fail or skip with a hint: the configuration; the storage\n" +
+      "(a probe object written, read back, listed and deleted; whether conditional writes are honoured); the\n" +
+      "server connection; the repository's record of the cluster; archive_mode; archive_command calling\n" +
+      "pgha wal-push with the same repository and cluster; and a WAL segment closed with pg_switch_wal()\n" +
+      "reaching the repository within --timeout",
+    args: [],
+    groups: ["repository", "s3", "pgdata", "postgres", "general"],
+    exitCodes: [
+      "ok",
+      "usage",
+      "clusterMismatch",
+      "integrity",
+      "storage",
+      "postgres",
+      "notArchiving",
+      "walNotArchived",
+      "internal",
+    ],
+    help:
+      "The exit code is the first failed step's. Steps after a failed one they need are skipped. The server\n" +
+      "is --pg-conn, the libpq variables (PGHOST, PGPORT, ...), or the one running on --pgdata; without any\n" +
+      "of them the server steps are skipped with a note and the check passes on the storage alone.",
+    run: async (_, opts) => (await import("./commands/check.js")).checkCommand(opts),
+  },
   options: {
     description:
       "list every setting (flag, environment variable, config-file key, default) and every command flag",

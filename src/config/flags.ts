@@ -35,6 +35,7 @@ export type CommandName =
   | "drill list"
   | "schedule run"
   | "schedule show"
+  | "check"
   | "options";
 
 interface FlagBase {
@@ -310,6 +311,16 @@ export const FLAGS = {
     hint: "for example 30m",
     commands: ["drill run"],
   }),
+  switchTimeout: flag({
+    kind: "value",
+    name: "timeout",
+    placeholder: "<duration>",
+    doc: "how long the WAL segment pg_switch_wal() closes may take to reach the repository",
+    parse: described(parseDuration, "a duration"),
+    default: "60s",
+    hint: "for example 2m",
+    commands: ["check"],
+  }),
   label: flag({
     kind: "value",
     name: "label",
@@ -360,7 +371,11 @@ export const FLAGS = {
     kind: "switch",
     name: "json",
     doc: "print JSON for scripts",
-    docs: { prune: "print the plan as JSON", "drill run": "print the report as JSON" },
+    docs: {
+      prune: "print the plan as JSON",
+      "drill run": "print the report as JSON",
+      check: "print the steps as JSON",
+    },
     commands: [
       "backup list",
       "backup info",
@@ -372,6 +387,7 @@ export const FLAGS = {
       "restore plan",
       "drill run",
       "drill list",
+      "check",
     ],
   }),
 } as const;

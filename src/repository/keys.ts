@@ -13,6 +13,7 @@
  *   v1/clusters/<cluster>/drills/<drill id>.json
  *   v1/clusters/<cluster>/schedule/<job name>.json
  *   v1/clusters/<cluster>/probes/if-none-match
+ *   v1/clusters/<cluster>/probes/check-<random>   (pgha check: written, read and deleted)
  */
 import type { WalFileName } from "../wal/names.js";
 
@@ -36,6 +37,11 @@ export function identityKey(cluster: string): string {
  */
 export function conditionalWriteProbeKey(cluster: string): string {
   return `${clusterPrefix(cluster)}probes/if-none-match`;
+}
+
+/** A probe object `pgha check` writes, reads back and deletes: one per run. */
+export function checkProbeKey(cluster: string, token: string): string {
+  return `${clusterPrefix(cluster)}probes/check-${token}`;
 }
 
 export function walPrefix(cluster: string): string {
