@@ -133,20 +133,23 @@ function consecutiveRuns(names: string[], size: number): string[][] {
   return runs;
 }
 
-/** Segments of a parent timeline after the segment where a child branched off it. */
+/** Segments of a parent timeline that start after the point where a child branched off it. */
 function forks(facts: RestoreFacts, usable: Map<number, string>, size: number): Finding[] {
   const findings: Finding[] = [];
   for (const [timeline, text] of [...usable].sort(([a], [b]) => a - b)) {
     const history = parseHistory(timeline, text);
     const branch = history.ok ? history.entries.at(-1) : undefined;
     if (!branch) continue;
-    const switchSeg = branch.switchpoint / BigInt(size);
+    // The first segment that starts at or after the switch point: the parent's copy of it
+    // holds only WAL written after the branch. (The segment holding the switch point is
+    // the promoted server's .partial, or the old primary's, which cannot be told apart.)
+    const firstAfter = (branch.switchpoint + BigInt(size) - 1n) / BigInt(size);
     const after: [bigint, string][] = [];
     for (const name of facts.wal.keys()) {
       const file = parseWalFileName(name);
       if (file?.kind !== "segment" || file.timeline !== branch.parent) continue;
       const seg = segmentNumber(file, size);
-      if (seg > switchSeg) after.push([seg, name]);
+      if (seg >= firstAfter) after.push([seg, name]);
     }
     if (after.length === 0) continue;
     after.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

@@ -83,6 +83,17 @@ describe("checkWalContinuity", () => {
     expect(verifyExit(findings)).toBe("ok");
   });
 
+  it("counts the segment that starts at the switch point as after it, not the one that holds it", () => {
+    // Recovery ended at a segment boundary (the end of a pg_switch_wal): segment 6 on
+    // timeline 1 holds only WAL written after the branch.
+    const atBoundary = `1\t${lsnOf(6, 0)}\tno recovery target specified\n`;
+    const wal = [...range(1, 2, 6), ...range(2, 6, 7)];
+    const boundary = checkWalContinuity(facts([backup("A", 1, 2, 2)], wal, [[2, atBoundary]]));
+    expect(boundary.map((x) => [x.kind, x.object])).toEqual([["wal-fork", seg(1, 6)]]);
+    const inside = `1\t${lsnOf(6, 0x500)}\tno recovery target specified\n`;
+    expect(checkWalContinuity(facts([backup("A", 1, 2, 2)], wal, [[2, inside]]))).toEqual([]);
+  });
+
   it("reports a history file not followed, WAL of a timeline without one, and a name stored twice", () => {
     const f = facts(
       [backup("A", 1, 2, 2)],
