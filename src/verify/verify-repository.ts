@@ -149,15 +149,14 @@ export async function verifyRepository(
       deps,
       request.sample,
       backupPrefix(cluster, backup.id),
-      backup.objects.map((o) => ({ key: o.key, storedSize: o.storedSize })),
+      backup.objects,
       `backup ${backup.id}`,
-      async (object) => {
-        const entry = backup.objects.find((o) => o.key === object.key);
-        const digest = await readDigest(store, object.key, undefined);
+      async (entry) => {
+        const digest = await readDigest(store, entry.key, undefined);
         if (digest === "missing" || "undecodable" in digest) return digest;
-        return digest.storedSize === entry?.storedSize && digest.storedSha256 === entry.storedSha256
+        return digest.storedSize === entry.storedSize && digest.storedSha256 === entry.storedSha256
           ? "ok"
-          : `its sha256 is ${digest.storedSha256}, backup ${backup.id}'s manifest says ${entry?.storedSha256}`;
+          : `its sha256 is ${digest.storedSha256}, backup ${backup.id}'s manifest says ${entry.storedSha256}`;
       },
     );
     for (const finding of objects.findings) findings.push({ ...finding, backup: backup.id });
@@ -189,15 +188,14 @@ export async function verifyRepository(
         deps,
         request.sample,
         dumpPrefix(cluster, id),
-        listed.map((o) => ({ key: o.key, storedSize: o.storedSize })),
+        listed,
         `dump set ${id}`,
-        async (object) => {
-          const entry = listed.find((o) => o.key === object.key);
-          const digest = await readDigest(store, object.key, entry?.compression ?? "none");
+        async (entry) => {
+          const digest = await readDigest(store, entry.key, entry.compression);
           if (digest === "missing" || "undecodable" in digest) return digest;
-          return digest.raw?.size === entry?.rawSize && digest.raw?.sha256 === entry?.sha256
+          return digest.raw?.size === entry.rawSize && digest.raw?.sha256 === entry.sha256
             ? "ok"
-            : `it decompresses to ${digest.raw?.size} bytes of sha256 ${digest.raw?.sha256}, dump set ${id}'s manifest says ${entry?.rawSize} bytes of ${entry?.sha256}`;
+            : `it decompresses to ${digest.raw?.size} bytes of sha256 ${digest.raw?.sha256}, dump set ${id}'s manifest says ${entry.rawSize} bytes of ${entry.sha256}`;
         },
       );
       for (const finding of objects.findings) findings.push({ ...finding, dumpSet: id });
@@ -288,13 +286,13 @@ type ReadResult = "ok" | "missing" | { undecodable: string } | string;
  * The objects a manifest lists: each present under `prefix` with its size (one listing),
  * then the --sample of the present ones read by `read`.
  */
-async function checkObjects(
+async function checkObjects<T extends Listed>(
   deps: VerifyDeps,
   sample: Sample | undefined,
   prefix: string,
-  objects: Listed[],
+  objects: readonly T[],
   owner: string,
-  read: (object: Listed) => Promise<ReadResult>,
+  read: (object: T) => Promise<ReadResult>,
 ): Promise<{ findings: Finding[]; hashed: number }> {
   const { store } = deps;
   const sizes = new Map<string, number>();
@@ -306,7 +304,7 @@ async function checkObjects(
     object: key,
     message: `${store.url}/${key} is missing, though ${owner}'s manifest lists it`,
   });
-  const present: Listed[] = [];
+  const present: T[] = [];
   for (const object of objects) {
     const size = sizes.get(object.key);
     if (size === undefined) findings.push(missing(object.key));
