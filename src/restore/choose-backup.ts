@@ -76,7 +76,8 @@ export function followedHistories(facts: RestoreFacts): FollowedHistories {
   return { usable, ignored };
 }
 
-function knownTimelines(facts: RestoreFacts, followed: FollowedHistories): number[] {
+/** Every timeline a recovery could target: 1, those with a followed history file, a backup or WAL; never one whose history file is not followed. */
+export function knownTimelines(facts: RestoreFacts, followed: FollowedHistories): number[] {
   const set = new Set<number>([
     1,
     ...followed.usable.keys(),
@@ -91,7 +92,8 @@ function knownTimelines(facts: RestoreFacts, followed: FollowedHistories): numbe
   return [...set].sort((a, b) => a - b);
 }
 
-function onPath(backup: BackupManifest, path: TimelineStep[]): boolean {
+/** Whether a backup can start a recovery along the path: its timeline is on it, and it ended before that timeline branched off. */
+export function onPath(backup: BackupManifest, path: TimelineStep[]): boolean {
   const step = path.find((s) => s.timeline === backup.timeline);
   const stop = parseLsn(backup.stopLsn);
   return step !== undefined && stop !== undefined && (step.end === null || stop <= step.end);
