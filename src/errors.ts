@@ -92,6 +92,18 @@ export const EXIT_CODE_TABLE = [
     meaning:
       "status: a threshold (--max-rpo, --max-backup-age, --max-drill-age) is breached; one line each says which",
   },
+  {
+    code: 20,
+    name: "notArchiving",
+    meaning:
+      "check: the server does not archive into this repository (archive_mode off, or archive_command does not call pgha wal-push with the same repository and cluster)",
+  },
+  {
+    code: 21,
+    name: "walNotArchived",
+    meaning:
+      "check: the WAL segment pg_switch_wal() closed did not reach the repository within --timeout",
+  },
   { code: 70, name: "internal", meaning: "internal error (a bug): the stack trace is printed" },
   {
     code: 126,

@@ -11,7 +11,7 @@ import { openStore } from "../storage/open-store.js";
 import { loadContext } from "./context.js";
 import { renderTable } from "./table.js";
 
-export interface Catalog<M> {
+export interface Catalog<M, X = undefined> {
   /** "backup", "dump set": for messages. */
   noun: string;
   plural: string;
@@ -19,10 +19,15 @@ export interface Catalog<M> {
   read(store: ObjectStore, cluster: string, id: string): Promise<M>;
   /** An id or "latest". */
   resolve(store: ObjectStore, cluster: string, ref: string): Promise<M>;
-  /** What --json prints per item: a stable shape for scripts. */
-  summarize(item: M): unknown;
+  /** What --json prints per item: a stable shape for scripts (list adds what annotate says). */
+  summarize(item: M, extra?: X): unknown;
   listColumns: string[];
-  listRow(item: M): string[];
+  listRow(item: M, extra?: X): string[];
+  /**
+   * What `list` adds to each item from the rest of the repository (backup list: whether
+   * it can be restored, when it was last verified).
+   */
+  annotate?(store: ObjectStore, cluster: string, items: M[]): Promise<(item: M) => X>;
   /** What info --json adds to the summary. */
   infoJson?(item: M): Record<string, unknown>;
   infoRows(item: M): [string, string][];
@@ -62,7 +67,7 @@ export async function readEach<T>(
   return items;
 }
 
-export async function printCatalogList<M>(catalog: Catalog<M>, ctx: CatalogContext) {
+export async function printCatalogList<M, X>(catalog: Catalog<M, X>, ctx: CatalogContext) {
   const { store, config } = ctx;
   const ids = await catalog.listIds(store, config.cluster);
   // An empty list is an answer for a cluster the repository holds, or for a repository
@@ -77,17 +82,25 @@ export async function printCatalogList<M>(catalog: Catalog<M>, ctx: CatalogConte
     catalog.noun,
     ctx.log,
   );
+  const extra =
+    items.length > 0 ? await catalog.annotate?.(store, config.cluster, items) : undefined;
   if (ctx.json) {
-    process.stdout.write(`${JSON.stringify(items.map(catalog.summarize), null, 2)}\n`);
+    const summaries = items.map((item) => catalog.summarize(item, extra?.(item)));
+    process.stdout.write(`${JSON.stringify(summaries, null, 2)}\n`);
   } else if (items.length === 0) {
     process.stdout.write(`no ${catalog.plural} of cluster '${config.cluster}' in ${store.url}\n`);
   } else {
-    process.stdout.write(renderTable(catalog.listColumns, items.map(catalog.listRow)));
+    const rows = items.map((item) => catalog.listRow(item, extra?.(item)));
+    process.stdout.write(renderTable(catalog.listColumns, rows));
   }
   return 0;
 }
 
-export async function printCatalogInfo<M>(catalog: Catalog<M>, ctx: CatalogContext, ref: string) {
+export async function printCatalogInfo<M, X>(
+  catalog: Catalog<M, X>,
+  ctx: CatalogContext,
+  ref: string,
+) {
   const item = await catalog.resolve(ctx.store, ctx.config.cluster, ref);
   if (ctx.json) {
     const json = { ...(catalog.summarize(item) as object), ...catalog.infoJson?.(item) };

@@ -347,6 +347,58 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
     exitCodes: ["ok", "usage", "integrity", "storage", "localIo", "notFoundInRepo"],
     run: async (_, opts) => (await import("./commands/status.js")).metricsCommand(opts),
   },
+  check: {
+    description:
+      "check the setup end to end, each step pass, fail or skip with a hint: the configuration; the storage\n" +
+      "(a probe object written, read back, listed and deleted; whether conditional writes are honoured); the\n" +
+      "server connection; the repository's record of the cluster; archive_mode; archive_command calling\n" +
+      "pgha wal-push with the same repository and cluster; and a WAL segment closed with pg_switch_wal()\n" +
+      "reaching the repository within --timeout",
+    args: [],
+    groups: ["repository", "s3", "pgdata", "postgres", "general"],
+    exitCodes: [
+      "ok",
+      "usage",
+      "clusterMismatch",
+      "integrity",
+      "storage",
+      "postgres",
+      "notArchiving",
+      "walNotArchived",
+      "internal",
+    ],
+    help:
+      "The exit code is the first failed step's. Steps after a failed one they need are skipped. The server\n" +
+      "is --pg-conn, the libpq variables (PGHOST, PGPORT, ...), or the one running on --pgdata; without any\n" +
+      "of them the server steps are skipped with a note and the check passes on the storage alone.",
+    run: async (_, opts) => (await import("./commands/check.js")).checkCommand(opts),
+  },
+  verify: {
+    description:
+      "check the repository before a restore has to: WAL continuity over the point-in-time window of every\n" +
+      "timeline (gaps, names stored twice, history files, forks), each backup's WAL from its start to its end,\n" +
+      "and every object of every backup and dump set and every WAL object read and hashed (or a --sample);\n" +
+      "records the result of each backup and dump set for 'backup list'",
+    args: [],
+    groups: ["repository", "s3", "parallel", "general"],
+    exitCodes: [
+      "ok",
+      "usage",
+      "integrity",
+      "storage",
+      "unrestorable",
+      "notFoundInRepo",
+      "internal",
+    ],
+    exitMeanings: {
+      ok: "nothing wrong was found (warnings, such as a fork, may have been printed)",
+      integrity:
+        "a stored object is missing, has the wrong size or checksum, or a manifest or history file is damaged (any gaps are listed too)",
+      unrestorable:
+        "WAL is missing from the point-in-time window (a gap), or a backup cannot be restored to its end; no object is damaged",
+    },
+    run: async (_, opts) => (await import("./commands/verify.js")).verifyCommand(opts),
+  },
   options: {
     description:
       "list every setting (flag, environment variable, config-file key, default) and every command flag",

@@ -6,6 +6,8 @@
  * `pgha options` and the README print it. Not loaded on the wal-push / wal-fetch hot path.
  */
 import { UsageError } from "../errors.js";
+import { parseTargetTime } from "../restore/target.js";
+import { parseSample } from "../verify/sample.js";
 import type { SettingFlags } from "./options.js";
 import { parseDuration, ValueError } from "./values.js";
 
@@ -37,6 +39,8 @@ export type CommandName =
   | "schedule show"
   | "status"
   | "metrics"
+  | "check"
+  | "verify"
   | "options";
 
 interface FlagBase {
@@ -286,8 +290,9 @@ export const FLAGS = {
     docs: {
       standby: "build from this backup instead of the latest",
       "drill run": "drill this backup instead of the one pgha would choose",
+      verify: "verify this backup only: its objects and the WAL its restore replays",
     },
-    commands: [...RESTORE, "standby", "drill run"],
+    commands: [...RESTORE, "standby", "drill run", "verify"],
   }),
   checkSql: flag({
     kind: "value",
@@ -320,6 +325,16 @@ export const FLAGS = {
     default: "1h",
     hint: "for example 30m",
     commands: ["drill run"],
+  }),
+  switchTimeout: flag({
+    kind: "value",
+    name: "timeout",
+    placeholder: "<duration>",
+    doc: "how long the WAL segment pg_switch_wal() closes may take to reach the repository",
+    parse: described(parseDuration, "a duration"),
+    default: "60s",
+    hint: "for example 2m",
+    commands: ["check"],
   }),
   label: flag({
     kind: "value",
@@ -416,11 +431,48 @@ export const FLAGS = {
     doc: "print Markdown tables (as in README.md)",
     commands: ["options"],
   }),
+  since: flag({
+    kind: "value",
+    name: "since",
+    placeholder: "<time>",
+    doc: "read only backups and dump sets that ended, and WAL stored, at or after this time (ISO 8601 with a zone, or relative to now: -1d); WAL continuity is still checked over the whole window",
+    parse: (raw: string): number => {
+      try {
+        const target = parseTargetTime(raw, { now: new Date(), relativeTimes: true });
+        return target.kind === "time" ? target.at : Number.NaN;
+      } catch (error) {
+        // The same grammar and words as --target-time's.
+        throw new ValueError((error as Error).message.replace(/^--target-time /, ""));
+      }
+    },
+    hint: "for example -7d, -12h or 2026-11-21T00:00:00Z",
+    commands: ["verify"],
+  }),
+  sample: flag({
+    kind: "value",
+    name: "sample",
+    placeholder: "<n|pct%>",
+    doc: "read and hash only N objects (or PCT% of them) of each backup, each dump set and of the WAL, chosen at random; every object is still checked for presence and size",
+    parse: (raw: string) => {
+      try {
+        return parseSample(raw);
+      } catch (error) {
+        throw new ValueError((error as Error).message);
+      }
+    },
+    hint: "for example --sample 20 or --sample 5%",
+    commands: ["verify"],
+  }),
   json: flag({
     kind: "switch",
     name: "json",
     doc: "print JSON for scripts",
-    docs: { prune: "print the plan as JSON", "drill run": "print the report as JSON" },
+    docs: {
+      prune: "print the plan as JSON",
+      "drill run": "print the report as JSON",
+      check: "print the steps as JSON",
+      verify: "print the report as JSON",
+    },
     commands: [
       "backup list",
       "backup info",
@@ -433,6 +485,8 @@ export const FLAGS = {
       "drill run",
       "drill list",
       "status",
+      "check",
+      "verify",
     ],
   }),
 } as const;

@@ -233,7 +233,7 @@ export const OPTIONS = {
     placeholder: "<dir>",
     group: "pgdata",
     description:
-      "data directory: what backup reads (default: the server's data_directory), where wal-fetch looks for standby.signal (default: the working directory, as PostgreSQL runs it)",
+      "data directory: what backup reads (default: the server's data_directory), where wal-fetch looks for standby.signal (default: the working directory, as PostgreSQL runs it); check: the server running there, when neither --pg-conn nor PGHOST names one",
     default: { text: "see description" },
     parse: parseText,
   }),

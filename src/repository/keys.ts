@@ -7,12 +7,15 @@
  *   ...either of those WAL keys followed by .<sha256 of the raw content> (content-addressed)
  *   v1/clusters/<cluster>/backups/<backup id>/data/<base | tablespace oid>.<n>.tar   (bundles)
  *   v1/clusters/<cluster>/backups/<backup id>/manifest.json   (written last)
+ *   v1/clusters/<cluster>/backups/<backup id>/verify.json     (the last verify of it)
  *   v1/clusters/<cluster>/dumps/<dump id>/globals.sql | db-<n>.dump
  *   v1/clusters/<cluster>/dumps/<dump id>/manifest.json       (written last)
+ *   v1/clusters/<cluster>/dumps/<dump id>/verify.json         (the last verify of it)
  *   v1/clusters/<cluster>/locks/<name>.json
  *   v1/clusters/<cluster>/drills/<drill id>.json
  *   v1/clusters/<cluster>/schedule/<job name>.json
  *   v1/clusters/<cluster>/probes/if-none-match
+ *   v1/clusters/<cluster>/probes/check-<random>   (pgha check: written, read and deleted)
  */
 import type { WalFileName } from "../wal/names.js";
 
@@ -36,6 +39,11 @@ export function identityKey(cluster: string): string {
  */
 export function conditionalWriteProbeKey(cluster: string): string {
   return `${clusterPrefix(cluster)}probes/if-none-match`;
+}
+
+/** A probe object `pgha check` writes, reads back and deletes: one per run. */
+export function checkProbeKey(cluster: string, token: string): string {
+  return `${clusterPrefix(cluster)}probes/check-${token}`;
 }
 
 export function walPrefix(cluster: string): string {
@@ -95,6 +103,11 @@ export function backupDataKey(cluster: string, id: string, part: string, index: 
   return `${backupPrefix(cluster, id)}data/${part}.${String(index).padStart(5, "0")}.tar`;
 }
 
+/** The result of the last `pgha verify` that checked the backup (verify-record.ts). */
+export function backupVerifyKey(cluster: string, id: string): string {
+  return `${backupPrefix(cluster, id)}verify.json`;
+}
+
 export function lockKey(cluster: string, name: string): string {
   return `${clusterPrefix(cluster)}locks/${name}.json`;
 }
@@ -114,6 +127,11 @@ export function dumpPrefix(cluster: string, id: string): string {
 
 export function dumpManifestKey(cluster: string, id: string): string {
   return `${dumpPrefix(cluster, id)}manifest.json`;
+}
+
+/** The result of the last `pgha verify` that checked the dump set (verify-record.ts). */
+export function dumpVerifyKey(cluster: string, id: string): string {
+  return `${dumpPrefix(cluster, id)}verify.json`;
 }
 
 /** Database names can hold any character: objects are numbered, the manifest names them. */

@@ -76,7 +76,7 @@ export function followedHistories(facts: RestoreFacts): FollowedHistories {
   return { usable, ignored };
 }
 
-/** Every timeline the archive knows and a recovery can follow (status shows a window for each). */
+/** Every timeline a recovery could target: 1, those with a followed history file, a backup or WAL; never one whose history file is not followed. */
 export function knownTimelines(facts: RestoreFacts, followed: FollowedHistories): number[] {
   const set = new Set<number>([
     1,
@@ -92,7 +92,7 @@ export function knownTimelines(facts: RestoreFacts, followed: FollowedHistories)
   return [...set].sort((a, b) => a - b);
 }
 
-/** Whether a recovery along `path` can start from the backup. */
+/** Whether a backup can start a recovery along the path: its timeline is on it, and it ended before that timeline branched off. */
 export function onPath(backup: BackupManifest, path: TimelineStep[]): boolean {
   const step = path.find((s) => s.timeline === backup.timeline);
   const stop = parseLsn(backup.stopLsn);

@@ -63,6 +63,18 @@ export async function gatherRestoreFacts(
       log.warn(`backup ${id} is left out: ${(error as Error).message}`);
     }
   }
+  return gatherArchiveFacts(store, cluster, backups);
+}
+
+/**
+ * The facts of the archive (WAL and history files) beside backups already read: for a
+ * caller that reads the manifests itself (verify, backup list).
+ */
+export async function gatherArchiveFacts(
+  store: ObjectStore,
+  cluster: string,
+  backups: BackupManifest[],
+): Promise<RestoreFacts> {
   const listedAt = new Date().toISOString();
   // Every object of each name: the plain key and content-addressed ones.
   const byName = new Map<string, { file: WalFileName; versions: WalVersion[]; at?: Date }>();

@@ -12,7 +12,7 @@ import { resolveConfig } from "../../src/config/load.js";
 import { memoryLogger } from "../../src/log.js";
 import { openStore } from "../../src/storage/open-store.js";
 import { parseSegmentFileName, parseWalFileName } from "../../src/wal/names.js";
-import { archivedWalKeys } from "../helpers/archived-wal.js";
+import { archivedWalKeys, openTestStore } from "../helpers/archived-wal.js";
 import { archivingCluster } from "../helpers/archiving.js";
 import { havePostgres, s3Server } from "../helpers/components.js";
 import { PgCluster, serverOwnedTempDir } from "../helpers/pg-cluster.js";
@@ -288,6 +288,23 @@ describe.skipIf(!pg).each(repoKinds(server))("restore with a %s repository", (ki
     }
   });
 
+  // Issue 13, point 3: verify on the sound repository (before the next tests damage it).
+  it("verify finds nothing wrong in the sound repository but warns that timeline 1 went on after the branch", async () => {
+    const verified = await runPgha(["verify"], { env, asServerUser: true });
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    expect(verified.stdout).not.toMatch(/^ERROR/m);
+    expect(verified.stdout).toMatch(
+      /^WARNING wal-fork: timeline 1 goes on past where timeline \d+ branched off/m,
+    );
+    expect(verified.stdout).toMatch(/verify of cluster 'main': ok, 1 warning/);
+    const listed = await runPgha(["backup", "list", "--json"], { env, asServerUser: true });
+    expect(JSON.parse(listed.stdout)[0]).toMatchObject({
+      restorable: true,
+      gaps: [],
+      lastVerified: { ok: true },
+    });
+  });
+
   it("reports a WAL gap in the plan and refuses the restore before downloading anything", async () => {
     const listed = JSON.parse(
       (await runPgha(["backup", "list", "--json"], { env, asServerUser: true })).stdout,
@@ -328,5 +345,58 @@ describe.skipIf(!pg).each(repoKinds(server))("restore with a %s repository", (ki
     });
     expect(refused.code).toBe(11);
     await expect(readdir(target)).rejects.toThrow();
+  });
+
+  // Issue 13, point 3. After the previous test deleted the segment after the backup's start.
+  it("verify names a deleted WAL segment and a corrupted backup object; backup list marks the backup", async () => {
+    const listed = JSON.parse(
+      (await runPgha(["backup", "list", "--json"], { env, asServerUser: true })).stdout,
+    );
+    const backup = listed[0];
+    const store = await openTestStore(env);
+    // Its first segment goes too: the backup itself cannot be restored any more.
+    for (const key of await archivedWalKeys(store, backup.startWal)) await store.delete(key);
+    const info = JSON.parse(
+      (await runPgha(["backup", "info", backup.id, "--json"], { env, asServerUser: true })).stdout,
+    );
+    const object = info.objects[0].key as string;
+    await repo.corrupt(object);
+
+    const verified = await runPgha(["verify"], { env, asServerUser: true });
+    expect(verified.code, verified.stderr).toBe(6);
+    const lines = verified.stdout.split("\n");
+    const gap = lines.find((l) => l.startsWith("ERROR wal-gap:"));
+    expect(gap).toContain(backup.startWal);
+    expect(lines).toContainEqual(expect.stringMatching(/^ERROR checksum: .* is corrupt/));
+    expect(lines.find((l) => l.startsWith("ERROR checksum:"))).toContain(object);
+    expect(verified.stdout).toContain(`ERROR unrestorable: backup ${backup.id} cannot be restored`);
+    // One backup alone, as JSON: the same findings, named.
+    const one = await runPgha(["verify", "--backup", backup.id, "--json"], {
+      env,
+      asServerUser: true,
+    });
+    expect(one.code).toBe(6);
+    const report = JSON.parse(one.stdout);
+    expect(report.findings).toContainEqual(
+      expect.objectContaining({ kind: "checksum", object, backup: backup.id }),
+    );
+    expect(report.backups).toEqual([
+      expect.objectContaining({ id: backup.id, ok: false, restorable: false }),
+    ]);
+
+    const after = JSON.parse(
+      (await runPgha(["backup", "list", "--json"], { env, asServerUser: true })).stdout,
+    );
+    expect(after[0]).toMatchObject({
+      id: backup.id,
+      restorable: false,
+      lastVerified: { ok: false },
+    });
+    expect(after[0].gaps).toContain(backup.startWal);
+    const text = await runPgha(["backup", "list"], { env, asServerUser: true });
+    expect(text.stdout).toMatch(/restorable\s+verified/);
+    expect(text.stdout.split("\n").find((l) => l.startsWith(backup.id))).toMatch(
+      /NO: \d+ WAL segments? missing\s+\S+ FAILED/,
+    );
   });
 });

@@ -9,7 +9,12 @@ import {
   readBackupManifest,
   resolveBackup,
 } from "../../repository/backup-manifest.js";
+import { backupVerifyKey } from "../../repository/keys.js";
+import { readVerifyRecord, type VerifyRecord } from "../../repository/verify-record.js";
+import { gatherArchiveFacts } from "../../restore/facts.js";
+import type { ObjectStore } from "../../storage/object-store.js";
 import { openStore } from "../../storage/open-store.js";
+import { backupRestorability, type Restorability } from "../../verify/wal-continuity.js";
 import { type Catalog, openCatalog, printCatalogInfo, printCatalogList } from "../catalog.js";
 import { loadContext } from "../context.js";
 import { makeProgress } from "../progress.js";
@@ -46,8 +51,37 @@ export async function backupCreateCommand(opts: OptionsOf<"backup create">): Pro
   }
 }
 
-/** The summary `backup list --json` prints per backup: a stable shape for scripts. */
-export function summarize(m: BackupManifest) {
+/** What `backup list` adds to each backup from the rest of the repository. */
+export interface BackupListExtra {
+  restorability: Restorability;
+  verified: VerifyRecord | undefined;
+}
+
+/**
+ * Each backup's restorability (its WAL from start to end archived: the restore planner's
+ * gap check, from one listing of the archive) and its last verify record.
+ */
+async function annotateBackups(
+  store: ObjectStore,
+  cluster: string,
+  backups: BackupManifest[],
+): Promise<(m: BackupManifest) => BackupListExtra> {
+  const facts = await gatherArchiveFacts(store, cluster, backups);
+  const extras = new Map<string, BackupListExtra>();
+  for (const m of backups) {
+    extras.set(m.id, {
+      restorability: backupRestorability(facts, m),
+      verified: await readVerifyRecord(store, backupVerifyKey(cluster, m.id)),
+    });
+  }
+  return (m) => extras.get(m.id) as BackupListExtra;
+}
+
+/**
+ * The summary `backup list --json` prints per backup: a stable shape for scripts. The list
+ * adds restorable, gaps (missing WAL segments between its start and end) and lastVerified.
+ */
+export function summarize(m: BackupManifest, extra?: BackupListExtra) {
   return {
     id: m.id,
     cluster: m.cluster,
@@ -67,24 +101,67 @@ export function summarize(m: BackupManifest) {
     storedBytes: m.storedBytes,
     files: m.files.length,
     tablespaces: m.tablespaces,
+    ...(extra === undefined
+      ? {}
+      : {
+          restorable: extra.restorability.restorable,
+          gaps: extra.restorability.gaps,
+          lastVerified:
+            extra.verified === undefined
+              ? null
+              : {
+                  time: extra.verified.time,
+                  ok: extra.verified.ok,
+                  objects: extra.verified.objects,
+                  hashed: extra.verified.hashed,
+                },
+        }),
   };
 }
 
-const BACKUPS: Catalog<BackupManifest> = {
+function restorableCell(extra: BackupListExtra | undefined): string {
+  if (extra === undefined || extra.restorability.restorable) return "yes";
+  const gaps = extra.restorability.gaps.length;
+  return gaps > 0
+    ? `NO: ${gaps} WAL segment${gaps === 1 ? "" : "s"} missing`
+    : "NO: see restore plan --backup";
+}
+
+function verifiedCell(extra: BackupListExtra | undefined): string {
+  const record = extra?.verified;
+  if (record === undefined) return "never";
+  const sampled = record.hashed < record.objects ? " (sample)" : "";
+  return `${record.time.replace(/\.\d+Z$/, "Z")} ${record.ok ? "ok" : "FAILED"}${sampled}`;
+}
+
+const BACKUPS: Catalog<BackupManifest, BackupListExtra> = {
   noun: "backup",
   plural: "backups",
   listIds: listBackupIds,
   read: readBackupManifest,
   resolve: resolveBackup,
   summarize,
-  listColumns: ["id", "started", "duration", "size", "stored", "wal", "label"],
-  listRow: (m) => [
+  annotate: annotateBackups,
+  listColumns: [
+    "id",
+    "started",
+    "duration",
+    "size",
+    "stored",
+    "wal",
+    "restorable",
+    "verified",
+    "label",
+  ],
+  listRow: (m, extra) => [
     m.id + (m.pinned ? " (pinned)" : ""),
     m.startTime.replace(/\.\d+Z$/, "Z"),
     `${Math.round((Date.parse(m.stopTime) - Date.parse(m.startTime)) / 1000)}s`,
     formatBytes(m.rawBytes),
     formatBytes(m.storedBytes),
     `${m.startWal}..${m.stopWal.slice(16)}`,
+    restorableCell(extra),
+    verifiedCell(extra),
     m.label ?? "",
   ],
   infoJson: (m) => ({ objects: m.objects, compression: m.compression }),

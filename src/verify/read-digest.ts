@@ -1,0 +1,91 @@
+/**
+ * Reads one object through and hashes it: the stored bytes, and (when it is compressed
+ * data to check) the decompressed ones. Nothing is kept in memory or written anywhere.
+ */
+import { createHash } from "node:crypto";
+import { Transform, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { decompressStream } from "../compress/codec.js";
+import type { CompressionAlgorithm } from "../compress/compression.js";
+import { NotFoundError, PghaError, StorageError } from "../errors.js";
+import type { ObjectStore } from "../storage/object-store.js";
+
+export interface Digest {
+  metadata: Record<string, string>;
+  storedSize: number;
+  storedSha256: string;
+  /** Present when the object was decompressed. */
+  raw?: { size: number; sha256: string };
+}
+
+/**
+ * The object's digest; "missing" when it is not there; "undecodable" (with zstd's words)
+ * when its bytes do not decompress. A failing store throws, and so does `decompress` when
+ * it cannot tell from the metadata (an IntegrityError).
+ */
+export async function readDigest(
+  store: ObjectStore,
+  key: string,
+  decompress:
+    | CompressionAlgorithm
+    | ((metadata: Record<string, string>) => CompressionAlgorithm)
+    | undefined,
+): Promise<Digest | "missing" | { undecodable: string }> {
+  let got: Awaited<ReturnType<ObjectStore["get"]>>;
+  try {
+    got = await store.get(key);
+  } catch (error) {
+    if (error instanceof NotFoundError) return "missing";
+    throw error;
+  }
+  const { info, body } = got;
+  const stored = createHash("sha256");
+  let storedSize = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      stored.update(chunk);
+      storedSize += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  const raw = createHash("sha256");
+  let rawSize = 0;
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      raw.update(chunk);
+      rawSize += chunk.length;
+      callback();
+    },
+  });
+  let compression: CompressionAlgorithm | undefined;
+  try {
+    compression = typeof decompress === "function" ? decompress(info.metadata) : decompress;
+  } catch (error) {
+    body.destroy();
+    throw error;
+  }
+  let decodeFailed = false;
+  try {
+    if (compression === undefined) await pipeline(body, tap, sink);
+    else {
+      const decoder = await decompressStream(compression);
+      decoder.once("error", () => {
+        decodeFailed = true;
+      });
+      await pipeline(body, tap, decoder, sink);
+    }
+  } catch (error) {
+    if (decodeFailed) return { undecodable: (error as Error).message };
+    if (error instanceof PghaError) throw error;
+    throw new StorageError(`reading ${store.url}/${key} failed: ${(error as Error).message}`, {
+      transient: true,
+      cause: error,
+    });
+  }
+  return {
+    metadata: info.metadata,
+    storedSize,
+    storedSha256: stored.digest("hex"),
+    ...(compression === undefined ? {} : { raw: { size: rawSize, sha256: raw.digest("hex") } }),
+  };
+}

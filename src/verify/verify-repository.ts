@@ -1,0 +1,408 @@
+/**
+ * `pgha verify`: checks a cluster's repository the way a restore would find it, before a
+ * restore does.
+ *
+ * - WAL continuity over the point-in-time window of every timeline, from listings alone
+ *   (wal-continuity.ts); each backup's WAL from its start to its end (restorable or not).
+ * - Every object of every backup and dump set: present with its manifest's size (from a
+ *   listing), then read and hashed (backups: the stored bytes against storedSha256; dump
+ *   sets: the decompressed bytes against sha256), all of them or a --sample of each.
+ * - WAL objects: decompressed and hashed against their metadata (and a content-addressed
+ *   key against its name), all of them, those stored since --since, or a --sample.
+ *
+ * --backup ID narrows everything to one backup: its objects, and the WAL its restore to
+ * its end replays (the window's continuity and dump sets are not checked). --since T
+ * narrows the objects read to backups and dump sets that ended, and WAL stored, at or
+ * after T (continuity is still checked over the whole window: it costs listings only).
+ *
+ * The result of each backup and dump set checked is recorded beside its manifest
+ * (verify-record.ts) for `backup list`. Nothing else is written.
+ */
+import { runEach } from "../backup/job-pool.js";
+import { type ExitCodeName, IntegrityError } from "../errors.js";
+import type { Logger } from "../log.js";
+import {
+  type BackupManifest,
+  listBackupIds,
+  readBackupManifest,
+} from "../repository/backup-manifest.js";
+import { unknownClusterError } from "../repository/clusters.js";
+import { type DumpManifest, listDumpIds, readDumpManifest } from "../repository/dump-manifest.js";
+import {
+  backupManifestKey,
+  backupPrefix,
+  backupVerifyKey,
+  dumpManifestKey,
+  dumpPrefix,
+  dumpVerifyKey,
+  walNameOfKey,
+  walPrefix,
+} from "../repository/keys.js";
+import { decodeContentMeta } from "../repository/object-meta.js";
+import { type VerifyRecord, writeVerifyRecord } from "../repository/verify-record.js";
+import { gatherArchiveFacts } from "../restore/facts.js";
+import type { ObjectStore } from "../storage/object-store.js";
+import { parseWalFileName } from "../wal/names.js";
+import { type Finding, verifyExit } from "./findings.js";
+import { readDigest } from "./read-digest.js";
+import { pickSample, type Sample } from "./sample.js";
+import { backupRestorability, checkWalContinuity, type Restorability } from "./wal-continuity.js";
+
+export interface VerifyRequest {
+  backupId: string | undefined;
+  /** Milliseconds since the epoch. */
+  since: number | undefined;
+  sample: Sample | undefined;
+}
+
+export interface VerifyDeps {
+  store: ObjectStore;
+  cluster: string;
+  log: Logger;
+  now: () => Date;
+  /** Chooses the --sample (Math.random; fixed in tests). */
+  random: () => number;
+  /** How many objects are read at once. */
+  jobs: number;
+}
+
+export interface ItemVerdict {
+  id: string;
+  ok: boolean;
+  objects: number;
+  hashed: number;
+}
+
+export interface BackupVerdict extends ItemVerdict {
+  restorable: boolean;
+  gaps: string[];
+}
+
+export interface VerifyReport {
+  cluster: string;
+  startTime: string;
+  stopTime: string;
+  scope: { backup: string | null; since: string | null; sample: Sample | null };
+  backups: BackupVerdict[];
+  dumpSets: ItemVerdict[];
+  wal: { objects: number; hashed: number };
+  findings: Finding[];
+  errors: number;
+  warnings: number;
+  exit: ExitCodeName;
+}
+
+/** An object a manifest lists: where, how big in the repository. */
+interface Listed {
+  key: string;
+  storedSize: number;
+}
+
+export async function verifyRepository(
+  deps: VerifyDeps,
+  request: VerifyRequest,
+): Promise<VerifyReport> {
+  const { store, cluster, log } = deps;
+  const startTime = deps.now().toISOString();
+  const unknown = await unknownClusterError(store, cluster);
+  if (unknown) throw unknown;
+  const findings: Finding[] = [];
+
+  const ids = await listBackupIds(store, cluster);
+  // A named backup that is not there is "not found", before anything is read.
+  if (request.backupId !== undefined && !ids.includes(request.backupId))
+    await readBackupManifest(store, cluster, request.backupId);
+  const backups: BackupManifest[] = [];
+  for (const id of ids) {
+    try {
+      backups.push(await readBackupManifest(store, cluster, id));
+    } catch (error) {
+      if (!(error instanceof IntegrityError)) throw error;
+      findings.push(manifestFinding(backupManifestKey(cluster, id), error, { backup: id }));
+    }
+  }
+  log.info(`verify: reading the archive of cluster '${cluster}'`);
+  const facts = await gatherArchiveFacts(store, cluster, backups);
+  if (request.backupId === undefined) findings.push(...checkWalContinuity(facts));
+
+  const inScope = (stopTime: string) =>
+    request.since === undefined || Date.parse(stopTime) >= request.since;
+  const checked = backups.filter((b) =>
+    request.backupId !== undefined ? b.id === request.backupId : inScope(b.stopTime),
+  );
+  const restorability = new Map<string, Restorability>();
+  const backupVerdicts: BackupVerdict[] = [];
+  for (const backup of checked) {
+    const restorable = backupRestorability(facts, backup);
+    restorability.set(backup.id, restorable);
+    if (!restorable.restorable) {
+      findings.push({
+        kind: "unrestorable",
+        severity: "error",
+        object: backup.id,
+        backup: backup.id,
+        message: `backup ${backup.id} cannot be restored: ${restorable.reasons.join("; ")}`,
+      });
+    }
+    log.info(`verify: backup ${backup.id}: ${backup.objects.length} objects`);
+    const objects = await checkObjects(
+      deps,
+      request.sample,
+      backupPrefix(cluster, backup.id),
+      backup.objects,
+      `backup ${backup.id}`,
+      async (entry) => {
+        const digest = await readDigest(store, entry.key, undefined);
+        if (digest === "missing" || "undecodable" in digest) return digest;
+        return digest.storedSize === entry.storedSize && digest.storedSha256 === entry.storedSha256
+          ? "ok"
+          : `its sha256 is ${digest.storedSha256}, backup ${backup.id}'s manifest says ${entry.storedSha256}`;
+      },
+    );
+    for (const finding of objects.findings) findings.push({ ...finding, backup: backup.id });
+    backupVerdicts.push({
+      id: backup.id,
+      ok: false,
+      objects: backup.objects.length,
+      hashed: objects.hashed,
+      restorable: restorable.restorable,
+      gaps: restorable.gaps,
+    });
+  }
+
+  const dumpVerdicts: ItemVerdict[] = [];
+  if (request.backupId === undefined) {
+    for (const id of await listDumpIds(store, cluster)) {
+      let dump: DumpManifest;
+      try {
+        dump = await readDumpManifest(store, cluster, id);
+      } catch (error) {
+        if (!(error instanceof IntegrityError)) throw error;
+        findings.push(manifestFinding(dumpManifestKey(cluster, id), error, { dumpSet: id }));
+        continue;
+      }
+      if (!inScope(dump.stopTime)) continue;
+      const listed = [dump.globals, ...dump.databases];
+      log.info(`verify: dump set ${id}: ${listed.length} objects`);
+      const objects = await checkObjects(
+        deps,
+        request.sample,
+        dumpPrefix(cluster, id),
+        listed,
+        `dump set ${id}`,
+        async (entry) => {
+          const digest = await readDigest(store, entry.key, entry.compression);
+          if (digest === "missing" || "undecodable" in digest) return digest;
+          return digest.raw?.size === entry.rawSize && digest.raw?.sha256 === entry.sha256
+            ? "ok"
+            : `it decompresses to ${digest.raw?.size} bytes of sha256 ${digest.raw?.sha256}, dump set ${id}'s manifest says ${entry.rawSize} bytes of ${entry.sha256}`;
+        },
+      );
+      for (const finding of objects.findings) findings.push({ ...finding, dumpSet: id });
+      dumpVerdicts.push({ id, ok: false, objects: listed.length, hashed: objects.hashed });
+    }
+  }
+
+  const wal = await checkWal(deps, request, restorability, findings);
+
+  // A backup is ok when nothing is wrong with it, its WAL, or the WAL its restore replays.
+  const badWal = new Set(
+    findings
+      .filter((f) => f.severity === "error" && f.kind !== "unrestorable")
+      .map((f) => f.object),
+  );
+  for (const verdict of backupVerdicts) {
+    verdict.ok =
+      !findings.some((f) => f.severity === "error" && f.backup === verdict.id) &&
+      !(restorability.get(verdict.id)?.segments ?? []).some((name) => badWal.has(name));
+  }
+  for (const verdict of dumpVerdicts)
+    verdict.ok = !findings.some((f) => f.severity === "error" && f.dumpSet === verdict.id);
+
+  const stopTime = deps.now().toISOString();
+  const record = (verdict: ItemVerdict, about: (f: Finding) => boolean): VerifyRecord => ({
+    format: 1,
+    kind: "verify",
+    id: verdict.id,
+    time: stopTime,
+    ok: verdict.ok,
+    objects: verdict.objects,
+    hashed: verdict.hashed,
+    findings: findings.filter(about).map((f) => f.message),
+  });
+  for (const verdict of backupVerdicts) {
+    await recordResult(deps, backupVerifyKey(cluster, verdict.id), {
+      ...record(verdict, (f) => f.backup === verdict.id),
+      restorable: verdict.restorable,
+    });
+  }
+  for (const verdict of dumpVerdicts) {
+    await recordResult(
+      deps,
+      dumpVerifyKey(cluster, verdict.id),
+      record(verdict, (f) => f.dumpSet === verdict.id),
+    );
+  }
+  return {
+    cluster,
+    startTime,
+    stopTime,
+    scope: {
+      backup: request.backupId ?? null,
+      since: request.since === undefined ? null : new Date(request.since).toISOString(),
+      sample: request.sample ?? null,
+    },
+    backups: backupVerdicts,
+    dumpSets: dumpVerdicts,
+    wal,
+    findings,
+    errors: findings.filter((f) => f.severity === "error").length,
+    warnings: findings.filter((f) => f.severity === "warning").length,
+    exit: verifyExit(findings),
+  };
+}
+
+function manifestFinding(
+  key: string,
+  error: Error,
+  owner: { backup: string } | { dumpSet: string },
+): Finding {
+  return { kind: "manifest", severity: "error", object: key, ...owner, message: error.message };
+}
+
+/** A record that cannot be written does not change what was found: it is logged. */
+async function recordResult(deps: VerifyDeps, key: string, record: VerifyRecord): Promise<void> {
+  try {
+    await writeVerifyRecord(deps.store, key, record);
+  } catch (error) {
+    deps.log.warn(`the result of ${record.id} is not recorded: ${(error as Error).message}`);
+  }
+}
+
+/** What reading one object found: "ok", or why its content is wrong. */
+type ReadResult = "ok" | "missing" | { undecodable: string } | string;
+
+/**
+ * The objects a manifest lists: each present under `prefix` with its size (one listing),
+ * then the --sample of the present ones read by `read`.
+ */
+async function checkObjects<T extends Listed>(
+  deps: VerifyDeps,
+  sample: Sample | undefined,
+  prefix: string,
+  objects: readonly T[],
+  owner: string,
+  read: (object: T) => Promise<ReadResult>,
+): Promise<{ findings: Finding[]; hashed: number }> {
+  const { store } = deps;
+  const sizes = new Map<string, number>();
+  for await (const entry of store.list(prefix)) sizes.set(entry.key, entry.size);
+  const findings: Finding[] = [];
+  const missing = (key: string): Finding => ({
+    kind: "missing",
+    severity: "error",
+    object: key,
+    message: `${store.url}/${key} is missing, though ${owner}'s manifest lists it`,
+  });
+  const present: T[] = [];
+  for (const object of objects) {
+    const size = sizes.get(object.key);
+    if (size === undefined) findings.push(missing(object.key));
+    else if (size !== object.storedSize) {
+      findings.push({
+        kind: "size",
+        severity: "error",
+        object: object.key,
+        message: `${store.url}/${object.key} is ${size} bytes, ${owner}'s manifest says ${object.storedSize}`,
+      });
+    } else present.push(object);
+  }
+  const chosen = pickSample(present, sample, deps.random);
+  await runEach(chosen, deps.jobs, async (object) => {
+    const result = await read(object);
+    if (result === "ok") return;
+    if (result === "missing") findings.push(missing(object.key));
+    else {
+      const why =
+        typeof result === "string" ? result : `it does not decompress (${result.undecodable})`;
+      findings.push({
+        kind: "checksum",
+        severity: "error",
+        object: object.key,
+        message: `${store.url}/${object.key} is corrupt: ${why}`,
+      });
+    }
+  });
+  findings.sort((a, b) => a.object.localeCompare(b.object));
+  return { findings, hashed: chosen.length };
+}
+
+/** WAL objects: decompressed and hashed against their metadata; appends to `findings`. */
+async function checkWal(
+  deps: VerifyDeps,
+  request: VerifyRequest,
+  restorability: Map<string, Restorability>,
+  findings: Finding[],
+): Promise<{ objects: number; hashed: number }> {
+  const { store, cluster } = deps;
+  const only =
+    request.backupId === undefined
+      ? undefined
+      : new Set(restorability.get(request.backupId)?.segments ?? []);
+  const objects: { key: string; name: string; sha256: string | undefined }[] = [];
+  for await (const entry of store.list(walPrefix(cluster))) {
+    const { name, sha256 } = walNameOfKey(entry.key);
+    if (!parseWalFileName(name)) continue;
+    if (only && !only.has(name)) continue;
+    const stored = entry.lastModified?.getTime();
+    if (request.since !== undefined && stored !== undefined && stored < request.since) continue;
+    objects.push({ key: entry.key, name, sha256 });
+  }
+  const chosen = pickSample(objects, request.sample, deps.random);
+  deps.log.info(`verify: WAL: reading ${chosen.length} of ${objects.length} objects`);
+  const found: Finding[] = [];
+  await runEach(chosen, deps.jobs, async (object) => {
+    const corrupt = (why: string): Finding => ({
+      kind: "checksum",
+      severity: "error",
+      object: object.name,
+      message: `${store.url}/${object.key} is corrupt: ${why}`,
+    });
+    let expected: { sha256: string; rawSize: number } | undefined;
+    try {
+      const digest = await readDigest(store, object.key, (metadata) => {
+        const meta = decodeContentMeta(object.key, metadata);
+        expected = meta;
+        return meta.compression;
+      });
+      if (digest === "missing") {
+        found.push({
+          kind: "missing",
+          severity: "error",
+          object: object.name,
+          message: `${store.url}/${object.key} was listed but is gone (deleted meanwhile?)`,
+        });
+      } else if ("undecodable" in digest) {
+        found.push(corrupt(`it does not decompress (${digest.undecodable})`));
+      } else if (
+        digest.raw?.sha256 !== expected?.sha256 ||
+        digest.raw?.size !== expected?.rawSize
+      ) {
+        found.push(
+          corrupt(
+            `it decompresses to ${digest.raw?.size} bytes of sha256 ${digest.raw?.sha256}, its metadata says ${expected?.rawSize} bytes of ${expected?.sha256}`,
+          ),
+        );
+      } else if (object.sha256 !== undefined && object.sha256 !== expected?.sha256) {
+        found.push(
+          corrupt(`its content's sha256 is ${expected?.sha256}, its name says ${object.sha256}`),
+        );
+      }
+    } catch (error) {
+      if (!(error instanceof IntegrityError)) throw error;
+      found.push(corrupt(error.message));
+    }
+  });
+  findings.push(...found.sort((a, b) => a.object.localeCompare(b.object)));
+  return { objects: objects.length, hashed: chosen.length };
+}

@@ -1,0 +1,317 @@
+/**
+ * pgha verify over a repository in memory: WAL gaps, damaged, missing and resized objects
+ * of backups, dump sets and WAL named; --sample, --since and --backup; the result
+ * recorded per backup for backup list.
+ */
+import { createHash } from "node:crypto";
+import { beforeEach, describe, expect, it } from "vitest";
+import { compressBuffer } from "../../src/compress/codec.js";
+import { memoryLogger } from "../../src/log.js";
+import {
+  type BackupManifest,
+  type BackupObjectEntry,
+  writeBackupManifest,
+} from "../../src/repository/backup-manifest.js";
+import { type DumpManifest, writeDumpManifest } from "../../src/repository/dump-manifest.js";
+import {
+  backupDataKey,
+  backupVerifyKey,
+  dumpObjectKey,
+  dumpVerifyKey,
+  walKey,
+} from "../../src/repository/keys.js";
+import { encodeWalMeta } from "../../src/repository/object-meta.js";
+import { readVerifyRecord } from "../../src/repository/verify-record.js";
+import { MemoryStore } from "../../src/storage/memory.js";
+import { parseSample } from "../../src/verify/sample.js";
+import { type VerifyRequest, verifyRepository } from "../../src/verify/verify-repository.js";
+import { parseWalFileName } from "../../src/wal/names.js";
+import { makeBackupManifest } from "../helpers/builders.js";
+
+const CLUSTER = "main";
+const sha = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+const seg = (n: number, tl = 1) =>
+  `${tl.toString(16).toUpperCase().padStart(8, "0")}00000000${n.toString(16).toUpperCase().padStart(8, "0")}`;
+const lsnOf = (n: number, offset = 0x28) =>
+  `0/${(n * 0x1000000 + offset).toString(16).toUpperCase()}`;
+
+async function putWal(store: MemoryStore, name: string, zstd = false): Promise<string> {
+  const file = parseWalFileName(name);
+  if (!file) throw new Error(name);
+  const raw = Buffer.from(`wal ${name} `.repeat(50));
+  const body = zstd ? await compressBuffer({ algorithm: "zstd", level: 3 }, raw) : raw;
+  const key = walKey(CLUSTER, file);
+  await store.put(key, body, {
+    metadata: encodeWalMeta(
+      { sha256: sha(raw), rawSize: raw.length, compression: zstd ? "zstd" : "none" },
+      new Date("2026-11-21T12:00:00Z"),
+    ),
+  });
+  return key;
+}
+
+/** A backup of `objects` bundles (stored as they are), WAL start..stop on timeline 1. */
+async function putBackup(
+  store: MemoryStore,
+  id: string,
+  start: number,
+  stop: number,
+  objects = 3,
+): Promise<BackupManifest> {
+  const entries: BackupObjectEntry[] = [];
+  for (let i = 0; i < objects; i++) {
+    const data = Buffer.from(`bundle ${id} ${i} `.repeat(20 + i));
+    const key = backupDataKey(CLUSTER, id, "base", i);
+    await store.put(key, data);
+    entries.push({
+      part: "base",
+      key,
+      compression: "none",
+      rawSize: data.length,
+      storedSize: data.length,
+      storedSha256: sha(data),
+    });
+  }
+  const manifest = makeBackupManifest({
+    id,
+    startWal: seg(start),
+    stopWal: seg(stop),
+    startLsn: lsnOf(start),
+    stopLsn: lsnOf(stop, 0x100),
+    startTime: "2026-11-21T10:00:00Z",
+    stopTime: "2026-11-21T10:05:00Z",
+    objects: entries,
+    storedBytes: entries.reduce((s, o) => s + o.storedSize, 0),
+  });
+  await writeBackupManifest(store, manifest);
+  return manifest;
+}
+
+async function putDumpSet(store: MemoryStore, id: string): Promise<DumpManifest> {
+  const object = async (which: "globals" | number) => {
+    const raw = Buffer.from(`dump ${id} ${which} `.repeat(40));
+    const stored = await compressBuffer({ algorithm: "zstd", level: 3 }, raw);
+    const key = dumpObjectKey(CLUSTER, id, which);
+    await store.put(key, stored);
+    return {
+      key,
+      compression: "zstd" as const,
+      rawSize: raw.length,
+      sha256: sha(raw),
+      storedSize: stored.length,
+    };
+  };
+  const manifest: DumpManifest = {
+    format: 1,
+    kind: "dump-set",
+    id,
+    cluster: CLUSTER,
+    label: null,
+    pinned: false,
+    startTime: "2026-11-21T11:00:00Z",
+    stopTime: "2026-11-21T11:01:00Z",
+    pgVersion: "15",
+    pgVersionNum: 150000,
+    systemIdentifier: "1",
+    pgDumpVersion: "15",
+    noRolePasswords: true,
+    globals: await object("globals"),
+    databases: [{ ...(await object(1)), name: "app", owner: "app", format: "custom" }],
+  };
+  await writeDumpManifest(store, manifest);
+  return manifest;
+}
+
+const ALL: VerifyRequest = { backupId: undefined, since: undefined, sample: undefined };
+
+function verify(store: MemoryStore, request: Partial<VerifyRequest> = {}, random = () => 0) {
+  return verifyRepository(
+    {
+      store,
+      cluster: CLUSTER,
+      log: memoryLogger(),
+      now: () => new Date("2026-12-01T19:00:00Z"),
+      random,
+      jobs: 2,
+    },
+    { ...ALL, ...request },
+  );
+}
+
+describe("verify", () => {
+  let store: MemoryStore;
+  let backup: BackupManifest;
+  let walKeys: Map<string, string>;
+
+  // Backup A needs segments 2..3; the archive holds 2..8 (7 zstd-compressed).
+  beforeEach(async () => {
+    store = new MemoryStore();
+    backup = await putBackup(store, "20261121T100000Z", 2, 3);
+    walKeys = new Map();
+    for (let n = 2; n <= 8; n++) walKeys.set(seg(n), await putWal(store, seg(n), n === 7));
+    await putDumpSet(store, "20261121T110000Z");
+  });
+
+  it("finds nothing wrong in a sound repository, hashes every object and records the result", async () => {
+    const report = await verify(store);
+    expect(report.findings).toEqual([]);
+    expect(report.exit).toBe("ok");
+    expect(report.backups).toEqual([
+      { id: backup.id, ok: true, objects: 3, hashed: 3, restorable: true, gaps: [] },
+    ]);
+    expect(report.dumpSets).toEqual([{ id: "20261121T110000Z", ok: true, objects: 2, hashed: 2 }]);
+    expect(report.wal).toEqual({ objects: 7, hashed: 7 });
+    const record = await readVerifyRecord(store, backupVerifyKey(CLUSTER, backup.id));
+    expect(record).toMatchObject({
+      id: backup.id,
+      time: "2026-12-01T19:00:00.000Z",
+      ok: true,
+      objects: 3,
+      hashed: 3,
+      restorable: true,
+    });
+    expect(await readVerifyRecord(store, dumpVerifyKey(CLUSTER, "20261121T110000Z"))).toMatchObject(
+      { ok: true },
+    );
+  });
+
+  it("finds a deleted WAL segment in the window as a gap, and its backup unrestorable when it needs it", async () => {
+    await store.delete(walKeys.get(seg(5)) ?? "");
+    const later = await verify(store);
+    expect(later.exit).toBe("unrestorable");
+    expect(later.findings).toEqual([
+      expect.objectContaining({ kind: "wal-gap", severity: "error", object: seg(5), timeline: 1 }),
+    ]);
+    expect(later.findings[0]?.message).toContain(`WAL segment ${seg(5)} is missing`);
+    expect(later.backups[0]).toMatchObject({ ok: true, restorable: true });
+
+    await store.delete(walKeys.get(seg(3)) ?? "");
+    await store.delete(walKeys.get(seg(4)) ?? "");
+    const needed = await verify(store);
+    expect(needed.exit).toBe("unrestorable");
+    const kinds = needed.findings.map((f) => [f.kind, f.object]);
+    expect(kinds).toContainEqual(["wal-gap", `${seg(3)}..${seg(5)}`]);
+    expect(kinds).toContainEqual(["unrestorable", backup.id]);
+    expect(needed.backups[0]).toMatchObject({ ok: false, restorable: false, gaps: [seg(3)] });
+    const record = await readVerifyRecord(store, backupVerifyKey(CLUSTER, backup.id));
+    expect(record).toMatchObject({ ok: false, restorable: false });
+    expect(record?.findings.join("\n")).toContain(seg(3));
+  });
+
+  it("names a corrupted backup object (checksum), a resized one (size) and a deleted one (missing)", async () => {
+    const [first, second, third] = backup.objects;
+    if (!first || !second || !third) throw new Error("three objects");
+    const bytes = Buffer.from(`bundle ${backup.id} 0 `.repeat(20));
+    bytes[5] = (bytes[5] ?? 0) ^ 0xff;
+    store.corrupt(first.key, bytes);
+    store.corrupt(second.key, Buffer.from("short"));
+    await store.delete(third.key);
+    const report = await verify(store);
+    expect(report.exit).toBe("integrity");
+    expect(report.findings.map((f) => [f.kind, f.object, f.backup])).toEqual([
+      ["checksum", first.key, backup.id],
+      ["size", second.key, backup.id],
+      ["missing", third.key, backup.id],
+    ]);
+    expect(report.findings[0]?.message).toMatch(/is corrupt: its sha256 is [0-9a-f]{64}/);
+    expect(report.backups[0]).toMatchObject({ ok: false, restorable: true, hashed: 1 });
+    expect(await readVerifyRecord(store, backupVerifyKey(CLUSTER, backup.id))).toMatchObject({
+      ok: false,
+    });
+  });
+
+  it("integrity wins over a gap in the exit code, and both are listed", async () => {
+    await store.delete(walKeys.get(seg(6)) ?? "");
+    store.corrupt(backup.objects[0]?.key ?? "", Buffer.alloc(backup.objects[0]?.storedSize ?? 0));
+    const report = await verify(store);
+    expect(report.exit).toBe("integrity");
+    expect(report.findings.map((f) => f.kind).sort()).toEqual(["checksum", "wal-gap"]);
+  });
+
+  it("decompresses and hashes WAL and dump objects against their metadata and manifest", async () => {
+    const walKey7 = walKeys.get(seg(7)) ?? "";
+    const stored = (await store.head(walKey7))?.size ?? 0;
+    store.corrupt(walKey7, Buffer.alloc(stored, 7)); // not zstd any more
+    store.corrupt(walKeys.get(seg(4)) ?? "", Buffer.from(`wal ${seg(4)} `.repeat(49)));
+    const dumpKey = dumpObjectKey(CLUSTER, "20261121T110000Z", 1);
+    const dumpSize = (await store.head(dumpKey))?.size ?? 0;
+    store.corrupt(dumpKey, Buffer.alloc(dumpSize, 1));
+    const report = await verify(store);
+    expect(report.exit).toBe("integrity");
+    expect(report.findings.map((f) => [f.kind, f.object])).toEqual([
+      ["checksum", dumpKey],
+      ["checksum", seg(4)],
+      ["checksum", seg(7)],
+    ]);
+    expect(report.findings[1]?.message).toMatch(/decompresses to \d+ bytes .* its metadata says/);
+    expect(report.findings[2]?.message).toMatch(/does not decompress/);
+    expect(report.findings[0]?.dumpSet).toBe("20261121T110000Z");
+    expect(report.dumpSets[0]?.ok).toBe(false);
+  });
+
+  it("--sample hashes only some objects of each kind but checks every one for presence and size", async () => {
+    const big = await putBackup(store, "20261121T120000Z", 3, 3, 10);
+    // A corrupted object the sample does not read goes unnoticed; a deleted one does not.
+    store.corrupt(big.objects[9]?.key ?? "", Buffer.alloc(big.objects[9]?.storedSize ?? 0));
+    await store.delete(big.objects[8]?.key ?? "");
+    // random() = 0 picks the first objects in order.
+    const report = await verify(store, { sample: parseSample("2") });
+    expect(report.backups.map((b) => [b.id, b.objects, b.hashed])).toEqual([
+      [backup.id, 3, 2],
+      [big.id, 10, 2],
+    ]);
+    expect(report.wal).toEqual({ objects: 7, hashed: 2 });
+    expect(report.dumpSets[0]?.hashed).toBe(2);
+    expect(report.findings.map((f) => [f.kind, f.object])).toEqual([
+      ["missing", big.objects[8]?.key],
+    ]);
+    const record = await readVerifyRecord(store, backupVerifyKey(CLUSTER, big.id));
+    expect(record).toMatchObject({ objects: 10, hashed: 2, ok: false });
+
+    // A percentage rounds up: 10% of 10 present objects is 1, of 3 is 1; random near 1
+    // picks the last.
+    const percent = await verify(store, { sample: parseSample("10%") }, () => 0.999);
+    expect(percent.backups.map((b) => b.hashed)).toEqual([1, 1]);
+    expect(percent.findings.map((f) => [f.kind, f.object])).toEqual([
+      ["missing", big.objects[8]?.key],
+      ["checksum", big.objects[9]?.key],
+    ]);
+  });
+
+  it("--backup verifies one backup and the WAL its restore replays; --since skips what is older", async () => {
+    const other = await putBackup(store, "20261121T120000Z", 5, 5);
+    store.corrupt(other.objects[0]?.key ?? "", Buffer.alloc(other.objects[0]?.storedSize ?? 0));
+    await store.delete(walKeys.get(seg(6)) ?? ""); // after both backups: a window gap only
+    const one = await verify(store, { backupId: backup.id });
+    expect(one.findings).toEqual([]);
+    expect(one.exit).toBe("ok");
+    expect(one.backups.map((b) => b.id)).toEqual([backup.id]);
+    expect(one.dumpSets).toEqual([]);
+    expect(one.wal).toEqual({ objects: 2, hashed: 2 }); // segments 2 and 3
+
+    await expect(verify(store, { backupId: "20201121T100000Z" })).rejects.toThrow(
+      /no backup 20201121T100000Z/,
+    );
+    // Everything stored in memory is newer than yesterday; nothing is newer than tomorrow.
+    const none = await verify(store, { since: Date.now() + 86_400_000 });
+    expect(none.backups).toEqual([]);
+    expect(none.wal).toEqual({ objects: 0, hashed: 0 });
+    expect(none.findings.map((f) => f.kind)).toEqual(["wal-gap"]);
+  });
+
+  it("refuses a cluster the repository does not hold", async () => {
+    await expect(
+      verifyRepository(
+        {
+          store,
+          cluster: "mian",
+          log: memoryLogger(),
+          now: () => new Date(),
+          random: Math.random,
+          jobs: 1,
+        },
+        ALL,
+      ),
+    ).rejects.toThrow(/holds no cluster 'mian'/);
+  });
+});
