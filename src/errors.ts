@@ -87,6 +87,12 @@ export const EXIT_CODE_TABLE = [
     meaning: "no such backup, dump set or cluster in the repository (the message says what it has)",
   },
   {
+    code: 14,
+    name: "thresholdBreached",
+    meaning:
+      "status: a threshold (--max-rpo, --max-backup-age, --max-drill-age) is breached; one line each says which",
+  },
+  {
     code: 20,
     name: "notArchiving",
     meaning:

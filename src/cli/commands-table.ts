@@ -324,6 +324,29 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
     exitCodes: ["ok", "usage"],
     run: async (_, opts) => (await import("./commands/schedule.js")).scheduleShowCommand(opts),
   },
+  status: {
+    description:
+      "what the repository holds for the cluster: the newest archived WAL and its age (the RPO), the window of\n" +
+      "time each timeline can be restored to and the gaps that cut it, the newest backup, dump set and drill,\n" +
+      "the bytes stored by kind, and, where the server answers, pg_stat_archiver and the files waiting (.ready);\n" +
+      "on a terminal, a bar per timeline",
+    args: [],
+    groups: ["repository", "s3", "pgdata", "postgres", "general"],
+    exitCodes: ["ok", "usage", "integrity", "storage", "notFoundInRepo", "thresholdBreached"],
+    help:
+      "With --max-rpo, --max-backup-age or --max-drill-age, each breached threshold prints one line and the\n" +
+      "exit code is 14: for cron or a monitoring agent. An unreachable server is a note, not a failure.",
+    run: async (_, opts) => (await import("./commands/status.js")).statusCommand(opts),
+  },
+  metrics: {
+    description:
+      "the status as Prometheus metrics (text format): printed, or written atomically for node_exporter's\n" +
+      "textfile collector with --textfile; 'pgha schedule run --metrics-listen' serves them over HTTP",
+    args: [],
+    groups: ["repository", "s3", "pgdata", "postgres", "general"],
+    exitCodes: ["ok", "usage", "integrity", "storage", "localIo", "notFoundInRepo"],
+    run: async (_, opts) => (await import("./commands/status.js")).metricsCommand(opts),
+  },
   check: {
     description:
       "check the setup end to end, each step pass, fail or skip with a hint: the configuration; the storage\n" +

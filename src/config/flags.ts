@@ -37,6 +37,8 @@ export type CommandName =
   | "drill list"
   | "schedule run"
   | "schedule show"
+  | "status"
+  | "metrics"
   | "check"
   | "verify"
   | "options";
@@ -100,6 +102,15 @@ function described<T>(parse: (raw: string) => T, what: string): (raw: string) =>
 }
 
 const RESTORE = ["restore plan", "restore run"] as const;
+
+/** host:port, [v6]:port: where an opt-in HTTP endpoint listens. */
+export function parseListenAddress(raw: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(raw.trim());
+  const port = Number(match?.[3]);
+  if (!match || !Number.isInteger(port) || port < 1 || port > 65535)
+    throw new ValueError(`'${raw}' is not host:port`);
+  return { host: match[1] ?? match[2] ?? "", port };
+}
 
 /** In table order, which is the order of help and README. */
 /** The doc and commands of a flag that backup create and dump create share. */
@@ -365,6 +376,55 @@ export const FLAGS = {
     hint: "for example --count 10",
     commands: ["schedule show"],
   }),
+  maxRpo: flag({
+    kind: "value",
+    name: "max-rpo",
+    placeholder: "<duration>",
+    doc: "exit 14 when the newest archived WAL is older than this (for example 15m)",
+    parse: described(parseDuration, "a duration"),
+    hint: "for example 5m, 15m or 1h",
+    commands: ["status"],
+  }),
+  maxBackupAge: flag({
+    kind: "value",
+    name: "max-backup-age",
+    placeholder: "<duration>",
+    doc: "exit 14 when the newest base backup ended longer ago than this (for example 26h)",
+    parse: described(parseDuration, "a duration"),
+    hint: "for example 26h or 8d",
+    commands: ["status"],
+  }),
+  maxDrillAge: flag({
+    kind: "value",
+    name: "max-drill-age",
+    placeholder: "<duration>",
+    doc: "exit 14 when the newest passing restore drill ended longer ago than this (for example 8d)",
+    parse: described(parseDuration, "a duration"),
+    hint: "for example 8d or 32d",
+    commands: ["status"],
+  }),
+  allClusters: flag({
+    kind: "switch",
+    name: "all-clusters",
+    doc: "every cluster of the repository, not only --cluster's",
+    commands: ["status", "metrics"],
+  }),
+  textfile: flag({
+    kind: "value",
+    name: "textfile",
+    placeholder: "<dir>",
+    doc: "write the metrics atomically into <dir>/pgha-<cluster>.prom (pgha.prom with --all-clusters) for node_exporter's textfile collector, instead of printing them",
+    commands: ["metrics"],
+  }),
+  metricsListen: flag({
+    kind: "value",
+    name: "metrics-listen",
+    placeholder: "<host:port>",
+    doc: "also serve `pgha metrics` for the cluster at http://<host:port>/metrics (off by default; for example 127.0.0.1:9187)",
+    parse: parseListenAddress,
+    hint: "for example 127.0.0.1:9187 or [::1]:9187",
+    commands: ["schedule run"],
+  }),
   markdown: flag({
     kind: "switch",
     name: "markdown",
@@ -424,6 +484,7 @@ export const FLAGS = {
       "restore plan",
       "drill run",
       "drill list",
+      "status",
       "check",
       "verify",
     ],

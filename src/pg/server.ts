@@ -36,8 +36,15 @@ export interface BackupStop {
 export class PgServer {
   private constructor(private readonly client: pg.Client) {}
 
-  /** database overrides the one the settings name (e.g. "postgres" for CREATE DATABASE). */
-  static async connect(connectionString: string | undefined, database?: string): Promise<PgServer> {
+  /**
+   * database overrides the one the settings name (e.g. "postgres" for CREATE DATABASE);
+   * connectTimeoutMs bounds the connection attempt (none by default).
+   */
+  static async connect(
+    connectionString: string | undefined,
+    database?: string,
+    options: { connectTimeoutMs?: number } = {},
+  ): Promise<PgServer> {
     let client: pg.Client;
     try {
       // Parsed here, so that `database` really overrides what the URI names.
@@ -47,6 +54,7 @@ export class PgServer {
         keepAlive: true,
         ...(parsed as pg.ClientConfig),
         ...(database ? { database } : {}),
+        ...(options.connectTimeoutMs ? { connectionTimeoutMillis: options.connectTimeoutMs } : {}),
       });
     } catch (error) {
       throw new PostgresError(`cannot use --pg-conn: ${(error as Error).message}`, {

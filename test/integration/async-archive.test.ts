@@ -118,6 +118,12 @@ describe.skipIf(!pg).each(repoKinds(server))(
       const status = JSON.parse(await readFile(join(spool(), "status.json"), "utf8"));
       expect(status.stored).toBeGreaterThan(0);
       expect(status.lastError).toBeNull();
+      // pgha status reads the same file, through the server's data_directory.
+      const shown = await runPgha(["status", "--json"], { env: setup.env, asServerUser: true });
+      expect(shown.code, shown.stderr).toBe(0);
+      const spoolStatus = JSON.parse(shown.stdout).server.spool;
+      expect(spoolStatus.stored).toBeGreaterThan(0);
+      expect(spoolStatus.lastError).toBeNull();
     });
 
     it("loses nothing when the archiver is killed: the next wal-push starts another", async () => {

@@ -1,14 +1,16 @@
 /**
  * The scheduler for real: per-second jobs perform a backup, a dump, a prune and a drill
- * on a test cluster; the drill passes; SIGTERM stops the daemon cleanly.
+ * on a test cluster; the drill passes; --metrics-listen serves metrics that parse; SIGTERM
+ * stops the daemon cleanly.
  */
 import { spawn } from "node:child_process";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { havePostgres } from "../helpers/components.js";
-import { PgCluster, serverOwnedTempDir, serverUser } from "../helpers/pg-cluster.js";
+import { freePort, PgCluster, serverOwnedTempDir, serverUser } from "../helpers/pg-cluster.js";
 import { PGHA_ENTRY, runPgha } from "../helpers/pgha.js";
+import { parsePromText } from "../helpers/prom-text.js";
 import { archiveConf } from "../helpers/restore.js";
 
 const pg = havePostgres();
@@ -62,7 +64,9 @@ describe.skipIf(!pg)("pgha schedule run", () => {
     const user = serverUser();
     const clean: Record<string, string> = {};
     for (const key of Object.keys(process.env)) if (key.startsWith("PGHA_")) clean[key] = "";
-    const daemon = spawn(process.execPath, [PGHA_ENTRY, "schedule", "run", "--config", config], {
+    const port = await freePort();
+    const args = ["schedule", "run", "--config", config, "--metrics-listen", `127.0.0.1:${port}`];
+    const daemon = spawn(process.execPath, [PGHA_ENTRY, ...args], {
       env: { ...process.env, ...clean, ...env },
       stdio: ["ignore", "pipe", "pipe"],
       ...(user ?? {}),
@@ -87,6 +91,11 @@ describe.skipIf(!pg)("pgha schedule run", () => {
       log,
     ).toEqual([]);
     expect(log).toMatch(/job backup: started \(backup --fast\)/);
+    const scraped = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(scraped.status).toBe(200);
+    const metrics = parsePromText(await scraped.text());
+    expect(metrics.get("pgha_backups")?.samples[0]?.value).toBeGreaterThanOrEqual(1);
+    expect(metrics.get("pgha_server_up")?.samples[0]?.value).toBe(1);
 
     daemon.kill("SIGTERM");
     expect(await exited).toBe(0);

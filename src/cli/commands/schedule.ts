@@ -3,11 +3,17 @@ import { spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { DateTime } from "luxon";
 import type { OptionsOf } from "../../config/flags.js";
-import { NotFoundError, UsageError } from "../../errors.js";
+import type { Config } from "../../config/load.js";
+import { describeSystemError, NotFoundError, UsageError } from "../../errors.js";
+import type { Logger } from "../../log.js";
 import { getJson, putJson } from "../../repository/json-object.js";
 import { scheduleStateKey } from "../../repository/keys.js";
 import { type JobSpec, nextRuns, parseJobs } from "../../schedule/jobs.js";
 import { Scheduler } from "../../schedule/runner.js";
+import { collectStatuses } from "../../status/collect-status.js";
+import { serveMetrics } from "../../status/metrics-server.js";
+import { renderMetrics } from "../../status/metrics-text.js";
+import type { ObjectStore } from "../../storage/object-store.js";
 import { openStore } from "../../storage/open-store.js";
 import { loadContext } from "../context.js";
 import { checkJobArgs, jobArgv } from "../job-args.js";
@@ -81,12 +87,38 @@ export async function scheduleRunCommand(opts: OptionsOf<"schedule run">): Promi
     log,
     graceMs: config.scheduleGraceMs,
   });
+  const endpoint =
+    opts.metricsListen && (await metricsEndpoint(opts.metricsListen, store, config, log));
   log.info(`scheduling ${jobs.map((j) => `${j.name} (${j.cron} ${j.zone})`).join(", ")}`);
   const stop = () => void scheduler.stop();
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
   await scheduler.start();
   await scheduler.done;
+  await endpoint?.close();
   log.info("stopped");
   return 0;
+}
+
+/** --metrics-listen: the cluster's `pgha metrics`, served while the scheduler runs. */
+async function metricsEndpoint(
+  address: { host: string; port: number },
+  store: ObjectStore,
+  config: Config,
+  log: Logger,
+) {
+  const produce = async () => {
+    const options = { allClusters: false, askServer: true, now: () => Date.now() };
+    return renderMetrics((await collectStatuses(store, config, log, options)).statuses);
+  };
+  try {
+    const endpoint = await serveMetrics(address, produce, log);
+    log.info(`serving metrics at http://${address.host}:${endpoint.port}/metrics`);
+    return endpoint;
+  } catch (error) {
+    throw new UsageError(
+      `--metrics-listen cannot listen on ${address.host}:${address.port}: ${describeSystemError(error)}`,
+      "choose a free port on an address of this host",
+    );
+  }
 }
