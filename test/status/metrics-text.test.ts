@@ -1,4 +1,5 @@
 /** renderMetrics (pure): the status as Prometheus text, read back by a strict parser. */
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { describe, expect, it } from "vitest";
 import { renderMetrics } from "../../src/status/metrics-text.js";
 import { planStatus } from "../../src/status/plan-status.js";
@@ -49,6 +50,23 @@ function sampleValue(text: string, name: string, labels: Record<string, string> 
 }
 
 describe("renderMetrics", () => {
+  it("is read the same by a third-party parser (parse-prometheus-text-format)", () => {
+    const text = renderMetrics(statuses());
+    const ours = parsePromText(text);
+    const theirs = parsePrometheusTextFormat(text);
+    expect(theirs.map((f) => f.name).sort()).toEqual([...ours.keys()].sort());
+    for (const family of theirs) {
+      const mine = ours.get(family.name);
+      expect(family.type.toLowerCase()).toBe(mine?.type);
+      expect(family.help).toBe(mine?.help);
+      const values = family.metrics.map((m) => ({
+        labels: m.labels ?? {},
+        value: Number(m.value),
+      }));
+      expect(values).toEqual(mine?.samples.map((x) => ({ labels: x.labels, value: x.value })));
+    }
+  });
+
   it("writes every family once, with HELP and TYPE, under the pgha_ prefix", () => {
     const text = renderMetrics(statuses());
     const families = parsePromText(text);
