@@ -163,12 +163,18 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
     pgCtl = tools.path("pg_ctl");
     scratch = await mkdtemp(join(tmpdir(), "pgha-drill-"));
     pgdata = join(scratch, "data");
+    // Every tablespace inside the scratch directory: its original location may be in use
+    // (the cluster's own host), and whatever a drill writes goes with the scratch.
+    const tablespaces = join(scratch, "tablespaces");
+    const tablespaceMap = new Map(
+      plan.backup.tablespaces.map((ts) => [ts.oid, join(tablespaces, ts.oid)]),
+    );
     const port = await freePort();
     t = clock();
     await applyRestore(restoreDeps, {
       plan,
       pgdata,
-      tablespaceMap: new Map(),
+      tablespaceMap,
       recovery: {
         mode: "recovery",
         settings: [
