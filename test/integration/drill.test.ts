@@ -179,6 +179,22 @@ describe.skipIf(!pg).each(repoKinds(server))("drills with a %s repository", (kin
     },
   );
 
+  it("of a cluster the repository does not hold: exit 13 naming its clusters, and no report", async () => {
+    const drilled = await runPgha(["drill", "--latest", "--cluster", "mian"], {
+      env,
+      asServerUser: true,
+    });
+    expect(drilled.code, drilled.stderr).toBe(13);
+    expect(drilled.stderr).toMatch(/holds no cluster 'mian'/);
+    expect(drilled.stderr).toMatch(/HINT: its clusters: main /);
+    // Its report would have made the typo a cluster of the repository.
+    const listed = await runPgha(["backup", "list", "--cluster", "mian"], {
+      env,
+      asServerUser: true,
+    });
+    expect(listed.code).toBe(13);
+  });
+
   it("fails with the gap named when WAL is missing", async () => {
     const listed = JSON.parse(
       (await runPgha(["backup", "list", "--json"], { env, asServerUser: true })).stdout,
