@@ -4,12 +4,12 @@
  * a file in the spool (rotated at 10 MiB), with the call's id for bin/pgha's fast path.
  */
 import { spawn } from "node:child_process";
-import { closeSync, openSync, renameSync, statSync } from "node:fs";
+import { closeSync, openSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Config } from "../config/load.js";
 import { UsageError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { adoptSpool, callId, spoolDir, spoolRefusal } from "../wal/spool.js";
+import { adoptSpool, callId, STARTING_FILE, spoolDir, spoolRefusal } from "../wal/spool.js";
 
 const LOG_LIMIT = 10 << 20;
 
@@ -67,7 +67,14 @@ export function startInBackground(start: BackgroundStart): boolean {
     );
     child.on("error", () => undefined);
     child.unref();
-    return child.pid !== undefined;
+    if (child.pid === undefined) return false;
+    // Until it takes the spool's lock, this names it for stopSpoolProcesses.
+    try {
+      writeFileSync(join(start.spool, STARTING_FILE), `${child.pid}\n`, { mode: 0o600 });
+    } catch {
+      // the process runs all the same; only an early stop could miss it
+    }
+    return true;
   } catch {
     return false;
   } finally {

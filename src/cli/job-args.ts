@@ -3,11 +3,15 @@
  * show) with the parser the job itself will meet: the commander program built from the
  * command and flag tables, then the settings resolved as the job's loadContext will. A
  * typo fails at start, not at 03:00. Nothing runs: every command is replaced by one
- * that only records what it got.
+ * that only records what it got. The values a command parses itself before doing
+ * anything (drill's target, prune's policy) are checked here with its own functions.
  */
 import type { CommanderError } from "commander";
+import { planRetention, RetentionPolicyError } from "../../retention/index.js";
 import { UsageError } from "../errors.js";
+import { policyFrom } from "../prune/plan-prune.js";
 import type { JobSpec } from "../schedule/jobs.js";
+import { drillTarget } from "./commands/drill.js";
 import { COMMANDS } from "./commands-table.js";
 import { loadContext } from "./context.js";
 import { buildProgram } from "./program.js";
@@ -28,6 +32,7 @@ export async function checkJobArgs(
       `the job runs 'pgha ${argv.join(" ")}': fix its "args" in the config file`,
     );
   let settings: Parameters<typeof loadContext>[0] | undefined;
+  let command: string | undefined;
   const recording = Object.fromEntries(
     Object.entries(COMMANDS).map(([name, spec]) => [
       name,
@@ -35,6 +40,7 @@ export async function checkJobArgs(
         ...spec,
         run: async (_: unknown, opts: Parameters<typeof loadContext>[0]) => {
           settings = opts;
+          command = name;
           return 0;
         },
       },
@@ -65,9 +71,15 @@ export async function checkJobArgs(
   }
   if (!settings) throw fail("it names no command that runs");
   try {
-    loadContext(settings);
+    const { config } = loadContext(settings);
+    // What pruneCommand and drillCommand check first, before any lock or download.
+    if (command === "prune")
+      planRetention([], policyFrom(config.retention), new Date().toISOString());
+    if (command === "drill run")
+      drillTarget(settings as Parameters<typeof drillTarget>[0], new Date());
   } catch (error) {
-    if (error instanceof UsageError) throw fail(error.message);
+    if (error instanceof UsageError || error instanceof RetentionPolicyError)
+      throw fail(error.message);
     throw error;
   }
 }

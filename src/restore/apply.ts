@@ -6,6 +6,7 @@
 import { fetchBaseBackup } from "../backup/fetch-backup.js";
 import { describeSystemError, LocalIoError, PghaError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { unknownClusterError } from "../repository/clusters.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { chownTree, type DataOwner } from "./data-owner.js";
 import { gatherRestoreFacts } from "./facts.js";
@@ -24,12 +25,21 @@ export interface RestoreDeps {
   signal?: AbortSignal | undefined;
 }
 
-/** Reads the catalog and plans; a refusal is a value, not an exception. */
+/**
+ * Reads the catalog and plans; a refusal is a value, not an exception. A cluster the
+ * repository does not hold (a typo in --cluster or --repo) is not found (exit 13, naming
+ * the clusters it has), not a plan that cannot succeed.
+ */
 export async function planFromRepository(
   deps: Omit<RestoreDeps, "jobs">,
   request: RestoreRequest,
 ): Promise<PlanOutcome> {
-  return planRestore(await gatherRestoreFacts(deps.store, deps.cluster, deps.log), request);
+  const facts = await gatherRestoreFacts(deps.store, deps.cluster, deps.log);
+  if (facts.backups.length === 0) {
+    const unknown = await unknownClusterError(deps.store, deps.cluster);
+    if (unknown) throw unknown;
+  }
+  return planRestore(facts, request);
 }
 
 /** The error a refused plan raises where a restore must stop: exit 11, nothing downloaded. */

@@ -25,6 +25,7 @@ import { type ExitCodeName, PghaError, UsageError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { findClientTools } from "../pg/client-tools.js";
 import { freshId } from "../repository/backup-manifest.js";
+import { unknownClusterError } from "../repository/clusters.js";
 import { type DrillCheck, type DrillReport, writeDrillReport } from "../repository/drill-report.js";
 import { drillKey } from "../repository/keys.js";
 import type { ObjectStore } from "../storage/object-store.js";
@@ -130,6 +131,9 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
       "run it as the PostgreSQL user, e.g. sudo -u postgres pgha drill ...",
     );
   }
+  // A --cluster the repository does not hold: not found, before a report would make it one.
+  const unknown = await unknownClusterError(store, config.cluster);
+  if (unknown) throw unknown;
   const started = deps.now();
   const clock = () => deps.now().getTime();
   const id = await freshId(store, (candidate) => drillKey(config.cluster, candidate), started);
@@ -163,12 +167,18 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
     pgCtl = tools.path("pg_ctl");
     scratch = await mkdtemp(join(tmpdir(), "pgha-drill-"));
     pgdata = join(scratch, "data");
+    // Every tablespace inside the scratch directory: its original location may be in use
+    // (the cluster's own host), and whatever a drill writes goes with the scratch.
+    const tablespaces = join(scratch, "tablespaces");
+    const tablespaceMap = new Map(
+      plan.backup.tablespaces.map((ts) => [ts.oid, join(tablespaces, ts.oid)]),
+    );
     const port = await freePort();
     t = clock();
     await applyRestore(restoreDeps, {
       plan,
       pgdata,
-      tablespaceMap: new Map(),
+      tablespaceMap,
       recovery: {
         mode: "recovery",
         settings: [

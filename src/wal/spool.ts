@@ -41,7 +41,7 @@ import { join } from "node:path";
 import type { Config } from "../config/load.js";
 import { OPTION_KEYS, OPTIONS } from "../config/options.js";
 import { isErrno } from "../local-files.js";
-import { holderAlive, processStart } from "../local-process.js";
+import { holderAlive, type ProcessHolder, processStart } from "../local-process.js";
 
 export type SpoolKind = "archive" | "prefetch";
 
@@ -178,25 +178,51 @@ export { holderAlive, processStart } from "../local-process.js";
  * Stops the archiver and the prefetcher of a data directory (those its spool locks name and
  * that are still theirs), waiting up to `graceMs` for each before SIGKILL: for whoever is
  * about to remove the directory (a drill's scratch copy), so that nothing writes into it.
+ * One a wal-push or wal-fetch started that is still loading holds no lock yet: the
+ * `starting` file its starter wrote names it (checked against its command line).
  */
 export async function stopSpoolProcesses(pgdata: string, graceMs = 5000): Promise<void> {
   for (const kind of ["archive", "prefetch"] as const) {
-    const holder = await readLock(spoolDir(pgdata, kind)).catch(() => undefined);
-    if (!holder || holder.host !== hostname() || !holderAlive(holder)) continue;
-    try {
-      process.kill(holder.pid, "SIGTERM");
-    } catch {
-      continue;
+    const dir = spoolDir(pgdata, kind);
+    const holder = await readLock(dir).catch(() => undefined);
+    if (holder && holder.host === hostname()) await stopHolder(holder, graceMs);
+    const starting = Number((await readText(join(dir, STARTING_FILE)))?.trim());
+    if (Number.isSafeInteger(starting) && starting > 0) {
+      const command = kind === "archive" ? "archiver" : "prefetcher";
+      if (startedFor(starting, command, pgdata))
+        await stopHolder({ pid: starting, host: hostname(), command }, graceMs);
     }
-    const deadline = Date.now() + graceMs;
-    while (holderAlive(holder) && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
-    if (holderAlive(holder)) {
-      try {
-        process.kill(holder.pid, "SIGKILL");
-      } catch {
-        // gone meanwhile
-      }
+  }
+}
+
+/** The file in a spool naming the process a wal-push or wal-fetch just started for it. */
+export const STARTING_FILE = "starting";
+
+/** Whether `pid` runs `pgha <command> ... --pgdata <pgdata>` (as startInBackground starts it). */
+function startedFor(pid: number, command: string, pgdata: string): boolean {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    const at = argv.indexOf("--pgdata");
+    return argv.includes(command) && at !== -1 && argv[at + 1] === pgdata;
+  } catch {
+    return false; // gone, or no /proc: nothing to judge by
+  }
+}
+
+async function stopHolder(holder: LockRecord | ProcessHolder, graceMs: number): Promise<void> {
+  if (!holderAlive(holder)) return;
+  try {
+    process.kill(holder.pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (holderAlive(holder) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (holderAlive(holder)) {
+    try {
+      process.kill(holder.pid, "SIGKILL");
+    } catch {
+      // gone meanwhile
     }
   }
 }

@@ -27,6 +27,11 @@ describe("checkJobArgs", () => {
     [job("prune", ["--keep-last", "three"]), /job 'nightly': .*--keep-last/],
     [job("backup", ["--compress", "gzip"]), /job 'nightly': .*--compress/],
     [job("drill", ["extra-word"]), /job 'nightly': .*(too many arguments|unknown command)/],
+    // Values the command itself parses before it does anything: the job would exit 2 too.
+    [job("drill", ["--target-time", "-1hour"]), /job 'nightly': --target-time '-1hour'/],
+    [job("drill", ["--target-lsn", "0/ZZ"]), /job 'nightly': --target-lsn '0\/ZZ'/],
+    [job("drill", ["--target-name", ""]), /job 'nightly': --target-name is empty/],
+    [job("prune", ["--retention-zone", "Mars/Phobos"]), /job 'nightly': 'Mars\/Phobos'/],
   ])("refuses %j with a usage error naming the job", async (spec, message) => {
     const checked = checkJobArgs(spec, undefined);
     await expect(checked).rejects.toBeInstanceOf(UsageError);

@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resolveConfig } from "../../src/config/load.js";
@@ -179,6 +179,22 @@ describe.skipIf(!pg).each(repoKinds(server))("drills with a %s repository", (kin
     },
   );
 
+  it("of a cluster the repository does not hold: exit 13 naming its clusters, and no report", async () => {
+    const drilled = await runPgha(["drill", "--latest", "--cluster", "mian"], {
+      env,
+      asServerUser: true,
+    });
+    expect(drilled.code, drilled.stderr).toBe(13);
+    expect(drilled.stderr).toMatch(/holds no cluster 'mian'/);
+    expect(drilled.stderr).toMatch(/HINT: its clusters: main /);
+    // Its report would have made the typo a cluster of the repository.
+    const listed = await runPgha(["backup", "list", "--cluster", "mian"], {
+      env,
+      asServerUser: true,
+    });
+    expect(listed.code).toBe(13);
+  });
+
   it("fails with the gap named when WAL is missing", async () => {
     const listed = JSON.parse(
       (await runPgha(["backup", "list", "--json"], { env, asServerUser: true })).stdout,
@@ -203,4 +219,28 @@ describe.skipIf(!pg).each(repoKinds(server))("drills with a %s repository", (kin
     expect(reports.at(-1)).toMatchObject({ passed: false });
     expect(reports.at(-1).error).toContain(missing.name);
   });
+});
+
+describe.skipIf(!pg)("a drill of a cluster with a tablespace", () => {
+  it("restores the tablespace inside its scratch directory, leaving the original location alone", async () => {
+    const setup = await archivingCluster("local", null);
+    const location = await serverOwnedTempDir("pgha-drill-ts-");
+    try {
+      await setup.cluster.sql(`CREATE TABLESPACE extra LOCATION '${location}'`);
+      await setup.cluster.sql("CREATE TABLE far TABLESPACE extra AS SELECT 1 AS x");
+      const taken = await runPgha(["backup", "--fast"], { env: setup.env, asServerUser: true });
+      expect(taken.code, taken.stderr).toBe(0);
+      const before = await readdir(location, { recursive: true });
+      // On the cluster's own host the original location is in use: a drill must not need it.
+      const drilled = await runPgha(["drill", "--immediate"], {
+        env: setup.env,
+        asServerUser: true,
+      });
+      expect(drilled.code, drilled.stderr).toBe(0);
+      expect(await readdir(location, { recursive: true })).toEqual(before);
+    } finally {
+      await setup.destroy();
+      await rm(location, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

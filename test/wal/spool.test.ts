@@ -1,7 +1,7 @@
 /** The spool lock: a PID the kernel handed to another process does not keep a dead holder's lock. */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -14,6 +14,8 @@ import {
   type LockRecord,
   processStart,
   releaseLock,
+  spoolDir,
+  stopSpoolProcesses,
   takeLock,
 } from "../../src/wal/spool.js";
 import { freshDirPerTest } from "../helpers/temp-dir.js";
@@ -59,6 +61,56 @@ describe.skipIf(!existsSync("/proc/self/stat"))("spool lock", () => {
     expect(holdsLock(temp.path)).toBe(false);
     await rm(join(temp.path, "lock"));
     expect(holdsLock(temp.path)).toBe(false);
+  });
+});
+
+describe.skipIf(!existsSync("/proc/self/stat"))("stopSpoolProcesses", () => {
+  it("also stops a process that was started but has not taken the spool yet", async () => {
+    // A prefetcher a wal-fetch just started, still loading: no lock yet, only its pid.
+    const pgdata = join(temp.path, "data");
+    const spool = spoolDir(pgdata, "prefetch");
+    await mkdir(spool, { recursive: true });
+    const starting = spawn(process.execPath, [
+      "-e",
+      "setTimeout(() => {}, 20000)",
+      "prefetcher",
+      "--pgdata",
+      pgdata,
+    ]);
+    const exited = new Promise((resolve) => starting.on("exit", resolve));
+    try {
+      await writeFile(join(spool, "starting"), `${starting.pid}\n`);
+      await stopSpoolProcesses(pgdata, 2000);
+      await expect(
+        Promise.race([exited, new Promise((r) => setTimeout(() => r("still running"), 3000))]),
+      ).resolves.not.toBe("still running");
+    } finally {
+      starting.kill("SIGKILL");
+    }
+  });
+
+  it("leaves alone a process whose PID the file names but that is not that starter", async () => {
+    const pgdata = join(temp.path, "data");
+    const spool = spoolDir(pgdata, "prefetch");
+    await mkdir(spool, { recursive: true });
+    // Another data directory's prefetcher got that PID.
+    const other = spawn(process.execPath, [
+      "-e",
+      "setTimeout(() => {}, 20000)",
+      "prefetcher",
+      "--pgdata",
+      join(temp.path, "other"),
+    ]);
+    const exited = new Promise((resolve) => other.on("exit", resolve));
+    try {
+      await writeFile(join(spool, "starting"), `${other.pid}\n`);
+      await stopSpoolProcesses(pgdata, 2000);
+      await expect(
+        Promise.race([exited, new Promise((r) => setTimeout(() => r("still running"), 500))]),
+      ).resolves.toBe("still running");
+    } finally {
+      other.kill("SIGKILL");
+    }
   });
 });
 
