@@ -196,8 +196,15 @@ export function planRetention(
   if (window !== undefined) {
     start = windowStart(window.duration, now, zone);
     base = findWindowBase(items, endOf, start);
-    const at = sorted.findIndex(({ item }) => item === base);
-    if (at !== -1 && window.allowShorter !== true) reasons[at]?.push(WINDOW_BASE_REASON);
+    // Younger than the window: no backup reaches its oldest second, so the one that ended
+    // first is the oldest restorable point and deleting it would shorten the window further.
+    const anchor = base ?? firstEnded(items, endOf);
+    const at = sorted.findIndex(({ item }) => item === anchor);
+    if (at !== -1 && window.allowShorter !== true) {
+      reasons[at]?.push(
+        base ? WINDOW_BASE_REASON : `${WINDOW_BASE_REASON} (the repository is younger than it)`,
+      );
+    }
   }
 
   const planned: PlannedItem[] = sorted.map(({ item }, index) => ({
@@ -232,3 +239,16 @@ export function planRetention(
 }
 
 const endOf = (item: RetentionItem): string => item.end ?? item.time;
+
+/** The item that ended first (ISO times in one zone compare as instants once parsed). */
+function firstEnded(
+  items: readonly RetentionItem[],
+  end: (item: RetentionItem) => string,
+): RetentionItem | undefined {
+  let first: { item: RetentionItem; at: number } | undefined;
+  for (const item of items) {
+    const at = DateTime.fromISO(end(item)).toMillis();
+    if (!first || at < first.at) first = { item, at };
+  }
+  return first?.item;
+}

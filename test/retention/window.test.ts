@@ -70,6 +70,23 @@ describe("the base of the point-in-time window", () => {
     });
   });
 
+  it("keeps the backup that ended first while the repository is younger than the window", () => {
+    // The window's oldest second is out of reach; deleting b2 would move the oldest
+    // restorable point from b2's end to b3's.
+    const plan = planRetention([b2, b3], { last: 1 }, now, { duration: "7d" });
+    expect([...plan.keep].sort()).toEqual([b2.id, b3.id].sort());
+    expect(plan.items.find((i) => i.id === b2.id)?.reasons).toEqual([
+      `${WINDOW_BASE_REASON} (the repository is younger than it)`,
+    ]);
+    expect(plan.window).toMatchObject({ base: null, restorableFrom: b2.end, shortened: true });
+    const shorter = planRetention([b2, b3], { last: 1 }, now, {
+      duration: "7d",
+      allowShorter: true,
+    });
+    expect(shorter.delete).toEqual([b2.id]);
+    expect(shorter.window).toMatchObject({ restorableFrom: b3.end });
+  });
+
   it("an older kept backup covers the window when the base goes: not shortened", () => {
     const pinned = { ...b1, id: "pinned", end: "2026-11-01T00:00:00Z", pinned: true };
     const plan = planRetention([pinned, b1, b3], { last: 1 }, now, {
