@@ -7,11 +7,14 @@ import { memoryLogger } from "../../src/log.js";
 import { deleteCatalogEntries } from "../../src/prune/apply-prune.js";
 import { type BackupEntry, gatherPruneFacts, planPrune } from "../../src/prune/plan-prune.js";
 import { type BackupManifest, writeBackupManifest } from "../../src/repository/backup-manifest.js";
+import { writeDumpManifest } from "../../src/repository/dump-manifest.js";
 import {
   backupDataKey,
   backupManifestKey,
   backupPinKey,
   clusterPrefix,
+  dumpObjectKey,
+  dumpPinKey,
   identityKey,
   lockKey,
   walKey,
@@ -104,6 +107,57 @@ describe("pin records", () => {
     expect(byId(await backupsOf(store), OLD).pinned).toBe(true);
     await writePin(store, backupPinKey("main", OLD), OLD, false, new Date(now));
     expect(byId(await backupsOf(store), OLD).pinned).toBe(false);
+  });
+
+  it("prune keeps a dump set pinned by its record", async () => {
+    const store = await seeded();
+    for (const [id, time] of [
+      ["20261001T000000Z", "2026-10-01T00:00:00Z"],
+      ["20261120T000000Z", "2026-11-20T00:00:00Z"],
+    ] as const) {
+      const globals = {
+        key: dumpObjectKey("main", id, "globals"),
+        compression: "none" as const,
+        rawSize: 1,
+        sha256: "0".repeat(64),
+        storedSize: 1,
+      };
+      await store.put(globals.key, Buffer.alloc(1));
+      await writeDumpManifest(store, {
+        format: 1,
+        kind: "dump-set",
+        id,
+        cluster: "main",
+        label: null,
+        pinned: false,
+        startTime: time,
+        stopTime: time,
+        pgVersion: "15",
+        pgVersionNum: 150000,
+        systemIdentifier: "1",
+        pgDumpVersion: "15",
+        noRolePasswords: false,
+        globals,
+        databases: [],
+      });
+    }
+    const plan = () =>
+      gatherPruneFacts(store, "main", memoryLogger()).then((facts) =>
+        planPrune(facts, { last: 1, zone: "UTC" }, "2d", now),
+      );
+    expect((await plan()).deleteDumps.map((d) => d.id)).toEqual(["20261001T000000Z"]);
+    await writePin(
+      store,
+      dumpPinKey("main", "20261001T000000Z"),
+      "20261001T000000Z",
+      true,
+      new Date(now),
+    );
+    const pinned = await plan();
+    expect(pinned.deleteDumps).toEqual([]);
+    expect(pinned.dumps.items.find((i) => i.id === "20261001T000000Z")?.reasons).toEqual([
+      "pinned",
+    ]);
   });
 
   it("a damaged pin record counts as pinned", async () => {
