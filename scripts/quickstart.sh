@@ -3,8 +3,9 @@
 # PGHA_REPO): a throwaway PostgreSQL cluster archives its WAL with `pgha wal-push` and is
 # backed up with `pgha backup`; a table is dropped by mistake; one `pgha restore` brings
 # the cluster back to the second before the drop, and the table is there again.
-# Everything runs in a temporary directory that is removed at the end; the archived WAL
-# and the backup stay in the repository under their own cluster name.
+# Everything runs in a temporary directory that is removed at the end, and the cluster's
+# objects (its archived WAL and backup) are deleted from the repository with
+# `pgha cluster delete`.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 pg_bin="${PGHA_PG_BIN:-/usr/lib/postgresql/15/bin}"
@@ -32,6 +33,14 @@ chmod 755 "$work"
 [ "$(id -u)" = 0 ] && chown postgres "$work"
 cleanup() {
   for d in data restored; do "${as_pg[@]}" "$pg_bin/pg_ctl" stop -D "$work/$d" -m immediate >/dev/null 2>&1 || true; done
+  # The restore prefetcher wal-fetch started outlives the server (until --idle-exit): stop
+  # it by the PID its spool records, so it writes nothing into the directory being removed.
+  for pidfile in "$work"/*/pg_wal/.pgha/*/pid; do
+    [ -f "$pidfile" ] || continue
+    pid="$(cat "$pidfile" 2>/dev/null)" || continue
+    kill "$pid" 2>/dev/null || continue
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -79,4 +88,13 @@ for _ in $(seq 1 200); do
 done
 echo "== the table is back:"
 "${psql[@]}" -c "SELECT count(*) || ' orders, the newest ' || max(id) FROM orders" | sed 's/^/  /'
+
+echo "== the quickstart's cluster is deleted from the repository"
+"${as_pg[@]}" "$pg_bin/pg_ctl" stop -D "$work/restored" -m fast >/dev/null
+echo "\$ pgha cluster delete $cluster --confirm"
+"${pgha[@]}" cluster delete "$cluster" --confirm 2>&1 | sed 's/^/  /'
+if "${pgha[@]}" cluster list | grep -q "^$cluster "; then
+  echo "quickstart: cluster $cluster is still in $repo" >&2
+  exit 1
+fi
 echo "quickstart OK"

@@ -96,18 +96,73 @@ function infoCommand<C extends "backup info" | "dump info">(
   return { description: `show one ${noun}`, args, groups: STORE_READ, exitCodes: INFO_CODES, run };
 }
 
+const EDIT_CODES: ExitCodeName[] = [
+  "ok",
+  "usage",
+  "refused",
+  "integrity",
+  "storage",
+  "locked",
+  "notFoundInRepo",
+  "internal",
+];
+
+/** `backup pin|unpin`, `dump pin|unpin`: a pin record beside the manifest. */
+function pinCommand<C extends "backup pin" | "backup unpin" | "dump pin" | "dump unpin">(
+  kind: "backup" | "dump",
+  pinned: boolean,
+): CommandSpec<C> {
+  const noun = kind === "backup" ? "backup" : "dump set";
+  return {
+    description: pinned
+      ? `pin a ${noun}: prune and retention never delete it (a record beside its manifest)`
+      : `unpin a ${noun}: the retention policy decides about it again`,
+    args: [arg("<id>", `a ${noun} id, or latest`)],
+    groups: STORE_READ,
+    exitCodes: EDIT_CODES,
+    run: async ([id], opts) =>
+      (await import("./commands/catalog-edit.js")).pinCommand(kind, str(id), pinned, opts),
+  };
+}
+
+/** `pgha backup delete`, `pgha dump delete`. */
+function deleteCommand<C extends "backup delete" | "dump delete">(
+  kind: "backup" | "dump",
+  description: string,
+  groups: readonly OptionGroup[],
+): CommandSpec<C> {
+  const noun = kind === "backup" ? "backup" : "dump set";
+  return {
+    description,
+    args: [arg("<id>", `a ${noun} id, or latest`)],
+    groups,
+    exitCodes: EDIT_CODES,
+    run: async ([id], opts) =>
+      (await import("./commands/catalog-edit.js")).deleteCommand(
+        kind,
+        str(id),
+        // Both commands take --confirm; backup delete --allow-shorter-window too.
+        opts as OptionsOf<"dump delete"> & { allowShorterWindow?: boolean },
+      ),
+  };
+}
+
 export const PARENTS: Readonly<Record<string, ParentSpec>> = {
   backup: {
-    description: "base backups: take one (the default), list, info, fetch",
+    description: "base backups: take one (the default), list, info, fetch, pin, unpin, delete",
     help: "Run 'pgha backup create --help' for the options of taking a backup.",
     exitCodes: BACKUP_CODES,
   },
   dump: {
-    description: "logical dumps: take a dump set (the default), list, info, restore, fetch",
+    description:
+      "logical dumps: take a dump set (the default), list, info, restore, fetch, pin, unpin, delete",
     help: "Run 'pgha dump create --help' for the options of taking a dump set.",
     exitCodes: DUMP_CODES,
   },
   retention: { description: "retention policies: see what a policy keeps before trusting it" },
+  cluster: {
+    description: "the clusters a repository holds: list them, delete one",
+  },
   lock: {
     description: "repository locks: see who holds them, break one a crashed run left behind",
   },
@@ -173,6 +228,14 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
     run: async ([id, dir], opts) =>
       (await import("./commands/backup.js")).backupFetchCommand(str(id), str(dir), opts),
   },
+  "backup pin": pinCommand("backup", true),
+  "backup unpin": pinCommand("backup", false),
+  "backup delete": deleteCommand(
+    "backup",
+    "delete one backup's objects: prints the plan, deletes only with --confirm; refuses a pinned backup and\n" +
+      "one the --pitr-window needs (its base, the only backup); the WAL only it needed goes at the next prune",
+    ["repository", "s3", "retention", "general"],
+  ),
   "dump create": {
     isDefault: true,
     description:
@@ -208,6 +271,13 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
     run: async ([id, dir], opts) =>
       (await import("./commands/dump.js")).dumpFetchCommand(str(id), str(dir), opts),
   },
+  "dump pin": pinCommand("dump", true),
+  "dump unpin": pinCommand("dump", false),
+  "dump delete": deleteCommand(
+    "dump",
+    "delete one dump set: prints the plan, deletes only with --confirm; refuses a pinned dump set",
+    STORE_READ,
+  ),
   "retention simulate": {
     description:
       'plan a policy over a JSON list of items ([{"id", "time", "pinned"?}]) and print what it keeps and why',
@@ -226,6 +296,25 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
     groups: ["repository", "s3", "retention", "general"],
     exitCodes: ["ok", "usage", "integrity", "storage", "locked", "internal"],
     run: async (_, opts) => (await import("./commands/retention.js")).pruneCommand(opts),
+  },
+  "cluster list": {
+    description:
+      "list the clusters the repository holds: backups, dump sets, WAL files, bytes, the last archived segment",
+    args: [],
+    groups: STORE_READ,
+    exitCodes: ["ok", "usage", "storage"],
+    run: async (_, opts) => (await import("./commands/cluster.js")).clusterListCommand(opts),
+  },
+  "cluster delete": {
+    description:
+      "delete every object of a cluster (WAL, backups, dump sets, drills, identity): prints what it would\n" +
+      "delete, deletes only with --confirm; refuses while a backup, dump or prune of it holds a lock",
+    args: [arg("<name>", "the cluster (not --cluster: the name is asked for on purpose)")],
+    groups: STORE_READ,
+    exitCodes: ["ok", "usage", "refused", "storage", "locked", "notFoundInRepo", "internal"],
+    help: "Stop archiving into the cluster first (archive_command): a wal-push after the delete starts it again.",
+    run: async ([name], opts) =>
+      (await import("./commands/cluster.js")).clusterDeleteCommand(str(name), opts),
   },
   "lock list": {
     description:

@@ -21,11 +21,19 @@ export type CommandName =
   | "backup list"
   | "backup info"
   | "backup fetch"
+  | "backup pin"
+  | "backup unpin"
+  | "backup delete"
   | "dump create"
   | "dump list"
   | "dump info"
   | "dump restore"
   | "dump fetch"
+  | "dump pin"
+  | "dump unpin"
+  | "dump delete"
+  | "cluster list"
+  | "cluster delete"
   | "retention simulate"
   | "prune"
   | "lock list"
@@ -133,14 +141,21 @@ export const FLAGS = {
     kind: "switch",
     name: "confirm",
     doc: "delete what the plan says",
-    docs: { "lock break": "remove the locks the plan shows" },
-    commands: ["prune", "lock break"],
+    docs: {
+      "lock break": "remove the locks the plan shows",
+      "cluster delete": "delete every object of the cluster",
+    },
+    commands: ["prune", "lock break", "backup delete", "dump delete", "cluster delete"],
   }),
   allowShorterWindow: flag({
     kind: "switch",
     name: "allow-shorter-window",
     doc: "let the retention rules delete the backup the --pitr-window's oldest second needs (its base); the plan says what the window becomes",
-    commands: ["retention simulate", "prune"],
+    docs: {
+      "backup delete":
+        "delete the backup even when the --pitr-window needs it (its base, the only backup, or one whose loss shortens it)",
+    },
+    commands: ["retention simulate", "prune", "backup delete"],
   }),
   primaryConninfo: flag({
     kind: "value",
@@ -487,6 +502,7 @@ export const FLAGS = {
       "status",
       "check",
       "verify",
+      "cluster list",
     ],
   }),
 } as const;

@@ -9,7 +9,7 @@
  */
 import type { Logger } from "../log.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import type { PrunePlan } from "./plan-prune.js";
+import type { CatalogEntry, PrunePlan } from "./plan-prune.js";
 
 /** What applyPrune checks before each delete: throws once the run no longer holds its locks. */
 export interface LockGuard {
@@ -40,19 +40,42 @@ async function deleteAll(
   await Promise.all(Array.from({ length: Math.min(concurrency, keys.length) }, worker));
 }
 
-export async function applyPrune(
+/**
+ * Deletes backups or dump sets, each manifest first (so a half-deleted one is never
+ * listed; its other objects are debris to the next prune), checking the lock before each
+ * delete. `backup delete` and `dump delete` use it too.
+ */
+export async function deleteCatalogEntries(
   store: ObjectStore,
-  plan: PrunePlan,
+  entries: readonly CatalogEntry[],
   log: Logger,
   lock: LockGuard,
-): Promise<number> {
-  for (const entry of [...plan.deleteBackups, ...plan.deleteDumps]) {
+): Promise<void> {
+  for (const entry of entries) {
     const [manifest, ...rest] = entry.keys;
     lock.check();
     if (manifest) await store.delete(manifest);
     await deleteAll(store, rest, lock);
     log.info(`deleted ${entry.id}`);
   }
+}
+
+/** Deletes keys in the order given, several at once, checking the lock before each. */
+export async function deleteKeys(
+  store: ObjectStore,
+  keys: string[],
+  lock: LockGuard,
+): Promise<void> {
+  await deleteAll(store, keys, lock);
+}
+
+export async function applyPrune(
+  store: ObjectStore,
+  plan: PrunePlan,
+  log: Logger,
+  lock: LockGuard,
+): Promise<number> {
+  await deleteCatalogEntries(store, [...plan.deleteBackups, ...plan.deleteDumps], log, lock);
   await deleteAll(
     store,
     plan.deleteDebris.map((o) => o.key),

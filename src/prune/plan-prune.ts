@@ -17,13 +17,16 @@ import { listDumpIds, readDumpManifest } from "../repository/dump-manifest.js";
 import { readIdentity } from "../repository/identity.js";
 import {
   backupManifestKey,
+  backupPinKey,
   backupsPrefix,
   clusterPrefix,
   dumpManifestKey,
+  dumpPinKey,
   dumpsPrefix,
   walNameOfKey,
   walPrefix,
 } from "../repository/keys.js";
+import { isPinned } from "../repository/pin.js";
 import type { Leftover, ObjectStore } from "../storage/object-store.js";
 import { parseSegmentFileName } from "../wal/names.js";
 
@@ -113,6 +116,11 @@ export async function gatherPruneFacts(
   const dumpObjects = await listObjects(store, dumpsPrefix(cluster));
   const objectsOf = (objects: StoredObject[], prefix: string, id: string) =>
     objects.filter((o) => o.key.startsWith(`${prefix}${id}/`));
+  // A pin record (pin.ts) is read only where the listing shows one.
+  const pinnedOf = (objects: StoredObject[], pinKey: string, manifestPinned: boolean) =>
+    objects.some((o) => o.key === pinKey)
+      ? isPinned(store, pinKey, manifestPinned)
+      : Promise.resolve(manifestPinned);
 
   const backups: BackupEntry[] = [];
   for (const id of await listBackupIds(store, cluster)) {
@@ -123,7 +131,7 @@ export async function gatherPruneFacts(
       backups.push({
         id,
         time: m.startTime,
-        pinned: m.pinned,
+        pinned: await pinnedOf(objects, backupPinKey(cluster, id), m.pinned),
         keys: [manifestKey, ...objects.map((o) => o.key).filter((k) => k !== manifestKey)],
         bytes: objects.reduce((s, o) => s + o.size, 0),
         timeline: m.timeline,
@@ -145,7 +153,7 @@ export async function gatherPruneFacts(
       dumps.push({
         id,
         time: m.startTime,
-        pinned: m.pinned,
+        pinned: await pinnedOf(objects, dumpPinKey(cluster, id), m.pinned),
         keys: [manifestKey, ...objects.map((o) => o.key).filter((k) => k !== manifestKey)],
         bytes: objects.reduce((s, o) => s + o.size, 0),
       });

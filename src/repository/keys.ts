@@ -8,9 +8,11 @@
  *   v1/clusters/<cluster>/backups/<backup id>/data/<base | tablespace oid>.<n>.tar   (bundles)
  *   v1/clusters/<cluster>/backups/<backup id>/manifest.json   (written last)
  *   v1/clusters/<cluster>/backups/<backup id>/verify.json     (the last verify of it)
+ *   v1/clusters/<cluster>/backups/<backup id>/pin.json        (pgha backup pin|unpin)
  *   v1/clusters/<cluster>/dumps/<dump id>/globals.sql | db-<n>.dump
  *   v1/clusters/<cluster>/dumps/<dump id>/manifest.json       (written last)
  *   v1/clusters/<cluster>/dumps/<dump id>/verify.json         (the last verify of it)
+ *   v1/clusters/<cluster>/dumps/<dump id>/pin.json            (pgha dump pin|unpin)
  *   v1/clusters/<cluster>/locks/<name>.json
  *   v1/clusters/<cluster>/drills/<drill id>.json
  *   v1/clusters/<cluster>/schedule/<job name>.json
@@ -108,6 +110,11 @@ export function backupVerifyKey(cluster: string, id: string): string {
   return `${backupPrefix(cluster, id)}verify.json`;
 }
 
+/** The pin record of a backup (pin.ts): overrides the manifest's `pinned`. */
+export function backupPinKey(cluster: string, id: string): string {
+  return `${backupPrefix(cluster, id)}pin.json`;
+}
+
 export function lockKey(cluster: string, name: string): string {
   return `${clusterPrefix(cluster)}locks/${name}.json`;
 }
@@ -132,6 +139,11 @@ export function dumpManifestKey(cluster: string, id: string): string {
 /** The result of the last `pgha verify` that checked the dump set (verify-record.ts). */
 export function dumpVerifyKey(cluster: string, id: string): string {
   return `${dumpPrefix(cluster, id)}verify.json`;
+}
+
+/** The pin record of a dump set (pin.ts): overrides the manifest's `pinned`. */
+export function dumpPinKey(cluster: string, id: string): string {
+  return `${dumpPrefix(cluster, id)}pin.json`;
 }
 
 /** Database names can hold any character: objects are numbered, the manifest names them. */

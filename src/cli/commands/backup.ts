@@ -9,7 +9,8 @@ import {
   readBackupManifest,
   resolveBackup,
 } from "../../repository/backup-manifest.js";
-import { backupVerifyKey } from "../../repository/keys.js";
+import { backupPinKey, backupVerifyKey } from "../../repository/keys.js";
+import { withPin } from "../../repository/pin.js";
 import { readVerifyRecord, type VerifyRecord } from "../../repository/verify-record.js";
 import { gatherArchiveFacts } from "../../restore/facts.js";
 import type { ObjectStore } from "../../storage/object-store.js";
@@ -138,8 +139,13 @@ const BACKUPS: Catalog<BackupManifest, BackupListExtra> = {
   noun: "backup",
   plural: "backups",
   listIds: listBackupIds,
-  read: readBackupManifest,
-  resolve: resolveBackup,
+  // `pinned` as `backup pin|unpin` left it (repository/pin.ts).
+  read: async (store, cluster, id) =>
+    withPin(store, backupPinKey(cluster, id), await readBackupManifest(store, cluster, id)),
+  resolve: async (store, cluster, ref) => {
+    const m = await resolveBackup(store, cluster, ref);
+    return withPin(store, backupPinKey(cluster, m.id), m);
+  },
   summarize,
   annotate: annotateBackups,
   listColumns: [

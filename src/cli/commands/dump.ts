@@ -16,6 +16,8 @@ import {
   readDumpManifest,
   resolveDump,
 } from "../../repository/dump-manifest.js";
+import { dumpPinKey } from "../../repository/keys.js";
+import { withPin } from "../../repository/pin.js";
 import { openStore } from "../../storage/open-store.js";
 import { type Catalog, openCatalog, printCatalogInfo, printCatalogList } from "../catalog.js";
 import { loadContext } from "../context.js";
@@ -82,8 +84,13 @@ const DUMP_SETS: Catalog<DumpManifest> = {
   noun: "dump set",
   plural: "dump sets",
   listIds: listDumpIds,
-  read: readDumpManifest,
-  resolve: resolveDump,
+  // `pinned` as `dump pin|unpin` left it (repository/pin.ts).
+  read: async (store, cluster, id) =>
+    withPin(store, dumpPinKey(cluster, id), await readDumpManifest(store, cluster, id)),
+  resolve: async (store, cluster, ref) => {
+    const m = await resolveDump(store, cluster, ref);
+    return withPin(store, dumpPinKey(cluster, m.id), m);
+  },
   summarize: summarizeDump,
   listColumns: ["id", "started", "databases", "stored", "label"],
   listRow: (m) => [
