@@ -487,6 +487,7 @@ export const FLAGS = {
       "status",
       "check",
       "verify",
+      "schedule show",
     ],
   }),
 } as const;
