@@ -88,3 +88,32 @@ describe("a failing command with --json", () => {
     expect(wantsJson(["retention", "simulate", "--", "--json"])).toBe(false);
   });
 });
+
+describe("schedule show --json", () => {
+  it("prints each job with its next runs as UTC instants", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "pgha-schedule-show-"));
+    try {
+      const config = join(dir, "pgha.json");
+      const { writeFile } = await import("node:fs/promises");
+      const job = { name: "nightly", run: "backup", cron: "0 2 * * *", zone: "Europe/Berlin" };
+      await writeFile(config, JSON.stringify({ repo: dir, jobs: [job] }));
+      const result = await runCaptured([
+        "schedule",
+        "show",
+        "--json",
+        "--count",
+        "2",
+        "--config",
+        config,
+      ]);
+      expect(result.code, result.stderr).toBe(0);
+      const [shown] = JSON.parse(result.stdout);
+      expect(shown).toMatchObject({ ...job, args: [] });
+      expect(shown.nextRuns).toHaveLength(2);
+      // 02:00 in Berlin: 01:00 or 00:00 UTC, by the season.
+      for (const at of shown.nextRuns) expect(at).toMatch(/T0[01]:00:00\.000Z$/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
