@@ -126,11 +126,18 @@ export const EXIT_CODES = Object.fromEntries(
 export class PghaError extends Error {
   readonly exit: ExitCodeName;
   readonly hint: string | undefined;
-  constructor(exit: ExitCodeName, message: string, options?: { hint?: string; cause?: unknown }) {
+  /** With --json, printed beside the error object (restore plan: the refusal's gaps). */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+  constructor(
+    exit: ExitCodeName,
+    message: string,
+    options?: { hint?: string; cause?: unknown; details?: Readonly<Record<string, unknown>> },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.exit = exit;
     this.hint = options?.hint;
+    this.details = options?.details;
   }
 }
 

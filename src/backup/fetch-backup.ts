@@ -10,6 +10,7 @@
  * stored bytes, a job worker decompresses and writes them (unpack-bundle.ts). Backups
  * with one object per part (taken before bundles) are read the same way.
  */
+
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmod, lstat, mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises";
@@ -24,6 +25,7 @@ import {
   StorageError,
   UsageError,
 } from "../errors.js";
+import { formatBytes } from "../human-units.js";
 import type { Logger } from "../log.js";
 import type {
   BackupFileEntry,
@@ -203,7 +205,9 @@ async function restoreInto(
   for (const dir of [root, ...tablespaces.map((ts) => ts.location)]) {
     await promisify(execFile)("sync", ["-f", dir]).catch(() => undefined);
   }
-  deps.log.info(`backup ${manifest.id}: ${seen.size} files (${done} bytes) restored into ${root}`);
+  deps.log.info(
+    `backup ${manifest.id}: ${seen.size} files (${formatBytes(done)}) restored into ${root}`,
+  );
   return {
     files: seen.size,
     bytes: done,

@@ -9,6 +9,7 @@
  * is read last, once every other file is, into the part's last bundle, which gets the
  * backup_label and tablespace_map once the backup has stopped.
  */
+
 import { join } from "node:path";
 import type { Compression } from "../compress/compression.js";
 import {
@@ -18,6 +19,7 @@ import {
   PostgresError,
   RefusedError,
 } from "../errors.js";
+import { formatBytes } from "../human-units.js";
 import type { Logger } from "../log.js";
 import type { PgServer, ServerFacts } from "../pg/server.js";
 import { parseBackupLabel } from "../pg/server.js";
@@ -220,7 +222,7 @@ export async function takeBaseBackup(
     lock.check();
     await writeBackupManifest(deps.store, manifest);
     deps.log.info(
-      `backup ${id} complete: ${files.length} files, ${manifest.rawBytes} bytes stored as ${manifest.storedBytes}`,
+      `backup ${id} complete: ${files.length} files, ${formatBytes(manifest.rawBytes)} stored as ${formatBytes(manifest.storedBytes)}`,
     );
     return manifest;
   } catch (error) {

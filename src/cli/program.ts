@@ -48,24 +48,62 @@ function helpAfter(
   return help === undefined ? exitCodes : `\n${help}\n${exitCodes}`;
 }
 
+/** Help headings of the setting groups: a command's own flags stay under "Options:". */
+const GROUP_HEADINGS: Record<OptionGroup, string> = {
+  repository: "Repository options:",
+  s3: "S3 options:",
+  pgdata: "Data directory options:",
+  postgres: "PostgreSQL options:",
+  wal: "WAL archiving options:",
+  parallel: "Parallelism options:",
+  retention: "Retention options:",
+  schedule: "Scheduler options:",
+  general: "General options:",
+};
+
+/**
+ * Groups whose flags help names in one line instead of describing each (they are still
+ * accepted): the S3 settings apply to every command that opens the repository, and 14
+ * lines of them on every command hid what the command itself takes.
+ */
+const COMPACT_GROUPS: readonly OptionGroup[] = ["s3"];
+
+/** The one line help shows for a compact group: its flags, and where they are described. */
+export function compactGroupHelp(group: OptionGroup): string {
+  const flags = optionsInGroups([group]).map((key) => `--${OPTIONS[key].name}`);
+  const lines: string[] = [];
+  for (const flag of flags) {
+    const last = lines.at(-1);
+    if (last !== undefined && last.length + flag.length < 78)
+      lines[lines.length - 1] = `${last} ${flag}`;
+    else lines.push(`  ${flag}`);
+  }
+  const heading = GROUP_HEADINGS[group].replace(/:$/, "");
+  return `${heading} (for s3:// repositories; 'pgha options' describes each):\n${lines.join("\n")}`;
+}
+
 /** The setting flags and --config; returns the commander attribute names they fill. */
 function addSettings(command: Command, groups: readonly OptionGroup[]): string[] {
   if (groups.length === 0) return [];
+  const keys = optionsInGroups(groups);
+  for (const key of keys) {
+    const spec = OPTIONS[key];
+    const option = new Option(
+      `--${spec.name} ${spec.placeholder}`,
+      `${spec.description} [env ${spec.env}${fileKeyOf(spec) === spec.name ? "" : `; config file "${fileKeyOf(spec)}"`}; default ${defaultText(spec)}]`,
+    ).helpGroup(GROUP_HEADINGS[spec.group]);
+    command.addOption(COMPACT_GROUPS.includes(spec.group) ? option.hideHelp() : option);
+  }
+  // Last: help shows the groups in the order their first option was added.
   command.addOption(
     new Option(
       "--config <file>",
       `config file (JSON) [env PGHA_CONFIG; default ${DEFAULT_CONFIG_FILE} if present]`,
-    ),
+    ).helpGroup(GROUP_HEADINGS.general),
   );
-  const keys = optionsInGroups(groups);
-  for (const key of keys) {
-    const spec = OPTIONS[key];
-    command.addOption(
-      new Option(
-        `--${spec.name} ${spec.placeholder}`,
-        `${spec.description} [env ${spec.env}${fileKeyOf(spec) === spec.name ? "" : `; config file "${fileKeyOf(spec)}"`}; default ${defaultText(spec)}]`,
-      ),
-    );
+  const compact = COMPACT_GROUPS.filter((g) => groups.includes(g));
+  if (compact.length > 0) {
+    command.addHelpText("after", `\n${compact.map(compactGroupHelp).join("\n")}`);
   }
   // The option table's keys are commander's attribute names (test/unit/config.test.ts).
   return ["config", ...keys];

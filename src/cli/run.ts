@@ -4,9 +4,9 @@
  * option table) take a fast path that does not load commander; everything else, help
  * and every malformed call go through the commander program (program.ts).
  */
-import { EXIT_CODES, exitCodeOf } from "../errors.js";
+import { EXIT_CODES, exitCodeOf, UsageError } from "../errors.js";
 import { HOT_COMMANDS, type HotArgs, parseHotArgs } from "./hot-args.js";
-import { reportError } from "./report.js";
+import { errorObject, reportError, wantsJson } from "./report.js";
 
 /**
  * Exit code for an error that escaped run() (an exception thrown outside any promise
@@ -40,6 +40,13 @@ export async function run(argv: readonly string[]): Promise<number> {
       reportError(error);
       result = exitCodeOf(error);
     }
+    // With --json, a failure is a document on stdout too: scripts read one stream.
+    if (result !== EXIT_CODES.ok && wantsJson(argv)) {
+      const reported = isCommanderError(error)
+        ? new UsageError(error.message.replace(/^error: /, ""))
+        : error;
+      process.stdout.write(`${JSON.stringify(errorObject(reported, result), null, 2)}\n`);
+    }
     if (result === EXIT_CODES.ok || argv[0] !== "wal-fetch") return result;
     // A restore_command typo must not read as "not available": that ends recovery early.
     const { failureExitCode } = await import("./commands/wal-fetch.js");
@@ -57,7 +64,9 @@ function runHot(hot: HotArgs): Promise<number> {
   return HOT_COMMANDS[hot.command].run(hot.positionals, { settings: hot.opts });
 }
 
-function isCommanderError(error: unknown): error is { exitCode: number; code: string } {
+function isCommanderError(
+  error: unknown,
+): error is { exitCode: number; code: string; message: string } {
   const e = error as { code?: unknown; exitCode?: unknown } | undefined;
   return (
     typeof e?.code === "string" && e.code.startsWith("commander.") && typeof e.exitCode === "number"

@@ -10,13 +10,4 @@ export function renderTable(headers: string[], rows: string[][], withHeader = tr
   return `${all.map(line).join("\n")}\n`;
 }
 
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-}
+export { formatBytes, formatDuration } from "../human-units.js";

@@ -503,6 +503,7 @@ export const FLAGS = {
       "check",
       "verify",
       "cluster list",
+      "schedule show",
     ],
   }),
 } as const;

@@ -43,10 +43,14 @@ export async function planFromRepository(
 }
 
 /** The error a refused plan raises where a restore must stop: exit 11, nothing downloaded. */
-export function refusalError(refusal: PlanRefusal): PghaError {
+export function refusalError(
+  refusal: PlanRefusal,
+  details?: Readonly<Record<string, unknown>>,
+): PghaError {
   if (refusal.missingBackup !== undefined) {
     return new PghaError("notFoundInRepo", `there is no backup ${refusal.missingBackup}`, {
       hint: "'pgha backup list' shows the backups of this cluster",
+      details,
     });
   }
   return new PghaError("unrestorable", `cannot restore: ${refusal.reasons.join("; ")}`, {
@@ -56,6 +60,7 @@ export function refusalError(refusal: PlanRefusal): PghaError {
         : refusal.archiveEnd !== undefined
           ? "choose an earlier time or another --target-timeline, or get the newer WAL archived first (pg_stat_archiver shows failing archive_command runs)"
           : "'pgha backup list' shows the backups and their times",
+    details,
   });
 }
 

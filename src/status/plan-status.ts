@@ -11,6 +11,7 @@
  * reaches the segment before it; one whose own WAL (start to stop) is missing reaches
  * nothing. So the window status shows is the one `restore plan` would honour.
  */
+import { formatDuration } from "../human-units.js";
 import type { BackupManifest } from "../repository/backup-manifest.js";
 import type { DrillReport } from "../repository/drill-report.js";
 import type { DumpManifest } from "../repository/dump-manifest.js";
@@ -189,15 +190,8 @@ export interface ClusterStatus {
 
 const seconds = (from: string, to: number) => (to - Date.parse(from)) / 1000;
 
-/** A duration for messages: 45s, 12m30s, 5h02m, 3d04h. */
-export function formatAge(totalSeconds: number): string {
-  const s = Math.max(0, Math.round(totalSeconds));
-  const pad = (n: number) => String(n).padStart(2, "0");
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
-  if (s < 86_400) return `${Math.floor(s / 3600)}h${pad(Math.floor((s % 3600) / 60))}m`;
-  return `${Math.floor(s / 86_400)}d${pad(Math.floor((s % 86_400) / 3600))}h`;
-}
+/** A duration for messages: 45s, 12m30s, 5h02m, 3d04h (the one format: human-units.ts). */
+export const formatAge = formatDuration;
 
 export function planStatus(facts: ClusterFacts, now: number, thresholds: Thresholds = {}) {
   const { restore } = facts;

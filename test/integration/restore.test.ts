@@ -338,6 +338,8 @@ describe.skipIf(!pg).each(repoKinds(server))("restore with a %s repository", (ki
     expect(refusal.restorable).toBe(false);
     expect(refusal.gaps).toContain(next.name);
     expect(refusal.reasons.join(" ")).toMatch(/missing between backup/);
+    // The refusal and the error object, once: the same kind and exit code as the command's.
+    expect(refusal.error).toMatchObject({ kind: "unrestorable", exitCode: 11 });
     const target = join(await serverOwnedTempDir("pgha-gap-"), "data");
     const refused = await runPgha(["restore", "--pgdata", target, "--target-timeline", "1"], {
       env,

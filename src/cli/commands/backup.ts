@@ -19,7 +19,7 @@ import { backupRestorability, type Restorability } from "../../verify/wal-contin
 import { type Catalog, openCatalog, printCatalogInfo, printCatalogList } from "../catalog.js";
 import { loadContext } from "../context.js";
 import { makeProgress } from "../progress.js";
-import { formatBytes } from "../table.js";
+import { formatBytes, formatDuration } from "../table.js";
 
 export async function backupCreateCommand(opts: OptionsOf<"backup create">): Promise<number> {
   const { config, log } = loadContext(opts);
@@ -37,7 +37,7 @@ export async function backupCreateCommand(opts: OptionsOf<"backup create">): Pro
         archiveTimeoutMs: config.archiveTimeoutMs,
         lockTtlMs: 5 * 60_000,
         jobs: config.parallel,
-        log,
+        log: progress.log,
         now: () => new Date(),
         sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
         progress: progress.update,
@@ -162,7 +162,7 @@ const BACKUPS: Catalog<BackupManifest, BackupListExtra> = {
   listRow: (m, extra) => [
     m.id + (m.pinned ? " (pinned)" : ""),
     m.startTime.replace(/\.\d+Z$/, "Z"),
-    `${Math.round((Date.parse(m.stopTime) - Date.parse(m.startTime)) / 1000)}s`,
+    formatDuration((Date.parse(m.stopTime) - Date.parse(m.startTime)) / 1000),
     formatBytes(m.rawBytes),
     formatBytes(m.storedBytes),
     `${m.startWal}..${m.stopWal.slice(16)}`,
@@ -214,7 +214,7 @@ export async function backupFetchCommand(
   const progress = makeProgress("fetch", log);
   try {
     await fetchBaseBackup(
-      { store, log, progress: progress.update, jobs: config.parallel },
+      { store, log: progress.log, progress: progress.update, jobs: config.parallel },
       manifest,
       dir,
       remap,

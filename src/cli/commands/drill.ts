@@ -3,12 +3,14 @@ import { readFile } from "node:fs/promises";
 import { constants } from "node:os";
 import type { OptionsOf } from "../../config/flags.js";
 import { describeSystemError, PghaError, UsageError } from "../../errors.js";
+import { formatMillis } from "../../human-units.js";
 import { listDrillReports } from "../../repository/drill-report.js";
 import { runDrill } from "../../restore/drill.js";
 import { parseRestoreRequest, type RestoreTarget, type TargetFlags } from "../../restore/target.js";
 import { openStore } from "../../storage/open-store.js";
 import { loadContext } from "../context.js";
 import { launcherPath } from "../launcher.js";
+import { drillJson } from "../output-contract.js";
 import { renderTable } from "../table.js";
 
 /** --target-time also takes a time relative to now: -1h, -30m, -2d, -90s. */
@@ -16,7 +18,7 @@ export function drillTarget(opts: TargetFlags, now: Date): RestoreTarget {
   return parseRestoreRequest(opts, { now, relativeTimes: true }).target;
 }
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+const seconds = formatMillis;
 
 export async function drillCommand(opts: OptionsOf<"drill run">): Promise<number> {
   const { config, log } = loadContext(opts);
@@ -70,8 +72,11 @@ export async function drillCommand(opts: OptionsOf<"drill run">): Promise<number
     process.off("SIGINT", onSignal);
   }
   const { report, failure } = outcome;
-  if (opts.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  else {
+  const json = opts.json === true;
+  // A failed drill's report is printed once, beside the error object (cli/run.ts).
+  const throwing = !interruptedBy && !report.passed && failure !== null;
+  if (json && !throwing) process.stdout.write(`${JSON.stringify(drillJson(report), null, 2)}\n`);
+  else if (!json) {
     const p = report.phases;
     process.stdout.write(
       renderTable(
@@ -103,6 +108,7 @@ export async function drillCommand(opts: OptionsOf<"drill run">): Promise<number
   if (failure !== "drillFailed") {
     throw new PghaError(failure, `drill ${report.id} failed: ${report.error}`, {
       hint: "the report is stored: 'pgha drill list'",
+      details: json ? drillJson(report) : undefined,
     });
   }
   throw new PghaError(
@@ -116,6 +122,7 @@ export async function drillCommand(opts: OptionsOf<"drill run">): Promise<number
     }`,
     {
       hint: "run again with --keep to look at the restored data directory and its server.log",
+      details: json ? drillJson(report) : undefined,
     },
   );
 }
@@ -125,7 +132,7 @@ export async function drillListCommand(opts: OptionsOf<"drill list">): Promise<n
   const store = await openStore(config, log);
   const reports = await listDrillReports(store, config.cluster);
   if (opts.json === true) {
-    process.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(reports.map(drillJson), null, 2)}\n`);
     return 0;
   }
   if (reports.length === 0) {

@@ -133,10 +133,13 @@ export async function restorePlanCommand(opts: OptionsOf<"restore plan">): Promi
         parseTablespaceMap(opts.tablespaceMap),
       )
     : [];
-  if (opts.json === true)
-    process.stdout.write(`${JSON.stringify(planJson(outcome, settings, tablespaces), null, 2)}\n`);
-  if (!outcome.ok) throw refusalError(outcome.refusal);
-  if (opts.json !== true) printPlan(outcome.plan, settings, tablespaces);
+  const json = planJson(outcome, settings, tablespaces);
+  if (!outcome.ok) {
+    // With --json the refusal is printed once, beside the error object (cli/run.ts).
+    throw refusalError(outcome.refusal, json);
+  }
+  if (opts.json === true) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+  else printPlan(outcome.plan, settings, tablespaces);
   return 0;
 }
 

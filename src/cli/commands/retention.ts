@@ -14,6 +14,7 @@ import { gatherPruneFacts, planPrune, policyFrom } from "../../prune/plan-prune.
 import { acquireLock } from "../../repository/lock.js";
 import { openStore } from "../../storage/open-store.js";
 import { loadContext } from "../context.js";
+import { pruneItemJson } from "../output-contract.js";
 import { formatBytes, renderTable } from "../table.js";
 
 /** The engine's policy errors are the user's: one line, exit 2. */
@@ -153,9 +154,9 @@ export async function pruneCommand(opts: OptionsOf<"prune">): Promise<number> {
           `${JSON.stringify(
             {
               confirmed: confirm,
-              backups: plan.backups.items,
+              backups: plan.backups.items.map(pruneItemJson),
               window: plan.backups.window,
-              dumps: plan.dumps.items,
+              dumps: plan.dumps.items.map(pruneItemJson),
               wal: {
                 horizon: plan.horizon,
                 delete: plan.deleteWal.map((w) => w.key),
@@ -174,14 +175,14 @@ export async function pruneCommand(opts: OptionsOf<"prune">): Promise<number> {
         out(`base backups: keep ${plan.backups.keep.length}, delete ${plan.backups.delete.length}`);
         if (plan.backups.items.length > 0)
           process.stdout.write(
-            renderTable(["", "id", "time", "why kept"], planRows(plan.backups.items)),
+            renderTable(["", "id", "started", "why kept"], planRows(plan.backups.items)),
           );
         if (plan.backups.window && plan.backups.items.length > 0)
           out(describeWindow(plan.backups.window, now));
         out(`dump sets: keep ${plan.dumps.keep.length}, delete ${plan.dumps.delete.length}`);
         if (plan.dumps.items.length > 0)
           process.stdout.write(
-            renderTable(["", "id", "time", "why kept"], planRows(plan.dumps.items)),
+            renderTable(["", "id", "started", "why kept"], planRows(plan.dumps.items)),
           );
         out(
           plan.horizon.keepAll

@@ -41,8 +41,22 @@ export async function scheduleShowCommand(opts: OptionsOf<"schedule show">): Pro
   const { config } = loadContext(opts);
   const { count } = opts;
   const now = new Date();
+  const jobs = await jobsFrom(config);
+  if (opts.json === true) {
+    const shown = jobs.map((job) => ({
+      name: job.name,
+      run: job.run,
+      args: job.args,
+      cron: job.cron,
+      zone: job.zone,
+      // Instants in UTC, like every time pgha prints as JSON.
+      nextRuns: nextRuns(job, now, count).map((at) => at.toISOString()),
+    }));
+    process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+    return 0;
+  }
   const rows: string[][] = [];
-  for (const job of await jobsFrom(config)) {
+  for (const job of jobs) {
     for (const [i, at] of nextRuns(job, now, count).entries()) {
       rows.push([
         i === 0 ? job.name : "",
