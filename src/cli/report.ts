@@ -62,6 +62,14 @@ export function reportError(error: unknown): void {
 }
 
 /**
+ * A line a command always writes to stderr whatever --log-level says (what prune would
+ * free, why wal-fetch exits as it does), in the log's form.
+ */
+export function reportNote(message: string, level: "info" | "warn" = "info"): void {
+  writeLogEntry({ time: new Date(), level, source: "pgha", message }, currentOutput());
+}
+
+/**
  * What commander writes to stderr: its parse errors ("error: ...") as error lines in the
  * log's form; help text as it is.
  */

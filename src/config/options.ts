@@ -422,7 +422,7 @@ export const OPTIONS = {
     placeholder: "<text|json>",
     group: "general",
     description:
-      "log lines as text (time, source, level, message) or as one JSON object per line (time, level, source, message)",
+      "log lines as text (time, level, source: message) or one JSON object a line (time, level, source, message, hint)",
     default: "text",
     parse: parseChoice(["text", "json"] as const),
   }),
