@@ -6,7 +6,8 @@
 import { existsSync } from "node:fs";
 import { type Config, readConfigFile, resolveConfig } from "../config/load.js";
 import type { SettingFlags } from "../config/options.js";
-import { type Logger, stderrLogger } from "../log.js";
+import { type Logger, type LogOutput, stderrLogger } from "../log.js";
+import { useLogOutput } from "./report.js";
 
 export interface CommandContext {
   config: Config;
@@ -17,5 +18,11 @@ export function loadContext(opts: { settings: SettingFlags }): CommandContext {
   const { config: configFlag, ...flags } = opts.settings;
   const file = readConfigFile(configFlag, process.env, existsSync);
   const config = resolveConfig({ flags, env: process.env, file });
-  return { config, log: stderrLogger(config.logLevel) };
+  const output = logOutputOf(config);
+  useLogOutput(output);
+  return { config, log: stderrLogger(config.logLevel, "pgha", output) };
+}
+
+export function logOutputOf(config: Pick<Config, "logFormat" | "logFile">): LogOutput {
+  return { format: config.logFormat, file: config.logFile };
 }

@@ -27,6 +27,7 @@ import {
 } from "../config/options.js";
 import { EXIT_CODE_TABLE, type ExitCodeName } from "../errors.js";
 import { COMMANDS, type CommandSpec, PARENTS } from "./commands-table.js";
+import { reportCommanderText } from "./report.js";
 
 const VERSION = "0.1.0";
 
@@ -181,7 +182,7 @@ export function buildProgram(
     .version(VERSION)
     .exitOverride()
     .configureOutput({
-      writeErr: (text) => process.stderr.write(text.replace(/^error: /, "pgha: error: ")),
+      writeErr: reportCommanderText,
     })
     .showHelpAfterError("(run with --help for usage)")
     .addHelpText(

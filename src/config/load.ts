@@ -19,7 +19,7 @@ import {
   type OptionSpec,
   type SettingValues,
 } from "./options.js";
-import { type LogLevel, type RepoLocation, ValueError } from "./values.js";
+import { type LogFormat, type LogLevel, type RepoLocation, ValueError } from "./values.js";
 
 export interface RetentionSettings {
   last: number;
@@ -54,6 +54,11 @@ export interface Config {
   /** The config file's "jobs" list, unparsed (the scheduler validates it). */
   jobs: unknown;
   logLevel: LogLevel;
+  logFormat: LogFormat;
+  /** --log-file: where log lines are appended besides stderr. */
+  logFile: string | undefined;
+  /** --on-failure: the scheduler's notification command for a failed job. */
+  onFailure: string | undefined;
   /** The config file that was read, if any. */
   configFile: string | undefined;
   /** Its text, as read (bin/pgha's fast path compares it: spool.ts callId). */
@@ -174,6 +179,9 @@ function toConfig(v: SettingValues): Omit<Config, "jobs" | "configFile" | "confi
       pitrWindow: v.pitrWindow,
     },
     logLevel: v.logLevel,
+    logFormat: v.logFormat,
+    logFile: v.logFile,
+    onFailure: v.onFailure,
   };
 }
 

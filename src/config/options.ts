@@ -10,6 +10,7 @@
 import { availableParallelism } from "node:os";
 import {
   DEFAULT_ZSTD_LEVEL,
+  parseAbsolutePath,
   parseBoolean,
   parseChoice,
   parseClusterName,
@@ -414,6 +415,36 @@ export const OPTIONS = {
     description: "how much pgha writes to stderr",
     default: "info",
     parse: parseChoice(["error", "warn", "info", "debug"] as const),
+  }),
+  logFormat: option({
+    name: "log-format",
+    env: "PGHA_LOG_FORMAT",
+    placeholder: "<text|json>",
+    group: "general",
+    description:
+      "log lines as text (time, level, source: message) or one JSON object a line (time, level, source, message, hint)",
+    default: "text",
+    parse: parseChoice(["text", "json"] as const),
+  }),
+  logFile: option({
+    name: "log-file",
+    env: "PGHA_LOG_FILE",
+    placeholder: "<path>",
+    group: "general",
+    description:
+      "also append every log line to this file (an absolute path); created mode 0660, owned like its directory when root creates it",
+    default: { text: "none: stderr only" },
+    parse: parseAbsolutePath,
+  }),
+  onFailure: option({
+    name: "on-failure",
+    env: "PGHA_ON_FAILURE",
+    placeholder: "<command>",
+    group: "schedule",
+    description:
+      "schedule run: a /bin/sh command run when a job fails, with PGHA_JOB, PGHA_EXIT_CODE, PGHA_MESSAGE (the job's last error line) and PGHA_JOB_DURATION (seconds) set; a job's onFailure replaces it",
+    default: { text: "none" },
+    parse: parseText,
   }),
 } as const;
 

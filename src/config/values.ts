@@ -11,6 +11,7 @@ export type RepoLocation =
   | { kind: "s3"; bucket: string; prefix: string; url: string };
 
 export type LogLevel = "error" | "warn" | "info" | "debug";
+export type LogFormat = "text" | "json";
 
 export class ValueError extends Error {
   /** What to do instead, when the option's own description would not say. */
@@ -164,6 +165,13 @@ export function parseRetentionSpan(raw: string): string {
 export function parseText(raw: string): string {
   const text = raw.trim();
   if (text === "") throw new ValueError("empty value");
+  return text;
+}
+
+/** A file path that means the same from every working directory (archive_command runs in the data directory). */
+export function parseAbsolutePath(raw: string): string {
+  const text = parseText(raw);
+  if (!text.startsWith("/")) throw new ValueError(`'${raw}' is not an absolute path`);
   return text;
 }
 

@@ -5,7 +5,8 @@
  * 03:00, on an autumn night once, at the first 02:00).
  *
  *   "jobs": [{ "name": "nightly-backup", "cron": "0 2 * * *", "zone": "Europe/Brussels",
- *              "run": "backup", "args": ["--fast"], "catchUp": true }]
+ *              "run": "backup", "args": ["--fast"], "catchUp": true,
+ *              "onFailure": "mail -s \"pgha $PGHA_JOB failed\" dba@example.com" }]
  *
  * cron has 5 fields, or 6 with seconds first.
  */
@@ -24,10 +25,12 @@ export interface JobSpec {
   args: string[];
   /** Run once at start when a run was missed while the daemon was down. */
   catchUp: boolean;
+  /** A /bin/sh command run when this job fails (replaces --on-failure for it). */
+  onFailure?: string | undefined;
 }
 
 const hint =
-  'each job is {"name": "nightly", "cron": "0 2 * * *", "zone": "Europe/Brussels", "run": "backup|dump|prune|drill", "args": [], "catchUp": true}';
+  'each job is {"name": "nightly", "cron": "0 2 * * *", "zone": "Europe/Brussels", "run": "backup|dump|prune|drill", "args": [], "catchUp": true, "onFailure": "<sh command>"}';
 
 export function parseJobs(raw: unknown, defaultZone: string): JobSpec[] {
   if (raw === undefined) return [];
@@ -65,6 +68,8 @@ export function parseJobs(raw: unknown, defaultZone: string): JobSpec[] {
     ) {
       throw fail("'args' must be a list of strings");
     }
+    if (job.onFailure !== undefined && (typeof job.onFailure !== "string" || !job.onFailure.trim()))
+      throw fail("'onFailure' must be a shell command (a non-empty string)");
     return {
       name,
       cron: job.cron,
@@ -72,6 +77,7 @@ export function parseJobs(raw: unknown, defaultZone: string): JobSpec[] {
       run: job.run as JobKind,
       args: (job.args as string[] | undefined) ?? [],
       catchUp: job.catchUp !== false,
+      ...(typeof job.onFailure === "string" ? { onFailure: job.onFailure } : {}),
     };
   });
 }

@@ -4,17 +4,25 @@
  *   skipped (and logged).
  * - A run missed while the daemon was down (the last run recorded in the repository is
  *   older than the latest scheduled time) runs once at start, unless catchUp is false.
- * - Every run logs its start, end, duration and outcome.
+ * - Every run logs its start, end, duration and exit code; a failed run is logged as an
+ *   error with the job's last error line, and runs the notification command (the job's
+ *   onFailure, else --on-failure) when there is one. The notification's own failure is
+ *   logged; it never stops the scheduler, and the job's next runs do not wait for it.
  * - stop() (SIGTERM) schedules nothing more, lets running jobs finish within the grace
  *   period, then sends them SIGTERM, and SIGKILL 10 seconds later.
  */
 import type { Logger } from "../log.js";
 import { type JobSpec, nextRuns, previousRun } from "./jobs.js";
+import { exitCodeOfOutcome, type JobOutcome, notificationEnv } from "./notify.js";
 
 export interface RunningJob {
-  done: Promise<{ code: number | null; signal: string | null }>;
+  /** lastError: the last error line the job wrote to stderr (notify.ts errorMessageOf). */
+  done: Promise<{ code: number | null; signal: string | null; lastError?: string | undefined }>;
   kill(signal: NodeJS.Signals): void;
 }
+
+/** How a notification command ended: an exit code, a signal, or why it could not start. */
+export type NotifyResult = { code: number | null; signal: string | null } | { error: string };
 
 export interface SchedulerDeps {
   start(job: JobSpec): RunningJob;
@@ -24,6 +32,10 @@ export interface SchedulerDeps {
   now: () => Date;
   log: Logger;
   graceMs: number;
+  /** --on-failure: for jobs without their own onFailure. */
+  onFailure?: string | undefined;
+  /** Runs a notification command (/bin/sh -c) with these variables added to the environment. */
+  notify?(command: string, env: Record<string, string>): Promise<NotifyResult>;
 }
 
 /** setTimeout caps at about 24.8 days: longer waits are taken in steps. */
@@ -92,11 +104,19 @@ export class Scheduler {
     const child = this.deps.start(job);
     this.children.set(job.name, child);
     const run = child.done
-      .then(async ({ code, signal }) => {
-        const seconds = ((this.deps.now().getTime() - started.getTime()) / 1000).toFixed(1);
-        const outcome =
-          code === 0 ? "ok" : signal ? `killed by ${signal}` : `failed (exit ${code})`;
-        this.deps.log.info(`job ${job.name}: finished: ${outcome} in ${seconds}s`);
+      .then(async ({ code, signal, lastError }) => {
+        const durationMs = this.deps.now().getTime() - started.getTime();
+        const seconds = (durationMs / 1000).toFixed(1);
+        const exit = exitCodeOfOutcome({ code, signal });
+        if (code === 0) {
+          this.deps.log.info(`job ${job.name}: finished: ok in ${seconds}s (exit code 0)`);
+        } else {
+          const outcome = signal ? `killed by ${signal}` : "failed";
+          this.deps.log.error(
+            `job ${job.name}: finished: ${outcome} in ${seconds}s (exit code ${exit})${lastError ? `: ${lastError}` : ""}`,
+          );
+          this.notify(job, { job: job.name, code, signal, durationMs, lastError });
+        }
         await this.deps.recordRun(job, due).catch((error: Error) => {
           this.deps.log.warn(`job ${job.name}: could not record the run: ${error.message}`);
         });
@@ -107,6 +127,26 @@ export class Scheduler {
         if (this.stopping && this.running.size === 0) this.finished();
       });
     this.running.set(job.name, run);
+  }
+
+  /** Runs the failure notification in the background; logs how it went, never throws. */
+  private notify(job: JobSpec, outcome: JobOutcome): void {
+    const command = job.onFailure ?? this.deps.onFailure;
+    if (!command || !this.deps.notify) return;
+    const failed = (why: string) =>
+      this.deps.log.error(`job ${job.name}: the on-failure command failed: ${why}`);
+    void Promise.resolve()
+      .then(() => this.deps.notify?.(command, notificationEnv(outcome)))
+      .then(
+        (result) => {
+          if (!result) return;
+          if ("error" in result) failed(result.error);
+          else if (result.code !== 0)
+            failed(result.signal ? `killed by ${result.signal}` : `exit code ${result.code}`);
+          else this.deps.log.info(`job ${job.name}: ran the on-failure command`);
+        },
+        (error: unknown) => failed(error instanceof Error ? error.message : String(error)),
+      );
   }
 
   /** Stops scheduling; running jobs get the grace period, then SIGTERM, then SIGKILL. */

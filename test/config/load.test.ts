@@ -160,6 +160,9 @@ describe("configuration", () => {
     pitrWindow: (c) => c.retention.pitrWindow,
     scheduleGrace: (c) => c.scheduleGraceMs,
     logLevel: (c) => c.logLevel,
+    logFormat: (c) => c.logFormat,
+    logFile: (c) => c.logFile,
+    onFailure: (c) => c.onFailure,
   };
 
   it.each(OPTION_KEYS)("documents the default of option %s as it is", (key) => {

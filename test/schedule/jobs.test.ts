@@ -66,8 +66,24 @@ describe("job validation", () => {
     ],
     [[{ name: "a", cron: "0 2", run: "backup" }], /it has 2 fields/],
     [[{ name: "a", cron: "0 0 2 * * * *", run: "backup" }], /it has 7 fields/],
+    [[{ name: "a", cron: "0 2 * * *", run: "backup", onFailure: 3 }], /'onFailure' must be/],
+    [[{ name: "a", cron: "0 2 * * *", run: "backup", onFailure: " " }], /'onFailure' must be/],
   ])("refuses %j, naming the job", (raw, message) => {
     expect(() => parseJobs(raw, "UTC")).toThrow(UsageError);
     expect(() => parseJobs(raw, "UTC")).toThrow(message);
+  });
+});
+
+describe("a job's onFailure", () => {
+  it("is kept as given, and absent when not given", () => {
+    const [withIt, without] = parseJobs(
+      [
+        { name: "a", cron: "0 2 * * *", run: "backup", onFailure: "notify $PGHA_JOB" },
+        { name: "b", cron: "0 2 * * *", run: "dump" },
+      ],
+      "UTC",
+    );
+    expect(withIt?.onFailure).toBe("notify $PGHA_JOB");
+    expect(without).not.toHaveProperty("onFailure");
   });
 });

@@ -10,12 +10,12 @@ import { storeWalFile } from "../../wal/push.js";
 import { repoFactsFor } from "../../wal/repo-facts.js";
 import { holdsLock, releaseLock } from "../../wal/spool.js";
 import { takeSpoolFor } from "../background.js";
-import { loadContext } from "../context.js";
+import { loadContext, logOutputOf } from "../context.js";
 
 export async function archiverCommand(opts: OptionsOf<"archiver">): Promise<number> {
   const { config } = loadContext(opts);
   const background = opts.idleExit !== undefined;
-  const log = stderrLogger(config.logLevel, "pgha archiver", true);
+  const log = stderrLogger(config.logLevel, "pgha archiver", logOutputOf(config));
   const taken = await takeSpoolFor("archiver", config, log);
   if (!taken) return 0;
   const { pgdata, spool } = taken;

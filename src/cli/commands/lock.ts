@@ -10,6 +10,7 @@ import {
 } from "../../repository/lock.js";
 import { openStore } from "../../storage/open-store.js";
 import { loadContext } from "../context.js";
+import { reportNote } from "../report.js";
 import { renderTable } from "../table.js";
 
 const STATE_WORDS: Record<LockStatus["state"], string> = {
@@ -73,15 +74,14 @@ export async function lockBreakCommand(
     );
   }
   if (!opts.confirm) {
-    process.stderr.write(
-      "pgha: nothing was removed: add --confirm to break these locks (a run still working elsewhere stops at its next heartbeat)\n",
+    reportNote(
+      "nothing was removed: add --confirm to break these locks (a run still working elsewhere stops at its next heartbeat)",
     );
     return 0;
   }
   for (const lock of locks) {
-    if (await breakLock(store, config.cluster, lock))
-      process.stderr.write(`pgha: broke the '${lock.name}' lock\n`);
-    else process.stderr.write(`pgha: the '${lock.name}' lock changed meanwhile: left alone\n`);
+    if (await breakLock(store, config.cluster, lock)) reportNote(`broke the '${lock.name}' lock`);
+    else reportNote(`the '${lock.name}' lock changed meanwhile: left alone`, "warn");
   }
   return 0;
 }

@@ -15,6 +15,7 @@ import { acquireLock } from "../../repository/lock.js";
 import { openStore } from "../../storage/open-store.js";
 import { loadContext } from "../context.js";
 import { pruneItemJson } from "../output-contract.js";
+import { reportNote } from "../report.js";
 import { formatBytes, renderTable } from "../table.js";
 
 /** The engine's policy errors are the user's: one line, exit 2. */
@@ -197,8 +198,8 @@ export async function pruneCommand(opts: OptionsOf<"prune">): Promise<number> {
           );
       }
       if (!confirm) {
-        process.stderr.write(
-          `pgha: would free ${formatBytes(plan.freedBytes)}; nothing was deleted: add --confirm to delete\n`,
+        reportNote(
+          `would free ${formatBytes(plan.freedBytes)}; nothing was deleted: add --confirm to delete`,
         );
         return 0;
       }
@@ -208,7 +209,7 @@ export async function pruneCommand(opts: OptionsOf<"prune">): Promise<number> {
           dumps.check();
         },
       });
-      process.stderr.write(`pgha: freed ${formatBytes(freed)}\n`);
+      reportNote(`freed ${formatBytes(freed)}`);
       return 0;
     } finally {
       await dumps.release().catch(() => undefined);

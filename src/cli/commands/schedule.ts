@@ -9,7 +9,8 @@ import type { Logger } from "../../log.js";
 import { getJson, putJson } from "../../repository/json-object.js";
 import { scheduleStateKey } from "../../repository/keys.js";
 import { type JobSpec, nextRuns, parseJobs } from "../../schedule/jobs.js";
-import { Scheduler } from "../../schedule/runner.js";
+import { LastErrorLine } from "../../schedule/notify.js";
+import { type NotifyResult, Scheduler } from "../../schedule/runner.js";
 import { collectStatuses } from "../../status/collect-status.js";
 import { serveMetrics } from "../../status/metrics-server.js";
 import { renderMetrics } from "../../status/metrics-text.js";
@@ -75,14 +76,32 @@ export async function scheduleRunCommand(opts: OptionsOf<"schedule run">): Promi
   const jobs = await jobsFrom(config);
   const store = await openStore(config, log);
   const launcher = resolve(process.argv[1] ?? "pgha");
+  // The jobs log in the scheduler's format and to its log file (flags are not inherited).
+  const childEnv = {
+    ...process.env,
+    PGHA_LOG_FORMAT: config.logFormat,
+    ...(config.logFile ? { PGHA_LOG_FILE: config.logFile } : {}),
+  };
   const scheduler = new Scheduler(jobs, {
     start(job) {
       const args = [launcher, ...jobArgv(job, config.configFile)];
-      const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
+      const child = spawn(process.execPath, args, {
+        stdio: ["ignore", "inherit", "pipe"],
+        env: childEnv,
+      });
+      // Passed on as it comes (the job wrote its log file itself); its last error line kept.
+      const tail = new LastErrorLine();
+      child.stderr?.setEncoding("utf8");
+      child.stderr?.on("data", (chunk: string) => {
+        process.stderr.write(chunk);
+        tail.push(chunk);
+      });
       return {
         done: new Promise((resolveDone) => {
           child.once("error", () => resolveDone({ code: null, signal: null }));
-          child.once("close", (code, signal) => resolveDone({ code, signal }));
+          child.once("close", (code, signal) =>
+            resolveDone({ code, signal, lastError: tail.end() }),
+          );
         }),
         kill: (signal) => child.kill(signal),
       };
@@ -100,6 +119,8 @@ export async function scheduleRunCommand(opts: OptionsOf<"schedule run">): Promi
     now: () => new Date(),
     log,
     graceMs: config.scheduleGraceMs,
+    onFailure: config.onFailure,
+    notify: runNotification,
   });
   const endpoint =
     opts.metricsListen && (await metricsEndpoint(opts.metricsListen, store, config, log));
@@ -112,6 +133,18 @@ export async function scheduleRunCommand(opts: OptionsOf<"schedule run">): Promi
   await endpoint?.close();
   log.info("stopped");
   return 0;
+}
+
+/** A failure notification: /bin/sh -c COMMAND with the job's variables; its output is the scheduler's. */
+function runNotification(command: string, env: Record<string, string>): Promise<NotifyResult> {
+  return new Promise((resolveRun) => {
+    const child = spawn("/bin/sh", ["-c", command], {
+      stdio: ["ignore", "inherit", "inherit"],
+      env: { ...process.env, ...env },
+    });
+    child.once("error", (error) => resolveRun({ error: describeSystemError(error) }));
+    child.once("close", (code, signal) => resolveRun({ code, signal }));
+  });
 }
 
 /** --metrics-listen: the cluster's `pgha metrics`, served while the scheduler runs. */

@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import type { OptionsOf } from "../../config/flags.js";
 import { EXIT_CODES, NotFoundError, PghaError } from "../../errors.js";
 import { type CommandContext, loadContext } from "../context.js";
-import { reportError } from "../report.js";
+import { reportError, reportNote } from "../report.js";
 
 /**
  * restore_command exit codes (PostgreSQL's rules, see README):
@@ -64,11 +64,11 @@ export async function walFetchCommand(
 export function failureExitCode(pgdata: string | undefined, known = false): number {
   const dir = resolve(pgdata ?? process.env.PGHA_PGDATA ?? ".");
   if (existsSync(join(dir, "standby.signal"))) {
-    process.stderr.write("pgha: standby.signal is present: exiting 1 so the standby retries\n");
+    reportNote("standby.signal is present: exiting 1 so the standby retries");
     return EXIT_CODES.notFound;
   }
-  process.stderr.write(
-    `pgha: exiting ${EXIT_CODES.failClosed} so PostgreSQL stops recovery instead of ending it early${known ? "" : " (internal error)"}\n`,
+  reportNote(
+    `exiting ${EXIT_CODES.failClosed} so PostgreSQL stops recovery instead of ending it early${known ? "" : " (internal error)"}`,
   );
   return EXIT_CODES.failClosed;
 }
