@@ -62,3 +62,30 @@ export function fileEntry(path: string, size: number): WalkEntry {
 export function dirEntry(path: string): WalkEntry {
   return { path, type: "directory", size: 0, mode: 0o700, mtime };
 }
+
+/** The name of segment n of timeline tl (16 MiB segments, log 0). */
+export const seg = (tl: number, n: number) =>
+  `${tl.toString(16).toUpperCase().padStart(8, "0")}00000000${n.toString(16).toUpperCase().padStart(8, "0")}`;
+
+/** An LSN inside segment n. */
+export const lsnOf = (n: number, offset = 0x28) =>
+  `0/${(n * 0x1000000 + offset).toString(16).toUpperCase()}`;
+
+/** A backup of timeline tl that starts in segment `start` and stops in segment `stop`. */
+export function backupOverSegments(
+  id: string,
+  tl: number,
+  start: number,
+  stop: number,
+  over: Partial<BackupManifest> = {},
+): BackupManifest {
+  return makeBackupManifest({
+    id,
+    timeline: tl,
+    startWal: seg(tl, start),
+    stopWal: seg(tl, stop),
+    startLsn: lsnOf(start),
+    stopLsn: lsnOf(stop, 0x100),
+    ...over,
+  });
+}

@@ -7,23 +7,14 @@ import type { DrillReport } from "../../src/repository/drill-report.js";
 import type { DumpManifest } from "../../src/repository/dump-manifest.js";
 import type { WalObject } from "../../src/restore/facts.js";
 import type { ClusterFacts } from "../../src/status/plan-status.js";
-import { makeBackupManifest } from "./builders.js";
+import { backupOverSegments, lsnOf, seg } from "./builders.js";
 
-export const seg = (tl: number, n: number) =>
-  `${tl.toString(16).toUpperCase().padStart(8, "0")}00000000${n.toString(16).toUpperCase().padStart(8, "0")}`;
-export const lsnOf = (n: number, offset = 0x28) =>
-  `0/${(n * 0x1000000 + offset).toString(16).toUpperCase()}`;
+export { lsnOf, seg };
 /** 2026-12-01 at hh:mm UTC. */
 export const at = (hhmm: string) => `2026-12-01T${hhmm}:00.000Z`;
 
 export function backup(id: string, tl: number, start: number, stop: number, stopTime: string) {
-  return makeBackupManifest({
-    id,
-    timeline: tl,
-    startWal: seg(tl, start),
-    stopWal: seg(tl, stop),
-    startLsn: lsnOf(start),
-    stopLsn: lsnOf(stop, 0x100),
+  return backupOverSegments(id, tl, start, stop, {
     startTime: new Date(Date.parse(stopTime) - 120_000).toISOString(),
     stopTime,
     rawBytes: 5000,

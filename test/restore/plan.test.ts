@@ -6,32 +6,10 @@ import type { RestoreFacts, WalObject } from "../../src/restore/facts.js";
 import { planRestore, type RestorePlan } from "../../src/restore/plan.js";
 import type { RestoreRequest, RestoreTarget } from "../../src/restore/target.js";
 import { timelinePath } from "../../src/wal/history.js";
-import { makeBackupManifest } from "../helpers/builders.js";
+import { backupOverSegments, seg } from "../helpers/builders.js";
 
-const seg = (tl: number, n: number) =>
-  `${tl.toString(16).toUpperCase().padStart(8, "0")}00000000${n.toString(16).toUpperCase().padStart(8, "0")}`;
-const lsnOf = (n: number, offset = 0x28) =>
-  `0/${(n * 0x1000000 + offset).toString(16).toUpperCase()}`;
-
-function backup(
-  id: string,
-  tl: number,
-  start: number,
-  stop: number,
-  stopTime: string,
-): BackupManifest {
-  return makeBackupManifest({
-    id,
-    timeline: tl,
-    startWal: seg(tl, start),
-    stopWal: seg(tl, stop),
-    startLsn: lsnOf(start),
-    stopLsn: lsnOf(stop, 0x100),
-    startTime: stopTime,
-    stopTime,
-    storedBytes: 1000,
-  });
-}
+const backup = (id: string, tl: number, start: number, stop: number, stopTime: string) =>
+  backupOverSegments(id, tl, start, stop, { startTime: stopTime, stopTime, storedBytes: 1000 });
 
 function facts(
   backups: BackupManifest[],

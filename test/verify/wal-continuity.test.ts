@@ -5,23 +5,10 @@ import type { RestoreFacts, WalObject } from "../../src/restore/facts.js";
 import { type Finding, verifyExit } from "../../src/verify/findings.js";
 import { parseSample, pickSample, sampleSize } from "../../src/verify/sample.js";
 import { backupRestorability, checkWalContinuity } from "../../src/verify/wal-continuity.js";
-import { makeBackupManifest } from "../helpers/builders.js";
+import { backupOverSegments, lsnOf, seg } from "../helpers/builders.js";
 
-const seg = (tl: number, n: number) =>
-  `${tl.toString(16).toUpperCase().padStart(8, "0")}00000000${n.toString(16).toUpperCase().padStart(8, "0")}`;
-const lsnOf = (n: number, offset = 0x28) =>
-  `0/${(n * 0x1000000 + offset).toString(16).toUpperCase()}`;
-
-function backup(id: string, tl: number, start: number, stop: number): BackupManifest {
-  return makeBackupManifest({
-    id,
-    timeline: tl,
-    startWal: seg(tl, start),
-    stopWal: seg(tl, stop),
-    startLsn: lsnOf(start),
-    stopLsn: lsnOf(stop, 0x100),
-  });
-}
+const backup = (id: string, tl: number, start: number, stop: number): BackupManifest =>
+  backupOverSegments(id, tl, start, stop);
 
 function facts(
   backups: BackupManifest[],
