@@ -47,7 +47,7 @@ describe("a failing command with --json", () => {
         expect(printed.error.exitCode).toBe(EXIT_CODES[kind as keyof typeof EXIT_CODES]);
         expect(result.code).toBe(printed.error.exitCode);
         // The one-line error and its HINT still go to stderr, as without --json.
-        expect(result.stderr).toMatch(/^pgha: error: /);
+        expect(result.stderr).toMatch(/^\S+Z ERROR +pgha: error: /);
       } finally {
         await rm(repo, { recursive: true, force: true });
       }
