@@ -4,7 +4,9 @@
  * thread only moves stored bytes between them and the repository. zstd-napi is
  * synchronous, so this is how compression uses every core.
  *
- * Workers start on first use and are reused; close() ends them. A task's stored bytes
+ * Workers start on first use and are reused; close() keeps up to MAX_SPARES idle ones for
+ * the next pool of this process (a restore drill fetches after it planned; tests run many
+ * pools), unref'd so they never keep the process alive, and ends the rest. A task's stored bytes
  * flow with credit (job-protocol.ts), so memory per job is bounded whatever the bundle's
  * size. A task stops (ends with an AbortError) when its signal fires.
  */
@@ -46,20 +48,22 @@ interface Task {
 
 class JobWorker {
   task: Task | undefined;
+  /** Told when the worker dies: its pool forgets it (or the spares do). */
+  onDead: ((worker: JobWorker) => void) | undefined;
   /** unpack input buffers back from the worker, reused by the next task. */
   readonly buffers: ArrayBuffer[] = [];
   /** How many input buffers exist (here, or in the worker). */
   buffersMade = 0;
   private readonly worker: Worker;
 
-  constructor(onCrash: (worker: JobWorker) => void) {
+  constructor() {
     this.worker = startWorker();
     this.worker.on("message", (message: FromWorker) => this.task?.onMessage(message));
     const crash = (error: Error) => {
       const task = this.task;
       this.task = undefined;
       task?.onCrash(error);
-      onCrash(this);
+      this.onDead?.(this);
     };
     this.worker.on("error", crash);
     this.worker.on("exit", (code) => crash(new Error(`a job worker exited with code ${code}`)));
@@ -95,7 +99,29 @@ function startWorker(): Worker {
   return new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`));
 }
 
+/** Idle workers of closed pools, for the next pool (they never keep the process alive). */
+const spares: JobWorker[] = [];
+const MAX_SPARES = 8;
+
+/** How many idle workers wait for the next pool (tests). */
+export function spareWorkers(): number {
+  return spares.length;
+}
+
+function keepSpare(worker: JobWorker): boolean {
+  if (worker.task !== undefined || spares.length >= MAX_SPARES) return false;
+  worker.busy(false);
+  worker.onDead = (dead) => {
+    const at = spares.indexOf(dead);
+    if (at !== -1) spares.splice(at, 1);
+  };
+  spares.push(worker);
+  return true;
+}
+
 export class JobPool {
+  /** A task failed or was stopped: close() then ends every worker rather than keep one. */
+  private failed = false;
   private readonly idle: JobWorker[] = [];
   private readonly all = new Set<JobWorker>();
   private readonly waiting: ((worker: JobWorker) => void)[] = [];
@@ -105,7 +131,8 @@ export class JobPool {
   private async acquire(): Promise<JobWorker> {
     let worker = this.idle.pop();
     if (!worker && this.all.size < this.size) {
-      worker = new JobWorker((dead) => this.all.delete(dead));
+      worker = spares.pop() ?? new JobWorker();
+      worker.onDead = (dead) => this.all.delete(dead);
       this.all.add(worker);
     }
     worker ??= await new Promise<JobWorker>((resolve) => this.waiting.push(resolve));
@@ -138,6 +165,7 @@ export class JobPool {
       const stop = () => worker?.post({ t: "abort" });
       const finish = (error: Error | undefined, value?: PackResult) => {
         ended = true;
+        if (error) this.failed = true;
         signal.removeEventListener("abort", stop);
         if (worker) this.release(worker);
         if (error) {
@@ -202,6 +230,7 @@ export class JobPool {
       };
       const finish = (error: Error | undefined, value?: UnpackResult) => {
         ended = true;
+        if (error || failure) this.failed = true;
         signal.removeEventListener("abort", stop);
         if (worker) {
           // Buffers a failed task did not hand back are gone; the next task makes new ones.
@@ -312,12 +341,13 @@ export class JobPool {
     };
   }
 
-  /** Ends every worker. */
+  /** Leaves idle workers to the next pool (up to MAX_SPARES, none after a failure) and ends the others. */
   async close(): Promise<void> {
     const workers = [...this.all];
     this.all.clear();
     this.idle.length = 0;
-    await Promise.all(workers.map((w) => w.terminate()));
+    const kept = this.failed ? [] : workers.filter(keepSpare);
+    await Promise.all(workers.filter((w) => !kept.includes(w)).map((w) => w.terminate()));
   }
 }
 

@@ -7,6 +7,7 @@ import { chmod, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type Bundle, planBundles } from "../../src/backup/bundle-plan.js";
+import { spareWorkers } from "../../src/backup/job-pool.js";
 import { type StoredBundle, storeBundles } from "../../src/backup/store-bundles.js";
 import { walkTree } from "../../src/backup/walk.js";
 import { IntegrityError, LocalIoError, StorageError } from "../../src/errors.js";
@@ -94,6 +95,9 @@ describe("bundles stored and fetched by parallel jobs", { timeout: 30_000 }, () 
       expect(result.files).toBe(manifest.files.length);
       expect(await treeDigest(out)).toEqual(await treeDigest(src));
     }
+    // A pool that closed without a failure leaves its idle workers to the next one.
+    expect(spareWorkers()).toBeGreaterThanOrEqual(3);
+    expect(spareWorkers()).toBeLessThanOrEqual(8);
   });
 
   for (const when of ["before", "while", "after"] as const) {

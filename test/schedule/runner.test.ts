@@ -46,15 +46,20 @@ describe("the scheduler", () => {
       log,
       graceMs: 50,
     });
-    await scheduler.start();
-    // Every second: the first run starts within 1 s, the next tick within 2 s is skipped.
-    const poll = { timeout: 3000, interval: 20 };
-    await vi.waitFor(() => {
+    // A fake clock: every second's tick without waiting for it.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+    try {
+      await scheduler.start();
+      // Every second: the first run starts within 1 s, the next tick is skipped.
+      await vi.advanceTimersByTimeAsync(2600);
       expect(log.lines.some((l) => /skipped: the previous run is still going/.test(l))).toBe(true);
-    }, poll);
-    expect(children).toHaveLength(1);
-    children[0]?.finish(0);
-    await vi.waitFor(() => expect(children.length).toBeGreaterThanOrEqual(2), poll);
+      expect(children).toHaveLength(1);
+      children[0]?.finish(0);
+      await vi.advanceTimersByTimeAsync(1200);
+      expect(children.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      vi.useRealTimers();
+    }
     expect(log.lines.some((l) => /job b: finished: ok in \d+\.\ds/.test(l))).toBe(true);
     expect(recorded).toContain("b");
     await scheduler.stop();
