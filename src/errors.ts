@@ -198,9 +198,15 @@ export class IntegrityError extends PghaError {
  */
 export class StorageError extends PghaError {
   readonly transient: boolean;
-  constructor(message: string, options: { transient: boolean; hint?: string; cause?: unknown }) {
+  /** The object is there but its stored form is damaged (a local file's pgha header). */
+  readonly damaged: boolean;
+  constructor(
+    message: string,
+    options: { transient: boolean; damaged?: boolean; hint?: string; cause?: unknown },
+  ) {
     super("storage", message, options);
     this.transient = options.transient;
+    this.damaged = options.damaged ?? false;
   }
 }
 

@@ -15,6 +15,11 @@ import type { Logger } from "../log.js";
 export interface Progress {
   update(done: number, total: number): void;
   finish(): void;
+  /**
+   * The command's result on stdout (a backup id): the line is finished first, so the
+   * result is not glued onto the bar when stdout and stderr are the same terminal.
+   */
+  print(line: string): void;
   /** The command's logger, made safe to use while the line is drawn. */
   readonly log: Logger;
 }
@@ -103,6 +108,12 @@ export function makeProgress(
       write(message);
       draw();
     };
+  const finish = (): void => {
+    if (!shown) return;
+    draw(true); // the last numbers, not the last throttled ones
+    process.stderr.write("\n");
+    shown = false;
+  };
   return {
     update(done, total) {
       const at = now();
@@ -116,11 +127,10 @@ export function makeProgress(
       if (tty) draw();
       else log.info(renderProgressLine(what, sample(), false));
     },
-    finish() {
-      if (!shown) return;
-      draw(true); // the last numbers, not the last throttled ones
-      process.stderr.write("\n");
-      shown = false;
+    finish,
+    print(line) {
+      finish();
+      process.stdout.write(`${line}\n`);
     },
     log: {
       error: around((m) => log.error(m)),

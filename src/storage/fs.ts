@@ -516,6 +516,7 @@ async function readHeader(
   if (!line.startsWith(MAGIC)) {
     throw new StorageError(`${path} is not a pgha object (bad header)`, {
       transient: false,
+      damaged: true,
       hint: "files in a local repository must only be written by pgha",
     });
   }
@@ -523,7 +524,7 @@ async function readHeader(
   try {
     metadata = JSON.parse(line.slice(MAGIC.length)) as Record<string, string>;
   } catch {
-    throw new StorageError(`${path} has a corrupt header`, { transient: false });
+    throw new StorageError(`${path} has a corrupt header`, { transient: false, damaged: true });
   }
   return { metadata, headerBytes: newline + 1 };
 }

@@ -20,8 +20,9 @@ export interface Digest {
 
 /**
  * The object's digest; "missing" when it is not there; "undecodable" (with zstd's words)
- * when its bytes do not decompress. A failing store throws, and so does `decompress` when
- * it cannot tell from the metadata (an IntegrityError).
+ * when its bytes do not decompress; "unreadable" when the store finds the object damaged
+ * (a StorageError marked damaged: a local file's corrupt header). A failing store
+ * throws, and so does `decompress` when it cannot tell from the metadata (an IntegrityError).
  */
 export async function readDigest(
   store: ObjectStore,
@@ -30,12 +31,13 @@ export async function readDigest(
     | CompressionAlgorithm
     | ((metadata: Record<string, string>) => CompressionAlgorithm)
     | undefined,
-): Promise<Digest | "missing" | { undecodable: string }> {
+): Promise<Digest | "missing" | { undecodable: string } | { unreadable: string }> {
   let got: Awaited<ReturnType<ObjectStore["get"]>>;
   try {
     got = await store.get(key);
   } catch (error) {
     if (error instanceof NotFoundError) return "missing";
+    if (error instanceof StorageError && error.damaged) return { unreadable: error.message };
     throw error;
   }
   const { info, body } = got;

@@ -153,7 +153,7 @@ export async function verifyRepository(
       `backup ${backup.id}`,
       async (entry) => {
         const digest = await readDigest(store, entry.key, undefined);
-        if (digest === "missing" || "undecodable" in digest) return digest;
+        if (digest === "missing" || !("storedSize" in digest)) return digest;
         return digest.storedSize === entry.storedSize && digest.storedSha256 === entry.storedSha256
           ? "ok"
           : `its sha256 is ${digest.storedSha256}, backup ${backup.id}'s manifest says ${entry.storedSha256}`;
@@ -192,7 +192,7 @@ export async function verifyRepository(
         `dump set ${id}`,
         async (entry) => {
           const digest = await readDigest(store, entry.key, entry.compression);
-          if (digest === "missing" || "undecodable" in digest) return digest;
+          if (digest === "missing" || !("storedSize" in digest)) return digest;
           return digest.raw?.size === entry.rawSize && digest.raw?.sha256 === entry.sha256
             ? "ok"
             : `it decompresses to ${digest.raw?.size} bytes of sha256 ${digest.raw?.sha256}, dump set ${id}'s manifest says ${entry.rawSize} bytes of ${entry.sha256}`;
@@ -280,7 +280,7 @@ async function recordResult(deps: VerifyDeps, key: string, record: VerifyRecord)
 }
 
 /** What reading one object found: "ok", or why its content is wrong. */
-type ReadResult = "ok" | "missing" | { undecodable: string } | string;
+type ReadResult = "ok" | "missing" | { undecodable: string } | { unreadable: string } | string;
 
 /**
  * The objects a manifest lists: each present under `prefix` with its size (one listing),
@@ -324,7 +324,11 @@ async function checkObjects<T extends Listed>(
     if (result === "missing") findings.push(missing(object.key));
     else {
       const why =
-        typeof result === "string" ? result : `it does not decompress (${result.undecodable})`;
+        typeof result === "string"
+          ? result
+          : "unreadable" in result
+            ? `it cannot be read (${result.unreadable})`
+            : `it does not decompress (${result.undecodable})`;
       findings.push({
         kind: "checksum",
         severity: "error",
@@ -382,6 +386,8 @@ async function checkWal(
           object: object.name,
           message: `${store.url}/${object.key} was listed but is gone (deleted meanwhile?)`,
         });
+      } else if ("unreadable" in digest) {
+        found.push(corrupt(`it cannot be read (${digest.unreadable})`));
       } else if ("undecodable" in digest) {
         found.push(corrupt(`it does not decompress (${digest.undecodable})`));
       } else if (

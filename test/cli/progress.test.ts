@@ -89,6 +89,28 @@ describe("makeProgress", () => {
     expect(writes.at(-1)).toBe("\n");
   });
 
+  it("on a terminal: the command's result on stdout comes after the finished line, not glued onto the bar", () => {
+    // The drill: 'backup: [####...] ... ETA --20261201T195259Z' on the terminal, the id
+    // printed while the bar was still drawn and finish() only after it.
+    const order: string[] = [];
+    vi.spyOn(process.stderr, "write").mockImplementation((chunk: unknown) => {
+      order.push(`err:${String(chunk)}`);
+      return true;
+    });
+    vi.spyOn(process.stdout, "write").mockImplementation((chunk: unknown) => {
+      order.push(`out:${String(chunk)}`);
+      return true;
+    });
+    const progress = makeProgress("backup", memoryLogger(), true, () => 0);
+    progress.update(10, 10);
+    progress.log.info("backup 1 complete"); // redraws the bar after the log line
+    progress.print("20261201T195259Z");
+    progress.finish(); // the command's finally: nothing more is drawn
+    expect(order.at(-1)).toBe("out:20261201T195259Z\n");
+    expect(order.at(-2)).toBe("err:\n");
+    expect(order.at(-3)).toMatch(/^err:\rbackup: \[#{20}\].*took/);
+  });
+
   it("on a terminal: a log line clears the bar first and the bar is drawn again after it", () => {
     const writes = capture();
     const lines: string[] = [];

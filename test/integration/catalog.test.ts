@@ -20,6 +20,18 @@ import { repoKinds, type TestRepo } from "../helpers/test-repo.js";
 const server = s3Server();
 const pg = havePostgres();
 
+/** Every stderr line of a --log-format json run is one JSON log object (time, level). */
+function jsonLines(stderr: string): { level: string; message: string }[] {
+  return stderr
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => {
+      const entry = JSON.parse(line) as { time: string; level: string; message: string };
+      expect(entry.time).toMatch(/^\d{4}-\d\d-\d\dT/);
+      return entry;
+    });
+}
+
 async function keysOf(store: ObjectStore, cluster: string): Promise<string[]> {
   const keys: string[] = [];
   for await (const entry of store.list(clusterPrefix(cluster))) keys.push(entry.key);
@@ -89,12 +101,16 @@ describe.skipIf(!pg).each(repoKinds(server))("catalog commands on a %s repositor
     expect((await pgha(["backup", "unpin", second])).code).toBe(0);
     expect((await listed()).find((b) => b.id === second)?.pinned).toBe(false);
     const before = await keysOf(store, "main");
-    const dry = await pgha(["backup", "delete", second]);
+    const dry = await pgha(["backup", "delete", second, "--log-format", "json"]);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stderr).toMatch(/nothing was deleted: add --confirm/);
+    expect(jsonLines(dry.stderr).map((l) => l.level)).toContain("info");
     expect(await keysOf(store, "main")).toEqual(before);
-    const deleted = await pgha(["backup", "delete", second, "--confirm"]);
+    const deleted = await pgha(["backup", "delete", second, "--confirm", "--log-format", "json"]);
     expect(deleted.code, deleted.stderr).toBe(0);
+    expect(jsonLines(deleted.stderr).some((l) => /deleted backup .*, freed /.test(l.message))).toBe(
+      true,
+    );
     expect((await listed()).map((b) => b.id)).toEqual([first]);
     expect((await keysOf(store, "main")).some((k) => k.includes(`/backups/${second}/`))).toBe(
       false,
@@ -130,8 +146,11 @@ describe.skipIf(!pg).each(repoKinds(server))("catalog commands on a %s repositor
     expect(dry.stdout).toMatch(new RegExp(`cluster 'main' in .*: ${before.length} objects`));
     expect(await keysOf(store, "main")).toEqual(before);
 
-    const deleted = await pgha(["cluster", "delete", "main", "--confirm"]);
+    const deleted = await pgha(["cluster", "delete", "main", "--confirm", "--log-format", "json"]);
     expect(deleted.code, deleted.stderr).toBe(0);
+    expect(jsonLines(deleted.stderr).some((l) => /deleted cluster 'main'/.test(l.message))).toBe(
+      true,
+    );
     expect(await keysOf(store, "main")).toEqual([]);
     expect(await keysOf(store, "other")).toEqual([identityKey("other")]);
     const list = await pgha(["cluster", "list", "--json"]);

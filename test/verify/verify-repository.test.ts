@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { beforeEach, describe, expect, it } from "vitest";
 import { compressBuffer } from "../../src/compress/codec.js";
+import { StorageError } from "../../src/errors.js";
 import { memoryLogger } from "../../src/log.js";
 import {
   type BackupManifest,
@@ -215,6 +216,37 @@ describe("verify", () => {
     ]);
     expect(report.findings[0]?.message).toMatch(/is corrupt: its sha256 is [0-9a-f]{64}/);
     expect(report.backups[0]).toMatchObject({ ok: false, restorable: true, hashed: 1 });
+    expect(await readVerifyRecord(store, backupVerifyKey(CLUSTER, backup.id))).toMatchObject({
+      ok: false,
+    });
+  });
+
+  it("names an object whose stored form the store cannot read (a local file's corrupt header) and goes on", async () => {
+    // FsStore.get throws a StorageError marked damaged for a file whose pgha header is
+    // corrupt: verify must report it as corrupt, not stop before the WAL check.
+    const damaged = backup.objects[1]?.key ?? "";
+    const get = store.get.bind(store);
+    store.get = async (key: string) => {
+      if (key === damaged) {
+        throw new StorageError(`/repo/${key} has a corrupt header`, {
+          transient: false,
+          damaged: true,
+        });
+      }
+      return get(key);
+    };
+    await store.delete(walKeys.get(seg(6)) ?? "");
+    const report = await verify(store);
+    expect(report.exit).toBe("integrity");
+    expect(report.findings.map((f) => [f.kind, f.object]).sort()).toEqual(
+      [
+        ["checksum", damaged],
+        ["wal-gap", expect.anything()],
+      ].sort(),
+    );
+    expect(report.findings.find((f) => f.object === damaged)?.message).toMatch(
+      /is corrupt: .*has a corrupt header/,
+    );
     expect(await readVerifyRecord(store, backupVerifyKey(CLUSTER, backup.id))).toMatchObject({
       ok: false,
     });

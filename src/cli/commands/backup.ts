@@ -44,7 +44,7 @@ export async function backupCreateCommand(opts: OptionsOf<"backup create">): Pro
       },
       { fast: opts.fast, label: opts.label, pin: opts.pin },
     );
-    process.stdout.write(`${manifest.id}\n`);
+    progress.print(manifest.id);
     return 0;
   } finally {
     progress.finish();

@@ -17,6 +17,7 @@ import { isPinned, writePin } from "../../repository/pin.js";
 import type { ObjectStore } from "../../storage/object-store.js";
 import { openStore } from "../../storage/open-store.js";
 import { loadContext } from "../context.js";
+import { reportNote } from "../report.js";
 import { formatBytes } from "../table.js";
 
 export type CatalogKind = "backup" | "dump";
@@ -132,16 +133,14 @@ export async function deleteCommand(
   };
   if (!opts.confirm) {
     show(await plan());
-    process.stderr.write("pgha: nothing was deleted: add --confirm to delete it\n");
+    reportNote("nothing was deleted: add --confirm to delete it");
     return 0;
   }
   return withLock(store, config, log, kind, "delete", async (lock) => {
     const p = await plan(); // again under the lock: what the dry run saw may have changed
     show(p);
     await deleteCatalogEntries(store, [p.entry], log, lock);
-    process.stderr.write(
-      `pgha: deleted ${NOUN[kind]} ${id}, freed ${formatBytes(p.entry.bytes)}\n`,
-    );
+    reportNote(`deleted ${NOUN[kind]} ${id}, freed ${formatBytes(p.entry.bytes)}`);
     return 0;
   });
 }

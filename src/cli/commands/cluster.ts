@@ -13,6 +13,7 @@ import { acquireLock, type HeldLock, inspectLocks, LOCK_NAMES } from "../../repo
 import type { ListEntry, ObjectStore } from "../../storage/object-store.js";
 import { openStore } from "../../storage/open-store.js";
 import { loadContext } from "../context.js";
+import { reportNote } from "../report.js";
 import { formatBytes, renderTable } from "../table.js";
 
 async function listAll(store: ObjectStore, cluster: string): Promise<ListEntry[]> {
@@ -75,9 +76,7 @@ export async function clusterDeleteCommand(
   };
   if (!opts.confirm) {
     show(await plan());
-    process.stderr.write(
-      "pgha: nothing was deleted: add --confirm to delete every object of this cluster\n",
-    );
+    reportNote("nothing was deleted: add --confirm to delete every object of this cluster");
     return 0;
   }
   const first = await plan();
@@ -99,8 +98,8 @@ export async function clusterDeleteCommand(
       guard.check();
       await store.deleteLeftover?.(leftover);
     }
-    process.stderr.write(
-      `pgha: deleted cluster '${name}': ${p.keys.length} objects, ${formatBytes(p.summary.bytes)}\n`,
+    reportNote(
+      `deleted cluster '${name}': ${p.keys.length} objects, ${formatBytes(p.summary.bytes)}`,
     );
     return 0;
   } finally {
