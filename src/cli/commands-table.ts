@@ -189,7 +189,7 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
       ".ready, several at once, and records each one stored and verified for wal-push; wal-push starts it\n" +
       "on demand (with --idle-exit 60s), or run it under systemd; SIGTERM stops it after the files in flight",
     args: [],
-    groups: ["repository", "s3", "pgdata", "wal", "parallel", "general"],
+    groups: ["repository", "s3", "pgdata", "wal", "walSpeed", "parallel", "general"],
     exitCodes: ["ok", "usage", "storage", "localIo", "internal"],
     run: async (_, opts) => (await import("./commands/archiver.js")).archiverCommand(opts),
   },
@@ -198,7 +198,7 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
       "the restore prefetcher of a data directory (--prefetch): keeps the segments after the one recovery\n" +
       "last asked for downloaded and verified in pg_wal/.pgha/prefetch; wal-fetch starts it on demand",
     args: [],
-    groups: ["repository", "s3", "pgdata", "wal", "general"],
+    groups: ["repository", "s3", "pgdata", "wal", "walSpeed", "general"],
     exitCodes: ["ok", "usage", "storage", "localIo", "internal"],
     run: async (_, opts) => (await import("./commands/prefetcher.js")).prefetcherCommand(opts),
   },

@@ -34,7 +34,7 @@ export const HOT_COMMANDS: {
       "archive one WAL file; use as archive_command = 'pgha wal-push %p'.\n" +
       "Exits 0 only after the file is stored and verified, or already archived with identical content.",
     args: [arg("<path>", "the WAL file (PostgreSQL's %p, relative to the data directory)")],
-    groups: ["repository", "s3", "wal", "parallel", "general"],
+    groups: ["repository", "s3", "wal", "walSpeed", "parallel", "general"],
     exitCodes: PUSH_CODES,
     run: async ([path], opts) =>
       (await import("./commands/wal-push.js")).walPushCommand(path ?? "", opts),
@@ -47,7 +47,7 @@ export const HOT_COMMANDS: {
       arg("<name>", "WAL file name (PostgreSQL's %f)"),
       arg("<dest>", "where to write it (PostgreSQL's %p, relative to the working directory)"),
     ],
-    groups: ["repository", "s3", "pgdata", "wal", "general"],
+    groups: ["repository", "s3", "pgdata", "wal", "walSpeed", "general"],
     exitCodes: ["ok", "notFound", "failClosed"],
     exitMeanings: {
       ok: "delivered and verified",

@@ -56,6 +56,7 @@ const GROUP_HEADINGS: Record<OptionGroup, string> = {
   pgdata: "Data directory options:",
   postgres: "PostgreSQL options:",
   wal: "WAL archiving options:",
+  walSpeed: "Asynchronous archiving and prefetch options:",
   parallel: "Parallelism options:",
   retention: "Retention options:",
   schedule: "Scheduler options:",

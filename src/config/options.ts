@@ -34,6 +34,7 @@ export type OptionGroup =
   | "retention"
   | "schedule"
   | "wal"
+  | "walSpeed"
   | "general";
 
 /** What a computed default may look at: the environment and the values given explicitly. */
@@ -272,7 +273,7 @@ export const OPTIONS = {
     name: "archive-async",
     env: "PGHA_ARCHIVE_ASYNC",
     placeholder: "<bool>",
-    group: "wal",
+    group: "walSpeed",
     description:
       "wal-push hands files to one background archiver per data directory, which stores several .ready files at once; wal-push still exits 0 only once its file is stored and verified",
     default: "false",
@@ -282,7 +283,7 @@ export const OPTIONS = {
     name: "archive-backlog-warn",
     env: "PGHA_ARCHIVE_BACKLOG_WARN",
     placeholder: "<size>",
-    group: "wal",
+    group: "walSpeed",
     description:
       "with --archive-async: warn (log, wal-push, status) when the WAL waiting to be archived passes this size; nothing is ever dropped",
     default: "1GiB",
@@ -292,7 +293,7 @@ export const OPTIONS = {
     name: "prefetch",
     env: "PGHA_PREFETCH",
     placeholder: "<n>",
-    group: "wal",
+    group: "walSpeed",
     description:
       "wal-fetch keeps up to n segments ahead of recovery downloaded and verified in pg_wal/.pgha/prefetch (a background process); 0 turns it off",
     default: "8",

@@ -19,6 +19,16 @@ async function helpOf(words: string[]): Promise<string> {
 const S3_FLAGS = optionsInGroups(["s3"]).map((key) => `--${OPTIONS[key].name}`);
 
 describe("subcommand help", () => {
+  it("lists the asynchronous archiving and prefetch settings only where they apply", async () => {
+    const speed = ["--archive-async", "--archive-backlog-warn", "--prefetch"];
+    const backup = await helpOf(["backup", "create"]);
+    for (const flag of speed) expect(backup).not.toContain(flag);
+    expect(backup).toContain("--archive-timeout");
+    const push = await helpOf(["wal-push"]);
+    for (const flag of speed) expect(push).toContain(flag);
+    expect(await helpOf(["wal-fetch"])).toContain("--prefetch");
+  });
+
   it("backup --help: its flags, then the setting groups, and the S3 settings compactly", async () => {
     const help = await helpOf(["backup", "create"]);
     const headings = help.split("\n").filter((line) => /^\S.*:$/.test(line));
