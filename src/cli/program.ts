@@ -151,7 +151,7 @@ function addCommand<C extends CommandName>(
   const words = name.split(" ");
   const command = parent
     .command(words.at(-1) ?? name, spec.isDefault ? { isDefault: true } : {})
-    .description(spec.description);
+    .description(helpParagraph(spec.description));
   for (const arg of spec.args) command.argument(arg.name, arg.doc);
   const flags = addFlags(command, name);
   const settings = addSettings(command, spec.groups);
@@ -169,6 +169,14 @@ function addCommand<C extends CommandName>(
     const positionals = args.slice(0, spec.args.length) as (string | undefined)[];
     setCode(await spec.run(positionals, opts));
   });
+}
+
+/**
+ * A command description as one paragraph: the table breaks its lines for the source's
+ * width, and commander wraps again to the terminal's, so kept breaks cut lines short.
+ */
+function helpParagraph(text: string): string {
+  return text.replace(/\s*\n\s*/g, " ");
 }
 
 /** `commands` is the command table; tests pass one whose commands record what they got. */
@@ -201,7 +209,7 @@ export function buildProgram(
       else {
         const spec = PARENTS[word];
         if (spec === undefined) throw new Error(`command table: no parent '${word}'`);
-        parent = program.command(word).description(spec.description);
+        parent = program.command(word).description(helpParagraph(spec.description));
         if (spec.exitCodes) parent.addHelpText("after", helpAfter(spec.help, spec.exitCodes));
         parents.set(word, parent);
       }
