@@ -245,7 +245,7 @@ export const OPTIONS = {
     placeholder: "<conninfo>",
     group: "postgres",
     description:
-      "connection URI for the server (postgresql://user@host:5432/db?sslmode=require); the libpq variables PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD apply too",
+      "the server's connection string: a URI (postgresql://user@host:5432/db?sslmode=require) or libpq keyword=value pairs (host=/var/run/postgresql port=5432 dbname=app); the libpq variables PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD apply too",
     default: { text: "libpq environment" },
     parse: parseText,
   }),

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { parse } from "pg-connection-string";
 import { UsageError } from "../errors.js";
+import { conninfoUri } from "./conninfo.js";
 
 export type ClientTool = "pg_dump" | "pg_dumpall" | "pg_restore" | "psql" | "pg_ctl";
 
@@ -71,7 +72,7 @@ export function libpqEnv(
 ): NodeJS.ProcessEnv {
   const env = { ...base };
   if (!pgConn) return env;
-  const c = parse(pgConn);
+  const c = parse(conninfoUri(pgConn));
   const set = (name: string, value: unknown) => {
     if (value !== undefined && value !== null && value !== "") env[name] = String(value);
   };

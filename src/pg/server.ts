@@ -6,8 +6,9 @@
  */
 import pg from "pg";
 import { parse } from "pg-connection-string";
-import { PostgresError } from "../errors.js";
+import { PostgresError, UsageError } from "../errors.js";
 import { parseSegmentFileName } from "../wal/names.js";
+import { conninfoUri } from "./conninfo.js";
 
 export interface ServerFacts {
   versionNum: number;
@@ -48,7 +49,7 @@ export class PgServer {
     let client: pg.Client;
     try {
       // Parsed here, so that `database` really overrides what the URI names.
-      const parsed = connectionString ? parse(connectionString) : {};
+      const parsed = connectionString ? parse(conninfoUri(connectionString)) : {};
       client = new pg.Client({
         // The backup session idles for as long as the upload takes: keep NATs from dropping it.
         keepAlive: true,
@@ -57,6 +58,7 @@ export class PgServer {
         ...(options.connectTimeoutMs ? { connectionTimeoutMillis: options.connectTimeoutMs } : {}),
       });
     } catch (error) {
+      if (error instanceof UsageError) throw error;
       throw new PostgresError(`cannot use --pg-conn: ${(error as Error).message}`, {
         hint: "give a URI such as postgresql://user@host:5432/db?sslmode=require",
         cause: error,
