@@ -206,6 +206,21 @@ export async function probeAtomicIfAbsent(putIfAbsent: () => Promise<unknown>): 
   return false;
 }
 
+/**
+ * learnCapabilities of a store that probes with a conditional PUT: what an earlier probe of
+ * the repository recorded (`known`) is taken as it is; otherwise the probe decides, while
+ * the store does not know yet. Undefined: nothing to learn.
+ */
+export async function learnAtomicIfAbsent(
+  current: StoreCapabilities,
+  known: Partial<StoreCapabilities> | undefined,
+  putIfAbsent: () => Promise<unknown>,
+): Promise<Honoured | undefined> {
+  if (known?.atomicIfAbsent !== undefined) return known.atomicIfAbsent;
+  if (current.atomicIfAbsent !== "unknown") return undefined;
+  return probeAtomicIfAbsent(putIfAbsent);
+}
+
 const KEY_SEGMENT = /^[A-Za-z0-9._-]+$/;
 
 /** Throws unless key follows the key rules above (this is what keeps fs.ts inside its root). */

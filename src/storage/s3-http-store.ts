@@ -28,8 +28,8 @@ import type * as Store from "./object-store.js";
 import {
   assertValidKey,
   assertValidMetadata,
+  learnAtomicIfAbsent,
   PROBE_BODY,
-  probeAtomicIfAbsent,
   refuseIfPresent,
 } from "./object-store.js";
 import { classify } from "./s3-errors.js";
@@ -204,13 +204,10 @@ export class S3HttpStore implements Store.ObjectStore {
     probeKey: string,
     known?: Partial<Store.StoreCapabilities>,
   ): Promise<Partial<Store.StoreCapabilities>> {
-    let atomicIfAbsent = known?.atomicIfAbsent;
-    if (atomicIfAbsent === undefined) {
-      if (this.capabilities.atomicIfAbsent !== "unknown") return {};
-      atomicIfAbsent = await probeAtomicIfAbsent(() =>
-        this.putObject(probeKey, PROBE_BODY, {}, true),
-      );
-    }
+    const atomicIfAbsent = await learnAtomicIfAbsent(this.capabilities, known, () =>
+      this.putObject(probeKey, PROBE_BODY, {}, true),
+    );
+    if (atomicIfAbsent === undefined) return {};
     this.capabilities = { ...this.capabilities, atomicIfAbsent };
     return { atomicIfAbsent };
   }

@@ -40,8 +40,8 @@ import type * as Store from "./object-store.js";
 import {
   assertValidKey,
   assertValidMetadata,
+  learnAtomicIfAbsent,
   PROBE_BODY,
-  probeAtomicIfAbsent,
   refuseIfPresent,
 } from "./object-store.js";
 import { classify } from "./s3-errors.js";
@@ -313,24 +313,20 @@ export class S3Store implements Store.ObjectStore {
     probeKey: string,
     known?: Partial<Store.StoreCapabilities>,
   ): Promise<Partial<Store.StoreCapabilities>> {
-    let atomicIfAbsent = known?.atomicIfAbsent;
-    if (atomicIfAbsent === undefined) {
-      if (this.capabilities.atomicIfAbsent !== "unknown") return {};
-      const Key = this.fullKey(probeKey);
-      atomicIfAbsent = await probeAtomicIfAbsent(() =>
-        this.send(`probe PUT ${this.url}/${probeKey}`, () =>
-          this.client.send(
-            new PutObjectCommand({
-              Bucket: this.bucket,
-              Key,
-              Body: PROBE_BODY,
-              IfNoneMatch: "*",
-              ...this.md5(PROBE_BODY),
-            }),
-          ),
+    const atomicIfAbsent = await learnAtomicIfAbsent(this.capabilities, known, () =>
+      this.send(`probe PUT ${this.url}/${probeKey}`, () =>
+        this.client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: this.fullKey(probeKey),
+            Body: PROBE_BODY,
+            IfNoneMatch: "*",
+            ...this.md5(PROBE_BODY),
+          }),
         ),
-      );
-    }
+      ),
+    );
+    if (atomicIfAbsent === undefined) return {};
     this.capabilities = { ...this.capabilities, atomicIfAbsent };
     return { atomicIfAbsent };
   }
