@@ -13,8 +13,9 @@
  * In an incremental backup (`task.parents`), a relation file the parent mapped is stored
  * as a delta entry of the blocks whose hash differs from the parent's (or that lie past
  * the parent's size), or not at all when none do; another file of the parent's size is
- * stored only if its sha256 differs. Both keep what they will store in a Spool while the
- * file is read (the tar header needs the size), so the stored bytes are the hashed bytes.
+ * stored (whole, read again) only if its sha256 differs. The changed blocks are kept in a
+ * Spool while the file is read (the delta entry's tar header needs its size), so the
+ * stored blocks are the hashed blocks.
  */
 import { createHash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
@@ -234,7 +235,7 @@ async function packFile(
   if (spool && parent && file.mapped && parent.blocks)
     return packChangedBlocks(file, parent.blocks, handle, buffers, tar, spool);
   if (spool && parent && !file.mapped && parent.size === entry.size)
-    return packIfChanged(file, parent, handle, buffers, tar, spool);
+    return packIfChanged(file, parent, handle, buffers, tar);
   return packWhole(file, handle, buffers, tar);
 }
 
@@ -261,33 +262,28 @@ async function packWhole(
   return { sha256: hash.digest("hex"), ...(map ? { blocks: map.end() } : {}) };
 }
 
-/** A file compared whole with the parent's copy (same size): stored only if it differs. */
+/**
+ * A file compared whole with the parent's copy (same size): read and hashed; stored whole
+ * only if it differs, by a second read whose bytes the stored sha256 is taken from (a
+ * file that changes between the reads is stored as the second read saw it).
+ */
 async function packIfChanged(
   file: FileToPack,
   parent: ParentFile,
   handle: FileHandle,
   buffers: readonly [Buffer, Buffer],
   tar: TarSink,
-  spool: Spool,
 ): Promise<PackedFile> {
-  const { entry } = file;
   const hash = createHash("sha256");
-  spool.clear();
-  await readWalkedSize(entry, handle, buffers, async (chunk) => {
+  await readWalkedSize(file.entry, handle, buffers, async (chunk) => {
     hash.update(chunk);
-    await spool.append(chunk);
-    tar.progress(chunk.length);
   });
   const sha256 = hash.digest("hex");
   if (sha256 === parent.sha256) {
-    spool.clear();
+    tar.progress(file.entry.size);
     return { sha256, stored: "none", from: parent.holder };
   }
-  tar.put(tarHeaderOf(entry, entry.size));
-  await drainInto(spool, buffers[0], tar);
-  const pad = padding(entry.size);
-  if (pad > 0) tar.put(ZEROS.subarray(0, pad));
-  return { sha256 };
+  return packWhole(file, handle, buffers, tar);
 }
 
 /**
