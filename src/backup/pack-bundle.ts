@@ -177,7 +177,7 @@ export async function packBundle(task: PackTask, sink: PackSink): Promise<PackRe
 }
 
 /** The tar stream of the bundle being packed. */
-interface TarSink {
+export interface TarSink {
   /** Puts tar bytes in; `bytes` may be reused once this returns. */
   put(bytes: Uint8Array): void;
   /** Hands what was compressed to the sink (waits while its window is full). */
@@ -185,7 +185,7 @@ interface TarSink {
   progress(bytes: number): void;
 }
 
-interface FileToPack {
+export interface FileToPack {
   entry: WalkEntry;
   absPath: string;
   /** A relation file: gets a block map. */
@@ -290,8 +290,15 @@ async function packIfChanged(
  * A relation file the parent mapped: its blocks hashed and compared with the parent's;
  * the changed ones, and those past the parent's size, into a delta entry. A file that
  * shrank keeps only the blocks of its new size (the entry says the size).
+ *
+ * A file of the parent's size is most often unchanged: it is read once and only its
+ * blocks are hashed. If every block is the parent's, so is the file and its sha256 (the
+ * parent's entry says it); if not, a second read takes the file's sha256 and must see the
+ * same blocks, else (the file changed between the reads) it is read once more, hashing
+ * blocks and file together, which is what a file of another size gets from the start.
+ * (Exported for its test.)
  */
-async function packChangedBlocks(
+export async function packChangedBlocks(
   file: FileToPack,
   parentMap: { hashes: string; from: string },
   handle: FileHandle,
@@ -300,41 +307,71 @@ async function packChangedBlocks(
   spool: Spool,
 ): Promise<PackedFile> {
   const { entry } = file;
+  const parentSize = file.parent?.size;
   const parent = {
     hashes: Buffer.from(parentMap.hashes, "base64"),
     from: Buffer.from(parentMap.from, "base64"),
   };
   if (parent.hashes.length !== parent.from.length * BLOCK_HASH_BYTES)
     return packWhole(file, handle, buffers, tar); // not a map this pgha wrote: store it whole
+  let probablyUnchanged = entry.size === parentSize;
+  let progressed = false;
+  for (;;) {
+    const hash = probablyUnchanged ? undefined : createHash("sha256");
+    const changed: number[] = [];
+    spool.clear();
+    const map = new BlockMapper(entry.size, file.chainIndex, async (block, bytes, digest) => {
+      if (block < parent.from.length && digest.equals(hashOf(parent.hashes, block)))
+        return parent.from[block] as number;
+      changed.push(block);
+      await spool.append(bytes);
+      return file.chainIndex;
+    });
+    await readWalkedSize(entry, handle, buffers, async (chunk) => {
+      hash?.update(chunk);
+      await map.write(chunk);
+      if (!progressed) tar.progress(chunk.length);
+    });
+    progressed = true;
+    const blocks = map.end();
+    if (changed.length === 0 && entry.size === parentSize && file.parent) {
+      spool.clear();
+      return { sha256: file.parent.sha256, stored: "none", blocks };
+    }
+    const sha256 = hash ? hash.digest("hex") : await hashIfSame(entry, handle, buffers, map);
+    if (sha256 === undefined) {
+      probablyUnchanged = false;
+      continue;
+    }
+    const head = { blockSize: BLOCK_SIZE, fileSize: entry.size, blocks: Uint32Array.from(changed) };
+    const size = deltaEntrySize(head);
+    tar.put(tarHeaderOf(entry, size));
+    tar.put(encodeDeltaHead(head));
+    await drainInto(spool, buffers[0], tar);
+    const pad = padding(size);
+    if (pad > 0) tar.put(ZEROS.subarray(0, pad));
+    return { sha256, stored: "blocks", blocks };
+  }
+}
+
+/** The file's sha256 from another read, if every block reads as `first` saw it. */
+async function hashIfSame(
+  entry: WalkEntry,
+  handle: FileHandle,
+  buffers: readonly [Buffer, Buffer],
+  first: BlockMapper,
+): Promise<string | undefined> {
   const hash = createHash("sha256");
-  const changed: number[] = [];
-  spool.clear();
-  const map = new BlockMapper(entry.size, file.chainIndex, async (block, bytes, digest) => {
-    if (block < parent.from.length && digest.equals(hashOf(parent.hashes, block)))
-      return parent.from[block] as number;
-    changed.push(block);
-    await spool.append(bytes);
-    return file.chainIndex;
+  let same = true;
+  const again = new BlockMapper(entry.size, 0, async (block, _bytes, digest) => {
+    if (!digest.equals(first.hashOf(block))) same = false;
+    return 0;
   });
   await readWalkedSize(entry, handle, buffers, async (chunk) => {
     hash.update(chunk);
-    await map.write(chunk);
-    tar.progress(chunk.length);
+    await again.write(chunk);
   });
-  const blocks = map.end();
-  const sha256 = hash.digest("hex");
-  if (changed.length === 0 && entry.size === file.parent?.size) {
-    spool.clear();
-    return { sha256, stored: "none", blocks };
-  }
-  const head = { blockSize: BLOCK_SIZE, fileSize: entry.size, blocks: Uint32Array.from(changed) };
-  const size = deltaEntrySize(head);
-  tar.put(tarHeaderOf(entry, size));
-  tar.put(encodeDeltaHead(head));
-  await drainInto(spool, buffers[0], tar);
-  const pad = padding(size);
-  if (pad > 0) tar.put(ZEROS.subarray(0, pad));
-  return { sha256, stored: "blocks", blocks };
+  return same ? hash.digest("hex") : undefined;
 }
 
 function hashOf(hashes: Buffer, block: number): Buffer {
@@ -378,6 +415,11 @@ class BlockMapper {
     const count = blockCount(size);
     this.hashes = Buffer.alloc(count * BLOCK_HASH_BYTES);
     this.from = new Uint8Array(count);
+  }
+
+  /** Block `block`'s hash, once the block has passed. */
+  hashOf(block: number): Buffer {
+    return hashOf(this.hashes, block);
   }
 
   private lengthOf(block: number): number {

@@ -4,17 +4,18 @@
  * entries rebuild every file exactly (the manifest's size and sha256).
  */
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { type FileHandle, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tar from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BLOCK_HASH_BYTES, decodeBlockMap } from "../../src/backup/block-map.js";
 import { BLOCK_SIZE, DeltaDecoder } from "../../src/backup/delta-entry.js";
-import { packBundle } from "../../src/backup/pack-bundle.js";
+import { packBundle, packChangedBlocks } from "../../src/backup/pack-bundle.js";
 import { indexParentFiles } from "../../src/backup/parent-files.js";
+import { Spool } from "../../src/backup/spool.js";
 import type { WalkEntry } from "../../src/backup/walk.js";
-import type { BackupFileEntry } from "../../src/repository/backup-manifest.js";
+import type { BackupFileEntry, BlockMap } from "../../src/repository/backup-manifest.js";
 import { dirEntry as dir, fileEntry as file, makeBackupManifest } from "../helpers/builders.js";
 
 const none = { algorithm: "none" } as const;
@@ -241,5 +242,64 @@ describe("incremental bundles", () => {
     expect(incr.files[0]?.stored).toBeUndefined();
     expect(incr.stored.get("base/5/1000")?.equals(bytes)).toBe(true);
     expect([...decodeBlockMap(incr.files[0] as BackupFileEntry, 2).from]).toEqual([1, 1]);
+  });
+});
+
+describe("a relation file that changes while it is read", () => {
+  it("is read again, blocks and sha256 together, when the second read sees other blocks", async () => {
+    const parentBytes = blocksOf(3, 1);
+    const first = Buffer.from(parentBytes);
+    first[BLOCK_SIZE] = 0xaa; // block 1 changed since the parent
+    const later = Buffer.from(first);
+    later[2 * BLOCK_SIZE] = 0xbb; // and block 2 while the backup reads it
+    let reads = 0;
+    const handle = {
+      read: async (buffer: Buffer, offset: number, length: number, position: number) => {
+        if (position === 0) reads++;
+        const source = reads === 1 ? first : later;
+        const n = source.copy(buffer, offset, position, Math.min(position + length, source.length));
+        return { bytesRead: n, buffer };
+      },
+    } as unknown as FileHandle;
+    const full = await (async () => {
+      const root = await mkdtemp(join(tmpdir(), "pgha-incr-"));
+      try {
+        await mkdir(join(root, "base", "5"), { recursive: true });
+        await writeFile(join(root, "base/5/1"), parentBytes);
+        return (await pack(root, [file("base/5/1", parentBytes.length)]))
+          .files[0] as BackupFileEntry;
+      } finally {
+        await rm(root, { recursive: true, force: true });
+      }
+    })();
+    const out: Buffer[] = [];
+    const packed = await packChangedBlocks(
+      {
+        entry: file("base/5/1", later.length),
+        absPath: "base/5/1",
+        mapped: true,
+        chainIndex: 1,
+        parent: {
+          size: full.size,
+          sha256: full.sha256,
+          holder: "P",
+          blocks: full.blocks as BlockMap,
+        },
+      },
+      full.blocks as BlockMap,
+      handle,
+      [Buffer.alloc(1 << 20), Buffer.alloc(1 << 20)],
+      {
+        put: (bytes) => void out.push(Buffer.from(bytes)),
+        flush: async () => undefined,
+        progress: () => undefined,
+      },
+      new Spool(),
+    );
+    expect(reads).toBe(3); // blocks; file hash that saw block 2 change; blocks and file again
+    expect(packed.stored).toBe("blocks");
+    expect(packed.sha256).toBe(sha(later));
+    const entry = Buffer.concat(out).subarray(512, 512 + 24 + 8 + 2 * BLOCK_SIZE);
+    expect(assemble(parentBytes, entry).equals(later)).toBe(true);
   });
 });
