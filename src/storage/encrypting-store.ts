@@ -22,7 +22,12 @@
  *   whether a stored size fits a body size (verify).
  */
 import { PassThrough, type Readable } from "node:stream";
-import { createDecryptStream, createEncryptStream, encryptBytes } from "../crypto/age.js";
+import {
+  createDecryptStream,
+  createEncryptStream,
+  encryptBytes,
+  NoMatchingIdentityError,
+} from "../crypto/age.js";
 import { IntegrityError, PghaError, UsageError } from "../errors.js";
 import type { Logger } from "../log.js";
 import {
@@ -159,6 +164,12 @@ export class EncryptingStore implements Store.ObjectStore {
 
   /** A codec error, with the object's name. */
   private explain(key: string, error: unknown): Error {
+    if (error instanceof NoMatchingIdentityError) {
+      return new IntegrityError(
+        `cannot decrypt ${this.url}/${key}: ${error.message.replace(/^age: /, "")}`,
+        "the identity file (or passphrase) must be one of the recipients the repository's objects are encrypted to (v1/encryption.json lists them)",
+      );
+    }
     if (error instanceof IntegrityError) {
       return new IntegrityError(
         `${this.url}/${key} failed authentication: ${error.message}`,
@@ -188,10 +199,14 @@ export class EncryptingStore implements Store.ObjectStore {
       [RECIPIENTS_METADATA]: recipientsFingerprint(texts),
     };
     if (body instanceof Uint8Array) {
-      return this.inner.put(key, encryptBytes(Buffer.from(body.buffer, body.byteOffset, body.byteLength), recipients), {
-        ...options,
-        metadata,
-      });
+      return this.inner.put(
+        key,
+        encryptBytes(Buffer.from(body.buffer, body.byteOffset, body.byteLength), recipients),
+        {
+          ...options,
+          metadata,
+        },
+      );
     }
     const encrypt = createEncryptStream(recipients);
     body.on("error", (error) => encrypt.destroy(error));

@@ -14,6 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
+import type { EncryptionSettings } from "../config/load.js";
 import {
   type AgeIdentity,
   type AgeRecipient,
@@ -24,14 +25,12 @@ import {
   parseRecipient,
   publicKeyOf,
 } from "../crypto/age.js";
-import type { EncryptionSettings } from "../config/load.js";
 import { AlreadyExistsError, describeSystemError, PghaError, UsageError } from "../errors.js";
 import { readRepositoryKey } from "../repository/encryption-marker.js";
 import { ENCRYPTION_KEY_KEY } from "../repository/keys.js";
 import type { ObjectStore } from "./object-store.js";
 
 export type EncryptionMode = "keys" | "passphrase";
-
 
 /** What the object's metadata records of the recipients it was encrypted to (rekey skips equal ones). */
 export function recipientsFingerprint(recipients: readonly string[]): string {
@@ -154,9 +153,9 @@ export class EncryptionKeys {
     }
     let text: string;
     try {
-      text = decryptBytes(cipher, [{ type: "scrypt", passphrase: await this.passphrase() }]).toString(
-        "utf8",
-      );
+      text = decryptBytes(cipher, [
+        { type: "scrypt", passphrase: await this.passphrase() },
+      ]).toString("utf8");
     } catch (error) {
       if (error instanceof UsageError) throw error;
       throw new UsageError(
