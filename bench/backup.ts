@@ -16,10 +16,13 @@
  *      the server user under /usr/bin/time (peak RSS, CPU time), after the archiver is idle
  *      and a global `sync`, followed by a timed `sync` (pgha fsyncs what it stores, the
  *      pipeline does not: "+sync" shows both with their data on disk);
- *   3. points archive_command at the S3 test server (test/helpers/s3-server.ts: MinIO if a
+ *   3. points archive_command at a new local repository encrypted with age (a key made for
+ *      the run) and runs the rounds of pgha backups and fetches there at the default job
+ *      count: the "encrypted / unencrypted" ratios (target <= 1.10x);
+ *   4. points archive_command at the S3 test server (test/helpers/s3-server.ts: MinIO if a
  *      container engine answers, else s3rver) and runs the same rounds of pgha backups and
  *      fetches there;
- *   4. prints a table, the pgha/pg_basebackup ratios and PASS/FAIL against the targets,
+ *   5. prints a table, the pgha/pg_basebackup ratios and PASS/FAIL against the targets,
  *      and writes .bench/backup.json.
  *
  * BENCH_PGHA_BASELINE=DIR adds the same backups and fetches run by another built checkout
@@ -39,9 +42,10 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm, stat } from "node:fs/promises";
+import { chown, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { OPTIONS } from "../src/config/options.js";
+import { generateX25519Identity } from "../src/crypto/age.js";
 import { PG_BIN, PgCluster, serverOwnedTempDir, serverUser } from "../test/helpers/pg-cluster.js";
 import { PGHA_ENTRY, pghaCommandLine, REPO_ROOT, runPgha } from "../test/helpers/pgha.js";
 import { type S3TestServer, s3Env, startS3Server } from "../test/helpers/s3-server.js";
@@ -126,7 +130,7 @@ async function archiverIdle(cluster: PgCluster, timeoutMs = 600_000): Promise<vo
 // ---------------------------------------------------------------------------------------
 // Variants
 
-type Repo = "local" | "s3";
+type Repo = "local" | "local-age" | "s3";
 
 interface Variant {
   id: string;
@@ -142,7 +146,10 @@ interface Variant {
 }
 
 function variantsOf(repo: Repo): Variant[] {
-  const where = repo === "local" ? "local repo" : "S3";
+  const where =
+    repo === "local" ? "local repo" : repo === "local-age" ? "local repo, encrypted" : "S3";
+  // The encrypted rows: the default job count only, against the same unencrypted row.
+  const counts = repo === "local-age" ? [DEFAULT_JOBS] : JOB_COUNTS;
   const pgha = (
     kind: "backup" | "fetch",
     jobs: number | undefined,
@@ -159,8 +166,8 @@ function variantsOf(repo: Repo): Variant[] {
   });
   const out: Variant[] = [];
   for (const kind of ["backup", "fetch"] as const) {
-    for (const jobs of JOB_COUNTS) out.push(pgha(kind, jobs, false));
-    if (BASELINE) out.push(pgha(kind, undefined, true));
+    for (const jobs of counts) out.push(pgha(kind, jobs, false));
+    if (BASELINE && repo !== "local-age") out.push(pgha(kind, undefined, true));
     if (kind === "backup" && repo === "local") {
       out.push({
         id: "pg_basebackup",
@@ -365,6 +372,35 @@ async function runPgBasebackup(setup: Setup, round: number): Promise<Sample> {
   return sampleOf(round, run, syncMs, { rawBytes, storedBytes });
 }
 
+/**
+ * Points archive_command at a new local repository encrypted to a key made for the run;
+ * returns pgha's environment for it.
+ */
+async function switchToEncrypted(setup: Setup): Promise<Record<string, string>> {
+  const repo = await serverOwnedTempDir("pgha-bench-repo-age-");
+  onCleanup(repo, () => rm(repo, { recursive: true, force: true }));
+  const { secretKey, publicKey } = generateX25519Identity();
+  const keyFile = join(setup.scratch, "bench.key");
+  await writeFile(keyFile, `${secretKey}\n`, { mode: 0o600 });
+  const user = serverUser();
+  if (user) await chown(keyFile, user.uid, user.gid);
+  const encrypted = {
+    PGHA_REPO: repo,
+    PGHA_ENCRYPTION_RECIPIENTS: publicKey,
+    PGHA_ENCRYPTION_IDENTITY_FILE: keyFile,
+  };
+  const { cluster } = setup;
+  await cluster.sql(`ALTER SYSTEM SET archive_command = ${sqlString(archiveCommand(encrypted))}`);
+  await cluster.sql("SELECT pg_reload_conf()");
+  await new Promise((r) => setTimeout(r, 2000));
+  await cluster.sql(
+    "CREATE TABLE IF NOT EXISTS bench_switch (i int); INSERT INTO bench_switch VALUES (1)",
+  );
+  await cluster.sql("SELECT pg_switch_wal()");
+  await archiverIdle(cluster);
+  return { ...setup.localEnv, ...encrypted };
+}
+
 /** Points archive_command at the S3 test server; returns pgha's environment for it. */
 async function switchToS3(setup: Setup, server: S3TestServer): Promise<Record<string, string>> {
   const s3 = s3Env(server, `bench-${randomBytes(6).toString("hex")}`);
@@ -545,6 +581,10 @@ async function main(): Promise<void> {
     log(`profiled pgha backup (not reported): ${describe(sample)}; profile in ${profileDir}`);
   }
 
+  const encrypted = variantsOf("local-age");
+  for (const variant of encrypted) samples.set(variant, []);
+  await runRounds(setup, await switchToEncrypted(setup), encrypted, samples);
+
   let s3Kind: string | undefined;
   const remote = variantsOf("s3");
   for (const variant of remote) samples.set(variant, []);
@@ -560,7 +600,7 @@ async function main(): Promise<void> {
     throw new Error(`S3 variants: ${(error as Error).message}`);
   }
 
-  const results = [...local, ...remote].map((v) =>
+  const results = [...local, ...encrypted, ...remote].map((v) =>
     summarize(
       s3Kind && v.repo === "s3" ? { ...v, label: v.label.replace("S3", `S3, ${s3Kind}`) } : v,
       samples.get(v) ?? [],
@@ -583,12 +623,22 @@ async function main(): Promise<void> {
     peakRssMb: { value: pghaRss, limit: RSS_LIMIT_MB, pass: pghaRss < RSS_LIMIT_MB },
   };
 
+  // The issue's target: encrypted within 1.10x of unencrypted, backups and restores.
+  const ratioOf = (kind: Variant["kind"]) => {
+    const e = results.find((r) => r.kind === kind && r.repo === "local-age");
+    const p = results.find(
+      (r) => r.kind === kind && r.repo === "local" && r.jobs === DEFAULT_JOBS && !r.baseline,
+    );
+    return e && p ? e.medianWallMs / p.medianWallMs : null;
+  };
+  const encryptionRatios = { backup: ratioOf("backup"), fetch: ratioOf("fetch") };
   const machine = machineFacts();
   const report = {
     date: new Date().toISOString(),
     durationSec: Math.round((Date.now() - began) / 1000),
     machine,
     postgres: pgVersion,
+    encryptionRatios,
     zstd: toolVersion(ZSTD, ["--version"]),
     s3: s3Kind,
     pgbenchScale: SCALE,
@@ -619,6 +669,7 @@ async function main(): Promise<void> {
       `+sync s = median of wall + a global sync right after; machine cpu s = busy time of all CPUs during the run\n` +
       `${verdict(targets.timeRatio.pass)}  time pgha (--jobs ${DEFAULT_JOBS}, the default)/pg_basebackup = ${timeRatio.toFixed(2)} (target <= ${TIME_RATIO_LIMIT.toFixed(1)})\n` +
       `${verdict(targets.peakRssMb.pass)}  peak RSS of pgha, every job count = ${pghaRss.toFixed(1)} MB (target < ${RSS_LIMIT_MB} MB)\n` +
+      `encrypted / unencrypted local (--jobs ${DEFAULT_JOBS}, median wall, target <= 1.10x): backup ${fixed(encryptionRatios.backup, 2, "x")}, fetch ${fixed(encryptionRatios.fetch, 2, "x")} (the encrypted rounds run after the unencrypted ones)\n` +
       `written to ${OUT_FILE}\n`,
   );
 }
