@@ -90,10 +90,13 @@ describe.skipIf(!pg).each(repoKinds(server))("an encrypted %s repository", (kind
     expect(JSON.parse(drill.stdout).passed).toBe(true);
     const listed = await runPgha(["drill", "list", "--json"], { env });
     expect(listed.code, listed.stderr).toBe(0);
+    const pinned = await runPgha(["backup", "pin", backupIds[0] as string], { env });
+    expect(pinned.code, pinned.stderr).toBe(0);
     const verified = await runPgha(["verify"], { env });
     expect(verified.code, verified.stdout + verified.stderr).toBe(0);
     const backups = JSON.parse((await runPgha(["backup", "list", "--json"], { env })).stdout);
     expect(backups.length).toBe(2);
+    expect(backups.find((b: { id: string }) => b.id === backupIds[0])?.pinned).toBe(true);
     // Every object but the plain ones is age, marked as such in its metadata.
     const kinds = new Set<string>();
     for await (const entry of raw.list("v1/")) {
