@@ -17,8 +17,8 @@ import {
   NoMatchingIdentityError,
   readHeader,
 } from "../../src/crypto/age.js";
+import { open } from "../../src/crypto/age-primitives.js";
 import { payloadKey } from "../../src/crypto/age-stream.js";
-import { open } from "../../src/crypto/chacha20-poly1305.js";
 import { IntegrityError } from "../../src/errors.js";
 import { runTransform } from "./age-fixtures.js";
 
