@@ -7,8 +7,7 @@
  * single spaces, LF only.
  */
 import { createHmac, hkdfSync, timingSafeEqual } from "node:crypto";
-import { decodeBase64, encodeBase64 } from "./age-base64.js";
-import { failedAuthentication } from "./age-errors.js";
+import { decodeBase64, encodeBase64, failedAuthentication } from "./age-primitives.js";
 
 export const AGE_INTRO = "age-encryption.org/v1\n";
 const INTRO_BYTES = Buffer.from(AGE_INTRO, "latin1");

@@ -4,8 +4,8 @@
  * recipients, and finding the file key a header holds for the identities.
  */
 import { UsageError } from "../errors.js";
-import { failedAuthentication, NoMatchingIdentityError } from "./age-errors.js";
 import { type ParsedHeader, type Stanza, verifyHeaderMac } from "./age-header.js";
+import { failedAuthentication, NoMatchingIdentityError } from "./age-primitives.js";
 import {
   DEFAULT_SCRYPT_LOG_N,
   DEFAULT_SCRYPT_MAX_LOG_N,

@@ -9,7 +9,6 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Transform } from "node:stream";
-import { failedAuthentication } from "./age-errors.js";
 import { formatHeader, parseHeader } from "./age-header.js";
 import {
   type AgeIdentity,
@@ -18,7 +17,10 @@ import {
   unwrapHeader,
   wrapForRecipients,
 } from "./age-keys.js";
+import { failedAuthentication } from "./age-primitives.js";
 import {
+  DecryptTransform,
+  EncryptTransform,
   newPayloadNonce,
   openPayload,
   PAYLOAD_NONCE_BYTES,
@@ -26,9 +28,7 @@ import {
   sealedLength,
   sealPayloadInto,
 } from "./age-stream.js";
-import { DecryptTransform, EncryptTransform } from "./age-transforms.js";
 
-export { NoMatchingIdentityError } from "./age-errors.js";
 export { isAgeFile } from "./age-header.js";
 export {
   type AgeIdentity,
@@ -38,6 +38,7 @@ export {
   parseRecipient,
   publicKeyOf,
 } from "./age-keys.js";
+export { NoMatchingIdentityError } from "./age-primitives.js";
 
 const FILE_KEY_BYTES = 16;
 

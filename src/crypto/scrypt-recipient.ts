@@ -4,10 +4,15 @@
  * N = 2^logN, r = 8, p = 1). An scrypt stanza must be the only stanza of a header.
  */
 import { randomBytes, scryptSync } from "node:crypto";
-import { decodeBase64, encodeBase64 } from "./age-base64.js";
-import { failedAuthentication } from "./age-errors.js";
 import type { Stanza } from "./age-header.js";
-import { TAG_BYTES, unwrapFileKey, wrapFileKey } from "./chacha20-poly1305.js";
+import {
+  decodeBase64,
+  encodeBase64,
+  failedAuthentication,
+  TAG_BYTES,
+  unwrapFileKey,
+  wrapFileKey,
+} from "./age-primitives.js";
 
 export const SCRYPT_STANZA = "scrypt";
 export const DEFAULT_SCRYPT_LOG_N = 18;

@@ -12,11 +12,16 @@ import {
   hkdfSync,
   type KeyObject,
 } from "node:crypto";
-import { decodeBase64, encodeBase64 } from "./age-base64.js";
-import { failedAuthentication } from "./age-errors.js";
 import type { Stanza } from "./age-header.js";
+import {
+  decodeBase64,
+  encodeBase64,
+  failedAuthentication,
+  TAG_BYTES,
+  unwrapFileKey,
+  wrapFileKey,
+} from "./age-primitives.js";
 import { decodeBech32, encodeBech32 } from "./bech32.js";
-import { TAG_BYTES, unwrapFileKey, wrapFileKey } from "./chacha20-poly1305.js";
 
 export const X25519_STANZA = "X25519";
 const PUBLIC_HRP = "age";

@@ -2,8 +2,8 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { decryptBytes, encryptBytes, readHeader, rewrapHeader } from "../../src/crypto/age.js";
-import { decodeBase64, encodeBase64 } from "../../src/crypto/age-base64.js";
 import { formatHeader, parseHeader } from "../../src/crypto/age-header.js";
+import { decodeBase64, encodeBase64 } from "../../src/crypto/age-primitives.js";
 import { IntegrityError } from "../../src/errors.js";
 import { KIB, newKeyPair, randomData } from "./age-fixtures.js";
 

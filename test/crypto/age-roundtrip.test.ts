@@ -96,7 +96,7 @@ describe("age round trips", () => {
     expect(() => decryptBytes(sealed, [newKeyPair().identity])).toThrow(/no identity matches/);
   });
 
-  it("encrypts to a passphrase with the default work factor 2^18", () => {
+  it("encrypts to a passphrase with the default work factor 2^18", { timeout: 30_000 }, () => {
     const sealed = encryptBytes(Buffer.from("x"), [{ type: "scrypt", passphrase: "pw" }]);
     const header = readHeader(sealed);
     if (header === "incomplete") throw new Error("incomplete header");
