@@ -67,7 +67,8 @@ import {
   writeBenchReport,
 } from "./common.js";
 
-const SCALE = 50;
+/** BENCH_SCALE=N: a smaller cluster for a quick run on a loaded machine. */
+const SCALE = Number(process.env.BENCH_SCALE ?? 50);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** pgha's own default job count on this machine. */
 const DEFAULT_JOBS = OPTIONS.jobs.default.compute();

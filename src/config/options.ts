@@ -239,8 +239,8 @@ export const OPTIONS = {
     placeholder: "<age1...,...>",
     group: "encryption",
     description:
-      "encrypt every object pgha writes (age format) to these X25519 public keys, separated by commas or spaces; writing needs no secret (config file or environment only)",
-    default: { text: "the public keys of --encryption-identity-file's identities, else none" },
+      "encrypt every object pgha writes (age format) to these X25519 public keys, separated by commas or spaces; writing needs no secret",
+    default: { text: "the public keys of encryption-identity-file's identities, else none" },
     parse: parseRecipients,
   }),
   encryptionIdentityFile: option({
@@ -249,7 +249,7 @@ export const OPTIONS = {
     placeholder: "<path>",
     group: "encryption",
     description:
-      "age identity file (AGE-SECRET-KEY-1... lines, 'pgha key generate' writes one) that reads an encrypted repository; refused when group or others may read it (config file or environment only)",
+      "age identity file (AGE-SECRET-KEY-1... lines, 'pgha key generate' writes one) that reads an encrypted repository; refused when group or others may read it",
     default: { text: "none" },
     parse: parseAbsolutePath,
   }),
@@ -259,7 +259,7 @@ export const OPTIONS = {
     placeholder: "<path>",
     group: "encryption",
     description:
-      "passphrase mode: a file whose first line is the passphrase that unlocks the repository's own key (PGHA_ENCRYPTION_PASSPHRASE gives it directly); refused when group or others may read it (config file or environment only)",
+      "passphrase mode: a file whose first line is the passphrase that unlocks the repository's own key (PGHA_ENCRYPTION_PASSPHRASE gives it directly); refused when group or others may read it",
     default: { text: "none" },
     parse: parseAbsolutePath,
   }),
