@@ -76,10 +76,6 @@ export async function readMarker(store: ObjectStore): Promise<EncryptionMarker |
   return parseMarker(store.url, body.toString("utf8"));
 }
 
-export async function markerExists(store: ObjectStore): Promise<boolean> {
-  return (await store.head(ENCRYPTION_MARKER_KEY)) !== undefined;
-}
-
 /**
  * The first object that shows the repository is not encrypted, if any: one that an
  * encrypted repository would hold encrypted, or an identity.json written without

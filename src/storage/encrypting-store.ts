@@ -199,14 +199,7 @@ export class EncryptingStore implements Store.ObjectStore {
       [RECIPIENTS_METADATA]: recipientsFingerprint(texts),
     };
     if (body instanceof Uint8Array) {
-      return this.inner.put(
-        key,
-        encryptBytes(Buffer.from(body.buffer, body.byteOffset, body.byteLength), recipients),
-        {
-          ...options,
-          metadata,
-        },
-      );
+      return this.inner.put(key, encryptBytes(body, recipients), { ...options, metadata });
     }
     const encrypt = createEncryptStream(recipients);
     body.on("error", (error) => encrypt.destroy(error));

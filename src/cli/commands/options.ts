@@ -50,8 +50,7 @@ export function renderOptions(markdown: boolean): string {
       "| --- | --- | --- | --- |",
       `| \`--config\` | \`PGHA_CONFIG\` | ${DEFAULT_CONFIG_FILE} if present | config file (JSON object of the keys below) |`,
       ...rows.map(
-        (o) =>
-          `| ${settingName(o, true)} | \`${o.env}\` | ${defaultText(o)} | ${o.description} |`,
+        (o) => `| ${settingName(o, true)} | \`${o.env}\` | ${defaultText(o)} | ${o.description} |`,
       ),
     ];
     return lines.join("\n");
