@@ -56,7 +56,8 @@ async function rawBody(raw: MemoryStore, key: string): Promise<Buffer> {
   return readAll((await raw.get(key)).body);
 }
 
-describe("encrypting store", async () => {
+// Generous: the machine these run on is shared and often loaded.
+describe("encrypting store", { timeout: 30_000 }, async () => {
   const a = generateX25519Identity();
   const b = generateX25519Identity();
   const fileA = await identityFile(a.secretKey);
