@@ -10,7 +10,7 @@
  */
 import { hkdfSync, randomBytes } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
-import { type ParsedHeader, parseHeader } from "./age-header.js";
+import { MAX_HEADER_BYTES, type ParsedHeader, parseHeader } from "./age-header.js";
 import { failedAuthentication, open, seal, TAG_BYTES } from "./age-primitives.js";
 
 export const CHUNK_BYTES = 64 * 1024;
@@ -194,8 +194,13 @@ export class EncryptTransform extends Transform {
  * the first chunk that does not, or at the end when the payload is truncated or extended.
  */
 export class DecryptTransform extends Transform {
+  /** Bytes held before the payload chunks: the header, then the payload nonce. */
   private head: Buffer = Buffer.alloc(0);
+  private headLength = 0;
+  private headOwned = false;
   private state: "header" | "nonce" | "payload" = "header";
+  /** Where the search for the header's "---" line resumes (each byte is searched once). */
+  private footerFrom = 0;
   private fileKey: Buffer | null = null;
   private chunker: Chunker | null = null;
   constructor(private readonly openHeader: (header: ParsedHeader) => Buffer) {
@@ -209,22 +214,74 @@ export class DecryptTransform extends Transform {
       callback(error as Error);
     }
   }
+  /** Appends chunk to the held bytes; they may still be the caller's buffer (see keep). */
+  private hold(chunk: Buffer): Buffer {
+    if (this.headLength === 0) {
+      this.head = chunk;
+      this.headOwned = false;
+    } else {
+      if (!this.headOwned || this.head.length - this.headLength < chunk.length) {
+        const size = Math.max(2 * this.headLength, this.headLength + chunk.length, 4096);
+        const grown = Buffer.allocUnsafeSlow(size);
+        this.head.copy(grown, 0, 0, this.headLength);
+        this.head = grown;
+        this.headOwned = true;
+      }
+      chunk.copy(this.head, this.headLength);
+    }
+    this.headLength += chunk.length;
+    return this.head.subarray(0, this.headLength);
+  }
+  /** Copies the held bytes out of the caller's buffer before _transform returns. */
+  private keep(held: Buffer): void {
+    if (!this.headOwned) {
+      this.head = Buffer.allocUnsafeSlow(Math.max(held.length, 4096));
+      held.copy(this.head);
+      this.headOwned = true;
+    } else if (held.byteOffset !== this.head.byteOffset) {
+      this.head = Buffer.from(held); // after the header: keep the nonce's bytes only
+    }
+    this.headLength = held.length;
+  }
+  /**
+   * Whether the header may be complete: a line starting with "---" has ended (its first
+   * bytes are checked at once, so garbage fails early; re-parsing is gated by this to keep
+   * a long header from being parsed again on every write).
+   */
+  private footerEnded(held: Buffer, first: boolean): boolean {
+    if (first) return true;
+    const at = held.indexOf("\n---", Math.max(0, this.footerFrom - 3));
+    if (at < 0) {
+      this.footerFrom = held.length;
+      return false;
+    }
+    this.footerFrom = at;
+    return held.indexOf(0x0a, at + 1) >= 0;
+  }
   private consume(chunk: Buffer): void {
     if (this.chunker !== null) {
       this.chunker.write(chunk);
       return;
     }
-    this.head = this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]);
+    const first = this.headLength === 0;
+    let held = this.hold(chunk);
     if (this.state === "header") {
-      const header = parseHeader(this.head);
-      if (header === "incomplete") return;
+      const header = this.footerEnded(held, first) ? parseHeader(held) : "incomplete";
+      if (header === "incomplete") {
+        if (held.length > MAX_HEADER_BYTES) throw failedAuthentication("header too long");
+        this.keep(held);
+        return;
+      }
       this.fileKey = this.openHeader(header);
-      this.head = this.head.subarray(header.headerBytes);
+      held = held.subarray(header.headerBytes);
       this.state = "nonce";
     }
-    if (this.head.length < PAYLOAD_NONCE_BYTES) return;
+    if (held.length < PAYLOAD_NONCE_BYTES) {
+      this.keep(held);
+      return;
+    }
     const opener = new ChunkOpener(
-      payloadKey(this.fileKey as Buffer, this.head.subarray(0, PAYLOAD_NONCE_BYTES)),
+      payloadKey(this.fileKey as Buffer, held.subarray(0, PAYLOAD_NONCE_BYTES)),
     );
     this.state = "payload";
     this.chunker = new Chunker(SEALED_CHUNK_BYTES, (sealed, last) => {
@@ -233,9 +290,9 @@ export class DecryptTransform extends Transform {
       }
       this.push(opener.open(sealed, last));
     });
-    const rest = this.head.subarray(PAYLOAD_NONCE_BYTES);
     this.head = Buffer.alloc(0);
-    this.chunker.write(rest);
+    this.headLength = 0;
+    this.chunker.write(held.subarray(PAYLOAD_NONCE_BYTES));
   }
   override _flush(callback: TransformCallback): void {
     try {

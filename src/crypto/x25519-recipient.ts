@@ -12,6 +12,7 @@ import {
   hkdfSync,
   type KeyObject,
 } from "node:crypto";
+import { UsageError } from "../errors.js";
 import type { Stanza } from "./age-header.js";
 import {
   decodeBase64,
@@ -99,7 +100,12 @@ export function wrapX25519(fileKey: Uint8Array, recipient: Uint8Array): Stanza {
   const ephemeral = generateKeyPairSync("x25519");
   const share = rawPublicKey(ephemeral.publicKey);
   const shared = sharedSecret(ephemeral.privateKey, recipient);
-  if (shared === null) throw failedAuthentication("the recipient public key is a low-order point");
+  if (shared === null) {
+    throw new UsageError(
+      "the age public key is not usable (a low-order point)",
+      "generate a key pair with age-keygen and give its public key",
+    );
+  }
   return {
     type: X25519_STANZA,
     args: [encodeBase64(share)],

@@ -1,11 +1,17 @@
 /** The age header: strict parsing (as the reference implementation), formatting, rewrapping. */
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { decryptBytes, encryptBytes, readHeader, rewrapHeader } from "../../src/crypto/age.js";
+import {
+  createDecryptStream,
+  decryptBytes,
+  encryptBytes,
+  readHeader,
+  rewrapHeader,
+} from "../../src/crypto/age.js";
 import { formatHeader, parseHeader } from "../../src/crypto/age-header.js";
 import { decodeBase64, encodeBase64 } from "../../src/crypto/age-primitives.js";
 import { IntegrityError } from "../../src/errors.js";
-import { KIB, newKeyPair, randomData } from "./age-fixtures.js";
+import { KIB, newKeyPair, randomData, runTransform } from "./age-fixtures.js";
 
 const INTRO = "age-encryption.org/v1\n";
 const MAC_LINE = `--- ${encodeBase64(randomBytes(32))}\n`;
@@ -82,6 +88,19 @@ describe("age header", () => {
       expect(() => parse(text), name).toThrow(IntegrityError);
       expect(() => parse(text), name).toThrow(/failed authentication/);
     }
+  });
+
+  it("refuses a header that does not end within 1 MiB (bounded memory on garbage)", async () => {
+    const manyLines = Buffer.from(`${INTRO}${"-> grease a\nAAAA\n".repeat(70_000)}`, "latin1");
+    const oneLongLine = Buffer.from(`${INTRO}-> grease ${"a".repeat(1_100_000)}`, "latin1");
+    for (const junk of [manyLines, oneLongLine]) {
+      expect(junk.length).toBeGreaterThan(1 << 20);
+      expect(() => readHeader(junk)).toThrow(/failed authentication: header too long/);
+      await expect(
+        runTransform(createDecryptStream([newKeyPair().identity]), junk, [4096]),
+      ).rejects.toThrow(/header too long/);
+    }
+    expect(readHeader(manyLines.subarray(0, 1 << 20))).toBe("incomplete");
   });
 
   it("keeps unknown stanzas (grease) and their arguments", () => {

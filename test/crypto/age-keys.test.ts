@@ -1,12 +1,14 @@
 /** age keys: Bech32, key pairs, recipient and identity-file parsing with usage errors. */
 import { describe, expect, it } from "vitest";
 import {
+  encryptBytes,
   generateX25519Identity,
   parseIdentityFile,
   parseRecipient,
   publicKeyOf,
 } from "../../src/crypto/age.js";
 import { decodeBech32, encodeBech32 } from "../../src/crypto/bech32.js";
+import { encodeX25519PublicKey } from "../../src/crypto/x25519-recipient.js";
 import { EXIT_CODES, exitCodeOf, UsageError } from "../../src/errors.js";
 
 describe("bech32", () => {
@@ -98,5 +100,16 @@ describe("age keys", () => {
     }
     expect(() => parseIdentityFile(`${a.publicKey}\n`)).toThrow(UsageError);
     expect(() => publicKeyOf("AGE-SECRET-KEY-1QQQ")).toThrow(UsageError);
+  });
+});
+
+describe("age keys on the curve", () => {
+  it("refuses to encrypt to a low-order public key (all-zero shared secret) as a usage error", () => {
+    for (const point of [Buffer.alloc(32), Buffer.from([1, ...Array(31).fill(0)])]) {
+      const publicKey = encodeX25519PublicKey(point);
+      expect(() => encryptBytes(Buffer.from("x"), [{ type: "x25519", publicKey }])).toThrow(
+        /not usable \(a low-order point\)/,
+      );
+    }
   });
 });

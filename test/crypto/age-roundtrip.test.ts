@@ -51,6 +51,54 @@ describe("age round trips", () => {
     });
   }
 
+  it("decrypts a stream written a byte at a time, or split at the header's and nonce's ends", async () => {
+    const plain = randomData(70 * KIB);
+    const sealed = encryptBytes(plain, [recipient]);
+    const header = readHeader(sealed);
+    if (header === "incomplete") throw new Error("incomplete header");
+    const small = encryptBytes(plain.subarray(0, 100), [recipient]);
+    const oneByOne = await runTransform(createDecryptStream([identity]), small, [1]);
+    expect(oneByOne.equals(plain.subarray(0, 100))).toBe(true);
+    for (const first of [header.headerBytes, header.headerBytes + 16, header.headerBytes + 3]) {
+      const back = await runTransform(createDecryptStream([identity]), sealed, [first, 65_552]);
+      expect(back.equals(plain), `first write ${first}`).toBe(true);
+    }
+  });
+
+  it("does not keep the writer's buffers: overwriting them after each write changes nothing", async () => {
+    const plain = randomData(3 * 64 * KIB + 5);
+    const sealed = encryptBytes(plain, [recipient]);
+    for (const [make, input, expected] of [
+      [() => createDecryptStream([identity]), sealed, plain],
+      [() => createEncryptStream([recipient]), plain, null],
+    ] as const) {
+      const transform = make();
+      const out: Buffer[] = [];
+      transform.on("data", (c: Buffer) => out.push(Buffer.from(c)));
+      const ended = new Promise((resolve, reject) => {
+        transform.on("end", resolve);
+        transform.on("error", reject);
+      });
+      const scratch = Buffer.alloc(10_000);
+      // Small first writes: the header and the nonce arrive in pieces that must be held.
+      const sizes = [50, 120, 10_000];
+      for (let pos = 0, i = 0; pos < input.length; i++) {
+        const n = input.copy(scratch, 0, pos, pos + (sizes[Math.min(i, 2)] as number));
+        pos += n;
+        await new Promise<void>((resolve) =>
+          transform.write(scratch.subarray(0, n), () => resolve()),
+        );
+        scratch.fill(0xaa);
+      }
+      transform.end();
+      await ended;
+      const result = Buffer.concat(out);
+      expect((expected ?? plain).equals(expected ? result : decryptBytes(result, [identity]))).toBe(
+        true,
+      );
+    }
+  });
+
   it("streams several MiB in one write each way", async () => {
     const plain = randomData(5 * MIB + 3);
     const sealed = await runTransform(createEncryptStream([recipient]), plain);
