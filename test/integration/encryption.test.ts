@@ -279,3 +279,67 @@ async function firstSegmentKey(store: ObjectStore): Promise<string> {
   }
   throw new Error("no WAL segment archived");
 }
+
+/**
+ * The asynchronous archiver and the prefetcher run the same store code: an encrypted
+ * repository filled by the archiver holds age objects, and a drill (wal-fetch through the
+ * prefetcher on) restores from it.
+ */
+describe.skipIf(!pg)("an encrypted local repository with asynchronous archiving", () => {
+  let setup: Awaited<ReturnType<typeof archivingCluster>>;
+
+  afterAll(async () => {
+    await setup?.destroy();
+  });
+
+  it("the archiver stores age objects, and a drill (wal-fetch with prefetch on) restores from them", async () => {
+    const keyDir = await serverOwnedTempDir("pgha-keys-");
+    const file = join(keyDir, "a.key");
+    const made = await runPgha(["key", "generate", file], { asServerUser: true });
+    expect(made.code, made.stderr).toBe(0);
+    setup = await archivingCluster("local", null, {
+      env: {
+        PGHA_ENCRYPTION_RECIPIENTS: made.stdout.trim(),
+        PGHA_ENCRYPTION_IDENTITY_FILE: file,
+        PGHA_ARCHIVE_ASYNC: "true",
+      },
+    });
+    const { cluster, env } = setup;
+    await cluster.sql("CREATE TABLE t AS SELECT g FROM generate_series(1, 100000) g");
+    const taken = await runPgha(["backup", "--fast"], { env, asServerUser: true });
+    expect(taken.code, taken.stderr).toBe(0);
+    for (let i = 0; i < 3; i++)
+      await cluster.sql("INSERT INTO t VALUES (0); SELECT pg_switch_wal()");
+    const last = await cluster.sql("SELECT pg_walfile_name(pg_switch_wal())");
+    let archived = "";
+    for (let i = 0; i < 400 && archived < last; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      archived = await cluster.sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver");
+    }
+    const spoolLog = await readFile(
+      join(cluster.dataDir, "pg_wal", ".pgha", "archive", "archiver.log"),
+      "utf8",
+    ).catch(() => "");
+    expect(
+      archived >= last,
+      `${archived} < ${last}; ${await cluster.sql("SELECT failed_count || ' ' || coalesce(last_failed_wal, '') FROM pg_stat_archiver")}; ${spoolLog.slice(-2000)}`,
+    ).toBe(true);
+    const status = JSON.parse(
+      await readFile(join(cluster.dataDir, "pg_wal", ".pgha", "archive", "status.json"), "utf8"),
+    );
+    expect(status.stored).toBeGreaterThan(0);
+    const raw = await openRawStore(
+      resolveConfig({ flags: {}, env: { ...process.env, ...env }, file: undefined }),
+      memoryLogger(),
+    );
+    const segment = await firstSegmentKey(raw);
+    const head = (await readAll((await raw.get(segment)).body)).subarray(0, 21).toString();
+    expect(head).toBe("age-encryption.org/v1");
+    const drill = await runPgha(["drill", "--json"], {
+      env: { ...env, PGHA_PREFETCH: "4" },
+      asServerUser: true,
+    });
+    expect(drill.code, drill.stderr).toBe(0);
+    expect(JSON.parse(drill.stdout).passed).toBe(true);
+  }, 240_000);
+});
