@@ -16,10 +16,15 @@
  *      the server user under /usr/bin/time (peak RSS, CPU time), after the archiver is idle
  *      and a global `sync`, followed by a timed `sync` (pgha fsyncs what it stores, the
  *      pipeline does not: "+sync" shows both with their data on disk);
- *   3. points archive_command at the S3 test server (test/helpers/s3-server.ts: MinIO if a
+ *      archive_command pushes every segment into a second local repository too, encrypted
+ *      with age (a key made for the run), and the rounds include a backup and a fetch there
+ *      at the default job count, interleaved with the others: the "encrypted /
+ *      unencrypted" ratios (target <= 1.10x);
+ *   3. (see 2)
+ *   4. points archive_command at the S3 test server (test/helpers/s3-server.ts: MinIO if a
  *      container engine answers, else s3rver) and runs the same rounds of pgha backups and
  *      fetches there;
- *   4. prints a table, the pgha/pg_basebackup ratios and PASS/FAIL against the targets,
+ *   5. prints a table, the pgha/pg_basebackup ratios and PASS/FAIL against the targets,
  *      and writes .bench/backup.json.
  *
  * BENCH_PGHA_BASELINE=DIR adds the same backups and fetches run by another built checkout
@@ -39,9 +44,10 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm, stat } from "node:fs/promises";
+import { chown, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { OPTIONS } from "../src/config/options.js";
+import { generateX25519Identity } from "../src/crypto/age.js";
 import { PG_BIN, PgCluster, serverOwnedTempDir, serverUser } from "../test/helpers/pg-cluster.js";
 import { PGHA_ENTRY, pghaCommandLine, REPO_ROOT, runPgha } from "../test/helpers/pgha.js";
 import { type S3TestServer, s3Env, startS3Server } from "../test/helpers/s3-server.js";
@@ -63,7 +69,8 @@ import {
   writeBenchReport,
 } from "./common.js";
 
-const SCALE = 50;
+/** BENCH_SCALE=N: a smaller cluster for a quick run on a loaded machine. */
+const SCALE = Number(process.env.BENCH_SCALE ?? 50);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** pgha's own default job count on this machine. */
 const DEFAULT_JOBS = OPTIONS.jobs.default.compute();
@@ -126,7 +133,7 @@ async function archiverIdle(cluster: PgCluster, timeoutMs = 600_000): Promise<vo
 // ---------------------------------------------------------------------------------------
 // Variants
 
-type Repo = "local" | "s3";
+type Repo = "local" | "local-age" | "s3";
 
 interface Variant {
   id: string;
@@ -139,10 +146,15 @@ interface Variant {
   bin: string;
   /** The baseline checkout's run (not held to the targets). */
   baseline: boolean;
+  /** Settings of this variant's own repository (the encrypted one), over the round's. */
+  env?: Record<string, string>;
 }
 
-function variantsOf(repo: Repo): Variant[] {
-  const where = repo === "local" ? "local repo" : "S3";
+function variantsOf(repo: Repo, encryptedEnv?: Record<string, string>): Variant[] {
+  const where =
+    repo === "local" ? "local repo" : repo === "local-age" ? "local repo, encrypted" : "S3";
+  // The encrypted rows: the default job count only, against the same unencrypted row.
+  const counts = repo === "local-age" ? [DEFAULT_JOBS] : JOB_COUNTS;
   const pgha = (
     kind: "backup" | "fetch",
     jobs: number | undefined,
@@ -156,11 +168,15 @@ function variantsOf(repo: Repo): Variant[] {
     // The Node.js entry (node runs it; bin/pgha is a shell launcher since async archiving).
     bin: baseline ? baselineEntry(BASELINE ?? "") : PGHA_ENTRY,
     baseline,
+    ...(repo === "local-age" ? { env: encryptedEnv } : {}),
   });
   const out: Variant[] = [];
   for (const kind of ["backup", "fetch"] as const) {
-    for (const jobs of JOB_COUNTS) out.push(pgha(kind, jobs, false));
-    if (BASELINE) out.push(pgha(kind, undefined, true));
+    for (const jobs of counts) out.push(pgha(kind, jobs, false));
+    if (repo === "local" && encryptedEnv) {
+      out.push(...variantsOf("local-age", encryptedEnv).filter((v) => v.kind === kind));
+    }
+    if (BASELINE && repo !== "local-age") out.push(pgha(kind, undefined, true));
     if (kind === "backup" && repo === "local") {
       out.push({
         id: "pg_basebackup",
@@ -300,8 +316,8 @@ async function runRounds(
           variant.kind === "pg_basebackup"
             ? await runPgBasebackup(setup, round)
             : variant.kind === "backup"
-              ? await runPghaBackup(setup, env, variant, round)
-              : await runPghaFetch(setup, env, variant, round);
+              ? await runPghaBackup(setup, { ...env, ...variant.env }, variant, round)
+              : await runPghaFetch(setup, { ...env, ...variant.env }, variant, round);
         samples.get(variant)?.push(sample);
         log(`round ${round} ${variant.id}: ${describe(sample)}`);
       }
@@ -363,6 +379,22 @@ async function runPgBasebackup(setup: Setup, round: number): Promise<Sample> {
   const rawBytes = await zstdContentBytes(file);
   await rm(file, { force: true });
   return sampleOf(round, run, syncMs, { rawBytes, storedBytes });
+}
+
+/** A second local repository, encrypted to a key made for the run: its settings. */
+async function encryptedRepository(scratch: string): Promise<Record<string, string>> {
+  const repo = await serverOwnedTempDir("pgha-bench-repo-age-");
+  onCleanup(repo, () => rm(repo, { recursive: true, force: true }));
+  const { secretKey, publicKey } = generateX25519Identity();
+  const keyFile = join(scratch, "bench.key");
+  await writeFile(keyFile, `${secretKey}\n`, { mode: 0o600 });
+  const user = serverUser();
+  if (user) await chown(keyFile, user.uid, user.gid);
+  return {
+    PGHA_REPO: repo,
+    PGHA_ENCRYPTION_RECIPIENTS: publicKey,
+    PGHA_ENCRYPTION_IDENTITY_FILE: keyFile,
+  };
 }
 
 /** Points archive_command at the S3 test server; returns pgha's environment for it. */
@@ -493,11 +525,13 @@ async function main(): Promise<void> {
     PGHA_ARCHIVE_TIMEOUT: "300s",
     PGHA_LOG_LEVEL: "warn",
   };
+  const encryptedEnv = await encryptedRepository(scratch);
   const cluster = await PgCluster.init({
     env: repoEnv,
     conf: [
       "archive_mode = on",
-      `archive_command = ${sqlString(archiveCommand())}`,
+      // Into both repositories: backups into either find their WAL archived there.
+      `archive_command = ${sqlString(`${archiveCommand()} && ${archiveCommand(encryptedEnv)}`)}`,
       "max_wal_size = '4GB'",
     ],
   });
@@ -521,7 +555,7 @@ async function main(): Promise<void> {
     localEnv: { ...repoEnv, ...cluster.connEnv() },
     scratch,
   };
-  const local = variantsOf("local");
+  const local = variantsOf("local", encryptedEnv);
   const samples = new Map<Variant, Sample[]>();
   for (const variant of local) samples.set(variant, []);
   log(
@@ -583,12 +617,22 @@ async function main(): Promise<void> {
     peakRssMb: { value: pghaRss, limit: RSS_LIMIT_MB, pass: pghaRss < RSS_LIMIT_MB },
   };
 
+  // The issue's target: encrypted within 1.10x of unencrypted, backups and restores.
+  const ratioOf = (kind: Variant["kind"]) => {
+    const e = results.find((r) => r.kind === kind && r.repo === "local-age");
+    const p = results.find(
+      (r) => r.kind === kind && r.repo === "local" && r.jobs === DEFAULT_JOBS && !r.baseline,
+    );
+    return e && p ? e.medianWallMs / p.medianWallMs : null;
+  };
+  const encryptionRatios = { backup: ratioOf("backup"), fetch: ratioOf("fetch") };
   const machine = machineFacts();
   const report = {
     date: new Date().toISOString(),
     durationSec: Math.round((Date.now() - began) / 1000),
     machine,
     postgres: pgVersion,
+    encryptionRatios,
     zstd: toolVersion(ZSTD, ["--version"]),
     s3: s3Kind,
     pgbenchScale: SCALE,
@@ -619,6 +663,7 @@ async function main(): Promise<void> {
       `+sync s = median of wall + a global sync right after; machine cpu s = busy time of all CPUs during the run\n` +
       `${verdict(targets.timeRatio.pass)}  time pgha (--jobs ${DEFAULT_JOBS}, the default)/pg_basebackup = ${timeRatio.toFixed(2)} (target <= ${TIME_RATIO_LIMIT.toFixed(1)})\n` +
       `${verdict(targets.peakRssMb.pass)}  peak RSS of pgha, every job count = ${pghaRss.toFixed(1)} MB (target < ${RSS_LIMIT_MB} MB)\n` +
+      `encrypted / unencrypted local (--jobs ${DEFAULT_JOBS}, median wall, target <= 1.10x): backup ${fixed(encryptionRatios.backup, 2, "x")}, fetch ${fixed(encryptionRatios.fetch, 2, "x")} (interleaved)\n` +
       `written to ${OUT_FILE}\n`,
   );
 }

@@ -15,7 +15,8 @@
  *        cp SRC DST && sync DST                  (baseline: the classic archive_command)
  *        zstd -3 -q -f SRC -o DST                (baseline: the zstd CLI, no fsync)
  *        pgha wal-push pg_wal/NAME               (local repository zstd:3 / zstd:1 / zstd:6 /
- *                                                 none; S3 zstd:3; S3 over TLS with --s3-ca-file)
+ *                                                 none; S3 zstd:3; S3 over TLS with --s3-ca-file;
+ *                                                 local and S3 zstd:3 encrypted with age)
  *      then the restores of that segment:
  *        cp ARCHIVED pg_wal/RECOVERYXLOG         (baseline: the classic restore_command)
  *        pgha wal-fetch NAME pg_wal/RECOVERYXLOG (from the local zstd:3, S3 and S3-TLS pushes)
@@ -35,6 +36,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { chmod, copyFile, mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { generateX25519Identity } from "../src/crypto/age.js";
 import { parseWalFileName } from "../src/wal/names.js";
 import { PgCluster } from "../test/helpers/pg-cluster.js";
 import { PGHA_BIN, REPO_ROOT } from "../test/helpers/pgha.js";
@@ -258,8 +260,33 @@ function pghaPair(
   ];
 }
 
+/** Encryption settings for the encrypted rows: one age key for the run. */
+let encryption: Promise<Record<string, string>> | undefined;
+function encryptionEnv(): Promise<Record<string, string>> {
+  encryption ??= (async () => {
+    const dir = await tempDir("pgha-bench-key-", 0o700);
+    const { secretKey, publicKey } = generateX25519Identity();
+    const file = join(dir, "bench.key");
+    await writeFile(file, `${secretKey}\n`, { mode: 0o600 });
+    return { PGHA_ENCRYPTION_RECIPIENTS: publicKey, PGHA_ENCRYPTION_IDENTITY_FILE: file };
+  })();
+  return encryption;
+}
+
 function pghaVariants(build: Build, setup: Setup): Variant[] {
   const list: Variant[] = [];
+  // Encrypted rows of this build only (a baseline may not know the settings).
+  if (build.name === "this") {
+    list.push(
+      ...pghaPair(build, setup, "local-zstd3-age", "local zstd:3 encrypted", async () => {
+        const dir = await tempDir("pgha-bench-repo-", 0o755);
+        return {
+          env: { PGHA_REPO: dir, PGHA_COMPRESS: "zstd:3", ...(await encryptionEnv()) },
+          storedBytes: () => bytesUnder(dir, isWalObject),
+        };
+      }),
+    );
+  }
   for (const compress of ["zstd:3", "zstd:1", "zstd:6", "none"]) {
     const pair = pghaPair(
       build,
@@ -289,6 +316,18 @@ function pghaVariants(build: Build, setup: Setup): Variant[] {
         };
       }),
     );
+    if (build.name === "this") {
+      list.push(
+        ...pghaPair(build, setup, "s3-age", `S3 (${s3.kind}) zstd:3 encrypted`, async () => {
+          const prefix = `bench-${randomBytes(6).toString("hex")}`;
+          return {
+            env: { ...s3Env(s3, prefix), PGHA_COMPRESS: "zstd:3", ...(await encryptionEnv()) },
+            storedBytes: () => s3Bytes(s3, prefix),
+            requestLog: setup.s3Log,
+          };
+        }),
+      );
+    }
   }
   const tls = setup.tls;
   if (tls) {
@@ -634,6 +673,18 @@ async function main(): Promise<void> {
     }
   }
 
+  // The issue's target: encrypted within 1.10x of unencrypted, pushes and restores.
+  const ratio = (encrypted: string, plain: string) => {
+    const e = results.find((r) => r.id === encrypted);
+    const p = results.find((r) => r.id === plain);
+    return e && p ? e.medianMs / p.medianMs : null;
+  };
+  const encryptionRatios = {
+    localPush: ratio("local-zstd3-age-push", "local-zstd3-push"),
+    localFetch: ratio("local-zstd3-age-fetch", "local-zstd3-fetch"),
+    s3Push: ratio("s3-age-push", "s3-push"),
+    s3Fetch: ratio("s3-age-fetch", "s3-fetch"),
+  };
   const machine = machineFacts();
   const report = {
     date: new Date().toISOString(),
@@ -653,6 +704,7 @@ async function main(): Promise<void> {
       "requests = S3 requests per process, counted by s3rver (median; `requests` lists them all)",
       "zstd CLI and cp (restore) do not fsync; cp + sync and pgha fsync the file (pgha also the directory)",
     ],
+    encryptionRatios,
     results,
   };
   await writeBenchReport(OUT_FILE, report);
@@ -665,6 +717,9 @@ async function main(): Promise<void> {
       `${table(results)}\n\n` +
       "cpu ms = mean user+system CPU time per run of the process and its children (S3: client side only)\n" +
       `requests = S3 requests per process (median; the first push of a data directory makes more); those of the second:\n${examples.join("\n")}\n` +
+      `encrypted / unencrypted (median, target <= 1.10x): ${Object.entries(encryptionRatios)
+        .map(([k, v]) => `${k} ${fixed(v, 2, "x")}`)
+        .join(", ")}\n` +
       `${otherCpus !== null && otherCpus > 0.25 ? `WARNING: other processes used ${otherCpus} CPUs on average; wall times are inflated\n` : ""}` +
       `written to ${OUT_FILE}\n`,
   );

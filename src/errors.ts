@@ -55,7 +55,8 @@ export const EXIT_CODE_TABLE = [
   {
     code: 6,
     name: "integrity",
-    meaning: "checksum or size mismatch: stored data is corrupt or was not stored as sent",
+    meaning:
+      "checksum or size mismatch: stored data is corrupt or was not stored as sent; an encrypted object that fails authentication (damaged, substituted, or for keys the identity does not hold)",
   },
   {
     code: 7,

@@ -281,6 +281,8 @@ async function fetchObject(
     rawSize = (await job.result).rawSize;
   } catch (error) {
     if (!download || !isAbort(error)) throw error;
+    // An encrypted object that failed authentication (storage/encrypting-store.ts).
+    if (download.error instanceof IntegrityError) throw download.error;
     const why = download.error instanceof Error ? download.error.message : String(download.error);
     throw new StorageError(`reading ${what} failed: ${why}`, {
       transient: true,

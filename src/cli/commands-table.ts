@@ -178,6 +178,8 @@ export const PARENTS: Readonly<Record<string, ParentSpec>> = {
     description:
       'the scheduler: run jobs from the config file\'s "jobs" list, or show when they run',
   },
+  repo: { description: "the repository as a whole: rewrap its encrypted objects to new keys" },
+  key: { description: "encryption keys: make an age identity file" },
 };
 
 /** In the order of `pgha --help`. */
@@ -487,6 +489,24 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
         "WAL is missing from the point-in-time window (a gap), or a backup cannot be restored to its end; no object is damaged",
     },
     run: async (_, opts) => (await import("./commands/verify.js")).verifyCommand(opts),
+  },
+  "repo rekey": {
+    description:
+      "rewrap every encrypted object of the repository to the configured recipients (encryption-recipients):\n" +
+      "prints the plan, rewrites only with --confirm; resumable (objects already rewrapped are skipped)",
+    args: [],
+    groups: ["repository", "s3", "parallel", "general"],
+    exitCodes: ["ok", "usage", "refused", "integrity", "storage", "internal"],
+    help: "Needs an identity that opens the objects now (the old key) and the new recipients: put the old and\nthe new identity in the identity file for the rekey. Each object is rewritten whole, with the same\npayload and a new header (FORMAT.md, Encryption).",
+    run: async (_, opts) => (await import("./commands/repo.js")).rekeyCommand(opts),
+  },
+  "key generate": {
+    description:
+      "write a new age X25519 identity to a file (mode 0600, never over an existing one) and print its\npublic key, the recipient to put in encryption-recipients",
+    args: [arg("<file>", "the identity file to create")],
+    groups: [],
+    exitCodes: ["ok", "usage", "localIo"],
+    run: async ([file]) => (await import("./commands/repo.js")).keyGenerateCommand(str(file)),
   },
   options: {
     description:

@@ -57,6 +57,7 @@ const GROUP_HEADINGS: Record<OptionGroup, string> = {
   postgres: "PostgreSQL options:",
   wal: "WAL archiving options:",
   walSpeed: "Asynchronous archiving and prefetch options:",
+  encryption: "Encryption settings (config file or environment only):",
   parallel: "Parallelism options:",
   // Settings of backup create alone: listed with its own flags.
   backup: "Options:",

@@ -49,6 +49,8 @@ export type CommandName =
   | "metrics"
   | "check"
   | "verify"
+  | "repo rekey"
+  | "key generate"
   | "options";
 
 interface FlagBase {
@@ -154,8 +156,16 @@ export const FLAGS = {
     docs: {
       "lock break": "remove the locks the plan shows",
       "cluster delete": "delete every object of the cluster",
+      "repo rekey": "rewrite the objects the plan lists",
     },
-    commands: ["prune", "lock break", "backup delete", "dump delete", "cluster delete"],
+    commands: [
+      "prune",
+      "lock break",
+      "backup delete",
+      "dump delete",
+      "cluster delete",
+      "repo rekey",
+    ],
   }),
   allowShorterWindow: flag({
     kind: "switch",

@@ -61,10 +61,32 @@ export interface Config {
   logFile: string | undefined;
   /** --on-failure: the scheduler's notification command for a failed job. */
   onFailure: string | undefined;
+  /** Encryption (storage/encryption-keys.ts); all unset: the repository is not encrypted. */
+  encryption: EncryptionSettings;
   /** The config file that was read, if any. */
   configFile: string | undefined;
   /** Its text, as read (bin/pgha's fast path compares it: spool.ts callId). */
   configText: string | undefined;
+}
+
+export interface EncryptionSettings {
+  /** Public keys new objects are encrypted to (age1...). */
+  recipients: string[] | undefined;
+  identityFile: string | undefined;
+  passphraseFile: string | undefined;
+  /**
+   * PGHA_ENCRYPTION_PASSPHRASE. Not in the option table on purpose: every setting there
+   * is part of the archiver's call id, which is written to pg_wal/.pgha (spool.ts).
+   */
+  passphrase: string | undefined;
+}
+
+/** keys: recipients and an identity file; passphrase: the repository's own key; undefined: none. */
+export function encryptionModeOf(settings: EncryptionSettings): "keys" | "passphrase" | undefined {
+  if (settings.passphrase !== undefined || settings.passphraseFile !== undefined)
+    return "passphrase";
+  if (settings.recipients !== undefined || settings.identityFile !== undefined) return "keys";
+  return undefined;
 }
 
 export interface ConfigSources {
@@ -77,8 +99,26 @@ export interface ConfigSources {
 
 /** Pure: resolves every option from its sources. Throws UsageError naming option and source. */
 export function resolveConfig(sources: ConfigSources): Config {
+  const settings = resolveSettings(sources);
+  const passphrase = sources.env.PGHA_ENCRYPTION_PASSPHRASE || undefined;
+  const encryption: EncryptionSettings = {
+    recipients: settings.encryptionRecipients,
+    identityFile: settings.encryptionIdentityFile,
+    passphraseFile: settings.encryptionPassphraseFile,
+    passphrase,
+  };
+  if (
+    (encryption.passphrase !== undefined || encryption.passphraseFile !== undefined) &&
+    (encryption.recipients !== undefined || encryption.identityFile !== undefined)
+  ) {
+    throw new UsageError(
+      "encryption: a passphrase and recipients or an identity file are set together",
+      "choose one mode: recipients (PGHA_ENCRYPTION_RECIPIENTS) with an identity file for reading, or a passphrase (PGHA_ENCRYPTION_PASSPHRASE / _FILE) for a small setup",
+    );
+  }
   return {
-    ...toConfig(resolveSettings(sources)),
+    ...toConfig(settings),
+    encryption,
     configFile: sources.file?.path,
     configText: sources.file?.text,
     jobs: sources.file?.values.jobs,
@@ -143,7 +183,9 @@ export function resolveSettings(sources: ConfigSources): SettingValues {
 }
 
 /** The settings in the shape the rest of pgha uses. */
-function toConfig(v: SettingValues): Omit<Config, "jobs" | "configFile" | "configText"> {
+function toConfig(
+  v: SettingValues,
+): Omit<Config, "jobs" | "configFile" | "configText" | "encryption"> {
   return {
     repo: v.repo,
     cluster: v.cluster,

@@ -20,6 +20,7 @@ import {
   parseHttpUrl,
   parseJobs,
   parseMaxIncr,
+  parseRecipients,
   parseRepoLocation,
   parseRetentionSpan,
   parseSize,
@@ -37,6 +38,7 @@ export type OptionGroup =
   | "schedule"
   | "wal"
   | "walSpeed"
+  | "encryption"
   | "general";
 
 /** What a computed default may look at: the environment and the values given explicitly. */
@@ -230,6 +232,38 @@ export const OPTIONS = {
       "PEM file of CA certificates trusted for the S3 endpoint in addition to the bundled roots (a private CA of MinIO or Ceph); read only when a TLS connection opens",
     default: { text: "the bundled roots only" },
     parse: parseText,
+  }),
+  // Encryption (README "Encryption"): no command takes these as flags (the "encryption"
+  // group is in no command's groups), only the config file and the environment.
+  encryptionRecipients: option({
+    name: "encryption-recipients",
+    env: "PGHA_ENCRYPTION_RECIPIENTS",
+    placeholder: "<age1...,...>",
+    group: "encryption",
+    description:
+      "encrypt every object pgha writes (age format) to these X25519 public keys, separated by commas or spaces; writing needs no secret",
+    default: { text: "the public keys of encryption-identity-file's identities, else none" },
+    parse: parseRecipients,
+  }),
+  encryptionIdentityFile: option({
+    name: "encryption-identity-file",
+    env: "PGHA_ENCRYPTION_IDENTITY_FILE",
+    placeholder: "<path>",
+    group: "encryption",
+    description:
+      "age identity file (AGE-SECRET-KEY-1... lines, 'pgha key generate' writes one) that reads an encrypted repository; refused when group or others may read it",
+    default: { text: "none" },
+    parse: parseAbsolutePath,
+  }),
+  encryptionPassphraseFile: option({
+    name: "encryption-passphrase-file",
+    env: "PGHA_ENCRYPTION_PASSPHRASE_FILE",
+    placeholder: "<path>",
+    group: "encryption",
+    description:
+      "passphrase mode: a file whose first line is the passphrase that unlocks the repository's own key (PGHA_ENCRYPTION_PASSPHRASE gives it directly); refused when group or others may read it",
+    default: { text: "none" },
+    parse: parseAbsolutePath,
   }),
   pgdata: option({
     name: "pgdata",

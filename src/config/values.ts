@@ -195,3 +195,24 @@ export function parseHttpUrl(raw: string): string {
   }
   return text.replace(/\/+$/, "");
 }
+
+/** age X25519 recipients: "age1" and 58 characters of bech32's alphabet each. */
+const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
+
+/** A list of age public keys (age1...), separated by commas or white space; at least one. */
+export function parseRecipients(raw: string): string[] {
+  const list = raw
+    .split(/[\s,]+/)
+    .map((text) => text.trim())
+    .filter((text) => text !== "");
+  if (list.length === 0) throw new ValueError("no recipient given");
+  for (const text of list) {
+    if (!AGE_RECIPIENT.test(text.toLowerCase())) {
+      throw new ValueError(
+        `'${text.length > 70 ? `${text.slice(0, 70)}…` : text}' is not an age X25519 public key`,
+        "recipients are the age1... lines that 'pgha key generate' (or age-keygen) prints; never put an AGE-SECRET-KEY here",
+      );
+    }
+  }
+  return [...new Set(list.map((text) => text.toLowerCase()))];
+}

@@ -18,6 +18,8 @@
  *   v1/clusters/<cluster>/schedule/<job name>.json
  *   v1/clusters/<cluster>/probes/if-none-match
  *   v1/clusters/<cluster>/probes/check-<random>   (pgha check: written, read and deleted)
+ *   v1/encryption.json       (an encrypted repository's marker, plain JSON)
+ *   v1/encryption-key.age    (passphrase mode: the repository's key, age scrypt-encrypted)
  */
 import type { WalFileName } from "../wal/names.js";
 
@@ -161,4 +163,32 @@ export function drillKey(cluster: string, id: string): string {
 
 export function scheduleStateKey(cluster: string, job: string): string {
   return `${clusterPrefix(cluster)}schedule/${job}.json`;
+}
+
+/** Every object of the repository format lives under this prefix. */
+export const REPOSITORY_PREFIX = `${ROOT}/`;
+
+/** The marker of an encrypted repository (encryption-marker.ts): plain JSON. */
+export const ENCRYPTION_MARKER_KEY = `${ROOT}/encryption.json`;
+
+/** Passphrase mode: the repository's X25519 identity, encrypted with the passphrase (age scrypt). */
+export const ENCRYPTION_KEY_KEY = `${ROOT}/encryption-key.age`;
+
+const IDENTITY = /^v1\/clusters\/[^/]+\/identity\.json$/;
+
+/** Whether key is a cluster's identity.json. */
+export function isIdentityKey(key: string): boolean {
+  return IDENTITY.test(key);
+}
+
+const PLAIN_IN_CLUSTER = /^v1\/clusters\/[^/]+\/(identity\.json|locks\/[^/]+|probes\/[^/]+)$/;
+
+/**
+ * Whether an object stays unencrypted in an encrypted repository (FORMAT.md, "Encryption"):
+ * the marker and the passphrase-encrypted key (age already), each cluster's identity.json
+ * (wal-push, which needs no secret, checks every segment against it), its locks and its
+ * probes (coordination between writers; nothing of the database is in them).
+ */
+export function isPlainKey(key: string): boolean {
+  return key === ENCRYPTION_MARKER_KEY || key === ENCRYPTION_KEY_KEY || PLAIN_IN_CLUSTER.test(key);
 }

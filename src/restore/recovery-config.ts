@@ -98,7 +98,17 @@ export function restoreCommandLine(config: Config, node: string, launcher: strin
     args.push("--s3-force-path-style", String(config.s3.forcePathStyle));
     args.push("--s3-checksums", config.s3.checksums);
   }
-  return `${start} ${args.map(shellWord).join(" ")} %f %p`;
+  // Reading an encrypted repository needs the identity (or passphrase file): its path goes
+  // along, never a secret (a passphrase given only in the environment must be in the
+  // server's environment too).
+  const secrets = [
+    ["PGHA_ENCRYPTION_IDENTITY_FILE", config.encryption?.identityFile],
+    ["PGHA_ENCRYPTION_PASSPHRASE_FILE", config.encryption?.passphraseFile],
+  ]
+    .filter((pair): pair is [string, string] => pair[1] !== undefined)
+    .map(([name, path]) => `${name}=${shellWord(path)} `)
+    .join("");
+  return `${secrets}${start} ${args.map(shellWord).join(" ")} %f %p`;
 }
 
 export interface RecoverySpec {

@@ -180,6 +180,28 @@ export interface ObjectStore {
     probeKey: string,
     known?: Partial<StoreCapabilities>,
   ): Promise<Partial<StoreCapabilities>>;
+
+  /**
+   * Only the encryption wrappers (encrypting-store.ts, plain-guard.ts): whether the
+   * repository is marked encrypted (its marker object exists), found out once per process
+   * before the first write of an object that is not plain, or taken from `known` (what an
+   * earlier run found, kept by the caller: wal-push's repo facts). Resolves to it.
+   */
+  encryptionMarker?(known?: boolean): Promise<boolean>;
+
+  /**
+   * Only stores that change bodies on the way (encrypting-store.ts): whether an object that
+   * lists with `listedSize` bytes can hold a body of `bodySize` bytes as put was given it.
+   * Absent: the sizes are equal (sizeFits).
+   */
+  listedSizeFits?(listedSize: number, bodySize: number): boolean;
+}
+
+/** Whether a listed size is that of a body of `bodySize` bytes as given to put. */
+export function sizeFits(store: ObjectStore, listedSize: number, bodySize: number): boolean {
+  return store.listedSizeFits
+    ? store.listedSizeFits(listedSize, bodySize)
+    : listedSize === bodySize;
 }
 
 /** What a probe of conditional writes stores. */

@@ -92,6 +92,22 @@ class RetryingStore implements Store.ObjectStore {
     await this.inner.deleteLeftover?.(leftover);
   }
 
+  /** The inner store's (an encryption wrapper's), retried as a whole; absent where it has none. */
+  get encryptionMarker(): ((known?: boolean) => Promise<boolean>) | undefined {
+    const inner = this.inner;
+    if (!inner.encryptionMarker) return undefined;
+    return (known?: boolean) =>
+      withRetry(
+        this.policy,
+        `HEAD ${this.url} encryption marker`,
+        () => inner.encryptionMarker?.(known) ?? Promise.resolve(false),
+      );
+  }
+
+  get listedSizeFits(): ((listedSize: number, bodySize: number) => boolean) | undefined {
+    return this.inner.listedSizeFits?.bind(this.inner);
+  }
+
   async learnCapabilities(
     probeKey: string,
     known?: Partial<Store.StoreCapabilities>,

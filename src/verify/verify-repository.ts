@@ -41,7 +41,7 @@ import {
 import { decodeContentMeta } from "../repository/object-meta.js";
 import { type VerifyRecord, writeVerifyRecord } from "../repository/verify-record.js";
 import { gatherArchiveFacts } from "../restore/facts.js";
-import type { ObjectStore } from "../storage/object-store.js";
+import { type ObjectStore, sizeFits } from "../storage/object-store.js";
 import { parseWalFileName } from "../wal/names.js";
 import { type Finding, verifyExit } from "./findings.js";
 import { readDigest } from "./read-digest.js";
@@ -308,7 +308,7 @@ async function checkObjects<T extends Listed>(
   for (const object of objects) {
     const size = sizes.get(object.key);
     if (size === undefined) findings.push(missing(object.key));
-    else if (size !== object.storedSize) {
+    else if (!sizeFits(store, size, object.storedSize)) {
       findings.push({
         kind: "size",
         severity: "error",

@@ -157,6 +157,8 @@ export async function storeWalFile(deps: PushDeps, prepared: PreparedWal): Promi
 
   // What an earlier push learned; dropped if the repository says otherwise.
   let facts = await deps.facts?.read(deps.now());
+  // Whether the repository is encrypted, as the push that filled the cache found it.
+  if (facts?.encrypted !== undefined) await deps.store.encryptionMarker?.(facts.encrypted);
   let identity: ClusterIdentity | undefined;
   if (candidate) ({ identity, facts } = await clusterIdentity(deps, candidate, facts));
   // Only a push that checked the identity can keep what a probe finds.
@@ -385,8 +387,9 @@ async function learnConditionalWrites(
 /** Keeps what this push checked for the next ones (never fails the push). */
 async function remember(deps: PushDeps, identity: ClusterIdentity) {
   const known = deps.store.capabilities.atomicIfAbsent;
+  const encrypted = await deps.store.encryptionMarker?.().catch(() => undefined);
   await deps.facts?.write(
-    { identity, atomicIfAbsent: known === "unknown" ? undefined : known },
+    { identity, atomicIfAbsent: known === "unknown" ? undefined : known, encrypted },
     deps.now(),
   );
 }

@@ -5,7 +5,9 @@
  * - the cluster's identity as recorded in the repository (identity.json: a GET);
  * - whether the store refuses a conditional write over an existing object (S3: the HEAD
  *   before each PUT), when a probe could tell;
- * - that a push to this repository read its metadata back (the HEAD after each PUT).
+ * - that a push to this repository read its metadata back (the HEAD after each PUT);
+ * - whether the repository is marked encrypted (v1/encryption.json: a HEAD before the
+ *   first write of a process, see plain-guard.ts and encrypting-store.ts).
  *
  * One small JSON file per repository and cluster in pg_wal/.pgha/ (where pgha's
  * asynchronous archiving keeps its files too), named repo-<hash>.json. It is a cache: it
@@ -36,6 +38,8 @@ export interface RepoFacts {
   identity: ClusterIdentity;
   /** What a probe found out; undefined when none could tell. */
   atomicIfAbsent: boolean | undefined;
+  /** Whether the repository's encryption marker exists; undefined where nobody looked. */
+  encrypted?: boolean | undefined;
 }
 
 export interface RepoFactsCache {
@@ -85,11 +89,16 @@ export function repoFactsCache(
         entry.cluster !== cluster ||
         !isIdentity(entry.identity, cluster) ||
         !(entry.atomicIfAbsent === undefined || typeof entry.atomicIfAbsent === "boolean") ||
+        !(entry.encrypted === undefined || typeof entry.encrypted === "boolean") ||
         !(age >= 0 && age < FRESH_MS)
       ) {
         return undefined;
       }
-      return { identity: entry.identity, atomicIfAbsent: entry.atomicIfAbsent };
+      return {
+        identity: entry.identity,
+        atomicIfAbsent: entry.atomicIfAbsent,
+        ...(entry.encrypted === undefined ? {} : { encrypted: entry.encrypted }),
+      };
     },
     async write(facts, now) {
       const entry: Entry = {
@@ -99,6 +108,7 @@ export function repoFactsCache(
         checkedAt: now.toISOString(),
         identity: facts.identity,
         atomicIfAbsent: facts.atomicIfAbsent,
+        ...(facts.encrypted === undefined ? {} : { encrypted: facts.encrypted }),
       };
       const tmp = `${file}.tmp-${randomBytes(4).toString("hex")}`;
       try {

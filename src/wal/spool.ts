@@ -106,6 +106,14 @@ export function storeIdentity(config: Config): string {
             sseKmsKeyId: config.s3.sseKmsKeyId ?? null,
           }
         : null,
+    // An archiver that encrypts to other recipients (or not at all) is not ours.
+    encryption: config.encryption.recipients ?? null,
+    encryptionMode:
+      config.encryption.passphrase !== undefined || config.encryption.passphraseFile !== undefined
+        ? "passphrase"
+        : config.encryption.identityFile !== undefined
+          ? config.encryption.identityFile
+          : null,
   });
 }
 

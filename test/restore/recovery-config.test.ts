@@ -132,4 +132,23 @@ describe("recovery configuration", () => {
     );
     expect(line).not.toContain("secret");
   });
+
+  it("passes the identity file of an encrypted repository to wal-fetch, never the passphrase", () => {
+    const keyed = resolveConfig({
+      flags: { repo: "/srv/pgha" },
+      env: { PGHA_ENCRYPTION_IDENTITY_FILE: "/etc/pgha/repo key" },
+      file: undefined,
+    });
+    expect(restoreCommandLine(keyed, "/usr/bin/node", "/opt/pgha/bin/pgha")).toBe(
+      "PGHA_ENCRYPTION_IDENTITY_FILE='/etc/pgha/repo key' PGHA_NODE=/usr/bin/node /opt/pgha/bin/pgha wal-fetch --repo /srv/pgha --cluster main %f %p",
+    );
+    const passphrase = resolveConfig({
+      flags: { repo: "/srv/pgha" },
+      env: { PGHA_ENCRYPTION_PASSPHRASE: "hunter2" },
+      file: undefined,
+    });
+    expect(restoreCommandLine(passphrase, "/usr/bin/node", "/opt/pgha/bin/pgha")).not.toContain(
+      "hunter2",
+    );
+  });
 });

@@ -27,6 +27,21 @@ const cell = (text: string) => text.replace(/\|/g, "\\|");
 const otherKey = (o: OptionSpec<unknown>) =>
   fileKeyOf(o) === o.name ? "" : ` (config file: \`"${fileKeyOf(o)}"\`)`;
 
+/** The encryption settings have no flag: never on a command line (options.ts). */
+const hasFlag = (o: OptionSpec<unknown>) => o.group !== "encryption";
+
+/** How a setting is named in the table: its flag, or its config key where it has no flag. */
+function settingName(o: OptionSpec<unknown>, markdown: boolean): string {
+  if (hasFlag(o)) {
+    return markdown
+      ? `\`--${o.name} ${cell(o.placeholder)}\`${otherKey(o)}`
+      : `--${o.name} ${o.placeholder}`;
+  }
+  return markdown
+    ? `\`"${fileKeyOf(o)}": ${cell(o.placeholder)}\` (config file or environment, no flag)`
+    : `"${fileKeyOf(o)}": ${o.placeholder} (config file or environment, no flag)`;
+}
+
 export function renderOptions(markdown: boolean): string {
   const rows = OPTION_KEYS.map((key) => OPTIONS[key]);
   if (markdown) {
@@ -35,8 +50,7 @@ export function renderOptions(markdown: boolean): string {
       "| --- | --- | --- | --- |",
       `| \`--config\` | \`PGHA_CONFIG\` | ${DEFAULT_CONFIG_FILE} if present | config file (JSON object of the keys below) |`,
       ...rows.map(
-        (o) =>
-          `| \`--${o.name} ${cell(o.placeholder)}\`${otherKey(o)} | \`${o.env}\` | ${defaultText(o)} | ${o.description} |`,
+        (o) => `| ${settingName(o, true)} | \`${o.env}\` | ${defaultText(o)} | ${o.description} |`,
       ),
     ];
     return lines.join("\n");
@@ -44,7 +58,7 @@ export function renderOptions(markdown: boolean): string {
   return rows
     .map(
       (o) =>
-        `--${o.name} ${o.placeholder}\n    env ${o.env}${fileKeyOf(o) === o.name ? "" : `; config file "${fileKeyOf(o)}"`}; default ${defaultText(o)}\n    ${o.description}`,
+        `${settingName(o, false)}\n    env ${o.env}${fileKeyOf(o) === o.name || !hasFlag(o) ? "" : `; config file "${fileKeyOf(o)}"`}; default ${defaultText(o)}\n    ${o.description}`,
     )
     .join("\n");
 }

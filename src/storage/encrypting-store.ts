@@ -1,0 +1,253 @@
+/**
+ * The ONE encryption wrapper: an ObjectStore that encrypts every body it is given in the
+ * age format (https://age-encryption.org/v1) and decrypts every body it reads, for a
+ * repository with encryption settings (encryption-keys.ts). openStore() puts it directly
+ * on the store, under the retry wrapper: everything above it (content metadata, manifests,
+ * checksums of stored bytes, sizes in manifests) sees the bodies as they were before
+ * encryption, so an object's body is exactly `age -e` of what an unencrypted repository
+ * would hold (`age -d -i KEY | zstd -d` gives the file back).
+ *
+ * - Keys that stay plain (keys.ts isPlainKey: the marker, identity.json, locks, probes)
+ *   pass through untouched.
+ * - put: a buffer is encrypted at once, a stream through the codec's Transform (backup
+ *   bundles come from job worker threads as stored bytes to the main thread, which owns
+ *   the one store: they pass here like every other put). The metadata gains
+ *   `pgha-encryption: age` and `pgha-recipients` (a fingerprint of the recipient set, for
+ *   rekey). Before the first such put of the process the repository's marker is made
+ *   sure of (encryption-marker.ts ensureMarker), or taken as known (encryptionMarker).
+ * - get: the body is decrypted and authenticated chunk by chunk (a failure is an
+ *   IntegrityError, exit 6); an object without `pgha-encryption` metadata is refused, as
+ *   is reading without an identity (a one-line UsageError).
+ * - head and list show the stored sizes (what the storage bills); listedSizeFits tells
+ *   whether a stored size fits a body size (verify).
+ */
+import { PassThrough, type Readable } from "node:stream";
+import {
+  createDecryptStream,
+  createEncryptStream,
+  encryptBytes,
+  NoMatchingIdentityError,
+} from "../crypto/age.js";
+import { IntegrityError, PghaError, UsageError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { EncryptionMarker } from "../repository/encryption-marker.js";
+import { ENCRYPTION_MARKER_KEY, isIdentityKey, isPlainKey } from "../repository/keys.js";
+import { type EncryptionKeys, recipientsFingerprint } from "./encryption-keys.js";
+import type * as Store from "./object-store.js";
+import { REPOSITORY_ENCRYPTION_METADATA } from "./plain-guard.js";
+
+export const ENCRYPTION_METADATA = "pgha-encryption";
+export const RECIPIENTS_METADATA = "pgha-recipients";
+
+/** age's payload: a 16-byte nonce, then 64 KiB chunks each with a 16-byte tag (at least one). */
+export function agePayloadSize(plainSize: number): number {
+  const chunks = plainSize === 0 ? 1 : Math.ceil(plainSize / 65536);
+  return 16 + plainSize + 16 * chunks;
+}
+
+/** A header of n X25519 stanzas: the version line, 98 bytes a stanza, the MAC line. */
+const HEADER_BASE = 22 + 48;
+const X25519_STANZA = 98;
+
+/** Loaded when needed: a wal-push whose cache knows the marker never needs it. */
+const loadMarker = () => import("../repository/encryption-marker.js");
+
+export class EncryptingStore implements Store.ObjectStore {
+  readonly url: string;
+  private writeReady: Promise<string[]> | undefined;
+  private knownMarked: boolean | undefined;
+
+  constructor(
+    readonly inner: Store.ObjectStore,
+    /** The same store with retries, for the wrapper's own requests (the marker). */
+    private readonly control: Store.ObjectStore,
+    private readonly keys: EncryptionKeys,
+    private readonly log: Logger,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.url = inner.url;
+  }
+
+  get capabilities(): Store.StoreCapabilities {
+    return this.inner.capabilities;
+  }
+
+  async encryptionMarker(known?: boolean): Promise<boolean> {
+    if (known === true && this.keys.mode === "keys") this.knownMarked = true;
+    if (this.knownMarked) return true;
+    await this.recipients();
+    return true;
+  }
+
+  /** The recipients of new objects, once the repository is known to be marked. */
+  private recipients(): Promise<string[]> {
+    this.writeReady ??= this.prepareWrites().catch((error: unknown) => {
+      this.writeReady = undefined;
+      throw error;
+    });
+    return this.writeReady;
+  }
+
+  private async prepareWrites(): Promise<string[]> {
+    if (this.keys.mode === "keys") {
+      const configured = await this.keys.configuredRecipients();
+      if (this.knownMarked) return configured;
+      const { ensureMarker } = await loadMarker();
+      const marker = await ensureMarker(this.control, "keys", configured, this.now());
+      this.noteDifference(marker, configured);
+      this.knownMarked = true;
+      return configured;
+    }
+    // Passphrase mode: the repository key's public key, from the marker.
+    const { ensureMarker, firstDataKey, readMarker } = await loadMarker();
+    let marker = await readMarker(this.control);
+    if (!marker) {
+      const data = await firstDataKey(this.control);
+      if (data === undefined) {
+        const publicKey = await this.keys.createRepositoryKey(this.control, this.now());
+        marker = await ensureMarker(this.control, "passphrase", [publicKey], this.now());
+      } else marker = await ensureMarker(this.control, "passphrase", [], this.now());
+    }
+    if (marker.mode !== "passphrase") {
+      throw new UsageError(
+        `the repository ${this.url} is encrypted to recipients, not with a passphrase`,
+        "read it with encryption-identity-file, write it with encryption-recipients",
+      );
+    }
+    this.knownMarked = true;
+    return marker.recipients;
+  }
+
+  private noteDifference(marker: EncryptionMarker, configured: string[]): void {
+    if (recipientsFingerprint(marker.recipients) === recipientsFingerprint(configured)) return;
+    this.log.info(
+      `new objects are encrypted to the configured recipients (${configured.length}), which differ from those ${this.url}/${ENCRYPTION_MARKER_KEY} records (${marker.recipients.length}); 'pgha repo rekey' rewraps the older objects and records the set`,
+    );
+  }
+
+  head(key: string): Promise<Store.ObjectInfo | undefined> {
+    return this.inner.head(key);
+  }
+
+  async get(key: string): Promise<{ info: Store.ObjectInfo; body: Readable }> {
+    if (isPlainKey(key)) return this.inner.get(key);
+    // A missing identity fails before any request, on its own line.
+    const identities = await this.keys.identities(this.control);
+    const { info, body } = await this.inner.get(key);
+    if (info.metadata[ENCRYPTION_METADATA] !== "age") {
+      body.destroy();
+      throw new IntegrityError(
+        `${this.url}/${key} is not encrypted, in a repository whose objects are`,
+        "it was written by a pgha without encryption settings, or put there by someone else; pgha reads only objects that authenticate",
+      );
+    }
+    const decrypt = createDecryptStream(identities);
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    const fail = (error: unknown) => {
+      if (out.destroyed) return;
+      out.destroy(this.explain(key, error));
+      body.destroy();
+      decrypt.destroy();
+    };
+    body.on("error", fail);
+    decrypt.on("error", fail);
+    // The consumer gave up: stop reading.
+    out.on("close", () => {
+      if (!out.readableEnded) {
+        body.destroy();
+        decrypt.destroy();
+      }
+    });
+    body.pipe(decrypt).pipe(out);
+    return { info, body: out };
+  }
+
+  /** A codec error, with the object's name. */
+  private explain(key: string, error: unknown): Error {
+    if (error instanceof NoMatchingIdentityError) {
+      return new IntegrityError(
+        `cannot decrypt ${this.url}/${key}: ${error.message.replace(/^age: /, "")}`,
+        "the identity file (or passphrase) must be one of the recipients the repository's objects are encrypted to (v1/encryption.json lists them)",
+      );
+    }
+    if (error instanceof IntegrityError) {
+      return new IntegrityError(
+        `${this.url}/${key} failed authentication: ${error.message}`,
+        "the object was modified or replaced after pgha wrote it (or the identity is not one of its recipients); it cannot be trusted",
+      );
+    }
+    if (error instanceof PghaError) return error;
+    return error instanceof Error ? error : new Error(String(error));
+  }
+
+  async put(
+    key: string,
+    body: Store.PutBody,
+    options: Store.PutOptions = {},
+  ): Promise<Store.StoredObject> {
+    if (isIdentityKey(key)) {
+      // Tells pgha without encryption settings that reads it that the repository is encrypted.
+      const metadata = { ...options.metadata, [REPOSITORY_ENCRYPTION_METADATA]: "age" };
+      return this.inner.put(key, body, { ...options, metadata });
+    }
+    if (isPlainKey(key)) return this.inner.put(key, body, options);
+    const texts = await this.recipients();
+    const recipients = this.keys.recipientsOf(texts);
+    const metadata = {
+      ...options.metadata,
+      [ENCRYPTION_METADATA]: "age",
+      [RECIPIENTS_METADATA]: recipientsFingerprint(texts),
+    };
+    if (body instanceof Uint8Array) {
+      return this.inner.put(key, encryptBytes(body, recipients), { ...options, metadata });
+    }
+    const encrypt = createEncryptStream(recipients);
+    body.on("error", (error) => encrypt.destroy(error));
+    body.pipe(encrypt);
+    try {
+      return await this.inner.put(key, encrypt, { ...options, metadata });
+    } catch (error) {
+      // The store gave up early: the caller's body must not wait for a reader forever.
+      encrypt.destroy();
+      body.unpipe(encrypt);
+      throw error;
+    }
+  }
+
+  list(prefix: string, options?: Store.ListOptions): AsyncIterable<Store.ListEntry> {
+    return this.inner.list(prefix, options);
+  }
+
+  durable(key: string): Promise<void> {
+    return this.inner.durable(key);
+  }
+
+  delete(key: string): Promise<void> {
+    return this.inner.delete(key);
+  }
+
+  async listLeftovers(prefix: string, before: Date): Promise<Store.Leftover[]> {
+    return (await this.inner.listLeftovers?.(prefix, before)) ?? [];
+  }
+
+  async deleteLeftover(leftover: Store.Leftover): Promise<void> {
+    await this.inner.deleteLeftover?.(leftover);
+  }
+
+  async learnCapabilities(
+    probeKey: string,
+    known?: Partial<Store.StoreCapabilities>,
+  ): Promise<Partial<Store.StoreCapabilities>> {
+    return (await this.inner.learnCapabilities?.(probeKey, known)) ?? {};
+  }
+
+  /**
+   * An encrypted object of a body of n bytes is n plus age's payload overhead plus a
+   * header of one or more X25519 stanzas (how many depends on the recipients it was
+   * written or rekeyed to, which a listing cannot say).
+   */
+  listedSizeFits(listedSize: number, bodySize: number): boolean {
+    const header = listedSize - agePayloadSize(bodySize) - HEADER_BASE;
+    return header >= X25519_STANZA && header % X25519_STANZA === 0;
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The store of a pgha without encryption settings keeps out of an encrypted repository
+ * (FORMAT.md, "Encryption"): openStore() puts this small wrapper (no crypto code: the
+ * wal-push hot path loads it) directly on the store.
+ *
+ * - put of an object that an encrypted repository holds encrypted (keys.ts isPlainKey):
+ *   refused (exit 3) when the repository's marker exists, looked for once per process
+ *   (one HEAD) or taken as known (encryptionMarker: wal-push's repo facts).
+ * - get of an object whose metadata says it is encrypted: a one-line UsageError instead
+ *   of decompressing or parsing ciphertext.
+ *
+ * A cluster's identity.json, which every cold wal-push reads anyway, answers the marker
+ * question without a request of its own: an encrypted repository's identity.json carries
+ * `pgha-repository-encryption` metadata, and an encrypted pgha never marks a repository
+ * that has an identity.json without it (encryption-marker.ts ensureMarker).
+ */
+import type { Readable } from "node:stream";
+import { RefusedError, UsageError } from "../errors.js";
+import { ENCRYPTION_MARKER_KEY, isIdentityKey, isPlainKey } from "../repository/keys.js";
+import type * as Store from "./object-store.js";
+
+/** On each identity.json of an encrypted repository (written by encrypting-store.ts). */
+export const REPOSITORY_ENCRYPTION_METADATA = "pgha-repository-encryption";
+
+export class PlainGuardStore implements Store.ObjectStore {
+  readonly url: string;
+  private marked: Promise<boolean> | undefined;
+
+  constructor(
+    readonly inner: Store.ObjectStore,
+    /** The same store with retries, for the marker's HEAD. */
+    private readonly control: Store.ObjectStore,
+  ) {
+    this.url = inner.url;
+  }
+
+  get capabilities(): Store.StoreCapabilities {
+    return this.inner.capabilities;
+  }
+
+  encryptionMarker(known?: boolean): Promise<boolean> {
+    if (known !== undefined && this.marked === undefined) this.marked = Promise.resolve(known);
+    this.marked ??= this.control.head(ENCRYPTION_MARKER_KEY).then((info) => info !== undefined);
+    this.marked.catch(() => {
+      this.marked = undefined;
+    });
+    return this.marked;
+  }
+
+  /** What an identity.json read says about the marker. */
+  private observe(key: string, info: Store.ObjectInfo | undefined): void {
+    if (info && isIdentityKey(key) && this.marked === undefined) {
+      this.marked = Promise.resolve(info.metadata[REPOSITORY_ENCRYPTION_METADATA] !== undefined);
+    }
+  }
+
+  async head(key: string): Promise<Store.ObjectInfo | undefined> {
+    const info = await this.inner.head(key);
+    this.observe(key, info);
+    return info;
+  }
+
+  async get(key: string): Promise<{ info: Store.ObjectInfo; body: Readable }> {
+    const found = await this.inner.get(key);
+    this.observe(key, found.info);
+    if (found.info.metadata["pgha-encryption"] !== undefined && !isPlainKey(key)) {
+      found.body.destroy();
+      throw new UsageError(
+        `${this.url}/${key} is encrypted (${found.info.metadata["pgha-encryption"]}), and no encryption settings are given`,
+        "set encryption-identity-file (config file) or PGHA_ENCRYPTION_IDENTITY_FILE, or PGHA_ENCRYPTION_PASSPHRASE in passphrase mode, to read this repository",
+      );
+    }
+    return found;
+  }
+
+  async put(
+    key: string,
+    body: Store.PutBody,
+    options?: Store.PutOptions,
+  ): Promise<Store.StoredObject> {
+    if (!isPlainKey(key) && (await this.encryptionMarker())) {
+      throw new RefusedError(
+        `the repository ${this.url} is encrypted (${ENCRYPTION_MARKER_KEY}) and no encryption settings are given: nothing was written`,
+        "set encryption-recipients (config file) or PGHA_ENCRYPTION_RECIPIENTS (or the passphrase in passphrase mode) as on the other hosts that write it",
+      );
+    }
+    return this.inner.put(key, body, options);
+  }
+
+  list(prefix: string, options?: Store.ListOptions): AsyncIterable<Store.ListEntry> {
+    return this.inner.list(prefix, options);
+  }
+
+  durable(key: string): Promise<void> {
+    return this.inner.durable(key);
+  }
+
+  delete(key: string): Promise<void> {
+    return this.inner.delete(key);
+  }
+
+  async listLeftovers(prefix: string, before: Date): Promise<Store.Leftover[]> {
+    return (await this.inner.listLeftovers?.(prefix, before)) ?? [];
+  }
+
+  async deleteLeftover(leftover: Store.Leftover): Promise<void> {
+    await this.inner.deleteLeftover?.(leftover);
+  }
+
+  async learnCapabilities(
+    probeKey: string,
+    known?: Partial<Store.StoreCapabilities>,
+  ): Promise<Partial<Store.StoreCapabilities>> {
+    return (await this.inner.learnCapabilities?.(probeKey, known)) ?? {};
+  }
+}
