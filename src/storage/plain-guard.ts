@@ -12,7 +12,9 @@
  * A cluster's identity.json, which every cold wal-push reads anyway, answers the marker
  * question without a request of its own: an encrypted repository's identity.json carries
  * `pgha-repository-encryption` metadata, and an encrypted pgha never marks a repository
- * that has an identity.json without it (encryption-marker.ts ensureMarker).
+ * that has an identity.json without it (encryption-marker.ts ensureMarker). A new
+ * cluster's first push, which is about to write its identity.json, asks for the marker
+ * (one HEAD) instead: the identity.json it wrote itself would say nothing.
  */
 import type { Readable } from "node:stream";
 import { RefusedError, UsageError } from "../errors.js";
@@ -78,7 +80,10 @@ export class PlainGuardStore implements Store.ObjectStore {
     body: Store.PutBody,
     options?: Store.PutOptions,
   ): Promise<Store.StoredObject> {
-    if (!isPlainKey(key) && (await this.encryptionMarker())) {
+    // A cluster's first push writes its identity.json, which then says nothing about the
+    // marker (observe): ask the repository itself before a new cluster starts in it.
+    const unmarkedIdentity = isIdentityKey(key) && this.marked === undefined;
+    if ((!isPlainKey(key) || unmarkedIdentity) && (await this.encryptionMarker())) {
       throw new RefusedError(
         `the repository ${this.url} is encrypted (${ENCRYPTION_MARKER_KEY}) and no encryption settings are given: nothing was written`,
         "set encryption-recipients (config file) or PGHA_ENCRYPTION_RECIPIENTS (or the passphrase in passphrase mode) as on the other hosts that write it",

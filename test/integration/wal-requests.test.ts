@@ -75,6 +75,9 @@ describe.skipIf(!enabled)("requests per wal-push / wal-fetch process on S3", () 
     const first = names[0] ?? "";
     expect(await requestsOf(["wal-push", `pg_wal/${first}`])).toEqual([
       "GET identity.json",
+      // A new cluster: is the repository encrypted (plain-guard.ts)? Asked once, before
+      // its identity.json exists to say so.
+      "HEAD /pgha-test/req/v1/encryption.json",
       "HEAD identity.json",
       "PUT identity.json",
       "GET identity.json",

@@ -182,6 +182,23 @@ describe("encrypting store", { timeout: 30_000 }, async () => {
     expect(await fresh.encryptionMarker()).toBe(true);
   });
 
+  it("keeps a pgha without settings from starting a new cluster in an encrypted repository", async () => {
+    const raw = new MemoryStore();
+    await encrypting(raw, settings({ recipients: [a.publicKey] })).put(WAL, Buffer.from("wal"));
+    const plain = new PlainGuardStore(raw, raw);
+    // The new cluster's first push writes its identity.json, which cannot say the
+    // repository is encrypted: the marker is asked for, and nothing is written.
+    const identity = await plain
+      .put("v1/clusters/other/identity.json", Buffer.from("{}"), { ifAbsent: true })
+      .catch((e: unknown) => e);
+    expect(identity).toBeInstanceOf(RefusedError);
+    expect(await raw.head("v1/clusters/other/identity.json")).toBeUndefined();
+    const wal = await plain
+      .put("v1/clusters/other/wal/0000000100000000/000000010000000000000001", Buffer.from("w"))
+      .catch((e: unknown) => e);
+    expect(wal).toBeInstanceOf(RefusedError);
+  });
+
   it("passphrase mode: the repository keeps its own key, a wrong passphrase is one line", async () => {
     const raw = new MemoryStore();
     const store = encrypting(raw, settings({ passphrase: "correct horse" }));
