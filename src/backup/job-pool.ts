@@ -270,6 +270,9 @@ export class JobPool {
                   for (const [path, size, sha256] of message.files) events.file(path, size, sha256);
                 });
                 break;
+              case "blocks":
+                check(() => events.blocks?.(message.path, message.count));
+                break;
               case "directory":
                 check(() => events.directory(message.path, message.mode));
                 break;

@@ -117,6 +117,10 @@ if (port) {
           : await unpackBundle(message.task, task.chunks(), {
               file,
               directory: (path, mode) => post({ t: "directory", path, mode }),
+              blocks: (path, count) => {
+                flushFiles();
+                post({ t: "blocks", path, count });
+              },
               symlink: (path, target) => post({ t: "symlink", path, target }),
               progress,
             });
