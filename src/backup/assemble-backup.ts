@@ -119,7 +119,9 @@ async function assembleInto(
   }
   await makeFiles(assembly, dirOf);
 
+  /** Blocks written per file (0 for a whole file), and which member gave which file. */
   const written = new Map<string, number>();
+  const taken = new Set<string>();
   const directories = new Map<string, number>();
   const links: { path: string; target: string }[] = [];
   const tasks = assembly.members.flatMap((member) =>
@@ -139,9 +141,11 @@ async function assembleInto(
         const entries = member.entries.get(part) ?? new Map();
         const record = (path: string, count: number) => {
           const key = `${part}/${path}`;
-          if (!entries.has(path) || written.has(key))
+          const once = `${member.manifest.id}/${key}`;
+          if (!entries.has(path) || taken.has(once))
             throw new IntegrityError(`${object.key} holds '${path}' twice or unplanned`);
-          written.set(key, count);
+          taken.add(once);
+          written.set(key, (written.get(key) ?? 0) + count);
         };
         return fetchObject(
           deps.store,
@@ -180,7 +184,7 @@ async function assembleInto(
   for (const [key, file] of assembly.files) {
     if (file.write === "keep") continue;
     const count = written.get(key);
-    if (count === undefined || (file.write === "blocks" && count !== file.blocks))
+    if (file.write === "blocks" ? (count ?? 0) !== file.blocks : count === undefined)
       throw new IntegrityError(
         `backup ${target.id}: ${key} was not fully restored from its chain (${file.write === "blocks" ? `${count ?? 0} of ${file.blocks} blocks` : "its whole copy was not found"})`,
       );

@@ -29,7 +29,14 @@ export type EntryPlan =
    * hash (base64, 16 bytes per listed block); `delta`: the entry is a delta entry, else
    * the member's complete file. `size`: the restored file's size (its last block may be short).
    */
-  | { how: "blocks"; delta: boolean; blockSize: number; size: number; blocks: number[]; hashes: string };
+  | {
+      how: "blocks";
+      delta: boolean;
+      blockSize: number;
+      size: number;
+      blocks: number[];
+      hashes: string;
+    };
 
 export interface MemberPlan {
   manifest: BackupManifest;
@@ -97,8 +104,8 @@ export function planAssembly(
     new IntegrityError(`backup ${target.id}: ${file.part}/${file.path}: ${why}`);
   const put = (at: number, file: ChainFileEntry, plan: EntryPlan, bytes: number) => {
     const member = plans[at] as MemberPlan;
-    let part = member.entries.get(file.part);
-    if (!part) member.entries.set(file.part, (part = new Map()));
+    const part = member.entries.get(file.part) ?? new Map<string, EntryPlan>();
+    member.entries.set(file.part, part);
     part.set(file.path, plan);
     member.bytes += bytes;
   };
@@ -125,9 +132,16 @@ export function planAssembly(
       const source = file.stored === "none" ? file.from : target.id;
       const at = source === undefined ? undefined : indexOf.get(source);
       if (at === undefined)
-        throw bad(file, `it is held by backup ${source ?? "(none named)"}, which is not in its chain`);
+        throw bad(
+          file,
+          `it is held by backup ${source ?? "(none named)"}, which is not in its chain`,
+        );
       const own = holding(at, file);
-      if ((own.stored ?? "whole") !== "whole" || own.size !== file.size || own.sha256 !== file.sha256)
+      if (
+        (own.stored ?? "whole") !== "whole" ||
+        own.size !== file.size ||
+        own.sha256 !== file.sha256
+      )
         throw bad(file, `backup ${members[at]?.id} does not hold the same file whole`);
       put(at, file, { how: "whole" }, file.size);
       files.set(key, { entry: file, write: "whole", blocks: 0, reuse: false });
@@ -146,9 +160,12 @@ export function planAssembly(
       if (right?.has(block)) continue;
       const at = from[block] as number;
       if (at >= members.length)
-        throw bad(file, `block ${block} is from backup #${at}, past its chain of ${members.length}`);
-      let list = wanted.get(at);
-      if (!list) wanted.set(at, (list = []));
+        throw bad(
+          file,
+          `block ${block} is from backup #${at}, past its chain of ${members.length}`,
+        );
+      const list = wanted.get(at) ?? [];
+      wanted.set(at, list);
       list.push(block);
     }
     let written = 0;
@@ -170,9 +187,9 @@ export function planAssembly(
         break;
       }
       const picked = Buffer.alloc(blocks.length * BLOCK_HASH_BYTES);
-      blocks.forEach((b, i) =>
-        hashes.copy(picked, i * BLOCK_HASH_BYTES, b * BLOCK_HASH_BYTES, (b + 1) * BLOCK_HASH_BYTES),
-      );
+      blocks.forEach((b, i) => {
+        hashes.copy(picked, i * BLOCK_HASH_BYTES, b * BLOCK_HASH_BYTES, (b + 1) * BLOCK_HASH_BYTES);
+      });
       put(
         at,
         file,

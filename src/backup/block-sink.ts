@@ -131,7 +131,8 @@ export class BlockSink {
 
   private readHeader(): void {
     const h = this.header;
-    if (h.subarray(0, 8).toString("latin1") !== DELTA_MAGIC) throw this.bad("it is not a delta entry");
+    if (h.subarray(0, 8).toString("latin1") !== DELTA_MAGIC)
+      throw this.bad("it is not a delta entry");
     if (h.readUInt32LE(8) !== this.plan.blockSize) throw this.bad("its block size differs");
     this.count = h.readUInt32LE(12);
     this.entrySize = Number(h.readBigUInt64LE(16));
@@ -159,7 +160,10 @@ export class BlockSink {
       throw new IntegrityError(`${this.what}: block ${b} does not match its manifest hash`);
     this.wanted++;
     const offset = b * this.plan.blockSize;
-    if (this.runFill > 0 && (offset !== this.runStart + this.runFill || this.runFill + bytes.length > RUN_BYTES))
+    if (
+      this.runFill > 0 &&
+      (offset !== this.runStart + this.runFill || this.runFill + bytes.length > RUN_BYTES)
+    )
       await this.flush();
     if (this.runFill === 0) this.runStart = offset;
     bytes.copy(this.run, this.runFill);

@@ -50,7 +50,9 @@ async function walkParts(parts: readonly PartDir[]): Promise<Map<string, Found[]
     try {
       await walk(root, "", out);
     } catch (error) {
-      throw new LocalIoError(`cannot read ${root}: ${describeSystemError(error)}`, { cause: error });
+      throw new LocalIoError(`cannot read ${root}: ${describeSystemError(error)}`, {
+        cause: error,
+      });
     }
     found.set(part, out);
   }

@@ -134,7 +134,10 @@ class EntryWriter {
   private readonly made: Set<string>;
   private file: OpenFile | undefined;
   /** A planned entry: read past, or written block by block. */
-  private current: { skip: true } | { skip: false; name: string; sink: BlockSink; handle: FileHandle } | undefined;
+  private current:
+    | { skip: true }
+    | { skip: false; name: string; sink: BlockSink; handle: FileHandle }
+    | undefined;
   private readonly buffers = [
     Buffer.allocUnsafeSlow(WRITE_BYTES),
     Buffer.allocUnsafeSlow(WRITE_BYTES),
@@ -270,7 +273,8 @@ class EntryWriter {
     this.fill = 0;
     await this.file?.handle.close().catch(() => undefined);
     this.file = undefined;
-    if (this.current && !this.current.skip) await this.current.handle.close().catch(() => undefined);
+    if (this.current && !this.current.skip)
+      await this.current.handle.close().catch(() => undefined);
     this.current = undefined;
   }
 }

@@ -1,49 +1,12 @@
 /** planAssembly and planDelta (issue 14, points 2 and 4): which bytes come from where. */
 import { describe, expect, it } from "vitest";
 import { planAssembly } from "../../src/backup/assembly-plan.js";
-import { planDelta } from "../../src/backup/delta-plan.js";
 import { filesOf } from "../../src/backup/chain-manifest.js";
+import { planDelta } from "../../src/backup/delta-plan.js";
 import { IntegrityError } from "../../src/errors.js";
 import type { BackupManifest } from "../../src/repository/backup-manifest.js";
 import { MemoryStore } from "../../src/storage/memory.js";
-import { BLOCK, type Snapshot, storeChain } from "../helpers/chain-builder.js";
-
-const block = (fill: number, size = BLOCK) => Buffer.alloc(size, fill);
-
-/** full, then incr 1, then incr 2: every kind of change between them. */
-export function threeSnapshots(): Snapshot[] {
-  const s0: Snapshot = {
-    files: {
-      PG_VERSION: Buffer.from("15\n"),
-      "postgresql.conf": Buffer.from("port = 5432\n"),
-      "global/pg_control": block(9, 100),
-      "base/1/100": Buffer.concat([block(1), block(2), block(3)]),
-      "base/1/200": Buffer.concat([block(4), block(5)]),
-    },
-    dirs: ["pg_wal", "pg_wal/archive_status"],
-  };
-  const s1: Snapshot = {
-    ...s0,
-    files: {
-      ...s0.files,
-      "base/1/100": Buffer.concat([block(1), block(12), block(3)]),
-      "base/1/200": Buffer.concat([block(4), block(5), block(6, 100)]),
-      "base/1/300": block(7),
-    },
-  };
-  const { "base/1/300": _dropped, ...kept } = s1.files;
-  const s2: Snapshot = {
-    ...s0,
-    files: {
-      ...kept,
-      "postgresql.conf": Buffer.from("port = 5433\n"),
-      "base/1/100": Buffer.concat([block(1), block(22), block(23)]),
-      "base/1/200": block(4),
-      "base/1/400": Buffer.alloc(0),
-    },
-  };
-  return [s0, s1, s2];
-}
+import { BLOCK, storeChain, threeSnapshots } from "../helpers/chain-builder.js";
 
 async function chain(): Promise<BackupManifest[]> {
   return storeChain(new MemoryStore(), threeSnapshots());
@@ -94,9 +57,9 @@ describe("planAssembly", () => {
     const file = filesOf(broken).find((f) => f.path === "base/1/100");
     if (!file?.blocks) throw new Error("test chain has no map");
     file.blocks.from = Buffer.from([0, 2, 7]).toString("base64");
-    expect(() => planAssembly([members[0] as BackupManifest, members[1] as BackupManifest, broken])).toThrow(
-      IntegrityError,
-    );
+    expect(() =>
+      planAssembly([members[0] as BackupManifest, members[1] as BackupManifest, broken]),
+    ).toThrow(IntegrityError);
     // Block 1 from incr 1, whose manifest (altered) no longer has the file.
     file.blocks.from = Buffer.from([0, 1, 2]).toString("base64");
     const without = structuredClone(members[1] as BackupManifest);
@@ -117,7 +80,11 @@ describe("planAssembly", () => {
     expect(entriesOf(plan.members, 2)["postgresql.conf"]).toBeUndefined();
     expect(entriesOf(plan.members, 0)["base/1/100"]).toBeUndefined();
     expect(entriesOf(plan.members, 2)["base/1/100"]).toMatchObject({ blocks: [2] });
-    expect(plan.files.get("base/base/1/100")).toMatchObject({ write: "blocks", blocks: 1, reuse: true });
+    expect(plan.files.get("base/base/1/100")).toMatchObject({
+      write: "blocks",
+      blocks: 1,
+      reuse: true,
+    });
     expect(plan.kept).toBe(1);
   });
 });
@@ -138,7 +105,11 @@ describe("planDelta", () => {
           {
             size: 3 * BLOCK,
             sha256: "0".repeat(64),
-            blockHashes: Buffer.concat([hashesOf("base/1/100").subarray(0, 16), Buffer.alloc(16), hashesOf("base/1/100").subarray(32)]),
+            blockHashes: Buffer.concat([
+              hashesOf("base/1/100").subarray(0, 16),
+              Buffer.alloc(16),
+              hashesOf("base/1/100").subarray(32),
+            ]),
           },
         ],
         ["base/postgresql.conf", { size: 12, sha256: "1".repeat(64) }],
@@ -151,7 +122,9 @@ describe("planDelta", () => {
     expect(plan.removedBytes).toBe(16 << 20);
     expect(plan.rewritten).toBe(files.length - 1);
     // block 1 of base/1/100, postgresql.conf whole, and the files not found at all
-    const notFound = files.filter((f) => !["PG_VERSION", "base/1/100", "postgresql.conf"].includes(f.path));
+    const notFound = files.filter(
+      (f) => !["PG_VERSION", "base/1/100", "postgresql.conf"].includes(f.path),
+    );
     expect(plan.writeBytes).toBe(BLOCK + 12 + notFound.reduce((n, f) => n + f.size, 0));
   });
 });

@@ -5,7 +5,11 @@
  * Files under base/ and global/ are block-mapped; others are compared whole.
  */
 import { createHash } from "node:crypto";
-import { type ChainFileEntry, type ChainManifest, fileKey } from "../../src/backup/chain-manifest.js";
+import {
+  type ChainFileEntry,
+  type ChainManifest,
+  fileKey,
+} from "../../src/backup/chain-manifest.js";
 import { END_OF_ARCHIVE, encodeTarHeader, padding } from "../../src/backup/tar-header.js";
 import type { BackupManifest } from "../../src/repository/backup-manifest.js";
 import { backupDataKey } from "../../src/repository/keys.js";
@@ -42,14 +46,23 @@ export function encodeDeltaEntry(data: Buffer, numbers: number[]): Buffer {
   header.writeUInt32LE(numbers.length, 12);
   header.writeBigUInt64LE(BigInt(data.length), 16);
   const list = Buffer.alloc(numbers.length * 4);
-  numbers.forEach((n, i) => list.writeUInt32LE(n, i * 4));
-  return Buffer.concat([header, list, ...numbers.map((n) => data.subarray(n * BLOCK, (n + 1) * BLOCK))]);
+  numbers.forEach((n, i) => {
+    list.writeUInt32LE(n, i * 4);
+  });
+  return Buffer.concat([
+    header,
+    list,
+    ...numbers.map((n) => data.subarray(n * BLOCK, (n + 1) * BLOCK)),
+  ]);
 }
 
 export const chainId = (i: number) => `202611${String(21 + i).padStart(2, "0")}T000000Z`;
 
 /** Stores one backup per snapshot, each the increment of the one before. */
-export async function storeChain(store: MemoryStore, snapshots: Snapshot[]): Promise<BackupManifest[]> {
+export async function storeChain(
+  store: MemoryStore,
+  snapshots: Snapshot[],
+): Promise<BackupManifest[]> {
   const manifests: ChainManifest[] = [];
   for (const [i, snapshot] of snapshots.entries()) {
     const id = chainId(i);
@@ -65,11 +78,20 @@ export async function storeChain(store: MemoryStore, snapshots: Snapshot[]): Pro
       tar.push(encodeTarHeader({ name: dir, type: "directory", size: 0, mode: 0o700, mtime }));
     const files: ChainFileEntry[] = [];
     const entry = (path: string, body: Buffer) => {
-      tar.push(encodeTarHeader({ name: path, type: "file", size: body.length, mode: 0o600, mtime }));
+      tar.push(
+        encodeTarHeader({ name: path, type: "file", size: body.length, mode: 0o600, mtime }),
+      );
       tar.push(body, Buffer.alloc(padding(body.length)));
     };
     for (const [path, data] of Object.entries(snapshot.files).sort()) {
-      const own: ChainFileEntry = { part: "base", path, size: data.length, mode: 0o600, mtime: mtime.toISOString(), sha256: sha(data) };
+      const own: ChainFileEntry = {
+        part: "base",
+        path,
+        size: data.length,
+        mode: 0o600,
+        mtime: mtime.toISOString(),
+        sha256: sha(data),
+      };
       const before = previous.get(`base/${path}`);
       if (isBlockMapped(path)) {
         const blocks = blocksOf(data);
@@ -79,11 +101,18 @@ export async function storeChain(store: MemoryStore, snapshots: Snapshot[]): Pro
         const oldFrom = before?.blocks ? Buffer.from(before.blocks.from, "base64") : undefined;
         const changed: number[] = [];
         blocks.forEach((_, k) => {
-          const same = oldHashes && k * 16 < oldHashes.length && oldHashes.subarray(k * 16, k * 16 + 16).equals(hashes.subarray(k * 16, k * 16 + 16));
+          const same =
+            oldHashes &&
+            k * 16 < oldHashes.length &&
+            oldHashes.subarray(k * 16, k * 16 + 16).equals(hashes.subarray(k * 16, k * 16 + 16));
           if (same && oldFrom) from[k] = oldFrom[k] as number;
           else changed.push(k);
         });
-        own.blocks = { size: BLOCK, hashes: hashes.toString("base64"), from: from.toString("base64") };
+        own.blocks = {
+          size: BLOCK,
+          hashes: hashes.toString("base64"),
+          from: from.toString("base64"),
+        };
         if (!before) entry(path, data);
         else if (changed.length === 0) own.stored = "none";
         else {
@@ -109,10 +138,56 @@ export async function storeChain(store: MemoryStore, snapshots: Snapshot[]): Pro
       chain,
       rawBytes: body.length,
       storedBytes: body.length,
-      objects: [{ part: "base", key, compression: "none", rawSize: body.length, storedSize: body.length, storedSha256: sha(body) }],
+      objects: [
+        {
+          part: "base",
+          key,
+          compression: "none",
+          rawSize: body.length,
+          storedSize: body.length,
+          storedSha256: sha(body),
+        },
+      ],
       files,
     } as ChainManifest;
     manifests.push(manifest);
   }
   return manifests as unknown as BackupManifest[];
+}
+
+const block = (fill: number, size = BLOCK) => Buffer.alloc(size, fill);
+
+/** A full, then incr 1, then incr 2: every kind of change between them. */
+export function threeSnapshots(): Snapshot[] {
+  const s0: Snapshot = {
+    files: {
+      PG_VERSION: Buffer.from("15\n"),
+      "postgresql.conf": Buffer.from("port = 5432\n"),
+      "global/pg_control": block(9, 100),
+      "base/1/100": Buffer.concat([block(1), block(2), block(3)]),
+      "base/1/200": Buffer.concat([block(4), block(5)]),
+    },
+    dirs: ["pg_wal", "pg_wal/archive_status"],
+  };
+  const s1: Snapshot = {
+    ...s0,
+    files: {
+      ...s0.files,
+      "base/1/100": Buffer.concat([block(1), block(12), block(3)]),
+      "base/1/200": Buffer.concat([block(4), block(5), block(6, 100)]),
+      "base/1/300": block(7),
+    },
+  };
+  const { "base/1/300": _dropped, ...kept } = s1.files;
+  const s2: Snapshot = {
+    ...s0,
+    files: {
+      ...kept,
+      "postgresql.conf": Buffer.from("port = 5433\n"),
+      "base/1/100": Buffer.concat([block(1), block(22), block(23)]),
+      "base/1/200": block(4),
+      "base/1/400": Buffer.alloc(0),
+    },
+  };
+  return [s0, s1, s2];
 }
