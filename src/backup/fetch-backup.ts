@@ -93,6 +93,7 @@ export async function fetchBaseBackup(
   target: string,
   remap: Map<string, string>,
 ): Promise<FetchResult> {
+  refuseIncremental(manifest);
   const root = resolve(target);
   const tablespaces = planTablespaceTargets(manifest, root, remap);
   const targets = [root, ...tablespaces.map((ts) => ts.location)];
@@ -112,6 +113,21 @@ export async function fetchBaseBackup(
       cause: error,
     });
   }
+}
+
+/**
+ * This fetch writes each file from one tar entry: a backup whose bundles hold delta
+ * entries, or nothing of some files (an incremental one, format 2), is refused before
+ * anything is written rather than restored wrong.
+ */
+function refuseIncremental(manifest: BackupManifest): void {
+  const partial = manifest.files.some((f) => f.stored !== undefined && f.stored !== "whole");
+  if (manifest.type !== "incr" && manifest.format === 1 && !partial) return;
+  throw new PghaError(
+    "unrestorable",
+    `backup ${manifest.id} is incremental (parent ${manifest.parent ?? "unknown"}): this pgha cannot restore its chain yet; nothing was downloaded`,
+    { hint: "restore a full backup ('pgha backup list' shows the type of each)" },
+  );
 }
 
 /** A job's signal, also aborted by the caller's (deps.signal). */

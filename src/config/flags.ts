@@ -9,7 +9,7 @@ import { UsageError } from "../errors.js";
 import { parseTargetTime } from "../restore/target.js";
 import { parseSample } from "../verify/sample.js";
 import type { SettingFlags } from "./options.js";
-import { parseDuration, ValueError } from "./values.js";
+import { parseChoice, parseDuration, ValueError } from "./values.js";
 
 /** Every command, by the words after `pgha`. */
 export type CommandName =
@@ -135,6 +135,16 @@ export const FLAGS = {
     kind: "switch",
     name: "fast",
     doc: "request an immediate checkpoint instead of a spread one",
+    commands: ["backup create"],
+  }),
+  type: flag({
+    kind: "value",
+    name: "type",
+    placeholder: "<full|incr>",
+    doc: "full, or incr: only what changed since the cluster's newest backup (its changed 8 KiB blocks and files); a full instead, the log says why, when there is none, the timeline, system or version changed, or the chain has --backup-max-incr increments",
+    parse: parseChoice(["full", "incr"] as const),
+    default: "full",
+    hint: "full or incr",
     commands: ["backup create"],
   }),
   confirm: flag({
