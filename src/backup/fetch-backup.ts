@@ -93,13 +93,13 @@ export async function fetchBaseBackup(
   target: string,
   remap: Map<string, string>,
 ): Promise<FetchResult> {
-  refuseIncremental(manifest);
   const root = resolve(target);
   const tablespaces = planTablespaceTargets(manifest, root, remap);
   const targets = [root, ...tablespaces.map((ts) => ts.location)];
   // An incremental backup, or a restore --delta: assembled from the chain (assemble-backup.ts).
   if (deps.keep !== undefined || chainIds(manifest).length > 0)
     return assembleBackup(deps, manifest, root, tablespaces);
+  refuseIncremental(manifest);
   for (const dir of targets) await requireEmpty(dir);
   await checkOriginalLocations(tablespaces);
   try {
@@ -116,17 +116,19 @@ export async function fetchBaseBackup(
 }
 
 /**
- * This fetch writes each file from one tar entry: a backup whose bundles hold delta
- * entries, or nothing of some files (an incremental one, format 2), is refused before
- * anything is written rather than restored wrong.
+ * The full path writes each file from one tar entry: a backup without a chain whose
+ * manifest says it is incremental or holds files not whole contradicts itself, and is
+ * refused before anything is written rather than restored wrong.
  */
 function refuseIncremental(manifest: BackupManifest): void {
   const partial = manifest.files.some((f) => f.stored !== undefined && f.stored !== "whole");
-  if (manifest.type !== "incr" && manifest.format === 1 && !partial) return;
+  if (manifest.type !== "incr" && !partial) return;
   throw new PghaError(
     "unrestorable",
-    `backup ${manifest.id} is incremental (parent ${manifest.parent ?? "unknown"}): this pgha cannot restore its chain yet; nothing was downloaded`,
-    { hint: "restore a full backup ('pgha backup list' shows the type of each)" },
+    `backup ${manifest.id} is incremental (parent ${manifest.parent ?? "unknown"}) but names no chain to restore it with; nothing was downloaded`,
+    {
+      hint: "restore a full backup or another incremental one ('pgha backup list' shows the type of each)",
+    },
   );
 }
 
