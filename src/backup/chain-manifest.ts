@@ -1,41 +1,18 @@
 /**
- * The fields incremental backups add to a manifest (FORMAT.md, "Incremental backups"), as
- * the restore side reads them. A manifest written before them has none: it is a full,
- * every file stored whole.
+ * Reading a manifest as the restore of a chain does (FORMAT.md, "Incremental backups"). A
+ * manifest written before incremental backups has no chain: a full, every file whole.
  */
 import type { BackupFileEntry, BackupManifest } from "../repository/backup-manifest.js";
 
-export interface BlockMap {
-  /** Block size in bytes (8192). */
-  size: number;
-  /** base64 of the first 16 bytes of each block's sha256. */
-  hashes: string;
-  /** base64, one byte per block: the index into [...chain, id] of the backup holding it. */
-  from: string;
-}
-
-export type ChainFileEntry = BackupFileEntry & {
-  stored?: "whole" | "blocks" | "none";
-  from?: string;
-  blocks?: BlockMap;
-};
-
-export type ChainManifest = Omit<BackupManifest, "format" | "files"> & {
-  format: number;
-  type?: "full" | "incr";
-  parent?: string | null;
-  chain?: string[];
-  files: ChainFileEntry[];
-};
+export type ChainFileEntry = BackupFileEntry;
 
 /** The ids of the backups a backup needs besides itself, oldest first. */
 export function chainIds(manifest: BackupManifest): string[] {
-  const chain = (manifest as unknown as ChainManifest).chain;
-  return Array.isArray(chain) ? chain : [];
+  return Array.isArray(manifest.chain) ? manifest.chain : [];
 }
 
 export function filesOf(manifest: BackupManifest): ChainFileEntry[] {
-  return manifest.files as ChainFileEntry[];
+  return manifest.files;
 }
 
 /** The key of a file in keep sets and plans: "base/global/pg_control", "16384/PG_15_.../1/2". */
@@ -43,9 +20,5 @@ export function fileKey(file: { part: string; path: string }): string {
   return `${file.part}/${file.path}`;
 }
 
-/** Bytes 16*k .. 16*k+16 of a block map's hashes: block k's hash. */
-export const BLOCK_HASH_BYTES = 16;
-
-export function blockCount(size: number, blockSize: number): number {
-  return Math.ceil(size / blockSize);
-}
+export { BLOCK_HASH_BYTES } from "./block-map.js";
+export { blockCount } from "./delta-entry.js";

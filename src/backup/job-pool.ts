@@ -271,7 +271,9 @@ export class JobPool {
                 });
                 break;
               case "blocks":
-                check(() => events.blocks?.(message.path, message.count));
+                check(() => {
+                  for (const [path, count] of message.files) events.blocks?.(path, count);
+                });
                 break;
               case "directory":
                 check(() => events.directory(message.path, message.mode));

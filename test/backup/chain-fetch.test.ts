@@ -130,8 +130,12 @@ describe("restore --delta", () => {
     await mkdir(join(out, "base", "9", "deep"), { recursive: true });
     await writeFile(join(out, "base", "9", "deep", "x"), "x");
     await symlink("/tmp", join(out, "pg_stat_tmp"));
-    await rm(join(out, "pg_wal", "archive_status"), { recursive: true });
     await mkdir(join(out, "PG_VERSION.d"));
+    // Types the backup does not have there: a file where it has a directory, and the reverse.
+    await rm(join(out, "pg_wal", "archive_status"), { recursive: true });
+    await writeFile(join(out, "pg_wal", "archive_status"), "not a directory");
+    await rm(join(out, "postgresql.conf"));
+    await mkdir(join(out, "postgresql.conf", "sub"), { recursive: true });
     const pgVersion = await stat(join(out, "PG_VERSION"));
     const { plan, deps } = await deltaDeps(members, 2, out);
     expect(plan.kept).toBe(2); // PG_VERSION, global/pg_control

@@ -5,11 +5,7 @@
  * Files under base/ and global/ are block-mapped; others are compared whole.
  */
 import { createHash } from "node:crypto";
-import {
-  type ChainFileEntry,
-  type ChainManifest,
-  fileKey,
-} from "../../src/backup/chain-manifest.js";
+import { type ChainFileEntry, fileKey } from "../../src/backup/chain-manifest.js";
 import { END_OF_ARCHIVE, encodeTarHeader, padding } from "../../src/backup/tar-header.js";
 import type { BackupManifest } from "../../src/repository/backup-manifest.js";
 import { backupDataKey } from "../../src/repository/keys.js";
@@ -63,7 +59,7 @@ export async function storeChain(
   store: MemoryStore,
   snapshots: Snapshot[],
 ): Promise<BackupManifest[]> {
-  const manifests: ChainManifest[] = [];
+  const manifests: BackupManifest[] = [];
   for (const [i, snapshot] of snapshots.entries()) {
     const id = chainId(i);
     const parent = manifests.at(-1);
@@ -149,10 +145,10 @@ export async function storeChain(
         },
       ],
       files,
-    } as ChainManifest;
+    } as BackupManifest;
     manifests.push(manifest);
   }
-  return manifests as unknown as BackupManifest[];
+  return manifests;
 }
 
 const block = (fill: number, size = BLOCK) => Buffer.alloc(size, fill);
