@@ -14,7 +14,7 @@
 import { chmod, mkdir, open, rm, truncate } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { describeSystemError, IntegrityError, LocalIoError, PghaError } from "../errors.js";
-import { formatBytes } from "../human-units.js";
+import { formatBytes, formatDuration } from "../human-units.js";
 import { type BackupManifest, readBackupManifest } from "../repository/backup-manifest.js";
 import { type Assembly, planAssembly } from "./assembly-plan.js";
 import { largestFirst } from "./bundle-plan.js";
@@ -101,6 +101,7 @@ async function assembleInto(
   parts: PartDir[],
   delta: boolean,
 ): Promise<FetchResult> {
+  const started = performance.now();
   const target = assembly.members.at(-1)?.manifest as BackupManifest;
   const dirOf = (part: string) => {
     const dir = parts.find((p) => p.part === part)?.root;
@@ -124,10 +125,16 @@ async function assembleInto(
   const taken = new Set<string>();
   const directories = new Map<string, number>();
   const links: { path: string; target: string }[] = [];
+  // An object from which nothing is taken is not read (but the target's own objects make
+  // the directory tree).
   const tasks = assembly.members.flatMap((member) =>
     member.manifest.objects
-      .filter((o) => member.structure || (member.entries.get(o.part)?.size ?? 0) > 0)
-      .map((object) => ({ member, object })),
+      .map((object, at) => ({
+        member,
+        object,
+        entries: member.byObject?.[at] ?? member.entries.get(object.part) ?? new Map(),
+      }))
+      .filter((task) => member.structure || task.entries.size > 0),
   );
   const total = tasks.reduce((n, t) => n + t.object.rawSize, 0);
   let done = 0;
@@ -136,9 +143,8 @@ async function assembleInto(
     await runEach(
       largestFirst(tasks, (t) => t.object.rawSize),
       deps.jobs,
-      ({ member, object }, signal) => {
+      ({ member, object, entries }, signal) => {
         const part = object.part;
-        const entries = member.entries.get(part) ?? new Map();
         const record = (path: string, count: number) => {
           const key = `${part}/${path}`;
           const once = `${member.manifest.id}/${key}`;
@@ -193,7 +199,7 @@ async function assembleInto(
   await finishTree(target, root, tablespaces, directories, links);
   const chain = assembly.members.length > 1 ? ` (chain of ${assembly.members.length})` : "";
   deps.log.info(
-    `backup ${target.id}${chain}: ${assembly.written} files written (${formatBytes(assembly.writtenBytes)}), ${assembly.kept} kept, into ${root}`,
+    `backup ${target.id}${chain}: ${assembly.written} files written (${formatBytes(assembly.writtenBytes)}, from ${tasks.length} objects of ${formatBytes(total)}), ${assembly.kept} kept, into ${root} in ${formatDuration((performance.now() - started) / 1000)}`,
   );
   return {
     files: assembly.written + assembly.kept,

@@ -42,6 +42,11 @@ export interface MemberPlan {
   manifest: BackupManifest;
   /** By tar path, per part: entries not listed are read past. */
   entries: Map<string, Map<string, EntryPlan>>;
+  /**
+   * By object (index in manifest.objects): its planned entries, where the manifest says
+   * which files each object holds; an object with none is not read. Else undefined.
+   */
+  byObject: Map<string, EntryPlan>[] | undefined;
   /** Whether the member's directory and symlink entries make the restored tree (B's only). */
   structure: boolean;
   /** Bytes of file data written from this member. */
@@ -88,6 +93,7 @@ export function planAssembly(
     entries: new Map(),
     structure: at === members.length - 1,
     bytes: 0,
+    byObject: undefined,
   }));
   const byKey = members.map((m) => new Map(filesOf(m).map((f) => [fileKey(f), f])));
   const indexOf = new Map(members.map((m, at) => [m.id, at]));
@@ -207,5 +213,27 @@ export function planAssembly(
     if (!files.has(key))
       files.set(key, { entry: file, write: "blocks", blocks: written, reuse: right !== undefined });
   }
+  for (const member of plans) member.byObject = splitByObject(member);
   return result;
+}
+
+/** The member's entries object by object, when its manifest counts each object's files. */
+function splitByObject(member: MemberPlan): Map<string, EntryPlan>[] | undefined {
+  const { objects, files } = member.manifest;
+  if (objects.some((o) => o.files === undefined)) return undefined;
+  if (objects.reduce((n, o) => n + (o.files ?? 0), 0) !== files.length) return undefined;
+  const out: Map<string, EntryPlan>[] = [];
+  let at = 0;
+  for (const object of objects) {
+    const own = new Map<string, EntryPlan>();
+    const part = member.entries.get(object.part);
+    for (const file of files.slice(at, at + (object.files ?? 0))) {
+      if (file.part !== object.part) return undefined;
+      const plan = part?.get(file.path);
+      if (plan) own.set(file.path, plan);
+    }
+    at += object.files ?? 0;
+    out.push(own);
+  }
+  return out;
 }

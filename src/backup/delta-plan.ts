@@ -1,6 +1,7 @@
 /**
  * planDelta: pure. restore --delta: which files of the backup the existing data directory
- * already has right (same size and sha256: kept), which blocks of the others it has right
+ * already has right (same size, and same sha256 or for a block-mapped file the same hash
+ * of every block: kept), which blocks of the others it has right
  * (same 16-byte hash at the same place: reused, the file is cut to size and only the
  * other blocks are written), and which of its files the backup does not have (removed).
  */
@@ -9,9 +10,9 @@ import { BLOCK_HASH_BYTES, blockCount, type ChainFileEntry, fileKey } from "./ch
 /** A regular file found in the target, by `${part}/${path}`. */
 export interface ExistingFile {
   size: number;
-  /** Taken when the backup has the file at the same size. */
+  /** Taken when the backup has the file, without a block map. */
   sha256?: string | undefined;
-  /** 16 bytes per block, taken when the backup's entry has a block map. */
+  /** 16 bytes per block, taken (instead of the sha256) when the backup's entry has a block map. */
   blockHashes?: Buffer | undefined;
 }
 
@@ -48,19 +49,26 @@ export function planDelta(
     const key = fileKey(file);
     wanted.add(key);
     const found = existing.get(key);
-    if (found && found.size === file.size && found.sha256 === file.sha256) {
+    const map = file.blocks;
+    const hashes = map ? Buffer.from(map.hashes, "base64") : undefined;
+    // Equal content: the same size, and the same sha256 or (block-mapped) the same hash
+    // for every block.
+    const equal =
+      found?.size === file.size &&
+      (hashes && found.blockHashes
+        ? found.blockHashes.equals(hashes)
+        : found.sha256 !== undefined && found.sha256 === file.sha256);
+    if (found && equal) {
       plan.keep.add(key);
       plan.kept++;
       plan.keptBytes += file.size;
       continue;
     }
     plan.rewritten++;
-    const map = file.blocks;
-    if (!found?.blockHashes || !map) {
+    if (!found?.blockHashes || !map || !hashes) {
       plan.writeBytes += file.size;
       continue;
     }
-    const hashes = Buffer.from(map.hashes, "base64");
     const count = blockCount(file.size, map.size);
     const common = Math.min(count, Math.floor(found.blockHashes.length / BLOCK_HASH_BYTES));
     const right = new Set<number>();

@@ -60,8 +60,8 @@ async function walkParts(parts: readonly PartDir[]): Promise<Map<string, Found[]
 }
 
 /**
- * The regular files of the targets, with their sha256 where the backup has them at the
- * same size and their block hashes where the backup's entry has a block map.
+ * The regular files of the targets; for those the backup has: the block hashes where its
+ * entry has a block map, else the sha256 where the sizes are equal.
  */
 export async function scanTargets(
   parts: readonly PartDir[],
@@ -85,17 +85,20 @@ export async function scanTargets(
   await runEach(toHash, Math.max(1, jobs), async ({ path, key, entry }) => {
     const hashed = await hashFile(path, entry.blocks?.size);
     const found = existing.get(key) as ExistingFile;
-    if (found.size === entry.size) found.sha256 = hashed.sha256;
+    found.sha256 = hashed.sha256;
     found.blockHashes = hashed.blockHashes;
   });
   return existing;
 }
 
-/** sha256 of a file and, with a block size, the first 16 bytes of each block's sha256. */
+/**
+ * A file's sha256 or, with a block size, the first 16 bytes of each block's sha256 (a
+ * block-mapped file is compared block by block: one pass of hashing, not two).
+ */
 export async function hashFile(
   path: string,
   blockSize: number | undefined,
-): Promise<{ sha256: string; blockHashes?: Buffer }> {
+): Promise<{ sha256?: string; blockHashes?: Buffer }> {
   const handle = await open(path, "r").catch((error: unknown) => {
     throw new LocalIoError(`cannot read ${path}: ${describeSystemError(error)}`, { cause: error });
   });
@@ -113,8 +116,8 @@ export async function hashFile(
       }
       if (fill === 0) break;
       const data = buffer.subarray(0, fill);
-      whole.update(data);
-      if (blockSize !== undefined)
+      if (blockSize === undefined) whole.update(data);
+      else
         for (let at = 0; at < fill; at += blockSize)
           blocks.push(
             createHash("sha256")
@@ -124,8 +127,9 @@ export async function hashFile(
           );
       if (fill < step) break;
     }
-    const sha256 = whole.digest("hex");
-    return blockSize === undefined ? { sha256 } : { sha256, blockHashes: Buffer.concat(blocks) };
+    return blockSize === undefined
+      ? { sha256: whole.digest("hex") }
+      : { blockHashes: Buffer.concat(blocks) };
   } finally {
     await handle.close();
   }

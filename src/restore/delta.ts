@@ -7,6 +7,8 @@ import { filesOf } from "../backup/chain-manifest.js";
 import { type DeltaPlan, planDelta } from "../backup/delta-plan.js";
 import { refuseRunningServer, scanTargets } from "../backup/delta-scan.js";
 import { planTablespaceTargets } from "../backup/tablespace-targets.js";
+import { formatBytes, formatDuration } from "../human-units.js";
+import type { Logger } from "../log.js";
 import type { RestorePlan } from "./plan.js";
 
 export async function planDeltaRestore(
@@ -14,7 +16,9 @@ export async function planDeltaRestore(
   pgdata: string,
   tablespaceMap: Map<string, string>,
   jobs: number,
+  log: Logger,
 ): Promise<DeltaPlan> {
+  const started = performance.now();
   const root = resolve(pgdata);
   await refuseRunningServer(root);
   const parts = [
@@ -25,5 +29,11 @@ export async function planDeltaRestore(
     })),
   ];
   const files = filesOf(plan.backup);
-  return planDelta(files, await scanTargets(parts, files, jobs));
+  const existing = await scanTargets(parts, files, jobs);
+  const delta = planDelta(files, existing);
+  const bytes = [...existing.values()].reduce((n, f) => n + f.size, 0);
+  log.info(
+    `restore --delta: ${existing.size} files (${formatBytes(bytes)}) in ${root} compared with backup ${plan.backup.id} in ${formatDuration((performance.now() - started) / 1000)}`,
+  );
+  return delta;
 }

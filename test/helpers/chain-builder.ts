@@ -73,13 +73,18 @@ export async function storeChain(
     for (const dir of [...dirs].sort())
       tar.push(encodeTarHeader({ name: dir, type: "directory", size: 0, mode: 0o700, mtime }));
     const files: ChainFileEntry[] = [];
+    // Two objects: the directories and the first half of the files, then the rest.
+    const half = Math.ceil(Object.keys(snapshot.files).length / 2);
+    const tars: Buffer[][] = [tar, []];
+    let current = tar;
     const entry = (path: string, body: Buffer) => {
-      tar.push(
+      current.push(
         encodeTarHeader({ name: path, type: "file", size: body.length, mode: 0o600, mtime }),
       );
-      tar.push(body, Buffer.alloc(padding(body.length)));
+      current.push(body, Buffer.alloc(padding(body.length)));
     };
     for (const [path, data] of Object.entries(snapshot.files).sort()) {
+      if (files.length === half) current = tars[1] as Buffer[];
       const own: ChainFileEntry = {
         part: "base",
         path,
@@ -121,10 +126,21 @@ export async function storeChain(
       } else entry(path, data);
       files.push(own);
     }
-    tar.push(END_OF_ARCHIVE);
-    const body = Buffer.concat(tar);
-    const key = backupDataKey("main", id, "base", 0);
-    await store.put(key, body);
+    const objects: BackupManifest["objects"] = [];
+    for (const [index, parts] of tars.entries()) {
+      const body = Buffer.concat([...parts, END_OF_ARCHIVE]);
+      const key = backupDataKey("main", id, "base", index);
+      await store.put(key, body);
+      objects.push({
+        part: "base",
+        key,
+        compression: "none",
+        rawSize: body.length,
+        storedSize: body.length,
+        storedSha256: sha(body),
+        files: index === 0 ? half : files.length - half,
+      });
+    }
     const chain = parent ? [...(parent.chain ?? []), parent.id] : [];
     const manifest = {
       ...makeBackupManifest({ id }),
@@ -132,18 +148,9 @@ export async function storeChain(
       type: parent ? "incr" : "full",
       parent: parent?.id ?? null,
       chain,
-      rawBytes: body.length,
-      storedBytes: body.length,
-      objects: [
-        {
-          part: "base",
-          key,
-          compression: "none",
-          rawSize: body.length,
-          storedSize: body.length,
-          storedSha256: sha(body),
-        },
-      ],
+      rawBytes: objects.reduce((n, o) => n + o.rawSize, 0),
+      storedBytes: objects.reduce((n, o) => n + o.storedSize, 0),
+      objects,
       files,
     } as BackupManifest;
     manifests.push(manifest);

@@ -195,7 +195,7 @@ export async function restoreRunCommand(opts: OptionsOf<"restore run">): Promise
   printPlan(plan, settings, planTablespaceTargets(plan.backup, pgdata, tablespaceMap));
   const delta =
     opts.delta === true
-      ? await planDeltaRestore(plan, pgdata, tablespaceMap, config.parallel)
+      ? await planDeltaRestore(plan, pgdata, tablespaceMap, config.parallel, log)
       : undefined;
   if (delta) printDelta(delta);
   // Off unless asked: a copy that archives into the source repository makes its new
