@@ -13,8 +13,9 @@
  * In an incremental backup (`task.parents`), a relation file the parent mapped is stored
  * as a delta entry of the blocks whose hash differs from the parent's (or that lie past
  * the parent's size), or not at all when none do; another file of the parent's size is
- * stored only if its sha256 differs. Both keep what they will store in a Spool while the
- * file is read (the tar header needs the size), so the stored bytes are the hashed bytes.
+ * stored (whole, read again) only if its sha256 differs. The changed blocks are kept in a
+ * Spool while the file is read (the delta entry's tar header needs its size), so the
+ * stored blocks are the hashed blocks.
  */
 import { createHash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
@@ -176,7 +177,7 @@ export async function packBundle(task: PackTask, sink: PackSink): Promise<PackRe
 }
 
 /** The tar stream of the bundle being packed. */
-interface TarSink {
+export interface TarSink {
   /** Puts tar bytes in; `bytes` may be reused once this returns. */
   put(bytes: Uint8Array): void;
   /** Hands what was compressed to the sink (waits while its window is full). */
@@ -184,7 +185,7 @@ interface TarSink {
   progress(bytes: number): void;
 }
 
-interface FileToPack {
+export interface FileToPack {
   entry: WalkEntry;
   absPath: string;
   /** A relation file: gets a block map. */
@@ -234,7 +235,7 @@ async function packFile(
   if (spool && parent && file.mapped && parent.blocks)
     return packChangedBlocks(file, parent.blocks, handle, buffers, tar, spool);
   if (spool && parent && !file.mapped && parent.size === entry.size)
-    return packIfChanged(file, parent, handle, buffers, tar, spool);
+    return packIfChanged(file, parent, handle, buffers, tar);
   return packWhole(file, handle, buffers, tar);
 }
 
@@ -261,41 +262,43 @@ async function packWhole(
   return { sha256: hash.digest("hex"), ...(map ? { blocks: map.end() } : {}) };
 }
 
-/** A file compared whole with the parent's copy (same size): stored only if it differs. */
+/**
+ * A file compared whole with the parent's copy (same size): read and hashed; stored whole
+ * only if it differs, by a second read whose bytes the stored sha256 is taken from (a
+ * file that changes between the reads is stored as the second read saw it).
+ */
 async function packIfChanged(
   file: FileToPack,
   parent: ParentFile,
   handle: FileHandle,
   buffers: readonly [Buffer, Buffer],
   tar: TarSink,
-  spool: Spool,
 ): Promise<PackedFile> {
-  const { entry } = file;
   const hash = createHash("sha256");
-  spool.clear();
-  await readWalkedSize(entry, handle, buffers, async (chunk) => {
+  await readWalkedSize(file.entry, handle, buffers, async (chunk) => {
     hash.update(chunk);
-    await spool.append(chunk);
-    tar.progress(chunk.length);
   });
   const sha256 = hash.digest("hex");
   if (sha256 === parent.sha256) {
-    spool.clear();
+    tar.progress(file.entry.size);
     return { sha256, stored: "none", from: parent.holder };
   }
-  tar.put(tarHeaderOf(entry, entry.size));
-  await drainInto(spool, buffers[0], tar);
-  const pad = padding(entry.size);
-  if (pad > 0) tar.put(ZEROS.subarray(0, pad));
-  return { sha256 };
+  return packWhole(file, handle, buffers, tar);
 }
 
 /**
  * A relation file the parent mapped: its blocks hashed and compared with the parent's;
  * the changed ones, and those past the parent's size, into a delta entry. A file that
  * shrank keeps only the blocks of its new size (the entry says the size).
+ *
+ * A file of the parent's size is most often unchanged: it is read once and only its
+ * blocks are hashed. If every block is the parent's, so is the file and its sha256 (the
+ * parent's entry says it); if not, a second read takes the file's sha256 and must see the
+ * same blocks, else (the file changed between the reads) it is read once more, hashing
+ * blocks and file together, which is what a file of another size gets from the start.
+ * (Exported for its test.)
  */
-async function packChangedBlocks(
+export async function packChangedBlocks(
   file: FileToPack,
   parentMap: { hashes: string; from: string },
   handle: FileHandle,
@@ -304,41 +307,71 @@ async function packChangedBlocks(
   spool: Spool,
 ): Promise<PackedFile> {
   const { entry } = file;
+  const parentSize = file.parent?.size;
   const parent = {
     hashes: Buffer.from(parentMap.hashes, "base64"),
     from: Buffer.from(parentMap.from, "base64"),
   };
   if (parent.hashes.length !== parent.from.length * BLOCK_HASH_BYTES)
     return packWhole(file, handle, buffers, tar); // not a map this pgha wrote: store it whole
+  let probablyUnchanged = entry.size === parentSize;
+  let progressed = false;
+  for (;;) {
+    const hash = probablyUnchanged ? undefined : createHash("sha256");
+    const changed: number[] = [];
+    spool.clear();
+    const map = new BlockMapper(entry.size, file.chainIndex, async (block, bytes, digest) => {
+      if (block < parent.from.length && digest.equals(hashOf(parent.hashes, block)))
+        return parent.from[block] as number;
+      changed.push(block);
+      await spool.append(bytes);
+      return file.chainIndex;
+    });
+    await readWalkedSize(entry, handle, buffers, async (chunk) => {
+      hash?.update(chunk);
+      await map.write(chunk);
+      if (!progressed) tar.progress(chunk.length);
+    });
+    progressed = true;
+    const blocks = map.end();
+    if (changed.length === 0 && entry.size === parentSize && file.parent) {
+      spool.clear();
+      return { sha256: file.parent.sha256, stored: "none", blocks };
+    }
+    const sha256 = hash ? hash.digest("hex") : await hashIfSame(entry, handle, buffers, map);
+    if (sha256 === undefined) {
+      probablyUnchanged = false;
+      continue;
+    }
+    const head = { blockSize: BLOCK_SIZE, fileSize: entry.size, blocks: Uint32Array.from(changed) };
+    const size = deltaEntrySize(head);
+    tar.put(tarHeaderOf(entry, size));
+    tar.put(encodeDeltaHead(head));
+    await drainInto(spool, buffers[0], tar);
+    const pad = padding(size);
+    if (pad > 0) tar.put(ZEROS.subarray(0, pad));
+    return { sha256, stored: "blocks", blocks };
+  }
+}
+
+/** The file's sha256 from another read, if every block reads as `first` saw it. */
+async function hashIfSame(
+  entry: WalkEntry,
+  handle: FileHandle,
+  buffers: readonly [Buffer, Buffer],
+  first: BlockMapper,
+): Promise<string | undefined> {
   const hash = createHash("sha256");
-  const changed: number[] = [];
-  spool.clear();
-  const map = new BlockMapper(entry.size, file.chainIndex, async (block, bytes, digest) => {
-    if (block < parent.from.length && digest.equals(hashOf(parent.hashes, block)))
-      return parent.from[block] as number;
-    changed.push(block);
-    await spool.append(bytes);
-    return file.chainIndex;
+  let same = true;
+  const again = new BlockMapper(entry.size, 0, async (block, _bytes, digest) => {
+    if (!digest.equals(first.hashOf(block))) same = false;
+    return 0;
   });
   await readWalkedSize(entry, handle, buffers, async (chunk) => {
     hash.update(chunk);
-    await map.write(chunk);
-    tar.progress(chunk.length);
+    await again.write(chunk);
   });
-  const blocks = map.end();
-  const sha256 = hash.digest("hex");
-  if (changed.length === 0 && entry.size === file.parent?.size) {
-    spool.clear();
-    return { sha256, stored: "none", blocks };
-  }
-  const head = { blockSize: BLOCK_SIZE, fileSize: entry.size, blocks: Uint32Array.from(changed) };
-  const size = deltaEntrySize(head);
-  tar.put(tarHeaderOf(entry, size));
-  tar.put(encodeDeltaHead(head));
-  await drainInto(spool, buffers[0], tar);
-  const pad = padding(size);
-  if (pad > 0) tar.put(ZEROS.subarray(0, pad));
-  return { sha256, stored: "blocks", blocks };
+  return same ? hash.digest("hex") : undefined;
 }
 
 function hashOf(hashes: Buffer, block: number): Buffer {
@@ -382,6 +415,11 @@ class BlockMapper {
     const count = blockCount(size);
     this.hashes = Buffer.alloc(count * BLOCK_HASH_BYTES);
     this.from = new Uint8Array(count);
+  }
+
+  /** Block `block`'s hash, once the block has passed. */
+  hashOf(block: number): Buffer {
+    return hashOf(this.hashes, block);
   }
 
   private lengthOf(block: number): number {

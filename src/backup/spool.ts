@@ -1,8 +1,8 @@
 /**
  * Spool: bytes kept aside while a file is read, to be put into the tar only once the whole
- * file is read (the changed blocks of a delta entry, whose tar header needs their count;
- * a file compared whole with its parent's copy). The bytes put are then exactly the bytes
- * hashed, even if the file changes meanwhile, with no second read.
+ * file is read (the changed blocks of a delta entry, whose tar header needs their count).
+ * The bytes put are then exactly the bytes hashed, even if the file changes meanwhile,
+ * with no second read.
  *
  * Fixed memory: one buffer of MEMORY_BYTES; past it, the bytes go to a temporary file in
  * the system's temporary directory (mode 0600, unlinked at once: nothing is left behind by

@@ -4,17 +4,18 @@
  * entries rebuild every file exactly (the manifest's size and sha256).
  */
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { type FileHandle, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tar from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BLOCK_HASH_BYTES, decodeBlockMap } from "../../src/backup/block-map.js";
 import { BLOCK_SIZE, DeltaDecoder } from "../../src/backup/delta-entry.js";
-import { packBundle } from "../../src/backup/pack-bundle.js";
+import { packBundle, packChangedBlocks } from "../../src/backup/pack-bundle.js";
 import { indexParentFiles } from "../../src/backup/parent-files.js";
+import { Spool } from "../../src/backup/spool.js";
 import type { WalkEntry } from "../../src/backup/walk.js";
-import type { BackupFileEntry } from "../../src/repository/backup-manifest.js";
+import type { BackupFileEntry, BlockMap } from "../../src/repository/backup-manifest.js";
 import { dirEntry as dir, fileEntry as file, makeBackupManifest } from "../helpers/builders.js";
 
 const none = { algorithm: "none" } as const;
@@ -95,6 +96,7 @@ describe("incremental bundles", () => {
       "base/5/1004": blocksOf(2, 5), // deleted
       "base/5/1005_fsm": blocksOf(1, 6, 10), // last short block changes
       "base/5/1006.1": blocksOf(3, 10), // shrinks to 2 blocks, none of them changed
+      "base/5/1007": blocksOf(200, 11), // every block changes: more than the spool's memory
       "global/1262": blocksOf(1, 7), // unchanged, in global
       "base/5/PG_VERSION": Buffer.from("15\n"), // compared whole, unchanged
       "base/5/pg_filenode.map": Buffer.alloc(512, 1), // compared whole, changed
@@ -127,6 +129,7 @@ describe("incremental bundles", () => {
     after["base/5/1005_fsm"] = Buffer.from(before["base/5/1005_fsm"] as Buffer);
     (after["base/5/1005_fsm"] as Buffer)[BLOCK_SIZE + 3] = 0xee;
     after["base/5/1006.1"] = (before["base/5/1006.1"] as Buffer).subarray(0, 2 * BLOCK_SIZE);
+    after["base/5/1007"] = blocksOf(200, 12);
     after["base/5/2000"] = blocksOf(2, 9); // new
     after["base/5/pg_filenode.map"] = Buffer.alloc(512, 3);
     after["pg_hba.conf"] = Buffer.from("local all all trust\nhost all all ::1/128 trust\n");
@@ -147,6 +150,7 @@ describe("incremental bundles", () => {
       "base/5/1003": "blocks",
       "base/5/1005_fsm": "blocks",
       "base/5/1006.1": "blocks",
+      "base/5/1007": "blocks",
       "base/5/2000": "whole",
       "base/5/PG_VERSION": "none",
       "base/5/pg_filenode.map": "whole",
@@ -175,6 +179,7 @@ describe("incremental bundles", () => {
     expect((incr.stored.get("base/5/1001") as Buffer).length).toBe(24 + 4 + BLOCK_SIZE);
     expect((incr.stored.get("base/5/1003") as Buffer).length).toBe(24 + 4 + 300);
     expect(changedBlocks("base/5/1006.1")).toEqual([]);
+    expect(changedBlocks("base/5/1007")).toHaveLength(200);
     expect((incr.stored.get("base/5/1006.1") as Buffer).length).toBe(24); // only the new size
 
     for (const f of incr.files) {
@@ -191,7 +196,7 @@ describe("incremental bundles", () => {
       } else if (held === "whole") expect(incr.stored.get(f.path)?.equals(now), f.path).toBe(true);
     }
     // The incremental bundle is a small part of the full one.
-    expect(incr.rawSize).toBeLessThan(full.rawSize / 4);
+    expect(incr.rawSize - 200 * BLOCK_SIZE).toBeLessThan((full.rawSize - 200 * BLOCK_SIZE) / 4);
 
     // A second increment: blocks unchanged since the first keep naming the backup that holds them.
     const second = makeBackupManifest({
@@ -237,5 +242,64 @@ describe("incremental bundles", () => {
     expect(incr.files[0]?.stored).toBeUndefined();
     expect(incr.stored.get("base/5/1000")?.equals(bytes)).toBe(true);
     expect([...decodeBlockMap(incr.files[0] as BackupFileEntry, 2).from]).toEqual([1, 1]);
+  });
+});
+
+describe("a relation file that changes while it is read", () => {
+  it("is read again, blocks and sha256 together, when the second read sees other blocks", async () => {
+    const parentBytes = blocksOf(3, 1);
+    const first = Buffer.from(parentBytes);
+    first[BLOCK_SIZE] = 0xaa; // block 1 changed since the parent
+    const later = Buffer.from(first);
+    later[2 * BLOCK_SIZE] = 0xbb; // and block 2 while the backup reads it
+    let reads = 0;
+    const handle = {
+      read: async (buffer: Buffer, offset: number, length: number, position: number) => {
+        if (position === 0) reads++;
+        const source = reads === 1 ? first : later;
+        const n = source.copy(buffer, offset, position, Math.min(position + length, source.length));
+        return { bytesRead: n, buffer };
+      },
+    } as unknown as FileHandle;
+    const full = await (async () => {
+      const root = await mkdtemp(join(tmpdir(), "pgha-incr-"));
+      try {
+        await mkdir(join(root, "base", "5"), { recursive: true });
+        await writeFile(join(root, "base/5/1"), parentBytes);
+        return (await pack(root, [file("base/5/1", parentBytes.length)]))
+          .files[0] as BackupFileEntry;
+      } finally {
+        await rm(root, { recursive: true, force: true });
+      }
+    })();
+    const out: Buffer[] = [];
+    const packed = await packChangedBlocks(
+      {
+        entry: file("base/5/1", later.length),
+        absPath: "base/5/1",
+        mapped: true,
+        chainIndex: 1,
+        parent: {
+          size: full.size,
+          sha256: full.sha256,
+          holder: "P",
+          blocks: full.blocks as BlockMap,
+        },
+      },
+      full.blocks as BlockMap,
+      handle,
+      [Buffer.alloc(1 << 20), Buffer.alloc(1 << 20)],
+      {
+        put: (bytes) => void out.push(Buffer.from(bytes)),
+        flush: async () => undefined,
+        progress: () => undefined,
+      },
+      new Spool(),
+    );
+    expect(reads).toBe(3); // blocks; file hash that saw block 2 change; blocks and file again
+    expect(packed.stored).toBe("blocks");
+    expect(packed.sha256).toBe(sha(later));
+    const entry = Buffer.concat(out).subarray(512, 512 + 24 + 8 + 2 * BLOCK_SIZE);
+    expect(assemble(parentBytes, entry).equals(later)).toBe(true);
   });
 });
