@@ -202,3 +202,19 @@ export async function refuseRunningServer(pgdata: string): Promise<void> {
       `stop the server first (pg_ctl -D ${pgdata} stop): restore --delta rewrites its files`,
     );
 }
+
+/**
+ * restore --delta removes pg_wal's contents, as a restore into an empty directory has
+ * none: refused while it holds segments the server has not archived yet (.ready), which
+ * may be the only copy of that WAL.
+ */
+export async function refuseUnarchivedWal(pgdata: string): Promise<void> {
+  const status = join(pgdata, "pg_wal", "archive_status");
+  const names = await readdir(status).catch(() => [] as string[]);
+  const ready = names.filter((n) => n.endsWith(".ready")).sort();
+  if (ready.length > 0)
+    throw new RefusedError(
+      `${status} lists ${ready.length} WAL files not archived yet (first: ${ready[0]?.replace(/\.ready$/, "")}); nothing was written`,
+      "they may be the only copy of that WAL: start the server with archiving on until they are archived, or move them away yourself if they are not needed",
+    );
+}

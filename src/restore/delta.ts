@@ -1,14 +1,16 @@
 /**
  * restore --delta, before anything is written: the target must be a stopped server's
- * data directory; what it holds is read and compared with the plan's backup (planDelta).
+ * data directory with its WAL archived; what it holds is read and compared with the
+ * plan's backup (planDelta).
  */
 import { resolve } from "node:path";
 import { filesOf } from "../backup/chain-manifest.js";
 import { type DeltaPlan, planDelta } from "../backup/delta-plan.js";
-import { refuseRunningServer, scanTargets } from "../backup/delta-scan.js";
+import { refuseRunningServer, refuseUnarchivedWal, scanTargets } from "../backup/delta-scan.js";
 import { planTablespaceTargets } from "../backup/tablespace-targets.js";
 import { formatBytes, formatDuration } from "../human-units.js";
 import type { Logger } from "../log.js";
+import { stopSpoolProcesses } from "../wal/spool.js";
 import type { RestorePlan } from "./plan.js";
 
 export async function planDeltaRestore(
@@ -21,6 +23,10 @@ export async function planDeltaRestore(
   const started = performance.now();
   const root = resolve(pgdata);
   await refuseRunningServer(root);
+  await refuseUnarchivedWal(root);
+  // pgha's own helpers of that server (prefetcher, archiver) must not write into what is
+  // rewritten: stopped, as a drill stops those of its copy (the spool is no only copy).
+  await stopSpoolProcesses(root);
   const parts = [
     { part: "base", root },
     ...planTablespaceTargets(plan.backup, root, tablespaceMap).map((ts) => ({

@@ -210,7 +210,9 @@ describe.skipIf(!pg).each(repoKinds(server))("incremental backups with a %s repo
     expect(JSON.parse(planned.stdout).chain).toEqual(chain.slice(0, 3).map((b) => b.id));
   });
 
-  it("restores every backup of the chain to its rows, with valid checksums; --delta onto one an increment old gives a clean restore's tree", async () => {
+  it("restores every backup of the chain to its rows, with valid checksums; --delta onto one an increment old gives a clean restore's tree", {
+    timeout: 300_000,
+  }, async () => {
     const parent = await serverOwnedTempDir("pgha-incr-");
     // Every backup of the chain with the local repository; the S3 one restores the two
     // newest (chains of three and four backups), which the --delta check needs.
