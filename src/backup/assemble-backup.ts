@@ -19,7 +19,7 @@ import { type BackupManifest, readBackupManifest } from "../repository/backup-ma
 import { type Assembly, planAssembly } from "./assembly-plan.js";
 import { largestFirst } from "./bundle-plan.js";
 import { chainIds } from "./chain-manifest.js";
-import { type PartDir, removeStrayDirectories, removeStrays } from "./delta-scan.js";
+import { type PartDir, partDirs, removeStrayDirectories, removeStrays } from "./delta-scan.js";
 import {
   emptyDirectory,
   type FetchBackupDeps,
@@ -68,10 +68,7 @@ export async function assembleBackup(
   tablespaces: TablespaceTarget[],
 ): Promise<FetchResult> {
   const delta = deps.keep !== undefined;
-  const parts: PartDir[] = [
-    { part: "base", root },
-    ...tablespaces.map((ts) => ({ part: ts.oid, root: ts.location })),
-  ];
+  const parts: PartDir[] = partDirs(manifest, root, tablespaces);
   const members = await chainMembers(deps, manifest);
   const assembly = planAssembly(members, deps.keep, deps.reuse);
   if (!delta) for (const { root: dir } of parts) await requireEmpty(dir);

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { lstat, open, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { describeSystemError, LocalIoError, RefusedError } from "../errors.js";
+import type { BackupManifest } from "../repository/backup-manifest.js";
 import { BLOCK_HASH_BYTES, type ChainFileEntry, fileKey } from "./chain-manifest.js";
 import type { ExistingFile } from "./delta-plan.js";
 import { runEach } from "./job-pool.js";
@@ -15,6 +16,11 @@ import { runEach } from "./job-pool.js";
 export interface PartDir {
   part: string;
   root: string;
+  /**
+   * A tablespace: only this version directory of its location (PG_15_202209061) is the
+   * restore's; whatever else is there (another server version's) is left alone.
+   */
+  only?: string | undefined;
 }
 
 interface Found {
@@ -22,6 +28,22 @@ interface Found {
   path: string;
   type: "file" | "directory" | "other";
   size: number;
+}
+
+/**
+ * The directories a restore of `manifest` writes: the data directory whole, and in each
+ * tablespace's location only the backup's version directory.
+ */
+export function partDirs(
+  manifest: BackupManifest,
+  root: string,
+  tablespaces: readonly { oid: string; location: string }[],
+): PartDir[] {
+  const version = manifest.files.find((f) => f.part !== "base")?.path.split("/")[0] ?? "";
+  return [
+    { part: "base", root },
+    ...tablespaces.map((ts) => ({ part: ts.oid, root: ts.location, only: version })),
+  ];
 }
 
 async function walk(root: string, rel: string, out: Found[]): Promise<void> {
@@ -45,10 +67,15 @@ async function walk(root: string, rel: string, out: Found[]): Promise<void> {
 /** Every entry under each part's directory (symlinks are not followed). */
 async function walkParts(parts: readonly PartDir[]): Promise<Map<string, Found[]>> {
   const found = new Map<string, Found[]>();
-  for (const { part, root } of parts) {
+  for (const { part, root, only } of parts) {
     const out: Found[] = [];
     try {
-      await walk(root, "", out);
+      if (only === undefined) await walk(root, "", out);
+      else if (only !== "") {
+        const top = await lstat(join(root, only)).catch(() => undefined);
+        if (top) out.push({ path: only, type: top.isDirectory() ? "directory" : "other", size: 0 });
+        if (top?.isDirectory()) await walk(root, only, out);
+      }
     } catch (error) {
       throw new LocalIoError(`cannot read ${root}: ${describeSystemError(error)}`, {
         cause: error,

@@ -6,7 +6,12 @@
 import { resolve } from "node:path";
 import { filesOf } from "../backup/chain-manifest.js";
 import { type DeltaPlan, planDelta } from "../backup/delta-plan.js";
-import { refuseRunningServer, refuseUnarchivedWal, scanTargets } from "../backup/delta-scan.js";
+import {
+  partDirs,
+  refuseRunningServer,
+  refuseUnarchivedWal,
+  scanTargets,
+} from "../backup/delta-scan.js";
 import { planTablespaceTargets } from "../backup/tablespace-targets.js";
 import { formatBytes, formatDuration } from "../human-units.js";
 import type { Logger } from "../log.js";
@@ -27,13 +32,11 @@ export async function planDeltaRestore(
   // pgha's own helpers of that server (prefetcher, archiver) must not write into what is
   // rewritten: stopped, as a drill stops those of its copy (the spool is no only copy).
   await stopSpoolProcesses(root);
-  const parts = [
-    { part: "base", root },
-    ...planTablespaceTargets(plan.backup, root, tablespaceMap).map((ts) => ({
-      part: ts.oid,
-      root: ts.location,
-    })),
-  ];
+  const parts = partDirs(
+    plan.backup,
+    root,
+    planTablespaceTargets(plan.backup, root, tablespaceMap),
+  );
   const files = filesOf(plan.backup);
   const existing = await scanTargets(parts, files, jobs);
   const delta = planDelta(files, existing);
