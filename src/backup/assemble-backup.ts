@@ -205,8 +205,6 @@ async function assembleInto(
   };
 }
 
-/** Permission bits as a new file gets them from open(path, flags, mode). */
-const UMASK = process.umask();
 
 /**
  * Every file of B at its final size, with its mode as a restore into an empty directory
@@ -214,6 +212,9 @@ const UMASK = process.umask();
  * size where their blocks are reused; kept files get their mode only.
  */
 async function makeFiles(assembly: Assembly, dirOf: (part: string) => string): Promise<void> {
+  // The permission bits a new file gets from open(path, flags, mode): what kept and reused
+  // files are given, so that they match the files made new.
+  const UMASK = process.umask();
   const made = new Set<string>();
   const list = [...assembly.files.values()];
   await runEach(list, 8, async (file) => {
