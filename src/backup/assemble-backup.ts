@@ -205,7 +205,6 @@ async function assembleInto(
   };
 }
 
-
 /**
  * Every file of B at its final size, with its mode as a restore into an empty directory
  * gives it: new (sparse) files for whole and block-assembled ones, existing ones cut to
