@@ -200,9 +200,12 @@ export async function takeBaseBackup(
     if (stop.tablespaceMap) await base.addBuffer("tablespace_map", Buffer.from(stop.tablespaceMap));
     const baseDone = await base.finish();
     const stored = await run.stored;
-    const objects = [...bundles.map((b) => stored.get(b)?.object as BackupObjectEntry)];
+    const objects = bundles.map((b): BackupObjectEntry => {
+      const done = stored.get(b);
+      return { ...(done?.object as BackupObjectEntry), files: done?.files.length ?? 0 };
+    });
     const files = bundles.flatMap((b) => stored.get(b)?.files ?? []);
-    objects.push(baseDone.object);
+    objects.push({ ...baseDone.object, files: baseDone.files.length });
     files.push(...baseDone.files);
     const stopWal = segmentBeforeLsn(label.timeline, stopLsnOf(stop.lsn), facts.walSegmentSize);
     deps.log.info(

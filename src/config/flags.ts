@@ -245,6 +245,12 @@ export const FLAGS = {
     doc: "restore a tablespace (by name or oid) into another directory; repeatable",
     commands: ["backup fetch", "restore plan", "restore run"],
   }),
+  delta: flag({
+    kind: "switch",
+    name: "delta",
+    doc: "restore into the existing data directory (and tablespaces) of a stopped server: files equal to the backup's are kept, differing ones rewritten (only their differing blocks where the backup has a block map), others removed",
+    commands: ["restore run"],
+  }),
   archive: flag({
     kind: "negatable",
     name: "archive",

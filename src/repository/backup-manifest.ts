@@ -47,6 +47,12 @@ export interface BackupObjectEntry {
   /** The bytes in the repository. */
   storedSize: number;
   storedSha256: string;
+  /**
+   * How many entries of `files` are this object's: the files are listed object by object,
+   * in the order of `objects` (absent in manifests written before: then a restore that
+   * needs one file of a part reads every object of the part).
+   */
+  files?: number;
 }
 
 export interface BackupTablespace {
