@@ -141,8 +141,12 @@ function deleteCommand<C extends "backup delete" | "dump delete">(
       (await import("./commands/catalog-edit.js")).deleteCommand(
         kind,
         str(id),
-        // Both commands take --confirm; backup delete --allow-shorter-window too.
-        opts as OptionsOf<"dump delete"> & { allowShorterWindow?: boolean },
+        // Both commands take --confirm; backup delete --allow-shorter-window and
+        // --with-dependents too.
+        opts as OptionsOf<"dump delete"> & {
+          allowShorterWindow?: boolean;
+          withDependents?: boolean;
+        },
       ),
   };
 }

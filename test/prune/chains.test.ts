@@ -40,11 +40,15 @@ function manifest(day: number, chain: readonly number[]): BackupManifest {
     stopTime: time,
   });
   const ids = chain.map(idOf);
-  return (
-    ids.length === 0
-      ? { ...base, type: "full", parent: null, chain: [] }
-      : { ...base, format: 2, type: "incr", parent: ids.at(-1), chain: ids }
-  ) as BackupManifest;
+  return (ids.length === 0
+    ? { ...base, type: "full", parent: null, chain: [] }
+    : {
+        ...base,
+        format: 2,
+        type: "incr",
+        parent: ids.at(-1),
+        chain: ids,
+      }) as unknown as BackupManifest;
 }
 
 async function seeded(): Promise<MemoryStore> {
