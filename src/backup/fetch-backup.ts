@@ -33,14 +33,16 @@ import type {
   BackupObjectEntry,
 } from "../repository/backup-manifest.js";
 import type { ObjectStore } from "../storage/object-store.js";
+import { assembleBackup } from "./assemble-backup.js";
 import { largestFirst } from "./bundle-plan.js";
+import { chainIds } from "./chain-manifest.js";
 import { isAbort, JobPool, runEach } from "./job-pool.js";
 import {
   checkOriginalLocations,
   planTablespaceTargets,
   type TablespaceTarget,
 } from "./tablespace-targets.js";
-import type { UnpackEvents } from "./unpack-bundle.js";
+import type { UnpackEvents, UnpackTask } from "./unpack-bundle.js";
 
 export interface FetchBackupDeps {
   store: ObjectStore;
@@ -50,6 +52,16 @@ export interface FetchBackupDeps {
   jobs: number;
   /** Stops the fetch (a drill interrupted by a signal): it fails and empties the targets. */
   signal?: AbortSignal | undefined;
+  /**
+   * restore --delta: the targets may hold a data directory (of a stopped server); these
+   * files (`${part}/${path}`) are already right and are not written, what the backup does
+   * not have is removed (assemble-backup.ts).
+   */
+  keep?: ReadonlySet<string> | undefined;
+  /** restore --delta: blocks already right in files rewritten in place, by `${part}/${path}`. */
+  reuse?: ReadonlyMap<string, ReadonlySet<number>> | undefined;
+  /** The manifests of the backup's chain, oldest first, when the caller has read them. */
+  chain?: readonly BackupManifest[] | undefined;
 }
 
 export interface FetchResult {
@@ -84,6 +96,10 @@ export async function fetchBaseBackup(
   const root = resolve(target);
   const tablespaces = planTablespaceTargets(manifest, root, remap);
   const targets = [root, ...tablespaces.map((ts) => ts.location)];
+  // An incremental backup, or a restore --delta: assembled from the chain (assemble-backup.ts).
+  if (deps.keep !== undefined || chainIds(manifest).length > 0)
+    return assembleBackup(deps, manifest, root, tablespaces);
+  refuseIncremental(manifest);
   for (const dir of targets) await requireEmpty(dir);
   await checkOriginalLocations(tablespaces);
   try {
@@ -99,12 +115,29 @@ export async function fetchBaseBackup(
   }
 }
 
+/**
+ * The full path writes each file from one tar entry: a backup without a chain whose
+ * manifest says it is incremental or holds files not whole contradicts itself, and is
+ * refused before anything is written rather than restored wrong.
+ */
+function refuseIncremental(manifest: BackupManifest): void {
+  const partial = manifest.files.some((f) => f.stored !== undefined && f.stored !== "whole");
+  if (manifest.type !== "incr" && !partial) return;
+  throw new PghaError(
+    "unrestorable",
+    `backup ${manifest.id} is incremental (parent ${manifest.parent ?? "unknown"}) but names no chain to restore it with; nothing was downloaded`,
+    {
+      hint: "restore a full backup or another incremental one ('pgha backup list' shows the type of each)",
+    },
+  );
+}
+
 /** A job's signal, also aborted by the caller's (deps.signal). */
-function withStop(signal: AbortSignal, deps: FetchBackupDeps): AbortSignal {
+export function withStop(signal: AbortSignal, deps: FetchBackupDeps): AbortSignal {
   return deps.signal ? AbortSignal.any([signal, deps.signal]) : signal;
 }
 
-async function emptyDirectory(dir: string): Promise<void> {
+export async function emptyDirectory(dir: string): Promise<void> {
   const names = await readdir(dir).catch(() => [] as string[]);
   for (const name of names) await rm(join(dir, name), { recursive: true, force: true });
 }
@@ -183,6 +216,28 @@ async function restoreInto(
     );
   }
 
+  await finishTree(manifest, root, tablespaces, directories, links);
+  deps.log.info(
+    `backup ${manifest.id}: ${seen.size} files (${formatBytes(done)}) restored into ${root}`,
+  );
+  return {
+    files: seen.size,
+    bytes: done,
+    tablespaces: tablespaces.map(({ oid, name, location }) => ({ oid, name, location })),
+  };
+}
+
+/**
+ * After every object is extracted: directory modes, symlinks, tablespace links and
+ * tablespace_map, then a sync of each target's file system.
+ */
+export async function finishTree(
+  manifest: BackupManifest,
+  root: string,
+  tablespaces: readonly TablespaceTarget[],
+  directories: ReadonlyMap<string, number>,
+  links: readonly { path: string; target: string }[],
+): Promise<void> {
   // Objects were extracted in any order, making directories as files needed them.
   // Permission bits only: no setuid, setgid or sticky bit comes from a repository.
   for (const [path, mode] of directories) {
@@ -205,27 +260,20 @@ async function restoreInto(
   for (const dir of [root, ...tablespaces.map((ts) => ts.location)]) {
     await promisify(execFile)("sync", ["-f", dir]).catch(() => undefined);
   }
-  deps.log.info(
-    `backup ${manifest.id}: ${seen.size} files (${formatBytes(done)}) restored into ${root}`,
-  );
-  return {
-    files: seen.size,
-    bytes: done,
-    tablespaces: tablespaces.map(({ oid, name, location }) => ({ oid, name, location })),
-  };
 }
 
 /**
  * Downloads one object into a job that extracts it into `dest`; checks the stored bytes'
  * size and sha256 and the tar stream's size against the manifest.
  */
-async function fetchObject(
+export async function fetchObject(
   store: ObjectStore,
   pool: JobPool,
   object: BackupObjectEntry,
   dest: string,
   signal: AbortSignal,
   events: UnpackEvents,
+  plan?: UnpackTask["plan"],
 ): Promise<void> {
   const what = `${store.url}/${object.key}`;
   const { body } = await store.get(object.key).catch((error: unknown) => {
@@ -236,7 +284,13 @@ async function fetchObject(
   });
   const stop = new AbortController();
   const job = pool.unpack(
-    { dest, compression: object.compression, what, tablespace: object.part !== "base" },
+    {
+      dest,
+      compression: object.compression,
+      what,
+      tablespace: object.part !== "base",
+      ...(plan ? { plan } : {}),
+    },
     events,
     AbortSignal.any([signal, stop.signal]),
   );
@@ -280,7 +334,7 @@ async function fetchObject(
   }
 }
 
-async function requireEmpty(dir: string): Promise<void> {
+export async function requireEmpty(dir: string): Promise<void> {
   let names: string[];
   try {
     names = await readdir(dir);

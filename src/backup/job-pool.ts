@@ -278,6 +278,11 @@ export class JobPool {
                   for (const [path, size, sha256] of message.files) events.file(path, size, sha256);
                 });
                 break;
+              case "blocks":
+                check(() => {
+                  for (const [path, count] of message.files) events.blocks?.(path, count);
+                });
+                break;
               case "directory":
                 check(() => events.directory(message.path, message.mode));
                 break;

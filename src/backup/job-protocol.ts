@@ -43,6 +43,8 @@ export type FromWorker =
   | { t: "progress"; bytes: number }
   /** Files written, in batches: [path, size, sha256] each. */
   | { t: "files"; files: [string, number, string][] }
+  /** unpack: planned entries whose blocks were written (assembly-plan.ts), in batches. */
+  | { t: "blocks"; files: [string, number][] }
   | { t: "directory"; path: string; mode: number }
   | { t: "symlink"; path: string; target: string }
   | { t: "done"; result: PackResult | UnpackResult }

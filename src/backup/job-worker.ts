@@ -93,9 +93,12 @@ if (port) {
     post({ t: "progress", bytes: progressed });
     progressed = 0;
   };
+  let blocks: [string, number][] = [];
   const flushFiles = () => {
     if (files.length > 0) post({ t: "files", files });
+    if (blocks.length > 0) post({ t: "blocks", files: blocks });
     files = [];
+    blocks = [];
   };
   const file = (path: string, size: number, sha256: string) => {
     files.push([path, size, sha256]);
@@ -117,6 +120,10 @@ if (port) {
           : await unpackBundle(message.task, task.chunks(), {
               file,
               directory: (path, mode) => post({ t: "directory", path, mode }),
+              blocks: (path, count) => {
+                blocks.push([path, count]);
+                if (blocks.length >= 256) flushFiles();
+              },
               symlink: (path, target) => post({ t: "symlink", path, target }),
               progress,
             });

@@ -14,12 +14,19 @@ import type { ObjectStore } from "../storage/object-store.js";
 import { type Bundle, largestFirst } from "./bundle-plan.js";
 import { isAbort, JobPool, runEach } from "./job-pool.js";
 import type { PackResult } from "./pack-bundle.js";
+import type { ParentLookup } from "./parent-files.js";
 
 export interface StoreBundlesDeps {
   store: ObjectStore;
   cluster: string;
   compression: Compression;
   jobs: number;
+}
+
+/** An incremental backup: its index in `[...chain, id]`, and its parent's entries. */
+export interface IncrementalBase {
+  chainIndex: number;
+  parents: ParentLookup;
 }
 
 export interface StoredBundle {
@@ -38,6 +45,7 @@ export function storeBundles(
   id: string,
   bundles: readonly Bundle[],
   onBytes: (n: number) => void,
+  base?: IncrementalBase,
 ): BundleRun {
   const results = new Map<Bundle, StoredBundle>();
   const pool = new JobPool(deps.jobs);
@@ -64,6 +72,9 @@ export function storeBundles(
           entries: bundle.entries,
           compression: deps.compression,
           zstdThreads,
+          ...(base
+            ? { chainIndex: base.chainIndex, parents: base.parents(bundle.part, bundle.entries) }
+            : {}),
         },
         onBytes,
         signal,

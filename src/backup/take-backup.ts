@@ -28,6 +28,8 @@ import {
   type BackupObjectEntry,
   type BackupTablespace,
   freshId,
+  listBackupIds,
+  readBackupManifest,
   writeBackupManifest,
 } from "../repository/backup-manifest.js";
 import { readIdentity } from "../repository/identity.js";
@@ -37,7 +39,14 @@ import type { ObjectStore } from "../storage/object-store.js";
 import { parseLsn, parseWalFileName, segmentBeforeLsn, segmentRange } from "../wal/names.js";
 import { listWalVersions } from "../wal/versions.js";
 import { type PartTree, planBundles } from "./bundle-plan.js";
-import { type BundleRun, storeBundles } from "./store-bundles.js";
+import { indexParentFiles } from "./parent-files.js";
+import {
+  type BackupPlan,
+  type BackupType,
+  parentFactsOf,
+  planBackupType,
+} from "./plan-incremental.js";
+import { type BundleRun, type IncrementalBase, storeBundles } from "./store-bundles.js";
 import { TarUpload } from "./tar-upload.js";
 import { type WalkEntry, walkTree } from "./walk.js";
 
@@ -62,6 +71,10 @@ export interface BackupRequest {
   fast: boolean;
   label: string | undefined;
   pin: boolean;
+  /** Default full; an incr may be taken as a full (plan-incremental.ts says when). */
+  type?: BackupType;
+  /** --backup-max-incr: increments after a full before the next backup is a full. */
+  maxIncr?: number;
 }
 
 export async function takeBaseBackup(
@@ -107,6 +120,15 @@ export async function takeBaseBackup(
   let run: BundleRun | undefined;
   let started = false;
   try {
+    // The newest backup, the parent an incremental one would have: read once, before the start.
+    let newest: BackupManifest | undefined;
+    let existing = new Set<string>();
+    if (request.type === "incr") {
+      const ids = await listBackupIds(deps.store, deps.cluster);
+      existing = new Set(ids);
+      const newestId = ids.at(-1);
+      if (newestId) newest = await readBackupManifest(deps.store, deps.cluster, newestId);
+    }
     const [catalog] = await deps.server.query<{ v: string }>(
       "SELECT catalog_version_no::text AS v FROM pg_control_system()",
     );
@@ -118,10 +140,16 @@ export async function takeBaseBackup(
       request.fast,
     );
     started = true;
+    const plan = await planType(deps, request, facts, newest, existing);
+    const increment: IncrementalBase | undefined =
+      plan.type === "incr" && newest
+        ? { chainIndex: plan.chain.length, parents: indexParentFiles(newest) }
+        : undefined;
+    newest = undefined; // the lookup keeps what it needs
     // Listed after the start: tablespace_map is fixed by the start call and must match.
     const tablespaces: BackupTablespace[] = await deps.server.tablespaces();
     deps.log.info(
-      `backup ${id} started at ${startLsn} (${facts.inRecovery ? "from a standby" : "primary"})`,
+      `backup ${id} started at ${startLsn} (${facts.inRecovery ? "from a standby" : "primary"})${plan.type === "incr" ? `: incremental, parent ${plan.parent}` : ""}`,
     );
 
     const trees: PartTree[] = await Promise.all([
@@ -148,7 +176,7 @@ export async function takeBaseBackup(
 
     const { data, control } = withoutControlFile(trees);
     const bundles = planBundles(data);
-    run = storeBundles(deps, id, bundles, onBytes);
+    run = storeBundles(deps, id, bundles, onBytes, increment);
     // Every file read: pg_control can be, and the backup stopped, while the last uploads
     // finish (the archiver pushes the stop's segment meanwhile).
     await run.read;
@@ -172,9 +200,12 @@ export async function takeBaseBackup(
     if (stop.tablespaceMap) await base.addBuffer("tablespace_map", Buffer.from(stop.tablespaceMap));
     const baseDone = await base.finish();
     const stored = await run.stored;
-    const objects = [...bundles.map((b) => stored.get(b)?.object as BackupObjectEntry)];
+    const objects = bundles.map((b): BackupObjectEntry => {
+      const done = stored.get(b);
+      return { ...(done?.object as BackupObjectEntry), files: done?.files.length ?? 0 };
+    });
     const files = bundles.flatMap((b) => stored.get(b)?.files ?? []);
-    objects.push(baseDone.object);
+    objects.push({ ...baseDone.object, files: baseDone.files.length });
     files.push(...baseDone.files);
     const stopWal = segmentBeforeLsn(label.timeline, stopLsnOf(stop.lsn), facts.walSegmentSize);
     deps.log.info(
@@ -191,9 +222,12 @@ export async function takeBaseBackup(
     }
 
     const manifest: BackupManifest = {
-      format: 1,
+      format: plan.type === "incr" ? 2 : 1,
       kind: "base-backup",
       id,
+      type: plan.type,
+      parent: plan.type === "incr" ? plan.parent : null,
+      chain: plan.type === "incr" ? plan.chain : [],
       cluster: deps.cluster,
       label: request.label ?? null,
       pinned: request.pin,
@@ -222,7 +256,7 @@ export async function takeBaseBackup(
     lock.check();
     await writeBackupManifest(deps.store, manifest);
     deps.log.info(
-      `backup ${id} complete: ${files.length} files, ${formatBytes(manifest.rawBytes)} stored as ${formatBytes(manifest.storedBytes)}`,
+      `backup ${id} complete: ${files.length} files, ${formatBytes(manifest.rawBytes)} stored as ${formatBytes(manifest.storedBytes)}${plan.type === "incr" ? ` (incremental: ${describeIncrement(files)})` : ""}`,
     );
     return manifest;
   } catch (error) {
@@ -235,6 +269,50 @@ export async function takeBaseBackup(
   } finally {
     await lock.release().catch(() => undefined);
   }
+}
+
+/** Full or incremental: an incremental asked for is a full when planBackupType says so, and the log says why. */
+async function planType(
+  deps: BackupDeps,
+  request: BackupRequest,
+  facts: ServerFacts,
+  newest: BackupManifest | undefined,
+  existing: ReadonlySet<string>,
+): Promise<BackupPlan> {
+  if (request.type !== "incr") return { type: "full" };
+  // The timeline of the checkpoint the backup starts from: the backup_label's START TIMELINE.
+  const [row] = await deps.server.query<{ tli: number }>(
+    "SELECT timeline_id AS tli FROM pg_control_checkpoint()",
+  );
+  const plan = planBackupType({
+    requested: "incr",
+    maxIncr: request.maxIncr ?? DEFAULT_MAX_INCR,
+    server: {
+      timeline: Number(row?.tli),
+      systemIdentifier: facts.systemIdentifier,
+      versionNum: facts.versionNum,
+    },
+    newest: newest && parentFactsOf(newest),
+    existing,
+  });
+  if (plan.type === "full")
+    deps.log.info(`taking a full backup instead of an incremental one: ${plan.reason}`);
+  return plan;
+}
+
+const DEFAULT_MAX_INCR = 6;
+
+/** What an incremental backup stored: files whole, as changed blocks, unchanged. */
+function describeIncrement(files: readonly BackupManifest["files"][number][]): string {
+  let whole = 0;
+  let blocks = 0;
+  let none = 0;
+  for (const file of files) {
+    if (file.stored === "none") none++;
+    else if (file.stored === "blocks") blocks++;
+    else whole++;
+  }
+  return `${whole} whole, ${blocks} as changed blocks, ${none} unchanged`;
 }
 
 function stopLsnOf(text: string): bigint {

@@ -18,6 +18,8 @@ import type { CompressionAlgorithm } from "../compress/compression.js";
 import { CorruptDataError, SyncDecompressor } from "../compress/zstd-sync.js";
 import { describeSystemError, IntegrityError, LocalIoError, PghaError } from "../errors.js";
 import { writeAll } from "../local-files.js";
+import type { EntryPlan } from "./assembly-plan.js";
+import { BlockSink } from "./block-sink.js";
 import { VERSION_DIRECTORY } from "./tablespace-targets.js";
 import { type TarEvent, TarFormatError, TarReader } from "./tar-reader.js";
 
@@ -32,6 +34,13 @@ export interface UnpackTask {
   what: string;
   /** A tablespace's part: every entry must be inside its version directory (PG_15_...). */
   tablespace?: boolean;
+  /**
+   * A chain assembly or a delta restore (assembly-plan.ts): what to do with each file
+   * entry, by tar path; an entry not listed is read past. The files are already made at
+   * their final size. Directory and symlink entries count only when `structure` is set
+   * (the target backup's own objects).
+   */
+  plan?: { entries: Map<string, EntryPlan>; structure: boolean };
 }
 
 export interface UnpackEvents {
@@ -43,6 +52,8 @@ export interface UnpackEvents {
   symlink(path: string, target: string): void;
   /** Bytes of tar stream decompressed, for progress. */
   progress(bytes: number): void;
+  /** A planned entry's blocks were written, each checked against its hash. */
+  blocks?(path: string, count: number): void;
 }
 
 export interface UnpackResult {
@@ -122,6 +133,11 @@ interface OpenFile {
 class EntryWriter {
   private readonly made: Set<string>;
   private file: OpenFile | undefined;
+  /** A planned entry: read past, or written block by block. */
+  private current:
+    | { skip: true }
+    | { skip: false; name: string; sink: BlockSink; handle: FileHandle }
+    | undefined;
   private readonly buffers = [
     Buffer.allocUnsafeSlow(WRITE_BYTES),
     Buffer.allocUnsafeSlow(WRITE_BYTES),
@@ -141,16 +157,19 @@ class EntryWriter {
   readonly handle = async (event: TarEvent): Promise<void> => {
     switch (event.kind) {
       case "directory": {
+        if (this.task.plan?.structure === false) return;
         const path = safePath(this.task, event.name);
         await this.makeDirectory(path);
         this.events.directory(path, event.mode);
         return;
       }
       case "symlink":
+        if (this.task.plan?.structure === false) return;
         this.events.symlink(safePath(this.task, event.name), event.target);
         return;
       case "file": {
         const path = safePath(this.task, event.name);
+        if (this.task.plan) return this.openPlanned(path, event.name.replace(/\/+$/, ""));
         await this.makeDirectory(dirname(path));
         // Permission bits only: no setuid, setgid or sticky bit comes from a repository.
         const handle = await open(path, "wx", event.mode & 0o777);
@@ -159,10 +178,13 @@ class EntryWriter {
         return;
       }
       case "data":
-        await this.take(event.bytes);
+        if (this.current?.skip) return;
+        if (this.current) await this.current.sink.take(event.bytes);
+        else await this.take(event.bytes);
         return;
       case "file-end":
-        await this.closeFile();
+        if (this.current) await this.closePlanned();
+        else await this.closeFile();
         return;
       case "other":
         throw new IntegrityError(
@@ -170,6 +192,35 @@ class EntryWriter {
         );
     }
   };
+
+  /** A planned entry: its file was made at its final size before the fetch. */
+  private async openPlanned(path: string, name: string): Promise<void> {
+    const plan = this.task.plan?.entries.get(name);
+    if (!plan) {
+      this.current = { skip: true };
+      return;
+    }
+    const handle = await open(path, "r+");
+    if (plan.how === "whole") {
+      this.file = { name, handle, hash: createHash("sha256"), size: 0 };
+      return;
+    }
+    const sink = new BlockSink(handle, plan, `${this.task.what}: ${name}`);
+    this.current = { skip: false, name, sink, handle };
+  }
+
+  private async closePlanned(): Promise<void> {
+    const current = this.current;
+    this.current = undefined;
+    if (!current || current.skip) return;
+    let count: number;
+    try {
+      count = await current.sink.end();
+    } finally {
+      await current.handle.close();
+    }
+    this.events.blocks?.(current.name, count);
+  }
 
   private async makeDirectory(path: string): Promise<void> {
     if (this.made.has(path)) return;
@@ -222,5 +273,8 @@ class EntryWriter {
     this.fill = 0;
     await this.file?.handle.close().catch(() => undefined);
     this.file = undefined;
+    if (this.current && !this.current.skip)
+      await this.current.handle.close().catch(() => undefined);
+    this.current = undefined;
   }
 }

@@ -212,7 +212,7 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
       "take a base backup of the server (pgha runs on the database host): a non-exclusive backup,\n" +
       "streamed as tar through zstd into the repository, complete once its WAL is archived and its manifest stored",
     args: [],
-    groups: ["repository", "s3", "pgdata", "postgres", "wal", "parallel", "general"],
+    groups: ["repository", "s3", "pgdata", "postgres", "wal", "parallel", "backup", "general"],
     exitCodes: BACKUP_CODES,
     run: async (_, opts) => (await import("./commands/backup.js")).backupCreateCommand(opts),
   },

@@ -58,6 +58,8 @@ const GROUP_HEADINGS: Record<OptionGroup, string> = {
   wal: "WAL archiving options:",
   walSpeed: "Asynchronous archiving and prefetch options:",
   parallel: "Parallelism options:",
+  // Settings of backup create alone: listed with its own flags.
+  backup: "Options:",
   retention: "Retention options:",
   schedule: "Scheduler options:",
   general: "General options:",

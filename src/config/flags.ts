@@ -9,7 +9,7 @@ import { UsageError } from "../errors.js";
 import { parseTargetTime } from "../restore/target.js";
 import { parseSample } from "../verify/sample.js";
 import type { SettingFlags } from "./options.js";
-import { parseDuration, ValueError } from "./values.js";
+import { parseChoice, parseDuration, ValueError } from "./values.js";
 
 /** Every command, by the words after `pgha`. */
 export type CommandName =
@@ -137,6 +137,16 @@ export const FLAGS = {
     doc: "request an immediate checkpoint instead of a spread one",
     commands: ["backup create"],
   }),
+  type: flag({
+    kind: "value",
+    name: "type",
+    placeholder: "<full|incr>",
+    doc: "full, or incr: only what changed since the cluster's newest backup (its changed 8 KiB blocks and files); a full instead, the log says why, when there is none, the timeline, system or version changed, or the chain has --backup-max-incr increments",
+    parse: parseChoice(["full", "incr"] as const),
+    default: "full",
+    hint: "full or incr",
+    commands: ["backup create"],
+  }),
   confirm: flag({
     kind: "switch",
     name: "confirm",
@@ -230,6 +240,12 @@ export const FLAGS = {
     placeholder: "<name=dir>",
     doc: "restore a tablespace (by name or oid) into another directory; repeatable",
     commands: ["backup fetch", "restore plan", "restore run"],
+  }),
+  delta: flag({
+    kind: "switch",
+    name: "delta",
+    doc: "restore into the existing data directory (and tablespaces) of a stopped server: files equal to the backup's are kept, differing ones rewritten (only their differing blocks where the backup has a block map), others removed",
+    commands: ["restore run"],
   }),
   archive: flag({
     kind: "negatable",

@@ -49,6 +49,8 @@ export interface Config {
   prefetch: number;
   /** --jobs: bundles a backup or restore works on at once. */
   parallel: number;
+  /** --backup-max-incr: increments after a full before a backup is a full again. */
+  backupMaxIncr: number;
   retention: RetentionSettings;
   scheduleGraceMs: number;
   /** The config file's "jobs" list, unparsed (the scheduler validates it). */
@@ -167,6 +169,7 @@ function toConfig(v: SettingValues): Omit<Config, "jobs" | "configFile" | "confi
     archiveBacklogWarnBytes: v.archiveBacklogWarn,
     prefetch: v.prefetch,
     parallel: v.jobs,
+    backupMaxIncr: v.backupMaxIncr,
     retention: {
       last: v.keepLast,
       hourly: v.keepHourly,

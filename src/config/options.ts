@@ -19,6 +19,7 @@ import {
   parseDuration,
   parseHttpUrl,
   parseJobs,
+  parseMaxIncr,
   parseRepoLocation,
   parseRetentionSpan,
   parseSize,
@@ -31,6 +32,7 @@ export type OptionGroup =
   | "pgdata"
   | "postgres"
   | "parallel"
+  | "backup"
   | "retention"
   | "schedule"
   | "wal"
@@ -315,6 +317,16 @@ export const OPTIONS = {
       compute: () => Math.min(4, availableParallelism()),
     },
     parse: parseJobs,
+  }),
+  backupMaxIncr: option({
+    name: "backup-max-incr",
+    env: "PGHA_BACKUP_MAX_INCR",
+    placeholder: "<n>",
+    group: "backup",
+    description:
+      "backup --type incr: how many incremental backups may follow a full; the next one is taken as a full (at most 254)",
+    default: "6",
+    parse: parseMaxIncr,
   }),
   keepLast: option({
     name: "keep-last",

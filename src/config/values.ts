@@ -139,6 +139,13 @@ export function parseCount(raw: string): number {
   return Number(text);
 }
 
+/** backup-max-incr: 0 to 254 (a block map names a chain's backups in one byte). */
+export function parseMaxIncr(raw: string): number {
+  const n = parseCount(raw);
+  if (n > 254) throw new ValueError(`'${raw}' is not a whole number from 0 to 254`);
+  return n;
+}
+
 /** How many jobs run at once: 1 to 256. */
 export function parseJobs(raw: string): number {
   const text = raw.trim();

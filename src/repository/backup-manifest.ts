@@ -16,7 +16,26 @@ export interface BackupFileEntry {
   size: number;
   mode: number;
   mtime: string;
+  /** Of the complete file as restored, in a full and an incremental backup alike. */
   sha256: string;
+  /**
+   * What this backup's bundles hold of the file (absent: "whole"): the file, a delta entry
+   * of its changed blocks (delta-entry.ts), or nothing (unchanged since the parent).
+   */
+  stored?: "whole" | "blocks" | "none";
+  /** stored "none" without `blocks`: the id of the backup whose bundles hold it whole. */
+  from?: string;
+  /** Relation files (block-map.ts), in every backup. */
+  blocks?: BlockMap;
+}
+
+/** FORMAT.md, "Incremental backups". */
+export interface BlockMap {
+  size: 8192;
+  /** base64 of the first 16 bytes of each block's sha256. */
+  hashes: string;
+  /** base64 of one byte a block: the index in `[...chain, id]` of the backup holding it. */
+  from: string;
 }
 
 export interface BackupObjectEntry {
@@ -28,6 +47,12 @@ export interface BackupObjectEntry {
   /** The bytes in the repository. */
   storedSize: number;
   storedSha256: string;
+  /**
+   * How many entries of `files` are this object's: the files are listed object by object,
+   * in the order of `objects` (absent in manifests written before: then a restore that
+   * needs one file of a part reads every object of the part).
+   */
+  files?: number;
 }
 
 export interface BackupTablespace {
@@ -37,9 +62,16 @@ export interface BackupTablespace {
 }
 
 export interface BackupManifest {
-  format: 1;
+  /** 1 for a full backup, 2 for an incremental one. */
+  format: 1 | 2;
   kind: "base-backup";
   id: string;
+  /** Absent in manifests written before incremental backups: a full. */
+  type?: "full" | "incr";
+  /** The backup this one is an increment of (null for a full). */
+  parent?: string | null;
+  /** Ids from the full to the parent, oldest first ([] for a full). */
+  chain?: string[];
   cluster: string;
   label: string | null;
   pinned: boolean;

@@ -1,8 +1,10 @@
 /**
  * The one restore applier, shared by `pgha restore`, `pgha standby` and `pgha drill`:
  * plan from the repository (nothing is downloaded for a plan that cannot succeed), fetch
- * the base backup into the data directory, write the recovery configuration.
+ * the base backup (assembled from its chain when it is incremental; into an existing
+ * directory with --delta) into the data directory, write the recovery configuration.
  */
+import type { DeltaPlan } from "../backup/delta-plan.js";
 import { fetchBaseBackup } from "../backup/fetch-backup.js";
 import { describeSystemError, LocalIoError, PghaError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -84,6 +86,8 @@ export interface ApplyRequest {
   recovery: Omit<RecoverySpec, "versionNum">;
   /** Run as root: who gets the data directory and tablespaces (decideDataOwner). */
   owner?: DataOwner | undefined;
+  /** restore --delta: pgdata holds a stopped server's data directory (planDeltaRestore). */
+  delta?: Pick<DeltaPlan, "keep" | "reuse"> | undefined;
 }
 
 /** Fetches the plan's backup into pgdata and writes the recovery configuration. */
@@ -96,6 +100,9 @@ export async function applyRestore(deps: RestoreDeps, request: ApplyRequest): Pr
       progress: () => undefined,
       jobs: deps.jobs,
       signal: deps.signal,
+      chain: plan.chain,
+      keep: request.delta?.keep,
+      reuse: request.delta?.reuse,
     },
     plan.backup,
     pgdata,

@@ -131,6 +131,9 @@ export interface LastBackup {
   stopTime: string;
   durationSeconds: number;
   timeline: number;
+  /** full, or incr of `parent` (restoring it needs its chain). */
+  type: "full" | "incr";
+  parent: string | null;
   rawBytes: number;
   storedBytes: number;
   /** Its WAL from start to stop is archived on some path (it restores at least to its end). */
@@ -231,6 +234,8 @@ function describeBackup(m: BackupManifest, restorable: Set<string>): LastBackup 
     stopTime: m.stopTime,
     durationSeconds: seconds(m.startTime, Date.parse(m.stopTime)),
     timeline: m.timeline,
+    type: m.type ?? "full",
+    parent: m.parent ?? null,
     rawBytes: m.rawBytes,
     storedBytes: m.storedBytes,
     restorable: restorable.has(m.id),

@@ -149,6 +149,7 @@ describe("configuration", () => {
     archiveBacklogWarn: (c) => c.archiveBacklogWarnBytes,
     prefetch: (c) => c.prefetch,
     jobs: (c) => c.parallel,
+    backupMaxIncr: (c) => c.backupMaxIncr,
     keepLast: (c) => c.retention.last,
     keepHourly: (c) => c.retention.hourly,
     keepDaily: (c) => c.retention.daily,

@@ -42,7 +42,13 @@ export async function backupCreateCommand(opts: OptionsOf<"backup create">): Pro
         sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
         progress: progress.update,
       },
-      { fast: opts.fast, label: opts.label, pin: opts.pin },
+      {
+        fast: opts.fast,
+        label: opts.label,
+        pin: opts.pin,
+        type: opts.type,
+        maxIncr: config.backupMaxIncr,
+      },
     );
     progress.print(manifest.id);
     return 0;
@@ -86,6 +92,10 @@ export function summarize(m: BackupManifest, extra?: BackupListExtra) {
   return {
     id: m.id,
     cluster: m.cluster,
+    // Incremental backups: a backup needs every backup of its chain to restore.
+    type: m.type ?? "full",
+    parent: m.parent ?? null,
+    chain: m.chain ?? [],
     label: m.label,
     pinned: m.pinned,
     startTime: m.startTime,
@@ -150,6 +160,7 @@ const BACKUPS: Catalog<BackupManifest, BackupListExtra> = {
   annotate: annotateBackups,
   listColumns: [
     "id",
+    "type",
     "started",
     "duration",
     "size",
@@ -161,6 +172,7 @@ const BACKUPS: Catalog<BackupManifest, BackupListExtra> = {
   ],
   listRow: (m, extra) => [
     m.id + (m.pinned ? " (pinned)" : ""),
+    m.type === "incr" ? `incr of ${m.parent}` : "full",
     m.startTime.replace(/\.\d+Z$/, "Z"),
     formatDuration((Date.parse(m.stopTime) - Date.parse(m.startTime)) / 1000),
     formatBytes(m.rawBytes),
@@ -176,6 +188,12 @@ const BACKUPS: Catalog<BackupManifest, BackupListExtra> = {
     ["cluster", `${m.cluster} (system ${m.systemIdentifier}, PostgreSQL ${m.pgVersion})`],
     ["label", m.label ?? ""],
     ["pinned", m.pinned ? "yes" : "no"],
+    [
+      "type",
+      m.type === "incr"
+        ? `incremental of ${m.parent}; restoring it needs ${(m.chain ?? []).join(", ")}`
+        : "full",
+    ],
     ["taken", `${m.startTime} .. ${m.stopTime}${m.fromStandby ? " from a standby" : ""}`],
     ["timeline", String(m.timeline)],
     ["lsn", `${m.startLsn} .. ${m.stopLsn}`],

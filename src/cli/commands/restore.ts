@@ -1,5 +1,6 @@
 /** pgha restore plan, pgha restore, pgha standby. */
 import { resolve } from "node:path";
+import type { DeltaPlan } from "../../backup/delta-plan.js";
 import { parseTablespaceMap } from "../../backup/fetch-backup.js";
 import { planTablespaceTargets, type TablespaceTarget } from "../../backup/tablespace-targets.js";
 import type { OptionsOf } from "../../config/flags.js";
@@ -14,6 +15,7 @@ import {
 } from "../../restore/apply.js";
 import type { ArchiveEnd } from "../../restore/archive-end.js";
 import { decideDataOwner } from "../../restore/data-owner.js";
+import { planDeltaRestore } from "../../restore/delta.js";
 import type { PlanOutcome, RestorePlan } from "../../restore/plan.js";
 import { restoreCommandLine } from "../../restore/recovery-config.js";
 import { type Setting, standbySettings } from "../../restore/recovery-settings.js";
@@ -39,6 +41,14 @@ function printPlan(plan: RestorePlan, settings: Setting[], tablespaces: Tablespa
       "backup",
       `${b.id} (${b.startTime} .. ${b.stopTime}, timeline ${b.timeline}, ${b.startLsn} .. ${b.stopLsn})`,
     ],
+    ...(plan.chain.length > 0
+      ? [
+          [
+            "chain",
+            `incremental: read with ${plan.chain.map((c) => c.id).join(", ")} (oldest first)`,
+          ] as [string, string],
+        ]
+      : []),
     [
       "timelines",
       plan.path.map((s) => `${s.timeline}${s.end ? ` (until ${s.end})` : ""}`).join(" -> "),
@@ -50,7 +60,7 @@ function printPlan(plan: RestorePlan, settings: Setting[], tablespaces: Tablespa
     ["archive end", describeArchiveEnd(plan.wal.end)],
     [
       "download",
-      `${formatBytes(plan.downloadBytes)} (backup ${formatBytes(b.storedBytes)}, WAL ${formatBytes(plan.wal.bytes)})`,
+      `${plan.chain.length > 0 ? "at most " : ""}${formatBytes(plan.downloadBytes)} (backup ${formatBytes(plan.downloadBytes - plan.wal.bytes)}, WAL ${formatBytes(plan.wal.bytes)})`,
     ],
     ...tablespaces.map((t, i): [string, string] => [
       i === 0 ? "tablespaces" : "",
@@ -60,6 +70,25 @@ function printPlan(plan: RestorePlan, settings: Setting[], tablespaces: Tablespa
   ];
   process.stdout.write(renderTable(["", ""], rows, false));
   for (const note of plan.notes) process.stdout.write(`note: ${note}\n`);
+}
+
+/** restore --delta: what it keeps, writes and removes. */
+function printDelta(delta: DeltaPlan): void {
+  const rows: [string, string][] = [
+    [
+      "delta: kept",
+      `${delta.kept} files (${formatBytes(delta.keptBytes)}): already equal to the backup's`,
+    ],
+    [
+      "delta: rewritten",
+      `${delta.rewritten} files, ${formatBytes(delta.writeBytes)} written (${delta.reuse.size} of them in place, their equal blocks kept)`,
+    ],
+    [
+      "delta: removed",
+      `${delta.removed.length} files (${formatBytes(delta.removedBytes)}): not in the backup`,
+    ],
+  ];
+  process.stdout.write(renderTable(["delta", ""], rows, false));
 }
 
 /** The newest segment on the path and the time no recovery along it can reach. */
@@ -95,6 +124,7 @@ function planJson(outcome: PlanOutcome, settings: Setting[], tablespaces: Tables
       stopLsn: plan.backup.stopLsn,
       storedBytes: plan.backup.storedBytes,
     },
+    chain: plan.chain.map((c) => c.id),
     targetTimeline: plan.targetTimeline,
     path: plan.path,
     wal: {
@@ -163,6 +193,11 @@ export async function restoreRunCommand(opts: OptionsOf<"restore run">): Promise
   const settings: Setting[] = [["restore_command", restoreCommand(config)], ...plan.settings];
   const tablespaceMap = parseTablespaceMap(opts.tablespaceMap);
   printPlan(plan, settings, planTablespaceTargets(plan.backup, pgdata, tablespaceMap));
+  const delta =
+    opts.delta === true
+      ? await planDeltaRestore(plan, pgdata, tablespaceMap, config.parallel, log)
+      : undefined;
+  if (delta) printDelta(delta);
   // Off unless asked: a copy that archives into the source repository makes its new
   // timeline the one "latest" follows for every later restore and standby.
   const archive = opts.archive === true;
@@ -177,6 +212,7 @@ export async function restoreRunCommand(opts: OptionsOf<"restore run">): Promise
       comment: `pgha restore of backup ${plan.backup.id} at ${new Date().toISOString()}`,
     },
     owner,
+    delta,
   });
   const after =
     request.target.kind === "latest"

@@ -1,0 +1,78 @@
+/**
+ * Block maps (FORMAT.md, "Incremental backups"): for each relation file, the hash of every
+ * 8 KiB block and which backup of the chain holds it. Pure functions, shared by the backup
+ * that writes the maps and the restore that assembles a file from them.
+ */
+import { createHash } from "node:crypto";
+import { IntegrityError } from "../errors.js";
+import type { BackupFileEntry, BlockMap } from "../repository/backup-manifest.js";
+import { BLOCK_SIZE, blockCount } from "./delta-entry.js";
+
+/** Bytes of a block's hash: the first 16 bytes of its sha256. */
+export const BLOCK_HASH_BYTES = 16;
+
+/** Longest chain a map can name (`from` is one byte a block). */
+export const MAX_CHAIN_BACKUPS = 255;
+
+const RELATION_FILE = /^\d+(?:_(?:fsm|vm|init))?(?:\.\d+)?$/;
+
+/**
+ * Whether a file gets a block map: a relation file (any fork, any segment) of `global/`,
+ * `base/<db>/`, or a tablespace's `PG_*\/<db>/`. Everything else is compared whole.
+ */
+export function isBlockMapped(part: string, path: string): boolean {
+  const parts = path.split("/");
+  const name = parts.at(-1) ?? "";
+  if (!RELATION_FILE.test(name)) return false;
+  if (part === "base") {
+    if (parts.length === 2) return parts[0] === "global";
+    return parts.length === 3 && parts[0] === "base" && /^\d+$/.test(parts[1] ?? "");
+  }
+  return parts.length === 3 && /^PG_/.test(parts[0] ?? "") && /^\d+$/.test(parts[1] ?? "");
+}
+
+/** The hash a block map keeps for one block. */
+export function blockHash(bytes: Uint8Array): Buffer {
+  return createHash("sha256").update(bytes).digest().subarray(0, BLOCK_HASH_BYTES);
+}
+
+/** A map in its decoded form: `hashes` 16 bytes a block, `from` one byte a block. */
+export interface DecodedBlockMap {
+  hashes: Buffer;
+  from: Uint8Array;
+}
+
+export function encodeBlockMap(map: DecodedBlockMap): BlockMap {
+  return {
+    size: BLOCK_SIZE,
+    hashes: map.hashes.toString("base64"),
+    from: Buffer.from(map.from.buffer, map.from.byteOffset, map.from.length).toString("base64"),
+  };
+}
+
+/**
+ * An entry's map, checked against the entry's size and the chain: `backups` is the length
+ * of `[...chain, id]` of the manifest it is in.
+ */
+export function decodeBlockMap(entry: BackupFileEntry, backups: number): DecodedBlockMap {
+  const map = entry.blocks;
+  const where = `the block map of ${entry.part}/${entry.path}`;
+  if (!map || map.size !== BLOCK_SIZE)
+    throw new IntegrityError(`${where} is missing or not of 8 KiB blocks`);
+  const count = blockCount(entry.size, BLOCK_SIZE);
+  const hashes = Buffer.from(map.hashes, "base64");
+  const from = Buffer.from(map.from, "base64");
+  if (hashes.length !== count * BLOCK_HASH_BYTES || from.length !== count)
+    throw new IntegrityError(
+      `${where} does not have the ${count} blocks of a ${entry.size}-byte file`,
+    );
+  for (const index of from)
+    if (index >= backups)
+      throw new IntegrityError(`${where} names backup ${index} of a chain of ${backups}`);
+  return { hashes, from };
+}
+
+/** Block `block`'s hash in a decoded map. */
+export function hashAt(hashes: Buffer, block: number): Buffer {
+  return hashes.subarray(block * BLOCK_HASH_BYTES, (block + 1) * BLOCK_HASH_BYTES);
+}

@@ -1,0 +1,24 @@
+/**
+ * Reading a manifest as the restore of a chain does (FORMAT.md, "Incremental backups"). A
+ * manifest written before incremental backups has no chain: a full, every file whole.
+ */
+import type { BackupFileEntry, BackupManifest } from "../repository/backup-manifest.js";
+
+export type ChainFileEntry = BackupFileEntry;
+
+/** The ids of the backups a backup needs besides itself, oldest first. */
+export function chainIds(manifest: BackupManifest): string[] {
+  return Array.isArray(manifest.chain) ? manifest.chain : [];
+}
+
+export function filesOf(manifest: BackupManifest): ChainFileEntry[] {
+  return manifest.files;
+}
+
+/** The key of a file in keep sets and plans: "base/global/pg_control", "16384/PG_15_.../1/2". */
+export function fileKey(file: { part: string; path: string }): string {
+  return `${file.part}/${file.path}`;
+}
+
+export { BLOCK_HASH_BYTES } from "./block-map.js";
+export { blockCount } from "./delta-entry.js";

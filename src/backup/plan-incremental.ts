@@ -1,0 +1,86 @@
+/**
+ * Whether a backup asked for as incremental is taken as one, and on which parent: a pure
+ * planner over the repository's newest backup and the server (FORMAT.md, "Incremental
+ * backups"). Every way back to a full says why, in one line the backup logs.
+ */
+import type { BackupManifest } from "../repository/backup-manifest.js";
+import { MAX_CHAIN_BACKUPS } from "./block-map.js";
+
+export type BackupType = "full" | "incr";
+
+/** The most increments a chain may have after its full (`from` is one byte a block). */
+export const MAX_INCR_LIMIT = MAX_CHAIN_BACKUPS - 1;
+
+/** What the planner reads of the newest backup. */
+export type ParentFacts = Pick<
+  BackupManifest,
+  "id" | "type" | "chain" | "timeline" | "systemIdentifier" | "pgVersionNum"
+> & {
+  /** Whether its manifest has block maps (pgha before incremental backups wrote none). */
+  hasBlockMaps: boolean;
+};
+
+export interface IncrementalRequest {
+  requested: BackupType;
+  /** --backup-max-incr: increments after a full before the next backup is a full. */
+  maxIncr: number;
+  server: { timeline: number; systemIdentifier: string; versionNum: number };
+  /** The newest backup of the cluster, if any. */
+  newest: ParentFacts | undefined;
+  /** Ids of every backup of the cluster that has a manifest. */
+  existing: ReadonlySet<string>;
+}
+
+export type BackupPlan =
+  | { type: "full" /** Set when an incremental was asked for. */; reason?: string }
+  | {
+      type: "incr";
+      parent: string /** [...parent's chain, parent]: the new backup's chain. */;
+      chain: string[];
+    };
+
+export function planBackupType(request: IncrementalRequest): BackupPlan {
+  if (request.requested === "full") return { type: "full" };
+  const full = (reason: string): BackupPlan => ({ type: "full", reason });
+  const parent = request.newest;
+  if (!parent) return full("the cluster has no backup to be an increment of");
+  const { server } = request;
+  if (parent.systemIdentifier !== server.systemIdentifier)
+    return full(
+      `the newest backup ${parent.id} is of system ${parent.systemIdentifier}, the server is ${server.systemIdentifier}`,
+    );
+  if (parent.pgVersionNum !== server.versionNum)
+    return full(
+      `the newest backup ${parent.id} is of PostgreSQL ${parent.pgVersionNum}, the server runs ${server.versionNum}`,
+    );
+  if (parent.timeline !== server.timeline)
+    return full(
+      `the newest backup ${parent.id} is on timeline ${parent.timeline}, the server on ${server.timeline}: a new timeline starts a new full`,
+    );
+  if (!parent.hasBlockMaps)
+    return full(`the newest backup ${parent.id} has no block maps (taken by an older pgha)`);
+  const chain = [...(parent.type === "incr" ? (parent.chain ?? []) : []), parent.id];
+  const missing = chain.find((id) => !request.existing.has(id));
+  if (missing !== undefined) return full(`backup ${missing} of the newest backup's chain is gone`);
+  const increments = chain.length; // the chain's increments after its full, plus this one
+  const maxIncr = Math.min(request.maxIncr, MAX_INCR_LIMIT);
+  if (increments > maxIncr)
+    return full(
+      maxIncr === 0
+        ? "--backup-max-incr is 0"
+        : `the chain of ${chain[0]} has ${increments - 1} increment${increments - 1 === 1 ? "" : "s"}, the most --backup-max-incr allows is ${maxIncr}`,
+    );
+  return { type: "incr", parent: parent.id, chain };
+}
+
+export function parentFactsOf(manifest: BackupManifest): ParentFacts {
+  return {
+    id: manifest.id,
+    type: manifest.type ?? "full",
+    chain: manifest.chain ?? [],
+    timeline: manifest.timeline,
+    systemIdentifier: manifest.systemIdentifier,
+    pgVersionNum: manifest.pgVersionNum,
+    hasBlockMaps: manifest.files.some((file) => file.blocks !== undefined),
+  };
+}

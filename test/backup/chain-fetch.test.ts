@@ -1,0 +1,184 @@
+/**
+ * Restoring incremental backups from hand-made chains (issue 14, point 2) and restore
+ * --delta into an existing directory (point 4), through fetchBaseBackup and its jobs.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { filesOf } from "../../src/backup/chain-manifest.js";
+import { planDelta } from "../../src/backup/delta-plan.js";
+import { scanTargets } from "../../src/backup/delta-scan.js";
+import { type FetchBackupDeps, fetchBaseBackup } from "../../src/backup/fetch-backup.js";
+import { IntegrityError } from "../../src/errors.js";
+import { memoryLogger } from "../../src/log.js";
+import type { BackupManifest } from "../../src/repository/backup-manifest.js";
+import { MemoryStore } from "../../src/storage/memory.js";
+import {
+  BLOCK,
+  encodeDeltaEntry,
+  type Snapshot,
+  storeChain,
+  threeSnapshots,
+} from "../helpers/chain-builder.js";
+import { freshDirPerTest } from "../helpers/temp-dir.js";
+import { treeDigest } from "../helpers/tree-digest.js";
+
+const temp = freshDirPerTest("pgha-chain-");
+
+async function writeSnapshot(dir: string, snapshot: Snapshot): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const d of snapshot.dirs ?? []) await mkdir(join(dir, d), { recursive: true, mode: 0o700 });
+  for (const [path, data] of Object.entries(snapshot.files)) {
+    await mkdir(dirname(join(dir, path)), { recursive: true, mode: 0o700 });
+    await writeFile(join(dir, path), data, { mode: 0o600 });
+  }
+}
+
+function fetchWith(
+  store: MemoryStore,
+  members: BackupManifest[],
+  at: number,
+  out: string,
+  more: Partial<FetchBackupDeps> = {},
+) {
+  return fetchBaseBackup(
+    {
+      store,
+      log: memoryLogger(),
+      progress: () => undefined,
+      jobs: 2,
+      chain: members.slice(0, at),
+      ...more,
+    },
+    members[at] as BackupManifest,
+    out,
+    new Map(),
+  );
+}
+
+async function deltaDeps(members: BackupManifest[], at: number, out: string) {
+  const files = filesOf(members[at] as BackupManifest);
+  const plan = planDelta(files, await scanTargets([{ part: "base", root: out }], files, 2));
+  return { plan, deps: { keep: plan.keep, reuse: plan.reuse } };
+}
+
+// Each fetch starts job workers: seconds on a loaded machine.
+describe("restoring a chain", { timeout: 30_000 }, () => {
+  it("gives every backup of the chain exactly the files it was taken from", async () => {
+    const store = new MemoryStore();
+    const snapshots = threeSnapshots();
+    const members = await storeChain(store, snapshots);
+    for (const at of [0, 1, 2]) {
+      const expected = join(temp.path, `expected-${at}`);
+      await writeSnapshot(expected, snapshots[at] as Snapshot);
+      const out = join(temp.path, `out-${at}`);
+      await fetchWith(store, members, at, out);
+      expect(await treeDigest(out)).toEqual(await treeDigest(expected));
+    }
+  });
+
+  it("fails on a block that does not match its hash, and empties the target", async () => {
+    const store = new MemoryStore();
+    const members = await storeChain(store, threeSnapshots());
+    // The last increment's object, with one byte of a stored block changed.
+    const object = members[2]?.objects[0];
+    if (!object) throw new Error("no object");
+    const { body } = await store.get(object.key);
+    const chunks: Buffer[] = [];
+    for await (const c of body as AsyncIterable<Buffer>) chunks.push(c);
+    const bytes = Buffer.concat(chunks);
+    const data = Buffer.concat([1, 22, 23].map((fill) => Buffer.alloc(BLOCK, fill)));
+    const delta = encodeDeltaEntry(data, [1, 2]);
+    const at = bytes.indexOf(delta.subarray(0, 32));
+    expect(at).toBeGreaterThan(0);
+    // base/1/100's block 1 in its delta entry
+    bytes.writeUInt8((bytes.readUInt8(at + 24 + 8 + 100) ^ 1) & 0xff, at + 24 + 8 + 100);
+    await store.put(object.key, bytes);
+    object.storedSha256 = createHash("sha256").update(bytes).digest("hex");
+    const out = join(temp.path, "out");
+    const fetched = fetchWith(store, members, 2, out);
+    await expect(fetched).rejects.toBeInstanceOf(IntegrityError);
+    await expect(fetched).rejects.toThrow(/block 1 does not match its manifest hash/);
+    expect(await treeDigest(out)).toEqual({});
+  });
+
+  it("refuses a chain member whose manifest is not of the chain", async () => {
+    const store = new MemoryStore();
+    const members = await storeChain(store, threeSnapshots());
+    const other = { ...(members[1] as BackupManifest), systemIdentifier: "2" };
+    const fetched = fetchWith(
+      store,
+      [members[0] as BackupManifest, other, members[2] as BackupManifest],
+      2,
+      join(temp.path, "out"),
+    );
+    await expect(fetched).rejects.toThrow(/needs backup 20261122T000000Z of its chain/);
+  });
+});
+
+describe("restore --delta", { timeout: 30_000 }, () => {
+  it("turns a directory one increment old into the clean restore, writing only what differs", async () => {
+    const store = new MemoryStore();
+    const members = await storeChain(store, threeSnapshots());
+    const clean = join(temp.path, "clean");
+    await fetchWith(store, members, 2, clean);
+    const out = join(temp.path, "out");
+    await fetchWith(store, members, 1, out);
+    // What a server leaves: WAL, a pid file, a stray directory and link, changed modes.
+    await writeFile(join(out, "pg_wal", "000000010000000000000001"), "wal");
+    await writeFile(join(out, "postmaster.pid"), "999999999\n");
+    await mkdir(join(out, "base", "9", "deep"), { recursive: true });
+    await writeFile(join(out, "base", "9", "deep", "x"), "x");
+    await symlink("/tmp", join(out, "pg_stat_tmp"));
+    await mkdir(join(out, "PG_VERSION.d"));
+    // Types the backup does not have there: a file where it has a directory, and the reverse.
+    await rm(join(out, "pg_wal", "archive_status"), { recursive: true });
+    await writeFile(join(out, "pg_wal", "archive_status"), "not a directory");
+    await rm(join(out, "postgresql.conf"));
+    await mkdir(join(out, "postgresql.conf", "sub"), { recursive: true });
+    const pgVersion = await stat(join(out, "PG_VERSION"));
+    const { plan, deps } = await deltaDeps(members, 2, out);
+    expect(plan.kept).toBe(2); // PG_VERSION, global/pg_control
+    expect([...(plan.reuse.get("base/base/1/100") ?? [])]).toEqual([0]);
+    await fetchWith(store, members, 2, out, deps);
+    expect(await treeDigest(out)).toEqual(await treeDigest(clean));
+    // Kept: not written again.
+    expect((await stat(join(out, "PG_VERSION"))).mtimeMs).toBe(pgVersion.mtimeMs);
+    expect(await readFile(join(out, "base", "1", "200"))).toEqual(Buffer.alloc(BLOCK, 4));
+  });
+
+  it("also goes back: a newer directory restored --delta to the full", async () => {
+    const store = new MemoryStore();
+    const members = await storeChain(store, threeSnapshots());
+    const clean = join(temp.path, "clean");
+    await fetchWith(store, members, 0, clean);
+    const out = join(temp.path, "out");
+    await fetchWith(store, members, 2, out);
+    const { deps } = await deltaDeps(members, 0, out);
+    await fetchWith(store, members, 0, out, deps);
+    expect(await treeDigest(out)).toEqual(await treeDigest(clean));
+  });
+
+  it("reads only the objects that hold what it writes, besides the target's own", async () => {
+    const store = new MemoryStore();
+    const members = await storeChain(store, threeSnapshots());
+    const out = join(temp.path, "out");
+    await fetchWith(store, members, 2, out);
+    await writeFile(join(out, "PG_VERSION"), "16\n");
+    const read: string[] = [];
+    const get = store.get.bind(store);
+    store.get = (key, ...rest) => {
+      read.push(key);
+      return get(key, ...rest);
+    };
+    const { plan, deps } = await deltaDeps(members, 2, out);
+    expect(plan.rewritten).toBe(1);
+    await fetchWith(store, members, 2, out, deps);
+    // PG_VERSION is held whole by the full, in its first object; the increment's objects
+    // make the directory tree.
+    const keys = (at: number) => members[at]?.objects.map((o) => o.key) ?? [];
+    expect(read.sort()).toEqual([keys(0)[0], ...keys(2)].sort());
+    expect(await readFile(join(out, "PG_VERSION"), "utf8")).toBe("15\n");
+  });
+});

@@ -1,0 +1,305 @@
+/**
+ * An incremental bundle against its parent's manifest, without PostgreSQL: which files
+ * are stored whole, as blocks or not at all, and that the parent's bytes plus the delta
+ * entries rebuild every file exactly (the manifest's size and sha256).
+ */
+import { createHash } from "node:crypto";
+import { type FileHandle, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tar from "tar-stream";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { BLOCK_HASH_BYTES, decodeBlockMap } from "../../src/backup/block-map.js";
+import { BLOCK_SIZE, DeltaDecoder } from "../../src/backup/delta-entry.js";
+import { packBundle, packChangedBlocks } from "../../src/backup/pack-bundle.js";
+import { indexParentFiles } from "../../src/backup/parent-files.js";
+import { Spool } from "../../src/backup/spool.js";
+import type { WalkEntry } from "../../src/backup/walk.js";
+import type { BackupFileEntry, BlockMap } from "../../src/repository/backup-manifest.js";
+import { dirEntry as dir, fileEntry as file, makeBackupManifest } from "../helpers/builders.js";
+
+const none = { algorithm: "none" } as const;
+
+/** Packs `entries` of `root` uncompressed: the manifest entries and each tar entry's bytes. */
+async function pack(
+  root: string,
+  entries: WalkEntry[],
+  extra: Partial<Parameters<typeof packBundle>[0]> = {},
+) {
+  const chunks: Buffer[] = [];
+  const packed = await packBundle(
+    { part: "base", root, entries, compression: none, zstdThreads: 0, ...extra },
+    { output: async (chunk) => void chunks.push(chunk), progress: () => undefined },
+  );
+  const stored = new Map<string, Buffer>();
+  const extract = tar.extract();
+  const done = (async () => {
+    for await (const entry of extract) {
+      const parts: Buffer[] = [];
+      for await (const chunk of entry) parts.push(chunk as Buffer);
+      if (entry.header.type === "file") stored.set(entry.header.name, Buffer.concat(parts));
+    }
+  })();
+  extract.end(Buffer.concat(chunks));
+  await done;
+  return { files: packed.files, stored, rawSize: packed.rawSize };
+}
+
+/** A file's bytes from its parent's copy and a delta entry, as a restore assembles them. */
+function assemble(parent: Buffer, delta: Buffer): Buffer {
+  let out = Buffer.alloc(0);
+  const decoder = new DeltaDecoder(delta.length, {
+    head: (head) => {
+      out = Buffer.alloc(head.fileSize);
+      parent.copy(out, 0, 0, Math.min(parent.length, head.fileSize));
+    },
+    data: (_block, offset, bytes) => out.set(bytes, offset),
+  });
+  decoder.write(delta);
+  decoder.end();
+  return out;
+}
+
+const sha = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
+
+function blocksOf(count: number, seed: number, tail = 0): Buffer {
+  const out = Buffer.alloc(count * BLOCK_SIZE + tail);
+  for (let i = 0; i < out.length; i++) out[i] = (i * 7 + seed * 13 + (i >> 13)) & 0xff;
+  return out;
+}
+
+describe("incremental bundles", () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), "pgha-incr-"));
+    await mkdir(join(root, "base", "5"), { recursive: true });
+    await mkdir(join(root, "global"), { recursive: true });
+  });
+  afterEach(() => rm(root, { recursive: true, force: true }));
+
+  const write = (path: string, bytes: Buffer) => writeFile(join(root, path), bytes);
+  const entriesOf = (files: Record<string, Buffer>): WalkEntry[] => [
+    dir("base"),
+    dir("base/5"),
+    dir("global"),
+    ...Object.entries(files)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([path, bytes]) => file(path, bytes.length)),
+  ];
+
+  it("stores changed, grown and new blocks, keeps a shrunk file's size, skips what did not change", async () => {
+    const before: Record<string, Buffer> = {
+      "base/5/1000": blocksOf(4, 1), // unchanged
+      "base/5/1001": blocksOf(4, 2), // block 2 changed
+      "base/5/1002": blocksOf(3, 3, 100), // grows: its short last block fills, and two more
+      "base/5/1003": blocksOf(5, 4), // shrinks to 2 blocks and a short one
+      "base/5/1004": blocksOf(2, 5), // deleted
+      "base/5/1005_fsm": blocksOf(1, 6, 10), // last short block changes
+      "base/5/1006.1": blocksOf(3, 10), // shrinks to 2 blocks, none of them changed
+      "base/5/1007": blocksOf(200, 11), // every block changes: more than the spool's memory
+      "global/1262": blocksOf(1, 7), // unchanged, in global
+      "base/5/PG_VERSION": Buffer.from("15\n"), // compared whole, unchanged
+      "base/5/pg_filenode.map": Buffer.alloc(512, 1), // compared whole, changed
+      "postgresql.conf": Buffer.alloc(3 << 20, 2), // compared whole, bigger than the spool's memory, unchanged
+      "pg_hba.conf": Buffer.from("local all all trust\n"), // grows: stored whole
+    };
+    for (const [path, bytes] of Object.entries(before)) await write(path, bytes);
+    const full = await pack(root, entriesOf(before));
+    for (const f of full.files) {
+      if (f.path.startsWith("base/5/1") || f.path.startsWith("global/")) {
+        expect(f.stored, f.path).toBeUndefined(); // a full holds every file whole
+        const map = decodeBlockMap(f, 1);
+        expect(
+          [...map.from].every((i) => i === 0),
+          f.path,
+        ).toBe(true);
+      } else expect(f.blocks, f.path).toBeUndefined();
+    }
+    const parent = makeBackupManifest({ id: "20261201T000000Z", files: full.files });
+
+    const after: Record<string, Buffer> = { ...before };
+    delete after["base/5/1004"];
+    after["base/5/1001"] = Buffer.from(before["base/5/1001"] as Buffer);
+    (after["base/5/1001"] as Buffer).fill(9, 2 * BLOCK_SIZE + 5, 2 * BLOCK_SIZE + 6);
+    after["base/5/1002"] = Buffer.concat([
+      before["base/5/1002"] as Buffer,
+      blocksOf(1, 8, BLOCK_SIZE - 100 + BLOCK_SIZE),
+    ]);
+    after["base/5/1003"] = (before["base/5/1003"] as Buffer).subarray(0, 2 * BLOCK_SIZE + 300);
+    after["base/5/1005_fsm"] = Buffer.from(before["base/5/1005_fsm"] as Buffer);
+    (after["base/5/1005_fsm"] as Buffer)[BLOCK_SIZE + 3] = 0xee;
+    after["base/5/1006.1"] = (before["base/5/1006.1"] as Buffer).subarray(0, 2 * BLOCK_SIZE);
+    after["base/5/1007"] = blocksOf(200, 12);
+    after["base/5/2000"] = blocksOf(2, 9); // new
+    after["base/5/pg_filenode.map"] = Buffer.alloc(512, 3);
+    after["pg_hba.conf"] = Buffer.from("local all all trust\nhost all all ::1/128 trust\n");
+    for (const [path, bytes] of Object.entries(after)) await write(path, bytes);
+    await rm(join(root, "base/5/1004"));
+
+    const entries = entriesOf(after);
+    const incr = await pack(root, entries, {
+      chainIndex: 1,
+      parents: indexParentFiles(parent)("base", entries),
+    });
+    const byPath = new Map(incr.files.map((f) => [f.path, f]));
+    const storedAs = (path: string) => byPath.get(path)?.stored ?? "whole";
+    expect(Object.fromEntries(incr.files.map((f) => [f.path, storedAs(f.path)]))).toEqual({
+      "base/5/1000": "none",
+      "base/5/1001": "blocks",
+      "base/5/1002": "blocks",
+      "base/5/1003": "blocks",
+      "base/5/1005_fsm": "blocks",
+      "base/5/1006.1": "blocks",
+      "base/5/1007": "blocks",
+      "base/5/2000": "whole",
+      "base/5/PG_VERSION": "none",
+      "base/5/pg_filenode.map": "whole",
+      "global/1262": "none",
+      "pg_hba.conf": "whole",
+      "postgresql.conf": "none",
+    });
+    expect(byPath.has("base/5/1004")).toBe(false);
+    expect(byPath.get("base/5/PG_VERSION")?.from).toBe(parent.id);
+    expect(byPath.get("postgresql.conf")?.from).toBe(parent.id);
+    // Nothing of an unchanged file is in the bundle.
+    for (const path of ["base/5/1000", "global/1262", "base/5/PG_VERSION", "postgresql.conf"])
+      expect(incr.stored.has(path), path).toBe(false);
+
+    const changedBlocks = (path: string) => {
+      const map = decodeBlockMap(byPath.get(path) as BackupFileEntry, 2);
+      return [...map.from].flatMap((from, block) => (from === 1 ? [block] : []));
+    };
+    expect(changedBlocks("base/5/1000")).toEqual([]);
+    expect(changedBlocks("base/5/1001")).toEqual([2]);
+    expect(changedBlocks("base/5/1002")).toEqual([3, 4, 5]);
+    expect(changedBlocks("base/5/1003")).toEqual([2]); // the new short last block
+    expect(changedBlocks("base/5/1005_fsm")).toEqual([1]);
+    expect(changedBlocks("base/5/2000")).toEqual([0, 1]);
+    // A delta entry holds exactly the changed blocks.
+    expect((incr.stored.get("base/5/1001") as Buffer).length).toBe(24 + 4 + BLOCK_SIZE);
+    expect((incr.stored.get("base/5/1003") as Buffer).length).toBe(24 + 4 + 300);
+    expect(changedBlocks("base/5/1006.1")).toEqual([]);
+    expect(changedBlocks("base/5/1007")).toHaveLength(200);
+    expect((incr.stored.get("base/5/1006.1") as Buffer).length).toBe(24); // only the new size
+
+    for (const f of incr.files) {
+      const now = after[f.path] as Buffer;
+      expect(f.size, f.path).toBe(now.length);
+      expect(f.sha256, f.path).toBe(sha(now));
+      const map = f.blocks ? decodeBlockMap(f, 2) : undefined;
+      if (map)
+        expect(map.hashes.length).toBe(Math.ceil(now.length / BLOCK_SIZE) * BLOCK_HASH_BYTES);
+      const held = storedAs(f.path);
+      if (held === "blocks") {
+        const rebuilt = assemble(before[f.path] as Buffer, incr.stored.get(f.path) as Buffer);
+        expect(rebuilt.equals(now), f.path).toBe(true);
+      } else if (held === "whole") expect(incr.stored.get(f.path)?.equals(now), f.path).toBe(true);
+    }
+    // The incremental bundle is a small part of the full one.
+    expect(incr.rawSize - 200 * BLOCK_SIZE).toBeLessThan((full.rawSize - 200 * BLOCK_SIZE) / 4);
+
+    // A second increment: blocks unchanged since the first keep naming the backup that holds them.
+    const second = makeBackupManifest({
+      id: "20261202T000000Z",
+      files: incr.files,
+      type: "incr",
+      chain: [parent.id],
+    });
+    const again = await pack(root, entries, {
+      chainIndex: 2,
+      parents: indexParentFiles(second)("base", entries),
+    });
+    const secondBy = new Map(again.files.map((f) => [f.path, f]));
+    for (const f of again.files) expect(f.stored, f.path).toBe("none");
+    expect([...decodeBlockMap(secondBy.get("base/5/1002") as BackupFileEntry, 3).from]).toEqual([
+      0, 0, 0, 1, 1, 1,
+    ]);
+    expect(secondBy.get("pg_hba.conf")?.from).toBe(second.id);
+    expect(secondBy.get("base/5/PG_VERSION")?.from).toBe(parent.id); // never a chain walk at restore
+    expect(again.stored.size).toBe(0);
+  });
+
+  it("a relation file the parent has without a map is stored whole", async () => {
+    const bytes = blocksOf(2, 1);
+    await write("base/5/1000", bytes);
+    const entries = entriesOf({ "base/5/1000": bytes });
+    const parent = makeBackupManifest({
+      files: [
+        {
+          part: "base",
+          path: "base/5/1000",
+          size: bytes.length,
+          mode: 0o600,
+          mtime: "",
+          sha256: sha(bytes),
+        },
+      ],
+    });
+    const incr = await pack(root, entries, {
+      chainIndex: 1,
+      parents: indexParentFiles(parent)("base", entries),
+    });
+    expect(incr.files[0]?.stored).toBeUndefined();
+    expect(incr.stored.get("base/5/1000")?.equals(bytes)).toBe(true);
+    expect([...decodeBlockMap(incr.files[0] as BackupFileEntry, 2).from]).toEqual([1, 1]);
+  });
+});
+
+describe("a relation file that changes while it is read", () => {
+  it("is read again, blocks and sha256 together, when the second read sees other blocks", async () => {
+    const parentBytes = blocksOf(3, 1);
+    const first = Buffer.from(parentBytes);
+    first[BLOCK_SIZE] = 0xaa; // block 1 changed since the parent
+    const later = Buffer.from(first);
+    later[2 * BLOCK_SIZE] = 0xbb; // and block 2 while the backup reads it
+    let reads = 0;
+    const handle = {
+      read: async (buffer: Buffer, offset: number, length: number, position: number) => {
+        if (position === 0) reads++;
+        const source = reads === 1 ? first : later;
+        const n = source.copy(buffer, offset, position, Math.min(position + length, source.length));
+        return { bytesRead: n, buffer };
+      },
+    } as unknown as FileHandle;
+    const full = await (async () => {
+      const root = await mkdtemp(join(tmpdir(), "pgha-incr-"));
+      try {
+        await mkdir(join(root, "base", "5"), { recursive: true });
+        await writeFile(join(root, "base/5/1"), parentBytes);
+        return (await pack(root, [file("base/5/1", parentBytes.length)]))
+          .files[0] as BackupFileEntry;
+      } finally {
+        await rm(root, { recursive: true, force: true });
+      }
+    })();
+    const out: Buffer[] = [];
+    const packed = await packChangedBlocks(
+      {
+        entry: file("base/5/1", later.length),
+        absPath: "base/5/1",
+        mapped: true,
+        chainIndex: 1,
+        parent: {
+          size: full.size,
+          sha256: full.sha256,
+          holder: "P",
+          blocks: full.blocks as BlockMap,
+        },
+      },
+      full.blocks as BlockMap,
+      handle,
+      [Buffer.alloc(1 << 20), Buffer.alloc(1 << 20)],
+      {
+        put: (bytes) => void out.push(Buffer.from(bytes)),
+        flush: async () => undefined,
+        progress: () => undefined,
+      },
+      new Spool(),
+    );
+    expect(reads).toBe(3); // blocks; file hash that saw block 2 change; blocks and file again
+    expect(packed.stored).toBe("blocks");
+    expect(packed.sha256).toBe(sha(later));
+    const entry = Buffer.concat(out).subarray(512, 512 + 24 + 8 + 2 * BLOCK_SIZE);
+    expect(assemble(parentBytes, entry).equals(later)).toBe(true);
+  });
+});
