@@ -4,9 +4,10 @@
  * daily" written as `0 1 * * 0` (backup --type full) and `0 1 * * *` (backup --type incr):
  * on Sundays both fire. Runs at different times that overlap (a full still running when
  * the next job starts) cannot be foreseen here; the lock refuses those at run time.
- * Pure: the runs come from jobs.ts's nextRuns.
+ * Pure: the runs come from cron-parser, as in jobs.ts.
  */
-import { type JobKind, type JobSpec, nextRuns, previousRun } from "./jobs.js";
+import { CronExpressionParser } from "cron-parser";
+import { type JobKind, type JobSpec, previousRun } from "./jobs.js";
 
 /** The repository locks each kind of job takes (backup and prune: cluster; dump and prune: dump). */
 const LOCKS: Record<JobKind, readonly string[]> = {
@@ -44,33 +45,41 @@ const HORIZON_MS = 35 * 86_400_000;
 /** Runs looked at per job: a job every minute is looked at for its first day or so. */
 const MAX_RUNS = 2000;
 
-function runsWithin(job: JobSpec, after: Date, until: number): number[] {
-  const out: number[] = [];
-  for (const at of nextRuns(job, after, MAX_RUNS)) {
-    if (at.getTime() > until) break;
-    out.push(at.getTime());
+/** A job's runs within the horizon; `all` is false when MAX_RUNS cut them short. */
+function runsWithin(job: JobSpec, after: Date, until: number): { at: Set<number>; all: boolean } {
+  const times = CronExpressionParser.parse(job.cron, { currentDate: after, tz: job.zone });
+  const at = new Set<number>();
+  while (at.size < MAX_RUNS) {
+    if (!times.hasNext()) return { at, all: true };
+    const run = times.next().getTime();
+    if (run > until) return { at, all: true };
+    at.add(run);
   }
-  return out;
+  return { at, all: false };
 }
-
-const dueAt = (job: JobSpec, at: number) => previousRun(job, new Date(at))?.getTime() === at;
 
 /**
  * Clashes among `jobs` in the 35 days after `after`: each pair that shares a target and a
- * lock, checked at every run of either (each checked against the other's cron, so a job
- * that runs every minute still meets a weekly one).
+ * lock, checked at every run of either (a job whose runs were cut short is asked about
+ * the other's runs through its cron expression, so one that runs every minute still
+ * meets a weekly one).
  */
 export function findClashes(jobs: readonly JobSpec[], after: Date): Clash[] {
   const until = after.getTime() + HORIZON_MS;
   const runs = jobs.map((job) => runsWithin(job, after, until));
+  const due = (i: number, t: number) => {
+    const known = runs[i] as { at: Set<number>; all: boolean };
+    if (known.at.has(t)) return true;
+    return !known.all && previousRun(jobs[i] as JobSpec, new Date(t))?.getTime() === t;
+  };
   const clashes: Clash[] = [];
   jobs.forEach((a, i) => {
     jobs.forEach((b, j) => {
       if (j <= i || targetOf(a) !== targetOf(b)) return;
       const lock = LOCKS[a.run].find((l) => LOCKS[b.run].includes(l));
       if (lock === undefined) return;
-      const together = [...new Set([...(runs[i] ?? []), ...(runs[j] ?? [])])]
-        .filter((t) => dueAt(a, t) && dueAt(b, t))
+      const together = [...new Set([...(runs[i]?.at ?? []), ...(runs[j]?.at ?? [])])]
+        .filter((t) => due(i, t) && due(j, t))
         .sort((x, y) => x - y);
       const first = together[0];
       if (first !== undefined)
