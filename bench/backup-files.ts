@@ -5,14 +5,15 @@
  * `postgres` database's directory of a real PostgreSQL 15 cluster (orphans to the server,
  * which never opens them; to pgha, a database directory of 100,000 relations). Then
  * `pgha backup --fast` and `pgha restore --pgdata DIR --backup ID` run under
- * /usr/bin/time, and /proc is sampled every 100 ms for the RSS of the whole process tree
+ * /usr/bin/time through the launcher users run (bin/pgha: it execs node with pgha's
+ * V8 settings, so the measured process is node itself), and /proc is sampled every 100 ms for the RSS of the whole process tree
  * (worker threads are in pgha's process; the tree adds /usr/bin/time and any child).
  */
 import { randomBytes } from "node:crypto";
 import { chown, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PgCluster, serverOwnedTempDir, serverUser } from "../test/helpers/pg-cluster.js";
-import { PGHA_ENTRY } from "../test/helpers/pgha.js";
+import { REPO_ROOT } from "../test/helpers/pgha.js";
 import { archiveCommand, archiverIdle, sqlString } from "./bench-cluster.js";
 import { log, measured, onCleanup, pghaEnv } from "./common.js";
 
@@ -37,6 +38,7 @@ export interface ManyFilesResult {
 }
 
 const PAGE = 8192;
+const LAUNCHER = join(REPO_ROOT, "bin", "pgha");
 
 /** `count` files of one page each, a few random bytes then zeros, owned by the server user. */
 async function makeRelationFiles(dir: string, count: number): Promise<void> {
@@ -95,11 +97,9 @@ export async function benchManyFiles(count = FILES): Promise<ManyFilesResult> {
   const clusterFiles = await countFiles(cluster.dataDir);
   const env = pghaEnv({ ...repoEnv, ...cluster.connEnv() });
 
-  const backup = await measured(
-    { file: process.execPath, args: [PGHA_ENTRY, "backup", "--fast"], env },
-    scratch,
-    { sampleTree: true },
-  );
+  const backup = await measured({ file: LAUNCHER, args: ["backup", "--fast"], env }, scratch, {
+    sampleTree: true,
+  });
   const id = backup.stdout.trim();
   log(
     `backup ${id} of ${clusterFiles} files: ${(backup.wallMs / 1000).toFixed(1)} s, peak RSS ${(backup.maxRssKb / 1024).toFixed(0)} MB (tree ${(backup.treeRssKb / 1024).toFixed(0)} MB)`,
@@ -108,8 +108,8 @@ export async function benchManyFiles(count = FILES): Promise<ManyFilesResult> {
   const target = join(scratch, "restored");
   const restore = await measured(
     {
-      file: process.execPath,
-      args: [PGHA_ENTRY, "restore", "--pgdata", target, "--backup", id],
+      file: LAUNCHER,
+      args: ["restore", "--pgdata", target, "--backup", id],
       env,
     },
     scratch,

@@ -26,7 +26,7 @@ import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PgCluster, serverOwnedTempDir } from "../test/helpers/pg-cluster.js";
-import { PGHA_ENTRY, runPgha } from "../test/helpers/pgha.js";
+import { REPO_ROOT, runPgha } from "../test/helpers/pgha.js";
 import { archiveCommand, archiverIdle, backupSizes, sqlString } from "./bench-cluster.js";
 import { fixed, log, measured, onCleanup, pghaEnv, renderTable, syncAll } from "./common.js";
 
@@ -34,6 +34,8 @@ const SCALE = Number(process.env.BENCH_INCR_SCALE ?? 70);
 const UPDATE_PCT = Number(process.env.BENCH_INCR_UPDATE_PCT ?? 1);
 const INCREMENTS = 6;
 const MB = 1e6;
+/** The launcher users run (it execs node with pgha's V8 settings). */
+const LAUNCHER = join(REPO_ROOT, "bin", "pgha");
 
 const TARGETS = {
   incrStoredRatio: 0.05,
@@ -119,8 +121,8 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
     await syncAll();
     const run = await measured(
       {
-        file: process.execPath,
-        args: [PGHA_ENTRY, "backup", "--fast", "--type", type],
+        file: LAUNCHER,
+        args: ["backup", "--fast", "--type", type],
         env: pghaEnv(env),
       },
       scratch,
@@ -161,16 +163,8 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
     await syncAll();
     const run = await measured(
       {
-        file: process.execPath,
-        args: [
-          PGHA_ENTRY,
-          "restore",
-          "--pgdata",
-          target,
-          "--backup",
-          id,
-          ...(delta ? ["--delta"] : []),
-        ],
+        file: LAUNCHER,
+        args: ["restore", "--pgdata", target, "--backup", id, ...(delta ? ["--delta"] : [])],
         env: pghaEnv(env),
       },
       scratch,

@@ -3,9 +3,9 @@
  * uncompressed with content metadata, so every read is checked against its sha256.
  */
 import { createHash } from "node:crypto";
+import { StringDecoder } from "node:string_decoder";
 import { AlreadyExistsError, IntegrityError, NotFoundError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { readAll } from "../storage/streams.js";
 import { decodeContentMeta, encodeContentMeta } from "./object-meta.js";
 
 /** Stores value under key. With ifAbsent, an existing key throws `exists()` instead. */
@@ -105,15 +105,21 @@ export async function getJson<T>(
     if (error instanceof NotFoundError) throw missing();
     throw error;
   }
-  const body = await readAll(got.body);
-  if (
-    createHash("sha256").update(body).digest("hex") !==
-    decodeContentMeta(key, got.info.metadata).sha256
-  ) {
+  // Hashed and decoded as it arrives, never copied into one buffer: a 20 MB manifest
+  // then costs its text and its objects, not also its bytes twice.
+  const hash = createHash("sha256");
+  const decoder = new StringDecoder("utf8");
+  let text = "";
+  for await (const chunk of got.body) {
+    hash.update(chunk as Uint8Array);
+    text += decoder.write(chunk as Buffer);
+  }
+  text += decoder.end();
+  if (hash.digest("hex") !== decodeContentMeta(key, got.info.metadata).sha256) {
     throw new IntegrityError(`${store.url}/${key} is corrupt (checksum mismatch)`);
   }
   try {
-    return JSON.parse(body.toString("utf8")) as T;
+    return JSON.parse(text) as T;
   } catch (error) {
     // The checksum matches: it was stored like this (written by something else, or crafted).
     throw new IntegrityError(
