@@ -237,7 +237,8 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
   "backup delete": deleteCommand(
     "backup",
     "delete one backup's objects: prints the plan, deletes only with --confirm; refuses a pinned backup and\n" +
-      "one the --pitr-window needs (its base, the only backup); the WAL only it needed goes at the next prune",
+      "one the --pitr-window needs (its base, the only backup), and one incremental backups need (unless\n" +
+      "--with-dependents); the WAL only it needed goes at the next prune",
     ["repository", "s3", "retention", "general"],
   ),
   "dump create": {
