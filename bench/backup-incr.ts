@@ -25,8 +25,12 @@
 import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
+import { resolveConfig } from "../src/config/load.js";
+import { memoryLogger } from "../src/log.js";
+import { readBackupManifest } from "../src/repository/backup-manifest.js";
+import { openStore } from "../src/storage/open-store.js";
 import { PgCluster, serverOwnedTempDir } from "../test/helpers/pg-cluster.js";
-import { REPO_ROOT, runPgha } from "../test/helpers/pgha.js";
+import { REPO_ROOT } from "../test/helpers/pgha.js";
 import { archiveCommand, archiverIdle, backupSizes, sqlString } from "./bench-cluster.js";
 import { fixed, log, measured, onCleanup, pghaEnv, renderTable, syncAll } from "./common.js";
 
@@ -114,6 +118,7 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
     await cluster.sql("SELECT sum(pg_database_size(oid)) FROM pg_database"),
   );
   const env = { ...repoEnv, ...cluster.connEnv() };
+  const store = await openStore(resolveConfig({ flags: {}, env, file: undefined }), memoryLogger());
   const rows = SCALE * 100_000;
 
   const backup = async (type: "full" | "incr"): Promise<BackupRun> => {
@@ -128,9 +133,8 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
       scratch,
     );
     const id = run.stdout.trim();
-    const info = await runPgha(["backup", "info", id, "--json"], { env, asServerUser: true });
-    if (info.code !== 0) throw new Error(`pgha backup info ${id}: ${info.stderr}`);
-    const m = JSON.parse(info.stdout) as Manifest;
+    // The manifest itself (backup info --json counts the files, it does not list them).
+    const m = (await readBackupManifest(store, "incr", id)) as unknown as Manifest;
     const sizes = await backupSizes(env, id);
     const blocks = blockCounts(m);
     await new Promise((r) => setTimeout(r, 1000)); // ids have a resolution of one second
