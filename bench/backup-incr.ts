@@ -37,6 +37,7 @@ import { fixed, log, measured, onCleanup, pghaEnv, renderTable, syncAll } from "
 const SCALE = Number(process.env.BENCH_INCR_SCALE ?? 70);
 const UPDATE_PCT = Number(process.env.BENCH_INCR_UPDATE_PCT ?? 1);
 const INCREMENTS = 6;
+const ORDINALS = ["1st", "2nd", "3rd", "4th", "5th", "6th"];
 const MB = 1e6;
 /** The launcher users run (it execs node with pgha's V8 settings). */
 const LAUNCHER = join(REPO_ROOT, "bin", "pgha");
@@ -246,8 +247,8 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
       ["run", "s", "stored MB", "blocks stored", "peak RSS MB"],
       [
         row("backup --type full", full),
-        row("backup --type incr (1st)", incr1),
-        ...chain.slice(1).map((b, i) => row(`backup --type incr (${i + 2}th)`, b)),
+        row(`backup --type incr (${ORDINALS[0]})`, incr1),
+        ...chain.slice(1).map((b, i) => row(`backup --type incr (${ORDINALS[i + 1]})`, b)),
         row("backup --type full (same data as the 6th incr)", sameData),
         row("restore of the 1st incr, empty directory", clean),
         row("restore --delta of the 1st incr over the full's restore", delta),
