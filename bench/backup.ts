@@ -38,6 +38,11 @@
  * BENCH_CPU_PROF=DIR: after the rounds, one more (unreported) local pgha backup runs with
  * `node --cpu-prof --cpu-prof-dir=DIR`.
  *
+ * Two more parts (issue 14), each on its own cluster: backup-files.ts (100,000 files,
+ * peak RSS of backup and restore < 256 MB) and backup-incr.ts (incremental backups and
+ * delta restore on pgbench, BENCH_INCR_SCALE). BENCH_PARTS=base,files,incr picks the
+ * parts (default all three); the report has one section per part.
+ *
  * Everything it creates (cluster, scratch dirs, repositories, server) is removed at the
  * end, also on failure or Ctrl-C; it exits non-zero on failure (not on a missed target).
  */
@@ -49,8 +54,11 @@ import { join } from "node:path";
 import { OPTIONS } from "../src/config/options.js";
 import { generateX25519Identity } from "../src/crypto/age.js";
 import { PG_BIN, PgCluster, serverOwnedTempDir, serverUser } from "../test/helpers/pg-cluster.js";
-import { PGHA_ENTRY, pghaCommandLine, REPO_ROOT, runPgha } from "../test/helpers/pgha.js";
+import { PGHA_ENTRY, REPO_ROOT } from "../test/helpers/pgha.js";
 import { type S3TestServer, s3Env, startS3Server } from "../test/helpers/s3-server.js";
+import { benchManyFiles, FILES_RSS_LIMIT_MB } from "./backup-files.js";
+import { benchIncremental } from "./backup-incr.js";
+import { archiveCommand, archiverIdle, backupSizes, sqlString } from "./bench-cluster.js";
 import {
   fixed,
   log,
@@ -94,41 +102,6 @@ const MB = 1e6;
 
 // ---------------------------------------------------------------------------------------
 // The cluster
-
-function sqlString(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
-}
-
-/** archive_command pushing with pgha into the repository that `env` (VAR=value) names. */
-function archiveCommand(env: Record<string, string> = {}): string {
-  const prefix = Object.entries(env)
-    .map(([key, value]) => `${key}='${value}' `)
-    .join("");
-  return `${prefix}${pghaCommandLine("wal-push %p")}`;
-}
-
-/** Waits until the archiver has nothing left to do (no .ready files). */
-async function archiverIdle(cluster: PgCluster, timeoutMs = 600_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastLog = 0;
-  for (;;) {
-    const ready = Number(
-      await cluster.sql("SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'"),
-    );
-    if (ready === 0) return;
-    if (Date.now() > deadline) {
-      const stats = await cluster.sql(
-        "SELECT failed_count || ' failures, last ' || coalesce(last_failed_wal, '-') FROM pg_stat_archiver",
-      );
-      throw new Error(`archiver still has ${ready} segments to push (${stats})`);
-    }
-    if (Date.now() - lastLog > 15_000) {
-      log(`waiting for the archiver: ${ready} segments to push`);
-      lastLog = Date.now();
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 // ---------------------------------------------------------------------------------------
 // Variants
@@ -215,17 +188,6 @@ interface Setup {
 
 const jobsArgs = (variant: Variant) =>
   variant.jobs === undefined ? [] : ["--jobs", String(variant.jobs)];
-
-/** Sizes of a backup, from `backup info --json`. */
-async function backupSizes(
-  env: Record<string, string>,
-  id: string,
-): Promise<{ rawBytes: number; storedBytes: number }> {
-  const info = await runPgha(["backup", "info", id, "--json"], { env, asServerUser: true });
-  if (info.code !== 0)
-    throw new Error(`pgha backup info ${id} exited ${info.code}: ${info.stderr}`);
-  return JSON.parse(info.stdout) as { rawBytes: number; storedBytes: number };
-}
 
 async function runPghaBackup(
   setup: Setup,
@@ -507,9 +469,9 @@ function table(results: Result[]): string {
 
 // ---------------------------------------------------------------------------------------
 
-async function main(): Promise<void> {
+/** The pg_basebackup comparison (the issue-10 targets): its report and its printed text. */
+async function benchBaseBackup(): Promise<{ report: Record<string, unknown>; text: string }> {
   const began = Date.now();
-  requirePostgres();
   for (const file of [PG_BASEBACKUP, ZSTD, TIME]) {
     if (!existsSync(file)) throw new Error(`${file} is missing`);
   }
@@ -654,18 +616,71 @@ async function main(): Promise<void> {
     targets,
     results,
   };
-  await writeBenchReport(OUT_FILE, report);
-
-  const verdict = (pass: boolean) => (pass ? "PASS" : "FAIL");
-  process.stdout.write(
+  const text =
     `\nBase backup: pgbench scale ${SCALE} (${(databaseBytes / MB).toFixed(0)} MB of databases), ${ROUNDS} rounds, ${machine.cpus} CPUs, node ${process.version}, PostgreSQL ${pgVersion}, ${report.zstd.replace(/^\*+\s*|\s*\*+$/g, "")}\n\n` +
-      `${table(results)}\n\n` +
-      `+sync s = median of wall + a global sync right after; machine cpu s = busy time of all CPUs during the run\n` +
-      `${verdict(targets.timeRatio.pass)}  time pgha (--jobs ${DEFAULT_JOBS}, the default)/pg_basebackup = ${timeRatio.toFixed(2)} (target <= ${TIME_RATIO_LIMIT.toFixed(1)})\n` +
-      `${verdict(targets.peakRssMb.pass)}  peak RSS of pgha, every job count = ${pghaRss.toFixed(1)} MB (target < ${RSS_LIMIT_MB} MB)\n` +
-      `encrypted / unencrypted local (--jobs ${DEFAULT_JOBS}, median wall, target <= 1.10x): backup ${fixed(encryptionRatios.backup, 2, "x")}, fetch ${fixed(encryptionRatios.fetch, 2, "x")} (interleaved)\n` +
-      `written to ${OUT_FILE}\n`,
-  );
+    `${table(results)}\n\n` +
+    `+sync s = median of wall + a global sync right after; machine cpu s = busy time of all CPUs during the run\n` +
+    `${verdict(targets.timeRatio.pass)}  time pgha (--jobs ${DEFAULT_JOBS}, the default)/pg_basebackup = ${timeRatio.toFixed(2)} (target <= ${TIME_RATIO_LIMIT.toFixed(1)})\n` +
+    `${verdict(targets.peakRssMb.pass)}  peak RSS of pgha, every job count = ${pghaRss.toFixed(1)} MB (target < ${RSS_LIMIT_MB} MB)\n` +
+    `encrypted / unencrypted local (--jobs ${DEFAULT_JOBS}, median wall, target <= 1.10x): backup ${fixed(encryptionRatios.backup, 2, "x")}, fetch ${fixed(encryptionRatios.fetch, 2, "x")} (interleaved)\n`;
+  return { report, text };
+}
+
+const verdict = (pass: boolean) => (pass ? "PASS" : "FAIL");
+
+/**
+ * BENCH_PARTS (comma-separated, default all): base (pgha backup vs pg_basebackup, the
+ * issue-10 targets), files (100,000 files, peak RSS: issue 14 point 5), incr (incremental
+ * backups and delta restore on pgbench: issue 14's targets).
+ */
+const PARTS = new Set(
+  (process.env.BENCH_PARTS ?? "base,files,incr").split(",").map((p) => p.trim()),
+);
+
+async function main(): Promise<void> {
+  requirePostgres();
+  const report: Record<string, unknown> = { date: new Date().toISOString() };
+  let text = "";
+  if (PARTS.has("base")) {
+    const base = await benchBaseBackup();
+    Object.assign(report, base.report);
+    text += base.text;
+  }
+  if (PARTS.has("files")) {
+    const files = await benchManyFiles();
+    const rss = Math.max(files.backup.peakRssMb, files.restore.peakRssMb);
+    const tree = Math.max(files.backup.treeRssMb, files.restore.treeRssMb);
+    report.manyFiles = {
+      ...files,
+      target: {
+        peakRssMb: rss,
+        treeRssMb: tree,
+        limit: FILES_RSS_LIMIT_MB,
+        pass: tree < FILES_RSS_LIMIT_MB && rss < FILES_RSS_LIMIT_MB,
+      },
+    };
+    const row = (name: string, r: typeof files.backup) => [
+      name,
+      fixed(r.wallMs / 1000, 1),
+      fixed(r.peakRssMb, 0),
+      fixed(r.treeRssMb, 0),
+      `< ${FILES_RSS_LIMIT_MB}`,
+    ];
+    text +=
+      `\nMany files: ${files.files} relation-like files of 8 KiB (${files.clusterFiles} files in the data directory; ${files.restoredFiles} restored)\n\n` +
+      renderTable(
+        ["run", "s", "peak RSS MB (time %M)", "tree RSS MB (/proc)", "target MB"],
+        [row("pgha backup --fast", files.backup), row("pgha restore", files.restore)],
+      ) +
+      `\n${verdict(tree < FILES_RSS_LIMIT_MB && rss < FILES_RSS_LIMIT_MB)}  peak RSS with ${files.files} files = ${rss.toFixed(0)} MB, process tree ${tree.toFixed(0)} MB (target < ${FILES_RSS_LIMIT_MB} MB)\n`;
+  }
+  if (PARTS.has("incr")) {
+    const incr = await benchIncremental();
+    report.incremental = incr.report;
+    text += incr.text;
+  }
+  await writeBenchReport(OUT_FILE, report);
+  process.stdout.write(`${text}written to ${OUT_FILE}\n`);
 }
 
 await runBench(main);

@@ -24,6 +24,14 @@
  * - One item may satisfy several rules; it then has several reasons.
  * - Safety: pinned items are always kept (`pinned`); the newest item is always kept
  *   (`newest`); a policy with no rule that keeps anything is refused.
+ * - Chains (incremental backups): an item restores only with every item of its `chain`,
+ *   so keeping an item keeps its whole chain, whatever kept it (a rule, a pin, the
+ *   window's base, newest). The rules above pick among ALL items, fulls and incrementals
+ *   alike (each is a restore point a user sees in `backup list`); an item kept only
+ *   because a kept one needs it gets the reason `needed by <id> (incr)` (the newest kept
+ *   item that needs it, `and N more` when several do) and uses up no rule's slot: the
+ *   rules are decided first, the chains closed over after. A chain id that is not among
+ *   the items is ignored here (that backup is gone; restore reports the broken chain).
  */
 import { DateTime, type Duration } from "luxon";
 import { parseRetentionDuration } from "./duration.js";
@@ -37,6 +45,10 @@ export interface RetentionItem {
   /** When the item ended (a backup's stop time), ISO 8601; default `time`. */
   end?: string;
   pinned?: boolean;
+  /** "incr": restorable only together with every item of `chain`. Absent: a full. */
+  type?: "full" | "incr";
+  /** Ids of the items this one needs to restore (full first, then its parent's chain). */
+  chain?: readonly string[];
 }
 
 /** The point-in-time window the plan must keep restorable. */
@@ -207,6 +219,11 @@ export function planRetention(
     }
   }
 
+  closeChains(
+    sorted.map(({ item }) => item),
+    reasons,
+  );
+
   const planned: PlannedItem[] = sorted.map(({ item }, index) => ({
     id: item.id,
     time: item.time,
@@ -239,6 +256,44 @@ export function planRetention(
 }
 
 const endOf = (item: RetentionItem): string => item.end ?? item.time;
+
+/**
+ * Keeps every item a kept item needs (its chain, and theirs), with the reason
+ * `needed by <id> (incr)`: `sorted` is newest first, so the first dependent seen is the
+ * newest one. Items kept by a rule already get the reason too: it tells why deleting them
+ * by hand is refused.
+ */
+function closeChains(sorted: readonly RetentionItem[], reasons: string[][]): void {
+  const index = new Map(sorted.map((item, at) => [item.id, at]));
+  const neededBy = sorted.map(() => new Set<number>());
+  const kept = new Set<number>();
+  const queue: number[] = [];
+  reasons.forEach((r, at) => {
+    if (r.length > 0) {
+      kept.add(at);
+      queue.push(at);
+    }
+  });
+  while (queue.length > 0) {
+    const at = queue.shift() as number;
+    const item = sorted[at];
+    for (const id of item?.chain ?? []) {
+      const needed = index.get(id);
+      if (needed === undefined || needed === at || item === undefined) continue;
+      neededBy[needed]?.add(at);
+      if (!kept.has(needed)) {
+        kept.add(needed);
+        queue.push(needed);
+      }
+    }
+  }
+  neededBy.forEach((by, at) => {
+    if (by.size === 0) return;
+    const newest = sorted[Math.min(...by)]?.id;
+    const more = by.size > 1 ? ` and ${by.size - 1} more` : "";
+    reasons[at]?.push(`needed by ${newest} (incr)${more}`);
+  });
+}
 
 /** The item that ended first (ISO times in one zone compare as instants once parsed). */
 function firstEnded(

@@ -91,13 +91,21 @@ function startWorker(): Worker {
     import.meta.url.endsWith(".ts") ? "./job-worker.ts" : "./job-worker.js",
     import.meta.url,
   );
-  if (!entry.pathname.endsWith(".ts")) return new Worker(entry);
+  if (!entry.pathname.endsWith(".ts")) return new Worker(entry, WORKER_OPTIONS);
   // Running from the sources (vitest, tsx): load the entry through tsx's loader.
   const tsx = createRequire(import.meta.url).resolve("tsx/package.json");
   const api = pathToFileURL(tsx.replace(/package\.json$/, "dist/esm/api/index.mjs")).href;
   const boot = `import { register } from ${JSON.stringify(api)}; register(); await import(${JSON.stringify(entry.href)});`;
-  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`));
+  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), WORKER_OPTIONS);
 }
+
+/**
+ * A worker's young generation is capped: what it allocates is short-lived (per-file
+ * results, stream chunks), and the default (V8 sizes it for throughput: tens of MB per
+ * thread) made each job cost about 50 MB of RSS; with 100,000 files the jobs alone
+ * pushed a backup past 256 MB.
+ */
+const WORKER_OPTIONS = { resourceLimits: { maxYoungGenerationSizeMb: 8 } };
 
 /** Idle workers of closed pools, for the next pool (they never keep the process alive). */
 const spares: JobWorker[] = [];

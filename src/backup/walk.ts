@@ -70,24 +70,28 @@ async function walkDir(
         cause: error,
       });
     }
-    const base = { path, mode: stats.mode & 0o7777, mtime: stats.mtime };
+    // Entries are object literals of one shape (no spread): a spread copy takes twice
+    // the memory, and a walk of 100,000 files keeps 100,000 of them until the backup ends.
+    const mode = stats.mode & 0o7777;
+    const mtime = stats.mtime;
     const emptied = options.isDataDirectory && isEmptiedDirectory(path);
     if (stats.isDirectory() || (emptied && stats.isSymbolicLink())) {
       // pg_wal may be a symlink to another disk: it is restored as an empty directory.
       out.push({
-        ...base,
+        path,
         type: "directory",
         size: 0,
-        mode: stats.isDirectory() ? base.mode : 0o700,
+        mode: stats.isDirectory() ? mode : 0o700,
+        mtime,
       });
       if (emptied) {
         if (path === "pg_wal")
           out.push({
-            ...base,
             path: "pg_wal/archive_status",
             type: "directory",
             size: 0,
             mode: 0o700,
+            mtime,
           });
         continue;
       }
@@ -95,7 +99,7 @@ async function walkDir(
       if (options.isDataDirectory && path === "pg_tblspc") continue;
       await walkDir(root, path, options, out);
     } else if (stats.isFile()) {
-      out.push({ ...base, type: "file", size: stats.size });
+      out.push({ path, type: "file", size: stats.size, mode, mtime });
     } else if (stats.isSymbolicLink()) {
       const linkTarget = await readlink(join(root, path)).catch((error: NodeJS.ErrnoException) => {
         if (error.code === "ENOENT") return undefined; // vanished since the lstat
@@ -106,7 +110,8 @@ async function walkDir(
           },
         );
       });
-      if (linkTarget !== undefined) out.push({ ...base, type: "symlink", size: 0, linkTarget });
+      if (linkTarget !== undefined)
+        out.push({ path, type: "symlink", size: 0, mode, mtime, linkTarget });
     }
     // Sockets, FIFOs and devices do not belong in a data directory and are left out.
   }

@@ -141,8 +141,12 @@ function deleteCommand<C extends "backup delete" | "dump delete">(
       (await import("./commands/catalog-edit.js")).deleteCommand(
         kind,
         str(id),
-        // Both commands take --confirm; backup delete --allow-shorter-window too.
-        opts as OptionsOf<"dump delete"> & { allowShorterWindow?: boolean },
+        // Both commands take --confirm; backup delete --allow-shorter-window and
+        // --with-dependents too.
+        opts as OptionsOf<"dump delete"> & {
+          allowShorterWindow?: boolean;
+          withDependents?: boolean;
+        },
       ),
   };
 }
@@ -235,7 +239,8 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
   "backup delete": deleteCommand(
     "backup",
     "delete one backup's objects: prints the plan, deletes only with --confirm; refuses a pinned backup and\n" +
-      "one the --pitr-window needs (its base, the only backup); the WAL only it needed goes at the next prune",
+      "one the --pitr-window needs (its base, the only backup), and one incremental backups need (unless\n" +
+      "--with-dependents); the WAL only it needed goes at the next prune",
     ["repository", "s3", "retention", "general"],
   ),
   "dump create": {

@@ -177,6 +177,12 @@ export const FLAGS = {
     },
     commands: ["retention simulate", "prune", "backup delete"],
   }),
+  withDependents: flag({
+    kind: "switch",
+    name: "with-dependents",
+    doc: "delete the incremental backups that need this backup together with it (newest first); without it such a backup is refused",
+    commands: ["backup delete"],
+  }),
   primaryConninfo: flag({
     kind: "value",
     name: "primary-conninfo",

@@ -12,6 +12,7 @@ import {
 } from "../../retention/index.js";
 import type { RetentionSettings } from "../config/load.js";
 import type { Logger } from "../log.js";
+import { chainOf } from "../repository/backup-chain.js";
 import { BACKUP_ID, listBackupIds, readBackupManifest } from "../repository/backup-manifest.js";
 import { listDumpIds, readDumpManifest } from "../repository/dump-manifest.js";
 import { readIdentity } from "../repository/identity.js";
@@ -44,6 +45,9 @@ export interface BackupEntry extends CatalogEntry {
   startWal: string;
   stopWal: string;
   stopTime: string;
+  /** "incr": restorable only with every backup of `chain` (repository/backup-chain.ts). */
+  type: "full" | "incr";
+  chain: string[];
 }
 
 export interface StoredObject {
@@ -138,6 +142,7 @@ export async function gatherPruneFacts(
         startWal: m.startWal,
         stopWal: m.stopWal,
         stopTime: m.stopTime,
+        ...chainOf(m),
       });
     } catch (error) {
       log.warn(`backup ${id} is kept untouched: ${(error as Error).message}`);
@@ -185,6 +190,16 @@ export async function gatherPruneFacts(
   };
 }
 
+/** The engine keeps chains; this is the last line before a delete that would break one. */
+function assertChainsKept(kept: readonly BackupEntry[], deleted: readonly BackupEntry[]): void {
+  const gone = new Set(deleted.map((b) => b.id));
+  for (const b of kept) {
+    const needed = b.chain.find((id) => gone.has(id));
+    if (needed !== undefined)
+      throw new Error(`prune planned to delete backup ${needed}, which kept backup ${b.id} needs`);
+  }
+}
+
 function isDebris(key: string, prefix: string, listed: Set<string>): boolean {
   const id = key.slice(prefix.length).split("/")[0] ?? "";
   return BACKUP_ID.test(id) && !listed.has(id);
@@ -193,6 +208,9 @@ function isDebris(key: string, prefix: string, listed: Set<string>): boolean {
 /**
  * Pure: what to delete, with the engine's reasons. Backups keep the base of the
  * point-in-time window too (unless `allowShorterWindow`); dump sets have no window.
+ * A kept backup keeps its chain (the engine's `needed by`); backups are deleted newest
+ * first, so an incremental always goes before the backups it needs and a prune that
+ * stops half-way never leaves an incremental without its full.
  */
 export function planPrune(
   facts: PruneFacts,
@@ -202,7 +220,14 @@ export function planPrune(
   options: { allowShorterWindow?: boolean } = {},
 ): PrunePlan {
   const backups = planRetention(
-    facts.backups.map((b) => ({ id: b.id, time: b.time, end: b.stopTime, pinned: b.pinned })),
+    facts.backups.map((b) => ({
+      id: b.id,
+      time: b.time,
+      end: b.stopTime,
+      pinned: b.pinned,
+      type: b.type,
+      chain: b.chain,
+    })),
     policy,
     now,
     { duration: pitrWindow, allowShorter: options.allowShorterWindow === true },
@@ -228,7 +253,10 @@ export function planPrune(
         });
   const deleteWal =
     size === undefined ? [] : facts.wal.filter((w) => !isWalKept(w.name, horizon, size));
-  const deleteBackups = facts.backups.filter((b) => backups.delete.includes(b.id));
+  const deleteBackups = facts.backups
+    .filter((b) => backups.delete.includes(b.id))
+    .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  assertChainsKept(keptBackups, deleteBackups);
   const deleteDumps = facts.dumps.filter((d) => dumps.delete.includes(d.id));
   const freedBytes =
     [...deleteBackups, ...deleteDumps].reduce((s, e) => s + e.bytes, 0) +

@@ -6,8 +6,9 @@
  */
 import type { DeltaPlan } from "../backup/delta-plan.js";
 import { fetchBaseBackup } from "../backup/fetch-backup.js";
-import { describeSystemError, LocalIoError, PghaError } from "../errors.js";
+import { describeSystemError, IntegrityError, LocalIoError, PghaError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { type BackupManifest, readBackupManifest } from "../repository/backup-manifest.js";
 import { unknownClusterError } from "../repository/clusters.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { chownTree, type DataOwner } from "./data-owner.js";
@@ -41,7 +42,24 @@ export async function planFromRepository(
     const unknown = await unknownClusterError(deps.store, deps.cluster);
     if (unknown) throw unknown;
   }
-  return planRestore(facts, request);
+  const outcome = planRestore(facts, request);
+  return outcome.ok ? { ok: true, plan: await hydratePlan(deps.store, outcome.plan) } : outcome;
+}
+
+/**
+ * The chosen backup and its chain read again whole: the facts keep manifests without
+ * their files (facts.ts, withoutFiles). Each must still be the backup that was planned.
+ */
+async function hydratePlan(store: ObjectStore, plan: RestorePlan): Promise<RestorePlan> {
+  const read = async (planned: BackupManifest) => {
+    const whole = await readBackupManifest(store, planned.cluster, planned.id);
+    if (whole.startLsn !== planned.startLsn || whole.stopLsn !== planned.stopLsn)
+      throw new IntegrityError(`backup ${planned.id} changed while the restore was planned`);
+    return whole;
+  };
+  const chain: BackupManifest[] = [];
+  for (const planned of plan.chain) chain.push(await read(planned));
+  return { ...plan, backup: await read(plan.backup), chain };
 }
 
 /** The error a refused plan raises where a restore must stop: exit 11, nothing downloaded. */

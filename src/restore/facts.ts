@@ -58,12 +58,22 @@ export async function gatherRestoreFacts(
   const backups: BackupManifest[] = [];
   for (const id of await listBackupIds(store, cluster)) {
     try {
-      backups.push(await readBackupManifest(store, cluster, id));
+      backups.push(withoutFiles(await readBackupManifest(store, cluster, id)));
     } catch (error) {
       log.warn(`backup ${id} is left out: ${(error as Error).message}`);
     }
   }
   return gatherArchiveFacts(store, cluster, backups);
+}
+
+/**
+ * A manifest as a plan needs it: everything but its list of files (kept empty). With
+ * 100,000 files a manifest is 30 MB in memory, and a repository holds many backups: a
+ * plan reads them one at a time and keeps only this, and the backups the plan chose are
+ * read again whole (apply.ts, hydratePlan) before anything uses their files.
+ */
+export function withoutFiles(manifest: BackupManifest): BackupManifest {
+  return { ...manifest, files: [] };
 }
 
 /**

@@ -97,6 +97,12 @@ function describePlan(kind: CatalogKind, plan: DeletePlan): string[] {
         : `point-in-time window unchanged: restorable since ${restorableFrom}`,
     );
   }
+  if (plan.kind === "delete" && plan.dependents) {
+    const bytes = plan.dependents.reduce((s, d) => s + d.bytes, 0);
+    lines.push(
+      `with the ${plan.dependents.length} incremental backup${plan.dependents.length === 1 ? "" : "s"} that need it, deleted first (${formatBytes(bytes)}): ${plan.dependents.map((d) => d.id).join(", ")}`,
+    );
+  }
   if (kind === "backup")
     lines.push("WAL only this backup needed stays until 'pgha prune' deletes it");
   return lines;
@@ -106,7 +112,11 @@ function describePlan(kind: CatalogKind, plan: DeletePlan): string[] {
 export async function deleteCommand(
   kind: CatalogKind,
   ref: string,
-  opts: Parameters<typeof loadContext>[0] & { confirm: boolean; allowShorterWindow?: boolean },
+  opts: Parameters<typeof loadContext>[0] & {
+    confirm: boolean;
+    allowShorterWindow?: boolean;
+    withDependents?: boolean;
+  },
 ): Promise<number> {
   const { config, log } = loadContext(opts);
   const store = await openStore(config, log);
@@ -125,6 +135,7 @@ export async function deleteCommand(
       now: new Date().toISOString(),
       ...(config.retention.zone !== undefined ? { zone: config.retention.zone } : {}),
       allowShorterWindow: opts.allowShorterWindow === true,
+      withDependents: opts.withDependents === true,
     });
   };
   const show = (p: DeletePlan): void => {
@@ -139,8 +150,10 @@ export async function deleteCommand(
   return withLock(store, config, log, kind, "delete", async (lock) => {
     const p = await plan(); // again under the lock: what the dry run saw may have changed
     show(p);
-    await deleteCatalogEntries(store, [p.entry], log, lock);
-    reportNote(`deleted ${NOUN[kind]} ${id}, freed ${formatBytes(p.entry.bytes)}`);
+    const entries = [...(p.kind === "delete" ? (p.dependents ?? []) : []), p.entry];
+    await deleteCatalogEntries(store, entries, log, lock);
+    const freed = entries.reduce((s, e) => s + e.bytes, 0);
+    reportNote(`deleted ${NOUN[kind]} ${id}, freed ${formatBytes(freed)}`);
     return 0;
   });
 }

@@ -92,9 +92,18 @@ export async function simulateCommand(
     items = JSON.parse(text) as RetentionItem[];
     if (
       !Array.isArray(items) ||
-      items.some((i) => typeof i?.id !== "string" || typeof i?.time !== "string")
+      items.some(
+        (i) =>
+          typeof i?.id !== "string" ||
+          typeof i?.time !== "string" ||
+          (i.type !== undefined && i.type !== "full" && i.type !== "incr") ||
+          (i.chain !== undefined &&
+            (!Array.isArray(i.chain) || i.chain.some((c) => typeof c !== "string"))),
+      )
     ) {
-      throw new Error("expected an array of {id, time, pinned?}");
+      throw new Error(
+        'expected an array of {id, time, end?, pinned?, type?: "full"|"incr", chain?: [ids]}',
+      );
     }
   } catch (error) {
     throw new UsageError(

@@ -8,6 +8,7 @@ import { describeSystemError, NotFoundError, UsageError } from "../../errors.js"
 import type { Logger } from "../../log.js";
 import { getJson, putJson } from "../../repository/json-object.js";
 import { scheduleStateKey } from "../../repository/keys.js";
+import { describeClash, findClashes } from "../../schedule/clashes.js";
 import { type JobSpec, nextRuns, parseJobs } from "../../schedule/jobs.js";
 import { LastErrorLine } from "../../schedule/notify.js";
 import { type NotifyResult, Scheduler } from "../../schedule/runner.js";
@@ -18,6 +19,7 @@ import type { ObjectStore } from "../../storage/object-store.js";
 import { openStore } from "../../storage/open-store.js";
 import { loadContext } from "../context.js";
 import { checkJobArgs, jobArgv } from "../job-args.js";
+import { reportNote } from "../report.js";
 import { renderTable } from "../table.js";
 
 const systemZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -43,6 +45,7 @@ export async function scheduleShowCommand(opts: OptionsOf<"schedule show">): Pro
   const { count } = opts;
   const now = new Date();
   const jobs = await jobsFrom(config);
+  for (const clash of findClashes(jobs, now)) reportNote(describeClash(clash), "warn");
   if (opts.json === true) {
     const shown = jobs.map((job) => ({
       name: job.name,
@@ -74,6 +77,7 @@ export async function scheduleShowCommand(opts: OptionsOf<"schedule show">): Pro
 export async function scheduleRunCommand(opts: OptionsOf<"schedule run">): Promise<number> {
   const { config, log } = loadContext(opts);
   const jobs = await jobsFrom(config);
+  for (const clash of findClashes(jobs, new Date())) log.warn(describeClash(clash));
   const store = await openStore(config, log);
   const launcher = resolve(process.argv[1] ?? "pgha");
   // The jobs log in the scheduler's format and to its log file (flags are not inherited).
