@@ -174,7 +174,7 @@ describe.skipIf(!pg).each(repoKinds(server))("restore find with a %s repository"
     const { findings } = await find(["--dropped", "again"]);
     expect(findings.map((f) => f.xid)).toEqual([Number(xids.againSecond), Number(xids.againFirst)]);
     expect(findings.every((f) => f.relation === "public.again" && f.kind === "drop")).toBe(true);
-    expect(findings[0]?.time >= (findings[1]?.time ?? "")).toBe(true);
+    expect((findings[0]?.time ?? "") >= (findings[1]?.time ?? "")).toBe(true);
   });
 
   it("a name never dropped: exit 0, an empty list, one clear line", async () => {
