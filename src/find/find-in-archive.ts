@@ -47,8 +47,6 @@ export interface FindDeps {
   /** --pg-bin, else the backup's major's Debian directory, else PATH. */
   pgBin: string | undefined;
   tempRoot: string;
-  /** Segments on disk at once. */
-  window: number;
 }
 
 export interface LocatedFinding extends Finding {
@@ -108,7 +106,9 @@ export function chooseScan(facts: RestoreFacts, since: number | undefined): Rest
 }
 
 export async function findInArchive(deps: FindDeps, request: FindRequest): Promise<FindResult> {
+  const began = Date.now();
   const facts = await gatherRestoreFacts(deps.store, deps.cluster, deps.log);
+  deps.log.debug(`restore find: catalog read in ${Date.now() - began} ms`);
   if (facts.backups.length === 0) {
     const unknown = await unknownClusterError(deps.store, deps.cluster);
     if (unknown) throw unknown;
@@ -126,6 +126,9 @@ export async function findInArchive(deps: FindDeps, request: FindRequest): Promi
       `backup ${backup.id} has no relation map (it was taken by an older pgha): its WAL cannot be named`,
       "take a new backup with this pgha, or give --since after a backup that has one",
     );
+  deps.log.debug(
+    `restore find: relation map of backup ${backup.id} read at ${Date.now() - began} ms`,
+  );
   const kinds = new Set<FindingKind>([request.kind]);
   const tracker = new RelationTracker(map, {
     kinds,
@@ -161,7 +164,6 @@ export async function findInArchive(deps: FindDeps, request: FindRequest): Promi
       pgWaldump: pgWaldumpPath(deps.pgBin, backup.pgVersionNum),
       rmgrs: ["Heap", "Transaction"],
       tempRoot: deps.tempRoot,
-      window: deps.window,
     },
     (text, read) => {
       const line = parseWaldumpLine(text, wantHeap);
@@ -177,7 +179,7 @@ export async function findInArchive(deps: FindDeps, request: FindRequest): Promi
     },
   );
   deps.log.debug(
-    `restore find: ${outcome.lines} pg_waldump lines from ${outcome.segments} segments`,
+    `restore find: ${outcome.lines} pg_waldump lines from ${outcome.segments} segments, done at ${Date.now() - began} ms`,
   );
   const located = findings
     .filter((f) => request.since === undefined || Date.parse(f.time) >= request.since)

@@ -52,6 +52,8 @@ describe.skipIf(!pg).each(repoKinds(server))("restore find with a %s repository"
     await primary.sql("INSERT INTO noise SELECT g, md5(g::text) FROM generate_series(1, 300) g");
     await primary.sql("UPDATE noise SET note = 'x' WHERE id % 7 = 0");
     await primary.sql("DELETE FROM noise WHERE id % 5 = 0");
+    // A new segment each time: find reads its segments in chunks, and findings cross them.
+    await primary.sql("SELECT pg_switch_wal()");
   }
 
   async function archiveNow(): Promise<void> {

@@ -1,4 +1,5 @@
 /** pgha restore find: the transaction to stop just before, from the archived WAL. */
+import { accessSync, constants } from "node:fs";
 import { tmpdir } from "node:os";
 import type { OptionsOf } from "../../config/flags.js";
 import { UsageError } from "../../errors.js";
@@ -46,6 +47,20 @@ export function findRequestFrom(opts: OptionsOf<"restore find">): FindRequest {
   };
 }
 
+/**
+ * Where the segments being read go: TMPDIR when set, else /dev/shm (memory: the segments
+ * are read once, at most 9 at a time), else the system's temporary directory.
+ */
+function scratchRoot(): string {
+  if (process.env.TMPDIR) return tmpdir();
+  try {
+    accessSync("/dev/shm", constants.W_OK);
+    return "/dev/shm";
+  } catch {
+    return tmpdir();
+  }
+}
+
 /** The repository settings given on the command line, repeated in the printed commands. */
 function settingArgs(opts: OptionsOf<"restore find">): string {
   const s = opts.settings as Record<string, unknown>;
@@ -91,8 +106,7 @@ export async function restoreFindCommand(opts: OptionsOf<"restore find">): Promi
       cluster: config.cluster,
       log,
       pgBin: config.pgBin,
-      tempRoot: tmpdir(),
-      window: 4,
+      tempRoot: scratchRoot(),
     },
     request,
   );
