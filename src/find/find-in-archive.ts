@@ -19,6 +19,7 @@ import { gatherRestoreFacts, type RestoreFacts } from "../restore/facts.js";
 import { planRestore, type RestorePlan } from "../restore/plan.js";
 import type { RestoreRequest } from "../restore/target.js";
 import type { ObjectStore } from "../storage/object-store.js";
+import { fetchWalFile } from "../wal/fetch.js";
 import { formatLsn, parseLsn, parseSegmentFileName, segmentNumber } from "../wal/names.js";
 import { readRelationMap } from "./relation-map.js";
 import {
@@ -47,6 +48,8 @@ export interface FindDeps {
   /** --pg-bin, else the backup's major's Debian directory, else PATH. */
   pgBin: string | undefined;
   tempRoot: string;
+  /** Fetches one segment into a file (default: wal/fetch.ts on this thread, not fsynced). */
+  fetchSegment?: (name: string, dest: string) => Promise<unknown>;
 }
 
 export interface LocatedFinding extends Finding {
@@ -154,8 +157,16 @@ export async function findInArchive(deps: FindDeps, request: FindRequest): Promi
       }
     };
   const wantHeap = (key: string, op: string) => tracker.wantsHeap(key, op);
+  const wantDeletes = request.kind === "delete";
+  const pgClassNeedles = tracker.pgClassFileKeys().map((key) => ` rel ${key} `);
   const outcome = await scanArchivedWal(
-    { store: deps.store, cluster: deps.cluster, log: deps.log },
+    deps.fetchSegment ??
+      ((name, dest) =>
+        fetchWalFile(
+          { store: deps.store, cluster: deps.cluster, log: deps.log, durable: false },
+          name,
+          dest,
+        )),
     {
       segments,
       segmentSize: size,
@@ -166,6 +177,15 @@ export async function findInArchive(deps: FindDeps, request: FindRequest): Promi
       tempRoot: deps.tempRoot,
     },
     (text, read) => {
+      // Most lines are heap changes of other tables, or commits of transactions that
+      // changed nothing followed here: passed over before being taken apart.
+      if (text.startsWith("rmgr: Heap ")) {
+        if (
+          !(wantDeletes && text.includes("desc: DELETE ")) &&
+          !pgClassNeedles.some((n) => text.includes(n))
+        )
+          return undefined;
+      } else if (request.until === undefined && !tracker.hasPending()) return undefined;
       const line = parseWaldumpLine(text, wantHeap);
       if (!line) return undefined;
       if (
@@ -177,6 +197,7 @@ export async function findInArchive(deps: FindDeps, request: FindRequest): Promi
       findings.push(...tracker.take(line, tupleOf(read)));
       return undefined;
     },
+    (message) => deps.log.debug(message),
   );
   deps.log.debug(
     `restore find: ${outcome.lines} pg_waldump lines from ${outcome.segments} segments, done at ${Date.now() - began} ms`,

@@ -136,6 +136,16 @@ export class RelationTracker {
     return op === "delete" && this.options.kinds.has("delete");
   }
 
+  /** pg_class's file in each database, "spc/db/rel". */
+  pgClassFileKeys(): string[] {
+    return [...this.pgClassFiles.keys()];
+  }
+
+  /** Whether any transaction has changes waiting for its COMMIT or ABORT. */
+  hasPending(): boolean {
+    return this.pending.size > 0;
+  }
+
   /** Whether a heap record on this file is a pg_class change whose new tuple is needed. */
   isPgClass(spc: number, db: number, rel: number): boolean {
     return this.pgClassFiles.has(`${spc}/${db}/${rel}`);

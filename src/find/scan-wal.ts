@@ -1,6 +1,7 @@
 /**
  * Streams archived WAL through pg_waldump with bounded disk use. Segments are fetched
- * (checked and decompressed by wal/fetch.ts, not fsynced: scratch copies) into a temporary
+ * (`fetchSegment`: checked and decompressed by wal/fetch.ts, not fsynced, on a worker
+ * thread: fetch-thread.ts) into a temporary
  * directory, and pg_waldump reads them in chunks of CHUNK segments while the next chunk is
  * being fetched: fetching and decompressing overlap with pg_waldump's reading. At most
  * 2 * CHUNK + 1 segments (144 MiB) are on disk at once.
@@ -22,7 +23,6 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { mkdtemp, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { LocalIoError, PostgresError } from "../errors.js";
-import { type FetchDeps, fetchWalFile } from "../wal/fetch.js";
 import { formatLsn, parseSegmentFileName, segmentName, segmentNumber } from "../wal/names.js";
 import type { WalReader } from "./wal-record.js";
 
@@ -56,9 +56,10 @@ export interface ScanOutcome {
  * bytes (for the segments of the current chunk). `onLine` returning "stop" ends the scan.
  */
 export async function scanArchivedWal(
-  deps: FetchDeps,
+  fetchSegment: (name: string, dest: string) => Promise<unknown>,
   request: ScanRequest,
   onLine: (line: string, read: WalReader) => "stop" | undefined,
+  debug: (message: string) => void = () => undefined,
 ): Promise<ScanOutcome> {
   const size = request.segmentSize;
   const segnos = request.segments.map((name) => {
@@ -95,11 +96,7 @@ export async function scanArchivedWal(
         while (!stop && i >= (readingChunk + 2) * CHUNK + 1)
           await new Promise<void>((resolve) => (wake = resolve));
         if (stop) break;
-        await fetchWalFile(
-          { ...deps, durable: false },
-          request.segments[i] ?? "",
-          join(dir, localName(segnos[i] ?? 0n)),
-        );
+        await fetchSegment(request.segments[i] ?? "", join(dir, localName(segnos[i] ?? 0n)));
         settle[i]?.resolve();
       }
     } catch (error) {
@@ -134,19 +131,27 @@ export async function scanArchivedWal(
       wake?.();
       const last = Math.min(first + CHUNK, segnos.length) - 1;
       const extra = last + 1 < segnos.length ? last + 1 : undefined;
+      const waitStart = Date.now();
       for (let i = first; i <= (extra ?? last); i++) await ready[i];
+      const runStart = Date.now();
       const firstSeg = segnos[first] ?? 0n;
       const start = first === 0 ? request.startLsn : firstSeg * BigInt(size);
       const through = segnos[extra ?? last] ?? 0n;
       /** Lines of records from here on belong to the next chunk. */
-      const nextStart = extra === undefined ? undefined : (segnos[extra] ?? 0n) * BigInt(size);
+      const nextStart =
+        extra === undefined
+          ? Number.POSITIVE_INFINITY
+          : Number((segnos[extra] ?? 0n) * BigInt(size));
       const end = (through + 1n) * BigInt(size);
       const run = await runWaldump(request, dir, start, end, extra === undefined, (text) => {
-        if (nextStart !== undefined && lsnOf(text) >= Number(nextStart)) return undefined;
+        if (lsnOf(text) >= nextStart) return undefined;
         lines++;
         return onLine(text, read);
       });
       stopped = run.stopped;
+      debug(
+        `restore find: segments ${first}..${extra ?? last}: waited ${runStart - waitStart} ms for them, read in ${Date.now() - runStart} ms`,
+      );
       for (let i = first; i <= last; i++) await forget(segnos[i] ?? 0n);
     }
   } finally {

@@ -3,6 +3,7 @@ import { accessSync, constants } from "node:fs";
 import { tmpdir } from "node:os";
 import type { OptionsOf } from "../../config/flags.js";
 import { UsageError } from "../../errors.js";
+import { FetchThread } from "../../find/fetch-thread.js";
 import {
   type FindRequest,
   findInArchive,
@@ -100,16 +101,23 @@ export async function restoreFindCommand(opts: OptionsOf<"restore find">): Promi
   const request = findRequestFrom(opts);
   const { config, log } = loadContext(opts);
   const store = await openStore(config, log);
-  const result = await findInArchive(
-    {
-      store,
-      cluster: config.cluster,
-      log,
-      pgBin: config.pgBin,
-      tempRoot: scratchRoot(),
-    },
-    request,
-  );
+  const thread = new FetchThread(config);
+  let result: Awaited<ReturnType<typeof findInArchive>>;
+  try {
+    result = await findInArchive(
+      {
+        store,
+        cluster: config.cluster,
+        log,
+        pgBin: config.pgBin,
+        tempRoot: scratchRoot(),
+        fetchSegment: (name, dest) => thread.fetch(name, dest),
+      },
+      request,
+    );
+  } finally {
+    await thread.close();
+  }
   const settings = settingArgs(opts);
   const what = `${WORDS[request.kind]} ${describeQuery(request.query)}`;
   const scanned = `WAL ${result.scanned.first} .. ${result.scanned.last} (${result.scanned.segments} segments, from ${result.scanned.from}) after backup ${result.backup.id}`;
