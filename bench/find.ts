@@ -109,7 +109,7 @@ async function main(): Promise<void> {
     const made =
       Number.parseInt(current.slice(16), 16) - Number.parseInt(startSegment.slice(16), 16);
     if (made >= SEGMENTS) break;
-    if (round > 60) throw new Error(`only ${made} segments after ${round} pgbench runs`);
+    if (round > 300) throw new Error(`only ${made} segments after ${round} pgbench runs`);
     log(`${made} segments so far; pgbench -T 5`);
     await cluster.pgbench(["-T", "5", "-c", "2", "-j", "2"]);
   }
