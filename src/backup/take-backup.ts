@@ -19,6 +19,7 @@ import {
   PostgresError,
   RefusedError,
 } from "../errors.js";
+import { collectRelationMap, type DatabaseQuery, writeRelationMap } from "../find/relation-map.js";
 import { formatBytes } from "../human-units.js";
 import type { Logger } from "../log.js";
 import type { PgServer, ServerFacts } from "../pg/server.js";
@@ -65,6 +66,8 @@ export interface BackupDeps {
   now: () => Date;
   sleep: (ms: number) => Promise<void>;
   progress: (doneBytes: number, totalBytes: number) => void;
+  /** Opens a connection to one database, for the relation map (find/relation-map.ts); none: no map. */
+  connectDatabase?: (database: string) => Promise<DatabaseQuery>;
 }
 
 export interface BackupRequest {
@@ -151,6 +154,16 @@ export async function takeBaseBackup(
     deps.log.info(
       `backup ${id} started at ${startLsn} (${facts.inRecovery ? "from a standby" : "primary"})${plan.type === "incr" ? `: incremental, parent ${plan.parent}` : ""}`,
     );
+
+    // Read inside the backup, so its WAL (from the start LSN on) covers every later change.
+    const relationMap = deps.connectDatabase
+      ? await collectRelationMap(deps.server, deps.connectDatabase, deps.log, deps.now()).catch(
+          (error: Error) => {
+            deps.log.warn(`no relation map for backup ${id}: ${error.message}`);
+            return undefined;
+          },
+        )
+      : undefined;
 
     const trees: PartTree[] = await Promise.all([
       ...tablespaces.map(async (ts) => ({
@@ -254,6 +267,7 @@ export async function takeBaseBackup(
       tablespaceMap: stop.tablespaceMap,
     };
     lock.check();
+    if (relationMap) await writeRelationMap(deps.store, deps.cluster, id, relationMap);
     await writeBackupManifest(deps.store, manifest);
     deps.log.info(
       `backup ${id} complete: ${files.length} files, ${formatBytes(manifest.rawBytes)} stored as ${formatBytes(manifest.storedBytes)}${plan.type === "incr" ? ` (incremental: ${describeIncrement(files)})` : ""}`,

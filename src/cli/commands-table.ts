@@ -171,7 +171,8 @@ export const PARENTS: Readonly<Record<string, ParentSpec>> = {
     description: "repository locks: see who holds them, break one a crashed run left behind",
   },
   restore: {
-    description: "point-in-time recovery: plan, or restore (the default) into a new data directory",
+    description:
+      "point-in-time recovery: plan, find the mistake to stop before, or restore (the default) into a new data directory",
     help: "Run 'pgha restore run --help' for the options of restoring.",
     exitCodes: RESTORE_CODES,
   },
@@ -363,6 +364,33 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
     groups: ["repository", "s3", "pgdata", "parallel", "general"],
     exitCodes: [...RESTORE_CODES, "localIo"],
     run: async (_, opts) => (await import("./commands/restore.js")).restoreRunCommand(opts),
+  },
+  "restore find": {
+    description:
+      "find the transaction that dropped or truncated a table, or deleted many of its rows, in the archived WAL;\n" +
+      "each finding prints the restore and drill commands that stop just before it",
+    args: [],
+    groups: ["repository", "s3", "postgres", "general"],
+    exitCodes: [
+      "ok",
+      "usage",
+      "refused",
+      "integrity",
+      "storage",
+      "localIo",
+      "postgres",
+      "unrestorable",
+      "notFoundInRepo",
+      "internal",
+    ],
+    help:
+      "Give one of --dropped, --truncated or --deleted-from with a table name ([schema.]name; unquoted names\n" +
+      'are folded to lower case, "Quoted" ones are not). The WAL is read from the backup before --since (the\n' +
+      "oldest by default) to --until or the end of the archive, with the server's pg_waldump (--pg-bin), through\n" +
+      "a temporary directory holding at most 9 segments at a time (TMPDIR, else /dev/shm). Findings are listed newest first: commit\n" +
+      "time, transaction id, commit LSN, what was done and to which relation. A name nothing matches prints an\n" +
+      "empty list and exits 0. Needs backups taken by a pgha that records a relation map, of PostgreSQL 15+.",
+    run: async (_, opts) => (await import("./commands/find.js")).restoreFindCommand(opts),
   },
   standby: {
     description:

@@ -40,6 +40,7 @@ export type CommandName =
   | "lock break"
   | "restore plan"
   | "restore run"
+  | "restore find"
   | "standby"
   | "drill run"
   | "drill list"
@@ -320,7 +321,7 @@ export const FLAGS = {
     kind: "switch",
     name: "target-exclusive",
     doc: "stop just before the target instead of just after it",
-    commands: RESTORE,
+    commands: [...RESTORE, "drill run"],
   }),
   targetAction: flag({
     kind: "value",
@@ -493,7 +494,63 @@ export const FLAGS = {
       }
     },
     hint: "for example -7d, -12h or 2026-11-21T00:00:00Z",
-    commands: ["verify"],
+    docs: {
+      "restore find":
+        "only transactions that committed at or after this time (ISO 8601 with a zone, or relative to now: -1d); the WAL is read from the newest backup that ended before it (default: the oldest backup)",
+    },
+    commands: ["verify", "restore find"],
+  }),
+  until: flag({
+    kind: "value",
+    name: "until",
+    placeholder: "<time>",
+    doc: "only transactions that committed at or before this time (ISO 8601 with a zone, or relative to now: -1h); reading stops there",
+    parse: (raw: string): number => {
+      try {
+        const target = parseTargetTime(raw, { now: new Date(), relativeTimes: true });
+        return target.kind === "time" ? target.at : Number.NaN;
+      } catch (error) {
+        throw new ValueError((error as Error).message.replace(/^--target-time /, ""));
+      }
+    },
+    hint: "for example -1h or 2026-11-21T14:00:00Z",
+    commands: ["restore find"],
+  }),
+  dropped: flag({
+    kind: "value",
+    name: "dropped",
+    placeholder: "<name>",
+    doc: "find the transactions that dropped this table ([schema.]name)",
+    commands: ["restore find"],
+  }),
+  truncated: flag({
+    kind: "value",
+    name: "truncated",
+    placeholder: "<name>",
+    doc: "find the transactions that truncated this table ([schema.]name)",
+    commands: ["restore find"],
+  }),
+  deletedFrom: flag({
+    kind: "value",
+    name: "deleted-from",
+    placeholder: "<name>",
+    doc: "find the transactions that deleted at least --min-rows rows from this table ([schema.]name)",
+    commands: ["restore find"],
+  }),
+  minRows: flag({
+    kind: "value",
+    name: "min-rows",
+    placeholder: "<n>",
+    doc: "with --deleted-from: the fewest deleted rows that make a finding",
+    parse: (raw: string): number => {
+      const n = Number(raw);
+      if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < 1)
+        throw new ValueError(`'${raw}' is not a whole number of rows (1 or more)`);
+      return n;
+    },
+    default: "1000",
+    hint: "for example --min-rows 100",
+    commands: ["restore find"],
   }),
   sample: flag({
     kind: "value",
@@ -519,6 +576,7 @@ export const FLAGS = {
       "drill run": "print the report as JSON",
       check: "print the steps as JSON",
       verify: "print the report as JSON",
+      "restore find": "print the findings as JSON",
     },
     commands: [
       "backup list",
@@ -529,6 +587,7 @@ export const FLAGS = {
       "prune",
       "lock list",
       "restore plan",
+      "restore find",
       "drill run",
       "drill list",
       "status",

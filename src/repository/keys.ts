@@ -9,6 +9,7 @@
  *   v1/clusters/<cluster>/backups/<backup id>/manifest.json   (written last)
  *   v1/clusters/<cluster>/backups/<backup id>/verify.json     (the last verify of it)
  *   v1/clusters/<cluster>/backups/<backup id>/pin.json        (pgha backup pin|unpin)
+ *   v1/clusters/<cluster>/backups/<backup id>/relations.json  (relation map, restore find)
  *   v1/clusters/<cluster>/dumps/<dump id>/globals.sql | db-<n>.dump
  *   v1/clusters/<cluster>/dumps/<dump id>/manifest.json       (written last)
  *   v1/clusters/<cluster>/dumps/<dump id>/verify.json         (the last verify of it)
@@ -115,6 +116,11 @@ export function backupVerifyKey(cluster: string, id: string): string {
 /** The pin record of a backup (pin.ts): overrides the manifest's `pinned`. */
 export function backupPinKey(cluster: string, id: string): string {
   return `${backupPrefix(cluster, id)}pin.json`;
+}
+
+/** The relation map of a backup (find/relation-map.ts): relfilenodes to names, per database. */
+export function backupRelationsKey(cluster: string, id: string): string {
+  return `${backupPrefix(cluster, id)}relations.json`;
 }
 
 export function lockKey(cluster: string, name: string): string {

@@ -54,6 +54,8 @@ export interface DrillRequest {
   checkSql: string | undefined;
   keep: boolean;
   timeoutMs: number;
+  /** Stop just before the target (--target-exclusive), as restore find's commands do. */
+  exclusive?: boolean;
 }
 
 const run = promisify(execFile);
@@ -154,7 +156,7 @@ export async function runDrill(deps: DrillDeps, request: DrillRequest): Promise<
     const outcome = await planFromRepository(restoreDeps, {
       target: request.target,
       timeline: "latest",
-      exclusive: false,
+      exclusive: request.exclusive === true,
       action: "promote",
       backupId: request.backupId,
     });

@@ -48,6 +48,11 @@ export interface FetchDeps {
   /** Files up to this size are checked in memory, larger ones streamed (tests lower it). */
   inMemoryLimit?: number;
   /**
+   * false: no fsync of the file and its directory (still checked, still renamed into
+   * place): for scratch copies that are deleted after reading (restore find). Default true.
+   */
+  durable?: boolean;
+  /**
    * What a long-running caller (the prefetcher) learned about the repository's WAL layout,
    * shared by its fetches: once a name was found only under a content-addressed key, later
    * fetches list first (LIST + GET) instead of trying the plain key (GET + LIST + GET).
@@ -187,11 +192,11 @@ async function deliverInMemory(
   let closed = false;
   try {
     await writeAll(handle, raw);
-    await handle.sync();
+    if (deps.durable !== false) await handle.sync();
     await handle.close();
     closed = true;
     await rename(tmp, dest);
-    await syncDirectory(dirname(dest));
+    if (deps.durable !== false) await syncDirectory(dirname(dest));
     return raw.length;
   } catch (error) {
     if (!closed) await handle.close().catch(() => undefined);
@@ -284,11 +289,11 @@ async function deliverStreamed(
       throw asFetchError(error, key, deps.store.url);
     }
     checkContent(deps, key, meta, size, hash.digest("hex"));
-    await handle.sync();
+    if (deps.durable !== false) await handle.sync();
     await handle.close();
     closed = true;
     await rename(tmp, dest);
-    await syncDirectory(dirname(dest));
+    if (deps.durable !== false) await syncDirectory(dirname(dest));
     return size;
   } catch (error) {
     if (!closed) await handle.close().catch(() => undefined);

@@ -41,6 +41,8 @@ export async function backupCreateCommand(opts: OptionsOf<"backup create">): Pro
         now: () => new Date(),
         sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
         progress: progress.update,
+        connectDatabase: (database) =>
+          PgServer.connect(config.pgConn, database, { connectTimeoutMs: 10_000 }),
       },
       {
         fast: opts.fast,

@@ -65,6 +65,7 @@ export async function drillCommand(opts: OptionsOf<"drill run">): Promise<number
         checkSql,
         keep: opts.keep === true,
         timeoutMs: opts.timeout,
+        exclusive: opts.targetExclusive,
       },
     );
   } finally {

@@ -1,0 +1,261 @@
+/**
+ * Streams archived WAL through pg_waldump with bounded disk use. Segments are fetched
+ * (`fetchSegment`: checked and decompressed by wal/fetch.ts, not fsynced, on a worker
+ * thread: fetch-thread.ts) into a temporary
+ * directory, and pg_waldump reads them in chunks of CHUNK segments while the next chunk is
+ * being fetched: fetching and decompressing overlap with pg_waldump's reading. At most
+ * 2 * CHUNK + 1 segments (144 MiB) are on disk at once.
+ *
+ * One pg_waldump per chunk (not --follow, which sleeps a whole second whenever it is ahead
+ * of the fetcher). Chunk k reads its segments plus the first of chunk k+1 (--end at that
+ * one's end), so that a record that starts in chunk k and continues into the next segment
+ * is read whole; of its lines, those of records starting in that extra segment are
+ * dropped, since chunk k+1 starts there (--start at a segment's start skips the
+ * continuation of the record before, as PostgreSQL's reader does). A record longer than a
+ * whole segment that crosses a chunk boundary would be missed.
+ *
+ * The segments of a timeline path come from several timelines (the switch segment from
+ * the new one); each is written under one timeline's name, the one pg_waldump is told to
+ * read: it only checks that page timelines do not go down, which along a path they do not.
+ */
+import { spawn } from "node:child_process";
+import { closeSync, openSync, readSync } from "node:fs";
+import { mkdtemp, rm, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { LocalIoError, PostgresError } from "../errors.js";
+import { formatLsn, parseSegmentFileName, segmentName, segmentNumber } from "../wal/names.js";
+import type { WalReader } from "./wal-record.js";
+
+/** Segments per pg_waldump run. */
+export const CHUNK = 4;
+
+export interface ScanRequest {
+  /** Repository names of the segments to read, contiguous, in path order. */
+  segments: string[];
+  segmentSize: number;
+  /** Where pg_waldump starts (a record boundary, or before the first record to read). */
+  startLsn: bigint;
+  /** The timeline the files are named under for pg_waldump (the path's last). */
+  timeline: number;
+  pgWaldump: string;
+  /** pg_waldump's resource managers (-r). */
+  rmgrs: string[];
+  /** Parent of the temporary directory. */
+  tempRoot: string;
+}
+
+export interface ScanOutcome {
+  segments: number;
+  lines: number;
+  /** `onLine` asked to stop before the end. */
+  stopped: boolean;
+}
+
+/**
+ * Calls `onLine` for each line pg_waldump prints, in WAL order, with a reader of raw WAL
+ * bytes (for the segments of the current chunk). `onLine` returning "stop" ends the scan.
+ */
+export async function scanArchivedWal(
+  fetchSegment: (name: string, dest: string) => Promise<unknown>,
+  request: ScanRequest,
+  onLine: (line: string, read: WalReader) => "stop" | undefined,
+  debug: (message: string) => void = () => undefined,
+): Promise<ScanOutcome> {
+  const size = request.segmentSize;
+  const segnos = request.segments.map((name) => {
+    const file = parseSegmentFileName(name);
+    if (!file) throw new Error(`not a segment name: ${name}`);
+    return segmentNumber(file, size);
+  });
+  if (segnos.length === 0) return { segments: 0, lines: 0, stopped: false };
+  const dir = await mkdtemp(join(request.tempRoot, "pgha-find-")).catch((error: Error) => {
+    throw new LocalIoError(
+      `cannot create a temporary directory in ${request.tempRoot}: ${error.message}`,
+      { hint: "set TMPDIR to a writable directory with room for 17 WAL segments" },
+    );
+  });
+  const localName = (segno: bigint) => segmentName(request.timeline, segno, size);
+
+  // Fetching runs ahead of the reader: ready[i] settles once segment i is on disk.
+  const settle: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  const ready = segnos.map(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        settle.push({ resolve, reject });
+      }),
+  );
+  for (const r of ready) r.catch(() => undefined);
+  let readingChunk = 0;
+  let wake: (() => void) | undefined;
+  let stop = false;
+  const fetcher = (async () => {
+    let i = 0;
+    try {
+      for (; i < segnos.length && !stop; i++) {
+        // At most the chunk being read, the next one, and the one after that's last.
+        while (!stop && i >= (readingChunk + 2) * CHUNK + 1)
+          await new Promise<void>((resolve) => (wake = resolve));
+        if (stop) break;
+        await fetchSegment(request.segments[i] ?? "", join(dir, localName(segnos[i] ?? 0n)));
+        settle[i]?.resolve();
+      }
+    } catch (error) {
+      for (; i < segnos.length; i++) settle[i]?.reject(error);
+    }
+  })();
+
+  const fds = new Map<bigint, number>();
+  const read: WalReader = (lsn, length) => {
+    const segno = lsn / BigInt(size);
+    let fd = fds.get(segno);
+    if (fd === undefined) {
+      fd = openSync(join(dir, localName(segno)), "r");
+      fds.set(segno, fd);
+    }
+    const buffer = Buffer.alloc(length);
+    const n = readSync(fd, buffer, 0, length, Number(lsn % BigInt(size)));
+    return buffer.subarray(0, n);
+  };
+  const forget = async (segno: bigint) => {
+    const fd = fds.get(segno);
+    if (fd !== undefined) closeSync(fd);
+    fds.delete(segno);
+    await unlink(join(dir, localName(segno))).catch(() => undefined);
+  };
+
+  let lines = 0;
+  let stopped = false;
+  try {
+    for (let first = 0; first < segnos.length && !stopped; first += CHUNK) {
+      readingChunk = first / CHUNK;
+      wake?.();
+      const last = Math.min(first + CHUNK, segnos.length) - 1;
+      const extra = last + 1 < segnos.length ? last + 1 : undefined;
+      const waitStart = Date.now();
+      for (let i = first; i <= (extra ?? last); i++) await ready[i];
+      const runStart = Date.now();
+      const firstSeg = segnos[first] ?? 0n;
+      const start = first === 0 ? request.startLsn : firstSeg * BigInt(size);
+      const through = segnos[extra ?? last] ?? 0n;
+      /** Lines of records from here on belong to the next chunk. */
+      const nextStart =
+        extra === undefined
+          ? Number.POSITIVE_INFINITY
+          : Number((segnos[extra] ?? 0n) * BigInt(size));
+      const end = (through + 1n) * BigInt(size);
+      const run = await runWaldump(request, dir, start, end, extra === undefined, (text) => {
+        if (lsnOf(text) >= nextStart) return undefined;
+        lines++;
+        return onLine(text, read);
+      });
+      stopped = run.stopped;
+      debug(
+        `restore find: segments ${first}..${extra ?? last}: waited ${runStart - waitStart} ms for them, read in ${Date.now() - runStart} ms`,
+      );
+      for (let i = first; i <= last; i++) await forget(segnos[i] ?? 0n);
+    }
+  } finally {
+    stop = true;
+    wake?.();
+    await fetcher.catch(() => undefined);
+    for (const fd of fds.values()) closeSync(fd);
+    await rm(dir, { recursive: true, force: true });
+  }
+  return { segments: segnos.length, lines, stopped };
+}
+
+/** The LSN of a pg_waldump line as a number (exact below 2^53 bytes of WAL), or -1. */
+export function lsnOf(line: string): number {
+  const at = line.indexOf("lsn: ");
+  if (at < 0) return -1;
+  // Once per line: hex digits read in place, nothing allocated.
+  let hi = 0;
+  let i = at + 5;
+  for (let c = line.charCodeAt(i); c !== 47; c = line.charCodeAt(++i)) hi = hi * 16 + hexDigit(c);
+  let lo = 0;
+  for (let c = line.charCodeAt(++i); c !== 44; c = line.charCodeAt(++i)) lo = lo * 16 + hexDigit(c);
+  return hi * 2 ** 32 + lo;
+}
+
+function hexDigit(c: number): number {
+  return c <= 57 ? c - 48 : (c | 32) - 87;
+}
+
+/** Lines of a stream of ASCII text, without readline's per-line overhead. */
+async function* linesOf(stream: NodeJS.ReadableStream): AsyncGenerator<string[]> {
+  let rest = "";
+  for await (const chunk of stream) {
+    const text = rest + (chunk as Buffer).toString("latin1");
+    const lines = text.split("\n");
+    rest = lines.pop() ?? "";
+    yield lines;
+  }
+  if (rest !== "") yield [rest];
+}
+
+/** One pg_waldump run from `start` to `end`; ends early when `onLine` says "stop". */
+async function runWaldump(
+  request: ScanRequest,
+  dir: string,
+  start: bigint,
+  end: bigint,
+  /** The last chunk: WAL may end before `end` there. */
+  atArchiveEnd: boolean,
+  onLine: (line: string) => "stop" | undefined,
+): Promise<{ stopped: boolean }> {
+  const child = spawn(
+    request.pgWaldump,
+    [
+      "--path",
+      dir,
+      "--timeline",
+      String(request.timeline),
+      "--start",
+      formatLsn(start),
+      "--end",
+      formatLsn(end),
+      ...request.rmgrs.flatMap((r) => ["--rmgr", r]),
+    ],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TZ: "UTC" } },
+  );
+  let stderr = "";
+  child.stderr.on("data", (d) => {
+    if (stderr.length < 4000) stderr += d;
+  });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on("error", (error) =>
+      reject(
+        new PostgresError(`cannot run ${request.pgWaldump}: ${error.message}`, {
+          hint: "restore find runs the server's pg_waldump: set --pg-bin to the directory of the PostgreSQL binaries",
+        }),
+      ),
+    );
+    child.on("close", (code) => resolve(code));
+  });
+  exited.catch(() => undefined);
+  let stopped = false;
+  read: for await (const lines of linesOf(child.stdout)) {
+    for (const line of lines) {
+      if (onLine(line) === "stop") {
+        stopped = true;
+        break read;
+      }
+    }
+  }
+  if (stopped && child.exitCode === null) child.kill("SIGTERM");
+  const code = await exited;
+  // pg_waldump ends by itself at --end (exit 0). At the end of the archive a segment may
+  // end in an unfinished record that continues in WAL not archived yet: "invalid record
+  // length ... got 0" or a missing next file is then its way of saying so, not damage.
+  if (!stopped && code !== 0) {
+    const first = stderr.trim().split("\n")[0] ?? "";
+    const endOfWal =
+      atArchiveEnd &&
+      /invalid record length at|could not find file|contrecord is requested/.test(first);
+    if (!endOfWal)
+      throw new PostgresError(`pg_waldump failed (exit ${code})${first ? `: ${first}` : ""}`, {
+        hint: "the archived WAL could not be read; 'pgha verify' checks it",
+      });
+  }
+  return { stopped };
+}
