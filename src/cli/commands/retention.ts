@@ -60,6 +60,11 @@ function formatSpan(ms: number): string {
 /** One line on what the plan does to the point-in-time window. */
 export function describeWindow(window: WindowReport, now: string): string {
   const from = window.restorableFrom;
+  if (!window.shortened && window.base !== null && !window.baseKept) {
+    // --allow-shorter-window deletes the base, but an older kept backup (a pin, a chain's
+    // full) still reaches the window's oldest second: the window holds without it.
+    return `point-in-time window ${window.duration}: every second since ${window.start} stays restorable (from an older kept backup; its base, ${window.base}, is deleted by --allow-shorter-window)`;
+  }
   if (!window.shortened) {
     return `point-in-time window ${window.duration}: every second since ${window.start} stays restorable (its base: ${window.base})`;
   }
