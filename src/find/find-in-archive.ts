@@ -90,6 +90,19 @@ export function chooseScan(facts: RestoreFacts, since: number | undefined): Rest
       if (!plan.ok) throw refusalError(plan.refusal);
       return plan.plan;
     }
+    // A restore to --since is refused when it lies past the archive's end (an idle
+    // cluster, `--since -10m`): the newest usable backup that ended by then, not the
+    // oldest, is still where reading starts.
+    const endedBy = [...facts.backups]
+      .filter((b) => Date.parse(b.stopTime) <= since)
+      .sort((a, b) => {
+        const d = (parseLsn(b.stopLsn) ?? 0n) - (parseLsn(a.stopLsn) ?? 0n);
+        return d < 0n ? -1 : d > 0n ? 1 : 0;
+      });
+    for (const backup of endedBy) {
+      const plan = planRestore(facts, { ...LATEST, backupId: backup.id });
+      if (plan.ok) return plan.plan;
+    }
   }
   // The start of the window: the oldest backup a restore along the latest path can use.
   const oldestFirst = [...facts.backups].sort((a, b) => {
