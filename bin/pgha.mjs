@@ -18,7 +18,27 @@ try {
   // out because that module cannot be loaded here (test/errors.test.ts checks them).
   process.exit(argv[0] === "wal-fetch" && !existsSync("standby.signal") ? 126 : 70);
 }
-const fatal = async (error) => process.exit(await cli.fatalExitCode(argv, error));
+// A reader that went away (`pgha prune | head -1`) makes every later write fail with
+// EPIPE. The run goes on to its own end and exit code with its output dropped: a prune or
+// backup stopped halfway by a closed pipe helps nobody, and the error must not reach
+// `fatal`, whose own report would fail the same way again and again.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error) => {
+    if (error?.code !== "EPIPE") throw error;
+    stream.write = (_chunk, encoding, done) => {
+      const callback = typeof encoding === "function" ? encoding : done;
+      if (typeof callback === "function") process.nextTick(callback);
+      return true;
+    };
+  });
+}
+let failing = false;
+const fatal = async (error) => {
+  // A failure while reporting a failure: the first one decides the exit code.
+  if (failing) return;
+  failing = true;
+  process.exit(await cli.fatalExitCode(argv, error));
+};
 process.on("uncaughtException", fatal);
 process.on("unhandledRejection", fatal);
 

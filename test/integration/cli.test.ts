@@ -1,12 +1,40 @@
 /** The command line as users meet it: help, one-line errors, exit codes, README in step. */
-import { mkdir, readFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { renderFlags, renderOptions } from "../../src/cli/commands/options.js";
 import { EXIT_CODE_TABLE } from "../../src/errors.js";
-import { REPO_ROOT, runPgha } from "../helpers/pgha.js";
+import { PGHA_BIN, REPO_ROOT, runPgha } from "../helpers/pgha.js";
 
 describe("pgha command line", () => {
+  it("runs to its own end and exit code when the reader of its output went away (pgha prune | head)", async () => {
+    const repo = await mkdtemp(join(tmpdir(), "pgha-epipe-"));
+    try {
+      // Both read ends closed before the first write: every write fails with EPIPE. The
+      // error handler used to fail on its own report forever, holding the cluster lock.
+      const child = spawn(PGHA_BIN, ["prune", "--repo", repo, "--keep-last", "1"], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      child.stdout.destroy();
+      child.stderr.destroy();
+      const code = await new Promise<number | null>((resolve) => {
+        const timer = setTimeout(() => {
+          child.kill("SIGKILL");
+          resolve(null);
+        }, 20_000);
+        child.on("exit", (exit) => {
+          clearTimeout(timer);
+          resolve(exit);
+        });
+      });
+      expect(code).toBe(0);
+    } finally {
+      await rm(repo, { recursive: true, force: true });
+    }
+  });
+
   it.each([[[]], [["wal-push"]], [["wal-fetch"]], [["options"]], [["restore", "run"]]])(
     "%j --help describes the command and its exit codes",
     async (cmd) => {
