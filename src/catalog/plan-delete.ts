@@ -58,7 +58,7 @@ export function planBackupDelete(
     return {
       kind: "refused",
       entry,
-      reason: `backup ${entry.id} is needed by ${ids.length} incremental backup${ids.length === 1 ? "" : "s"} (${ids.join(", ")}): without it they cannot be restored`,
+      reason: `backup ${entry.id} is needed by ${ids.length} incremental backup${ids.length === 1 ? "" : "s"} (${ids.join(", ")}): without it ${ids.length === 1 ? "it" : "they"} cannot be restored`,
       hint: "add --with-dependents to delete it together with them (the plan lists them first)",
     };
   }

@@ -100,7 +100,7 @@ function describePlan(kind: CatalogKind, plan: DeletePlan): string[] {
   if (plan.kind === "delete" && plan.dependents) {
     const bytes = plan.dependents.reduce((s, d) => s + d.bytes, 0);
     lines.push(
-      `with the ${plan.dependents.length} incremental backup${plan.dependents.length === 1 ? "" : "s"} that need it, deleted first (${formatBytes(bytes)}): ${plan.dependents.map((d) => d.id).join(", ")}`,
+      `with the ${plan.dependents.length} incremental backup${plan.dependents.length === 1 ? "" : "s"} that need${plan.dependents.length === 1 ? "s" : ""} it, deleted first (${formatBytes(bytes)}): ${plan.dependents.map((d) => d.id).join(", ")}`,
     );
   }
   if (kind === "backup")
