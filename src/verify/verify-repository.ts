@@ -19,7 +19,7 @@
  * (verify-record.ts) for `backup list`. Nothing else is written.
  */
 import { runEach } from "../backup/job-pool.js";
-import { type ExitCodeName, IntegrityError, StorageError } from "../errors.js";
+import { concernsSettings, type ExitCodeName, IntegrityError, StorageError } from "../errors.js";
 import type { Logger } from "../log.js";
 import {
   type BackupManifest,
@@ -268,6 +268,7 @@ export async function verifyRepository(
  * damaged) is a finding; a failing store is not.
  */
 function isDamagedManifest(error: unknown): error is Error {
+  if (concernsSettings(error)) return false; // the wrong identity: every manifest alike
   return (
     error instanceof IntegrityError || (error instanceof StorageError && error.damaged === true)
   );
