@@ -194,6 +194,24 @@ export class IntegrityError extends PghaError {
 }
 
 /**
+ * An encrypted object no identity at hand opens (exit 6 like any failed authentication).
+ * Reading a repository with the wrong identity fails every object the same way, so a
+ * command that skips an unreadable item (a manifest in a listing) stops on this one
+ * instead of reporting an empty repository.
+ */
+export class IdentityMismatchError extends IntegrityError {}
+
+/**
+ * Errors that say something about the settings, not about one object: a missing
+ * encryption setting (usage) or an identity that opens nothing. Listings stop on them.
+ */
+export function concernsSettings(error: unknown): boolean {
+  return (
+    error instanceof IdentityMismatchError || (error instanceof PghaError && error.exit === "usage")
+  );
+}
+
+/**
  * The storage failed. `transient` says whether retrying may help (5xx, throttling,
  * resets, timeouts); the retry policy only retries transient errors.
  */

@@ -47,6 +47,7 @@ import {
   parentFactsOf,
   planBackupType,
 } from "./plan-incremental.js";
+import { pushTimelineHistory } from "./push-timeline-history.js";
 import { type BundleRun, type IncrementalBase, storeBundles } from "./store-bundles.js";
 import { TarUpload } from "./tar-upload.js";
 import { type WalkEntry, walkTree } from "./walk.js";
@@ -226,6 +227,7 @@ export async function takeBaseBackup(
     );
 
     await waitForWal(deps, segmentRange(label.startWal, stopWal, facts.walSegmentSize));
+    await pushTimelineHistory(deps, pgdata, label.timeline);
     const archived = await readIdentity(deps.store, deps.cluster);
     if (!archived || archived.systemIdentifier !== facts.systemIdentifier) {
       throw new ClusterMismatchError(

@@ -2,7 +2,7 @@
 
 import { createHash } from "node:crypto";
 import { decompressStream } from "../compress/codec.js";
-import { IntegrityError, PghaError } from "../errors.js";
+import { concernsSettings, IntegrityError, PghaError } from "../errors.js";
 import type { Logger } from "../log.js";
 import {
   type BackupManifest,
@@ -60,6 +60,8 @@ export async function gatherRestoreFacts(
     try {
       backups.push(withoutFiles(await readBackupManifest(store, cluster, id)));
     } catch (error) {
+      // The wrong identity or no encryption settings: every backup would be left out.
+      if (concernsSettings(error)) throw error;
       log.warn(`backup ${id} is left out: ${(error as Error).message}`);
     }
   }
@@ -121,7 +123,11 @@ export async function gatherArchiveFacts(
       try {
         const { info, body } = await store.get(first.key);
         const meta = decodeContentMeta(first.key, info.metadata);
-        const raw = await readAll(body.pipe(await decompressStream(meta.compression)));
+        // pipe() does not pass the body's error on (a failed decryption): forward it, or
+        // it is an uncaught exception (exit 70) and readAll never settles.
+        const decompressed = body.pipe(await decompressStream(meta.compression));
+        body.once("error", (error) => decompressed.destroy(error));
+        const raw = await readAll(decompressed);
         if (createHash("sha256").update(raw).digest("hex") !== meta.sha256) {
           throw new IntegrityError(`${store.url}/${first.key} is corrupt (sha256 mismatch)`);
         }
@@ -129,6 +135,7 @@ export async function gatherArchiveFacts(
       } catch (error) {
         // Bad data is reported and the file not followed; a failing store fails the plan.
         if (error instanceof PghaError && !(error instanceof IntegrityError)) throw error;
+        if (concernsSettings(error)) throw error;
         unreadableHistories.set(file.timeline, (error as Error).message);
       }
     } else {

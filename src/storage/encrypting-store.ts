@@ -28,7 +28,7 @@ import {
   encryptBytes,
   NoMatchingIdentityError,
 } from "../crypto/age.js";
-import { IntegrityError, PghaError, UsageError } from "../errors.js";
+import { IdentityMismatchError, IntegrityError, PghaError, UsageError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { EncryptionMarker } from "../repository/encryption-marker.js";
 import { ENCRYPTION_MARKER_KEY, isIdentityKey, isPlainKey } from "../repository/keys.js";
@@ -165,7 +165,7 @@ export class EncryptingStore implements Store.ObjectStore {
   /** A codec error, with the object's name. */
   private explain(key: string, error: unknown): Error {
     if (error instanceof NoMatchingIdentityError) {
-      return new IntegrityError(
+      return new IdentityMismatchError(
         `cannot decrypt ${this.url}/${key}: ${error.message.replace(/^age: /, "")}`,
         "the identity file (or passphrase) must be one of the recipients the repository's objects are encrypted to (v1/encryption.json lists them)",
       );

@@ -19,7 +19,7 @@
  * (verify-record.ts) for `backup list`. Nothing else is written.
  */
 import { runEach } from "../backup/job-pool.js";
-import { type ExitCodeName, IntegrityError } from "../errors.js";
+import { concernsSettings, type ExitCodeName, IntegrityError, StorageError } from "../errors.js";
 import type { Logger } from "../log.js";
 import {
   type BackupManifest,
@@ -117,7 +117,7 @@ export async function verifyRepository(
     try {
       backups.push(await readBackupManifest(store, cluster, id));
     } catch (error) {
-      if (!(error instanceof IntegrityError)) throw error;
+      if (!isDamagedManifest(error)) throw error;
       findings.push(manifestFinding(backupManifestKey(cluster, id), error, { backup: id }));
     }
   }
@@ -177,7 +177,7 @@ export async function verifyRepository(
       try {
         dump = await readDumpManifest(store, cluster, id);
       } catch (error) {
-        if (!(error instanceof IntegrityError)) throw error;
+        if (!isDamagedManifest(error)) throw error;
         findings.push(manifestFinding(dumpManifestKey(cluster, id), error, { dumpSet: id }));
         continue;
       }
@@ -260,6 +260,18 @@ export async function verifyRepository(
     warnings: findings.filter((f) => f.severity === "warning").length,
     exit: verifyExit(findings),
   };
+}
+
+/**
+ * A manifest that does not parse or fails its checksum (IntegrityError), or whose stored
+ * form the store cannot read (a local file's corrupt header: a StorageError marked
+ * damaged) is a finding; a failing store is not.
+ */
+function isDamagedManifest(error: unknown): error is Error {
+  if (concernsSettings(error)) return false; // the wrong identity: every manifest alike
+  return (
+    error instanceof IntegrityError || (error instanceof StorageError && error.damaged === true)
+  );
 }
 
 function manifestFinding(

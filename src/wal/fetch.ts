@@ -39,6 +39,7 @@ import type { ObjectStore } from "../storage/object-store.js";
 import { retryAsWhole } from "../storage/retrying-store.js";
 import { readAll } from "../storage/streams.js";
 import { parseWalFileName, type WalFileName } from "./names.js";
+import { checkSegmentHeader, LONG_PAGE_HEADER_SIZE } from "./page-header.js";
 import { conflictError, contentsOf, listWalVersions } from "./versions.js";
 
 export interface FetchDeps {
@@ -106,7 +107,7 @@ async function fetchEitherLayout(
   const plain = walKey(deps.cluster, file);
   if (!deps.layout?.listFirst) {
     try {
-      return { key: plain, rawSize: await download(deps, plain, dest) };
+      return { key: plain, rawSize: await download(deps, file, plain, dest) };
     } catch (error) {
       if (!(error instanceof NotFoundError)) throw error;
     }
@@ -122,7 +123,7 @@ async function fetchEitherLayout(
   }
   const [version] = [...groups.values()].flat();
   if (!version) throw new NotFoundError(`${file.name} is not in ${deps.store.url}`);
-  const rawSize = await download(deps, version.key, dest, version.sha256 || undefined);
+  const rawSize = await download(deps, file, version.key, dest, version.sha256 || undefined);
   return { key: version.key, rawSize };
 }
 
@@ -131,6 +132,7 @@ const IN_MEMORY_LIMIT = 64 << 20;
 
 async function download(
   deps: FetchDeps,
+  file: WalFileName,
   key: string,
   dest: string,
   sha256?: string,
@@ -150,14 +152,15 @@ async function download(
   }
   const limit = deps.inMemoryLimit ?? IN_MEMORY_LIMIT;
   if (meta.rawSize <= limit && info.size <= limit) {
-    return deliverInMemory(deps, key, dest, meta, body);
+    return deliverInMemory(deps, file, key, dest, meta, body);
   }
-  return deliverStreamed(deps, key, dest, meta, body);
+  return deliverStreamed(deps, file, key, dest, meta, body);
 }
 
 /** Reads the whole body, decompresses it in one call, checks it, and only then writes it. */
 async function deliverInMemory(
   deps: FetchDeps,
+  file: WalFileName,
   key: string,
   dest: string,
   meta: ContentMeta,
@@ -182,6 +185,7 @@ async function deliverInMemory(
     );
   }
   checkContent(deps, key, meta, raw.length, createHash("sha256").update(raw).digest("hex"));
+  checkIsNamedSegment(deps, file, key, raw.subarray(0, LONG_PAGE_HEADER_SIZE), raw.length);
   const tmp = temporaryBeside(dest);
   let handle: Awaited<ReturnType<typeof open>>;
   try {
@@ -224,9 +228,35 @@ function checkContent(
   }
 }
 
+/**
+ * A segment's (or .partial's) long page header names its timeline and address: a body
+ * that checks against its own metadata can still be another segment's, moved to this
+ * name whole (object and metadata alike, which age authentication cannot tell: it binds
+ * no key). Replaying it would apply the wrong WAL, so it is corrupt (exit 6).
+ */
+function checkIsNamedSegment(
+  deps: FetchDeps,
+  file: WalFileName,
+  key: string,
+  head: Uint8Array,
+  size: number,
+): void {
+  if (file.kind !== "segment" && file.kind !== "partial") return;
+  try {
+    checkSegmentHeader(file, head, size);
+  } catch (error) {
+    if (!(error instanceof RefusedError)) throw error;
+    throw new IntegrityError(
+      `${deps.store.url}/${key} holds another WAL file than its name says: ${error.message}`,
+      "the object was moved or replaced in the repository; restore it from another copy of the repository if there is one",
+    );
+  }
+}
+
 /** Streams the body through decompression and checks into the temporary file. */
 async function deliverStreamed(
   deps: FetchDeps,
+  file: WalFileName,
   key: string,
   dest: string,
   meta: ContentMeta,
@@ -242,6 +272,7 @@ async function deliverStreamed(
   }
   const hash = createHash("sha256");
   let size = 0;
+  let head = Buffer.alloc(0);
   let closed = false;
   try {
     const sink = new Writable({
@@ -257,6 +288,9 @@ async function deliverStreamed(
           return;
         }
         hash.update(chunk);
+        if (head.length < LONG_PAGE_HEADER_SIZE) {
+          head = Buffer.concat([head, chunk.subarray(0, LONG_PAGE_HEADER_SIZE - head.length)]);
+        }
         writeAll(handle, chunk).then(() => done(), done);
       },
     });
@@ -289,6 +323,7 @@ async function deliverStreamed(
       throw asFetchError(error, key, deps.store.url);
     }
     checkContent(deps, key, meta, size, hash.digest("hex"));
+    checkIsNamedSegment(deps, file, key, head, size);
     if (deps.durable !== false) await handle.sync();
     await handle.close();
     closed = true;

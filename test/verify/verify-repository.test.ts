@@ -16,7 +16,9 @@ import {
 import { type DumpManifest, writeDumpManifest } from "../../src/repository/dump-manifest.js";
 import {
   backupDataKey,
+  backupManifestKey,
   backupVerifyKey,
+  dumpManifestKey,
   dumpObjectKey,
   dumpVerifyKey,
   walKey,
@@ -250,6 +252,37 @@ describe("verify", () => {
     expect(await readVerifyRecord(store, backupVerifyKey(CLUSTER, backup.id))).toMatchObject({
       ok: false,
     });
+  });
+
+  it("names a backup and a dump manifest whose stored form the store cannot read (a local file's corrupt header) and goes on", async () => {
+    // A byte flipped in a local manifest's pgha header: FsStore.get throws a StorageError
+    // marked damaged. verify stopped there with exit 7 (storage); it is a damaged
+    // manifest: a `manifest` finding, exit 6, and the rest is still checked.
+    const later = await putBackup(store, "20261121T120000Z", 3, 3);
+    const damaged = new Set([
+      backupManifestKey(CLUSTER, backup.id),
+      dumpManifestKey(CLUSTER, "20261121T110000Z"),
+    ]);
+    const get = store.get.bind(store);
+    store.get = async (key: string) => {
+      if (damaged.has(key)) {
+        throw new StorageError(`/repo/${key} has a corrupt header`, {
+          transient: false,
+          damaged: true,
+        });
+      }
+      return get(key);
+    };
+    const report = await verify(store);
+    expect(report.exit).toBe("integrity");
+    const manifests = report.findings.filter((f) => f.kind === "manifest");
+    expect(manifests.map((f) => f.backup ?? f.dumpSet).sort()).toEqual([
+      "20261121T100000Z",
+      "20261121T110000Z",
+    ]);
+    expect(manifests[0]?.message).toMatch(/has a corrupt header/);
+    expect(report.backups.map((b) => [b.id, b.ok])).toEqual([[later.id, true]]);
+    expect(report.wal.hashed).toBe(7);
   });
 
   it("integrity wins over a gap in the exit code, and both are listed", async () => {

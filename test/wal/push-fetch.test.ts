@@ -249,6 +249,38 @@ describe("fetchWalFile", () => {
     }
   });
 
+  it("refuses a segment moved whole (object and metadata) under another segment's name, in memory and streamed", async () => {
+    // Two objects exchanged in the repository: each checks against its own metadata (and,
+    // encrypted, authenticates: age binds no key), but holds the other segment's WAL.
+    const a = segmentName(1, 0, 8);
+    const b = segmentName(1, 0, 9);
+    const pushedA = await pushWalFile(deps, await file(a, makeSegment(1, 0, 8)));
+    const pushedB = await pushWalFile(deps, await file(b, makeSegment(1, 0, 9)));
+    const objectA = await store.get(pushedA.key);
+    const bodyA = await readAll(objectA.body);
+    const objectB = await store.get(pushedB.key);
+    const bodyB = await readAll(objectB.body);
+    await store.delete(pushedA.key);
+    await store.delete(pushedB.key);
+    await store.put(pushedA.key, bodyB, { metadata: objectB.info.metadata });
+    await store.put(pushedB.key, bodyA, { metadata: objectA.info.metadata });
+    const out = await mkdtemp(join(tmpdir(), "pgha-out-"));
+    try {
+      for (const inMemoryLimit of [undefined, 1024]) {
+        const fetched = fetchWalFile(
+          { ...fetchDeps(), inMemoryLimit },
+          a,
+          join(out, "RECOVERYXLOG"),
+        );
+        await expect(fetched).rejects.toBeInstanceOf(IntegrityError);
+        await expect(fetched).rejects.toThrow(/holds another WAL file than its name says/);
+        expect(await readdir(out)).toEqual([]);
+      }
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+
   it("reports undecodable zstd data as corruption", async () => {
     const name = segmentName(1, 0, 8);
     const outcome = await pushWalFile(deps, await file(name, makeSegment(1, 0, 8)));
