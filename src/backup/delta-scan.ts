@@ -3,14 +3,15 @@
  * tablespaces) holds, and clear what a restore into an empty directory would not leave.
  * planDelta (delta-plan.ts) decides from what scanTargets reads.
  */
-import { createHash } from "node:crypto";
-import { lstat, open, readdir, readFile, rm } from "node:fs/promises";
+import { lstat, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { describeSystemError, LocalIoError, RefusedError } from "../errors.js";
 import type { BackupManifest } from "../repository/backup-manifest.js";
-import { BLOCK_HASH_BYTES, type ChainFileEntry, fileKey } from "./chain-manifest.js";
+import { largestFirst } from "./bundle-plan.js";
+import { type ChainFileEntry, fileKey } from "./chain-manifest.js";
 import type { ExistingFile } from "./delta-plan.js";
-import { runEach } from "./job-pool.js";
+import type { HashPiece } from "./hash-files.js";
+import { JobPool, runEach } from "./job-pool.js";
 
 /** A part of the restore and the directory it goes to. */
 export interface PartDir {
@@ -86,18 +87,25 @@ async function walkParts(parts: readonly PartDir[]): Promise<Map<string, Found[]
   return found;
 }
 
+/** A hash task's share: up to this many files or bytes (a message costs little against it). */
+const BATCH_FILES = 256;
+const BATCH_BYTES = 64 << 20;
+
 /**
  * The regular files of the targets; for those the backup has: the block hashes where its
- * entry has a block map, else the sha256 where the sizes are equal.
+ * entry has a block map, else the sha256 where the sizes are equal. Hashed in `jobs` job
+ * workers, a batch of files each (largest batches first).
  */
 export async function scanTargets(
   parts: readonly PartDir[],
   files: readonly ChainFileEntry[],
   jobs: number,
+  batchBytes = BATCH_BYTES,
 ): Promise<Map<string, ExistingFile>> {
   const wanted = new Map(files.map((f) => [fileKey(f), f]));
   const existing = new Map<string, ExistingFile>();
-  const toHash: { path: string; key: string; entry: ChainFileEntry }[] = [];
+  const batches: { files: HashPiece[]; keys: string[]; bytes: number }[] = [];
+  let batch: (typeof batches)[number] | undefined;
   for (const [part, found] of await walkParts(parts)) {
     const root = parts.find((p) => p.part === part)?.root as string;
     for (const f of found) {
@@ -105,61 +113,61 @@ export async function scanTargets(
       const key = `${part}/${f.path}`;
       existing.set(key, { size: f.size });
       const entry = wanted.get(key);
-      if (entry && (entry.size === f.size || entry.blocks))
-        toHash.push({ path: join(root, f.path), key, entry });
-    }
-  }
-  await runEach(toHash, Math.max(1, jobs), async ({ path, key, entry }) => {
-    const hashed = await hashFile(path, entry.blocks?.size);
-    const found = existing.get(key) as ExistingFile;
-    found.sha256 = hashed.sha256;
-    found.blockHashes = hashed.blockHashes;
-  });
-  return existing;
-}
-
-/**
- * A file's sha256 or, with a block size, the first 16 bytes of each block's sha256 (a
- * block-mapped file is compared block by block: one pass of hashing, not two).
- */
-export async function hashFile(
-  path: string,
-  blockSize: number | undefined,
-): Promise<{ sha256?: string; blockHashes?: Buffer }> {
-  const handle = await open(path, "r").catch((error: unknown) => {
-    throw new LocalIoError(`cannot read ${path}: ${describeSystemError(error)}`, { cause: error });
-  });
-  try {
-    const whole = createHash("sha256");
-    const blocks: Buffer[] = [];
-    const step = blockSize === undefined ? 1 << 20 : blockSize * 128;
-    const buffer = Buffer.allocUnsafe(step);
-    for (;;) {
-      let fill = 0;
-      while (fill < step) {
-        const { bytesRead } = await handle.read(buffer, fill, step - fill, null);
-        if (bytesRead === 0) break;
-        fill += bytesRead;
+      if (!entry || !(entry.size === f.size || entry.blocks)) continue;
+      const path = join(root, f.path);
+      const blockSize = entry.blocks?.size;
+      // A block-mapped file in pieces of whole blocks, each hashed on its own.
+      const step =
+        blockSize === undefined
+          ? f.size
+          : Math.max(1, Math.floor(batchBytes / blockSize)) * blockSize;
+      for (let start = 0; start === 0 || start < f.size; start += step) {
+        if (!batch || batch.keys.length >= BATCH_FILES || batch.bytes >= batchBytes) {
+          batch = { files: [], keys: [], bytes: 0 };
+          batches.push(batch);
+        }
+        batch.files.push(
+          blockSize === undefined ? { path } : { path, blockSize, start, length: step },
+        );
+        batch.keys.push(key);
+        batch.bytes += Math.min(step, f.size - start);
+        if (step === 0) break;
       }
-      if (fill === 0) break;
-      const data = buffer.subarray(0, fill);
-      if (blockSize === undefined) whole.update(data);
-      else
-        for (let at = 0; at < fill; at += blockSize)
-          blocks.push(
-            createHash("sha256")
-              .update(data.subarray(at, at + blockSize))
-              .digest()
-              .subarray(0, BLOCK_HASH_BYTES),
-          );
-      if (fill < step) break;
     }
-    return blockSize === undefined
-      ? { sha256: whole.digest("hex") }
-      : { blockHashes: Buffer.concat(blocks) };
-  } finally {
-    await handle.close();
   }
+  wanted.clear();
+  /** A block-mapped file's block hashes, piece by piece. */
+  const pieces = new Map<string, { start: number; hashes: Buffer }[]>();
+  const pool = new JobPool(Math.max(1, jobs));
+  try {
+    await runEach(
+      largestFirst(batches, (b) => b.bytes),
+      Math.max(1, jobs),
+      async (b, signal) => {
+        const { hashed } = await pool.hash({ files: b.files }, signal);
+        b.keys.forEach((key, at) => {
+          const got = hashed[at];
+          if (got?.sha256 !== undefined) (existing.get(key) as ExistingFile).sha256 = got.sha256;
+          if (got?.blockHashes === undefined) return;
+          const { buffer, byteOffset, length } = got.blockHashes;
+          const list = pieces.get(key) ?? [];
+          pieces.set(key, list);
+          list.push({
+            start: b.files[at]?.start ?? 0,
+            hashes: Buffer.from(buffer, byteOffset, length),
+          });
+        });
+      },
+    );
+  } finally {
+    await pool.close();
+  }
+  for (const [key, list] of pieces)
+    (existing.get(key) as ExistingFile).blockHashes =
+      list.length === 1
+        ? list[0]?.hashes
+        : Buffer.concat(list.sort((a, b) => a.start - b.start).map((p) => p.hashes));
+  return existing;
 }
 
 /**

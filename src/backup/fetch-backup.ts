@@ -166,9 +166,15 @@ async function restoreInto(
       );
     destOf.set(object, dest);
   }
-  const expected = new Map<string, BackupFileEntry>();
-  for (const file of manifest.files) expected.set(`${file.part}\0${file.path}`, file);
-  const seen = new Set<string>();
+  // By part, then by the entries' own path strings; seen: the entries themselves (no key
+  // string is made per file: with 100,000 files they cost megabytes).
+  const expected = new Map<string, Map<string, BackupFileEntry>>();
+  for (const file of manifest.files) {
+    const part = expected.get(file.part) ?? new Map<string, BackupFileEntry>();
+    expected.set(file.part, part);
+    part.set(file.path, file);
+  }
+  const seen = new Set<BackupFileEntry>();
   const links: { path: string; target: string }[] = [];
   const directories = new Map<string, number>();
   let done = 0;
@@ -185,8 +191,7 @@ async function restoreInto(
       (object, signal) =>
         fetchObject(deps.store, pool, object, destOf.get(object) ?? root, withStop(signal, deps), {
           file: (path, size, sha256) => {
-            const key = `${object.part}\0${path}`;
-            const entry = expected.get(key);
+            const entry = expected.get(object.part)?.get(path);
             if (!entry)
               throw new IntegrityError(
                 `${object.key} holds '${path}', which its manifest does not list`,
@@ -195,7 +200,7 @@ async function restoreInto(
               throw new IntegrityError(
                 `${path} from ${object.key} does not match its manifest checksum`,
               );
-            seen.add(key);
+            seen.add(entry);
           },
           directory: (path, mode) => {
             directories.set(path, mode);
@@ -209,7 +214,8 @@ async function restoreInto(
   } finally {
     await pool.close();
   }
-  const missing = manifest.files.filter((f) => !seen.has(`${f.part}\0${f.path}`));
+  expected.clear();
+  const missing = manifest.files.filter((f) => !seen.has(f));
   if (missing.length > 0) {
     throw new IntegrityError(
       `backup ${manifest.id} is missing ${missing.length} files listed in its manifest (first: ${missing[0]?.path})`,

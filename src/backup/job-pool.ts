@@ -14,6 +14,7 @@ import { createRequire } from "node:module";
 import { Readable } from "node:stream";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
+import type { HashResult, HashTask } from "./hash-files.js";
 import {
   abortError,
   type FromWorker,
@@ -217,6 +218,36 @@ export class JobPool {
     });
     result.catch(() => undefined);
     return { body, result };
+  }
+
+  /** Hashes a batch of files in a worker (restore --delta's comparison). */
+  hash(task: HashTask, signal: AbortSignal): Promise<HashResult> {
+    return new Promise<HashResult>((resolve, reject) => {
+      void this.acquire().then((worker) => {
+        const stop = () => worker.post({ t: "abort" });
+        let crashed = false;
+        const finish = (error: Error | undefined, value?: HashResult) => {
+          if (error) this.failed = true;
+          signal.removeEventListener("abort", stop);
+          if (!crashed) this.release(worker);
+          if (error) reject(error);
+          else resolve(value as HashResult);
+        };
+        if (signal.aborted) return finish(abortError());
+        signal.addEventListener("abort", stop);
+        worker.task = {
+          onMessage: (message) => {
+            if (message.t === "done") finish(undefined, message.result as HashResult);
+            else if (message.t === "error") finish(receiveError(message.error));
+          },
+          onCrash: (error) => {
+            crashed = true;
+            finish(error);
+          },
+        };
+        worker.post({ t: "hash", task });
+      });
+    });
   }
 
   /** Extracts one object in a worker, from the stored bytes given to `send`. */

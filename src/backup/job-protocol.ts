@@ -15,6 +15,7 @@ import {
   StorageError,
   UsageError,
 } from "../errors.js";
+import type { HashResult, HashTask } from "./hash-files.js";
 import type { PackResult, PackTask } from "./pack-bundle.js";
 import type { UnpackResult, UnpackTask } from "./unpack-bundle.js";
 
@@ -28,6 +29,8 @@ export const INPUT_BYTES = 1 << 20;
 export type ToWorker =
   | { t: "pack"; task: PackTask }
   | { t: "unpack"; task: UnpackTask }
+  /** restore --delta: hash a batch of the target's files (hash-files.ts). */
+  | { t: "hash"; task: HashTask }
   /** pack: the pool took this many output bytes. */
   | { t: "credit"; bytes: number }
   /** unpack: stored bytes (a view of one of the circulating buffers), and their end. */
@@ -47,7 +50,7 @@ export type FromWorker =
   | { t: "blocks"; files: [string, number][] }
   | { t: "directory"; path: string; mode: number }
   | { t: "symlink"; path: string; target: string }
-  | { t: "done"; result: PackResult | UnpackResult }
+  | { t: "done"; result: PackResult | UnpackResult | HashResult }
   | { t: "error"; error: SentError };
 
 export interface SentError {

@@ -3,6 +3,7 @@
  * or unpack task at a time, with the byte streams and credit of job-protocol.ts.
  */
 import { parentPort } from "node:worker_threads";
+import { hashFiles } from "./hash-files.js";
 import {
   abortError,
   type FromWorker,
@@ -109,24 +110,26 @@ if (port) {
     if (progressed > 0) post({ t: "progress", bytes: progressed });
     progressed = 0;
   };
-  const run = async (message: ToWorker & { t: "pack" | "unpack" }, task: TaskChannel) => {
+  const run = async (message: ToWorker & { t: "pack" | "unpack" | "hash" }, task: TaskChannel) => {
     try {
       const result =
-        message.t === "pack"
-          ? await packBundle(message.task, {
-              output: (chunk) => task.output(chunk),
-              progress,
-            })
-          : await unpackBundle(message.task, task.chunks(), {
-              file,
-              directory: (path, mode) => post({ t: "directory", path, mode }),
-              blocks: (path, count) => {
-                blocks.push([path, count]);
-                if (blocks.length >= 256) flushFiles();
-              },
-              symlink: (path, target) => post({ t: "symlink", path, target }),
-              progress,
-            });
+        message.t === "hash"
+          ? await hashFiles(message.task)
+          : message.t === "pack"
+            ? await packBundle(message.task, {
+                output: (chunk) => task.output(chunk),
+                progress,
+              })
+            : await unpackBundle(message.task, task.chunks(), {
+                file,
+                directory: (path, mode) => post({ t: "directory", path, mode }),
+                blocks: (path, count) => {
+                  blocks.push([path, count]);
+                  if (blocks.length >= 256) flushFiles();
+                },
+                symlink: (path, target) => post({ t: "symlink", path, target }),
+                progress,
+              });
       channel = undefined;
       flushProgress();
       post({ t: "done", result });
@@ -140,6 +143,7 @@ if (port) {
     switch (message.t) {
       case "pack":
       case "unpack":
+      case "hash":
         channel = new TaskChannel(post);
         void run(message, channel);
         break;

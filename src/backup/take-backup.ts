@@ -194,6 +194,9 @@ export async function takeBaseBackup(
     // Every file read: pg_control can be, and the backup stopped, while the last uploads
     // finish (the archiver pushes the stop's segment meanwhile).
     await run.read;
+    // Every file was read: the walk's entries (hundreds of bytes each, 100,000 files make
+    // tens of MB) are let go before the manifest is built and written.
+    for (const list of [trees, data, bundles]) for (const t of list) t.entries = [];
 
     // The part's last bundle: pg_control, read after every other file, then what the stop returns.
     const lastBase = bundles.filter((b) => b.part === "base").at(-1)?.index ?? -1;

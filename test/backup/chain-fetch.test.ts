@@ -118,6 +118,19 @@ describe("restoring a chain", { timeout: 30_000 }, () => {
 });
 
 describe("restore --delta", { timeout: 30_000 }, () => {
+  it("hashes a file in pieces of whole blocks to the same block hashes as in one piece", async () => {
+    const store = new MemoryStore();
+    const members = await storeChain(store, threeSnapshots());
+    const out = join(temp.path, "out");
+    await fetchWith(store, members, 2, out);
+    const files = filesOf(members[2] as BackupManifest);
+    const parts = [{ part: "base", root: out }];
+    const whole = await scanTargets(parts, files, 2);
+    const pieces = await scanTargets(parts, files, 2, BLOCK);
+    expect([...whole.values()].some((f) => (f.blockHashes?.length ?? 0) > 16)).toBe(true);
+    expect(pieces).toEqual(whole);
+  });
+
   it("turns a directory one increment old into the clean restore, writing only what differs", async () => {
     const store = new MemoryStore();
     const members = await storeChain(store, threeSnapshots());
