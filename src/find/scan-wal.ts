@@ -11,9 +11,9 @@
  * wanted (needle-lines.ts finds them without splitting the rest into lines).
  *
  * One pg_waldump per chunk (not --follow, which sleeps a whole second whenever it is ahead
- * of the fetcher). Chunk k reads its segments plus the first of chunk k+1 (--end at that
- * one's end), so that a record that starts in chunk k and continues into the next segment
- * is read whole; of its lines, those of records starting in that extra segment are
+ * of the fetcher). Chunk k reads its segments plus, of the first of chunk k+1, the part
+ * the record crossing into it takes (its first page header says how long: chunkEnd), so
+ * that that record is read whole; lines of records starting in that extra segment are
  * dropped, since chunk k+1 starts there (--start at a segment's start skips the
  * continuation of the record before, as PostgreSQL's reader does). A record longer than a
  * whole segment that crosses a chunk boundary would be missed.
@@ -150,7 +150,10 @@ export async function scanArchivedWal(
     /** Lines of records from here on belong to the next chunk. */
     const nextStart =
       extra === undefined ? Number.POSITIVE_INFINITY : Number((segnos[extra] ?? 0n) * BigInt(size));
-    const end = (through + 1n) * BigInt(size);
+    const end =
+      extra === undefined
+        ? (through + 1n) * BigInt(size)
+        : chunkEnd(through * BigInt(size), read(through * BigInt(size), LONG_PAGE_HEADER), size);
     const lines = await runWaldump(request, dir, start, end, extra === undefined, abort);
     debug(
       `restore find: segments ${first}..${extra ?? last}: waited ${runStart - waitStart} ms for them, read in ${Date.now() - runStart} ms`,
@@ -196,6 +199,39 @@ export async function scanArchivedWal(
     await rm(dir, { recursive: true, force: true });
   }
   return { segments: segnos.length, lines, stopped };
+}
+
+const XLOG_BLCKSZ = 8192;
+const LONG_PAGE_HEADER = 40;
+const SHORT_PAGE_HEADER = 24;
+const XLP_FIRST_IS_CONTRECORD = 0x0001;
+
+/**
+ * Where a chunk's pg_waldump run stops (--end) when the chunk ends at `segmentStart`, the
+ * start of a segment whose first page header is `header` (XLogLongPageHeaderData): the end
+ * of the page where the rest of the record that crosses into that segment ends
+ * (xlp_rem_len bytes, over page headers), so that pg_waldump reads that record whole and
+ * the segment hardly further.
+ * A header it cannot vouch for (another page address), or a record going on past the
+ * segment, gives the segment's end. Pure.
+ */
+export function chunkEnd(segmentStart: bigint, header: Buffer, segmentSize: number): bigint {
+  const whole = segmentStart + BigInt(segmentSize);
+  if (header.length < LONG_PAGE_HEADER || header.readBigUInt64LE(8) !== segmentStart) return whole;
+  const info = header.readUInt16LE(2);
+  let remaining = info & XLP_FIRST_IS_CONTRECORD ? header.readUInt32LE(16) : 0;
+  let pos = LONG_PAGE_HEADER;
+  while (remaining > 0) {
+    const take = Math.min(XLOG_BLCKSZ - (pos % XLOG_BLCKSZ), remaining);
+    remaining -= take;
+    pos += take;
+    if (remaining > 0) pos += SHORT_PAGE_HEADER;
+  }
+  // The end of that page: pg_waldump's reader, given part of a page, can take the unread
+  // rest for a record (seen: "invalid record length at ...: wanted 24, got 1"); given
+  // whole pages only, it stops cleanly at the first record that needs one more.
+  const end = Math.max(1, Math.ceil(pos / XLOG_BLCKSZ)) * XLOG_BLCKSZ;
+  return end >= segmentSize ? whole : segmentStart + BigInt(end);
 }
 
 /** The LSN of a pg_waldump line as a number (exact below 2^53 bytes of WAL), or -1. */
