@@ -112,6 +112,8 @@ export async function scanArchivedWal(
         await fetchSegment(request.segments[i] ?? "", join(dir, localName(segnos[i] ?? 0n)));
         settle[i]?.resolve();
       }
+      // Stopped: a chunk run still waiting for its segments must not wait for ever.
+      for (; i < segnos.length; i++) settle[i]?.reject(new Error("the scan stopped"));
     } catch (error) {
       for (; i < segnos.length; i++) settle[i]?.reject(error);
     }
