@@ -187,11 +187,17 @@ export async function findInArchive(deps: FindDeps, request: FindRequest): Promi
       timeline: plan.targetTimeline,
       pgWaldump: pgWaldumpPath(deps.pgBin, backup.pgVersionNum),
       rmgrs: ["Heap", "Transaction"],
+      // Every transaction's end; pg_class changes; heap DELETEs when they are counted.
+      needles: [
+        "rmgr: Transaction ",
+        ...pgClassNeedles,
+        ...(wantDeletes ? [" desc: DELETE "] : []),
+      ],
       tempRoot: deps.tempRoot,
     },
     (text, read) => {
-      // Most lines are heap changes of other tables, or commits of transactions that
-      // changed nothing followed here: passed over before being taken apart.
+      // Commits of transactions that changed nothing followed here are passed over before
+      // being taken apart (as are heap lines that only matched a needle elsewhere).
       if (text.startsWith("rmgr: Heap ")) {
         if (
           !(wantDeletes && text.includes("desc: DELETE ")) &&

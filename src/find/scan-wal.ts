@@ -1,15 +1,19 @@
 /**
  * Streams archived WAL through pg_waldump with bounded disk use. Segments are fetched
  * (`fetchSegment`: checked and decompressed by wal/fetch.ts, not fsynced, on a worker
- * thread: fetch-thread.ts) into a temporary
- * directory, and pg_waldump reads them in chunks of CHUNK segments while the next chunk is
- * being fetched: fetching and decompressing overlap with pg_waldump's reading. At most
- * 2 * CHUNK + 1 segments (144 MiB) are on disk at once.
+ * thread: fetch-thread.ts) into a temporary directory, and pg_waldump reads them in
+ * chunks of CHUNK segments. Up to RUNS chunks are read by pg_waldump at once (2 cores:
+ * pg_waldump's decoding is most of the work) while the next is fetched; the lines are
+ * handed on in WAL order. At most (RUNS + 1) * CHUNK + 1 segments (208 MiB) are on disk at
+ * once.
+ *
+ * Of pg_waldump's output only the lines that contain one of the request's needles are
+ * wanted (needle-lines.ts finds them without splitting the rest into lines).
  *
  * One pg_waldump per chunk (not --follow, which sleeps a whole second whenever it is ahead
- * of the fetcher). Chunk k reads its segments plus the first of chunk k+1 (--end at that
- * one's end), so that a record that starts in chunk k and continues into the next segment
- * is read whole; of its lines, those of records starting in that extra segment are
+ * of the fetcher). Chunk k reads its segments plus, of the first of chunk k+1, the part
+ * the record crossing into it takes (its first page header says how long: chunkEnd), so
+ * that that record is read whole; lines of records starting in that extra segment are
  * dropped, since chunk k+1 starts there (--start at a segment's start skips the
  * continuation of the record before, as PostgreSQL's reader does). A record longer than a
  * whole segment that crosses a chunk boundary would be missed.
@@ -24,10 +28,13 @@ import { mkdtemp, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { LocalIoError, PostgresError } from "../errors.js";
 import { formatLsn, parseSegmentFileName, segmentName, segmentNumber } from "../wal/names.js";
+import { NeedleLines } from "./needle-lines.js";
 import type { WalReader } from "./wal-record.js";
 
 /** Segments per pg_waldump run. */
 export const CHUNK = 4;
+/** pg_waldump runs at once. */
+export const RUNS = 2;
 
 export interface ScanRequest {
   /** Repository names of the segments to read, contiguous, in path order. */
@@ -40,20 +47,24 @@ export interface ScanRequest {
   pgWaldump: string;
   /** pg_waldump's resource managers (-r). */
   rmgrs: string[];
+  /** Only lines containing one of these are handed on. */
+  needles: string[];
   /** Parent of the temporary directory. */
   tempRoot: string;
 }
 
 export interface ScanOutcome {
   segments: number;
+  /** Lines handed on. */
   lines: number;
   /** `onLine` asked to stop before the end. */
   stopped: boolean;
 }
 
 /**
- * Calls `onLine` for each line pg_waldump prints, in WAL order, with a reader of raw WAL
- * bytes (for the segments of the current chunk). `onLine` returning "stop" ends the scan.
+ * Calls `onLine` for each line pg_waldump prints that contains a needle, in WAL order,
+ * with a reader of raw WAL bytes (for the segments of the current chunk). `onLine`
+ * returning "stop" ends the scan.
  */
 export async function scanArchivedWal(
   fetchSegment: (name: string, dest: string) => Promise<unknown>,
@@ -76,6 +87,7 @@ export async function scanArchivedWal(
   });
   const localName = (segno: bigint) => segmentName(request.timeline, segno, size);
 
+  const chunks = Math.ceil(segnos.length / CHUNK);
   // Fetching runs ahead of the reader: ready[i] settles once segment i is on disk.
   const settle: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   const ready = segnos.map(
@@ -85,20 +97,23 @@ export async function scanArchivedWal(
       }),
   );
   for (const r of ready) r.catch(() => undefined);
-  let readingChunk = 0;
+  /** The oldest chunk whose segments are still needed. */
+  let handingChunk = 0;
   let wake: (() => void) | undefined;
   let stop = false;
   const fetcher = (async () => {
     let i = 0;
     try {
       for (; i < segnos.length && !stop; i++) {
-        // At most the chunk being read, the next one, and the one after that's last.
-        while (!stop && i >= (readingChunk + 2) * CHUNK + 1)
+        // At most the chunks being read, the next one, and the one after that's first.
+        while (!stop && i >= (handingChunk + RUNS + 1) * CHUNK + 1)
           await new Promise<void>((resolve) => (wake = resolve));
         if (stop) break;
         await fetchSegment(request.segments[i] ?? "", join(dir, localName(segnos[i] ?? 0n)));
         settle[i]?.resolve();
       }
+      // Stopped: a chunk run still waiting for its segments must not wait for ever.
+      for (; i < segnos.length; i++) settle[i]?.reject(new Error("the scan stopped"));
     } catch (error) {
       for (; i < segnos.length; i++) settle[i]?.reject(error);
     }
@@ -123,45 +138,102 @@ export async function scanArchivedWal(
     await unlink(join(dir, localName(segno))).catch(() => undefined);
   };
 
+  /** Reads chunk k once its segments are on disk: the wanted lines of its records. */
+  const readChunk = async (k: number, abort: AbortSignal): Promise<string[]> => {
+    const first = k * CHUNK;
+    const last = Math.min(first + CHUNK, segnos.length) - 1;
+    const extra = last + 1 < segnos.length ? last + 1 : undefined;
+    const waitStart = Date.now();
+    for (let i = first; i <= (extra ?? last); i++) await ready[i];
+    const runStart = Date.now();
+    const firstSeg = segnos[first] ?? 0n;
+    const start = first === 0 ? request.startLsn : firstSeg * BigInt(size);
+    const through = segnos[extra ?? last] ?? 0n;
+    /** Lines of records from here on belong to the next chunk. */
+    const nextStart =
+      extra === undefined ? Number.POSITIVE_INFINITY : Number((segnos[extra] ?? 0n) * BigInt(size));
+    const end =
+      extra === undefined
+        ? (through + 1n) * BigInt(size)
+        : chunkEnd(through * BigInt(size), read(through * BigInt(size), LONG_PAGE_HEADER), size);
+    const lines = await runWaldump(request, dir, start, end, extra === undefined, abort);
+    debug(
+      `restore find: segments ${first}..${extra ?? last}: waited ${runStart - waitStart} ms for them, read in ${Date.now() - runStart} ms`,
+    );
+    return lines.filter((text) => lsnOf(text) < nextStart);
+  };
+
   let lines = 0;
   let stopped = false;
+  const abort = new AbortController();
+  const runs = new Map<number, Promise<string[]>>();
+  const launch = (k: number) => {
+    if (k >= chunks || runs.has(k)) return;
+    const run = readChunk(k, abort.signal);
+    run.catch(() => undefined);
+    runs.set(k, run);
+  };
   try {
-    for (let first = 0; first < segnos.length && !stopped; first += CHUNK) {
-      readingChunk = first / CHUNK;
+    for (let k = 0; k < chunks && !stopped; k++) {
+      handingChunk = k;
       wake?.();
-      const last = Math.min(first + CHUNK, segnos.length) - 1;
-      const extra = last + 1 < segnos.length ? last + 1 : undefined;
-      const waitStart = Date.now();
-      for (let i = first; i <= (extra ?? last); i++) await ready[i];
-      const runStart = Date.now();
-      const firstSeg = segnos[first] ?? 0n;
-      const start = first === 0 ? request.startLsn : firstSeg * BigInt(size);
-      const through = segnos[extra ?? last] ?? 0n;
-      /** Lines of records from here on belong to the next chunk. */
-      const nextStart =
-        extra === undefined
-          ? Number.POSITIVE_INFINITY
-          : Number((segnos[extra] ?? 0n) * BigInt(size));
-      const end = (through + 1n) * BigInt(size);
-      const run = await runWaldump(request, dir, start, end, extra === undefined, (text) => {
-        if (lsnOf(text) >= nextStart) return undefined;
+      for (let j = k; j < k + RUNS; j++) launch(j);
+      const chunkLines = (await runs.get(k)) ?? [];
+      runs.delete(k);
+      for (const text of chunkLines) {
         lines++;
-        return onLine(text, read);
-      });
-      stopped = run.stopped;
-      debug(
-        `restore find: segments ${first}..${extra ?? last}: waited ${runStart - waitStart} ms for them, read in ${Date.now() - runStart} ms`,
-      );
+        if (onLine(text, read) === "stop") {
+          stopped = true;
+          break;
+        }
+      }
+      const first = k * CHUNK;
+      const last = Math.min(first + CHUNK, segnos.length) - 1;
       for (let i = first; i <= last; i++) await forget(segnos[i] ?? 0n);
     }
   } finally {
     stop = true;
     wake?.();
+    abort.abort();
+    await Promise.allSettled(runs.values());
     await fetcher.catch(() => undefined);
     for (const fd of fds.values()) closeSync(fd);
     await rm(dir, { recursive: true, force: true });
   }
   return { segments: segnos.length, lines, stopped };
+}
+
+const XLOG_BLCKSZ = 8192;
+const LONG_PAGE_HEADER = 40;
+const SHORT_PAGE_HEADER = 24;
+const XLP_FIRST_IS_CONTRECORD = 0x0001;
+
+/**
+ * Where a chunk's pg_waldump run stops (--end) when the chunk ends at `segmentStart`, the
+ * start of a segment whose first page header is `header` (XLogLongPageHeaderData): the end
+ * of the page where the rest of the record that crosses into that segment ends
+ * (xlp_rem_len bytes, over page headers), so that pg_waldump reads that record whole and
+ * the segment hardly further.
+ * A header it cannot vouch for (another page address), or a record going on past the
+ * segment, gives the segment's end. Pure.
+ */
+export function chunkEnd(segmentStart: bigint, header: Buffer, segmentSize: number): bigint {
+  const whole = segmentStart + BigInt(segmentSize);
+  if (header.length < LONG_PAGE_HEADER || header.readBigUInt64LE(8) !== segmentStart) return whole;
+  const info = header.readUInt16LE(2);
+  let remaining = info & XLP_FIRST_IS_CONTRECORD ? header.readUInt32LE(16) : 0;
+  let pos = LONG_PAGE_HEADER;
+  while (remaining > 0) {
+    const take = Math.min(XLOG_BLCKSZ - (pos % XLOG_BLCKSZ), remaining);
+    remaining -= take;
+    pos += take;
+    if (remaining > 0) pos += SHORT_PAGE_HEADER;
+  }
+  // The end of that page: pg_waldump's reader, given part of a page, can take the unread
+  // rest for a record (seen: "invalid record length at ...: wanted 24, got 1"); given
+  // whole pages only, it stops cleanly at the first record that needs one more.
+  const end = Math.max(1, Math.ceil(pos / XLOG_BLCKSZ)) * XLOG_BLCKSZ;
+  return end >= segmentSize ? whole : segmentStart + BigInt(end);
 }
 
 /** The LSN of a pg_waldump line as a number (exact below 2^53 bytes of WAL), or -1. */
@@ -181,19 +253,10 @@ function hexDigit(c: number): number {
   return c <= 57 ? c - 48 : (c | 32) - 87;
 }
 
-/** Lines of a stream of ASCII text, without readline's per-line overhead. */
-async function* linesOf(stream: NodeJS.ReadableStream): AsyncGenerator<string[]> {
-  let rest = "";
-  for await (const chunk of stream) {
-    const text = rest + (chunk as Buffer).toString("latin1");
-    const lines = text.split("\n");
-    rest = lines.pop() ?? "";
-    yield lines;
-  }
-  if (rest !== "") yield [rest];
-}
-
-/** One pg_waldump run from `start` to `end`; ends early when `onLine` says "stop". */
+/**
+ * One pg_waldump run from `start` to `end`: the lines with a needle. Aborting kills it
+ * (its outcome is then not looked at).
+ */
 async function runWaldump(
   request: ScanRequest,
   dir: string,
@@ -201,8 +264,8 @@ async function runWaldump(
   end: bigint,
   /** The last chunk: WAL may end before `end` there. */
   atArchiveEnd: boolean,
-  onLine: (line: string) => "stop" | undefined,
-): Promise<{ stopped: boolean }> {
+  abort: AbortSignal,
+): Promise<string[]> {
   const child = spawn(
     request.pgWaldump,
     [
@@ -218,6 +281,8 @@ async function runWaldump(
     ],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TZ: "UTC" } },
   );
+  const kill = () => child.kill("SIGTERM");
+  abort.addEventListener("abort", kill, { once: true });
   let stderr = "";
   child.stderr.on("data", (d) => {
     if (stderr.length < 4000) stderr += d;
@@ -233,29 +298,28 @@ async function runWaldump(
     child.on("close", (code) => resolve(code));
   });
   exited.catch(() => undefined);
-  let stopped = false;
-  read: for await (const lines of linesOf(child.stdout)) {
-    for (const line of lines) {
-      if (onLine(line) === "stop") {
-        stopped = true;
-        break read;
-      }
+  const picker = new NeedleLines(request.needles);
+  const lines: string[] = [];
+  try {
+    for await (const piece of child.stdout) lines.push(...picker.push(piece as Buffer));
+    lines.push(...picker.end());
+    const code = await exited;
+    if (abort.aborted) return lines;
+    // pg_waldump ends by itself at --end (exit 0). At the end of the archive a segment may
+    // end in an unfinished record that continues in WAL not archived yet: "invalid record
+    // length ... got 0" or a missing next file is then its way of saying so, not damage.
+    if (code !== 0) {
+      const first = stderr.trim().split("\n")[0] ?? "";
+      const endOfWal =
+        atArchiveEnd &&
+        /invalid record length at|could not find file|contrecord is requested/.test(first);
+      if (!endOfWal)
+        throw new PostgresError(`pg_waldump failed (exit ${code})${first ? `: ${first}` : ""}`, {
+          hint: "the archived WAL could not be read; 'pgha verify' checks it",
+        });
     }
+    return lines;
+  } finally {
+    abort.removeEventListener("abort", kill);
   }
-  if (stopped && child.exitCode === null) child.kill("SIGTERM");
-  const code = await exited;
-  // pg_waldump ends by itself at --end (exit 0). At the end of the archive a segment may
-  // end in an unfinished record that continues in WAL not archived yet: "invalid record
-  // length ... got 0" or a missing next file is then its way of saying so, not damage.
-  if (!stopped && code !== 0) {
-    const first = stderr.trim().split("\n")[0] ?? "";
-    const endOfWal =
-      atArchiveEnd &&
-      /invalid record length at|could not find file|contrecord is requested/.test(first);
-    if (!endOfWal)
-      throw new PostgresError(`pg_waldump failed (exit ${code})${first ? `: ${first}` : ""}`, {
-        hint: "the archived WAL could not be read; 'pgha verify' checks it",
-      });
-  }
-  return { stopped };
 }
