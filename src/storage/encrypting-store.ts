@@ -34,6 +34,7 @@ import type { EncryptionMarker } from "../repository/encryption-marker.js";
 import { ENCRYPTION_MARKER_KEY, isIdentityKey, isPlainKey } from "../repository/keys.js";
 import { type EncryptionKeys, recipientsFingerprint } from "./encryption-keys.js";
 import type * as Store from "./object-store.js";
+import { PassThroughStore } from "./pass-through-store.js";
 import { REPOSITORY_ENCRYPTION_METADATA } from "./plain-guard.js";
 
 export const ENCRYPTION_METADATA = "pgha-encryption";
@@ -52,24 +53,19 @@ const X25519_STANZA = 98;
 /** Loaded when needed: a wal-push whose cache knows the marker never needs it. */
 const loadMarker = () => import("../repository/encryption-marker.js");
 
-export class EncryptingStore implements Store.ObjectStore {
-  readonly url: string;
+export class EncryptingStore extends PassThroughStore {
   private writeReady: Promise<string[]> | undefined;
   private knownMarked: boolean | undefined;
 
   constructor(
-    readonly inner: Store.ObjectStore,
+    inner: Store.ObjectStore,
     /** The same store with retries, for the wrapper's own requests (the marker). */
     private readonly control: Store.ObjectStore,
     private readonly keys: EncryptionKeys,
     private readonly log: Logger,
     private readonly now: () => Date = () => new Date(),
   ) {
-    this.url = inner.url;
-  }
-
-  get capabilities(): Store.StoreCapabilities {
-    return this.inner.capabilities;
+    super(inner);
   }
 
   async encryptionMarker(known?: boolean): Promise<boolean> {
@@ -212,33 +208,6 @@ export class EncryptingStore implements Store.ObjectStore {
       body.unpipe(encrypt);
       throw error;
     }
-  }
-
-  list(prefix: string, options?: Store.ListOptions): AsyncIterable<Store.ListEntry> {
-    return this.inner.list(prefix, options);
-  }
-
-  durable(key: string): Promise<void> {
-    return this.inner.durable(key);
-  }
-
-  delete(key: string): Promise<void> {
-    return this.inner.delete(key);
-  }
-
-  async listLeftovers(prefix: string, before: Date): Promise<Store.Leftover[]> {
-    return (await this.inner.listLeftovers?.(prefix, before)) ?? [];
-  }
-
-  async deleteLeftover(leftover: Store.Leftover): Promise<void> {
-    await this.inner.deleteLeftover?.(leftover);
-  }
-
-  async learnCapabilities(
-    probeKey: string,
-    known?: Partial<Store.StoreCapabilities>,
-  ): Promise<Partial<Store.StoreCapabilities>> {
-    return (await this.inner.learnCapabilities?.(probeKey, known)) ?? {};
   }
 
   /**

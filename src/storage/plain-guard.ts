@@ -20,24 +20,20 @@ import type { Readable } from "node:stream";
 import { RefusedError, UsageError } from "../errors.js";
 import { ENCRYPTION_MARKER_KEY, isIdentityKey, isPlainKey } from "../repository/keys.js";
 import type * as Store from "./object-store.js";
+import { PassThroughStore } from "./pass-through-store.js";
 
 /** On each identity.json of an encrypted repository (written by encrypting-store.ts). */
 export const REPOSITORY_ENCRYPTION_METADATA = "pgha-repository-encryption";
 
-export class PlainGuardStore implements Store.ObjectStore {
-  readonly url: string;
+export class PlainGuardStore extends PassThroughStore {
   private marked: Promise<boolean> | undefined;
 
   constructor(
-    readonly inner: Store.ObjectStore,
+    inner: Store.ObjectStore,
     /** The same store with retries, for the marker's HEAD. */
     private readonly control: Store.ObjectStore,
   ) {
-    this.url = inner.url;
-  }
-
-  get capabilities(): Store.StoreCapabilities {
-    return this.inner.capabilities;
+    super(inner);
   }
 
   encryptionMarker(known?: boolean): Promise<boolean> {
@@ -90,32 +86,5 @@ export class PlainGuardStore implements Store.ObjectStore {
       );
     }
     return this.inner.put(key, body, options);
-  }
-
-  list(prefix: string, options?: Store.ListOptions): AsyncIterable<Store.ListEntry> {
-    return this.inner.list(prefix, options);
-  }
-
-  durable(key: string): Promise<void> {
-    return this.inner.durable(key);
-  }
-
-  delete(key: string): Promise<void> {
-    return this.inner.delete(key);
-  }
-
-  async listLeftovers(prefix: string, before: Date): Promise<Store.Leftover[]> {
-    return (await this.inner.listLeftovers?.(prefix, before)) ?? [];
-  }
-
-  async deleteLeftover(leftover: Store.Leftover): Promise<void> {
-    await this.inner.deleteLeftover?.(leftover);
-  }
-
-  async learnCapabilities(
-    probeKey: string,
-    known?: Partial<Store.StoreCapabilities>,
-  ): Promise<Partial<Store.StoreCapabilities>> {
-    return (await this.inner.learnCapabilities?.(probeKey, known)) ?? {};
   }
 }
