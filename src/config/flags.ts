@@ -133,6 +133,16 @@ function ofBackupOrDumpSet(doc: (what: string) => string) {
   } as const;
 }
 
+/** --since / --until: an instant, in --target-time's grammar and words (relative times too). */
+function parseInstant(raw: string): number {
+  try {
+    const target = parseTargetTime(raw, { now: new Date(), relativeTimes: true });
+    return target.kind === "time" ? target.at : Number.NaN;
+  } catch (error) {
+    throw new ValueError((error as Error).message.replace(/^--target-time /, ""));
+  }
+}
+
 export const FLAGS = {
   fast: flag({
     kind: "switch",
@@ -484,15 +494,7 @@ export const FLAGS = {
     name: "since",
     placeholder: "<time>",
     doc: "read only backups and dump sets that ended, and WAL stored, at or after this time (ISO 8601 with a zone, or relative to now: -1d); WAL continuity is still checked over the whole window",
-    parse: (raw: string): number => {
-      try {
-        const target = parseTargetTime(raw, { now: new Date(), relativeTimes: true });
-        return target.kind === "time" ? target.at : Number.NaN;
-      } catch (error) {
-        // The same grammar and words as --target-time's.
-        throw new ValueError((error as Error).message.replace(/^--target-time /, ""));
-      }
-    },
+    parse: parseInstant,
     hint: "for example -7d, -12h or 2026-11-21T00:00:00Z",
     docs: {
       "restore find":
@@ -505,14 +507,7 @@ export const FLAGS = {
     name: "until",
     placeholder: "<time>",
     doc: "only transactions that committed at or before this time (ISO 8601 with a zone, or relative to now: -1h); reading stops there",
-    parse: (raw: string): number => {
-      try {
-        const target = parseTargetTime(raw, { now: new Date(), relativeTimes: true });
-        return target.kind === "time" ? target.at : Number.NaN;
-      } catch (error) {
-        throw new ValueError((error as Error).message.replace(/^--target-time /, ""));
-      }
-    },
+    parse: parseInstant,
     hint: "for example -1h or 2026-11-21T14:00:00Z",
     commands: ["restore find"],
   }),
