@@ -9,6 +9,7 @@ import { chown, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { nodeFlagsFor, SMALL_YOUNG_GENERATION_COMMANDS } from "../../src/cli/node-flags.js";
 import { CALL_ID_ENV, callId } from "../../src/wal/spool.js";
 import { PGHA_BIN } from "../helpers/pgha.js";
 
@@ -177,6 +178,22 @@ describe("bin/pgha's id", () => {
     expect(names, "npm run docs rewrites bin/pgha's env line from CALL_ID_ENV").toEqual([
       ...CALL_ID_ENV,
     ]);
+  });
+});
+
+describe("node's flags", () => {
+  it("the launcher and the scheduler's jobs give the same commands the small young generation", async () => {
+    const script = await readFile(PGHA_BIN, "utf8");
+    const line = /^\s*([a-z |]+)\) exec "\$node" --max-semi-space-size=4 /m.exec(script)?.[1];
+    expect(line, "bin/pgha's case line for --max-semi-space-size").toBeDefined();
+    expect((line ?? "").split("|").map((c) => c.trim())).toEqual([
+      ...SMALL_YOUNG_GENERATION_COMMANDS,
+    ]);
+    expect(nodeFlagsFor(["backup", "--config", "/etc/pgha.json", "--type", "incr"])).toEqual([
+      "--max-semi-space-size=4",
+    ]);
+    expect(nodeFlagsFor(["drill", "run"])).toEqual(["--max-semi-space-size=4"]);
+    expect(nodeFlagsFor(["prune", "--confirm"])).toEqual([]);
   });
 });
 

@@ -19,6 +19,7 @@ import type { ObjectStore } from "../../storage/object-store.js";
 import { openStore } from "../../storage/open-store.js";
 import { loadContext } from "../context.js";
 import { checkJobArgs, jobArgv } from "../job-args.js";
+import { nodeFlagsFor } from "../node-flags.js";
 import { reportNote } from "../report.js";
 import { renderTable } from "../table.js";
 
@@ -88,7 +89,9 @@ export async function scheduleRunCommand(opts: OptionsOf<"schedule run">): Promi
   };
   const scheduler = new Scheduler(jobs, {
     start(job) {
-      const args = [launcher, ...jobArgv(job, config.configFile)];
+      const argv = jobArgv(job, config.configFile);
+      // node's flags as the launcher would give them (this spawn skips the launcher).
+      const args = [...nodeFlagsFor(argv), launcher, ...argv];
       const child = spawn(process.execPath, args, {
         stdio: ["ignore", "inherit", "pipe"],
         env: childEnv,
