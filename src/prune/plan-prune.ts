@@ -13,7 +13,7 @@ import {
 import type { RetentionSettings } from "../config/load.js";
 import type { Logger } from "../log.js";
 import { chainOf } from "../repository/backup-chain.js";
-import { BACKUP_ID, listBackupIds, readBackupManifest } from "../repository/backup-manifest.js";
+import { BACKUP_ID, listBackupIds, readBackupSummary } from "../repository/backup-manifest.js";
 import { listDumpIds, readDumpManifest } from "../repository/dump-manifest.js";
 import { readIdentity } from "../repository/identity.js";
 import {
@@ -129,7 +129,7 @@ export async function gatherPruneFacts(
   const backups: BackupEntry[] = [];
   for (const id of await listBackupIds(store, cluster)) {
     try {
-      const m = await readBackupManifest(store, cluster, id);
+      const m = await readBackupSummary(store, cluster, id);
       const objects = objectsOf(backupObjects, backupsPrefix(cluster), id);
       const manifestKey = backupManifestKey(cluster, id);
       backups.push({

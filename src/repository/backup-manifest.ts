@@ -5,7 +5,8 @@
 import { IntegrityError, NotFoundInRepoError, RefusedError, UsageError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { getClusterJson, unknownClusterError } from "./clusters.js";
-import { putJson } from "./json-object.js";
+import { ArrayCutter } from "./json-cut.js";
+import { type JsonText, putJson } from "./json-object.js";
 import { backupManifestKey, backupsPrefix } from "./keys.js";
 
 export interface BackupFileEntry {
@@ -143,6 +144,30 @@ export async function readBackupManifest(
   cluster: string,
   id: string,
 ): Promise<BackupManifest> {
+  return readManifest(store, cluster, id);
+}
+
+/**
+ * A manifest without its file list (`files` is []), and how many files it lists: for the
+ * readers of every manifest (backup list, verify, the restore planner, prune), which need
+ * a backup's header, not 100,000 parsed file entries. Checked as whole as a full read.
+ */
+export async function readBackupSummary(
+  store: ObjectStore,
+  cluster: string,
+  id: string,
+): Promise<BackupManifest & { fileCount: number }> {
+  const cutter = new ArrayCutter("files");
+  const manifest = await readManifest(store, cluster, id, cutter);
+  return { ...manifest, fileCount: cutter.count ?? manifest.files.length, files: [] };
+}
+
+async function readManifest(
+  store: ObjectStore,
+  cluster: string,
+  id: string,
+  keep?: JsonText,
+): Promise<BackupManifest> {
   const key = backupManifestKey(cluster, id);
   const manifest = await getClusterJson<BackupManifest>(
     store,
@@ -153,6 +178,7 @@ export async function readBackupManifest(
         `no backup ${id} in cluster '${cluster}' of ${store.url}`,
         "'pgha backup list' shows the backups",
       ),
+    keep,
   );
   const shaped =
     typeof manifest === "object" &&

@@ -3,7 +3,6 @@
  * uncompressed with content metadata, so every read is checked against its sha256.
  */
 import { createHash } from "node:crypto";
-import { StringDecoder } from "node:string_decoder";
 import { AlreadyExistsError, IntegrityError, NotFoundError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { decodeContentMeta, encodeContentMeta } from "./object-meta.js";
@@ -92,11 +91,34 @@ function* jsonPieces(value: Record<string, unknown>): Generator<string> {
   yield `${text}\n}\n`;
 }
 
-/** Reads and verifies a JSON document; a missing key throws `missing()`. */
+/** What keeps a document's bytes as they arrive, and gives its text to parse. */
+export interface JsonText {
+  write(chunk: Buffer): void;
+  end(): string;
+}
+
+/** Every byte, decoded once at the end. */
+class WholeText implements JsonText {
+  private readonly chunks: Buffer[] = [];
+  write(chunk: Buffer) {
+    this.chunks.push(chunk);
+  }
+  end() {
+    const text = Buffer.concat(this.chunks).toString("utf8");
+    this.chunks.length = 0;
+    return text;
+  }
+}
+
+/**
+ * Reads and verifies a JSON document; a missing key throws `missing()`. `keep` may keep
+ * less than the whole text for parsing (json-cut.ts): the checksum covers every byte.
+ */
 export async function getJson<T>(
   store: ObjectStore,
   key: string,
   missing: () => Error,
+  keep: JsonText = new WholeText(),
 ): Promise<T> {
   let got: Awaited<ReturnType<ObjectStore["get"]>>;
   try {
@@ -105,16 +127,14 @@ export async function getJson<T>(
     if (error instanceof NotFoundError) throw missing();
     throw error;
   }
-  // Hashed and decoded as it arrives, never copied into one buffer: a 20 MB manifest
-  // then costs its text and its objects, not also its bytes twice.
+  // Hashed as it arrives and decoded once: a 30 MB manifest then costs its bytes, one flat
+  // string and its objects (a string built chunk by chunk is a tree JSON.parse must copy).
   const hash = createHash("sha256");
-  const decoder = new StringDecoder("utf8");
-  let text = "";
   for await (const chunk of got.body) {
     hash.update(chunk as Uint8Array);
-    text += decoder.write(chunk as Buffer);
+    keep.write(chunk as Buffer);
   }
-  text += decoder.end();
+  const text = keep.end();
   if (hash.digest("hex") !== decodeContentMeta(key, got.info.metadata).sha256) {
     throw new IntegrityError(`${store.url}/${key} is corrupt (checksum mismatch)`);
   }

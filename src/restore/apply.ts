@@ -48,7 +48,7 @@ export async function planFromRepository(
 
 /**
  * The chosen backup and its chain read again whole: the facts keep manifests without
- * their files (facts.ts, withoutFiles). Each must still be the backup that was planned.
+ * their files (facts.ts, readBackupSummary). Each must still be the backup that was planned.
  */
 async function hydratePlan(store: ObjectStore, plan: RestorePlan): Promise<RestorePlan> {
   const read = async (planned: BackupManifest) => {

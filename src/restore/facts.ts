@@ -7,7 +7,7 @@ import type { Logger } from "../log.js";
 import {
   type BackupManifest,
   listBackupIds,
-  readBackupManifest,
+  readBackupSummary,
 } from "../repository/backup-manifest.js";
 import { walNameOfKey, walPrefix } from "../repository/keys.js";
 import { decodeContentMeta, decodePushedAt } from "../repository/object-meta.js";
@@ -58,7 +58,9 @@ export async function gatherRestoreFacts(
   const backups: BackupManifest[] = [];
   for (const id of await listBackupIds(store, cluster)) {
     try {
-      backups.push(withoutFiles(await readBackupManifest(store, cluster, id)));
+      // Without its list of files (readBackupSummary): the backups the plan chose are read
+      // again whole (apply.ts, hydratePlan) before anything uses their files.
+      backups.push(await readBackupSummary(store, cluster, id));
     } catch (error) {
       // The wrong identity or no encryption settings: every backup would be left out.
       if (concernsSettings(error)) throw error;
@@ -66,16 +68,6 @@ export async function gatherRestoreFacts(
     }
   }
   return gatherArchiveFacts(store, cluster, backups);
-}
-
-/**
- * A manifest as a plan needs it: everything but its list of files (kept empty). With
- * 100,000 files a manifest is 30 MB in memory, and a repository holds many backups: a
- * plan reads them one at a time and keeps only this, and the backups the plan chose are
- * read again whole (apply.ts, hydratePlan) before anything uses their files.
- */
-export function withoutFiles(manifest: BackupManifest): BackupManifest {
-  return { ...manifest, files: [] };
 }
 
 /**

@@ -25,6 +25,7 @@ import {
   type BackupManifest,
   listBackupIds,
   readBackupManifest,
+  readBackupSummary,
 } from "../repository/backup-manifest.js";
 import { unknownClusterError } from "../repository/clusters.js";
 import { type DumpManifest, listDumpIds, readDumpManifest } from "../repository/dump-manifest.js";
@@ -112,10 +113,12 @@ export async function verifyRepository(
   // A named backup that is not there is "not found", before anything is read.
   if (request.backupId !== undefined && !ids.includes(request.backupId))
     await readBackupManifest(store, cluster, request.backupId);
+  // Without their file lists (verify checks objects, not files): one manifest of 100,000
+  // files at a time in memory, not all of them.
   const backups: BackupManifest[] = [];
   for (const id of ids) {
     try {
-      backups.push(await readBackupManifest(store, cluster, id));
+      backups.push(await readBackupSummary(store, cluster, id));
     } catch (error) {
       if (!isDamagedManifest(error)) throw error;
       findings.push(manifestFinding(backupManifestKey(cluster, id), error, { backup: id }));

@@ -6,7 +6,7 @@ import { PgServer } from "../../pg/server.js";
 import {
   type BackupManifest,
   listBackupIds,
-  readBackupManifest,
+  readBackupSummary,
   resolveBackup,
 } from "../../repository/backup-manifest.js";
 import { backupPinKey, backupVerifyKey } from "../../repository/keys.js";
@@ -87,10 +87,18 @@ async function annotateBackups(
 }
 
 /**
+ * A manifest as `backup list` keeps it: without its file list, only how many files it
+ * has, so that listing many backups of 100,000 files holds one file list at a time.
+ */
+type ListedBackup = BackupManifest & { fileCount?: number };
+
+const fileCount = (m: ListedBackup) => m.fileCount ?? m.files.length;
+
+/**
  * The summary `backup list --json` prints per backup: a stable shape for scripts. The list
  * adds restorable, gaps (missing WAL segments between its start and end) and lastVerified.
  */
-export function summarize(m: BackupManifest, extra?: BackupListExtra) {
+export function summarize(m: ListedBackup, extra?: BackupListExtra) {
   return {
     id: m.id,
     cluster: m.cluster,
@@ -112,7 +120,7 @@ export function summarize(m: BackupManifest, extra?: BackupListExtra) {
     fromStandby: m.fromStandby,
     rawBytes: m.rawBytes,
     storedBytes: m.storedBytes,
-    files: m.files.length,
+    files: fileCount(m),
     tablespaces: m.tablespaces,
     ...(extra === undefined
       ? {}
@@ -147,13 +155,13 @@ function verifiedCell(extra: BackupListExtra | undefined): string {
   return `${record.time.replace(/\.\d+Z$/, "Z")} ${record.ok ? "ok" : "FAILED"}${sampled}`;
 }
 
-const BACKUPS: Catalog<BackupManifest, BackupListExtra> = {
+const BACKUPS: Catalog<ListedBackup, BackupListExtra> = {
   noun: "backup",
   plural: "backups",
   listIds: listBackupIds,
   // `pinned` as `backup pin|unpin` left it (repository/pin.ts).
   read: async (store, cluster, id) =>
-    withPin(store, backupPinKey(cluster, id), await readBackupManifest(store, cluster, id)),
+    withPin(store, backupPinKey(cluster, id), await readBackupSummary(store, cluster, id)),
   resolve: async (store, cluster, ref) => {
     const m = await resolveBackup(store, cluster, ref);
     return withPin(store, backupPinKey(cluster, m.id), m);
@@ -202,7 +210,7 @@ const BACKUPS: Catalog<BackupManifest, BackupListExtra> = {
     ["wal needed", `${m.startWal} .. ${m.stopWal}`],
     [
       "size",
-      `${formatBytes(m.rawBytes)} in ${m.files.length} files, stored as ${formatBytes(m.storedBytes)} (${m.compression})`,
+      `${formatBytes(m.rawBytes)} in ${fileCount(m)} files, stored as ${formatBytes(m.storedBytes)} (${m.compression})`,
     ],
     [
       "tablespaces",
