@@ -36,7 +36,13 @@
 import { DateTime, type Duration } from "luxon";
 import { parseRetentionDuration } from "./duration.js";
 import { RetentionPolicyError } from "./errors.js";
-import { findWindowBase, isShortened, restorableFrom, windowStart } from "./window-base.js";
+import {
+  findWindowBase,
+  isShortened,
+  restorableFrom,
+  windowStart,
+  withWholeChains,
+} from "./window-base.js";
 
 export interface RetentionItem {
   id: string;
@@ -207,10 +213,13 @@ export function planRetention(
   let start: DateTime | undefined;
   if (window !== undefined) {
     start = windowStart(window.duration, now, zone);
-    base = findWindowBase(items, endOf, start);
+    // Only an item whose whole chain is there restores: an incremental whose full is gone
+    // is no base (restore reports its broken chain), and keeping it keeps nothing usable.
+    const restorable = withWholeChains(items);
+    base = findWindowBase(restorable, endOf, start);
     // Younger than the window: no backup reaches its oldest second, so the one that ended
     // first is the oldest restorable point and deleting it would shorten the window further.
-    const anchor = base ?? firstEnded(items, endOf);
+    const anchor = base ?? firstEnded(restorable, endOf);
     const at = sorted.findIndex(({ item }) => item === anchor);
     if (at !== -1 && window.allowShorter !== true) {
       reasons[at]?.push(
@@ -238,11 +247,7 @@ export function planRetention(
   };
   if (window !== undefined && start !== undefined) {
     const keep = new Set(plan.keep);
-    const from = restorableFrom(
-      items.filter((i) => keep.has(i.id)),
-      endOf,
-      start,
-    );
+    const from = restorableFrom(withWholeChains(items.filter((i) => keep.has(i.id))), endOf, start);
     plan.window = {
       duration: window.duration,
       start: start.toUTC().toISO() ?? "",

@@ -22,7 +22,7 @@ import {
   segmentNumber,
 } from "../src/wal/names.js";
 import { RetentionPolicyError } from "./errors.js";
-import { findWindowBase, windowStart } from "./window-base.js";
+import { findWindowBase, windowStart, withWholeChains } from "./window-base.js";
 
 export interface BackupSpan {
   id: string;
@@ -30,6 +30,8 @@ export interface BackupSpan {
   startWal: string;
   stopWal: string;
   stopTime: string;
+  /** An incremental's chain: it can anchor the window only with all of it kept. */
+  chain?: readonly string[] | undefined;
 }
 
 export interface SegmentRange {
@@ -90,7 +92,7 @@ export function planWalHorizon(input: WalHorizonInput): WalHorizon {
     return pa.segno < pb.segno ? -1 : pa.segno > pb.segno ? 1 : a.timeline - b.timeline;
   });
   // The same base retention keeps (window-base.ts), so the two always agree.
-  const anchor = findWindowBase(byStart, (b) => b.stopTime, start) ?? byStart[0];
+  const anchor = findWindowBase(withWholeChains(byStart), (b) => b.stopTime, start) ?? byStart[0];
   if (!anchor) return { anchor: null, ranges: [], keepHistoryFrom: null, keepAll: true };
   const anchorStart = position(anchor.startWal, size);
 

@@ -66,3 +66,14 @@ export function restorableFrom<T extends { id: string }>(
 export function isShortened(from: string | undefined, start: DateTime): boolean {
   return from === undefined || endTime(from, start) > start;
 }
+
+/**
+ * The items whose chain (every backup an incremental needs to restore) is among `items`:
+ * only those can be the window's base. Retention and the WAL horizon filter alike.
+ */
+export function withWholeChains<T extends { id: string; chain?: readonly string[] | undefined }>(
+  items: readonly T[],
+): T[] {
+  const ids = new Set(items.map((i) => i.id));
+  return items.filter((i) => (i.chain ?? []).every((id) => ids.has(id)));
+}

@@ -95,6 +95,19 @@ describe("retention with chains of incremental backups", () => {
     expect(reasonsOf(plan).b02).toEqual(["needed by b08 (incr) and 5 more"]);
   });
 
+  it("an incremental whose chain is broken is never the window's base: the newest whole one before it is", () => {
+    const items = weeklyChains(2, 9)
+      .map((i) => ({ ...i, end: i.time.replace("01:00", "01:30") }))
+      .filter((i) => i.id !== "b04"); // b05..b08 need b04, which is gone
+    const plan = planRetention(items, { last: 1, zone: "UTC" }, "2026-11-10T12:00:00Z", {
+      duration: "2d",
+    });
+    // b08 ended before the window's start but cannot restore; b03 (full b02 + b03) can.
+    expect(plan.window).toMatchObject({ base: "b03", baseKept: true, shortened: false });
+    expect(reasonsOf(plan).b03).toEqual(["base of the point-in-time window"]);
+    expect(plan.window?.restorableFrom).toBe("2026-11-03T01:30:00Z");
+  });
+
   it("a chain id that is not among the items is ignored (that backup is gone already)", () => {
     const items: RetentionItem[] = [
       { id: "i2", time: "2026-11-03T00:00:00Z", type: "incr", chain: ["gone", "i1"] },

@@ -63,6 +63,14 @@ describe("planWalHorizon", () => {
     expect(isWalKept(`${seg(1, 0x12)}.partial`, horizon, MiB16)).toBe(false);
   });
 
+  it("never anchors at an incremental whose chain is not kept: the WAL from the whole one before stays", () => {
+    // B is an incremental of a full "F" that is gone: A is the window's base, as retention says.
+    const horizon = horizonOf([A, { ...B, chain: ["F"] }, C], "2d");
+    expect(horizon.anchor).toBe("A");
+    expect(isWalKept(seg(1, 0x30), horizon, MiB16)).toBe(true);
+    expect(horizonOf([A, { ...B, chain: ["A"] }, C], "2d").anchor).toBe("B");
+  });
+
   it("anchors at the oldest kept backup when none is older than the window", () => {
     const horizon = horizonOf([B, C], "30d");
     expect(horizon.anchor).toBe("B");
