@@ -16,6 +16,7 @@ import { planTablespaceTargets } from "../backup/tablespace-targets.js";
 import { formatBytes, formatDuration } from "../human-units.js";
 import type { Logger } from "../log.js";
 import { stopSpoolProcesses } from "../wal/spool.js";
+import { refuseForeignTarget } from "./delta-target.js";
 import type { RestorePlan } from "./plan.js";
 
 export async function planDeltaRestore(
@@ -28,6 +29,7 @@ export async function planDeltaRestore(
   const started = performance.now();
   const root = resolve(pgdata);
   await refuseRunningServer(root);
+  await refuseForeignTarget(root, plan.backup);
   await refuseUnarchivedWal(root);
   // pgha's own helpers of that server (prefetcher, archiver) must not write into what is
   // rewritten: stopped, as a drill stops those of its copy (the spool is no only copy).

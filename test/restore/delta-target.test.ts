@@ -1,0 +1,60 @@
+/** restore --delta's check of its target (src/restore/delta-target.ts). */
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ClusterMismatchError, RefusedError } from "../../src/errors.js";
+import { refuseForeignTarget, systemIdentifierOf } from "../../src/restore/delta-target.js";
+
+const BACKUP = { cluster: "main", systemIdentifier: "7714480266467715622" };
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "pgha-delta-target-"));
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+/** A pg_control whose first 8 bytes hold `id` (the rest is not read). */
+function pgControl(id: string): Buffer {
+  const bytes = Buffer.alloc(8192);
+  bytes.writeBigUInt64LE(BigInt(id), 0);
+  return bytes;
+}
+
+async function dataDir(id?: string) {
+  await writeFile(join(dir, "PG_VERSION"), "15\n");
+  await mkdir(join(dir, "global"));
+  if (id !== undefined) await writeFile(join(dir, "global", "pg_control"), pgControl(id));
+}
+
+describe("refuseForeignTarget", () => {
+  it("reads the system identifier pg_controldata prints", () => {
+    expect(systemIdentifierOf(pgControl(BACKUP.systemIdentifier))).toBe(BACKUP.systemIdentifier);
+    expect(systemIdentifierOf(Buffer.alloc(4))).toBeUndefined();
+  });
+
+  it("accepts an empty or missing directory, and a data directory of the backup's cluster", async () => {
+    await expect(refuseForeignTarget(dir, BACKUP)).resolves.toBeUndefined();
+    await expect(refuseForeignTarget(join(dir, "none"), BACKUP)).resolves.toBeUndefined();
+    await dataDir(BACKUP.systemIdentifier);
+    await expect(refuseForeignTarget(dir, BACKUP)).resolves.toBeUndefined();
+  });
+
+  it("accepts a data directory without pg_control (what a failed delta restore leaves)", async () => {
+    await dataDir();
+    await expect(refuseForeignTarget(dir, BACKUP)).resolves.toBeUndefined();
+  });
+
+  it("refuses a directory that is not a data directory, whose files --delta would delete", async () => {
+    await writeFile(join(dir, "notes.txt"), "mine");
+    const refused = refuseForeignTarget(dir, BACKUP);
+    await expect(refused).rejects.toBeInstanceOf(RefusedError);
+    await expect(refused).rejects.toThrow(/no PG_VERSION/);
+  });
+
+  it("refuses another cluster's data directory", async () => {
+    await dataDir("6000000000000000001");
+    const refused = refuseForeignTarget(dir, BACKUP);
+    await expect(refused).rejects.toBeInstanceOf(ClusterMismatchError);
+    await expect(refused).rejects.toThrow(/system identifier 6000000000000000001/);
+  });
+});
