@@ -10,12 +10,15 @@ import type { CompressionAlgorithm } from "../compress/compression.js";
 import { NotFoundError, PghaError, StorageError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
 
+/** Raw bytes kept from the start of a decompressed object (a WAL segment's long page header). */
+export const HEAD_BYTES = 64;
+
 export interface Digest {
   metadata: Record<string, string>;
   storedSize: number;
   storedSha256: string;
-  /** Present when the object was decompressed. */
-  raw?: { size: number; sha256: string };
+  /** Present when the object was decompressed; `head`: its first bytes (up to HEAD_BYTES). */
+  raw?: { size: number; sha256: string; head: Buffer };
 }
 
 /**
@@ -52,9 +55,12 @@ export async function readDigest(
   });
   const raw = createHash("sha256");
   let rawSize = 0;
+  let head = Buffer.alloc(0);
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       raw.update(chunk);
+      if (head.length < HEAD_BYTES)
+        head = Buffer.concat([head, chunk.subarray(0, HEAD_BYTES - head.length)]);
       rawSize += chunk.length;
       callback();
     },
@@ -88,6 +94,6 @@ export async function readDigest(
     metadata: info.metadata,
     storedSize,
     storedSha256: stored.digest("hex"),
-    ...(compression === undefined ? {} : { raw: { size: rawSize, sha256: raw.digest("hex") } }),
+    ...(compression === undefined ? {} : { raw: { size: rawSize, sha256: raw.digest("hex"), head } }),
   };
 }

@@ -19,7 +19,13 @@
  * (verify-record.ts) for `backup list`. Nothing else is written.
  */
 import { runEach } from "../backup/job-pool.js";
-import { concernsSettings, type ExitCodeName, IntegrityError, StorageError } from "../errors.js";
+import {
+  concernsSettings,
+  type ExitCodeName,
+  IntegrityError,
+  RefusedError,
+  StorageError,
+} from "../errors.js";
 import type { Logger } from "../log.js";
 import {
   type BackupManifest,
@@ -44,6 +50,7 @@ import { type VerifyRecord, writeVerifyRecord } from "../repository/verify-recor
 import { gatherArchiveFacts } from "../restore/facts.js";
 import { type ObjectStore, sizeFits } from "../storage/object-store.js";
 import { parseWalFileName } from "../wal/names.js";
+import { checkSegmentHeader } from "../wal/page-header.js";
 import { type Finding, verifyExit } from "./findings.js";
 import { readDigest } from "./read-digest.js";
 import { pickSample, type Sample } from "./sample.js";
@@ -357,6 +364,19 @@ async function checkObjects<T extends Listed>(
 }
 
 /** WAL objects: decompressed and hashed against their metadata; appends to `findings`. */
+/** Why a segment's (or .partial's) raw head does not belong to its name; undefined if it does. */
+function otherSegment(name: string, raw: { head: Buffer; size: number } | undefined) {
+  const file = parseWalFileName(name);
+  if (!raw || (file?.kind !== "segment" && file?.kind !== "partial")) return undefined;
+  try {
+    checkSegmentHeader(file, raw.head, raw.size);
+    return undefined;
+  } catch (error) {
+    if (error instanceof RefusedError) return error.message;
+    throw error;
+  }
+}
+
 async function checkWal(
   deps: VerifyDeps,
   request: VerifyRequest,
@@ -418,6 +438,11 @@ async function checkWal(
         found.push(
           corrupt(`its content's sha256 is ${expected?.sha256}, its name says ${object.sha256}`),
         );
+      } else {
+        // Sound bytes can still be another segment's, moved here whole with their metadata:
+        // the long page header names the segment (wal-fetch refuses it the same way).
+        const other = otherSegment(object.name, digest.raw);
+        if (other) found.push(corrupt(`it holds another WAL file than its name says: ${other}`));
       }
     } catch (error) {
       if (!(error instanceof IntegrityError)) throw error;

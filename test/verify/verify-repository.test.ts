@@ -30,6 +30,7 @@ import { parseSample } from "../../src/verify/sample.js";
 import { type VerifyRequest, verifyRepository } from "../../src/verify/verify-repository.js";
 import { parseWalFileName } from "../../src/wal/names.js";
 import { makeBackupManifest } from "../helpers/builders.js";
+import { makeSegment } from "../helpers/segments.js";
 
 const CLUSTER = "main";
 const sha = (data: Buffer) => createHash("sha256").update(data).digest("hex");
@@ -41,7 +42,11 @@ const lsnOf = (n: number, offset = 0x28) =>
 async function putWal(store: MemoryStore, name: string, zstd = false): Promise<string> {
   const file = parseWalFileName(name);
   if (!file) throw new Error(name);
-  const raw = Buffer.from(`wal ${name} `.repeat(50));
+  // A segment as PostgreSQL lays it out (1 MiB): its long page header names it.
+  const raw =
+    file.kind === "segment"
+      ? makeSegment(file.timeline, file.log, file.seg)
+      : Buffer.from(`wal ${name} `.repeat(50));
   const body = zstd ? await compressBuffer({ algorithm: "zstd", level: 3 }, raw) : raw;
   const key = walKey(CLUSTER, file);
   await store.put(key, body, {
@@ -312,6 +317,29 @@ describe("verify", () => {
     expect(report.findings[2]?.message).toMatch(/does not decompress/);
     expect(report.findings[0]?.dumpSet).toBe("20261121T110000Z");
     expect(report.dumpSets[0]?.ok).toBe(false);
+  });
+
+  it("names a sound segment moved whole (object and metadata) to another segment's name", async () => {
+    // Segments 4 and 5 swapped: each checks against its own metadata, but its page header
+    // names the other segment (wal-fetch refuses it; verify must say so before a restore).
+    const four = walKeys.get(seg(4)) ?? "";
+    const five = walKeys.get(seg(5)) ?? "";
+    const [a, b] = [await store.get(four), await store.get(five)];
+    const bytes = async (got: typeof a) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of got.body) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    };
+    const [bodyA, bodyB] = [await bytes(a), await bytes(b)];
+    await store.put(four, bodyB, { metadata: b.info.metadata });
+    await store.put(five, bodyA, { metadata: a.info.metadata });
+    const report = await verify(store);
+    expect(report.exit).toBe("integrity");
+    expect(report.findings.map((f) => [f.kind, f.object])).toEqual([
+      ["checksum", seg(4)],
+      ["checksum", seg(5)],
+    ]);
+    expect(report.findings[0]?.message).toMatch(/holds another WAL file than its name says/);
   });
 
   it("--sample hashes only some objects of each kind but checks every one for presence and size", async () => {
