@@ -94,6 +94,8 @@ export async function readDigest(
     metadata: info.metadata,
     storedSize,
     storedSha256: stored.digest("hex"),
-    ...(compression === undefined ? {} : { raw: { size: rawSize, sha256: raw.digest("hex"), head } }),
+    ...(compression === undefined
+      ? {}
+      : { raw: { size: rawSize, sha256: raw.digest("hex"), head } }),
   };
 }
