@@ -281,7 +281,7 @@ export const OPTIONS = {
     placeholder: "<conninfo>",
     group: "postgres",
     description:
-      "the server's connection string: a URI (postgresql://user@host:5432/db?sslmode=require) or libpq keyword=value pairs (host=/var/run/postgresql port=5432 dbname=app); the libpq variables PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD apply too",
+      "the server's connection string: a URI (postgresql://user@host:5432/db?sslmode=require) or libpq keyword=value pairs (host=/var/run/postgresql port=5432 dbname=app); the libpq variables PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD apply too; a connection attempt gives up after connect_timeout (the string's, else PGCONNECT_TIMEOUT; 0: never), else 30 s",
     default: { text: "libpq environment" },
     parse: parseText,
   }),

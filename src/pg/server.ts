@@ -34,12 +34,31 @@ export interface BackupStop {
   tablespaceMap: string | null;
 }
 
+/** Without a connect_timeout anywhere (libpq's own default waits for ever). */
+const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+
+/** libpq's connect_timeout, in ms: the conninfo's, else PGCONNECT_TIMEOUT; 0 = no limit. */
+export function connectTimeoutOf(
+  fromConninfo: unknown,
+  env: NodeJS.ProcessEnv = process.env,
+): number {
+  for (const value of [fromConninfo, env.PGCONNECT_TIMEOUT]) {
+    if (value === undefined || value === null || value === "") continue;
+    const seconds = Number(value);
+    // libpq: values below 2 s count as 2 s; 0 (or negative) is no limit.
+    if (Number.isFinite(seconds)) return seconds <= 0 ? 0 : Math.max(2, Math.trunc(seconds)) * 1000;
+  }
+  return DEFAULT_CONNECT_TIMEOUT_MS;
+}
+
 export class PgServer {
   private constructor(private readonly client: pg.Client) {}
 
   /**
    * database overrides the one the settings name (e.g. "postgres" for CREATE DATABASE);
-   * connectTimeoutMs bounds the connection attempt (none by default).
+   * connectTimeoutMs bounds the connection attempt; by default libpq's connect_timeout
+   * (the conninfo's, else PGCONNECT_TIMEOUT; seconds, 0 waits for ever), else 30 s: a
+   * server or firewall that never answers must not hang a cron job or `pgha check`.
    */
   static async connect(
     connectionString: string | undefined,
@@ -55,7 +74,9 @@ export class PgServer {
         keepAlive: true,
         ...(parsed as pg.ClientConfig),
         ...(database ? { database } : {}),
-        ...(options.connectTimeoutMs ? { connectionTimeoutMillis: options.connectTimeoutMs } : {}),
+        connectionTimeoutMillis:
+          options.connectTimeoutMs ??
+          connectTimeoutOf((parsed as { connect_timeout?: unknown }).connect_timeout),
       });
     } catch (error) {
       if (error instanceof UsageError) throw error;
