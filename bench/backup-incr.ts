@@ -51,6 +51,8 @@ const TARGETS = {
 
 interface Timed {
   wallMs: number;
+  /** User + system CPU time of the process (its job threads included). */
+  cpuMs: number;
   peakRssMb: number;
 }
 
@@ -143,6 +145,7 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
       id,
       type: m.type ?? "full",
       wallMs: run.wallMs,
+      cpuMs: run.cpuMs,
       peakRssMb: run.maxRssKb / 1024,
       rawBytes: sizes.rawBytes,
       storedBytes: sizes.storedBytes,
@@ -176,7 +179,7 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
     );
     if (dir === undefined) await rm(target, { recursive: true, force: true });
     log(`restore ${delta ? "--delta " : ""}${id}: ${(run.wallMs / 1000).toFixed(1)} s`);
-    return { wallMs: run.wallMs, peakRssMb: run.maxRssKb / 1024 };
+    return { wallMs: run.wallMs, cpuMs: run.cpuMs, peakRssMb: run.maxRssKb / 1024 };
   };
 
   const full = await backup("full");
@@ -235,6 +238,7 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
   const row = (name: string, r: Timed & Partial<BackupRun>) => [
     name,
     fixed(r.wallMs / 1000, 1),
+    fixed(r.cpuMs / 1000, 1),
     r.storedBytes === undefined ? "" : fixed(r.storedBytes / MB, 1),
     r.blocksStored === undefined || r.blocksStored === null
       ? ""
@@ -244,7 +248,7 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
   const text =
     `\nIncremental: pgbench scale ${SCALE} (${(databaseBytes / MB).toFixed(0)} MB of databases), ${UPDATE_PCT}% of pgbench_accounts' rows updated at random between backups\n\n` +
     renderTable(
-      ["run", "s", "stored MB", "blocks stored", "peak RSS MB"],
+      ["run", "s", "CPU s", "stored MB", "blocks stored", "peak RSS MB"],
       [
         row("backup --type full", full),
         row(`backup --type incr (${ORDINALS[0]})`, incr1),
@@ -258,7 +262,7 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
     ) +
     `\n${verdict(pass.incrStored)}  incremental stored / full stored = ${ratios.incrStored.toFixed(3)} (target <= ${TARGETS.incrStoredRatio})` +
     (blockShare === null ? "" : `; it stored ${(blockShare * 100).toFixed(1)}% of the blocks`) +
-    `\n${verdict(pass.incrTime)}  incremental time / full time = ${ratios.incrTime.toFixed(2)} (target <= ${TARGETS.incrTimeRatio})` +
+    `\n${verdict(pass.incrTime)}  incremental time / full time = ${ratios.incrTime.toFixed(2)} (target <= ${TARGETS.incrTimeRatio}; CPU time ${(incr1.cpuMs / full.cpuMs).toFixed(2)})` +
     `\n${verdict(pass.deltaRestore)}  restore --delta (one incremental old) / restore into an empty directory = ${ratios.deltaRestore.toFixed(2)} (target <= ${TARGETS.deltaRestoreRatio})` +
     `\n${verdict(pass.chainRestore)}  restore of full + ${INCREMENTS} incrementals / restore of a full of the same data = ${ratios.chainRestore.toFixed(2)} (target <= ${TARGETS.chainRestoreRatio})\n`;
   return { report, text };
