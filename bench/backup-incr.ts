@@ -33,6 +33,7 @@ import { PgCluster, serverOwnedTempDir } from "../test/helpers/pg-cluster.js";
 import { REPO_ROOT } from "../test/helpers/pgha.js";
 import { archiveCommand, archiverIdle, backupSizes, sqlString } from "./bench-cluster.js";
 import { fixed, log, measured, onCleanup, pghaEnv, renderTable, syncAll } from "./common.js";
+import { type PeerBackupRun, setUpPgBackRestIncremental } from "./peer-incr.js";
 
 const SCALE = Number(process.env.BENCH_INCR_SCALE ?? 70);
 const UPDATE_PCT = Number(process.env.BENCH_INCR_UPDATE_PCT ?? 1);
@@ -51,6 +52,8 @@ const TARGETS = {
 
 interface Timed {
   wallMs: number;
+  /** User + system CPU time of the process (its job threads included). */
+  cpuMs: number;
   peakRssMb: number;
 }
 
@@ -119,8 +122,22 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
     await cluster.sql("SELECT sum(pg_database_size(oid)) FROM pg_database"),
   );
   const env = { ...repoEnv, ...cluster.connEnv() };
-  const store = await openStore(resolveConfig({ flags: {}, env, file: undefined }), memoryLogger());
+  const config = resolveConfig({ flags: {}, env, file: undefined });
+  const store = await openStore(config, memoryLogger());
   const rows = SCALE * 100_000;
+  // The peer, with as many processes as pgha has jobs (peer-incr.ts).
+  const peer = await setUpPgBackRestIncremental(cluster, config.parallel, scratch);
+  if ("skipped" in peer) log(`incremental: no pgBackRest rows: ${peer.skipped}`);
+  const peerBackup = async (type: "full" | "incr"): Promise<PeerBackupRun | undefined> => {
+    if ("skipped" in peer) return undefined;
+    await archiverIdle(cluster);
+    await syncAll();
+    const out = await peer.backup(type);
+    log(
+      `pgbackrest backup --type=${type}: ${(out.wallMs / 1000).toFixed(1)} s (CPU ${(out.cpuMs / 1000).toFixed(1)} s), ${(out.storedBytes / MB).toFixed(1)} MB stored`,
+    );
+    return out;
+  };
 
   const backup = async (type: "full" | "incr"): Promise<BackupRun> => {
     await archiverIdle(cluster);
@@ -143,6 +160,7 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
       id,
       type: m.type ?? "full",
       wallMs: run.wallMs,
+      cpuMs: run.cpuMs,
       peakRssMb: run.maxRssKb / 1024,
       rawBytes: sizes.rawBytes,
       storedBytes: sizes.storedBytes,
@@ -150,7 +168,7 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
       blocksTotal: blocks?.total ?? null,
     };
     log(
-      `backup --type ${type} -> ${out.type} ${id}: ${(out.wallMs / 1000).toFixed(1)} s, ${(out.storedBytes / MB).toFixed(1)} MB stored${blocks ? `, ${blocks.stored}/${blocks.total} blocks` : ""}`,
+      `backup --type ${type} -> ${out.type} ${id}: ${(out.wallMs / 1000).toFixed(1)} s (CPU ${(out.cpuMs / 1000).toFixed(1)} s), ${(out.storedBytes / MB).toFixed(1)} MB stored${blocks ? `, ${blocks.stored}/${blocks.total} blocks` : ""}`,
     );
     return out;
   };
@@ -176,12 +194,14 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
     );
     if (dir === undefined) await rm(target, { recursive: true, force: true });
     log(`restore ${delta ? "--delta " : ""}${id}: ${(run.wallMs / 1000).toFixed(1)} s`);
-    return { wallMs: run.wallMs, peakRssMb: run.maxRssKb / 1024 };
+    return { wallMs: run.wallMs, cpuMs: run.cpuMs, peakRssMb: run.maxRssKb / 1024 };
   };
 
   const full = await backup("full");
+  const peerFull = await peerBackup("full");
   await updateRows();
   const incr1 = await backup("incr");
+  const peerIncr = await peerBackup("incr");
 
   // A data directory one incremental old: the full, restored; then --delta to incr1.
   const old = join(scratch, "one-incr-old");
@@ -226,6 +246,10 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
     durationSec: Math.round((Date.now() - began) / 1000),
     backups: { full, chain, sameData },
     restores: { delta, clean, chainRestore, fullRestore },
+    pgbackrest:
+      "skipped" in peer
+        ? { skipped: peer.skipped }
+        : { version: peer.version, processMax: config.parallel, full: peerFull, incr: peerIncr },
     incrBlockShare: blockShare,
     ratios,
     targets: TARGETS,
@@ -235,6 +259,7 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
   const row = (name: string, r: Timed & Partial<BackupRun>) => [
     name,
     fixed(r.wallMs / 1000, 1),
+    fixed(r.cpuMs / 1000, 1),
     r.storedBytes === undefined ? "" : fixed(r.storedBytes / MB, 1),
     r.blocksStored === undefined || r.blocksStored === null
       ? ""
@@ -244,12 +269,18 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
   const text =
     `\nIncremental: pgbench scale ${SCALE} (${(databaseBytes / MB).toFixed(0)} MB of databases), ${UPDATE_PCT}% of pgbench_accounts' rows updated at random between backups\n\n` +
     renderTable(
-      ["run", "s", "stored MB", "blocks stored", "peak RSS MB"],
+      ["run", "s", "CPU s", "stored MB", "blocks stored", "peak RSS MB"],
       [
         row("backup --type full", full),
         row(`backup --type incr (${ORDINALS[0]})`, incr1),
         ...chain.slice(1).map((b, i) => row(`backup --type incr (${ORDINALS[i + 1]})`, b)),
         row("backup --type full (same data as the 6th incr)", sameData),
+        ...(peerFull && peerIncr
+          ? [
+              row(`pgBackRest backup --type=full (process-max ${config.parallel})`, peerFull),
+              row("pgBackRest backup --type=incr (after the 1st update)", peerIncr),
+            ]
+          : []),
         row("restore of the 1st incr, empty directory", clean),
         row("restore --delta of the 1st incr over the full's restore", delta),
         row("restore of full + 6 incrementals", chainRestore),
@@ -258,8 +289,22 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
     ) +
     `\n${verdict(pass.incrStored)}  incremental stored / full stored = ${ratios.incrStored.toFixed(3)} (target <= ${TARGETS.incrStoredRatio})` +
     (blockShare === null ? "" : `; it stored ${(blockShare * 100).toFixed(1)}% of the blocks`) +
-    `\n${verdict(pass.incrTime)}  incremental time / full time = ${ratios.incrTime.toFixed(2)} (target <= ${TARGETS.incrTimeRatio})` +
+    `\n${verdict(pass.incrTime)}  incremental time / full time = ${ratios.incrTime.toFixed(2)} (target <= ${TARGETS.incrTimeRatio}; CPU time ${(incr1.cpuMs / full.cpuMs).toFixed(2)})` +
+    peerLine(peerFull, peerIncr, "skipped" in peer ? peer.skipped : undefined) +
     `\n${verdict(pass.deltaRestore)}  restore --delta (one incremental old) / restore into an empty directory = ${ratios.deltaRestore.toFixed(2)} (target <= ${TARGETS.deltaRestoreRatio})` +
     `\n${verdict(pass.chainRestore)}  restore of full + ${INCREMENTS} incrementals / restore of a full of the same data = ${ratios.chainRestore.toFixed(2)} (target <= ${TARGETS.chainRestoreRatio})\n`;
   return { report, text };
+}
+
+/** pgBackRest's incremental against its full: the same ratios as pgha's line above. */
+function peerLine(
+  full: PeerBackupRun | undefined,
+  incr: PeerBackupRun | undefined,
+  skipped: string | undefined,
+): string {
+  if (!full || !incr) return `\n      pgBackRest: no rows (${skipped ?? "not run"})`;
+  return (
+    `\n      pgBackRest (no block incremental: a changed file is stored whole): incremental stored / full stored = ${(incr.storedBytes / full.storedBytes).toFixed(3)}` +
+    `, time = ${(incr.wallMs / full.wallMs).toFixed(2)} (CPU time ${(incr.cpuMs / full.cpuMs).toFixed(2)})`
+  );
 }

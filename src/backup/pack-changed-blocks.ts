@@ -1,0 +1,161 @@
+/**
+ * packChangedBlocks: a relation file of an incremental backup that the parent mapped,
+ * stored as a delta entry (delta-entry.ts) of the blocks whose hash differs from the
+ * parent's (or that lie past the parent's size), or not at all when none do. A file that
+ * shrank keeps only the blocks of its new size (the entry says the size). Every block's
+ * content is compared, never its LSN or the file's mtime (FORMAT.md says why).
+ *
+ * The file is read once in the common case. The changed blocks are kept in a Spool while
+ * it is read (the delta entry's tar header needs their count), so the stored blocks are
+ * the hashed blocks, whatever the file does meanwhile.
+ *
+ * The file's sha256 (the manifest's, of the file as restored) is taken from the same
+ * read. A file of the parent's size is most often unchanged, so only its blocks are
+ * hashed until one differs from the parent's: then the blocks before it (all the
+ * parent's) are read again into the file's hash, which goes on with the first read's
+ * bytes. If no block differs, the file is the parent's and so is its sha256. If the blocks
+ * read again are not the ones first read (the file changes under the backup), the file is
+ * read once more, hashing blocks and file together from the start, as a file of another
+ * size is at once.
+ */
+import { createHash, type Hash } from "node:crypto";
+import type { FileHandle } from "node:fs/promises";
+import { BLOCK_HASH_BYTES } from "./block-map.js";
+import { BlockMapper, sameBlockHash } from "./block-mapper.js";
+import { BLOCK_SIZE, deltaEntrySize, encodeDeltaHead } from "./delta-entry.js";
+import {
+  type FileToPack,
+  type PackedFile,
+  packWhole,
+  putTarHeader,
+  putTarPadding,
+  type TarSink,
+} from "./pack-file.js";
+import { readPrefix, readWalkedSize } from "./read-walked-size.js";
+import type { Spool } from "./spool.js";
+
+/** Largest read of the blocks read again (smaller prefixes get a buffer of their size). */
+const PREFIX_READ_BYTES = 1 << 20;
+
+export async function packChangedBlocks(
+  file: FileToPack,
+  parentMap: { hashes: string; from: string },
+  handle: FileHandle,
+  buffers: readonly [Buffer, Buffer],
+  tar: TarSink,
+  spool: Spool,
+): Promise<PackedFile> {
+  const { entry } = file;
+  const parent = {
+    hashes: Buffer.from(parentMap.hashes, "base64"),
+    from: Buffer.from(parentMap.from, "base64"),
+  };
+  if (parent.hashes.length !== parent.from.length * BLOCK_HASH_BYTES)
+    return packWhole(file, handle, buffers, tar); // not a map this pgha wrote: store it whole
+  const sameSize = entry.size === file.parent?.size;
+  const read =
+    (await readChangedBlocks(file, parent, handle, buffers, spool, sameSize, tar)) ??
+    ((await readChangedBlocks(file, parent, handle, buffers, spool, false)) as ReadBlocks);
+  if (read.changed.length === 0 && sameSize && file.parent) {
+    spool.clear();
+    return { sha256: file.parent.sha256, stored: "none", blocks: read.blocks };
+  }
+  const head = {
+    blockSize: BLOCK_SIZE,
+    fileSize: entry.size,
+    blocks: Uint32Array.from(read.changed),
+  };
+  const size = deltaEntrySize(head);
+  putTarHeader(tar, entry, size);
+  tar.put(encodeDeltaHead(head));
+  await spool.drain(buffers[0], async (bytes) => {
+    tar.put(bytes);
+    await tar.flush();
+  });
+  putTarPadding(tar, size);
+  return { sha256: read.sha256 as string, stored: "blocks", blocks: read.blocks };
+}
+
+interface ReadBlocks {
+  /** Blocks that differ from the parent's, ascending; their bytes are in the spool. */
+  changed: number[];
+  /** The file's sha256; undefined when the hash was put off and no block changed. */
+  sha256: string | undefined;
+  blocks: ReturnType<BlockMapper["end"]>;
+}
+
+/** Thrown inside a read whose blocks read again were not the ones first read. */
+class FileMoved extends Error {}
+
+/**
+ * One read of the file: its map, its changed blocks (into the spool) and its sha256, or
+ * undefined when `putOffHash` and the file changed under the read (read it again without).
+ * `tar` given: its progress is told the bytes read.
+ */
+async function readChangedBlocks(
+  file: FileToPack,
+  parent: { hashes: Buffer; from: Uint8Array },
+  handle: FileHandle,
+  buffers: readonly [Buffer, Buffer],
+  spool: Spool,
+  putOffHash: boolean,
+  tar?: TarSink,
+): Promise<ReadBlocks | undefined> {
+  const { entry, chainIndex } = file;
+  spool.clear();
+  const changed: number[] = [];
+  let hash: Hash | undefined = putOffHash ? undefined : createHash("sha256");
+  const map = new BlockMapper(entry.size, chainIndex, (block, bytes, digest) => {
+    if (sameBlockHash(digest, parent.hashes, block)) {
+      hash?.update(bytes);
+      return parent.from[block] as number;
+    }
+    return keepChanged(block, bytes);
+  });
+  const keepChanged = async (block: number, bytes: Uint8Array): Promise<number> => {
+    if (!hash) {
+      // The first changed block: the file's hash takes the blocks before it from a new read.
+      hash = createHash("sha256");
+      if (!(await hashPrefix(block * BLOCK_SIZE, handle, map.hashes, hash))) throw new FileMoved();
+    }
+    hash.update(bytes);
+    changed.push(block);
+    await spool.append(bytes);
+    return chainIndex;
+  };
+  try {
+    await readWalkedSize(entry.size, handle, buffers, async (chunk) => {
+      await map.write(chunk);
+      tar?.progress(chunk.length);
+    });
+  } catch (error) {
+    if (error instanceof FileMoved) return undefined;
+    throw error;
+  }
+  const sha256 = (hash as Hash | undefined)?.digest("hex");
+  return { changed, sha256, blocks: map.end() };
+}
+
+/**
+ * Reads bytes 0..length again into `hash`: whether every block reads as `first` (the
+ * first read's block hashes) saw it. (Exported for its test.)
+ */
+export async function hashPrefix(
+  length: number,
+  handle: FileHandle,
+  first: Buffer,
+  hash: Hash,
+): Promise<boolean> {
+  if (length === 0) return true;
+  let same = true;
+  const again = new BlockMapper(length, 0, (block, _bytes, digest) => {
+    if (!sameBlockHash(digest, first, block)) same = false;
+    return 0;
+  });
+  const buffer = Buffer.allocUnsafe(Math.min(PREFIX_READ_BYTES, length));
+  await readPrefix(length, handle, buffer, async (chunk) => {
+    hash.update(chunk);
+    await again.write(chunk);
+  });
+  return same;
+}
