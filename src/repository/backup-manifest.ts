@@ -138,10 +138,18 @@ export async function writeBackupManifest(
   });
 }
 
+/**
+ * `withoutFiles`: the manifest with `files` left empty, its elements read past unparsed
+ * (a restore plan reads every backup's manifest, and needs no file of most of them).
+ * `eachFile`: `files` left empty, each entry handed over in order as it is read instead
+ * (a chain's member planned without holding its files); not to be acted on before the
+ * read returned (the manifest's checksum is checked at its end).
+ */
 export async function readBackupManifest(
   store: ObjectStore,
   cluster: string,
   id: string,
+  options: { withoutFiles?: boolean; eachFile?: (file: BackupFileEntry) => void } = {},
 ): Promise<BackupManifest> {
   const key = backupManifestKey(cluster, id);
   const manifest = await getClusterJson<BackupManifest>(
@@ -153,6 +161,11 @@ export async function readBackupManifest(
         `no backup ${id} in cluster '${cluster}' of ${store.url}`,
         "'pgha backup list' shows the backups",
       ),
+    options.withoutFiles
+      ? { skip: FILES }
+      : options.eachFile
+        ? { each: new Map([["files", options.eachFile as (file: unknown) => void]]) }
+        : undefined,
   );
   const shaped =
     typeof manifest === "object" &&
@@ -162,6 +175,8 @@ export async function readBackupManifest(
   if (!shaped) throw new IntegrityError(`${store.url}/${key} is not a base backup manifest`);
   return manifest;
 }
+
+const FILES: ReadonlySet<string> = new Set(["files"]);
 
 /** Ids of every backup that has a manifest, oldest first. */
 export async function listBackupIds(store: ObjectStore, cluster: string): Promise<string[]> {

@@ -6,6 +6,7 @@
 import { NotFoundInRepoError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { getJson } from "./json-object.js";
+import type { JsonStreamOptions } from "./json-stream.js";
 import { CLUSTERS_PREFIX, clusterPrefix } from "./keys.js";
 
 /** The cluster names, sorted. */
@@ -61,9 +62,10 @@ export async function getClusterJson<T>(
   cluster: string,
   key: string,
   missing: () => NotFoundInRepoError,
+  options?: JsonStreamOptions,
 ): Promise<T> {
   try {
-    return await getJson<T>(store, key, missing);
+    return await getJson<T>(store, key, missing, options);
   } catch (error) {
     if (error instanceof NotFoundInRepoError)
       throw (await unknownClusterError(store, cluster)) ?? error;

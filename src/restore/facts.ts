@@ -55,10 +55,13 @@ export async function gatherRestoreFacts(
   cluster: string,
   log: Logger,
 ): Promise<RestoreFacts> {
+  // A manifest as a plan needs it: everything but its list of files (left empty, not even
+  // parsed). With 100,000 files a manifest is 30 MB in memory, and a repository holds many
+  // backups; the backups the plan chose are read again whole (apply.ts, hydratePlan).
   const backups: BackupManifest[] = [];
   for (const id of await listBackupIds(store, cluster)) {
     try {
-      backups.push(withoutFiles(await readBackupManifest(store, cluster, id)));
+      backups.push(await readBackupManifest(store, cluster, id, { withoutFiles: true }));
     } catch (error) {
       // The wrong identity or no encryption settings: every backup would be left out.
       if (concernsSettings(error)) throw error;
@@ -66,16 +69,6 @@ export async function gatherRestoreFacts(
     }
   }
   return gatherArchiveFacts(store, cluster, backups);
-}
-
-/**
- * A manifest as a plan needs it: everything but its list of files (kept empty). With
- * 100,000 files a manifest is 30 MB in memory, and a repository holds many backups: a
- * plan reads them one at a time and keeps only this, and the backups the plan chose are
- * read again whole (apply.ts, hydratePlan) before anything uses their files.
- */
-export function withoutFiles(manifest: BackupManifest): BackupManifest {
-  return { ...manifest, files: [] };
 }
 
 /**
