@@ -74,6 +74,23 @@ describe("planAssembly", () => {
     );
   });
 
+  it("gives each object the entries it holds, or its part's where the manifest does not say", async () => {
+    const members = await chain();
+    const plan = planAssembly(members);
+    // The builder's objects: the first half of the files, then the rest.
+    const [first, second] = plan.members[0]?.byObject ?? [];
+    expect(first?.has("PG_VERSION")).toBe(true);
+    expect(first?.has("global/pg_control")).toBe(false);
+    expect(second?.has("global/pg_control")).toBe(true);
+    const uncounted = members.map((m) => ({
+      ...m,
+      objects: m.objects.map(({ files: _, ...o }) => o),
+    }));
+    const shared = planAssembly(uncounted).members[0]?.byObject ?? [];
+    expect(shared[0]).toBe(shared[1]);
+    expect(shared[0]?.has("global/pg_control") && shared[0]?.has("PG_VERSION")).toBe(true);
+  });
+
   it("writes nothing of kept files and only the blocks not reused", async () => {
     const members = await chain();
     const plan = planAssembly(
