@@ -20,6 +20,11 @@ import { randomBytes } from "node:crypto";
 
 /** A batch of array elements is parsed once it has at least this many bytes. */
 const BATCH_BYTES = 64 << 10;
+/**
+ * A document this small is parsed whole at its end (its text costs little, and scanning
+ * bytes in JavaScript costs more than JSON.parse of them: most manifests are this small).
+ */
+const SMALL_BYTES = 4 << 20;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -48,18 +53,24 @@ class Pieces {
 
   /** The text so far; the pieces are emptied. */
   take(): string {
-    const text = (
-      this.list.length === 1 ? (this.list[0] as Buffer) : Buffer.concat(this.list, this.length)
-    ).toString("utf8");
+    return this.takeBytes().toString("utf8");
+  }
+
+  /** The bytes so far; the pieces are emptied. */
+  takeBytes(): Buffer {
+    const bytes =
+      this.list.length === 1 ? (this.list[0] as Buffer) : Buffer.concat(this.list, this.length);
     this.list = [];
     this.length = 0;
-    return text;
+    return bytes;
   }
 }
 
 export interface JsonStreamOptions {
   /** A batch of array elements is parsed once it has at least this many bytes. */
   batchBytes?: number | undefined;
+  /** A document shorter than this is parsed whole at its end (tests set 0: always split). */
+  smallBytes?: number | undefined;
   /**
    * Top-level members whose arrays are left empty, their elements read past unparsed (and
    * so not checked: a caller that wants them reads the document again).
@@ -106,14 +117,33 @@ export class JsonStreamParser {
   /** Whether member keys are looked at. */
   private readonly keyed: boolean;
 
+  private readonly smallBytes: number;
+
   constructor(options: JsonStreamOptions = {}) {
     this.batchBytes = options.batchBytes ?? BATCH_BYTES;
+    this.smallBytes = options.smallBytes ?? SMALL_BYTES;
     this.skip = options.skip ?? new Set();
     this.each = options.each ?? new Map();
     this.keyed = this.skip.size > 0 || this.each.size > 0;
   }
 
+  /** The bytes of a document not yet known to be large (see SMALL_BYTES). */
+  private small: Pieces | undefined = new Pieces();
+
   write(chunk: Uint8Array): void {
+    const small = this.small;
+    if (small) {
+      small.add(chunk);
+      if (small.length < this.smallBytes) return;
+      // Large after all: scanned from its start.
+      this.small = undefined;
+      this.scan(small.takeBytes());
+      return;
+    }
+    this.scan(chunk);
+  }
+
+  private scan(chunk: Uint8Array): void {
     let from = 0;
     // Most bytes are inside strings: jump to the next quote or backslash (found with
     // indexOf, natively) instead of looking at each byte in JavaScript.
@@ -204,6 +234,21 @@ export class JsonStreamParser {
     }
   }
 
+  /** A small document, parsed whole, its `skip` and `each` arrays treated as when split. */
+  private wholeSmall(text: string): unknown {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
+    const top = value as Record<string, unknown>;
+    for (const key of Object.keys(top)) {
+      const member = top[key];
+      if (!Array.isArray(member)) continue;
+      const handing = this.each.get(key);
+      if (handing) for (const element of member) handing(element);
+      if (handing || this.skip.has(key)) top[key] = [];
+    }
+    return top;
+  }
+
   /** The key of the member whose value starts here. */
   private memberKey(): string {
     try {
@@ -233,6 +278,7 @@ export class JsonStreamParser {
 
   /** The document's value; throws JSON.parse's SyntaxError for a text that is not JSON. */
   end(): unknown {
+    if (this.small) return this.wholeSmall(this.small.take());
     if (this.mode !== "split") return JSON.parse(this.skeleton.take());
     // Unbalanced: the skeleton's parse must fail as the whole text's would.
     if (this.inArray) JSON.parse(`${this.skeleton.take()}[`);

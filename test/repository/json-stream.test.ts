@@ -18,13 +18,18 @@ function expected(text: string): { value: unknown } | { error: true } {
   }
 }
 
+/** Parsed split as it streams (smallBytes 0), and parsed whole (a small document): both. */
 function parsed(text: string, size: number, batch: number): { value: unknown } | { error: true } {
-  try {
-    return { value: parseJsonChunks(chunks(text, size), { batchBytes: batch }) };
-  } catch (error) {
-    expect(error).toBeInstanceOf(SyntaxError);
-    return { error: true };
-  }
+  const outcomes = [0, 1 << 20].map((smallBytes) => {
+    try {
+      return { value: parseJsonChunks(chunks(text, size), { batchBytes: batch, smallBytes }) };
+    } catch (error) {
+      expect(error).toBeInstanceOf(SyntaxError);
+      return { error: true as const };
+    }
+  });
+  expect(outcomes[0]).toEqual(outcomes[1]);
+  return outcomes[0] as { value: unknown } | { error: true };
 }
 
 const manifestLike = {
@@ -90,7 +95,7 @@ describe("JsonStreamParser", () => {
   it("keeps no view of a chunk: a chunk's memory may be reused after write", () => {
     const text = JSON.stringify(manifestLike);
     const bytes = Buffer.from(text);
-    const parser = new JsonStreamParser({ batchBytes: 100 });
+    const parser = new JsonStreamParser({ batchBytes: 100, smallBytes: 50 });
     const scratch = Buffer.alloc(13);
     for (let at = 0; at < bytes.length; at += 13) {
       const n = bytes.copy(scratch, 0, at, at + 13);
@@ -108,9 +113,14 @@ describe("JsonStreamParser with members to skip", () => {
     const want = { ...JSON.parse(text), files: [] };
     for (const size of [1, 5, 4096])
       for (const batch of [1, 1 << 16])
-        expect(
-          parseJsonChunks(chunks(text, size), { batchBytes: batch, skip: new Set(["files"]) }),
-        ).toEqual(want);
+        for (const smallBytes of [0, 1 << 20])
+          expect(
+            parseJsonChunks(chunks(text, size), {
+              batchBytes: batch,
+              skip: new Set(["files"]),
+              smallBytes,
+            }),
+          ).toEqual(want);
     const quoted = { ...JSON.parse(text), 'fi"les': [] };
     expect(parseJsonChunks(chunks(text, 3), { batchBytes: 10, skip: new Set(['fi"les']) })).toEqual(
       quoted,
@@ -119,10 +129,17 @@ describe("JsonStreamParser with members to skip", () => {
 
   it("hands the elements of `each`'s members over in order instead of keeping them", () => {
     const text = JSON.stringify(manifestLike, null, 1);
-    for (const batch of [1, 100, 1 << 16]) {
+    for (const [batch, smallBytes] of [
+      [1, 0],
+      [100, 0],
+      [1 << 16, 0],
+      [100, 1 << 20],
+      [100, 5000],
+    ] as const) {
       const files: unknown[] = [];
       const got = parseJsonChunks(chunks(text, 7), {
         batchBytes: batch,
+        smallBytes,
         each: new Map([["files", (f: unknown) => files.push(f)]]),
       });
       expect(got).toEqual({ ...JSON.parse(text), files: [] });
