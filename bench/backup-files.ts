@@ -1,6 +1,7 @@
 /**
  * Issue 14, point 5: a cluster with 100,000 files backs up and restores with a peak RSS
- * under 256 MB. The files are made the way relation files look: BENCH_FILES (100,000)
+ * under 256 MB; so do an incremental backup of it, the restore of that incremental (its
+ * chain: full + incr) and a `restore --delta` to it over the full's restore. The files are made the way relation files look: BENCH_FILES (100,000)
  * files named like relfilenodes (9000000, 9000001, ...) of one 8 KiB page each in the
  * `postgres` database's directory of a real PostgreSQL 15 cluster (orphans to the server,
  * which never opens them; to pgha, a database directory of 100,000 relations). Then
@@ -35,17 +36,26 @@ export interface ManyFilesResult {
   backup: ManyFilesRun;
   restore: ManyFilesRun;
   restoredFiles: number;
+  /** After 1% of the files are rewritten and 1% more are made: `backup --type incr`. */
+  incrBackup: ManyFilesRun;
+  /** The incremental restored into an empty directory (assembled from full + incr). */
+  chainRestore: ManyFilesRun;
+  /** The incremental restored --delta over the full's restore. */
+  deltaRestore: ManyFilesRun;
 }
 
 const PAGE = 8192;
 const LAUNCHER = join(REPO_ROOT, "bin", "pgha");
 
-/** `count` files of one page each, a few random bytes then zeros, owned by the server user. */
-async function makeRelationFiles(dir: string, count: number): Promise<void> {
+/**
+ * `count` files of one page each from number `first`, a few random bytes then zeros, owned
+ * by the server user (an existing one is rewritten with new bytes).
+ */
+async function makeRelationFiles(dir: string, count: number, first = 0): Promise<void> {
   const user = serverUser();
-  let next = 0;
+  let next = first;
   const worker = async () => {
-    while (next < count) {
+    while (next < first + count) {
       const n = next++;
       const file = join(dir, String(9_000_000 + n));
       const page = Buffer.alloc(PAGE);
@@ -119,6 +129,44 @@ export async function benchManyFiles(count = FILES): Promise<ManyFilesResult> {
   log(
     `restore: ${(restore.wallMs / 1000).toFixed(1)} s, peak RSS ${(restore.maxRssKb / 1024).toFixed(0)} MB (tree ${(restore.treeRssKb / 1024).toFixed(0)} MB), ${restoredFiles} files in base/${oid}`,
   );
+
+  // An incremental of 1% rewritten and 1% new files, its chain restored, and --delta.
+  const changed = Math.max(1, Math.floor(count / 100));
+  await makeRelationFiles(join(cluster.dataDir, "base", oid), changed);
+  await makeRelationFiles(join(cluster.dataDir, "base", oid), changed, count);
+  await cluster.sql("CHECKPOINT");
+  await archiverIdle(cluster);
+  await new Promise((r) => setTimeout(r, 1000)); // ids have a resolution of one second
+  const incr = await measured(
+    { file: LAUNCHER, args: ["backup", "--fast", "--type", "incr"], env },
+    scratch,
+    { sampleTree: true },
+  );
+  const incrId = incr.stdout.trim();
+  await archiverIdle(cluster);
+  const report = (what: string, run: typeof incr) =>
+    log(
+      `${what}: ${(run.wallMs / 1000).toFixed(1)} s, peak RSS ${(run.maxRssKb / 1024).toFixed(0)} MB (tree ${(run.treeRssKb / 1024).toFixed(0)} MB)`,
+    );
+  report(`backup --type incr ${incrId}`, incr);
+  const chained = join(scratch, "restored-incr");
+  const chainRestore = await measured(
+    { file: LAUNCHER, args: ["restore", "--pgdata", chained, "--backup", incrId], env },
+    scratch,
+    { sampleTree: true },
+  );
+  report("restore of the incremental (full + incr)", chainRestore);
+  await rm(chained, { recursive: true, force: true });
+  const deltaRestore = await measured(
+    {
+      file: LAUNCHER,
+      args: ["restore", "--pgdata", target, "--backup", incrId, "--delta"],
+      env,
+    },
+    scratch,
+    { sampleTree: true },
+  );
+  report("restore --delta of the incremental over the full's restore", deltaRestore);
   await rm(target, { recursive: true, force: true });
   await cluster.destroy();
   return {
@@ -127,5 +175,8 @@ export async function benchManyFiles(count = FILES): Promise<ManyFilesResult> {
     backup: toRun(backup),
     restore: toRun(restore),
     restoredFiles,
+    incrBackup: toRun(incr),
+    chainRestore: toRun(chainRestore),
+    deltaRestore: toRun(deltaRestore),
   };
 }

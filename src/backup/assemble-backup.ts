@@ -11,12 +11,29 @@
  * the targets were not empty: a failure removes global/pg_control, so that the half-
  * written directory cannot be started, and says so.
  */
-import { chmod, mkdir, open, rm, truncate } from "node:fs/promises";
+import {
+  chmodSync,
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  truncateSync,
+} from "node:fs";
+import { chmod, mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { describeSystemError, IntegrityError, LocalIoError, PghaError } from "../errors.js";
 import { formatBytes, formatDuration } from "../human-units.js";
 import { type BackupManifest, readBackupManifest } from "../repository/backup-manifest.js";
-import { type Assembly, planAssembly } from "./assembly-plan.js";
+import {
+  type Assembly,
+  type EntryPlan,
+  type FileWrite,
+  MemberPlanner,
+  planMember,
+  planTarget,
+  type TargetPlan,
+} from "./assembly-plan.js";
 import { largestFirst } from "./bundle-plan.js";
 import { chainIds } from "./chain-manifest.js";
 import { type PartDir, partDirs, removeStrayDirectories, removeStrays } from "./delta-scan.js";
@@ -33,32 +50,53 @@ import { JobPool, runEach } from "./job-pool.js";
 import { checkOriginalLocations, type TablespaceTarget } from "./tablespace-targets.js";
 
 /**
- * The manifests of `manifest`'s chain, oldest first, then `manifest`: read (and verified)
- * from the store unless the caller has them. A member missing or not of this chain fails.
+ * Member `at` of `target`'s chain, planned: the caller's manifest (deps.chain), or read
+ * from the store with its files handed to the planner one by one, never held together.
+ * One that is not that backup of this chain fails.
  */
-export async function chainMembers(
+async function planChainMember(
   deps: Pick<FetchBackupDeps, "store" | "chain">,
-  manifest: BackupManifest,
-): Promise<BackupManifest[]> {
-  const ids = chainIds(manifest);
-  const members: BackupManifest[] = [];
-  for (const id of ids) {
-    const given = deps.chain?.find((m) => m.id === id);
-    members.push(given ?? (await readBackupManifest(deps.store, manifest.cluster, id)));
-  }
-  members.forEach((member, at) => {
-    const own = chainIds(member);
-    if (
-      member.id !== ids[at] ||
-      member.systemIdentifier !== manifest.systemIdentifier ||
-      own.length !== at ||
-      own.some((id, i) => id !== ids[i])
-    )
-      throw new IntegrityError(
-        `backup ${manifest.id} needs backup ${ids[at]} of its chain, which is not that backup (its manifest does not match)`,
-      );
-  });
-  return [...members, manifest];
+  plan: TargetPlan,
+  target: BackupManifest,
+  at: number,
+): Promise<void> {
+  const ids = chainIds(target);
+  const id = ids[at] as string;
+  const planner = new MemberPlanner(plan, at);
+  const given = deps.chain?.find((m) => m.id === id);
+  if (given) for (const file of given.files) planner.take(file);
+  const member =
+    given ??
+    (await readBackupManifest(deps.store, target.cluster, id, {
+      eachFile: (file) => planner.take(file),
+    }));
+  const own = chainIds(member);
+  if (
+    member.id !== id ||
+    member.systemIdentifier !== target.systemIdentifier ||
+    own.length !== at ||
+    own.some((other, i) => other !== ids[i])
+  )
+    throw new IntegrityError(
+      `backup ${target.id} needs backup ${id} of its chain, which is not that backup (its manifest does not match)`,
+    );
+  planner.finish(member);
+}
+
+/**
+ * The assembly of `target` from its chain: B's files planned, then each member's, one at
+ * a time, so that memory holds B's files and a batch of a member's, not the whole chain's.
+ */
+export async function planChain(
+  deps: Pick<FetchBackupDeps, "store" | "chain" | "keep" | "reuse">,
+  target: BackupManifest,
+): Promise<Assembly> {
+  const plan = planTarget(target, deps.keep, deps.reuse);
+  const members = chainIds(target).length;
+  for (let at = 0; at < members; at++) await planChainMember(deps, plan, target, at);
+  planMember(plan, members, target);
+  plan.targets = [];
+  return plan;
 }
 
 export async function assembleBackup(
@@ -69,8 +107,7 @@ export async function assembleBackup(
 ): Promise<FetchResult> {
   const delta = deps.keep !== undefined;
   const parts: PartDir[] = partDirs(manifest, root, tablespaces);
-  const members = await chainMembers(deps, manifest);
-  const assembly = planAssembly(members, deps.keep, deps.reuse);
+  const assembly = await planChain(deps, manifest);
   if (!delta) for (const { root: dir } of parts) await requireEmpty(dir);
   await checkOriginalLocations(tablespaces);
   try {
@@ -117,9 +154,6 @@ async function assembleInto(
   }
   await makeFiles(assembly, dirOf);
 
-  /** Blocks written per file (0 for a whole file), and which member gave which file. */
-  const written = new Map<string, number>();
-  const taken = new Set<string>();
   const directories = new Map<string, number>();
   const links: { path: string; target: string }[] = [];
   // An object from which nothing is taken is not read (but the target's own objects make
@@ -129,7 +163,7 @@ async function assembleInto(
       .map((object, at) => ({
         member,
         object,
-        entries: member.byObject?.[at] ?? member.entries.get(object.part) ?? new Map(),
+        entries: member.byObject[at] ?? new Map<string, EntryPlan>(),
       }))
       .filter((task) => member.structure || task.entries.size > 0),
   );
@@ -142,13 +176,12 @@ async function assembleInto(
       deps.jobs,
       ({ member, object, entries }, signal) => {
         const part = object.part;
-        const record = (path: string, count: number) => {
-          const key = `${part}/${path}`;
-          const once = `${member.manifest.id}/${key}`;
-          if (!entries.has(path) || taken.has(once))
-            throw new IntegrityError(`${object.key} holds '${path}' twice or unplanned`);
-          taken.add(once);
-          written.set(key, (written.get(key) ?? 0) + count);
+        /** What the job wrote of a planned entry: a whole copy, or `count` blocks. */
+        const record = (path: string, how: FileWrite["write"], count: number) => {
+          const file = assembly.find(part, path);
+          if (!file || !entries.has(path) || file.write !== how)
+            throw new IntegrityError(`${object.key} holds '${path}', which was not planned so`);
+          file.done += count;
         };
         return fetchObject(
           deps.store,
@@ -158,14 +191,14 @@ async function assembleInto(
           withStop(signal, deps),
           {
             file: (path, size, sha256) => {
-              const entry = assembly.files.get(`${part}/${path}`)?.entry;
+              const entry = assembly.find(part, path)?.entry;
               if (!entry || size !== entry.size || sha256 !== entry.sha256)
                 throw new IntegrityError(
                   `${path} from ${object.key} does not match its manifest checksum`,
                 );
-              record(path, 0);
+              record(path, "whole", 1);
             },
-            blocks: record,
+            blocks: (path, count) => record(path, "blocks", count),
             directory: (path, mode) => {
               directories.set(path, mode);
             },
@@ -184,13 +217,14 @@ async function assembleInto(
   } finally {
     await pool.close();
   }
-  for (const [key, file] of assembly.files) {
-    if (file.write === "keep") continue;
-    const count = written.get(key);
-    if (file.write === "blocks" ? (count ?? 0) !== file.blocks : count === undefined)
-      throw new IntegrityError(
-        `backup ${target.id}: ${key} was not fully restored from its chain (${file.write === "blocks" ? `${count ?? 0} of ${file.blocks} blocks` : "its whole copy was not found"})`,
-      );
+  // Each file written exactly once: its whole copy, or each of its planned blocks.
+  for (const file of assembly.files) {
+    if (file.write === "keep" || file.done === (file.write === "blocks" ? file.blocks : 1))
+      continue;
+    const { part, path } = file.entry;
+    throw new IntegrityError(
+      `backup ${target.id}: ${part}/${path} was not restored exactly once from its chain (${file.write === "blocks" ? `${file.done} of ${file.blocks} blocks` : `${file.done} whole copies`})`,
+    );
   }
   if (delta) await removeStrayDirectories(parts, new Set(directories.keys()), target.files);
   await finishTree(target, root, tablespaces, directories, links);
@@ -209,37 +243,43 @@ async function assembleInto(
  * Every file of B at its final size, with its mode as a restore into an empty directory
  * gives it: new (sparse) files for whole and block-assembled ones, existing ones cut to
  * size where their blocks are reused; kept files get their mode only.
+ *
+ * With synchronous calls, one file after the other: asynchronous ones, several at once,
+ * went through libuv's four threads contending for the directory's lock, about 1 ms a
+ * file (100,000 files: minutes) against tens of microseconds. The event loop is given a
+ * turn every few hundred files (signals, progress).
  */
 async function makeFiles(assembly: Assembly, dirOf: (part: string) => string): Promise<void> {
   // The permission bits a new file gets from open(path, flags, mode): what kept and reused
   // files are given, so that they match the files made new.
   const UMASK = process.umask();
   const made = new Set<string>();
-  const list = [...assembly.files.values()];
-  await runEach(list, 8, async (file) => {
+  let count = 0;
+  for (const file of assembly.files) {
+    if (++count % 256 === 0) await new Promise((resolve) => setImmediate(resolve));
     const { entry } = file;
     const path = join(dirOf(entry.part), entry.path);
     const mode = entry.mode & 0o777;
     if (file.write === "keep") {
-      await chmod(path, mode & ~UMASK);
-      return;
+      chmodSync(path, mode & ~UMASK);
+      continue;
     }
     const parent = dirname(path);
     if (!made.has(parent)) {
-      await mkdir(parent, { recursive: true, mode: 0o700 });
+      mkdirSync(parent, { recursive: true, mode: 0o700 });
       made.add(parent);
     }
     if (file.reuse) {
-      await truncate(path, entry.size);
-      await chmod(path, mode & ~UMASK);
-      return;
+      truncateSync(path, entry.size);
+      chmodSync(path, mode & ~UMASK);
+      continue;
     }
-    await rm(path, { force: true });
-    const handle = await open(path, "wx", mode);
+    rmSync(path, { force: true });
+    const fd = openSync(path, "wx", mode);
     try {
-      await handle.truncate(entry.size);
+      ftruncateSync(fd, entry.size);
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
-  });
+  }
 }

@@ -7,18 +7,17 @@
  * written. Files of a restore --delta that are already right (`keep`), and blocks of a
  * file that are already right (`reuse`), are not written either.
  *
+ * In two steps, so that a chain's manifests need not be held at once (with 100,000 files
+ * each is 30 MB in memory): planTarget walks B's files; then planMember, once per member,
+ * walks that member's files (the caller reads its manifest, plans it, and drops its files).
+ *
  * A manifest that contradicts itself or its chain (a block from a backup that does not
  * hold the file, a hash list of the wrong length) fails the plan: nothing is downloaded.
  */
 import { IntegrityError } from "../errors.js";
 import type { BackupManifest } from "../repository/backup-manifest.js";
-import {
-  BLOCK_HASH_BYTES,
-  blockCount,
-  type ChainFileEntry,
-  fileKey,
-  filesOf,
-} from "./chain-manifest.js";
+import { MAX_CHAIN_BACKUPS } from "./block-map.js";
+import { BLOCK_HASH_BYTES, blockCount, type ChainFileEntry, chainIds } from "./chain-manifest.js";
 
 /** What a job does with one tar entry of a member's object. */
 export type EntryPlan =
@@ -38,15 +37,18 @@ export type EntryPlan =
       hashes: string;
     };
 
+/** One object for every file streamed whole (100,000 of them cost nothing apart). */
+const WHOLE: EntryPlan = Object.freeze({ how: "whole" });
+
 export interface MemberPlan {
+  /** The member's manifest (set by planMember); a member before B without its files. */
   manifest: BackupManifest;
-  /** By tar path, per part: entries not listed are read past. */
-  entries: Map<string, Map<string, EntryPlan>>;
   /**
-   * By object (index in manifest.objects): its planned entries, where the manifest says
-   * which files each object holds; an object with none is not read. Else undefined.
+   * By object (index in manifest.objects): its planned entries by tar path; an object
+   * whose map is empty is not read. Where the manifest does not say which files each
+   * object holds, every object of a part shares the part's map.
    */
-  byObject: Map<string, EntryPlan>[] | undefined;
+  byObject: Map<string, EntryPlan>[];
   /** Whether the member's directory and symlink entries make the restored tree (B's only). */
   structure: boolean;
   /** Bytes of file data written from this member. */
@@ -65,175 +67,306 @@ export interface FileWrite {
   blocks: number;
   /** blocks: the existing file's content is reused (it is cut to size, not emptied). */
   reuse: boolean;
+  /** While restoring: whole copies written (must end at 1), or blocks written (at `blocks`). */
+  done: number;
 }
 
 export interface Assembly {
+  /** One a member, oldest first; planned by planMember. */
   members: MemberPlan[];
-  /** Every file of B, by fileKey. */
-  files: Map<string, FileWrite>;
+  /** Every file of B, in its manifest's order. */
+  files: FileWrite[];
   kept: number;
   keptBytes: number;
   written: number;
   writtenBytes: number;
+  /** B's file at `path` of `part` (the entries' own strings: no key string per file). */
+  find(part: string, path: string): FileWrite | undefined;
+}
+
+/** An Assembly with planMember's input. */
+export interface TargetPlan extends Assembly {
+  /** The members' ids, oldest first ([...chain, B]). */
+  ids: readonly string[];
+  /** B's files that are written (their maps are decoded again per member: no copy is kept). */
+  targets: FileWrite[];
+  reuse: ReadonlyMap<string, ReadonlySet<number>>;
 }
 
 /**
- * `members` is [...chain, B], oldest first (B's chain order, checked). `reuse`: for a file
- * being rewritten in place, the blocks the target already has right.
+ * Step 1: B's files. The members are [...B's chain, B], oldest first; their manifests come
+ * with planMember. `reuse`: for a file being rewritten in place, the blocks the target
+ * already has right.
  */
-export function planAssembly(
-  members: readonly BackupManifest[],
+export function planTarget(
+  target: BackupManifest,
   keep: ReadonlySet<string> = new Set(),
   reuse: ReadonlyMap<string, ReadonlySet<number>> = new Map(),
-): Assembly {
-  const target = members.at(-1);
-  if (!target) throw new Error("planAssembly needs at least the target backup");
-  const plans: MemberPlan[] = members.map((manifest, at) => ({
-    manifest,
-    entries: new Map(),
-    structure: at === members.length - 1,
-    bytes: 0,
-    byObject: undefined,
-  }));
-  const byKey = members.map((m) => new Map(filesOf(m).map((f) => [fileKey(f), f])));
-  const indexOf = new Map(members.map((m, at) => [m.id, at]));
-  const files = new Map<string, FileWrite>();
-  const result: Assembly = {
-    members: plans,
-    files,
+): TargetPlan {
+  const ids = [...chainIds(target), target.id];
+  if (ids.length > MAX_CHAIN_BACKUPS)
+    throw new IntegrityError(`backup ${target.id} has a chain of ${ids.length} backups`);
+  const byPart = new Map<string, Map<string, FileWrite>>();
+  const plan: TargetPlan = {
+    members: ids.map((_, at) => ({
+      manifest: target,
+      byObject: [],
+      structure: at === ids.length - 1,
+      bytes: 0,
+    })),
+    files: [],
     kept: 0,
     keptBytes: 0,
     written: 0,
     writtenBytes: 0,
+    find: (part, path) => byPart.get(part)?.get(path),
+    ids,
+    targets: [],
+    reuse,
   };
   const bad = (file: ChainFileEntry, why: string) =>
     new IntegrityError(`backup ${target.id}: ${file.part}/${file.path}: ${why}`);
-  const put = (at: number, file: ChainFileEntry, plan: EntryPlan, bytes: number) => {
-    const member = plans[at] as MemberPlan;
-    const part = member.entries.get(file.part) ?? new Map<string, EntryPlan>();
-    member.entries.set(file.part, part);
-    part.set(file.path, plan);
-    member.bytes += bytes;
-  };
-  /** The member's own entry for the file, which must hold data (whole or blocks). */
-  const holding = (at: number, file: ChainFileEntry): ChainFileEntry => {
-    const own = byKey[at]?.get(fileKey(file));
-    const id = members[at]?.id;
-    if (!own) throw bad(file, `its manifest names backup ${id}, which does not have the file`);
-    if (own.stored === "none")
-      throw bad(file, `its manifest names backup ${id}, which does not hold the file's data`);
-    return own;
-  };
-
-  for (const file of filesOf(target)) {
-    const key = fileKey(file);
+  for (const file of target.files) {
+    const key = `${file.part}/${file.path}`;
+    const write: FileWrite = { entry: file, write: "keep", blocks: 0, reuse: false, done: 0 };
+    plan.files.push(write);
+    const part = byPart.get(file.part) ?? new Map<string, FileWrite>();
+    byPart.set(file.part, part);
+    part.set(file.path, write);
     if (keep.has(key)) {
-      files.set(key, { entry: file, write: "keep", blocks: 0, reuse: false });
-      result.kept++;
-      result.keptBytes += file.size;
+      plan.kept++;
+      plan.keptBytes += file.size;
       continue;
     }
-    result.written++;
+    plan.written++;
     if (!file.blocks) {
       const source = file.stored === "none" ? file.from : target.id;
-      const at = source === undefined ? undefined : indexOf.get(source);
-      if (at === undefined)
+      if (source === undefined || !ids.includes(source))
         throw bad(
           file,
           `it is held by backup ${source ?? "(none named)"}, which is not in its chain`,
         );
-      const own = holding(at, file);
-      if (
-        (own.stored ?? "whole") !== "whole" ||
-        own.size !== file.size ||
-        own.sha256 !== file.sha256
-      )
-        throw bad(file, `backup ${members[at]?.id} does not hold the same file whole`);
-      put(at, file, { how: "whole" }, file.size);
-      files.set(key, { entry: file, write: "whole", blocks: 0, reuse: false });
-      result.writtenBytes += file.size;
+      write.write = "whole";
+      plan.writtenBytes += file.size;
+      plan.targets.push(write);
       continue;
     }
     const { size: blockSize } = file.blocks;
     const count = blockCount(file.size, blockSize);
-    const hashes = Buffer.from(file.blocks.hashes, "base64");
     const from = Buffer.from(file.blocks.from, "base64");
-    if (!(blockSize > 0) || hashes.length !== count * BLOCK_HASH_BYTES || from.length !== count)
+    if (
+      !(blockSize > 0) ||
+      Buffer.from(file.blocks.hashes, "base64").length !== count * BLOCK_HASH_BYTES ||
+      from.length !== count
+    )
       throw bad(file, "its block map does not match its size");
     const right = reuse.get(key);
-    const wanted = new Map<number, number[]>();
+    let written = 0;
     for (let block = 0; block < count; block++) {
       if (right?.has(block)) continue;
-      const at = from[block] as number;
-      if (at >= members.length)
+      if ((from[block] as number) >= ids.length)
         throw bad(
           file,
-          `block ${block} is from backup #${at}, past its chain of ${members.length}`,
+          `block ${block} is from backup #${from[block]}, past its chain of ${ids.length}`,
         );
-      const list = wanted.get(at) ?? [];
-      wanted.set(at, list);
-      list.push(block);
+      written++;
+      plan.writtenBytes += Math.min(blockSize, file.size - block * blockSize);
     }
-    let written = 0;
-    for (const [at, blocks] of wanted) {
-      const own = holding(at, file);
-      const bytes = blocks.reduce((n, b) => n + Math.min(blockSize, file.size - b * blockSize), 0);
-      written += blocks.length;
-      result.writtenBytes += bytes;
-      // The member's copy is the file itself: stream it whole (one check: its sha256).
-      if (
-        wanted.size === 1 &&
-        right === undefined &&
-        (own.stored ?? "whole") === "whole" &&
-        own.size === file.size &&
-        own.sha256 === file.sha256
-      ) {
-        put(at, file, { how: "whole" }, bytes);
-        files.set(key, { entry: file, write: "whole", blocks: 0, reuse: false });
-        break;
-      }
-      const picked = Buffer.alloc(blocks.length * BLOCK_HASH_BYTES);
-      blocks.forEach((b, i) => {
-        hashes.copy(picked, i * BLOCK_HASH_BYTES, b * BLOCK_HASH_BYTES, (b + 1) * BLOCK_HASH_BYTES);
-      });
-      put(
-        at,
-        file,
-        {
-          how: "blocks",
-          delta: own.stored === "blocks",
-          blockSize,
-          size: file.size,
-          blocks,
-          hashes: picked.toString("base64"),
-        },
-        bytes,
-      );
-    }
-    if (!files.has(key))
-      files.set(key, { entry: file, write: "blocks", blocks: written, reuse: right !== undefined });
+    write.write = "blocks";
+    write.blocks = written;
+    write.reuse = right !== undefined;
+    plan.targets.push(write);
   }
-  for (const member of plans) member.byObject = splitByObject(member);
-  return result;
+  return plan;
 }
 
-/** The member's entries object by object, when its manifest counts each object's files. */
-function splitByObject(member: MemberPlan): Map<string, EntryPlan>[] | undefined {
-  const { objects, files } = member.manifest;
-  if (objects.some((o) => o.files === undefined)) return undefined;
-  if (objects.reduce((n, o) => n + (o.files ?? 0), 0) !== files.length) return undefined;
-  const out: Map<string, EntryPlan>[] = [];
-  let at = 0;
-  for (const object of objects) {
-    const own = new Map<string, EntryPlan>();
-    const part = member.entries.get(object.part);
-    for (const file of files.slice(at, at + (object.files ?? 0))) {
-      if (file.part !== object.part) return undefined;
-      const plan = part?.get(file.path);
-      if (plan) own.set(file.path, plan);
+/**
+ * Step 2: what member `at` gives, from its own manifest: take() each of its files, in its
+ * manifest's order (which says which object holds each file), then finish() with the
+ * manifest (without its files: they may be read past, never held at once). Every file B
+ * takes from the member must be there, holding its data. The member keeps its manifest
+ * without its files (B keeps its own).
+ */
+export class MemberPlanner {
+  private readonly member: MemberPlan;
+  private readonly id: string;
+  private readonly target: BackupManifest;
+  /** What B wants of this member, by part and path. */
+  private readonly wanted = new Map<
+    string,
+    Map<string, { t: FileWrite; blocks: number[] | undefined }>
+  >();
+  /** Each file's part (an index into `parts`), in order: checked against the objects. */
+  private readonly partOf: number[] = [];
+  private readonly parts: string[] = [];
+  /** The files B takes from the member: their place in its list, path and plan. */
+  private readonly taken: { ordinal: number; part: string; path: string; plan: EntryPlan }[] = [];
+  /** take() runs while the manifest is read: its first error waits for finish(). */
+  private failure: Error | undefined;
+
+  constructor(
+    private readonly plan: TargetPlan,
+    private readonly at: number,
+  ) {
+    this.member = plan.members[at] as MemberPlan;
+    this.id = plan.ids[at] as string;
+    this.target = plan.members.at(-1)?.manifest as BackupManifest;
+    for (const t of plan.targets) {
+      const { entry } = t;
+      if (!entry.blocks) {
+        if ((entry.stored === "none" ? entry.from : this.target.id) === this.id)
+          this.want(t, undefined);
+        continue;
+      }
+      const from = Buffer.from(entry.blocks.from, "base64");
+      const right = t.reuse ? plan.reuse.get(`${entry.part}/${entry.path}`) : undefined;
+      let blocks: number[] | undefined;
+      for (let b = from.indexOf(at); b !== -1; b = from.indexOf(at, b + 1)) {
+        if (right?.has(b)) continue;
+        blocks ??= [];
+        blocks.push(b);
+      }
+      if (blocks) this.want(t, blocks);
     }
-    at += object.files ?? 0;
-    out.push(own);
   }
-  return out;
+
+  private want(t: FileWrite, blocks: number[] | undefined): void {
+    const part = this.wanted.get(t.entry.part) ?? new Map();
+    this.wanted.set(t.entry.part, part);
+    part.set(t.entry.path, { t, blocks });
+  }
+
+  private bad(file: ChainFileEntry, why: string): IntegrityError {
+    return new IntegrityError(`backup ${this.target.id}: ${file.part}/${file.path}: ${why}`);
+  }
+
+  /** The member's next file. */
+  take(own: ChainFileEntry): void {
+    const ordinal = this.partOf.length;
+    let part = this.parts.indexOf(own.part);
+    if (part === -1) part = this.parts.push(own.part) - 1;
+    this.partOf.push(part);
+    if (this.failure) return;
+    try {
+      const plan = this.planOf(own);
+      if (plan) this.taken.push({ ordinal, part: own.part, path: own.path, plan });
+    } catch (error) {
+      this.failure = error as Error;
+    }
+  }
+
+  private planOf(own: ChainFileEntry): EntryPlan | undefined {
+    const found = this.wanted.get(own.part)?.get(own.path);
+    if (!found) return undefined;
+    this.wanted.get(own.part)?.delete(own.path);
+    const { t, blocks } = found;
+    const file = t.entry;
+    if (own.stored === "none")
+      throw this.bad(
+        file,
+        `its manifest names backup ${this.id}, which does not hold the file's data`,
+      );
+    const sameWhole =
+      (own.stored ?? "whole") === "whole" && own.size === file.size && own.sha256 === file.sha256;
+    if (!blocks) {
+      if (!sameWhole) throw this.bad(file, `backup ${this.id} does not hold the same file whole`);
+      this.member.bytes += file.size;
+      return WHOLE;
+    }
+    const { size: blockSize } = file.blocks as { size: number };
+    const bytes = blocks.reduce((n, b) => n + Math.min(blockSize, file.size - b * blockSize), 0);
+    this.member.bytes += bytes;
+    // Every block from this member, none reused, and its copy is the file itself: stream it
+    // whole (one check: its sha256).
+    if (sameWhole && !t.reuse && blocks.length === t.blocks) {
+      t.write = "whole";
+      t.blocks = 0;
+      return WHOLE;
+    }
+    const hashes = Buffer.from((file.blocks as { hashes: string }).hashes, "base64");
+    const picked = Buffer.alloc(blocks.length * BLOCK_HASH_BYTES);
+    blocks.forEach((b, i) => {
+      hashes.copy(picked, i * BLOCK_HASH_BYTES, b * BLOCK_HASH_BYTES, (b + 1) * BLOCK_HASH_BYTES);
+    });
+    return {
+      how: "blocks",
+      delta: own.stored === "blocks",
+      blockSize,
+      size: file.size,
+      blocks,
+      hashes: picked.toString("base64"),
+    };
+  }
+
+  /** After the last file: `manifest` is the member's (its files are not looked at). */
+  finish(manifest: BackupManifest): void {
+    if (manifest.id !== this.id) throw new Error(`${manifest.id} is not member ${this.at}`);
+    if (this.failure) throw this.failure;
+    for (const part of this.wanted.values())
+      for (const { t } of part.values())
+        throw this.bad(
+          t.entry,
+          `its manifest names backup ${this.id}, which does not have the file`,
+        );
+    const member = this.member;
+    member.manifest = this.at === this.plan.ids.length - 1 ? manifest : { ...manifest, files: [] };
+    const { objects } = manifest;
+    // Each object's entries, where the manifest counts each object's files and lists them
+    // object by object; else every object of a part is given the part's.
+    const objectOf = this.objectOfOrdinal(manifest);
+    const ofPart = new Map<string, Map<string, EntryPlan>>();
+    member.byObject = objects.map((o) => {
+      if (objectOf) return new Map<string, EntryPlan>();
+      const shared = ofPart.get(o.part) ?? new Map<string, EntryPlan>();
+      ofPart.set(o.part, shared);
+      return shared;
+    });
+    for (const { ordinal, part, path, plan } of this.taken) {
+      const into = objectOf ? member.byObject[objectOf[ordinal] as number] : ofPart.get(part);
+      if (!into) throw new IntegrityError(`backup ${this.id} has no object for part ${part}`);
+      into.set(path, plan);
+    }
+  }
+
+  /** The object of each file, by its place in the list; undefined where not known. */
+  private objectOfOrdinal(manifest: BackupManifest): Uint32Array | undefined {
+    const { objects } = manifest;
+    if (objects.some((o) => o.files === undefined)) return undefined;
+    if (objects.reduce((n, o) => n + (o.files ?? 0), 0) !== this.partOf.length) return undefined;
+    const out = new Uint32Array(this.partOf.length);
+    let ordinal = 0;
+    for (const [index, object] of objects.entries())
+      for (let n = 0; n < (object.files ?? 0); n++, ordinal++) {
+        if (this.parts[this.partOf[ordinal] as number] !== object.part) return undefined;
+        out[ordinal] = index;
+      }
+    return out;
+  }
+}
+
+/** Step 2 over a whole manifest: MemberPlanner's take() of each of its files, then finish(). */
+export function planMember(plan: TargetPlan, at: number, manifest: BackupManifest): void {
+  const planner = new MemberPlanner(plan, at);
+  for (const file of manifest.files) planner.take(file);
+  planner.finish(manifest);
+}
+
+/**
+ * Both steps over whole manifests, `members` = [...chain, B] oldest first (tests, and
+ * callers that hold every manifest anyway).
+ */
+export function planAssembly(
+  members: readonly BackupManifest[],
+  keep?: ReadonlySet<string>,
+  reuse?: ReadonlyMap<string, ReadonlySet<number>>,
+): Assembly {
+  const target = members.at(-1);
+  if (!target) throw new Error("planAssembly needs at least the target backup");
+  const plan = planTarget(target, keep, reuse);
+  if (members.length !== plan.ids.length) throw new Error("planAssembly: not the whole chain");
+  members.forEach((m, at) => {
+    planMember(plan, at, m);
+  });
+  plan.targets = [];
+  return plan;
 }

@@ -6,8 +6,14 @@
  *   count x uint32 LE block numbers (ascending), then the blocks (the file's last may be short).
  * Every block written is checked against its 16-byte hash first; a wanted block the entry
  * does not have fails the restore. Memory: one block and one run buffer of adjacent blocks.
+ *
+ * Runs are written with synchronous pwrite: a job worker's thread has nothing else to do
+ * meanwhile, and changed blocks are scattered, so runs are short (often one block) and an
+ * asynchronous write's round trip through libuv's thread pool cost more than the write:
+ * awaited one at a time, it left the job idle half of a chain restore.
  */
 import { createHash } from "node:crypto";
+import { writeSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { IntegrityError } from "../errors.js";
 import type { EntryPlan } from "./assembly-plan.js";
@@ -55,12 +61,12 @@ export class BlockSink {
     return Math.min(this.plan.blockSize, this.plan.size - b * this.plan.blockSize);
   }
 
-  async take(bytes: Uint8Array): Promise<void> {
-    if (this.plan.delta) await this.takeDelta(bytes);
-    else await this.takeWhole(bytes);
+  take(bytes: Uint8Array): void {
+    if (this.plan.delta) this.takeDelta(bytes);
+    else this.takeWhole(bytes);
   }
 
-  private async takeWhole(bytes: Uint8Array): Promise<void> {
+  private takeWhole(bytes: Uint8Array): void {
     const { blocks, blockSize } = this.plan;
     let rest = bytes;
     while (rest.length > 0) {
@@ -78,11 +84,11 @@ export class BlockSink {
       this.block.set(rest.subarray(0, take), this.position - start);
       this.position += take;
       rest = rest.subarray(take);
-      if (this.position === end) await this.put(b, this.block.subarray(0, end - start));
+      if (this.position === end) this.put(b, this.block.subarray(0, end - start));
     }
   }
 
-  private async takeDelta(bytes: Uint8Array): Promise<void> {
+  private takeDelta(bytes: Uint8Array): void {
     let rest = bytes;
     while (rest.length > 0) {
       if (this.headerFill < DELTA_HEADER_BYTES) {
@@ -121,7 +127,7 @@ export class BlockSink {
         if (isWanted) {
           const length = this.lengthOf(number);
           if (this.blockFill < length) throw this.bad(`its block ${number} is short`);
-          await this.put(number, this.block.subarray(0, length));
+          this.put(number, this.block.subarray(0, length));
         }
         this.at++;
         this.left = -1;
@@ -153,7 +159,7 @@ export class BlockSink {
   }
 
   /** Checks block `b` against its hash and adds it to the run of adjacent blocks. */
-  private async put(b: number, bytes: Buffer): Promise<void> {
+  private put(b: number, bytes: Buffer): void {
     const hash = createHash("sha256").update(bytes).digest().subarray(0, BLOCK_HASH_BYTES);
     const at = this.wanted * BLOCK_HASH_BYTES;
     if (!hash.equals(this.hashes.subarray(at, at + BLOCK_HASH_BYTES)))
@@ -164,33 +170,26 @@ export class BlockSink {
       this.runFill > 0 &&
       (offset !== this.runStart + this.runFill || this.runFill + bytes.length > RUN_BYTES)
     )
-      await this.flush();
+      this.flush();
     if (this.runFill === 0) this.runStart = offset;
     bytes.copy(this.run, this.runFill);
     this.runFill += bytes.length;
   }
 
-  private async flush(): Promise<void> {
+  private flush(): void {
     let done = 0;
-    while (done < this.runFill) {
-      const { bytesWritten } = await this.handle.write(
-        this.run,
-        done,
-        this.runFill - done,
-        this.runStart + done,
-      );
-      done += bytesWritten;
-    }
+    while (done < this.runFill)
+      done += writeSync(this.handle.fd, this.run, done, this.runFill - done, this.runStart + done);
     this.runFill = 0;
   }
 
   /** The entry ended: every wanted block must have come. Returns how many were written. */
-  async end(): Promise<number> {
+  end(): number {
     if (this.plan.delta && (this.headerFill < DELTA_HEADER_BYTES || this.at < this.count))
       throw this.bad("it ends early");
     const missing = this.plan.blocks[this.wanted];
     if (missing !== undefined) throw this.bad(`it does not have block ${missing}`);
-    await this.flush();
+    this.flush();
     return this.wanted;
   }
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describeSystemError, LocalIoError, RefusedError } from "../errors.js";
 import type { BackupManifest } from "../repository/backup-manifest.js";
 import { largestFirst } from "./bundle-plan.js";
-import { type ChainFileEntry, fileKey } from "./chain-manifest.js";
+import type { ChainFileEntry } from "./chain-manifest.js";
 import type { ExistingFile } from "./delta-plan.js";
 import type { HashPiece } from "./hash-files.js";
 import { JobPool, runEach } from "./job-pool.js";
@@ -87,6 +87,17 @@ async function walkParts(parts: readonly PartDir[]): Promise<Map<string, Found[]
   return found;
 }
 
+/** The backup's files by part and path (the entries' own strings: no key string per file). */
+function byPartAndPath(files: readonly ChainFileEntry[]): Map<string, Map<string, ChainFileEntry>> {
+  const out = new Map<string, Map<string, ChainFileEntry>>();
+  for (const file of files) {
+    const part = out.get(file.part) ?? new Map<string, ChainFileEntry>();
+    out.set(file.part, part);
+    part.set(file.path, file);
+  }
+  return out;
+}
+
 /** A hash task's share: up to this many files or bytes (a message costs little against it). */
 const BATCH_FILES = 256;
 const BATCH_BYTES = 64 << 20;
@@ -102,8 +113,10 @@ export async function scanTargets(
   jobs: number,
   batchBytes = BATCH_BYTES,
 ): Promise<Map<string, ExistingFile>> {
-  const wanted = new Map(files.map((f) => [fileKey(f), f]));
+  const wanted = byPartAndPath(files);
   const existing = new Map<string, ExistingFile>();
+  /** Files hashed in several pieces (larger than a batch): their pieces are put together. */
+  const split = new Set<string>();
   const batches: { files: HashPiece[]; keys: string[]; bytes: number }[] = [];
   let batch: (typeof batches)[number] | undefined;
   for (const [part, found] of await walkParts(parts)) {
@@ -112,7 +125,7 @@ export async function scanTargets(
       if (f.type !== "file") continue;
       const key = `${part}/${f.path}`;
       existing.set(key, { size: f.size });
-      const entry = wanted.get(key);
+      const entry = wanted.get(part)?.get(f.path);
       if (!entry || !(entry.size === f.size || entry.blocks)) continue;
       const path = join(root, f.path);
       const blockSize = entry.blocks?.size;
@@ -121,6 +134,7 @@ export async function scanTargets(
         blockSize === undefined
           ? f.size
           : Math.max(1, Math.floor(batchBytes / blockSize)) * blockSize;
+      if (f.size > step) split.add(key);
       for (let start = 0; start === 0 || start < f.size; start += step) {
         if (!batch || batch.keys.length >= BATCH_FILES || batch.bytes >= batchBytes) {
           batch = { files: [], keys: [], bytes: 0 };
@@ -150,12 +164,14 @@ export async function scanTargets(
           if (got?.sha256 !== undefined) (existing.get(key) as ExistingFile).sha256 = got.sha256;
           if (got?.blockHashes === undefined) return;
           const { buffer, byteOffset, length } = got.blockHashes;
+          const hashes = Buffer.from(buffer, byteOffset, length);
+          if (!split.has(key)) {
+            (existing.get(key) as ExistingFile).blockHashes = hashes;
+            return;
+          }
           const list = pieces.get(key) ?? [];
           pieces.set(key, list);
-          list.push({
-            start: b.files[at]?.start ?? 0,
-            hashes: Buffer.from(buffer, byteOffset, length),
-          });
+          list.push({ start: b.files[at]?.start ?? 0, hashes });
         });
       },
     );
@@ -179,12 +195,12 @@ export async function removeStrays(
   parts: readonly PartDir[],
   files: readonly ChainFileEntry[],
 ): Promise<number> {
-  const wanted = new Set(files.map(fileKey));
+  const wanted = byPartAndPath(files);
   let removed = 0;
   for (const [part, found] of await walkParts(parts)) {
     const root = parts.find((p) => p.part === part)?.root as string;
     for (const f of found) {
-      const isWanted = wanted.has(`${part}/${f.path}`);
+      const isWanted = wanted.get(part)?.has(f.path) === true;
       if (f.type === "file" ? isWanted : f.type === "directory" ? !isWanted : false) continue;
       await rm(join(root, f.path), { recursive: true, force: true });
       removed++;

@@ -60,7 +60,11 @@ export interface FetchBackupDeps {
   keep?: ReadonlySet<string> | undefined;
   /** restore --delta: blocks already right in files rewritten in place, by `${part}/${path}`. */
   reuse?: ReadonlyMap<string, ReadonlySet<number>> | undefined;
-  /** The manifests of the backup's chain, oldest first, when the caller has read them. */
+  /**
+   * The whole manifests of the backup's chain, oldest first, when the caller holds them
+   * anyway; else each is read while the restore is planned, one at a time (a chain of
+   * manifests of 100,000 files each would not fit in memory at once).
+   */
   chain?: readonly BackupManifest[] | undefined;
 }
 

@@ -179,7 +179,7 @@ class EntryWriter {
       }
       case "data":
         if (this.current?.skip) return;
-        if (this.current) await this.current.sink.take(event.bytes);
+        if (this.current) this.current.sink.take(event.bytes);
         else await this.take(event.bytes);
         return;
       case "file-end":
@@ -215,7 +215,7 @@ class EntryWriter {
     if (!current || current.skip) return;
     let count: number;
     try {
-      count = await current.sink.end();
+      count = current.sink.end();
     } finally {
       await current.handle.close();
     }

@@ -1,17 +1,23 @@
 /**
  * The Node.js flags a pgha process gets besides its arguments, as bin/pgha (the launcher)
- * gives them: backup, restore and drill run with a young generation of 4 MB, which keeps
- * a backup or restore of 100,000 files under 256 MB of RSS (see the launcher's comment).
- * Processes pgha starts itself with `process.execPath` (the scheduler's jobs) skip the
- * launcher, so they take the flags from here. The launcher's `case` line lists the same
- * commands (test/cli/launcher.test.ts holds the two together).
+ * gives them: backup, restore and drill run with a young generation of 4 MB, restore and
+ * drill also with --optimize-for-size; that keeps a backup or restore of 100,000 files
+ * under 256 MB of RSS (the launcher's comment says why). Processes pgha starts itself
+ * with `process.execPath` (the scheduler's jobs) skip the launcher, so they take the
+ * flags from here. The launcher's `case` lines list the same (test/cli/launcher.test.ts
+ * holds the two together).
  */
-export const SMALL_YOUNG_GENERATION_COMMANDS = ["backup", "restore", "drill"] as const;
+export const NODE_FLAGS: Readonly<Record<string, readonly string[]>> = {
+  restore: ["--max-semi-space-size=4", "--optimize-for-size"],
+  drill: ["--max-semi-space-size=4", "--optimize-for-size"],
+  backup: ["--max-semi-space-size=4"],
+};
 
-/** Flags for node itself when it runs `pgha ...argv`. */
+/** Flags for node itself when it runs `pgha ...argv`: the first argument that names some. */
 export function nodeFlagsFor(argv: readonly string[]): string[] {
-  const heavy = argv.some((a) =>
-    (SMALL_YOUNG_GENERATION_COMMANDS as readonly string[]).includes(a),
-  );
-  return heavy ? ["--max-semi-space-size=4"] : [];
+  for (const a of argv) {
+    const flags = Object.hasOwn(NODE_FLAGS, a) ? NODE_FLAGS[a] : undefined;
+    if (flags) return [...flags];
+  }
+  return [];
 }

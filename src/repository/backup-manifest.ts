@@ -5,8 +5,7 @@
 import { IntegrityError, NotFoundInRepoError, RefusedError, UsageError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { getClusterJson, unknownClusterError } from "./clusters.js";
-import { ArrayCutter } from "./json-cut.js";
-import { type JsonText, putJson } from "./json-object.js";
+import { putJson } from "./json-object.js";
 import { backupManifestKey, backupsPrefix } from "./keys.js";
 
 export interface BackupFileEntry {
@@ -139,34 +138,19 @@ export async function writeBackupManifest(
   });
 }
 
+/**
+ * `withoutFiles`: the manifest with `files` left empty, its elements read past unparsed
+ * (a restore plan reads every backup's manifest, and needs no file of most of them).
+ * `eachFile`: `files` left empty, each entry handed over in order as it is read instead
+ * (a chain's member planned without holding its files); not to be acted on before the
+ * read returned (the manifest's checksum is checked at its end).
+ */
 export async function readBackupManifest(
   store: ObjectStore,
   cluster: string,
   id: string,
-): Promise<BackupManifest> {
-  return readManifest(store, cluster, id);
-}
-
-/**
- * A manifest without its file list (`files` is []), and how many files it lists: for the
- * readers of every manifest (backup list, verify, the restore planner, prune), which need
- * a backup's header, not 100,000 parsed file entries. Checked as whole as a full read.
- */
-export async function readBackupSummary(
-  store: ObjectStore,
-  cluster: string,
-  id: string,
-): Promise<BackupManifest & { fileCount: number }> {
-  const cutter = new ArrayCutter("files");
-  const manifest = await readManifest(store, cluster, id, cutter);
-  return { ...manifest, fileCount: cutter.count ?? manifest.files.length, files: [] };
-}
-
-async function readManifest(
-  store: ObjectStore,
-  cluster: string,
-  id: string,
-  keep?: JsonText,
+  options: { withoutFiles?: boolean; eachFile?: (file: BackupFileEntry) => void } = {},
+  skipped?: Map<string, number>,
 ): Promise<BackupManifest> {
   const key = backupManifestKey(cluster, id);
   const manifest = await getClusterJson<BackupManifest>(
@@ -178,7 +162,11 @@ async function readManifest(
         `no backup ${id} in cluster '${cluster}' of ${store.url}`,
         "'pgha backup list' shows the backups",
       ),
-    keep,
+    options.withoutFiles
+      ? { skip: FILES, skipped }
+      : options.eachFile
+        ? { each: new Map([["files", options.eachFile as (file: unknown) => void]]) }
+        : undefined,
   );
   const shaped =
     typeof manifest === "object" &&
@@ -187,6 +175,23 @@ async function readManifest(
     [manifest.tablespaces, manifest.objects, manifest.files].every(Array.isArray);
   if (!shaped) throw new IntegrityError(`${store.url}/${key} is not a base backup manifest`);
   return manifest;
+}
+
+const FILES: ReadonlySet<string> = new Set(["files"]);
+
+/**
+ * A manifest without its file list (`files` is [], never parsed), and how many files it
+ * lists: for the readers of every manifest (backup list, verify, prune, the restore
+ * planner), which need a backup's header, not 100,000 file entries. Checksummed whole.
+ */
+export async function readBackupSummary(
+  store: ObjectStore,
+  cluster: string,
+  id: string,
+): Promise<BackupManifest & { fileCount: number }> {
+  const skipped = new Map<string, number>();
+  const manifest = await readBackupManifest(store, cluster, id, { withoutFiles: true }, skipped);
+  return { ...manifest, fileCount: skipped.get("files") ?? 0 };
 }
 
 /** Ids of every backup that has a manifest, oldest first. */

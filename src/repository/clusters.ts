@@ -5,7 +5,8 @@
  */
 import { NotFoundInRepoError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { getJson, type JsonText } from "./json-object.js";
+import { getJson } from "./json-object.js";
+import type { JsonStreamOptions } from "./json-stream.js";
 import { CLUSTERS_PREFIX, clusterPrefix } from "./keys.js";
 
 /** The cluster names, sorted. */
@@ -61,10 +62,10 @@ export async function getClusterJson<T>(
   cluster: string,
   key: string,
   missing: () => NotFoundInRepoError,
-  keep?: JsonText,
+  options?: JsonStreamOptions,
 ): Promise<T> {
   try {
-    return await getJson<T>(store, key, missing, keep);
+    return await getJson<T>(store, key, missing, options);
   } catch (error) {
     if (error instanceof NotFoundInRepoError)
       throw (await unknownClusterError(store, cluster)) ?? error;

@@ -8,7 +8,7 @@ import type { DeltaPlan } from "../backup/delta-plan.js";
 import { fetchBaseBackup } from "../backup/fetch-backup.js";
 import { describeSystemError, IntegrityError, LocalIoError, PghaError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { type BackupManifest, readBackupManifest } from "../repository/backup-manifest.js";
+import { readBackupManifest } from "../repository/backup-manifest.js";
 import { unknownClusterError } from "../repository/clusters.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { chownTree, type DataOwner } from "./data-owner.js";
@@ -47,19 +47,17 @@ export async function planFromRepository(
 }
 
 /**
- * The chosen backup and its chain read again whole: the facts keep manifests without
- * their files (facts.ts, readBackupSummary). Each must still be the backup that was planned.
+ * The chosen backup read again whole: the facts keep manifests without their files
+ * (facts.ts). It must still be the backup that was planned. Its chain's manifests are read
+ * whole one at a time while the restore is planned (assemble-backup.ts, planChain): held
+ * at once, a chain of manifests of 100,000 files each would not fit in memory.
  */
 async function hydratePlan(store: ObjectStore, plan: RestorePlan): Promise<RestorePlan> {
-  const read = async (planned: BackupManifest) => {
-    const whole = await readBackupManifest(store, planned.cluster, planned.id);
-    if (whole.startLsn !== planned.startLsn || whole.stopLsn !== planned.stopLsn)
-      throw new IntegrityError(`backup ${planned.id} changed while the restore was planned`);
-    return whole;
-  };
-  const chain: BackupManifest[] = [];
-  for (const planned of plan.chain) chain.push(await read(planned));
-  return { ...plan, backup: await read(plan.backup), chain };
+  const planned = plan.backup;
+  const whole = await readBackupManifest(store, planned.cluster, planned.id);
+  if (whole.startLsn !== planned.startLsn || whole.stopLsn !== planned.stopLsn)
+    throw new IntegrityError(`backup ${planned.id} changed while the restore was planned`);
+  return { ...plan, backup: whole };
 }
 
 /** The error a refused plan raises where a restore must stop: exit 11, nothing downloaded. */
@@ -118,7 +116,6 @@ export async function applyRestore(deps: RestoreDeps, request: ApplyRequest): Pr
       progress: () => undefined,
       jobs: deps.jobs,
       signal: deps.signal,
-      chain: plan.chain,
       keep: request.delta?.keep,
       reuse: request.delta?.reuse,
     },

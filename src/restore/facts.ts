@@ -7,7 +7,7 @@ import type { Logger } from "../log.js";
 import {
   type BackupManifest,
   listBackupIds,
-  readBackupSummary,
+  readBackupManifest,
 } from "../repository/backup-manifest.js";
 import { walNameOfKey, walPrefix } from "../repository/keys.js";
 import { decodeContentMeta, decodePushedAt } from "../repository/object-meta.js";
@@ -55,12 +55,13 @@ export async function gatherRestoreFacts(
   cluster: string,
   log: Logger,
 ): Promise<RestoreFacts> {
+  // A manifest as a plan needs it: everything but its list of files (left empty, not even
+  // parsed). With 100,000 files a manifest is 30 MB in memory, and a repository holds many
+  // backups; the backups the plan chose are read again whole (apply.ts, hydratePlan).
   const backups: BackupManifest[] = [];
   for (const id of await listBackupIds(store, cluster)) {
     try {
-      // Without its list of files (readBackupSummary): the backups the plan chose are read
-      // again whole (apply.ts, hydratePlan) before anything uses their files.
-      backups.push(await readBackupSummary(store, cluster, id));
+      backups.push(await readBackupManifest(store, cluster, id, { withoutFiles: true }));
     } catch (error) {
       // The wrong identity or no encryption settings: every backup would be left out.
       if (concernsSettings(error)) throw error;

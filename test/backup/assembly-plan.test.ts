@@ -12,8 +12,13 @@ async function chain(): Promise<BackupManifest[]> {
   return storeChain(new MemoryStore(), threeSnapshots());
 }
 
+/** Member `at`'s planned entries of part base, from all its objects. */
 const entriesOf = (members: ReturnType<typeof planAssembly>["members"], at: number) =>
-  Object.fromEntries(members[at]?.entries.get("base") ?? []);
+  Object.fromEntries(
+    (members[at]?.byObject ?? [])
+      .filter((_, i) => members[at]?.manifest.objects[i]?.part === "base")
+      .flatMap((entries) => [...entries]),
+  );
 
 describe("planAssembly", () => {
   it("takes each block from the backup the target's map names, and skips superseded blocks", async () => {
@@ -35,9 +40,9 @@ describe("planAssembly", () => {
     // Created in incr 1 and deleted in incr 2: read from no backup.
     for (const at of [0, 1, 2]) expect(entriesOf(plan.members, at)["base/1/300"]).toBeUndefined();
     // Created empty: made at size 0, nothing read.
-    expect(plan.files.get("base/base/1/400")).toMatchObject({ write: "blocks", blocks: 0 });
+    expect(plan.find("base", "base/1/400")).toMatchObject({ write: "blocks", blocks: 0 });
     expect(plan.members.map((m) => m.structure)).toEqual([false, false, true]);
-    expect(plan.files.size).toBe(filesOf(members[2] as BackupManifest).length);
+    expect(plan.files.length).toBe(filesOf(members[2] as BackupManifest).length);
     expect(plan.written).toBe(6);
   });
 
@@ -69,6 +74,23 @@ describe("planAssembly", () => {
     );
   });
 
+  it("gives each object the entries it holds, or its part's where the manifest does not say", async () => {
+    const members = await chain();
+    const plan = planAssembly(members);
+    // The builder's objects: the first half of the files, then the rest.
+    const [first, second] = plan.members[0]?.byObject ?? [];
+    expect(first?.has("PG_VERSION")).toBe(true);
+    expect(first?.has("global/pg_control")).toBe(false);
+    expect(second?.has("global/pg_control")).toBe(true);
+    const uncounted = members.map((m) => ({
+      ...m,
+      objects: m.objects.map(({ files: _, ...o }) => o),
+    }));
+    const shared = planAssembly(uncounted).members[0]?.byObject ?? [];
+    expect(shared[0]).toBe(shared[1]);
+    expect(shared[0]?.has("global/pg_control") && shared[0]?.has("PG_VERSION")).toBe(true);
+  });
+
   it("writes nothing of kept files and only the blocks not reused", async () => {
     const members = await chain();
     const plan = planAssembly(
@@ -76,11 +98,11 @@ describe("planAssembly", () => {
       new Set(["base/postgresql.conf"]),
       new Map([["base/base/1/100", new Set([0, 1])]]),
     );
-    expect(plan.files.get("base/postgresql.conf")?.write).toBe("keep");
+    expect(plan.find("base", "postgresql.conf")?.write).toBe("keep");
     expect(entriesOf(plan.members, 2)["postgresql.conf"]).toBeUndefined();
     expect(entriesOf(plan.members, 0)["base/1/100"]).toBeUndefined();
     expect(entriesOf(plan.members, 2)["base/1/100"]).toMatchObject({ blocks: [2] });
-    expect(plan.files.get("base/base/1/100")).toMatchObject({
+    expect(plan.find("base", "base/1/100")).toMatchObject({
       write: "blocks",
       blocks: 1,
       reuse: true,

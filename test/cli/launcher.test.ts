@@ -9,7 +9,7 @@ import { chown, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { nodeFlagsFor, SMALL_YOUNG_GENERATION_COMMANDS } from "../../src/cli/node-flags.js";
+import { NODE_FLAGS, nodeFlagsFor } from "../../src/cli/node-flags.js";
 import { CALL_ID_ENV, callId } from "../../src/wal/spool.js";
 import { PGHA_BIN } from "../helpers/pgha.js";
 
@@ -182,18 +182,19 @@ describe("bin/pgha's id", () => {
 });
 
 describe("node's flags", () => {
-  it("the launcher and the scheduler's jobs give the same commands the small young generation", async () => {
+  it("the launcher and the scheduler's jobs give each command the same flags", async () => {
     const script = await readFile(PGHA_BIN, "utf8");
-    const line = /^\s*([a-z |]+)\) exec "\$node" --max-semi-space-size=4 /m.exec(script)?.[1];
-    expect(line, "bin/pgha's case line for --max-semi-space-size").toBeDefined();
-    expect((line ?? "").split("|").map((c) => c.trim())).toEqual([
-      ...SMALL_YOUNG_GENERATION_COMMANDS,
-    ]);
+    const launcher: Record<string, string[]> = {};
+    for (const m of script.matchAll(/^\s*([a-z |]+)\) exec "\$node" ((?:--\S+ )+)"\$\{here/gm))
+      for (const command of (m[1] ?? "").split("|"))
+        launcher[command.trim()] = (m[2] ?? "").trim().split(" ");
+    expect(launcher).toEqual(NODE_FLAGS);
     expect(nodeFlagsFor(["backup", "--config", "/etc/pgha.json", "--type", "incr"])).toEqual([
       "--max-semi-space-size=4",
     ]);
-    expect(nodeFlagsFor(["drill", "run"])).toEqual(["--max-semi-space-size=4"]);
+    expect(nodeFlagsFor(["drill", "run"])).toEqual(NODE_FLAGS.drill);
     expect(nodeFlagsFor(["prune", "--confirm"])).toEqual([]);
+    expect(nodeFlagsFor(["toString"])).toEqual([]);
   });
 });
 
