@@ -128,7 +128,12 @@ describe("JsonStreamParser with members to skip", () => {
   });
 
   it("counts the elements of the arrays it skips, without parsing them", () => {
-    const tricky = { a: 1, files: [{ p: 'x"],[{' }, "\\", [[], [1]], 7, null], empty: [], one: [{}] };
+    const tricky = {
+      a: 1,
+      files: [{ p: 'x"],[{' }, "\\", [[], [1]], 7, null],
+      empty: [],
+      one: [{}],
+    };
     const skip = new Set(["files", "empty", "one"]);
     for (const text of [JSON.stringify(tricky), JSON.stringify(tricky, null, 1)])
       for (const size of [1, 4, 4096])
