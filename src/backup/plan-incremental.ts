@@ -73,7 +73,11 @@ export function planBackupType(request: IncrementalRequest): BackupPlan {
   return { type: "incr", parent: parent.id, chain };
 }
 
-export function parentFactsOf(manifest: BackupManifest): ParentFacts {
+/** `hasBlockMaps`: given where the manifest was read without its files (parent-files.ts). */
+export function parentFactsOf(
+  manifest: BackupManifest,
+  hasBlockMaps = manifest.files.some((file) => file.blocks !== undefined),
+): ParentFacts {
   return {
     id: manifest.id,
     type: manifest.type ?? "full",
@@ -81,6 +85,6 @@ export function parentFactsOf(manifest: BackupManifest): ParentFacts {
     timeline: manifest.timeline,
     systemIdentifier: manifest.systemIdentifier,
     pgVersionNum: manifest.pgVersionNum,
-    hasBlockMaps: manifest.files.some((file) => file.blocks !== undefined),
+    hasBlockMaps,
   };
 }

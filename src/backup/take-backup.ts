@@ -40,10 +40,11 @@ import type { ObjectStore } from "../storage/object-store.js";
 import { parseLsn, parseWalFileName, segmentBeforeLsn, segmentRange } from "../wal/names.js";
 import { listWalVersions } from "../wal/versions.js";
 import { type PartTree, planBundles } from "./bundle-plan.js";
-import { indexParentFiles } from "./parent-files.js";
+import { ParentIndex } from "./parent-files.js";
 import {
   type BackupPlan,
   type BackupType,
+  type ParentFacts,
   parentFactsOf,
   planBackupType,
 } from "./plan-incremental.js";
@@ -125,13 +126,20 @@ export async function takeBaseBackup(
   let started = false;
   try {
     // The newest backup, the parent an incremental one would have: read once, before the start.
+    // Its files go straight into the index the jobs compare with, never held as a list.
     let newest: BackupManifest | undefined;
+    let parents: ParentIndex | undefined;
     let existing = new Set<string>();
     if (request.type === "incr") {
       const ids = await listBackupIds(deps.store, deps.cluster);
       existing = new Set(ids);
       const newestId = ids.at(-1);
-      if (newestId) newest = await readBackupManifest(deps.store, deps.cluster, newestId);
+      if (newestId) {
+        parents = new ParentIndex(newestId);
+        newest = await readBackupManifest(deps.store, deps.cluster, newestId, {
+          eachFile: parents.add,
+        });
+      }
     }
     const [catalog] = await deps.server.query<{ v: string }>(
       "SELECT catalog_version_no::text AS v FROM pg_control_system()",
@@ -144,12 +152,19 @@ export async function takeBaseBackup(
       request.fast,
     );
     started = true;
-    const plan = await planType(deps, request, facts, newest, existing);
+    const plan = await planType(
+      deps,
+      request,
+      facts,
+      newest && parentFactsOf(newest, parents?.hasBlockMaps),
+      existing,
+    );
     const increment: IncrementalBase | undefined =
-      plan.type === "incr" && newest
-        ? { chainIndex: plan.chain.length, parents: indexParentFiles(newest) }
+      plan.type === "incr" && parents
+        ? { chainIndex: plan.chain.length, parents: parents.lookup }
         : undefined;
-    newest = undefined; // the lookup keeps what it needs
+    newest = undefined;
+    parents = undefined; // a full needs no index; an incremental's lookup keeps it
     // Listed after the start: tablespace_map is fixed by the start call and must match.
     const tablespaces: BackupTablespace[] = await deps.server.tablespaces();
     deps.log.info(
@@ -295,7 +310,7 @@ async function planType(
   deps: BackupDeps,
   request: BackupRequest,
   facts: ServerFacts,
-  newest: BackupManifest | undefined,
+  newest: ParentFacts | undefined,
   existing: ReadonlySet<string>,
 ): Promise<BackupPlan> {
   if (request.type !== "incr") return { type: "full" };
@@ -311,7 +326,7 @@ async function planType(
       systemIdentifier: facts.systemIdentifier,
       versionNum: facts.versionNum,
     },
-    newest: newest && parentFactsOf(newest),
+    newest,
     existing,
   });
   if (plan.type === "full")

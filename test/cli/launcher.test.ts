@@ -189,9 +189,9 @@ describe("node's flags", () => {
       for (const command of (m[1] ?? "").split("|"))
         launcher[command.trim()] = (m[2] ?? "").trim().split(" ");
     expect(launcher).toEqual(NODE_FLAGS);
-    expect(nodeFlagsFor(["backup", "--config", "/etc/pgha.json", "--type", "incr"])).toEqual([
-      "--max-semi-space-size=4",
-    ]);
+    expect(nodeFlagsFor(["backup", "--config", "/etc/pgha.json", "--type", "incr"])).toEqual(
+      NODE_FLAGS.backup,
+    );
     expect(nodeFlagsFor(["drill", "run"])).toEqual(NODE_FLAGS.drill);
     expect(nodeFlagsFor(["prune", "--confirm"])).toEqual([]);
     expect(nodeFlagsFor(["toString"])).toEqual([]);
