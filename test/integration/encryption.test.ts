@@ -324,9 +324,13 @@ describe.skipIf(!pg)("an encrypted local repository with asynchronous archiving"
       archived >= last,
       `${archived} < ${last}; ${await cluster.sql("SELECT failed_count || ' ' || coalesce(last_failed_wal, '') FROM pg_stat_archiver")}; ${spoolLog.slice(-2000)}`,
     ).toBe(true);
-    const status = JSON.parse(
-      await readFile(join(cluster.dataDir, "pg_wal", ".pgha", "archive", "status.json"), "utf8"),
-    );
+    // status.json is rewritten at most once a second: the stores just done may not be in it yet.
+    const statusFile = join(cluster.dataDir, "pg_wal", ".pgha", "archive", "status.json");
+    let status = { stored: 0 };
+    for (let i = 0; i < 40 && !(status.stored > 0); i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 250));
+      status = JSON.parse(await readFile(statusFile, "utf8"));
+    }
     expect(status.stored).toBeGreaterThan(0);
     const raw = await openRawStore(
       resolveConfig({ flags: {}, env: { ...process.env, ...env }, file: undefined }),
