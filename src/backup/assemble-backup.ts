@@ -55,7 +55,7 @@ import { checkOriginalLocations, type TablespaceTarget } from "./tablespace-targ
  * One that is not that backup of this chain fails.
  */
 async function planChainMember(
-  deps: Pick<FetchBackupDeps, "store" | "chain">,
+  deps: Pick<FetchBackupDeps, "store" | "chain" | "plannedChain">,
   plan: TargetPlan,
   target: BackupManifest,
   at: number,
@@ -80,6 +80,9 @@ async function planChainMember(
     throw new IntegrityError(
       `backup ${target.id} needs backup ${id} of its chain, which is not that backup (its manifest does not match)`,
     );
+  const planned = deps.plannedChain?.find((m) => m.id === id);
+  if (planned && (planned.startLsn !== member.startLsn || planned.stopLsn !== member.stopLsn))
+    throw new IntegrityError(`backup ${id} changed while the restore was planned`);
   planner.finish(member);
 }
 
@@ -88,7 +91,7 @@ async function planChainMember(
  * a time, so that memory holds B's files and a batch of a member's, not the whole chain's.
  */
 export async function planChain(
-  deps: Pick<FetchBackupDeps, "store" | "chain" | "keep" | "reuse">,
+  deps: Pick<FetchBackupDeps, "store" | "chain" | "plannedChain" | "keep" | "reuse">,
   target: BackupManifest,
 ): Promise<Assembly> {
   const plan = planTarget(target, deps.keep, deps.reuse);

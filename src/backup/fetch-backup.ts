@@ -66,6 +66,11 @@ export interface FetchBackupDeps {
    * manifests of 100,000 files each would not fit in memory at once).
    */
   chain?: readonly BackupManifest[] | undefined;
+  /**
+   * The chain as the restore plan saw it (manifests without their files): a member read
+   * now must still be that backup (same start and stop), not one changed since the plan.
+   */
+  plannedChain?: readonly Pick<BackupManifest, "id" | "startLsn" | "stopLsn">[] | undefined;
 }
 
 export interface FetchResult {

@@ -118,6 +118,7 @@ export async function applyRestore(deps: RestoreDeps, request: ApplyRequest): Pr
       signal: deps.signal,
       keep: request.delta?.keep,
       reuse: request.delta?.reuse,
+      plannedChain: plan.chain,
     },
     plan.backup,
     pgdata,

@@ -12,7 +12,7 @@ import { scanTargets } from "../../src/backup/delta-scan.js";
 import { type FetchBackupDeps, fetchBaseBackup } from "../../src/backup/fetch-backup.js";
 import { IntegrityError } from "../../src/errors.js";
 import { memoryLogger } from "../../src/log.js";
-import type { BackupManifest } from "../../src/repository/backup-manifest.js";
+import { type BackupManifest, writeBackupManifest } from "../../src/repository/backup-manifest.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import {
   BLOCK,
@@ -114,6 +114,26 @@ describe("restoring a chain", { timeout: 30_000 }, () => {
       join(temp.path, "out"),
     );
     await expect(fetched).rejects.toThrow(/needs backup 20261122T000000Z of its chain/);
+  });
+
+  it("refuses a chain member that is not the backup the plan saw (other start or stop)", async () => {
+    const store = new MemoryStore();
+    const members = await storeChain(store, threeSnapshots());
+    // Read from the store this time, as a restore reads them.
+    for (const m of members.slice(0, 2)) await writeBackupManifest(store, m);
+    const planned = members.slice(0, 2).map((m) => ({ ...m, files: [] }));
+    const ok = join(temp.path, "ok");
+    await fetchWith(store, members, 2, ok, { chain: undefined, plannedChain: planned });
+    const moved = [
+      planned[0] as BackupManifest,
+      { ...(planned[1] as BackupManifest), stopLsn: "9/0" },
+    ];
+    const fetched = fetchWith(store, members, 2, join(temp.path, "out"), {
+      chain: undefined,
+      plannedChain: moved,
+    });
+    await expect(fetched).rejects.toBeInstanceOf(IntegrityError);
+    await expect(fetched).rejects.toThrow(/20261122T000000Z changed while the restore was planned/);
   });
 });
 
