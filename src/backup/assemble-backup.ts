@@ -35,7 +35,7 @@ import {
   type TargetPlan,
 } from "./assembly-plan.js";
 import { largestFirst } from "./bundle-plan.js";
-import { chainIds } from "./chain-manifest.js";
+import { chainIds, checkAsPlanned } from "./chain-manifest.js";
 import { type PartDir, partDirs, removeStrayDirectories, removeStrays } from "./delta-scan.js";
 import {
   emptyDirectory,
@@ -81,8 +81,7 @@ async function planChainMember(
       `backup ${target.id} needs backup ${id} of its chain, which is not that backup (its manifest does not match)`,
     );
   const planned = deps.plannedChain?.find((m) => m.id === id);
-  if (planned && (planned.startLsn !== member.startLsn || planned.stopLsn !== member.stopLsn))
-    throw new IntegrityError(`backup ${id} changed while the restore was planned`);
+  if (planned) checkAsPlanned(planned, member);
   planner.finish(member);
 }
 
@@ -171,6 +170,9 @@ async function assembleInto(
       .filter((task) => member.structure || task.entries.size > 0),
   );
   const total = tasks.reduce((n, t) => n + t.object.rawSize, 0);
+  // The files each member wrote: a member gives a file at most once, all its planned
+  // blocks of it (the totals checked at the end then mean exactly once from each).
+  const written = new Map(assembly.members.map((m) => [m, new Set<FileWrite>()]));
   let done = 0;
   const pool = new JobPool(deps.jobs);
   try {
@@ -182,8 +184,15 @@ async function assembleInto(
         /** What the job wrote of a planned entry: a whole copy, or `count` blocks. */
         const record = (path: string, how: FileWrite["write"], count: number) => {
           const file = assembly.find(part, path);
-          if (!file || !entries.has(path) || file.write !== how)
+          const planned = entries.get(path);
+          const seen = written.get(member) as Set<FileWrite>;
+          if (!file || !planned || file.write !== how)
             throw new IntegrityError(`${object.key} holds '${path}', which was not planned so`);
+          if (seen.has(file) || (planned.how === "blocks" && planned.blocks.length !== count))
+            throw new IntegrityError(
+              `${object.key}: '${path}' was not written exactly as planned from backup ${member.manifest.id} (twice, or ${count} blocks of ${planned.how === "blocks" ? planned.blocks.length : 1})`,
+            );
+          seen.add(file);
           file.done += count;
         };
         return fetchObject(
