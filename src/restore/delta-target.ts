@@ -7,7 +7,12 @@
  */
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ClusterMismatchError, RefusedError } from "../errors.js";
+import {
+  ClusterMismatchError,
+  describeSystemError,
+  LocalIoError,
+  RefusedError,
+} from "../errors.js";
 
 /** pg_control's system identifier: its first 8 bytes, a uint64 in the server's byte order. */
 export function systemIdentifierOf(pgControl: Buffer): string | undefined {
@@ -18,7 +23,16 @@ export async function refuseForeignTarget(
   pgdata: string,
   backup: { cluster: string; systemIdentifier: string },
 ): Promise<void> {
-  const names = await readdir(pgdata).catch(() => [] as string[]);
+  let names: string[];
+  try {
+    names = await readdir(pgdata);
+  } catch (error) {
+    // Missing: a restore into a new directory. Unreadable: nothing can be told, so nothing done.
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw new LocalIoError(`cannot read ${pgdata}: ${describeSystemError(error)}`, {
+      hint: "restore --delta reads the target first: give a directory this user can read",
+    });
+  }
   if (names.length === 0) return;
   if (!names.includes("PG_VERSION"))
     throw new RefusedError(

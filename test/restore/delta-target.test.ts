@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ClusterMismatchError, RefusedError } from "../../src/errors.js";
+import { ClusterMismatchError, LocalIoError, RefusedError } from "../../src/errors.js";
 import { refuseForeignTarget, systemIdentifierOf } from "../../src/restore/delta-target.js";
 
 const BACKUP = { cluster: "main", systemIdentifier: "7714480266467715622" };
@@ -49,6 +49,14 @@ describe("refuseForeignTarget", () => {
     const refused = refuseForeignTarget(dir, BACKUP);
     await expect(refused).rejects.toBeInstanceOf(RefusedError);
     await expect(refused).rejects.toThrow(/no PG_VERSION/);
+  });
+
+  it("fails, touching nothing, where the target cannot be read (a file, not a directory)", async () => {
+    const file = join(dir, "file");
+    await writeFile(file, "not a directory");
+    const failed = refuseForeignTarget(file, BACKUP);
+    await expect(failed).rejects.toBeInstanceOf(LocalIoError);
+    await expect(failed).rejects.toThrow(/cannot read .*file/);
   });
 
   it("refuses another cluster's data directory", async () => {
