@@ -98,7 +98,12 @@ export class EncryptionKeys {
 
   /** What reads: the identity file's identities, or the repository key the passphrase unlocks. */
   identities(control?: ObjectStore): Promise<AgeIdentity[]> {
-    this.identitiesRead ??= this.readIdentities(control);
+    // A failure is not kept: a transient store error reading the repository key must not
+    // fail every later read of a long-running process (prefetcher, restore).
+    this.identitiesRead ??= this.readIdentities(control).catch((error: unknown) => {
+      this.identitiesRead = undefined;
+      throw error;
+    });
     return this.identitiesRead;
   }
 
