@@ -2,6 +2,7 @@
  * Reading a manifest as the restore of a chain does (FORMAT.md, "Incremental backups"). A
  * manifest written before incremental backups has no chain: a full, every file whole.
  */
+import { IntegrityError } from "../errors.js";
 import type { BackupFileEntry, BackupManifest } from "../repository/backup-manifest.js";
 
 export type ChainFileEntry = BackupFileEntry;
@@ -22,3 +23,14 @@ export function fileKey(file: { part: string; path: string }): string {
 
 export { BLOCK_HASH_BYTES } from "./block-map.js";
 export { blockCount } from "./delta-entry.js";
+
+type Span = Pick<BackupManifest, "id" | "startLsn" | "stopLsn">;
+
+/** A backup read for the restore must be the one the plan chose (same start and stop). */
+export function checkAsPlanned(planned: Span, read: Span): void {
+  if (planned.startLsn !== read.startLsn || planned.stopLsn !== read.stopLsn)
+    throw new IntegrityError(
+      `backup ${planned.id} changed while the restore was planned`,
+      "the repository changed during the restore (a backup, prune or delete ran?): run the restore again",
+    );
+}

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { open } from "node:fs/promises";
 import { describeSystemError, LocalIoError } from "../errors.js";
-import { BLOCK_HASH_BYTES } from "./block-map.js";
+import { BLOCK_HASH_BYTES, blockHash } from "./block-map.js";
 
 export interface HashTask {
   /** `blockSize`: hash block by block (a block-mapped entry), else the whole file. */
@@ -93,10 +93,10 @@ export async function hashFile(
             out.copy(grown, 0, 0, blocks * BLOCK_HASH_BYTES);
             out = grown;
           }
-          createHash("sha256")
-            .update(buffer.subarray(at, Math.min(at + blockSize, fill)))
-            .digest()
-            .copy(out, blocks * BLOCK_HASH_BYTES, 0, BLOCK_HASH_BYTES);
+          blockHash(buffer.subarray(at, Math.min(at + blockSize, fill))).copy(
+            out,
+            blocks * BLOCK_HASH_BYTES,
+          );
           blocks++;
         }
       if (fill < want || position >= end) break;

@@ -371,23 +371,12 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
       "each finding prints the restore and drill commands that stop just before it",
     args: [],
     groups: ["repository", "s3", "postgres", "general"],
-    exitCodes: [
-      "ok",
-      "usage",
-      "refused",
-      "integrity",
-      "storage",
-      "localIo",
-      "postgres",
-      "unrestorable",
-      "notFoundInRepo",
-      "internal",
-    ],
+    exitCodes: [...RESTORE_CODES, "localIo", "postgres"],
     help:
       "Give one of --dropped, --truncated or --deleted-from with a table name ([schema.]name; unquoted names\n" +
       'are folded to lower case, "Quoted" ones are not). The WAL is read from the backup before --since (the\n' +
       "oldest by default) to --until or the end of the archive, with the server's pg_waldump (--pg-bin), through\n" +
-      "a temporary directory holding at most 9 segments at a time (TMPDIR, else /dev/shm). Findings are listed newest first: commit\n" +
+      "a temporary directory holding at most 13 segments at a time (TMPDIR, else /dev/shm). Findings are listed newest first: commit\n" +
       "time, transaction id, commit LSN, what was done and to which relation. A name nothing matches prints an\n" +
       "empty list and exits 0. Needs backups taken by a pgha that records a relation map, of PostgreSQL 15+.",
     run: async (_, opts) => (await import("./commands/find.js")).restoreFindCommand(opts),

@@ -35,6 +35,8 @@ import type { WalReader } from "./wal-record.js";
 export const CHUNK = 4;
 /** pg_waldump runs at once. */
 export const RUNS = 2;
+/** Segments on disk at most: RUNS chunks being read, the next one fetched, and one more. */
+export const MAX_SEGMENTS_ON_DISK = (RUNS + 1) * CHUNK + 1;
 
 export interface ScanRequest {
   /** Repository names of the segments to read, contiguous, in path order. */
@@ -82,7 +84,9 @@ export async function scanArchivedWal(
   const dir = await mkdtemp(join(request.tempRoot, "pgha-find-")).catch((error: Error) => {
     throw new LocalIoError(
       `cannot create a temporary directory in ${request.tempRoot}: ${error.message}`,
-      { hint: "set TMPDIR to a writable directory with room for 17 WAL segments" },
+      {
+        hint: `set TMPDIR to a writable directory with room for ${MAX_SEGMENTS_ON_DISK} WAL segments`,
+      },
     );
   });
   const localName = (segno: bigint) => segmentName(request.timeline, segno, size);
@@ -106,7 +110,7 @@ export async function scanArchivedWal(
     try {
       for (; i < segnos.length && !stop; i++) {
         // At most the chunks being read, the next one, and the one after that's first.
-        while (!stop && i >= (handingChunk + RUNS + 1) * CHUNK + 1)
+        while (!stop && i >= handingChunk * CHUNK + MAX_SEGMENTS_ON_DISK)
           await new Promise<void>((resolve) => (wake = resolve));
         if (stop) break;
         await fetchSegment(request.segments[i] ?? "", join(dir, localName(segnos[i] ?? 0n)));

@@ -4,9 +4,11 @@
  * the base backup (assembled from its chain when it is incremental; into an existing
  * directory with --delta) into the data directory, write the recovery configuration.
  */
+
+import { checkAsPlanned } from "../backup/chain-manifest.js";
 import type { DeltaPlan } from "../backup/delta-plan.js";
 import { fetchBaseBackup } from "../backup/fetch-backup.js";
-import { describeSystemError, IntegrityError, LocalIoError, PghaError } from "../errors.js";
+import { describeSystemError, LocalIoError, PghaError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { readBackupManifest } from "../repository/backup-manifest.js";
 import { unknownClusterError } from "../repository/clusters.js";
@@ -55,8 +57,7 @@ export async function planFromRepository(
 async function hydratePlan(store: ObjectStore, plan: RestorePlan): Promise<RestorePlan> {
   const planned = plan.backup;
   const whole = await readBackupManifest(store, planned.cluster, planned.id);
-  if (whole.startLsn !== planned.startLsn || whole.stopLsn !== planned.stopLsn)
-    throw new IntegrityError(`backup ${planned.id} changed while the restore was planned`);
+  checkAsPlanned(planned, whole);
   return { ...plan, backup: whole };
 }
 

@@ -363,7 +363,6 @@ async function checkObjects<T extends Listed>(
   return { findings, hashed: chosen.length };
 }
 
-/** WAL objects: decompressed and hashed against their metadata; appends to `findings`. */
 /** Why a segment's (or .partial's) raw head does not belong to its name; undefined if it does. */
 function otherSegment(name: string, raw: { head: Buffer; size: number } | undefined) {
   const file = parseWalFileName(name);
@@ -377,6 +376,7 @@ function otherSegment(name: string, raw: { head: Buffer; size: number } | undefi
   }
 }
 
+/** WAL objects: decompressed and hashed against their metadata; appends to `findings`. */
 async function checkWal(
   deps: VerifyDeps,
   request: VerifyRequest,
