@@ -174,6 +174,7 @@ async function assembleInto(
   // blocks of it (the totals checked at the end then mean exactly once from each).
   const written = new Map(assembly.members.map((m) => [m, new Set<FileWrite>()]));
   let done = 0;
+  let passedOver = 0;
   const pool = new JobPool(deps.jobs);
   try {
     await runEach(
@@ -195,7 +196,7 @@ async function assembleInto(
           seen.add(file);
           file.done += count;
         };
-        return fetchObject(
+        const fetched = fetchObject(
           deps.store,
           pool,
           object,
@@ -224,6 +225,9 @@ async function assembleInto(
           },
           { entries, structure: member.structure },
         );
+        return fetched.then((result) => {
+          passedOver += result.skipped;
+        });
       },
     );
   } finally {
@@ -242,11 +246,12 @@ async function assembleInto(
   await finishTree(target, root, tablespaces, directories, links);
   const chain = assembly.members.length > 1 ? ` (chain of ${assembly.members.length})` : "";
   deps.log.info(
-    `backup ${target.id}${chain}: ${assembly.written} files written (${formatBytes(assembly.writtenBytes)}, from ${tasks.length} objects of ${formatBytes(total)}), ${assembly.kept} kept, into ${root} in ${formatDuration((performance.now() - started) / 1000)}`,
+    `backup ${target.id}${chain}: ${assembly.written} files written (${formatBytes(assembly.writtenBytes)}, from ${tasks.length} objects of ${formatBytes(total)}, ${formatBytes(passedOver)} of it passed over), ${assembly.kept} kept, into ${root} in ${formatDuration((performance.now() - started) / 1000)}`,
   );
   return {
     files: assembly.written + assembly.kept,
     bytes: assembly.writtenBytes,
+    passedOver,
     tablespaces: tablespaces.map(({ oid, name, location }) => ({ oid, name, location })),
   };
 }

@@ -46,6 +46,8 @@ export class BlockSink {
   /** Delta entry: which of its blocks is being read, and how much of it is left. */
   private at = 0;
   private left = -1;
+  /** Delta entry: where the next wanted block was last looked for (wantFrom). */
+  private seek = 0;
 
   constructor(
     private readonly handle: FileHandle,
@@ -59,6 +61,56 @@ export class BlockSink {
   /** The restored file's length of block `b`. */
   private lengthOf(b: number): number {
     return Math.min(this.plan.blockSize, this.plan.size - b * this.plan.blockSize);
+  }
+
+  /**
+   * The offset in the entry of the next byte this sink needs (0: whichever comes next;
+   * Infinity: none, the rest of the entry may be passed over as a gap).
+   */
+  wantFrom(): number {
+    const b = this.plan.blocks[this.wanted];
+    if (b === undefined) return Number.POSITIVE_INFINITY;
+    const { blockSize } = this.plan;
+    if (!this.plan.delta) return Math.max(this.position, b * blockSize);
+    const numbers = this.numbers;
+    if (!numbers || this.numbersFill < numbers.length) return 0;
+    // The wanted block's place among the entry's blocks (numbers ascend; the cursor only
+    // moves forward, as the wanted blocks do).
+    this.seek = Math.max(this.seek, this.at);
+    while (this.seek < this.count && numbers.readUInt32LE(this.seek * 4) < b) this.seek++;
+    if (this.seek >= this.count || numbers.readUInt32LE(this.seek * 4) !== b)
+      return Number.POSITIVE_INFINITY; // end() says which block is missing
+    if (this.seek === this.at && this.left >= 0) return 0;
+    return DELTA_HEADER_BYTES + numbers.length + this.seek * blockSize;
+  }
+
+  /** The next `length` bytes of the entry, passed over: none of them may be wanted. */
+  gap(length: number): void {
+    if (!this.plan.delta) {
+      const b = this.plan.blocks[this.wanted];
+      this.position += length;
+      if (b !== undefined && this.position > b * this.plan.blockSize)
+        throw this.bad(`block ${b} was passed over`);
+      return;
+    }
+    const numbers = this.numbers;
+    if (!numbers || this.numbersFill < numbers.length) throw this.bad("its head was passed over");
+    let rest = length;
+    while (rest > 0) {
+      if (this.at >= this.count) throw this.bad("it is longer than its blocks");
+      const number = numbers.readUInt32LE(this.at * 4);
+      if (this.plan.blocks[this.wanted] === number)
+        throw this.bad(`block ${number} was passed over`);
+      if (this.left < 0)
+        this.left = Math.min(this.plan.blockSize, this.entrySize - number * this.plan.blockSize);
+      const take = Math.min(rest, this.left);
+      this.left -= take;
+      rest -= take;
+      if (this.left === 0) {
+        this.at++;
+        this.left = -1;
+      }
+    }
   }
 
   take(bytes: Uint8Array): void {

@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import { chmod, lstat, mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { isAbsolute, join, normalize, resolve } from "node:path";
 import { promisify } from "node:util";
+import { type Frame, framesOf } from "../compress/frames.js";
 import {
   describeSystemError,
   IntegrityError,
@@ -42,7 +43,7 @@ import {
   planTablespaceTargets,
   type TablespaceTarget,
 } from "./tablespace-targets.js";
-import type { UnpackEvents, UnpackTask } from "./unpack-bundle.js";
+import type { UnpackEvents, UnpackResult, UnpackTask } from "./unpack-bundle.js";
 
 export interface FetchBackupDeps {
   store: ObjectStore;
@@ -76,6 +77,8 @@ export interface FetchBackupDeps {
 export interface FetchResult {
   files: number;
   bytes: number;
+  /** Bytes of tar stream in zstd frames nothing was needed from, not decompressed. */
+  passedOver?: number;
   tablespaces: { oid: string; name: string; location: string }[];
 }
 
@@ -197,28 +200,36 @@ async function restoreInto(
     await runEach(
       largestFirst(manifest.objects, (o) => o.rawSize),
       deps.jobs,
-      (object, signal) =>
-        fetchObject(deps.store, pool, object, destOf.get(object) ?? root, withStop(signal, deps), {
-          file: (path, size, sha256) => {
-            const entry = expected.get(object.part)?.get(path);
-            if (!entry)
-              throw new IntegrityError(
-                `${object.key} holds '${path}', which its manifest does not list`,
-              );
-            if (size !== entry.size || sha256 !== entry.sha256)
-              throw new IntegrityError(
-                `${path} from ${object.key} does not match its manifest checksum`,
-              );
-            seen.add(entry);
+      async (object, signal) => {
+        await fetchObject(
+          deps.store,
+          pool,
+          object,
+          destOf.get(object) ?? root,
+          withStop(signal, deps),
+          {
+            file: (path, size, sha256) => {
+              const entry = expected.get(object.part)?.get(path);
+              if (!entry)
+                throw new IntegrityError(
+                  `${object.key} holds '${path}', which its manifest does not list`,
+                );
+              if (size !== entry.size || sha256 !== entry.sha256)
+                throw new IntegrityError(
+                  `${path} from ${object.key} does not match its manifest checksum`,
+                );
+              seen.add(entry);
+            },
+            directory: (path, mode) => {
+              directories.set(path, mode);
+            },
+            symlink: (path, target) => {
+              links.push({ path, target });
+            },
+            progress: onBytes,
           },
-          directory: (path, mode) => {
-            directories.set(path, mode);
-          },
-          symlink: (path, target) => {
-            links.push({ path, target });
-          },
-          progress: onBytes,
-        }),
+        );
+      },
     );
   } finally {
     await pool.close();
@@ -289,7 +300,7 @@ export async function fetchObject(
   signal: AbortSignal,
   events: UnpackEvents,
   plan?: UnpackTask["plan"],
-): Promise<void> {
+): Promise<UnpackResult> {
   const what = `${store.url}/${object.key}`;
   const { body } = await store.get(object.key).catch((error: unknown) => {
     // The manifest lists it: a missing object is a damaged backup, not "not found".
@@ -304,7 +315,7 @@ export async function fetchObject(
       compression: object.compression,
       what,
       tablespace: object.part !== "base",
-      ...(plan ? { plan } : {}),
+      ...(plan ? { plan, ...framesFor(object) } : {}),
     },
     events,
     AbortSignal.any([signal, stop.signal]),
@@ -329,9 +340,9 @@ export async function fetchObject(
     body.destroy();
   }
   job.end();
-  let rawSize: number;
+  let result: UnpackResult;
   try {
-    rawSize = (await job.result).rawSize;
+    result = await job.result;
   } catch (error) {
     if (!download || !isAbort(error)) throw error;
     // An encrypted object that failed authentication (storage/encrypting-store.ts).
@@ -345,10 +356,11 @@ export async function fetchObject(
   if (
     storedSize !== object.storedSize ||
     storedHash.digest("hex") !== object.storedSha256 ||
-    rawSize !== object.rawSize
+    result.rawSize !== object.rawSize
   ) {
     throw new IntegrityError(`${what} does not match its manifest checksums`);
   }
+  return result;
 }
 
 export async function requireEmpty(dir: string): Promise<void> {
@@ -365,4 +377,10 @@ export async function requireEmpty(dir: string): Promise<void> {
       "fetch into a new or empty directory (pgha never overwrites a data directory)",
     );
   }
+}
+
+/** The object's frames, for an unpack that can pass over the ones it needs nothing from. */
+function framesFor(object: BackupObjectEntry): { frames?: Frame[] } {
+  const frames = framesOf(object);
+  return frames && frames.length > 1 ? { frames } : {};
 }

@@ -19,6 +19,7 @@ import { createHash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import type { Compression } from "../compress/compression.js";
+import { FramedCompressor, type FrameIndex } from "../compress/frames.js";
 import { OUTPUT_BYTES, SyncCompressor } from "../compress/zstd-sync.js";
 import { describeSystemError, LocalIoError, PghaError } from "../errors.js";
 import type { BackupFileEntry } from "../repository/backup-manifest.js";
@@ -60,6 +61,8 @@ export interface PackResult {
   rawSize: number;
   storedSize: number;
   storedSha256: string;
+  /** The zstd frames of the stored bytes (compress/frames.ts); absent uncompressed. */
+  frames?: FrameIndex;
 }
 
 export interface PackSink {
@@ -99,10 +102,16 @@ class Copier implements Encoder {
 }
 
 export async function packBundle(task: PackTask, sink: PackSink): Promise<PackResult> {
-  const encoder: Encoder =
+  const framed =
     task.compression.algorithm === "none"
-      ? new Copier()
-      : await SyncCompressor.create({ level: task.compression.level, threads: task.zstdThreads });
+      ? undefined
+      : new FramedCompressor(
+          await SyncCompressor.create({
+            level: task.compression.level,
+            threads: task.zstdThreads,
+          }),
+        );
+  const encoder: Encoder = framed ?? new Copier();
   const storedHash = createHash("sha256");
   let rawSize = 0;
   let storedSize = 0;
@@ -170,7 +179,13 @@ export async function packBundle(task: PackTask, sink: PackSink): Promise<PackRe
   tar.put(END_OF_ARCHIVE);
   encoder.end(emit);
   await flush();
-  return { files, rawSize, storedSize, storedSha256: storedHash.digest("hex") };
+  return {
+    files,
+    rawSize,
+    storedSize,
+    storedSha256: storedHash.digest("hex"),
+    ...(framed ? { frames: framed.index() } : {}),
+  };
 }
 
 /** Runs `use` on the open file: undefined when it vanished before it was opened. */

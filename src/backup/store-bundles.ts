@@ -113,6 +113,7 @@ export function storeBundles(
               rawSize: result.rawSize,
               storedSize: result.storedSize,
               storedSha256: result.storedSha256,
+              ...(result.frames ? { frames: result.frames } : {}),
             },
             files: result.files,
           });

@@ -15,6 +15,11 @@ export type TarEvent =
   | { kind: "file"; name: string; mode: number; size: number }
   /** The next bytes of the current file: a view, valid until the handler returns. */
   | { kind: "data"; bytes: Uint8Array }
+  /**
+   * The next `length` bytes of the current file, passed over unread: the handler said it
+   * does not need them (TarReader.neededFrom, skip).
+   */
+  | { kind: "gap"; length: number }
   /** The current file's data is complete. */
   | { kind: "file-end" }
   | { kind: "other"; name: string; type: string };
@@ -35,7 +40,7 @@ type State =
       left: number;
       pad: number;
     }
-  | { at: "data"; left: number; pad: number }
+  | { at: "data"; size: number; left: number; pad: number }
   | { at: "skip"; left: number }
   | { at: "end" };
 
@@ -47,8 +52,61 @@ export class TarReader {
   /** From pax records or GNU long names, for the next entry only. */
   private next: { path?: string; linkpath?: string; size?: number } = {};
 
+  /** Bytes of the stream parsed or skipped so far. */
+  private offset = 0;
+
+  /**
+   * The offset in the stream from which bytes are needed: now (this.offset), or, inside a
+   * file's data, where `wantFrom` (the offset in the file of the next byte its handler
+   * needs; Infinity: none) says, but never past the next header. After the end of the
+   * archive, nothing more is needed.
+   */
+  neededFrom(wantFrom: () => number): number {
+    const state = this.state;
+    if (state.at === "end") return Number.POSITIVE_INFINITY;
+    if (state.at === "skip") return this.offset + state.left;
+    if (state.at !== "data") return this.offset;
+    const at = state.size - state.left;
+    const want = wantFrom();
+    if (want <= at) return this.offset;
+    return this.offset + Math.min(want - at, state.left + state.pad);
+  }
+
+  /**
+   * Passes over the next `length` bytes unread: they must all be before neededFrom (the
+   * rest of a file's data the handler does not need, its padding). The handler gets them
+   * as a "gap" (and "file-end" if the file's data ends in them).
+   */
+  async skip(length: number, handle: TarHandler): Promise<void> {
+    let rest = length;
+    while (rest > 0) {
+      const state = this.state;
+      if (state.at === "end") break;
+      if (state.at === "data") {
+        const take = Math.min(state.left, rest);
+        if (take > 0) await handle({ kind: "gap", length: take });
+        state.left -= take;
+        rest -= take;
+        this.offset += take;
+        if (state.left === 0) {
+          await handle({ kind: "file-end" });
+          this.state = state.pad > 0 ? { at: "skip", left: state.pad } : { at: "header" };
+        }
+      } else if (state.at === "skip") {
+        const take = Math.min(state.left, rest);
+        state.left -= take;
+        rest -= take;
+        this.offset += take;
+        if (state.left === 0) this.state = { at: "header" };
+      } else {
+        throw new TarFormatError(`${rest} bytes were passed over where an entry's header is`);
+      }
+    }
+  }
+
   /** Parses `bytes`; resolves once every event in them was handled. */
   async write(bytes: Uint8Array, handle: TarHandler): Promise<void> {
+    this.offset += bytes.length;
     let at = 0;
     while (at < bytes.length) {
       const state = this.state;
@@ -133,7 +191,7 @@ export class TarReader {
     const mode = readOctal(h, 100, 8);
     if (flag === "0" || flag === "\0" || flag === "7") {
       await handle({ kind: "file", name, mode, size });
-      this.state = { at: "data", left: size, pad };
+      this.state = { at: "data", size, left: size, pad };
       if (size === 0) {
         await handle({ kind: "file-end" });
         this.state = { at: "header" };

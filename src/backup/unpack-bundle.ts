@@ -15,6 +15,7 @@ import { createHash, type Hash } from "node:crypto";
 import { type FileHandle, mkdir, open } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { CompressionAlgorithm } from "../compress/compression.js";
+import type { Frame } from "../compress/frames.js";
 import { CorruptDataError, SyncDecompressor } from "../compress/zstd-sync.js";
 import { describeSystemError, IntegrityError, LocalIoError, PghaError } from "../errors.js";
 import { writeAll } from "../local-files.js";
@@ -41,6 +42,11 @@ export interface UnpackTask {
    * (the target backup's own objects).
    */
   plan?: { entries: Map<string, EntryPlan>; structure: boolean };
+  /**
+   * The object's zstd frames (compress/frames.ts), with a plan: frames that hold nothing
+   * the plan needs are passed over, not decompressed.
+   */
+  frames?: Frame[];
 }
 
 export interface UnpackEvents {
@@ -59,6 +65,8 @@ export interface UnpackEvents {
 export interface UnpackResult {
   /** Size of the tar stream. */
   rawSize: number;
+  /** Bytes of it passed over without decompressing them (frames nothing was needed from). */
+  skipped: number;
 }
 
 /** The stored bytes come from `input`; a failure of `input` is rethrown as it is. */
@@ -76,10 +84,16 @@ export async function unpackBundle(
     events.progress(bytes.length);
     await reader.write(bytes, writer.handle);
   };
+  let skipped = 0;
   try {
-    for await (const chunk of input) {
-      if (decoder) await decoder.write(chunk, feed);
-      else await feed(chunk);
+    if (decoder && task.frames && task.plan) {
+      skipped = await readFrames(task.frames, input, decoder, reader, writer, feed, events);
+      rawSize += skipped;
+    } else {
+      for await (const chunk of input) {
+        if (decoder) await decoder.write(chunk, feed);
+        else await feed(chunk);
+      }
     }
     decoder?.end();
     reader.end();
@@ -87,7 +101,64 @@ export async function unpackBundle(
     await writer.abandon();
     throw classify(error, task);
   }
-  return { rawSize };
+  return { rawSize, skipped };
+}
+
+/**
+ * The stored bytes of a planned unpack, frame by frame: a frame none of whose bytes are
+ * needed (TarReader.neededFrom is past its end) is not decompressed, and the tar reader
+ * passes over its bytes. Every frame decompressed must hold the bytes the index says.
+ * Returns how many bytes of tar stream were passed over.
+ */
+async function readFrames(
+  frames: readonly Frame[],
+  input: AsyncIterable<Uint8Array>,
+  decoder: SyncDecompressor,
+  reader: TarReader,
+  writer: EntryWriter,
+  feed: (bytes: Uint8Array) => Promise<void>,
+  events: UnpackEvents,
+): Promise<number> {
+  let at = -1;
+  let storedLeft = 0;
+  let skipping = false;
+  let rawStart = 0;
+  let rawSeen = 0;
+  let skipped = 0;
+  const counted = async (bytes: Uint8Array) => {
+    rawSeen += bytes.length;
+    await feed(bytes);
+  };
+  const frameEnded = async (frame: Frame) => {
+    if (skipping) {
+      await reader.skip(frame.raw, writer.handle);
+      events.progress(frame.raw);
+      skipped += frame.raw;
+    } else if (rawSeen !== rawStart + frame.raw) {
+      throw new CorruptDataError(`its zstd frame ${at} does not hold the bytes its index says`);
+    }
+    rawStart += frame.raw;
+    rawSeen = rawStart;
+  };
+  for await (const chunk of input) {
+    let rest = chunk;
+    while (rest.length > 0) {
+      if (storedLeft === 0) {
+        const frame = frames[++at];
+        if (!frame) throw new CorruptDataError("it is longer than its zstd frames");
+        storedLeft = frame.stored;
+        skipping = reader.neededFrom(writer.wantFrom) >= rawStart + frame.raw;
+      }
+      const take = Math.min(rest.length, storedLeft);
+      if (!skipping) await decoder.write(rest.subarray(0, take), counted);
+      storedLeft -= take;
+      rest = rest.subarray(take);
+      if (storedLeft === 0) await frameEnded(frames[at] as Frame);
+    }
+  }
+  if (storedLeft > 0 || at !== frames.length - 1)
+    throw new CorruptDataError("it ends before its last zstd frame");
+  return skipped;
 }
 
 /** Whatever failed while extracting: the input, the stored data, or the local disk. */
@@ -177,6 +248,12 @@ class EntryWriter {
         this.file = { name, handle, hash: createHash("sha256"), size: 0 };
         return;
       }
+      case "gap":
+        if (this.current?.skip) return;
+        if (!this.current)
+          throw new IntegrityError(`${this.task.what}: '${this.file?.name}' was passed over`);
+        this.current.sink.gap(event.length);
+        return;
       case "data":
         if (this.current?.skip) return;
         if (this.current) this.current.sink.take(event.bytes);
@@ -191,6 +268,17 @@ class EntryWriter {
           `${this.task.what} holds an unexpected entry '${event.name}' (type '${event.type}')`,
         );
     }
+  };
+
+  /**
+   * The offset in the current file's data of the next byte needed (TarReader.neededFrom):
+   * none of a file that is read past, the next wanted block of one written block by block,
+   * every byte of one written whole.
+   */
+  readonly wantFrom = (): number => {
+    if (this.current?.skip) return Number.POSITIVE_INFINITY;
+    if (this.current) return this.current.sink.wantFrom();
+    return 0;
   };
 
   /** A planned entry: its file was made at its final size before the fetch. */

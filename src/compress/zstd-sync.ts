@@ -27,6 +27,8 @@ export interface ZstdOptions {
 export class SyncCompressor {
   private output = Buffer.allocUnsafeSlow(OUTPUT_BYTES);
   private used = 0;
+  /** Compressed bytes produced so far, handed out or not. */
+  produced = 0;
 
   private constructor(
     private readonly binding: ZstdBinding,
@@ -60,8 +62,11 @@ export class SyncCompressor {
     }
   }
 
-  /** Ends the frame; the rest of the output goes to `emit`. */
-  end(emit: (chunk: Buffer) => void): void {
+  /**
+   * Ends the frame; the next write starts another. Its last bytes stay in the output
+   * buffer (a frame's end is no reason to hand out a short buffer).
+   */
+  endFrame(emit: (chunk: Buffer) => void): void {
     const empty = new Uint8Array(0);
     for (;;) {
       const [remaining, produced] = this.cctx.compressStream2(
@@ -72,6 +77,16 @@ export class SyncCompressor {
       this.advance(produced, emit);
       if (remaining === 0) break;
     }
+  }
+
+  /** Ends the frame; the rest of the output goes to `emit`. */
+  end(emit: (chunk: Buffer) => void): void {
+    this.endFrame(emit);
+    this.handOut(emit);
+  }
+
+  /** Hands out what is in the output buffer (after the end of a frame). */
+  handOut(emit: (chunk: Buffer) => void): void {
     if (this.used > 0) {
       emit(this.output.subarray(0, this.used));
       this.output = Buffer.allocUnsafeSlow(OUTPUT_BYTES);
@@ -81,6 +96,7 @@ export class SyncCompressor {
 
   private advance(produced: number, emit: (chunk: Buffer) => void): void {
     this.used += produced;
+    this.produced += produced;
     if (this.used < this.output.length) return;
     emit(this.output);
     this.output = Buffer.allocUnsafeSlow(OUTPUT_BYTES);

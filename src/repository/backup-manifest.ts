@@ -2,6 +2,7 @@
  * The base backup manifest: written last, so a backup without a manifest does not exist.
  * Stored as JSON with content metadata (sha256), so every read is verified.
  */
+import type { FrameIndex } from "../compress/frames.js";
 import { IntegrityError, NotFoundInRepoError, RefusedError, UsageError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { getClusterJson, unknownClusterError } from "./clusters.js";
@@ -53,6 +54,12 @@ export interface BackupObjectEntry {
    * needs one file of a part reads every object of the part).
    */
   files?: number;
+  /**
+   * The zstd frames the stored bytes are made of (compress/frames.ts; absent in backups
+   * taken before, which are one frame): a restore that needs some of the object's bytes
+   * only decompresses the frames that hold them.
+   */
+  frames?: FrameIndex;
 }
 
 export interface BackupTablespace {

@@ -215,3 +215,80 @@ describe("restore --delta", { timeout: 30_000 }, () => {
     expect(await readFile(join(out, "PG_VERSION"), "utf8")).toBe("15\n");
   });
 });
+
+/** Bytes that do not compress, the same for the same seed. */
+function noise(seed: string, length: number): Buffer {
+  const out: Buffer[] = [];
+  for (let i = 0; out.length * 32 < length; i++)
+    out.push(createHash("sha256").update(`${seed}/${i}`).digest());
+  return Buffer.concat(out).subarray(0, length);
+}
+
+/** 64 blocks of noise; then each change gives its blocks (by number) other noise. */
+function relation(...changes: [blocks: number[], seed: string][]): Buffer {
+  const data = Buffer.alloc(64 * BLOCK);
+  for (let k = 0; k < 64; k++) noise(`block ${k}`, BLOCK).copy(data, k * BLOCK);
+  for (const [blocks, seed] of changes)
+    for (const k of blocks) noise(`${seed} ${k}`, BLOCK).copy(data, k * BLOCK);
+  return data;
+}
+
+describe("restoring a chain stored as zstd frames", { timeout: 30_000 }, () => {
+  const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+  const snapshots = (): Snapshot[] => {
+    const base = { PG_VERSION: Buffer.from("15\n"), "global/pg_control": Buffer.alloc(100, 9) };
+    return [
+      { files: { ...base, "base/1/100": relation() } },
+      // The first increment replaces the first half of the full's blocks...
+      { files: { ...base, "base/1/100": relation([range(0, 32), "a"]) } },
+      // ... and the second all but two of its own, and one more of the full's.
+      {
+        files: {
+          ...base,
+          "base/1/100": relation([range(0, 32), "a"], [[...range(0, 30), 40], "b"]),
+        },
+      },
+    ];
+  };
+
+  it("restores every backup exactly, passing over the frames nothing is needed from", async () => {
+    const store = new MemoryStore();
+    const snaps = snapshots();
+    const members = await storeChain(store, snaps, { frames: BLOCK });
+    expect(members[0]?.objects.some((o) => (o.frames?.sizes.length ?? 0) > 40)).toBe(true);
+    const passed: number[] = [];
+    for (const at of [0, 1, 2]) {
+      const expected = join(temp.path, `expected-${at}`);
+      await writeSnapshot(expected, snaps[at] as Snapshot);
+      const out = join(temp.path, `out-${at}`);
+      const result = await fetchWith(store, members, at, out);
+      expect(await treeDigest(out)).toEqual(await treeDigest(expected));
+      passed.push(result.passedOver ?? 0);
+    }
+    // A full restore (no chain) reads every frame; a chain passes over the blocks that
+    // newer backups replaced (a frame of one block's size spans two blocks): for the last
+    // one, 33 blocks of the full's and 30 of the first increment's.
+    expect(passed[0]).toBe(0);
+    expect(passed[1]).toBeGreaterThanOrEqual(30 * BLOCK);
+    expect(passed[2]).toBeGreaterThanOrEqual(58 * BLOCK);
+  });
+
+  it("fails as corrupt when the frame index does not match the object, and empties the target", async () => {
+    const store = new MemoryStore();
+    const members = await storeChain(store, snapshots(), { frames: BLOCK });
+    // The full's big object with 100 bytes of a frame that holds needed blocks (near the
+    // end) counted in the next one: the total still matches.
+    const object = members[0]?.objects.find((o) => (o.frames?.sizes.length ?? 0) > 40);
+    if (!object?.frames) throw new Error("no framed object");
+    const sizes = Buffer.from(object.frames.sizes, "base64");
+    const at = sizes.length - 4 * 4;
+    sizes.writeUInt32LE(sizes.readUInt32LE(at) - 100, at);
+    sizes.writeUInt32LE(sizes.readUInt32LE(at + 4) + 100, at + 4);
+    object.frames.sizes = sizes.toString("base64");
+    const out = join(temp.path, "out");
+    const fetched = fetchWith(store, members, 2, out);
+    await expect(fetched).rejects.toBeInstanceOf(IntegrityError);
+    await expect(fetched).rejects.toThrow(/is corrupt: cannot decompress/);
+    expect(await treeDigest(out)).toEqual({});
+  });
+});

@@ -171,3 +171,41 @@ describe("TarReader", () => {
     expect((await readAll(withoutEnd)).length).toBe(sample.length);
   });
 });
+
+describe("TarReader passing over bytes", () => {
+  const entries: Entry[] = [
+    { name: "a", type: "file", mode: 0o600, data: Buffer.alloc(3000, 1) },
+    { name: "b", type: "file", mode: 0o600, data: Buffer.alloc(700, 2) },
+  ];
+
+  it("says where bytes are needed again and hands the passed-over ones out as a gap", async () => {
+    const data = packWithHeaders(entries);
+    const reader = new TarReader();
+    const events: string[] = [];
+    const handle = (e: TarEvent) => {
+      events.push(
+        e.kind === "data"
+          ? `data ${e.bytes.length}`
+          : e.kind === "gap"
+            ? `gap ${e.length}`
+            : e.kind,
+      );
+    };
+    // Before and inside a header: needed now.
+    expect(reader.neededFrom(() => 0)).toBe(0);
+    await reader.write(data.subarray(0, 600), handle);
+    // 88 bytes of a's data read; the handler wants a's bytes from 2000 on.
+    expect(reader.neededFrom(() => 2000)).toBe(512 + 2000);
+    expect(reader.neededFrom(() => 50)).toBe(600);
+    // Wanting none of the rest: needed at b's header (after a's padding).
+    expect(reader.neededFrom(() => Number.POSITIVE_INFINITY)).toBe(512 + 3072);
+    await reader.skip(512 + 3072 - 600, handle);
+    expect(events).toEqual(["file", "data 88", `gap ${3000 - 88}`, "file-end"]);
+    // A header cannot be passed over.
+    await expect(reader.skip(1, handle)).rejects.toBeInstanceOf(TarFormatError);
+    await reader.write(data.subarray(512 + 3072), handle);
+    reader.end();
+    expect(events.slice(4)).toEqual(["file", "data 700", "file-end"]);
+    expect(reader.neededFrom(() => 0)).toBe(Number.POSITIVE_INFINITY);
+  });
+});

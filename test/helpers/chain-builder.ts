@@ -7,6 +7,8 @@
 import { createHash } from "node:crypto";
 import { type ChainFileEntry, fileKey } from "../../src/backup/chain-manifest.js";
 import { END_OF_ARCHIVE, encodeTarHeader, padding } from "../../src/backup/tar-header.js";
+import { FramedCompressor, type FrameIndex } from "../../src/compress/frames.js";
+import { SyncCompressor } from "../../src/compress/zstd-sync.js";
 import type { BackupManifest } from "../../src/repository/backup-manifest.js";
 import { backupDataKey } from "../../src/repository/keys.js";
 import type { MemoryStore } from "../../src/storage/memory.js";
@@ -54,10 +56,27 @@ export function encodeDeltaEntry(data: Buffer, numbers: number[]): Buffer {
 
 export const chainId = (i: number) => `202611${String(21 + i).padStart(2, "0")}T000000Z`;
 
-/** Stores one backup per snapshot, each the increment of the one before. */
+/** A tar stream compressed as zstd frames of `raw` bytes (compress/frames.ts). */
+async function framed(body: Buffer, raw: number): Promise<{ stored: Buffer; frames: FrameIndex }> {
+  const zstd = await SyncCompressor.create({ level: 1, threads: 0 });
+  const compressor = new FramedCompressor(zstd, raw);
+  const out: Buffer[] = [];
+  const emit = (chunk: Buffer) => {
+    out.push(Buffer.from(chunk));
+  };
+  compressor.write(body, emit);
+  compressor.end(emit);
+  return { stored: Buffer.concat(out), frames: compressor.index() };
+}
+
+/**
+ * Stores one backup per snapshot, each the increment of the one before; uncompressed, or
+ * with `frames` compressed as zstd frames of that many bytes of tar stream.
+ */
 export async function storeChain(
   store: MemoryStore,
   snapshots: Snapshot[],
+  options: { frames?: number } = {},
 ): Promise<BackupManifest[]> {
   const manifests: BackupManifest[] = [];
   for (const [i, snapshot] of snapshots.entries()) {
@@ -130,6 +149,22 @@ export async function storeChain(
     for (const [index, parts] of tars.entries()) {
       const body = Buffer.concat([...parts, END_OF_ARCHIVE]);
       const key = backupDataKey("main", id, "base", index);
+      const fileCount = index === 0 ? half : files.length - half;
+      if (options.frames) {
+        const { stored, frames } = await framed(body, options.frames);
+        await store.put(key, stored);
+        objects.push({
+          part: "base",
+          key,
+          compression: "zstd",
+          rawSize: body.length,
+          storedSize: stored.length,
+          storedSha256: sha(stored),
+          files: fileCount,
+          frames,
+        });
+        continue;
+      }
       await store.put(key, body);
       objects.push({
         part: "base",
@@ -138,7 +173,7 @@ export async function storeChain(
         rawSize: body.length,
         storedSize: body.length,
         storedSha256: sha(body),
-        files: index === 0 ? half : files.length - half,
+        files: fileCount,
       });
     }
     const chain = parent ? [...(parent.chain ?? []), parent.id] : [];
