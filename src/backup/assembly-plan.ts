@@ -22,7 +22,7 @@ import { BLOCK_HASH_BYTES, blockCount, type ChainFileEntry, chainIds } from "./c
 /** What a job does with one tar entry of a member's object. */
 export type EntryPlan =
   /** The entry is the complete file: write it as it comes (its sha256 is checked). */
-  | { how: "whole" }
+  | { how: "whole"; mode: number }
   /**
    * Write these blocks (ascending) of the entry at their offsets, each checked against its
    * hash (base64, 16 bytes per listed block); `delta`: the entry is a delta entry, else
@@ -30,6 +30,7 @@ export type EntryPlan =
    */
   | {
       how: "blocks";
+      mode: number;
       delta: boolean;
       blockSize: number;
       size: number;
@@ -37,8 +38,19 @@ export type EntryPlan =
       hashes: string;
     };
 
-/** One object for every file streamed whole (100,000 of them cost nothing apart). */
-const WHOLE: EntryPlan = Object.freeze({ how: "whole" });
+/**
+ * One object for every file of a mode streamed whole (100,000 of them cost nothing apart).
+ * `mode`, in every plan: the restored file's (B's manifest's), for a job that makes it.
+ */
+const WHOLE = new Map<number, EntryPlan>();
+function whole(mode: number): EntryPlan {
+  let plan = WHOLE.get(mode);
+  if (!plan) {
+    plan = Object.freeze({ how: "whole", mode });
+    WHOLE.set(mode, plan);
+  }
+  return plan;
+}
 
 export interface MemberPlan {
   /** The member's manifest (set by planMember); a member before B without its files. */
@@ -271,7 +283,7 @@ export class MemberPlanner {
     if (!blocks) {
       if (!sameWhole) throw this.bad(file, `backup ${this.id} does not hold the same file whole`);
       this.member.bytes += file.size;
-      return WHOLE;
+      return whole(file.mode);
     }
     const { size: blockSize } = file.blocks as { size: number };
     const bytes = blocks.reduce((n, b) => n + Math.min(blockSize, file.size - b * blockSize), 0);
@@ -281,7 +293,7 @@ export class MemberPlanner {
     if (sameWhole && !t.reuse && blocks.length === t.blocks) {
       t.write = "whole";
       t.blocks = 0;
-      return WHOLE;
+      return whole(file.mode);
     }
     const hashes = Buffer.from((file.blocks as { hashes: string }).hashes, "base64");
     const picked = Buffer.alloc(blocks.length * BLOCK_HASH_BYTES);
@@ -290,6 +302,7 @@ export class MemberPlanner {
     });
     return {
       how: "blocks",
+      mode: file.mode,
       delta: own.stored === "blocks",
       blockSize,
       size: file.size,

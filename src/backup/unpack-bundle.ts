@@ -12,6 +12,7 @@
  * written while the other fills).
  */
 import { createHash, type Hash } from "node:crypto";
+import { constants } from "node:fs";
 import { type FileHandle, mkdir, open } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { CompressionAlgorithm } from "../compress/compression.js";
@@ -41,7 +42,15 @@ export interface UnpackTask {
    * their final size. Directory and symlink entries count only when `structure` is set
    * (the target backup's own objects).
    */
-  plan?: { entries: Map<string, EntryPlan>; structure: boolean };
+  plan?: {
+    entries: Map<string, EntryPlan>;
+    structure: boolean;
+    /**
+     * The target was empty: a planned file that does not exist yet is made by the first
+     * job that writes into it (with its plan's mode), not beforehand.
+     */
+    create?: boolean;
+  };
   /**
    * The object's zstd frames (compress/frames.ts), with a plan: frames that hold nothing
    * the plan needs are passed over, not decompressed.
@@ -288,7 +297,12 @@ class EntryWriter {
       this.current = { skip: true };
       return;
     }
-    const handle = await open(path, "r+");
+    let handle: FileHandle;
+    if (this.task.plan?.create) {
+      await this.makeDirectory(dirname(path));
+      // Several jobs may write blocks into the file: whichever comes first makes it.
+      handle = await open(path, constants.O_RDWR | constants.O_CREAT, plan.mode & 0o777);
+    } else handle = await open(path, "r+");
     if (plan.how === "whole") {
       this.file = { name, handle, hash: createHash("sha256"), size: 0 };
       return;

@@ -33,9 +33,9 @@ describe("planAssembly", () => {
     expect(full?.["base/1/200"]).toMatchObject({ how: "blocks", size: BLOCK, blocks: [0] });
     expect(incr1?.["base/1/200"]).toBeUndefined();
     // Unchanged since the full: streamed whole from it, checked by its sha256.
-    expect(full?.["global/pg_control"]).toEqual({ how: "whole" });
-    expect(full?.PG_VERSION).toEqual({ how: "whole" });
-    expect(incr2?.["postgresql.conf"]).toEqual({ how: "whole" });
+    expect(full?.["global/pg_control"]).toEqual({ how: "whole", mode: 0o600 });
+    expect(full?.PG_VERSION).toEqual({ how: "whole", mode: 0o600 });
+    expect(incr2?.["postgresql.conf"]).toEqual({ how: "whole", mode: 0o600 });
     expect(full?.["postgresql.conf"]).toBeUndefined();
     // Created in incr 1 and deleted in incr 2: read from no backup.
     for (const at of [0, 1, 2]) expect(entriesOf(plan.members, at)["base/1/300"]).toBeUndefined();
@@ -52,7 +52,7 @@ describe("planAssembly", () => {
     expect(entriesOf(plan.members, 1)["base/1/100"]).toMatchObject({ blocks: [1] });
     expect(entriesOf(plan.members, 0)["base/1/100"]).toMatchObject({ blocks: [0, 2] });
     expect(entriesOf(plan.members, 1)["base/1/200"]).toMatchObject({ delta: true, blocks: [2] });
-    expect(entriesOf(plan.members, 1)["base/1/300"]).toEqual({ how: "whole" });
+    expect(entriesOf(plan.members, 1)["base/1/300"]).toEqual({ how: "whole", mode: 0o600 });
   });
 
   it("refuses a map that names a backup past the chain or one without the file", async () => {
