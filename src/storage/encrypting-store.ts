@@ -23,6 +23,7 @@
  */
 import { PassThrough, type Readable } from "node:stream";
 import {
+  type AgeIdentity,
   createDecryptStream,
   createEncryptStream,
   encryptBytes,
@@ -127,9 +128,18 @@ export class EncryptingStore extends PassThroughStore {
 
   async get(key: string): Promise<{ info: Store.ObjectInfo; body: Readable }> {
     if (isPlainKey(key)) return this.inner.get(key);
-    // A missing identity fails before any request, on its own line.
-    const identities = await this.keys.identities(this.control);
+    // The object first: an object that is not there is "not found" without the identity,
+    // so a standby asking for WAL not archived yet does not unlock the repository key
+    // (passphrase mode: a GET and about a second of scrypt) on every call. Once there is
+    // an object, a missing or wrong identity fails as before, on its own line.
     const { info, body } = await this.inner.get(key);
+    let identities: AgeIdentity[];
+    try {
+      identities = await this.keys.identities(this.control);
+    } catch (error) {
+      body.destroy();
+      throw error;
+    }
     if (info.metadata[ENCRYPTION_METADATA] !== "age") {
       body.destroy();
       throw new IntegrityError(
