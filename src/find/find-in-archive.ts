@@ -7,10 +7,9 @@
  * streamed through pg_waldump (scan-wal.ts). Findings come newest first, each with the
  * newest backup a restore to just before it can start from.
  */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { PghaError, RefusedError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { findPgWaldump } from "../pg/client-tools.js";
 import type { BackupManifest } from "../repository/backup-manifest.js";
 import { unknownClusterError } from "../repository/clusters.js";
 import { refusalError } from "../restore/apply.js";
@@ -62,12 +61,6 @@ export interface FindResult {
   /** The WAL read: first and last segment, how many. */
   scanned: { from: string; first: string; last: string; segments: number };
   findings: LocatedFinding[];
-}
-
-export function pgWaldumpPath(pgBin: string | undefined, versionNum: number): string {
-  const debian = `/usr/lib/postgresql/${Math.floor(versionNum / 10000)}/bin`;
-  const dir = pgBin ?? (existsSync(join(debian, "pg_waldump")) ? debian : undefined);
-  return dir ? join(dir, "pg_waldump") : "pg_waldump";
 }
 
 const LATEST: RestoreRequest = {
@@ -136,6 +129,7 @@ export async function findInArchive(deps: FindDeps, request: FindRequest): Promi
       `backup ${backup.id} is of PostgreSQL ${backup.pgVersion}: restore find reads WAL of PostgreSQL 15 and newer`,
       "give a target by time instead (restore --target-time)",
     );
+  const pgWaldump = await findPgWaldump(deps.pgBin, backup.pgVersionNum);
   const map = await readRelationMap(deps.store, deps.cluster, backup.id);
   if (!map || map.databases.length === 0)
     throw new RefusedError(
@@ -185,7 +179,7 @@ export async function findInArchive(deps: FindDeps, request: FindRequest): Promi
       segmentSize: size,
       startLsn,
       timeline: plan.targetTimeline,
-      pgWaldump: pgWaldumpPath(deps.pgBin, backup.pgVersionNum),
+      pgWaldump,
       rmgrs: ["Heap", "Transaction"],
       // Every transaction's end; pg_class changes; heap DELETEs when they are counted.
       needles: [
