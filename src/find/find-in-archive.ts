@@ -27,7 +27,7 @@ import {
   type RelationQuery,
   RelationTracker,
 } from "./relation-tracker.js";
-import { scanArchivedWal } from "./scan-wal.js";
+import { CHUNK, MAX_SEGMENTS_ON_DISK, scanArchivedWal } from "./scan-wal.js";
 import { decodeRecord, newTupleOf, readRecordBytes } from "./wal-record.js";
 import { parseWaldumpLine } from "./waldump-line.js";
 
@@ -215,6 +215,11 @@ export async function findInArchive(deps: FindDeps, request: FindRequest): Promi
   deps.log.debug(
     `restore find: ${outcome.lines} pg_waldump lines from ${outcome.segments} segments, done at ${Date.now() - began} ms`,
   );
+  for (const lsn of outcome.unread) {
+    deps.log.warn(
+      `restore find: a WAL record going on past ${lsn} is longer than restore find follows (${MAX_SEGMENTS_ON_DISK - CHUNK} segments): a commit in it is not listed`,
+    );
+  }
   const located = findings
     .filter((f) => request.since === undefined || Date.parse(f.time) >= request.since)
     .map((f): LocatedFinding => {
