@@ -144,9 +144,9 @@ export async function verifyRepository(
   const backupVerdicts: BackupVerdict[] = [];
   for (const backup of checked) {
     const restorable = backupRestorability(facts, backup);
-    restorability.set(backup.id, restorable);
+    const own: Finding[] = [];
     if (!restorable.restorable) {
-      findings.push({
+      own.push({
         kind: "unrestorable",
         severity: "error",
         object: backup.id,
@@ -169,6 +169,13 @@ export async function verifyRepository(
           : `its sha256 is ${digest.storedSha256}, backup ${backup.id}'s manifest says ${entry.storedSha256}`;
       },
     );
+    if (
+      objects.findings.length > 0 &&
+      (await deletedMeanwhile(deps, backupManifestKey(cluster, backup.id), `backup ${backup.id}`))
+    )
+      continue;
+    restorability.set(backup.id, restorable);
+    findings.push(...own);
     for (const finding of objects.findings) findings.push({ ...finding, backup: backup.id });
     backupVerdicts.push({
       id: backup.id,
@@ -208,6 +215,11 @@ export async function verifyRepository(
             : `it decompresses to ${digest.raw?.size} bytes of sha256 ${digest.raw?.sha256}, dump set ${id}'s manifest says ${entry.rawSize} bytes of ${entry.sha256}`;
         },
       );
+      if (
+        objects.findings.length > 0 &&
+        (await deletedMeanwhile(deps, dumpManifestKey(cluster, id), `dump set ${id}`))
+      )
+        continue;
       for (const finding of objects.findings) findings.push({ ...finding, dumpSet: id });
       dumpVerdicts.push({ id, ok: false, objects: listed.length, hashed: objects.hashed });
     }
@@ -290,6 +302,24 @@ function manifestFinding(
   owner: { backup: string } | { dumpSet: string },
 ): Finding {
   return { kind: "manifest", severity: "error", object: key, ...owner, message: error.message };
+}
+
+/**
+ * verify takes no lock (as pgBackRest's does not): a prune or `backup delete` running
+ * meanwhile deletes a backup's manifest first, then its objects, so objects missing from a
+ * backup whose manifest is gone now are that deletion, not damage. Such a backup is left
+ * out of the report (and gets no verify record, which would be left behind without it).
+ */
+async function deletedMeanwhile(
+  deps: VerifyDeps,
+  manifestKey: string,
+  what: string,
+): Promise<boolean> {
+  if (await deps.store.head(manifestKey)) return false;
+  deps.log.info(
+    `verify: ${what} was deleted while verify read it (a prune or delete): not checked`,
+  );
+  return true;
 }
 
 /** A record that cannot be written does not change what was found: it is logged. */
