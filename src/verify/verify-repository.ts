@@ -49,7 +49,7 @@ import { decodeContentMeta } from "../repository/object-meta.js";
 import { type VerifyRecord, writeVerifyRecord } from "../repository/verify-record.js";
 import { gatherArchiveFacts } from "../restore/facts.js";
 import { type ObjectStore, sizeFits } from "../storage/object-store.js";
-import { parseWalFileName } from "../wal/names.js";
+import { parseLsn, parseWalFileName, segmentStartLsn } from "../wal/names.js";
 import { checkSegmentHeader } from "../wal/page-header.js";
 import { type Finding, verifyExit } from "./findings.js";
 import { readDigest } from "./read-digest.js";
@@ -225,7 +225,7 @@ export async function verifyRepository(
     }
   }
 
-  const wal = await checkWal(deps, request, restorability, findings);
+  const wal = await checkWal(deps, request, restorability, backups, findings);
 
   // A backup is ok when nothing is wrong with it, its WAL, or the WAL its restore replays.
   const badWal = new Set(
@@ -411,6 +411,7 @@ async function checkWal(
   deps: VerifyDeps,
   request: VerifyRequest,
   restorability: Map<string, Restorability>,
+  backups: readonly BackupManifest[],
   findings: Finding[],
 ): Promise<{ objects: number; hashed: number }> {
   const { store, cluster } = deps;
@@ -430,6 +431,7 @@ async function checkWal(
   const chosen = pickSample(objects, request.sample, deps.random);
   deps.log.info(`verify: WAL: reading ${chosen.length} of ${objects.length} objects`);
   const found: Finding[] = [];
+  const gone: Finding[] = [];
   await runEach(chosen, deps.jobs, async (object) => {
     const corrupt = (why: string): Finding => ({
       kind: "checksum",
@@ -445,7 +447,7 @@ async function checkWal(
         return meta.compression;
       });
       if (digest === "missing") {
-        found.push({
+        gone.push({
           kind: "missing",
           severity: "error",
           object: object.name,
@@ -479,6 +481,43 @@ async function checkWal(
       found.push(corrupt(error.message));
     }
   });
+  if (gone.length > 0) {
+    // A prune running meanwhile deletes WAL from before its oldest kept backup's start:
+    // WAL no restore from a backup still there replays is that deletion, not damage.
+    const oldest = await oldestRemainingBackup(deps, backups);
+    const startLsn = parseLsn(oldest?.startLsn ?? "");
+    for (const finding of gone) {
+      const file = parseWalFileName(finding.object);
+      if (
+        oldest !== undefined &&
+        startLsn !== undefined &&
+        file !== undefined &&
+        file.kind !== "history" &&
+        segmentStartLsn(file, oldest.walSegmentSize) + BigInt(oldest.walSegmentSize) <= startLsn
+      ) {
+        deps.log.info(
+          `verify: ${finding.object} was deleted while verify read it; it is older than the oldest backup (${oldest.id}), as a prune deletes`,
+        );
+        continue;
+      }
+      found.push(finding);
+    }
+  }
   findings.push(...found.sort((a, b) => a.object.localeCompare(b.object)));
   return { objects: objects.length, hashed: chosen.length };
+}
+
+/** The backup with the earliest start whose manifest is still there now (verify's start may be stale). */
+async function oldestRemainingBackup(
+  deps: VerifyDeps,
+  backups: readonly BackupManifest[],
+): Promise<BackupManifest | undefined> {
+  const byStart = [...backups].sort((a, b) => {
+    const d = (parseLsn(a.startLsn) ?? 0n) - (parseLsn(b.startLsn) ?? 0n);
+    return d < 0n ? -1 : d > 0n ? 1 : 0;
+  });
+  for (const backup of byStart) {
+    if (await deps.store.head(backupManifestKey(deps.cluster, backup.id))) return backup;
+  }
+  return undefined;
 }

@@ -24,6 +24,7 @@ import {
   dumpPrefix,
   dumpVerifyKey,
   walKey,
+  walPrefix,
 } from "../../src/repository/keys.js";
 import { encodeWalMeta } from "../../src/repository/object-meta.js";
 import { readVerifyRecord } from "../../src/repository/verify-record.js";
@@ -427,6 +428,46 @@ describe("verify", () => {
     // No verify record is left behind beside the deleted manifests.
     expect(await pruning.head(backupVerifyKey(CLUSTER, old.id))).toBeUndefined();
     expect(await pruning.head(dumpVerifyKey(CLUSTER, "20261121T110000Z"))).toBeUndefined();
+  });
+
+  it("leaves out WAL a prune deleted meanwhile from before the oldest backup left, not WAL in the window", async () => {
+    /** At verify's first WAL read, a prune deletes the old backup and the WAL before the kept one. */
+    class PruneAtWalRead extends MemoryStore {
+      prune: (() => Promise<void>) | undefined;
+      override async get(key: string) {
+        const prune = this.prune;
+        if (prune && key.startsWith(walPrefix(CLUSTER))) {
+          this.prune = undefined;
+          await prune();
+        }
+        return super.get(key);
+      }
+    }
+    const pruning = new PruneAtWalRead();
+    const old = await putBackup(pruning, "20261121T100000Z", 2, 3);
+    await putBackup(pruning, "20261121T120000Z", 5, 6);
+    const keys = new Map<number, string>();
+    for (let n = 2; n <= 8; n++) keys.set(n, await putWal(pruning, seg(n)));
+    pruning.prune = async () => {
+      await pruning.delete(backupManifestKey(CLUSTER, old.id));
+      for (const object of old.objects) await pruning.delete(object.key);
+      for (const n of [2, 3, 4]) await pruning.delete(keys.get(n) ?? "");
+      // Not what a prune does: WAL the kept backup's window needs, gone too.
+      await pruning.delete(keys.get(7) ?? "");
+    };
+    const report = await verifyRepository(
+      {
+        store: pruning,
+        cluster: CLUSTER,
+        log: memoryLogger(),
+        now: () => new Date("2026-12-01T19:00:00Z"),
+        random: () => 0,
+        jobs: 1,
+      },
+      ALL,
+    );
+    expect(report.findings.map((f) => [f.kind, f.object])).toEqual([["missing", seg(7)]]);
+    expect(report.findings[0]?.message).toMatch(/was listed but is gone/);
   });
 
   it("refuses a cluster the repository does not hold", async () => {
