@@ -7,10 +7,9 @@
  * streamed through pg_waldump (scan-wal.ts). Findings come newest first, each with the
  * newest backup a restore to just before it can start from.
  */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { PghaError, RefusedError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { findPgWaldump } from "../pg/client-tools.js";
 import type { BackupManifest } from "../repository/backup-manifest.js";
 import { unknownClusterError } from "../repository/clusters.js";
 import { refusalError } from "../restore/apply.js";
@@ -28,7 +27,7 @@ import {
   type RelationQuery,
   RelationTracker,
 } from "./relation-tracker.js";
-import { scanArchivedWal } from "./scan-wal.js";
+import { CHUNK, MAX_SEGMENTS_ON_DISK, scanArchivedWal } from "./scan-wal.js";
 import { decodeRecord, newTupleOf, readRecordBytes } from "./wal-record.js";
 import { parseWaldumpLine } from "./waldump-line.js";
 
@@ -62,12 +61,6 @@ export interface FindResult {
   /** The WAL read: first and last segment, how many. */
   scanned: { from: string; first: string; last: string; segments: number };
   findings: LocatedFinding[];
-}
-
-export function pgWaldumpPath(pgBin: string | undefined, versionNum: number): string {
-  const debian = `/usr/lib/postgresql/${Math.floor(versionNum / 10000)}/bin`;
-  const dir = pgBin ?? (existsSync(join(debian, "pg_waldump")) ? debian : undefined);
-  return dir ? join(dir, "pg_waldump") : "pg_waldump";
 }
 
 const LATEST: RestoreRequest = {
@@ -136,6 +129,7 @@ export async function findInArchive(deps: FindDeps, request: FindRequest): Promi
       `backup ${backup.id} is of PostgreSQL ${backup.pgVersion}: restore find reads WAL of PostgreSQL 15 and newer`,
       "give a target by time instead (restore --target-time)",
     );
+  const pgWaldump = await findPgWaldump(deps.pgBin, backup.pgVersionNum);
   const map = await readRelationMap(deps.store, deps.cluster, backup.id);
   if (!map || map.databases.length === 0)
     throw new RefusedError(
@@ -185,7 +179,7 @@ export async function findInArchive(deps: FindDeps, request: FindRequest): Promi
       segmentSize: size,
       startLsn,
       timeline: plan.targetTimeline,
-      pgWaldump: pgWaldumpPath(deps.pgBin, backup.pgVersionNum),
+      pgWaldump,
       rmgrs: ["Heap", "Transaction"],
       // Every transaction's end; pg_class changes; heap DELETEs when they are counted.
       needles: [
@@ -221,6 +215,11 @@ export async function findInArchive(deps: FindDeps, request: FindRequest): Promi
   deps.log.debug(
     `restore find: ${outcome.lines} pg_waldump lines from ${outcome.segments} segments, done at ${Date.now() - began} ms`,
   );
+  for (const lsn of outcome.unread) {
+    deps.log.warn(
+      `restore find: a WAL record going on past ${lsn} is longer than restore find follows (${MAX_SEGMENTS_ON_DISK - CHUNK} segments): a commit in it is not listed`,
+    );
+  }
   const located = findings
     .filter((f) => request.since === undefined || Date.parse(f.time) >= request.since)
     .map((f): LocatedFinding => {

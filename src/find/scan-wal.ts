@@ -15,8 +15,11 @@
  * the record crossing into it takes (its first page header says how long: chunkEnd), so
  * that that record is read whole; lines of records starting in that extra segment are
  * dropped, since chunk k+1 starts there (--start at a segment's start skips the
- * continuation of the record before, as PostgreSQL's reader does). A record longer than a
- * whole segment that crosses a chunk boundary would be missed.
+ * continuation of the record before, as PostgreSQL's reader does). A record that covers
+ * that segment whole (longer than a segment: a commit of very many subtransactions or
+ * dropped relations) is followed into the segments after it, as far as the segments on
+ * disk reach (MAX_SEGMENTS_ON_DISK - CHUNK of them, 144 MiB at 16 MiB segments); one
+ * longer still is not read, and the outcome says where (`unread`).
  *
  * The segments of a timeline path come from several timelines (the switch segment from
  * the new one); each is written under one timeline's name, the one pg_waldump is told to
@@ -61,6 +64,8 @@ export interface ScanOutcome {
   lines: number;
   /** `onLine` asked to stop before the end. */
   stopped: boolean;
+  /** Where a record crossing a chunk boundary went on too far to be read (LSNs). */
+  unread: string[];
 }
 
 /**
@@ -80,7 +85,7 @@ export async function scanArchivedWal(
     if (!file) throw new Error(`not a segment name: ${name}`);
     return segmentNumber(file, size);
   });
-  if (segnos.length === 0) return { segments: 0, lines: 0, stopped: false };
+  if (segnos.length === 0) return { segments: 0, lines: 0, stopped: false, unread: [] };
   const dir = await mkdtemp(join(request.tempRoot, "pgha-find-")).catch((error: Error) => {
     throw new LocalIoError(
       `cannot create a temporary directory in ${request.tempRoot}: ${error.message}`,
@@ -105,6 +110,7 @@ export async function scanArchivedWal(
   let handingChunk = 0;
   let wake: (() => void) | undefined;
   let stop = false;
+  const unread: string[] = [];
   const fetcher = (async () => {
     let i = 0;
     try {
@@ -152,17 +158,31 @@ export async function scanArchivedWal(
     const runStart = Date.now();
     const firstSeg = segnos[first] ?? 0n;
     const start = first === 0 ? request.startLsn : firstSeg * BigInt(size);
-    const through = segnos[extra ?? last] ?? 0n;
     /** Lines of records from here on belong to the next chunk. */
     const nextStart =
       extra === undefined ? Number.POSITIVE_INFINITY : Number((segnos[extra] ?? 0n) * BigInt(size));
-    const end =
-      extra === undefined
-        ? (through + 1n) * BigInt(size)
-        : chunkEnd(through * BigInt(size), read(through * BigInt(size), LONG_PAGE_HEADER), size);
+    let through = extra ?? last;
+    let end = ((segnos[through] ?? 0n) + 1n) * BigInt(size);
+    if (extra !== undefined) {
+      // The record crossing into the next chunk: read to where it ends, following it past
+      // segments it covers whole, as far as the fetcher's window (handingChunk = k) goes.
+      const reach = Math.min(segnos.length - 1, k * CHUNK + MAX_SEGMENTS_ON_DISK - 1);
+      for (;;) {
+        const at = (segnos[through] ?? 0n) * BigInt(size);
+        const header = read(at, LONG_PAGE_HEADER);
+        end = chunkEnd(at, header, size);
+        if (!recordGoesOn(at, header, size)) break;
+        if (through >= reach) {
+          if (through < segnos.length - 1) unread.push(formatLsn(end));
+          break;
+        }
+        through++;
+        await ready[through];
+      }
+    }
     const lines = await runWaldump(request, dir, start, end, extra === undefined, abort);
     debug(
-      `restore find: segments ${first}..${extra ?? last}: waited ${runStart - waitStart} ms for them, read in ${Date.now() - runStart} ms`,
+      `restore find: segments ${first}..${through}: waited ${runStart - waitStart} ms for them, read in ${Date.now() - runStart} ms`,
     );
     return lines.filter((text) => lsnOf(text) < nextStart);
   };
@@ -204,7 +224,7 @@ export async function scanArchivedWal(
     for (const fd of fds.values()) closeSync(fd);
     await rm(dir, { recursive: true, force: true });
   }
-  return { segments: segnos.length, lines, stopped };
+  return { segments: segnos.length, lines, stopped, unread };
 }
 
 const XLOG_BLCKSZ = 8192;
@@ -223,7 +243,33 @@ const XLP_FIRST_IS_CONTRECORD = 0x0001;
  */
 export function chunkEnd(segmentStart: bigint, header: Buffer, segmentSize: number): bigint {
   const whole = segmentStart + BigInt(segmentSize);
-  if (header.length < LONG_PAGE_HEADER || header.readBigUInt64LE(8) !== segmentStart) return whole;
+  const pos = restEnd(segmentStart, header);
+  if (pos === undefined) return whole;
+  // The end of that page: pg_waldump's reader, given part of a page, can take the unread
+  // rest for a record (seen: "invalid record length at ...: wanted 24, got 1"); given
+  // whole pages only, it stops cleanly at the first record that needs one more.
+  const end = Math.max(1, Math.ceil(pos / XLOG_BLCKSZ)) * XLOG_BLCKSZ;
+  return end >= segmentSize ? whole : segmentStart + BigInt(end);
+}
+
+/**
+ * Whether the record that crosses into the segment at `segmentStart` (its first page
+ * header `header`) covers it whole and goes on into the next one. Pure.
+ */
+export function recordGoesOn(segmentStart: bigint, header: Buffer, segmentSize: number): boolean {
+  const pos = restEnd(segmentStart, header);
+  return pos !== undefined && pos > segmentSize;
+}
+
+/**
+ * Where, in the segment at `segmentStart`, the rest of the record crossing into it ends
+ * (xlp_rem_len bytes after the long page header, over short page headers; past the
+ * segment's size when it goes on), or undefined for a header it cannot vouch for.
+ */
+function restEnd(segmentStart: bigint, header: Buffer): number | undefined {
+  if (header.length < LONG_PAGE_HEADER || header.readBigUInt64LE(8) !== segmentStart) {
+    return undefined;
+  }
   const info = header.readUInt16LE(2);
   let remaining = info & XLP_FIRST_IS_CONTRECORD ? header.readUInt32LE(16) : 0;
   let pos = LONG_PAGE_HEADER;
@@ -233,11 +279,7 @@ export function chunkEnd(segmentStart: bigint, header: Buffer, segmentSize: numb
     pos += take;
     if (remaining > 0) pos += SHORT_PAGE_HEADER;
   }
-  // The end of that page: pg_waldump's reader, given part of a page, can take the unread
-  // rest for a record (seen: "invalid record length at ...: wanted 24, got 1"); given
-  // whole pages only, it stops cleanly at the first record that needs one more.
-  const end = Math.max(1, Math.ceil(pos / XLOG_BLCKSZ)) * XLOG_BLCKSZ;
-  return end >= segmentSize ? whole : segmentStart + BigInt(end);
+  return pos;
 }
 
 /** The LSN of a pg_waldump line as a number (exact below 2^53 bytes of WAL), or -1. */

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { parse } from "pg-connection-string";
-import { UsageError } from "../errors.js";
+import { PostgresError, UsageError } from "../errors.js";
 import { conninfoUri } from "./conninfo.js";
 
 export type ClientTool = "pg_dump" | "pg_dumpall" | "pg_restore" | "psql" | "pg_ctl";
@@ -18,14 +18,26 @@ export interface ClientTools {
   major: number;
 }
 
+/**
+ * Where PostgreSQL's programs are looked for: --pg-bin, else the major's Debian directory
+ * when it holds `program`, else undefined (PATH).
+ */
+function programDirectory(
+  pgBin: string | undefined,
+  major: number,
+  program: string,
+): string | undefined {
+  const debian = `/usr/lib/postgresql/${major}/bin`;
+  return pgBin ?? (existsSync(join(debian, program)) ? debian : undefined);
+}
+
 /** Finds the client programs: --pg-bin, else the server major's Debian directory, else PATH. */
 export async function findClientTools(
   pgBin: string | undefined,
   serverVersionNum: number,
 ): Promise<ClientTools> {
   const serverMajor = Math.floor(serverVersionNum / 10000);
-  const debian = `/usr/lib/postgresql/${serverMajor}/bin`;
-  const dir = pgBin ?? (existsSync(join(debian, "pg_dump")) ? debian : undefined);
+  const dir = programDirectory(pgBin, serverMajor, "pg_dump");
   const path = (tool: ClientTool) => (dir ? join(dir, tool) : tool);
   let version: string;
   try {
@@ -52,6 +64,40 @@ export async function findClientTools(
     }
   }
   return { path, major };
+}
+
+/**
+ * pg_waldump for WAL of PostgreSQL `versionNum` (restore find), looked for as the client
+ * programs are. pg_waldump reads only its own major's WAL (the page magic changes with each
+ * major), so one of another major is refused here with what to do, instead of failing on
+ * the first segment as if the archive were damaged.
+ */
+export async function findPgWaldump(
+  pgBin: string | undefined,
+  versionNum: number,
+): Promise<string> {
+  const major = Math.floor(versionNum / 10000);
+  const dir = programDirectory(pgBin, major, "pg_waldump");
+  const path = dir ? join(dir, "pg_waldump") : "pg_waldump";
+  let version: string;
+  try {
+    version = (await promisify(execFile)(path, ["--version"])).stdout;
+  } catch (error) {
+    throw new PostgresError(
+      `cannot run ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      {
+        hint: `restore find runs pg_waldump of PostgreSQL ${major}, the backup's: set --pg-bin to the directory of those binaries`,
+      },
+    );
+  }
+  const found = Number(/\(PostgreSQL\)\s+(\d+)/.exec(version)?.[1] ?? 0);
+  if (found !== 0 && found !== major) {
+    throw new UsageError(
+      `${path} is of PostgreSQL ${found}, and the archived WAL of PostgreSQL ${major}: pg_waldump reads only its own major's WAL`,
+      `install the PostgreSQL ${major} server programs and set --pg-bin to their directory (e.g. /usr/lib/postgresql/${major}/bin)`,
+    );
+  }
+  return path;
 }
 
 /**

@@ -12,11 +12,13 @@
  */
 import { AlreadyExistsError, IntegrityError, NotFoundError, RefusedError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
+import { readAll } from "../storage/streams.js";
 import {
   ENCRYPTION_KEY_KEY,
   ENCRYPTION_MARKER_KEY,
   isIdentityKey,
   isPlainKey,
+  REPOSITORY_ENCRYPTION_METADATA,
   REPOSITORY_PREFIX,
 } from "./keys.js";
 
@@ -61,19 +63,20 @@ export function parseMarker(url: string, text: string): EncryptionMarker {
   return value as EncryptionMarker;
 }
 
-/** The marker, or undefined when the repository has none. */
-export async function readMarker(store: ObjectStore): Promise<EncryptionMarker | undefined> {
-  let body: Buffer;
+/** The whole body of key, or undefined when there is no such object. */
+async function readIfThere(store: ObjectStore, key: string): Promise<Buffer | undefined> {
   try {
-    const { body: stream } = await store.get(ENCRYPTION_MARKER_KEY);
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    body = Buffer.concat(chunks);
+    return await readAll((await store.get(key)).body);
   } catch (error) {
     if (error instanceof NotFoundError) return undefined;
     throw error;
   }
-  return parseMarker(store.url, body.toString("utf8"));
+}
+
+/** The marker, or undefined when the repository has none. */
+export async function readMarker(store: ObjectStore): Promise<EncryptionMarker | undefined> {
+  const body = await readIfThere(store, ENCRYPTION_MARKER_KEY);
+  return body && parseMarker(store.url, body.toString("utf8"));
 }
 
 /**
@@ -85,7 +88,7 @@ export async function firstDataKey(store: ObjectStore): Promise<string | undefin
   for await (const entry of store.list(REPOSITORY_PREFIX)) {
     if (isIdentityKey(entry.key)) {
       const info = await store.head(entry.key);
-      if (info && info.metadata["pgha-repository-encryption"] === undefined) return entry.key;
+      if (info && info.metadata[REPOSITORY_ENCRYPTION_METADATA] === undefined) return entry.key;
     } else if (!isPlainKey(entry.key)) return entry.key;
   }
   return undefined;
@@ -136,14 +139,6 @@ export async function writeMarker(store: ObjectStore, marker: EncryptionMarker):
 }
 
 /** Passphrase mode's key object (age scrypt-encrypted X25519 identity), or undefined. */
-export async function readRepositoryKey(store: ObjectStore): Promise<Buffer | undefined> {
-  try {
-    const { body } = await store.get(ENCRYPTION_KEY_KEY);
-    const chunks: Buffer[] = [];
-    for await (const chunk of body) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  } catch (error) {
-    if (error instanceof NotFoundError) return undefined;
-    throw error;
-  }
+export function readRepositoryKey(store: ObjectStore): Promise<Buffer | undefined> {
+  return readIfThere(store, ENCRYPTION_KEY_KEY);
 }

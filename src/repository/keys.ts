@@ -180,6 +180,13 @@ export const ENCRYPTION_MARKER_KEY = `${ROOT}/encryption.json`;
 /** Passphrase mode: the repository's X25519 identity, encrypted with the passphrase (age scrypt). */
 export const ENCRYPTION_KEY_KEY = `${ROOT}/encryption-key.age`;
 
+/** Metadata of an encrypted object: its scheme ("age"; encrypting-store.ts writes it). */
+export const ENCRYPTION_METADATA = "pgha-encryption";
+/** Metadata of an encrypted object: a fingerprint of the recipients it is encrypted to (rekey). */
+export const RECIPIENTS_METADATA = "pgha-recipients";
+/** Metadata of each identity.json of an encrypted repository (plain-guard.ts reads it). */
+export const REPOSITORY_ENCRYPTION_METADATA = "pgha-repository-encryption";
+
 const IDENTITY = /^v1\/clusters\/[^/]+\/identity\.json$/;
 
 /** Whether key is a cluster's identity.json. */

@@ -17,11 +17,9 @@ import { type AgeIdentity, type AgeRecipient, readHeader, rewrapHeader } from ".
 import { IntegrityError, RefusedError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { type EncryptionMarker, readMarker, writeMarker } from "./encryption-marker.js";
-import { isPlainKey, REPOSITORY_PREFIX } from "./keys.js";
+import { ENCRYPTION_METADATA, isPlainKey, RECIPIENTS_METADATA, REPOSITORY_PREFIX } from "./keys.js";
 
 /** Metadata the encrypting store writes (encrypting-store.ts). */
-const ENCRYPTION = "pgha-encryption";
-const RECIPIENTS = "pgha-recipients";
 
 /** The longest age header read before giving up (a header is ~100 bytes a recipient). */
 const MAX_HEADER = 1 << 20;
@@ -63,13 +61,13 @@ export async function planRekey(
     }
     const info = await store.head(entry.key);
     if (!info) continue; // deleted meanwhile (prune)
-    if (info.metadata[ENCRYPTION] !== "age") {
+    if (info.metadata[ENCRYPTION_METADATA] !== "age") {
       throw new IntegrityError(
         `${store.url}/${entry.key} is not encrypted, in an encrypted repository`,
         "it was not written by pgha with encryption settings; delete it or restore it from a copy before a rekey",
       );
     }
-    if (info.metadata[RECIPIENTS] === fingerprint) plan.current++;
+    if (info.metadata[RECIPIENTS_METADATA] === fingerprint) plan.current++;
     else plan.rewrap.push({ key: entry.key, size: info.size });
   }
   return plan;
@@ -122,7 +120,7 @@ export async function rewrapObject(
     throw error;
   }
   const { info, body } = got;
-  if (info.metadata[RECIPIENTS] === fingerprint) {
+  if (info.metadata[RECIPIENTS_METADATA] === fingerprint) {
     body.destroy();
     return "current";
   }
@@ -169,7 +167,7 @@ export async function rewrapObject(
   let stored: Awaited<ReturnType<ObjectStore["put"]>>;
   try {
     stored = await store.put(key, source, {
-      metadata: { ...info.metadata, [RECIPIENTS]: fingerprint },
+      metadata: { ...info.metadata, [RECIPIENTS_METADATA]: fingerprint },
     });
   } finally {
     body.destroy();

@@ -23,6 +23,7 @@
  */
 import { PassThrough, type Readable } from "node:stream";
 import {
+  type AgeIdentity,
   createDecryptStream,
   createEncryptStream,
   encryptBytes,
@@ -30,15 +31,23 @@ import {
 } from "../crypto/age.js";
 import { IdentityMismatchError, IntegrityError, PghaError, UsageError } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { EncryptionMarker } from "../repository/encryption-marker.js";
-import { ENCRYPTION_MARKER_KEY, isIdentityKey, isPlainKey } from "../repository/keys.js";
+import {
+  type EncryptionMarker,
+  ensureMarker,
+  firstDataKey,
+  readMarker,
+} from "../repository/encryption-marker.js";
+import {
+  ENCRYPTION_MARKER_KEY,
+  ENCRYPTION_METADATA,
+  isIdentityKey,
+  isPlainKey,
+  RECIPIENTS_METADATA,
+  REPOSITORY_ENCRYPTION_METADATA,
+} from "../repository/keys.js";
 import { type EncryptionKeys, recipientsFingerprint } from "./encryption-keys.js";
 import type * as Store from "./object-store.js";
 import { PassThroughStore } from "./pass-through-store.js";
-import { REPOSITORY_ENCRYPTION_METADATA } from "./plain-guard.js";
-
-export const ENCRYPTION_METADATA = "pgha-encryption";
-export const RECIPIENTS_METADATA = "pgha-recipients";
 
 /** age's payload: a 16-byte nonce, then 64 KiB chunks each with a 16-byte tag (at least one). */
 export function agePayloadSize(plainSize: number): number {
@@ -49,9 +58,6 @@ export function agePayloadSize(plainSize: number): number {
 /** A header of n X25519 stanzas: the version line, 98 bytes a stanza, the MAC line. */
 const HEADER_BASE = 22 + 48;
 const X25519_STANZA = 98;
-
-/** Loaded when needed: a wal-push whose cache knows the marker never needs it. */
-const loadMarker = () => import("../repository/encryption-marker.js");
 
 export class EncryptingStore extends PassThroughStore {
   private writeReady: Promise<string[]> | undefined;
@@ -88,14 +94,12 @@ export class EncryptingStore extends PassThroughStore {
     if (this.keys.mode === "keys") {
       const configured = await this.keys.configuredRecipients();
       if (this.knownMarked) return configured;
-      const { ensureMarker } = await loadMarker();
       const marker = await ensureMarker(this.control, "keys", configured, this.now());
       this.noteDifference(marker, configured);
       this.knownMarked = true;
       return configured;
     }
     // Passphrase mode: the repository key's public key, from the marker.
-    const { ensureMarker, firstDataKey, readMarker } = await loadMarker();
     let marker = await readMarker(this.control);
     if (!marker) {
       const data = await firstDataKey(this.control);
@@ -127,9 +131,18 @@ export class EncryptingStore extends PassThroughStore {
 
   async get(key: string): Promise<{ info: Store.ObjectInfo; body: Readable }> {
     if (isPlainKey(key)) return this.inner.get(key);
-    // A missing identity fails before any request, on its own line.
-    const identities = await this.keys.identities(this.control);
+    // The object first: an object that is not there is "not found" without the identity,
+    // so a standby asking for WAL not archived yet does not unlock the repository key
+    // (passphrase mode: a GET and about a second of scrypt) on every call. Once there is
+    // an object, a missing or wrong identity fails as before, on its own line.
     const { info, body } = await this.inner.get(key);
+    let identities: AgeIdentity[];
+    try {
+      identities = await this.keys.identities(this.control);
+    } catch (error) {
+      body.destroy();
+      throw error;
+    }
     if (info.metadata[ENCRYPTION_METADATA] !== "age") {
       body.destroy();
       throw new IntegrityError(

@@ -57,6 +57,14 @@ export async function readSecretFile(path: string, what: string, hint: string): 
   return text;
 }
 
+/** The repository key opened with the passphrase but is not one X25519 identity. */
+function repositoryKeyError(url: string, why: string): UsageError {
+  return new UsageError(
+    `the repository key ${url}/${ENCRYPTION_KEY_KEY} is not an age X25519 identity: ${why}`,
+    "the passphrase opens it, so it was written with this passphrase but not by pgha; put back the copy pgha wrote (objects encrypted to that key need it)",
+  );
+}
+
 const IDENTITY_HINT =
   "set encryption-identity-file (config file) or PGHA_ENCRYPTION_IDENTITY_FILE to the identity file whose public key is one of the repository's recipients";
 
@@ -144,7 +152,12 @@ export class EncryptionKeys {
       "encryption-passphrase-file names a file whose first line is the passphrase",
     );
     const line = text.split("\n")[0]?.replace(/\r$/, "") ?? "";
-    if (line === "") throw new UsageError(`the passphrase file ${path} is empty`);
+    if (line === "") {
+      throw new UsageError(
+        `the passphrase file ${path} is empty`,
+        "write the passphrase on its first line (the same on every host of the repository); the rest of the file is ignored",
+      );
+    }
     return line;
   }
 
@@ -168,7 +181,11 @@ export class EncryptionKeys {
         "check PGHA_ENCRYPTION_PASSPHRASE or encryption-passphrase-file",
       );
     }
-    return parseIdentityFile(text);
+    try {
+      return parseIdentityFile(text);
+    } catch (error) {
+      throw repositoryKeyError(control.url, (error as Error).message);
+    }
   }
 
   /**
@@ -188,7 +205,9 @@ export class EncryptionKeys {
     } catch (error) {
       if (!(error instanceof AlreadyExistsError)) throw error;
       const [identity] = await this.identities(control);
-      if (identity?.type !== "x25519") throw new UsageError("the repository key is not X25519");
+      if (identity?.type !== "x25519") {
+        throw repositoryKeyError(control.url, "its identity is not X25519");
+      }
       return publicKeyOf(identity.secretKey);
     }
   }

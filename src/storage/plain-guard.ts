@@ -18,12 +18,15 @@
  */
 import type { Readable } from "node:stream";
 import { RefusedError, UsageError } from "../errors.js";
-import { ENCRYPTION_MARKER_KEY, isIdentityKey, isPlainKey } from "../repository/keys.js";
+import {
+  ENCRYPTION_MARKER_KEY,
+  ENCRYPTION_METADATA,
+  isIdentityKey,
+  isPlainKey,
+  REPOSITORY_ENCRYPTION_METADATA,
+} from "../repository/keys.js";
 import type * as Store from "./object-store.js";
 import { PassThroughStore } from "./pass-through-store.js";
-
-/** On each identity.json of an encrypted repository (written by encrypting-store.ts). */
-export const REPOSITORY_ENCRYPTION_METADATA = "pgha-repository-encryption";
 
 export class PlainGuardStore extends PassThroughStore {
   private marked: Promise<boolean> | undefined;
@@ -61,10 +64,11 @@ export class PlainGuardStore extends PassThroughStore {
   async get(key: string): Promise<{ info: Store.ObjectInfo; body: Readable }> {
     const found = await this.inner.get(key);
     this.observe(key, found.info);
-    if (found.info.metadata["pgha-encryption"] !== undefined && !isPlainKey(key)) {
+    const scheme = found.info.metadata[ENCRYPTION_METADATA];
+    if (scheme !== undefined && !isPlainKey(key)) {
       found.body.destroy();
       throw new UsageError(
-        `${this.url}/${key} is encrypted (${found.info.metadata["pgha-encryption"]}), and no encryption settings are given`,
+        `${this.url}/${key} is encrypted (${scheme}), and no encryption settings are given`,
         "set encryption-identity-file (config file) or PGHA_ENCRYPTION_IDENTITY_FILE, or PGHA_ENCRYPTION_PASSPHRASE in passphrase mode, to read this repository",
       );
     }

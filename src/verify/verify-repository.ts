@@ -49,7 +49,7 @@ import { decodeContentMeta } from "../repository/object-meta.js";
 import { type VerifyRecord, writeVerifyRecord } from "../repository/verify-record.js";
 import { gatherArchiveFacts } from "../restore/facts.js";
 import { type ObjectStore, sizeFits } from "../storage/object-store.js";
-import { parseWalFileName } from "../wal/names.js";
+import { parseLsn, parseWalFileName, segmentStartLsn } from "../wal/names.js";
 import { checkSegmentHeader } from "../wal/page-header.js";
 import { type Finding, verifyExit } from "./findings.js";
 import { readDigest } from "./read-digest.js";
@@ -144,9 +144,9 @@ export async function verifyRepository(
   const backupVerdicts: BackupVerdict[] = [];
   for (const backup of checked) {
     const restorable = backupRestorability(facts, backup);
-    restorability.set(backup.id, restorable);
+    const own: Finding[] = [];
     if (!restorable.restorable) {
-      findings.push({
+      own.push({
         kind: "unrestorable",
         severity: "error",
         object: backup.id,
@@ -169,6 +169,13 @@ export async function verifyRepository(
           : `its sha256 is ${digest.storedSha256}, backup ${backup.id}'s manifest says ${entry.storedSha256}`;
       },
     );
+    if (
+      objects.findings.length > 0 &&
+      (await deletedMeanwhile(deps, backupManifestKey(cluster, backup.id), `backup ${backup.id}`))
+    )
+      continue;
+    restorability.set(backup.id, restorable);
+    findings.push(...own);
     for (const finding of objects.findings) findings.push({ ...finding, backup: backup.id });
     backupVerdicts.push({
       id: backup.id,
@@ -208,12 +215,17 @@ export async function verifyRepository(
             : `it decompresses to ${digest.raw?.size} bytes of sha256 ${digest.raw?.sha256}, dump set ${id}'s manifest says ${entry.rawSize} bytes of ${entry.sha256}`;
         },
       );
+      if (
+        objects.findings.length > 0 &&
+        (await deletedMeanwhile(deps, dumpManifestKey(cluster, id), `dump set ${id}`))
+      )
+        continue;
       for (const finding of objects.findings) findings.push({ ...finding, dumpSet: id });
       dumpVerdicts.push({ id, ok: false, objects: listed.length, hashed: objects.hashed });
     }
   }
 
-  const wal = await checkWal(deps, request, restorability, findings);
+  const wal = await checkWal(deps, request, restorability, backups, findings);
 
   // A backup is ok when nothing is wrong with it, its WAL, or the WAL its restore replays.
   const badWal = new Set(
@@ -290,6 +302,24 @@ function manifestFinding(
   owner: { backup: string } | { dumpSet: string },
 ): Finding {
   return { kind: "manifest", severity: "error", object: key, ...owner, message: error.message };
+}
+
+/**
+ * verify takes no lock (as pgBackRest's does not): a prune or `backup delete` running
+ * meanwhile deletes a backup's manifest first, then its objects, so objects missing from a
+ * backup whose manifest is gone now are that deletion, not damage. Such a backup is left
+ * out of the report (and gets no verify record, which would be left behind without it).
+ */
+async function deletedMeanwhile(
+  deps: VerifyDeps,
+  manifestKey: string,
+  what: string,
+): Promise<boolean> {
+  if (await deps.store.head(manifestKey)) return false;
+  deps.log.info(
+    `verify: ${what} was deleted while verify read it (a prune or delete): not checked`,
+  );
+  return true;
 }
 
 /** A record that cannot be written does not change what was found: it is logged. */
@@ -381,6 +411,7 @@ async function checkWal(
   deps: VerifyDeps,
   request: VerifyRequest,
   restorability: Map<string, Restorability>,
+  backups: readonly BackupManifest[],
   findings: Finding[],
 ): Promise<{ objects: number; hashed: number }> {
   const { store, cluster } = deps;
@@ -400,6 +431,7 @@ async function checkWal(
   const chosen = pickSample(objects, request.sample, deps.random);
   deps.log.info(`verify: WAL: reading ${chosen.length} of ${objects.length} objects`);
   const found: Finding[] = [];
+  const gone: Finding[] = [];
   await runEach(chosen, deps.jobs, async (object) => {
     const corrupt = (why: string): Finding => ({
       kind: "checksum",
@@ -415,7 +447,7 @@ async function checkWal(
         return meta.compression;
       });
       if (digest === "missing") {
-        found.push({
+        gone.push({
           kind: "missing",
           severity: "error",
           object: object.name,
@@ -449,6 +481,43 @@ async function checkWal(
       found.push(corrupt(error.message));
     }
   });
+  if (gone.length > 0) {
+    // A prune running meanwhile deletes WAL from before its oldest kept backup's start:
+    // WAL no restore from a backup still there replays is that deletion, not damage.
+    const oldest = await oldestRemainingBackup(deps, backups);
+    const startLsn = parseLsn(oldest?.startLsn ?? "");
+    for (const finding of gone) {
+      const file = parseWalFileName(finding.object);
+      if (
+        oldest !== undefined &&
+        startLsn !== undefined &&
+        file !== undefined &&
+        file.kind !== "history" &&
+        segmentStartLsn(file, oldest.walSegmentSize) + BigInt(oldest.walSegmentSize) <= startLsn
+      ) {
+        deps.log.info(
+          `verify: ${finding.object} was deleted while verify read it; it is older than the oldest backup (${oldest.id}), as a prune deletes`,
+        );
+        continue;
+      }
+      found.push(finding);
+    }
+  }
   findings.push(...found.sort((a, b) => a.object.localeCompare(b.object)));
   return { objects: objects.length, hashed: chosen.length };
+}
+
+/** The backup with the earliest start whose manifest is still there now (verify's start may be stale). */
+async function oldestRemainingBackup(
+  deps: VerifyDeps,
+  backups: readonly BackupManifest[],
+): Promise<BackupManifest | undefined> {
+  const byStart = [...backups].sort((a, b) => {
+    const d = (parseLsn(a.startLsn) ?? 0n) - (parseLsn(b.startLsn) ?? 0n);
+    return d < 0n ? -1 : d > 0n ? 1 : 0;
+  });
+  for (const backup of byStart) {
+    if (await deps.store.head(backupManifestKey(deps.cluster, backup.id))) return backup;
+  }
+  return undefined;
 }

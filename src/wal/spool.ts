@@ -38,7 +38,7 @@ import {
 } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import type { Config } from "../config/load.js";
+import { type Config, encryptionModeOf } from "../config/load.js";
 import { OPTION_KEYS, OPTIONS } from "../config/options.js";
 import { isErrno } from "../local-files.js";
 import { holderAlive, type ProcessHolder, processStart } from "../local-process.js";
@@ -108,12 +108,11 @@ export function storeIdentity(config: Config): string {
         : null,
     // An archiver that encrypts to other recipients (or not at all) is not ours.
     encryption: config.encryption.recipients ?? null,
+    // Passphrase mode, else the identity file that reads (keys mode), else none.
     encryptionMode:
-      config.encryption.passphrase !== undefined || config.encryption.passphraseFile !== undefined
+      encryptionModeOf(config.encryption) === "passphrase"
         ? "passphrase"
-        : config.encryption.identityFile !== undefined
-          ? config.encryption.identityFile
-          : null,
+        : (config.encryption.identityFile ?? null),
   });
 }
 

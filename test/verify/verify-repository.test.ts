@@ -17,15 +17,19 @@ import { type DumpManifest, writeDumpManifest } from "../../src/repository/dump-
 import {
   backupDataKey,
   backupManifestKey,
+  backupPrefix,
   backupVerifyKey,
   dumpManifestKey,
   dumpObjectKey,
+  dumpPrefix,
   dumpVerifyKey,
   walKey,
+  walPrefix,
 } from "../../src/repository/keys.js";
 import { encodeWalMeta } from "../../src/repository/object-meta.js";
 import { readVerifyRecord } from "../../src/repository/verify-record.js";
 import { MemoryStore } from "../../src/storage/memory.js";
+import type { ListEntry, ListOptions } from "../../src/storage/object-store.js";
 import { parseSample } from "../../src/verify/sample.js";
 import { type VerifyRequest, verifyRepository } from "../../src/verify/verify-repository.js";
 import { parseWalFileName } from "../../src/wal/names.js";
@@ -390,6 +394,80 @@ describe("verify", () => {
     expect(none.backups).toEqual([]);
     expect(none.wal).toEqual({ objects: 0, hashed: 0 });
     expect(none.findings.map((f) => f.kind)).toEqual(["wal-gap"]);
+  });
+
+  it("leaves out a backup and a dump set a prune deleted while verify ran, and still names real damage", async () => {
+    /** Deletes a backup or dump set as prune does (manifest first) just before verify lists it. */
+    class PruneDuringVerify extends MemoryStore {
+      readonly victims = new Set<string>();
+      override async *list(prefix: string, options?: ListOptions): AsyncIterable<ListEntry> {
+        if (this.victims.delete(prefix)) {
+          const keys: string[] = [];
+          for await (const entry of super.list(prefix)) keys.push(entry.key);
+          keys.sort(
+            (a, b) => Number(b.endsWith("/manifest.json")) - Number(a.endsWith("/manifest.json")),
+          );
+          for (const key of keys) await this.delete(key);
+        }
+        yield* super.list(prefix, options);
+      }
+    }
+    const pruning = new PruneDuringVerify();
+    const old = await putBackup(pruning, "20261121T100000Z", 2, 3);
+    const kept = await putBackup(pruning, "20261121T120000Z", 5, 6);
+    for (let n = 2; n <= 8; n++) await putWal(pruning, seg(n));
+    await putDumpSet(pruning, "20261121T110000Z");
+    const damaged = kept.objects[1]?.key ?? "";
+    await pruning.delete(damaged);
+    pruning.victims.add(backupPrefix(CLUSTER, old.id));
+    pruning.victims.add(dumpPrefix(CLUSTER, "20261121T110000Z"));
+    const report = await verify(pruning);
+    expect(report.findings.map((f) => [f.kind, f.object])).toEqual([["missing", damaged]]);
+    expect(report.backups.map((b) => b.id)).toEqual([kept.id]);
+    expect(report.dumpSets).toEqual([]);
+    // No verify record is left behind beside the deleted manifests.
+    expect(await pruning.head(backupVerifyKey(CLUSTER, old.id))).toBeUndefined();
+    expect(await pruning.head(dumpVerifyKey(CLUSTER, "20261121T110000Z"))).toBeUndefined();
+  });
+
+  it("leaves out WAL a prune deleted meanwhile from before the oldest backup left, not WAL in the window", async () => {
+    /** At verify's first WAL read, a prune deletes the old backup and the WAL before the kept one. */
+    class PruneAtWalRead extends MemoryStore {
+      prune: (() => Promise<void>) | undefined;
+      override async get(key: string) {
+        const prune = this.prune;
+        if (prune && key.startsWith(walPrefix(CLUSTER))) {
+          this.prune = undefined;
+          await prune();
+        }
+        return super.get(key);
+      }
+    }
+    const pruning = new PruneAtWalRead();
+    const old = await putBackup(pruning, "20261121T100000Z", 2, 3);
+    await putBackup(pruning, "20261121T120000Z", 5, 6);
+    const keys = new Map<number, string>();
+    for (let n = 2; n <= 8; n++) keys.set(n, await putWal(pruning, seg(n)));
+    pruning.prune = async () => {
+      await pruning.delete(backupManifestKey(CLUSTER, old.id));
+      for (const object of old.objects) await pruning.delete(object.key);
+      for (const n of [2, 3, 4]) await pruning.delete(keys.get(n) ?? "");
+      // Not what a prune does: WAL the kept backup's window needs, gone too.
+      await pruning.delete(keys.get(7) ?? "");
+    };
+    const report = await verifyRepository(
+      {
+        store: pruning,
+        cluster: CLUSTER,
+        log: memoryLogger(),
+        now: () => new Date("2026-12-01T19:00:00Z"),
+        random: () => 0,
+        jobs: 1,
+      },
+      ALL,
+    );
+    expect(report.findings.map((f) => [f.kind, f.object])).toEqual([["missing", seg(7)]]);
+    expect(report.findings[0]?.message).toMatch(/was listed but is gone/);
   });
 
   it("refuses a cluster the repository does not hold", async () => {

@@ -50,7 +50,7 @@ export function findRequestFrom(opts: OptionsOf<"restore find">): FindRequest {
 
 /**
  * Where the segments being read go: TMPDIR when set, else /dev/shm (memory: the segments
- * are read once, at most 9 at a time), else the system's temporary directory.
+ * are read once, at most MAX_SEGMENTS_ON_DISK at a time), else the system's temporary directory.
  */
 function scratchRoot(): string {
   if (process.env.TMPDIR) return tmpdir();

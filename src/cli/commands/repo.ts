@@ -1,5 +1,6 @@
 /** pgha repo rekey and pgha key generate: the keys of an encrypted repository. */
 import { writeFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import type { OptionsOf } from "../../config/flags.js";
 import { encryptionModeOf } from "../../config/load.js";
 import { generateX25519Identity } from "../../crypto/age.js";
@@ -74,6 +75,7 @@ export async function keyGenerateCommand(file: string): Promise<number> {
       );
     }
     throw new LocalIoError(`cannot write ${file}: ${describeSystemError(error)}`, {
+      hint: `the directory ${dirname(resolve(file))} must exist and be writable by this user (run as the user that reads the file, or give another path)`,
       cause: error,
     });
   }
