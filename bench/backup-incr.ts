@@ -38,6 +38,8 @@ import { type PeerBackupRun, setUpPgBackRestIncremental } from "./peer-incr.js";
 const SCALE = Number(process.env.BENCH_INCR_SCALE ?? 70);
 const UPDATE_PCT = Number(process.env.BENCH_INCR_UPDATE_PCT ?? 1);
 const INCREMENTS = 6;
+/** Restores compared are run this many times, interleaved; their medians are compared. */
+const ROUNDS = Math.max(1, Number(process.env.BENCH_INCR_ROUNDS ?? 3));
 const ORDINALS = ["1st", "2nd", "3rd", "4th", "5th", "6th"];
 const MB = 1e6;
 /** The launcher users run (it execs node with pgha's V8 settings). */
@@ -73,6 +75,12 @@ interface Manifest {
   storedBytes: number;
   files?: { stored?: string; blocks?: { from: string } }[];
   chain?: string[];
+}
+
+/** The run of median wall time (its CPU and memory with it). */
+function median(runs: Timed[]): Timed {
+  const sorted = [...runs].sort((a, b) => a.wallMs - b.wallMs);
+  return sorted[Math.floor((sorted.length - 1) / 2)] as Timed;
 }
 
 /** Blocks this backup stored (index `chain.length` in each map's `from`), of all blocks. */
@@ -204,11 +212,18 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
   const peerIncr = await peerBackup("incr");
 
   // A data directory one incremental old: the full, restored; then --delta to incr1.
-  const old = join(scratch, "one-incr-old");
-  await restore(full.id, old);
-  const delta = await restore(incr1.id, old, true);
-  await rm(old, { recursive: true, force: true });
-  const clean = await restore(incr1.id);
+  // Interleaved with a clean restore of incr1, ROUNDS times: the medians are compared.
+  const deltas: Timed[] = [];
+  const cleans: Timed[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const old = join(scratch, "one-incr-old");
+    await restore(full.id, old);
+    deltas.push(await restore(incr1.id, old, true));
+    await rm(old, { recursive: true, force: true });
+    cleans.push(await restore(incr1.id));
+  }
+  const delta = median(deltas);
+  const clean = median(cleans);
 
   const chain: BackupRun[] = [incr1];
   for (let i = 2; i <= INCREMENTS; i++) {
@@ -217,8 +232,14 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
   }
   const last = chain.at(-1) as BackupRun;
   const sameData = await backup("full");
-  const chainRestore = await restore(last.id);
-  const fullRestore = await restore(sameData.id);
+  const chainRestores: Timed[] = [];
+  const fullRestores: Timed[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    chainRestores.push(await restore(last.id));
+    fullRestores.push(await restore(sameData.id));
+  }
+  const chainRestore = median(chainRestores);
+  const fullRestore = median(fullRestores);
   await cluster.destroy();
 
   const ratios = {
@@ -245,7 +266,9 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
     rowsUpdated: updatedRows,
     durationSec: Math.round((Date.now() - began) / 1000),
     backups: { full, chain, sameData },
+    rounds: ROUNDS,
     restores: { delta, clean, chainRestore, fullRestore },
+    restoreRounds: { deltas, cleans, chainRestores, fullRestores },
     pgbackrest:
       "skipped" in peer
         ? { skipped: peer.skipped }
@@ -281,6 +304,7 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
               row("pgBackRest backup --type=incr (after the 1st update)", peerIncr),
             ]
           : []),
+        [`restores below: the median of ${ROUNDS} interleaved rounds`, "", "", "", "", ""],
         row("restore of the 1st incr, empty directory", clean),
         row("restore --delta of the 1st incr over the full's restore", delta),
         row("restore of full + 6 incrementals", chainRestore),
