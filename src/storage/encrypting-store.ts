@@ -136,12 +136,25 @@ export class EncryptingStore extends PassThroughStore {
     // (passphrase mode: a GET and about a second of scrypt) on every call. Once there is
     // an object, a missing or wrong identity fails as before, on its own line.
     const { info, body } = await this.inner.get(key);
+    // The body may fail while the identity is read (a reset connection): noted here, not
+    // left to an 'error' event nobody listens to (which would end the process).
+    let broken: { error: unknown } | undefined;
+    const note = (error: unknown) => {
+      broken ??= { error };
+    };
+    body.on("error", note);
     let identities: AgeIdentity[];
     try {
       identities = await this.keys.identities(this.control);
     } catch (error) {
       body.destroy();
       throw error;
+    } finally {
+      body.off("error", note);
+    }
+    if (broken) {
+      body.destroy();
+      throw this.explain(key, broken.error);
     }
     if (info.metadata[ENCRYPTION_METADATA] !== "age") {
       body.destroy();

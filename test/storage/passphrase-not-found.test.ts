@@ -92,3 +92,25 @@ describe("passphrase mode, wal-fetch", { timeout: 60_000 }, () => {
     expect((error as Error).message).toMatch(/the passphrase does not unlock/);
   });
 });
+
+describe("encrypted get, a body that fails while the identity is read", () => {
+  it("fails the get (no unhandled 'error' event ending the process)", async () => {
+    const raw = new MemoryStore();
+    await raw.put("clusters/main/wal/x", Buffer.from("not read"), {
+      metadata: { "pgha-encryption": "age" },
+    });
+    /** Its bodies fail 10 ms after they are opened. */
+    const failing = Object.create(raw) as MemoryStore;
+    failing.get = async (key: string) => {
+      const got = await raw.get(key);
+      setTimeout(() => got.body.destroy(new Error("connection reset")), 10);
+      return got;
+    };
+    /** An identity that takes 100 ms (passphrase mode: a GET and scrypt). */
+    const slow = {
+      identities: () => new Promise<never[]>((resolve) => setTimeout(() => resolve([]), 100)),
+    } as unknown as EncryptionKeys;
+    const store = new EncryptingStore(failing, failing, slow, memoryLogger());
+    await expect(store.get("clusters/main/wal/x")).rejects.toThrow(/connection reset/);
+  });
+});
