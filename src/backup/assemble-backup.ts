@@ -1,8 +1,9 @@
 /**
  * assembleBackup: restores backup B from its chain [...chain, B] (an incremental backup),
  * or restores any backup into an existing data directory (restore --delta). The plan
- * (assembly-plan.ts) says which member each file and block comes from; every file of B
- * is made at its final size first, then the members' objects are fetched `jobs` at once,
+ * (assembly-plan.ts) says which member each file and block comes from; the members'
+ * objects are fetched `jobs` at once (the first job that writes into a file makes it; with
+ * --delta every file is made or cut to its final size first),
  * largest first, each job writing only what the plan takes from its object: whole files
  * checked against their sha256, blocks against their 16-byte hashes. An object from
  * which nothing is taken is not downloaded. Only B's objects make the directory tree.

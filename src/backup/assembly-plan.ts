@@ -72,7 +72,7 @@ export interface FileWrite {
   entry: ChainFileEntry;
   /**
    * keep: already right, not written; whole: streamed from one member's complete copy;
-   * blocks: assembled block by block into a file made at its final size.
+   * blocks: assembled block by block, each written at its offset.
    */
   write: "keep" | "whole" | "blocks";
   /** blocks: how many blocks are written (the others are already right: `reuse`). */

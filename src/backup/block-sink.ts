@@ -1,6 +1,6 @@
 /**
  * BlockSink: writes the wanted blocks of one tar entry (assembly-plan.ts, how "blocks")
- * into a file already made at its final size, on a restore job's thread. The entry is
+ * into its file (open, written at the blocks' offsets), on a restore job's thread. The entry is
  * either a member's complete copy of the file or a delta entry (FORMAT.md):
  *   "PGHADLT1", uint32 LE block size, uint32 LE count, uint64 LE file size,
  *   count x uint32 LE block numbers (ascending), then the blocks (the file's last may be short).

@@ -19,7 +19,7 @@ import { createHash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import type { Compression } from "../compress/compression.js";
-import { FramedCompressor, type FrameIndex } from "../compress/frames.js";
+import { FramedCompressor, type FrameIndex, frameBytesFor } from "../compress/frames.js";
 import { OUTPUT_BYTES, SyncCompressor } from "../compress/zstd-sync.js";
 import { describeSystemError, LocalIoError, PghaError } from "../errors.js";
 import type { BackupFileEntry } from "../repository/backup-manifest.js";
@@ -110,6 +110,7 @@ export async function packBundle(task: PackTask, sink: PackSink): Promise<PackRe
             level: task.compression.level,
             threads: task.zstdThreads,
           }),
+          frameBytesFor(task.zstdThreads),
         );
   const encoder: Encoder = framed ?? new Copier();
   const storedHash = createHash("sha256");

@@ -38,8 +38,8 @@ export interface UnpackTask {
   tablespace?: boolean;
   /**
    * A chain assembly or a delta restore (assembly-plan.ts): what to do with each file
-   * entry, by tar path; an entry not listed is read past. The files are already made at
-   * their final size. Directory and symlink entries count only when `structure` is set
+   * entry, by tar path; an entry not listed is read past. The files exist (--delta) or
+   * are made by the first job that writes into them (`create`). Directory and symlink entries count only when `structure` is set
    * (the target backup's own objects).
    */
   plan?: {
@@ -143,7 +143,7 @@ async function readFrames(
       await reader.skip(frame.raw, writer.handle);
       events.progress(frame.raw);
       skipped += frame.raw;
-    } else if (rawSeen !== rawStart + frame.raw) {
+    } else if (rawSeen !== rawStart + frame.raw || !decoder.atFrameEnd) {
       throw new CorruptDataError(`its zstd frame ${at} does not hold the bytes its index says`);
     }
     rawStart += frame.raw;
@@ -290,7 +290,7 @@ class EntryWriter {
     return 0;
   };
 
-  /** A planned entry: its file was made at its final size before the fetch. */
+  /** A planned entry: its file exists, or is made now (`create`). */
   private async openPlanned(path: string, name: string): Promise<void> {
     const plan = this.task.plan?.entries.get(name);
     if (!plan) {

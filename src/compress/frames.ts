@@ -11,9 +11,19 @@
  * fits the cache); a frame holds 16 blocks of 8 KiB, few enough that an older member of a
  * chain has whole frames of blocks no restore of a later backup needs.
  */
-import type { SyncCompressor } from "./zstd-sync.js";
+import { MT_JOB_BYTES, type SyncCompressor } from "./zstd-sync.js";
 
 export const FRAME_RAW_BYTES = 128 << 10;
+
+/**
+ * The frame size for a compressor with `threads` of libzstd's own threads: a frame is
+ * compressed by at most one thread per MT_JOB_BYTES of it, so 128 KiB frames would leave
+ * them idle. With threads (fewer jobs than cores), frames are larger: each thread's job
+ * and the caller's, fewer frames a restore can pass over, but the backup keeps its speed.
+ */
+export function frameBytesFor(threads: number): number {
+  return threads > 0 ? (threads + 1) * MT_JOB_BYTES : FRAME_RAW_BYTES;
+}
 
 /** A bundle's frames, as its manifest entry lists them. */
 export interface FrameIndex {

@@ -18,6 +18,9 @@ async function zstd(): Promise<ZstdBinding> {
 /** Output buffers of this size are handed out (the last one of a frame may be shorter). */
 export const OUTPUT_BYTES = 1 << 20;
 
+/** The input of one of libzstd's own threads (its smallest job size). */
+export const MT_JOB_BYTES = 512 << 10;
+
 export interface ZstdOptions {
   level: number;
   /** libzstd's own worker threads (0: compress on the calling thread). */
@@ -42,8 +45,9 @@ export class SyncCompressor {
     cctx.setParameter(binding.CParameter.checksumFlag, 1);
     if (options.threads > 0) {
       cctx.setParameter(binding.CParameter.nbWorkers, options.threads);
-      // libzstd's default job (8 MiB at level 3) keeps several in memory per thread.
-      cctx.setParameter(binding.CParameter.jobSize, 1 << 20);
+      // libzstd's default job (8 MiB at level 3) keeps several in memory per thread; its
+      // smallest (512 KiB) lets frames of a few MiB keep every thread busy (frames.ts).
+      cctx.setParameter(binding.CParameter.jobSize, MT_JOB_BYTES);
     }
     return new SyncCompressor(binding, cctx);
   }
@@ -145,6 +149,11 @@ export class SyncDecompressor {
         return;
       }
     }
+  }
+
+  /** Whether the input so far ended exactly at the end of a frame. */
+  get atFrameEnd(): boolean {
+    return !this.inFrame;
   }
 
   /** Throws CorruptDataError when the input stopped inside a frame. */

@@ -273,6 +273,40 @@ describe("restoring a chain stored as zstd frames", { timeout: 30_000 }, () => {
     expect(passed[2]).toBeGreaterThanOrEqual(58 * BLOCK);
   });
 
+  it("restores --delta over an older directory, passing over the frames of blocks it has right", async () => {
+    const store = new MemoryStore();
+    const snaps = snapshots();
+    const members = await storeChain(store, snaps, { frames: BLOCK });
+    const clean = join(temp.path, "clean");
+    await fetchWith(store, members, 2, clean);
+    const out = join(temp.path, "out");
+    await fetchWith(store, members, 0, out);
+    const { plan, deps } = await deltaDeps(members, 2, out);
+    // The full's blocks the target has are already right: its object is not even read;
+    // of the first increment's 32 blocks two are needed, the frames of the rest are not
+    // decompressed.
+    expect(plan.reuse.get("base/base/1/100")?.size).toBe(31);
+    const result = await fetchWith(store, members, 2, out, deps);
+    expect(await treeDigest(out)).toEqual(await treeDigest(clean));
+    expect(result.passedOver ?? 0).toBeGreaterThanOrEqual(28 * BLOCK);
+  });
+
+  it("gives a file the target backup's mode, whichever backup holds its bytes", async () => {
+    const store = new MemoryStore();
+    const members = await storeChain(store, snapshots(), { frames: BLOCK });
+    // The last backup saw the file with another mode than the backups holding its blocks
+    // (their tar entries say 0600).
+    const target = members[2] as BackupManifest;
+    const file = target.files.find((f) => f.path === "base/1/100");
+    if (!file) throw new Error("no base/1/100");
+    file.mode = 0o640;
+    const out = join(temp.path, "out");
+    await fetchWith(store, members, 2, out);
+    const umask = process.umask();
+    expect((await stat(join(out, "base", "1", "100"))).mode & 0o777).toBe(0o640 & ~umask);
+    expect((await stat(join(out, "PG_VERSION"))).mode & 0o777).toBe(0o600 & ~umask);
+  });
+
   it("fails as corrupt when the frame index does not match the object, and empties the target", async () => {
     const store = new MemoryStore();
     const members = await storeChain(store, snapshots(), { frames: BLOCK });

@@ -2,8 +2,13 @@
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
-import { FRAME_RAW_BYTES, FramedCompressor, framesOf } from "../../src/compress/frames.js";
-import { SyncCompressor } from "../../src/compress/zstd-sync.js";
+import {
+  FRAME_RAW_BYTES,
+  FramedCompressor,
+  frameBytesFor,
+  framesOf,
+} from "../../src/compress/frames.js";
+import { MT_JOB_BYTES, SyncCompressor } from "../../src/compress/zstd-sync.js";
 
 const require = createRequire(import.meta.url);
 const zstd = require("zstd-napi") as { decompress(input: Uint8Array): Buffer };
@@ -110,5 +115,30 @@ describe("framesOf", () => {
     expect(framesOf({ ...object, frames: { raw: 100, sizes: sizes(20, 40, 0) } })).toBeNull();
     expect(framesOf({ ...object, frames: { raw: 0, sizes: sizes(60) } })).toBeNull();
     expect(framesOf({ ...object, frames: { raw: 100, sizes: "AAA" } })).toBeNull();
+  });
+});
+
+describe("frames with libzstd's own threads", () => {
+  it("are large enough to give each thread a job, and read back the same", async () => {
+    expect(frameBytesFor(0)).toBe(FRAME_RAW_BYTES);
+    expect(frameBytesFor(3)).toBe(4 * MT_JOB_BYTES);
+    const zstdMt = await SyncCompressor.create({ level: 3, threads: 2 });
+    const framed = new FramedCompressor(zstdMt, frameBytesFor(2));
+    const input = sample(5 * MT_JOB_BYTES + 999);
+    const out: Buffer[] = [];
+    const emit = (chunk: Buffer) => {
+      out.push(Buffer.from(chunk));
+    };
+    framed.write(input, emit);
+    framed.end(emit);
+    const stored = Buffer.concat(out);
+    expect(zstd.decompress(stored).equals(input)).toBe(true);
+    const frames = framesOf({
+      compression: "zstd",
+      rawSize: input.length,
+      storedSize: stored.length,
+      frames: framed.index(),
+    });
+    expect(frames?.map((f) => f.raw)).toEqual([3 * MT_JOB_BYTES, 2 * MT_JOB_BYTES + 999]);
   });
 });
