@@ -9,8 +9,9 @@
  * which nothing is taken is not downloaded. Only B's objects make the directory tree.
  *
  * Into empty targets, a failure empties them again (as a full restore does). With --delta
- * the targets were not empty: a failure removes global/pg_control, so that the half-
- * written directory cannot be started, and says so.
+ * the targets were not empty: global/pg_control is removed before anything changes (the
+ * backup's is put in place last: pg-control-last.ts), so that a half-written directory
+ * cannot be started, even after kill -9; a failure says so.
  */
 import {
   chmodSync,
@@ -48,6 +49,7 @@ import {
   withStop,
 } from "./fetch-backup.js";
 import { JobPool, runEach } from "./job-pool.js";
+import { PG_CONTROL, PG_CONTROL_WRITING, writtenAs } from "./pg-control-last.js";
 import { checkOriginalLocations, type TablespaceTarget } from "./tablespace-targets.js";
 
 /**
@@ -116,7 +118,9 @@ export async function assembleBackup(
   try {
     return await assembleInto(deps, assembly, root, tablespaces, parts, delta);
   } catch (error) {
-    if (delta) await rm(join(root, "global", "pg_control"), { force: true }).catch(() => undefined);
+    if (delta)
+      for (const name of [PG_CONTROL, PG_CONTROL_WRITING])
+        await rm(join(root, name), { force: true }).catch(() => undefined);
     else for (const { root: dir } of parts) await emptyDirectory(dir);
     const failed =
       error instanceof PghaError
@@ -146,7 +150,12 @@ async function assembleInto(
       throw new IntegrityError(`backup ${target.id} has data for unknown tablespace ${part}`);
     return dir;
   };
-  if (delta) await removeStrays(parts, target.files);
+  if (delta) {
+    // Before anything changes: a delta killed half-way leaves no pg_control behind, so
+    // the half-written directory cannot be started (the backup's is written last).
+    await rm(join(root, PG_CONTROL), { force: true });
+    await removeStrays(parts, target.files);
+  }
   await mkdir(root, { recursive: true, mode: 0o700 });
   await chmod(root, 0o700);
   for (const ts of tablespaces) {
@@ -284,7 +293,7 @@ async function makeFiles(
     if (++count % 256 === 0) await new Promise((resolve) => setImmediate(resolve));
     const { entry } = file;
     if (!delta && (file.write === "whole" || file.blocks > 0)) continue;
-    const path = join(dirOf(entry.part), entry.path);
+    const path = join(dirOf(entry.part), writtenAs(entry.path, entry.part !== "base"));
     const mode = entry.mode & 0o777;
     if (file.write === "keep") {
       chmodSync(path, mode & ~UMASK);

@@ -5,7 +5,9 @@
  * (same 16-byte hash at the same place: reused, the file is cut to size and only the
  * other blocks are written), and which of its files the backup does not have (removed).
  */
+
 import { BLOCK_HASH_BYTES, blockCount, type ChainFileEntry, fileKey } from "./chain-manifest.js";
+import { PG_CONTROL } from "./pg-control-last.js";
 
 /** A regular file found in the target, by `${part}/${path}`. */
 export interface ExistingFile {
@@ -48,7 +50,8 @@ export function planDelta(
   for (const file of files) {
     const key = fileKey(file);
     wanted.add(key);
-    const found = existing.get(key);
+    // pg_control is always written whole (last: pg-control-last.ts), never kept or reused.
+    const found = file.part === "base" && file.path === PG_CONTROL ? undefined : existing.get(key);
     const map = file.blocks;
     const hashes = map ? Buffer.from(map.hashes, "base64") : undefined;
     // Equal content: the same size, and the same sha256 or (block-mapped) the same hash

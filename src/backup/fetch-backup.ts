@@ -13,7 +13,17 @@
 
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, lstat, mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { isAbsolute, join, normalize, resolve } from "node:path";
 import { promisify } from "node:util";
 import { type Frame, framesOf } from "../compress/frames.js";
@@ -38,6 +48,7 @@ import { assembleBackup } from "./assemble-backup.js";
 import { largestFirst } from "./bundle-plan.js";
 import { chainIds } from "./chain-manifest.js";
 import { isAbort, JobPool, runEach } from "./job-pool.js";
+import { PG_CONTROL, PG_CONTROL_WRITING } from "./pg-control-last.js";
 import {
   checkOriginalLocations,
   planTablespaceTargets,
@@ -285,6 +296,22 @@ export async function finishTree(
   }
   for (const dir of [root, ...tablespaces.map((ts) => ts.location)]) {
     await promisify(execFile)("sync", ["-f", dir]).catch(() => undefined);
+  }
+  // Everything else is written and on disk: now pg_control (pg-control-last.ts). A backup
+  // without one (not a data directory's) restores without one, as before.
+  const moved = await rename(join(root, PG_CONTROL_WRITING), join(root, PG_CONTROL)).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return false;
+      throw error;
+    },
+  );
+  if (!moved) return;
+  const global = await open(join(root, "global"), "r");
+  try {
+    await global.sync();
+  } finally {
+    await global.close();
   }
 }
 

@@ -22,6 +22,7 @@ import { describeSystemError, IntegrityError, LocalIoError, PghaError } from "..
 import { writeAll } from "../local-files.js";
 import type { EntryPlan } from "./assembly-plan.js";
 import { BlockSink } from "./block-sink.js";
+import { writtenAs } from "./pg-control-last.js";
 import { VERSION_DIRECTORY } from "./tablespace-targets.js";
 import { type TarEvent, TarFormatError, TarReader } from "./tar-reader.js";
 
@@ -248,12 +249,12 @@ class EntryWriter {
         this.events.symlink(safePath(this.task, event.name), event.target);
         return;
       case "file": {
-        const path = safePath(this.task, event.name);
-        if (this.task.plan) return this.openPlanned(path, event.name.replace(/\/+$/, ""));
+        const name = event.name.replace(/\/+$/, "");
+        const path = safePath(this.task, writtenAs(name, this.task.tablespace === true));
+        if (this.task.plan) return this.openPlanned(path, name);
         await this.makeDirectory(dirname(path));
         // Permission bits only: no setuid, setgid or sticky bit comes from a repository.
         const handle = await open(path, "wx", event.mode & 0o777);
-        const name = event.name.replace(/\/+$/, "");
         this.file = { name, handle, hash: createHash("sha256"), size: 0 };
         return;
       }

@@ -41,7 +41,9 @@ export async function refuseForeignTarget(
     );
   const control = await readFile(join(pgdata, "global", "pg_control")).catch(() => undefined);
   const found = control && systemIdentifierOf(control);
-  if (found !== undefined && found !== backup.systemIdentifier)
+  // All zeros: a pg_control made at its size by a restore killed before it was written
+  // (pgha before pg_control was written last), as good as none.
+  if (found !== undefined && found !== "0" && found !== backup.systemIdentifier)
     throw new ClusterMismatchError(
       `${pgdata} belongs to another cluster (system identifier ${found}; the backup is of cluster '${backup.cluster}', system identifier ${backup.systemIdentifier}); nothing was written`,
       "restore --delta is for a copy of the same cluster: check the path or --cluster, or empty the directory and restore without --delta",

@@ -3,6 +3,7 @@
  * --delta into an existing directory (point 4), through fetchBaseBackup and its jobs.
  */
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -172,7 +173,8 @@ describe("restore --delta", { timeout: 30_000 }, () => {
     await mkdir(join(out, "postgresql.conf", "sub"), { recursive: true });
     const pgVersion = await stat(join(out, "PG_VERSION"));
     const { plan, deps } = await deltaDeps(members, 2, out);
-    expect(plan.kept).toBe(2); // PG_VERSION, global/pg_control
+    // PG_VERSION; global/pg_control is the same but always written (last).
+    expect(plan.kept).toBe(1);
     expect([...(plan.reuse.get("base/base/1/100") ?? [])]).toEqual([0]);
     await fetchWith(store, members, 2, out, deps);
     expect(await treeDigest(out)).toEqual(await treeDigest(clean));
@@ -206,12 +208,13 @@ describe("restore --delta", { timeout: 30_000 }, () => {
       return get(key, ...rest);
     };
     const { plan, deps } = await deltaDeps(members, 2, out);
-    expect(plan.rewritten).toBe(1);
+    // PG_VERSION, and global/pg_control (always written, last).
+    expect(plan.rewritten).toBe(2);
     await fetchWith(store, members, 2, out, deps);
-    // PG_VERSION is held whole by the full, in its first object; the increment's objects
-    // make the directory tree.
+    // PG_VERSION is held whole by the full, in its first object, and global/pg_control
+    // (always written) in its second; the increment's objects make the directory tree.
     const keys = (at: number) => members[at]?.objects.map((o) => o.key) ?? [];
-    expect(read.sort()).toEqual([keys(0)[0], ...keys(2)].sort());
+    expect(read.sort()).toEqual([keys(0)[0], keys(0)[1], ...keys(2)].sort());
     expect(await readFile(join(out, "PG_VERSION"), "utf8")).toBe("15\n");
   });
 });
@@ -324,5 +327,43 @@ describe("restoring a chain stored as zstd frames", { timeout: 30_000 }, () => {
     await expect(fetched).rejects.toBeInstanceOf(IntegrityError);
     await expect(fetched).rejects.toThrow(/is corrupt: cannot decompress/);
     expect(await treeDigest(out)).toEqual({});
+  });
+});
+
+describe("pg_control, written last", { timeout: 30_000 }, () => {
+  /** Whether the target has a pg_control each time an object is asked for. */
+  function watch(store: MemoryStore, out: string): boolean[] {
+    const seen: boolean[] = [];
+    const get = store.get.bind(store);
+    store.get = (key, ...rest) => {
+      seen.push(existsSync(join(out, "global", "pg_control")));
+      return get(key, ...rest);
+    };
+    return seen;
+  }
+
+  it("is not in the target while a restore writes the other files", async () => {
+    const store = new MemoryStore();
+    const members = await storeChain(store, threeSnapshots());
+    const out = join(temp.path, "out");
+    const seen = watch(store, out);
+    await fetchWith(store, members, 2, out);
+    expect(seen.length).toBeGreaterThan(2);
+    expect(seen.every((there) => !there)).toBe(true);
+    expect(await readFile(join(out, "global", "pg_control"))).toEqual(Buffer.alloc(100, 9));
+    expect(existsSync(join(out, "global", "pg_control.pgha-restoring"))).toBe(false);
+  });
+
+  it("restore --delta removes the target's before it changes anything", async () => {
+    const store = new MemoryStore();
+    const members = await storeChain(store, threeSnapshots());
+    const out = join(temp.path, "out");
+    await fetchWith(store, members, 1, out);
+    const { deps } = await deltaDeps(members, 2, out);
+    const seen = watch(store, out);
+    await fetchWith(store, members, 2, out, deps);
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every((there) => !there)).toBe(true);
+    expect(await readFile(join(out, "global", "pg_control"))).toEqual(Buffer.alloc(100, 9));
   });
 });

@@ -44,6 +44,12 @@ describe("refuseForeignTarget", () => {
     await expect(refuseForeignTarget(dir, BACKUP)).resolves.toBeUndefined();
   });
 
+  it("accepts a data directory whose pg_control is all zeros (a restore killed before writing it)", async () => {
+    await dataDir();
+    await writeFile(join(dir, "global", "pg_control"), Buffer.alloc(8192));
+    await expect(refuseForeignTarget(dir, BACKUP)).resolves.toBeUndefined();
+  });
+
   it("refuses a directory that is not a data directory, whose files --delta would delete", async () => {
     await writeFile(join(dir, "notes.txt"), "mine");
     const refused = refuseForeignTarget(dir, BACKUP);
