@@ -5,8 +5,9 @@
  * PG_VERSION, as pgBackRest's delta asks for) of the backup's own cluster (pg_control's
  * system identifier, when pg_control is there: a delta restore that failed removed it).
  */
-import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readdir, readFile, readlink, realpath } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import type { TablespaceTarget } from "../backup/tablespace-targets.js";
 import {
   ClusterMismatchError,
   describeSystemError,
@@ -48,4 +49,58 @@ export async function refuseForeignTarget(
       `${pgdata} belongs to another cluster (system identifier ${found}; the backup is of cluster '${backup.cluster}', system identifier ${backup.systemIdentifier}); nothing was written`,
       "restore --delta is for a copy of the same cluster: check the path or --cluster, or empty the directory and restore without --delta",
     );
+}
+
+/**
+ * restore --delta's tablespace locations: where the target's own links (pg_tblspc/<oid>)
+ * point, for each tablespace --tablespace-map does not name. A copy restored with its
+ * tablespaces elsewhere is rewritten there, not at the original cluster's locations.
+ */
+export async function deltaTablespaceMap(
+  pgdata: string,
+  backup: { tablespaces: readonly { oid: string; name: string }[] },
+  remap: ReadonlyMap<string, string>,
+): Promise<Map<string, string>> {
+  const out = new Map(remap);
+  for (const ts of backup.tablespaces) {
+    if (remap.has(ts.oid) || remap.has(ts.name)) continue;
+    const link = join(pgdata, "pg_tblspc", String(ts.oid));
+    const target = await readlink(link).catch(() => undefined);
+    if (target !== undefined) out.set(String(ts.oid), resolve(dirname(link), target));
+  }
+  return out;
+}
+
+/**
+ * restore --delta rewrites a tablespace location that holds the backup's version
+ * directory (PG_15_...) only where the target's own link points: anywhere else it is
+ * another cluster's tablespace (the original one's, still in use), which the delta would
+ * rewrite under it. An empty or missing version directory is written as by a restore.
+ */
+export async function refuseForeignTablespaces(
+  pgdata: string,
+  targets: readonly TablespaceTarget[],
+  version: string,
+): Promise<void> {
+  if (version === "") return;
+  for (const ts of targets) {
+    const dir = join(ts.location, version);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw new LocalIoError(`cannot read ${dir}: ${describeSystemError(error)}`, {
+        hint: "restore --delta reads the target first: give a directory this user can read",
+      });
+    }
+    if (names.length === 0) continue;
+    const own = await realpath(join(pgdata, "pg_tblspc", ts.oid)).catch(() => undefined);
+    const location = await realpath(ts.location).catch(() => ts.location);
+    if (own === location) continue;
+    throw new RefusedError(
+      `tablespace ${ts.name} (${ts.oid}) would be rewritten in ${dir}, which is not empty and is not ${pgdata}'s (its pg_tblspc/${ts.oid} does not point to ${ts.location}); nothing was written`,
+      `it may be another cluster's tablespace in use: give it another directory with --tablespace-map ${ts.name}=DIR, or empty ${dir} first`,
+    );
+  }
 }

@@ -16,7 +16,7 @@ import { planTablespaceTargets } from "../backup/tablespace-targets.js";
 import { formatBytes, formatDuration } from "../human-units.js";
 import type { Logger } from "../log.js";
 import { stopSpoolProcesses } from "../wal/spool.js";
-import { refuseForeignTarget } from "./delta-target.js";
+import { refuseForeignTablespaces, refuseForeignTarget } from "./delta-target.js";
 import type { RestorePlan } from "./plan.js";
 
 export async function planDeltaRestore(
@@ -31,14 +31,12 @@ export async function planDeltaRestore(
   await refuseRunningServer(root);
   await refuseForeignTarget(root, plan.backup);
   await refuseUnarchivedWal(root);
+  const targets = planTablespaceTargets(plan.backup, root, tablespaceMap);
+  const parts = partDirs(plan.backup, root, targets);
+  await refuseForeignTablespaces(root, targets, parts[1]?.only ?? "");
   // pgha's own helpers of that server (prefetcher, archiver) must not write into what is
   // rewritten: stopped, as a drill stops those of its copy (the spool is no only copy).
   await stopSpoolProcesses(root);
-  const parts = partDirs(
-    plan.backup,
-    root,
-    planTablespaceTargets(plan.backup, root, tablespaceMap),
-  );
   const files = filesOf(plan.backup);
   const existing = await scanTargets(parts, files, jobs);
   const delta = planDelta(files, existing);

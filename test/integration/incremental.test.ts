@@ -8,6 +8,7 @@
  * for byte, as a restore into an empty directory, and refuses a running server's.
  */
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { lstat, readdir, readFile, readlink, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -252,12 +253,45 @@ describe.skipIf(!pg).each(repoKinds(server))("incremental backups with a %s repo
     const clean = join(parent, "clean-3");
     await restoreInto(clean, 3);
     const old = join(parent, "data-2");
+    // Into a directory without a link of its own, the tablespace would be rewritten at
+    // the primary's location, in use: refused before anything is written.
+    const absent = join(parent, "absent");
+    const foreign = await runPgha(
+      ["restore", "--delta", "--pgdata", absent, "--backup", chain[3]?.id ?? ""],
+      { env, asServerUser: true },
+    );
+    expect(foreign.code, foreign.stderr).toBe(3);
+    expect(foreign.stderr).toMatch(
+      /tablespace ts \(\d+\) would be rewritten in .*, which is not empty and is not/,
+    );
+    expect(existsSync(absent)).toBe(false);
     const output = await restoreInto(old, 3, ["--delta"]);
     const kept = Number(/delta: kept\s+(\d+) files/.exec(output)?.[1]);
     expect(kept).toBeGreaterThan(100);
     expect(output).toMatch(/delta: removed\s+\d+ files/);
     const renamed = (base: string) => (text: string) => text.replaceAll(base, "DIR");
     expect(await tree(old, renamed(old))).toEqual(await tree(clean, renamed(clean)));
+    expect(await tree(`${old}-ts`, renamed(old))).toEqual(
+      await tree(`${clean}-ts`, renamed(clean)),
+    );
+    // Again without --tablespace-map: the tablespace is where the directory's own link
+    // points (not the primary's location), and nothing differs.
+    const again = await runPgha(
+      [
+        "restore",
+        "--delta",
+        "--pgdata",
+        old,
+        "--backup",
+        chain[3]?.id ?? "",
+        "--target-time",
+        chain[3]?.after ?? "",
+        "--target-action",
+        "promote",
+      ],
+      { env, asServerUser: true },
+    );
+    expect(again.code, again.stderr).toBe(0);
     expect(await tree(`${old}-ts`, renamed(old))).toEqual(
       await tree(`${clean}-ts`, renamed(clean)),
     );

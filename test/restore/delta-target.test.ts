@@ -1,10 +1,16 @@
 /** restore --delta's check of its target (src/restore/delta-target.ts). */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { TablespaceTarget } from "../../src/backup/tablespace-targets.js";
 import { ClusterMismatchError, LocalIoError, RefusedError } from "../../src/errors.js";
-import { refuseForeignTarget, systemIdentifierOf } from "../../src/restore/delta-target.js";
+import {
+  deltaTablespaceMap,
+  refuseForeignTablespaces,
+  refuseForeignTarget,
+  systemIdentifierOf,
+} from "../../src/restore/delta-target.js";
 
 const BACKUP = { cluster: "main", systemIdentifier: "7714480266467715622" };
 let dir: string;
@@ -70,5 +76,66 @@ describe("refuseForeignTarget", () => {
     const refused = refuseForeignTarget(dir, BACKUP);
     await expect(refused).rejects.toBeInstanceOf(ClusterMismatchError);
     await expect(refused).rejects.toThrow(/system identifier 6000000000000000001/);
+  });
+});
+
+describe("restore --delta's tablespaces", () => {
+  const ts = (location: string): TablespaceTarget => ({
+    oid: "16400",
+    name: "ts",
+    location,
+    mapped: false,
+  });
+
+  it("go where the target's own links point, unless --tablespace-map names them", async () => {
+    const backup = {
+      tablespaces: [
+        { oid: "16400", name: "ts" },
+        { oid: "16401", name: "other" },
+        { oid: "16402", name: "unlinked" },
+      ],
+    };
+    await mkdir(join(dir, "pg_tblspc"), { recursive: true });
+    await symlink(join(dir, "copy-ts"), join(dir, "pg_tblspc", "16400"));
+    await symlink("../../rel-ts", join(dir, "pg_tblspc", "16401"));
+    const map = await deltaTablespaceMap(dir, backup, new Map([["other", "/mapped"]]));
+    expect([...map]).toEqual([
+      ["other", "/mapped"],
+      ["16400", join(dir, "copy-ts")],
+    ]);
+    // A relative link is taken from pg_tblspc.
+    expect((await deltaTablespaceMap(dir, backup, new Map())).get("16401")).toBe(
+      join(dir, "..", "rel-ts"),
+    );
+  });
+
+  it("refuse a location whose version directory holds something, unless the target links there", async () => {
+    const location = join(dir, "primary-ts");
+    const pgdata = join(dir, "pgdata");
+    await mkdir(join(pgdata, "pg_tblspc"), { recursive: true });
+    // Missing or empty: written as a restore writes it.
+    await expect(
+      refuseForeignTablespaces(pgdata, [ts(location)], "PG_15_1"),
+    ).resolves.toBeUndefined();
+    await mkdir(join(location, "PG_15_1"), { recursive: true });
+    await expect(
+      refuseForeignTablespaces(pgdata, [ts(location)], "PG_15_1"),
+    ).resolves.toBeUndefined();
+    // Another version's directory beside it is not the restore's.
+    await mkdir(join(location, "PG_14_1", "5"), { recursive: true });
+    await expect(
+      refuseForeignTablespaces(pgdata, [ts(location)], "PG_15_1"),
+    ).resolves.toBeUndefined();
+    await mkdir(join(location, "PG_15_1", "5"));
+    const refused = refuseForeignTablespaces(pgdata, [ts(location)], "PG_15_1");
+    await expect(refused).rejects.toBeInstanceOf(RefusedError);
+    await expect(refused).rejects.toThrow(
+      /tablespace ts \(16400\) would be rewritten in .*PG_15_1, which is not empty/,
+    );
+    // The target's own tablespace.
+    await symlink(location, join(pgdata, "pg_tblspc", "16400"));
+    await expect(
+      refuseForeignTablespaces(pgdata, [ts(location)], "PG_15_1"),
+    ).resolves.toBeUndefined();
   });
 });

@@ -16,6 +16,7 @@ import {
 import type { ArchiveEnd } from "../../restore/archive-end.js";
 import { decideDataOwner } from "../../restore/data-owner.js";
 import { planDeltaRestore } from "../../restore/delta.js";
+import { deltaTablespaceMap } from "../../restore/delta-target.js";
 import type { PlanOutcome, RestorePlan } from "../../restore/plan.js";
 import { restoreCommandLine } from "../../restore/recovery-config.js";
 import { type Setting, standbySettings } from "../../restore/recovery-settings.js";
@@ -191,7 +192,11 @@ export async function restoreRunCommand(opts: OptionsOf<"restore run">): Promise
   // Plan first: a target that cannot be reached is refused before anything is downloaded.
   const plan = await requirePlan(deps, request);
   const settings: Setting[] = [["restore_command", restoreCommand(config)], ...plan.settings];
-  const tablespaceMap = parseTablespaceMap(opts.tablespaceMap);
+  // --delta: a tablespace goes where the target's own link points, unless mapped.
+  const tablespaceMap =
+    opts.delta === true
+      ? await deltaTablespaceMap(pgdata, plan.backup, parseTablespaceMap(opts.tablespaceMap))
+      : parseTablespaceMap(opts.tablespaceMap);
   printPlan(plan, settings, planTablespaceTargets(plan.backup, pgdata, tablespaceMap));
   const delta =
     opts.delta === true
