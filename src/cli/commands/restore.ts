@@ -25,6 +25,7 @@ import {
   type RestoreRequest,
   type TargetFlags,
 } from "../../restore/target.js";
+import { lockRestoreTarget } from "../../restore/target-lock.js";
 import { openStore } from "../../storage/open-store.js";
 import { loadContext } from "../context.js";
 import { launcherPath } from "../launcher.js";
@@ -198,27 +199,33 @@ export async function restoreRunCommand(opts: OptionsOf<"restore run">): Promise
       ? await deltaTablespaceMap(pgdata, plan.backup, parseTablespaceMap(opts.tablespaceMap))
       : parseTablespaceMap(opts.tablespaceMap);
   printPlan(plan, settings, planTablespaceTargets(plan.backup, pgdata, tablespaceMap));
-  const delta =
-    opts.delta === true
-      ? await planDeltaRestore(plan, pgdata, tablespaceMap, config.parallel, log)
-      : undefined;
-  if (delta) printDelta(delta);
   // Off unless asked: a copy that archives into the source repository makes its new
   // timeline the one "latest" follows for every later restore and standby.
   const archive = opts.archive === true;
-  await applyRestore(deps, {
-    plan,
-    pgdata,
-    tablespaceMap,
-    recovery: {
-      mode: "recovery",
-      settings,
-      server: archive ? [] : [["archive_mode", "off"]],
-      comment: `pgha restore of backup ${plan.backup.id} at ${new Date().toISOString()}`,
-    },
-    owner,
-    delta,
-  });
+  // One restore at a time into the directory, from the delta's reading of it on.
+  const release = await lockRestoreTarget(pgdata, log);
+  try {
+    const delta =
+      opts.delta === true
+        ? await planDeltaRestore(plan, pgdata, tablespaceMap, config.parallel, log)
+        : undefined;
+    if (delta) printDelta(delta);
+    await applyRestore(deps, {
+      plan,
+      pgdata,
+      tablespaceMap,
+      recovery: {
+        mode: "recovery",
+        settings,
+        server: archive ? [] : [["archive_mode", "off"]],
+        comment: `pgha restore of backup ${plan.backup.id} at ${new Date().toISOString()}`,
+      },
+      owner,
+      delta,
+    });
+  } finally {
+    await release();
+  }
   const after =
     request.target.kind === "latest"
       ? "replays all archived WAL, then promotes (a new timeline)"
@@ -252,23 +259,28 @@ export async function standbyCommand(opts: OptionsOf<"standby">): Promise<number
     action: "pause",
     backupId: opts.backup,
   });
-  await applyRestore(deps, {
-    plan,
-    pgdata,
-    tablespaceMap: new Map(),
-    recovery: {
-      mode: "standby",
-      settings: standbySettings({
-        primaryConninfo: conninfo,
-        slot: opts.slot,
-        restoreCommand: restoreCommand(config),
-        delayMs,
-      }),
-      server: [],
-      comment: `pgha standby from backup ${plan.backup.id} at ${new Date().toISOString()}`,
-    },
-    owner,
-  });
+  const release = await lockRestoreTarget(pgdata, log);
+  try {
+    await applyRestore(deps, {
+      plan,
+      pgdata,
+      tablespaceMap: new Map(),
+      recovery: {
+        mode: "standby",
+        settings: standbySettings({
+          primaryConninfo: conninfo,
+          slot: opts.slot,
+          restoreCommand: restoreCommand(config),
+          delayMs,
+        }),
+        server: [],
+        comment: `pgha standby from backup ${plan.backup.id} at ${new Date().toISOString()}`,
+      },
+      owner,
+    });
+  } finally {
+    await release();
+  }
   const delayed = delayMs !== undefined ? `, applying commits ${opts.delay} late` : "";
   const follows =
     conninfo === undefined
