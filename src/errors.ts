@@ -267,3 +267,22 @@ export function describeSystemError(error: unknown): string {
   if (e && typeof e.code === "string") return `${known[e.code] ?? e.message} (${e.code})`;
   return e instanceof Error ? e.message : String(error);
 }
+
+/**
+ * A local write into a restore's target that failed: the file it was (the system error's
+ * path), and for a permission error what to change.
+ */
+export function restoreWriteError(dir: string, error: unknown): LocalIoError {
+  const e = error as NodeJS.ErrnoException;
+  const at = typeof e?.path === "string" && e.path !== dir ? `${e.path}: ` : "";
+  const denied = e?.code === "EACCES" || e?.code === "EPERM";
+  const user = process.geteuid?.() === 0 ? "root" : "this user";
+  return new LocalIoError(`cannot restore into ${dir}: ${at}${describeSystemError(error)}`, {
+    cause: error,
+    ...(denied
+      ? {
+          hint: `pgha runs as ${user}: everything under ${dir} must be writable by it (run pgha as the data directory's owner, or as root)`,
+        }
+      : {}),
+  });
+}

@@ -2,7 +2,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { EXIT_CODE_TABLE, EXIT_CODES } from "../src/errors.js";
+import { EXIT_CODE_TABLE, EXIT_CODES, restoreWriteError } from "../src/errors.js";
 import { REPO_ROOT } from "./helpers/pgha.js";
 
 describe("exit codes", () => {
@@ -27,5 +27,22 @@ describe("exit codes", () => {
     expect(fallback, "the fallback exit in bin/pgha.mjs").not.toBeNull();
     expect(Number(fallback?.[1])).toBe(EXIT_CODES.failClosed);
     expect(Number(fallback?.[2])).toBe(EXIT_CODES.internal);
+  });
+});
+
+describe("restoreWriteError", () => {
+  it("names the file that could not be written and, for a permission error, what to change", () => {
+    const denied = Object.assign(new Error("EACCES: permission denied, open '/d/base/1/2'"), {
+      code: "EACCES",
+      path: "/d/base/1/2",
+    });
+    const error = restoreWriteError("/d", denied);
+    expect(error.message).toBe("cannot restore into /d: /d/base/1/2: permission denied (EACCES)");
+    expect(error.hint).toMatch(/everything under \/d must be writable by it/);
+    const full = Object.assign(new Error("ENOSPC"), { code: "ENOSPC", path: "/d" });
+    expect(restoreWriteError("/d", full).message).toBe(
+      "cannot restore into /d: no space left on device (ENOSPC)",
+    );
+    expect(restoreWriteError("/d", full).hint).toBeUndefined();
   });
 });

@@ -33,6 +33,7 @@ import {
   LocalIoError,
   NotFoundError,
   PghaError,
+  restoreWriteError,
   StorageError,
   UsageError,
 } from "../errors.js";
@@ -132,9 +133,7 @@ export async function fetchBaseBackup(
     // directory is left for someone to start.
     for (const dir of targets) await emptyDirectory(dir);
     if (error instanceof PghaError) throw error;
-    throw new LocalIoError(`cannot restore into ${root}: ${describeSystemError(error)}`, {
-      cause: error,
-    });
+    throw restoreWriteError(root, error);
   }
 }
 

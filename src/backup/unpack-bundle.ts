@@ -18,7 +18,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import type { CompressionAlgorithm } from "../compress/compression.js";
 import type { Frame } from "../compress/frames.js";
 import { CorruptDataError, SyncDecompressor } from "../compress/zstd-sync.js";
-import { describeSystemError, IntegrityError, LocalIoError, PghaError } from "../errors.js";
+import { IntegrityError, PghaError, restoreWriteError } from "../errors.js";
 import { writeAll } from "../local-files.js";
 import type { EntryPlan } from "./assembly-plan.js";
 import { BlockSink } from "./block-sink.js";
@@ -179,10 +179,7 @@ function classify(error: unknown, task: UnpackTask): unknown {
   if (error instanceof TarFormatError)
     return new IntegrityError(`${task.what} is not a valid tar stream: ${why}`);
   if (error instanceof PghaError || (error as Error).name === "AbortError") return error;
-  if ((error as NodeJS.ErrnoException).code)
-    return new LocalIoError(`cannot write into ${task.dest}: ${describeSystemError(error)}`, {
-      cause: error,
-    });
+  if ((error as NodeJS.ErrnoException).code) return restoreWriteError(task.dest, error);
   return error;
 }
 
