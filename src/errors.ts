@@ -286,3 +286,15 @@ export function restoreWriteError(dir: string, error: unknown): LocalIoError {
       : {}),
   });
 }
+
+/**
+ * A restore that met damaged data (an IntegrityError without a hint of its own): what to
+ * do about it.
+ */
+export function withRestoreHint(error: unknown, backupId: string): unknown {
+  if (!(error instanceof IntegrityError) || error.hint !== undefined) return error;
+  return new IntegrityError(
+    error.message,
+    `the backup's stored data does not match what it recorded, so it cannot be restored as it is: 'pgha verify --backup ${backupId}' lists what is damaged; restore another backup (pgha backup list; --backup ID)`,
+  );
+}

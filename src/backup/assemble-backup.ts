@@ -24,7 +24,7 @@ import {
 } from "node:fs";
 import { chmod, mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { IntegrityError, PghaError, restoreWriteError } from "../errors.js";
+import { IntegrityError, PghaError, restoreWriteError, withRestoreHint } from "../errors.js";
 import { formatBytes, formatDuration } from "../human-units.js";
 import { type BackupManifest, readBackupManifest } from "../repository/backup-manifest.js";
 import {
@@ -122,7 +122,10 @@ export async function assembleBackup(
       for (const name of [PG_CONTROL, PG_CONTROL_WRITING])
         await rm(join(root, name), { force: true }).catch(() => undefined);
     else for (const { root: dir } of parts) await emptyDirectory(dir);
-    const failed = error instanceof PghaError ? error : restoreWriteError(root, error);
+    const failed =
+      error instanceof PghaError
+        ? (withRestoreHint(error, manifest.id) as PghaError)
+        : restoreWriteError(root, error);
     if (delta)
       failed.message = `${failed.message} (restore --delta stopped: ${root} is incomplete and its global/pg_control was removed; restore it again)`;
     throw failed;

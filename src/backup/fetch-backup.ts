@@ -36,6 +36,7 @@ import {
   restoreWriteError,
   StorageError,
   UsageError,
+  withRestoreHint,
 } from "../errors.js";
 import { formatBytes } from "../human-units.js";
 import type { Logger } from "../log.js";
@@ -132,7 +133,7 @@ export async function fetchBaseBackup(
     // The targets were empty: remove what this attempt wrote, so no half-restored data
     // directory is left for someone to start.
     for (const dir of targets) await emptyDirectory(dir);
-    if (error instanceof PghaError) throw error;
+    if (error instanceof PghaError) throw withRestoreHint(error, manifest.id);
     throw restoreWriteError(root, error);
   }
 }

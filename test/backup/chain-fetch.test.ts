@@ -101,6 +101,9 @@ describe("restoring a chain", { timeout: 30_000 }, () => {
     const fetched = fetchWith(store, members, 2, out);
     await expect(fetched).rejects.toBeInstanceOf(IntegrityError);
     await expect(fetched).rejects.toThrow(/block 1 does not match its manifest hash/);
+    await expect(fetched).rejects.toMatchObject({
+      hint: expect.stringMatching(/pgha verify --backup 20261123T000000Z/),
+    });
     expect(await treeDigest(out)).toEqual({});
   });
 
