@@ -196,7 +196,7 @@ export function buildProgram(
     .configureOutput({
       writeErr: reportCommanderText,
     })
-    .showHelpAfterError("(run with --help for usage)")
+    .showHelpAfterError("HINT: run the command with --help for its usage")
     .addHelpText(
       "after",
       `${exitCodeHelp(EXIT_CODE_TABLE.map((r) => r.name))}\nPrecedence: flags > environment (PGHA_*) > config file > defaults. 'pgha options' lists every setting.\n`,

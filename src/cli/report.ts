@@ -76,7 +76,8 @@ export function reportNote(message: string, level: "info" | "warn" = "info"): vo
 export function reportCommanderText(text: string): void {
   if (!text.startsWith("error: ")) {
     // In json format every stderr line is an object: the hint to run --help is left out.
-    if (currentOutput().format === "json" && text.startsWith("(run with --help")) return;
+    if (currentOutput().format === "json" && text.startsWith("HINT: run the command with --help"))
+      return;
     process.stderr.write(text);
     return;
   }

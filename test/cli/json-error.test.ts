@@ -54,6 +54,14 @@ describe("a failing command with --json", () => {
     },
   );
 
+  it("an unknown option without --json: one error line, then a HINT line", async () => {
+    const result = await runCaptured(["backup", "list", "--bogus"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      /^\S+Z ERROR +pgha: error: unknown option '--bogus'\nHINT: run the command with --help for its usage\n$/,
+    );
+  });
+
   it("prints nothing on stdout without --json", async () => {
     const result = await runCaptured(["backup", "list", "--repo", "relative"]);
     expect(result.code).toBe(2);

@@ -175,16 +175,20 @@ export async function restorePlanCommand(opts: OptionsOf<"restore plan">): Promi
   return 0;
 }
 
-function requirePgdata(config: Config, what: string): string {
+function requirePgdata(config: Config, hint: string): string {
   const pgdata = config.pgdata;
-  if (!pgdata)
-    throw new UsageError("--pgdata is required", `name the new, empty data directory ${what}`);
+  if (!pgdata) throw new UsageError("--pgdata is required", hint);
   return resolve(pgdata);
 }
 
 export async function restoreRunCommand(opts: OptionsOf<"restore run">): Promise<number> {
   const { config, log } = loadContext(opts);
-  const pgdata = requirePgdata(config, "to restore into");
+  const pgdata = requirePgdata(
+    config,
+    opts.delta === true
+      ? "name the stopped server's data directory to restore --delta into"
+      : "name the new, empty data directory to restore into",
+  );
   const request = requestFrom(opts);
   // Run as root: decided (or refused) before anything is downloaded.
   const owner = await decideDataOwner(pgdata, process.geteuid?.());
@@ -238,7 +242,7 @@ export async function restoreRunCommand(opts: OptionsOf<"restore run">): Promise
 
 export async function standbyCommand(opts: OptionsOf<"standby">): Promise<number> {
   const { config, log } = loadContext(opts);
-  const pgdata = requirePgdata(config, "of the standby");
+  const pgdata = requirePgdata(config, "name the new, empty data directory of the standby");
   // Without a conninfo the standby follows the repository alone (restore_command only).
   const conninfo = opts.primaryConninfo === "" ? undefined : opts.primaryConninfo;
   if (conninfo === undefined && opts.slot !== undefined)
