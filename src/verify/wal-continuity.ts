@@ -8,6 +8,7 @@
  * (versions.ts), WAL of a timeline that has no history file, and a timeline whose WAL goes
  * on past the point where a child timeline branched off it (a fork).
  */
+import { isWalKept, planWalHorizon, type WalHorizon } from "../../retention/index.js";
 import type { BackupManifest } from "../repository/backup-manifest.js";
 import { followedHistories, knownTimelines, onPath } from "../restore/choose-backup.js";
 import type { RestoreFacts } from "../restore/facts.js";
@@ -49,7 +50,18 @@ export function backupRestorability(facts: RestoreFacts, backup: BackupManifest)
   return { restorable: false, gaps, reasons, segments: [] };
 }
 
-export function checkWalContinuity(facts: RestoreFacts): Finding[] {
+/**
+ * The point-in-time window retention keeps (--pitr-window, the retention zone): a gap
+ * before its base backup is WAL prune deletes by design (a pinned or GFS-kept older backup
+ * keeps only its own WAL), reported as a warning, not as WAL missing from the window.
+ */
+export interface WindowPolicy {
+  pitrWindow: string;
+  now: string;
+  zone?: string | undefined;
+}
+
+export function checkWalContinuity(facts: RestoreFacts, window?: WindowPolicy): Finding[] {
   const findings: Finding[] = [];
   const followed = followedHistories(facts);
   for (const [timeline, why] of [...followed.ignored].sort(([a], [b]) => a - b)) {
@@ -87,6 +99,9 @@ export function checkWalContinuity(facts: RestoreFacts): Finding[] {
   const size = facts.backups[0]?.walSegmentSize;
   if (size === undefined) return findings;
 
+  const horizon = windowHorizon(facts, window, size, [...walTimelines]);
+  /** A gap retention deletes anyway: before the window's base backup. */
+  const pruned = (name: string) => horizon !== undefined && !isWalKept(name, horizon, size);
   const reported = new Set<string>();
   for (const timeline of knownTimelines(facts, followed)) {
     if (timeline > 1 && !followed.usable.has(timeline)) continue; // reported above
@@ -100,21 +115,52 @@ export function checkWalContinuity(facts: RestoreFacts): Finding[] {
     if (range.ok) continue;
     const gaps = range.refusal.gaps.filter((name) => !reported.has(name));
     for (const name of gaps) reported.add(name);
-    for (const run of consecutiveRuns(gaps, size)) {
-      const count = run.length;
-      const first = run[0] ?? "";
-      const last = run.at(-1) ?? "";
-      findings.push({
-        kind: "wal-gap",
-        severity: "error",
-        object: count === 1 ? first : `${first}..${last}`,
-        timeline,
-        message: `${count === 1 ? `WAL segment ${first} is` : `${count} WAL segments ${first}..${last} are`} missing on the path to timeline ${timeline} (its window starts with backup ${oldest.id}): no recovery can replay past ${count === 1 ? "it" : "them"}`,
-      });
+    for (const [outside, named] of [
+      [true, gaps.filter(pruned)],
+      [false, gaps.filter((name) => !pruned(name))],
+    ] as const) {
+      for (const run of consecutiveRuns(named, size)) {
+        const count = run.length;
+        const first = run[0] ?? "";
+        const last = run.at(-1) ?? "";
+        const what =
+          count === 1 ? `WAL segment ${first} is` : `${count} WAL segments ${first}..${last} are`;
+        findings.push({
+          kind: "wal-gap",
+          severity: outside ? "warning" : "error",
+          object: count === 1 ? first : `${first}..${last}`,
+          timeline,
+          message: outside
+            ? `${what} missing on the path to timeline ${timeline}, before the point-in-time window (pitr-window ${window?.pitrWindow}, from backup ${horizon?.anchor}): pruned, as retention does; backups before ${count === 1 ? "it" : "them"} restore only to their own end`
+            : `${what} missing on the path to timeline ${timeline} (its window starts with backup ${oldest.id}): no recovery can replay past ${count === 1 ? "it" : "them"}`,
+        });
+      }
     }
   }
   findings.push(...forks(facts, followed.usable, size));
   return findings;
+}
+
+/** The WAL retention keeps under `window`; none (every gap an error) where it cannot tell. */
+function windowHorizon(
+  facts: RestoreFacts,
+  window: WindowPolicy | undefined,
+  size: number,
+  timelines: number[],
+): WalHorizon | undefined {
+  if (window === undefined) return undefined;
+  try {
+    return planWalHorizon({
+      kept: facts.backups,
+      pitrWindow: window.pitrWindow,
+      now: window.now,
+      walSegmentSize: size,
+      timelines,
+      ...(window.zone === undefined ? {} : { zone: window.zone }),
+    });
+  } catch {
+    return undefined; // a manifest without a stop time: the window is not known
+  }
 }
 
 /** Runs of names with consecutive segment numbers on one timeline. */

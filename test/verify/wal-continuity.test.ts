@@ -44,6 +44,38 @@ describe("checkWalContinuity", () => {
     expect(verifyExit(findings)).toBe("unrestorable");
   });
 
+  it("reports a gap before the point-in-time window's base as a warning (WAL prune deletes)", () => {
+    // A, kept (pinned) with its own WAL only; B, the window's base; the WAL between them
+    // pruned, as retention does.
+    const backups = [
+      backupOverSegments("A", 1, 2, 2, {
+        startTime: "2026-11-01T00:00:00Z",
+        stopTime: "2026-11-01T00:01:00Z",
+      }),
+      backupOverSegments("B", 1, 10, 10, {
+        startTime: "2026-11-20T00:00:00Z",
+        stopTime: "2026-11-20T00:01:00Z",
+      }),
+    ];
+    const f = facts(backups, [[1, 2], ...range(1, 10, 12)]);
+    const window = { pitrWindow: "7d", now: "2026-11-28T00:00:00Z", zone: "UTC" };
+    const findings = checkWalContinuity(f, window);
+    expect(findings.map((x) => [x.kind, x.severity, x.object])).toEqual([
+      ["wal-gap", "warning", `${seg(1, 3)}..${seg(1, 9)}`],
+    ]);
+    expect(findings[0]?.message).toMatch(
+      /before the point-in-time window \(pitr-window 7d, from backup B\): pruned/,
+    );
+    expect(verifyExit(findings)).toBe("ok");
+    // Within the window (30 days back: from A) the same gap is WAL missing.
+    const wider = checkWalContinuity(f, { ...window, pitrWindow: "30d" });
+    expect(wider.map((x) => [x.severity, x.object])).toEqual([
+      ["error", `${seg(1, 3)}..${seg(1, 9)}`],
+    ]);
+    // And without a policy, as before.
+    expect(verifyExit(checkWalContinuity(f))).toBe("unrestorable");
+  });
+
   it("finds nothing in a continuous archive, and no window without a backup", () => {
     expect(checkWalContinuity(facts([backup("A", 1, 2, 2)], range(1, 2, 9)))).toEqual([]);
     expect(
