@@ -72,6 +72,8 @@ export interface VerifyDeps {
   random: () => number;
   /** How many objects are read at once. */
   jobs: number;
+  /** The retention's point-in-time window: a gap before its base is WAL prune deletes. */
+  window?: { pitrWindow: string; zone?: string | undefined } | undefined;
 }
 
 export interface ItemVerdict {
@@ -133,7 +135,13 @@ export async function verifyRepository(
   }
   log.info(`verify: reading the archive of cluster '${cluster}'`);
   const facts = await gatherArchiveFacts(store, cluster, backups);
-  if (request.backupId === undefined) findings.push(...checkWalContinuity(facts));
+  if (request.backupId === undefined)
+    findings.push(
+      ...checkWalContinuity(
+        facts,
+        deps.window === undefined ? undefined : { ...deps.window, now: startTime },
+      ),
+    );
 
   const inScope = (stopTime: string) =>
     request.since === undefined || Date.parse(stopTime) >= request.since;

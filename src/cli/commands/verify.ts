@@ -17,6 +17,7 @@ export async function verifyCommand(opts: OptionsOf<"verify">): Promise<number> 
       now: () => new Date(),
       random: Math.random,
       jobs: config.parallel,
+      window: { pitrWindow: config.retention.pitrWindow, zone: config.retention.zone },
     },
     { backupId: opts.backup, since: opts.since, sample: opts.sample },
   );
