@@ -44,6 +44,8 @@ export function isExcluded(relPath: string, isDataDirectory: boolean): boolean {
   if (name.startsWith("pgsql_tmp")) return true; // temporary files and directories
   if (name.startsWith("pg_internal.init")) return true; // relcache init files, rebuilt
   if (isDataDirectory && !relPath.includes("/") && TOP_FILES.has(name)) return true;
+  // What a restore killed part way left of pg_control (backup/pg-control-last.ts).
+  if (isDataDirectory && relPath === "global/pg_control.pgha-restoring") return true;
   return false;
 }
 

@@ -13,17 +13,7 @@
 
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import {
-  chmod,
-  lstat,
-  mkdir,
-  open,
-  readdir,
-  rename,
-  rm,
-  symlink,
-  writeFile,
-} from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { isAbsolute, join, normalize, resolve } from "node:path";
 import { promisify } from "node:util";
 import { type Frame, framesOf } from "../compress/frames.js";
@@ -50,7 +40,7 @@ import { assembleBackup } from "./assemble-backup.js";
 import { largestFirst } from "./bundle-plan.js";
 import { chainIds } from "./chain-manifest.js";
 import { isAbort, JobPool, runEach } from "./job-pool.js";
-import { PG_CONTROL, PG_CONTROL_WRITING } from "./pg-control-last.js";
+import { PG_CONTROL_WRITING, putPgControlInPlace } from "./pg-control-last.js";
 import {
   checkOriginalLocations,
   planTablespaceTargets,
@@ -85,6 +75,12 @@ export interface FetchBackupDeps {
    * now must still be that backup (same start and stop), not one changed since the plan.
    */
   plannedChain?: readonly Pick<BackupManifest, "id" | "startLsn" | "stopLsn">[] | undefined;
+  /**
+   * The caller puts global/pg_control in place itself (putPgControlInPlace), after what it
+   * writes into the directory (a restore's recovery configuration); else the fetch does,
+   * as its last step.
+   */
+  pgControlLast?: boolean | undefined;
 }
 
 export interface FetchResult {
@@ -118,7 +114,19 @@ export async function fetchBaseBackup(
   target: string,
   remap: Map<string, string>,
 ): Promise<FetchResult> {
+  const fetched = await fetchInto(deps, manifest, target, remap);
+  if (deps.pgControlLast !== true) await putPgControlInPlace(resolve(target));
+  return fetched;
+}
+
+async function fetchInto(
+  deps: FetchBackupDeps,
+  manifest: BackupManifest,
+  target: string,
+  remap: Map<string, string>,
+): Promise<FetchResult> {
   const root = resolve(target);
+  refuseReservedNames(manifest);
   const tablespaces = planTablespaceTargets(manifest, root, remap);
   const targets = [root, ...tablespaces.map((ts) => ts.location)];
   // An incremental backup, or a restore --delta: assembled from the chain (assemble-backup.ts).
@@ -136,6 +144,15 @@ export async function fetchBaseBackup(
     if (error instanceof PghaError) throw withRestoreHint(error, manifest.id);
     throw restoreWriteError(root, error);
   }
+}
+
+/** A file of the backup under the name pg_control is written as would be two files in one. */
+function refuseReservedNames(manifest: BackupManifest): void {
+  const reserved = manifest.files.find((f) => f.part === "base" && f.path === PG_CONTROL_WRITING);
+  if (reserved)
+    throw new IntegrityError(
+      `backup ${manifest.id} lists ${PG_CONTROL_WRITING}, the name a restore writes pg_control under; it was not taken by pgha`,
+    );
 }
 
 /**
@@ -296,22 +313,6 @@ export async function finishTree(
   }
   for (const dir of [root, ...tablespaces.map((ts) => ts.location)]) {
     await promisify(execFile)("sync", ["-f", dir]).catch(() => undefined);
-  }
-  // Everything else is written and on disk: now pg_control (pg-control-last.ts). A backup
-  // without one (not a data directory's) restores without one, as before.
-  const moved = await rename(join(root, PG_CONTROL_WRITING), join(root, PG_CONTROL)).then(
-    () => true,
-    (error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return false;
-      throw error;
-    },
-  );
-  if (!moved) return;
-  const global = await open(join(root, "global"), "r");
-  try {
-    await global.sync();
-  } finally {
-    await global.close();
   }
 }
 

@@ -1,10 +1,15 @@
 /**
  * A restore's global/pg_control is written under another name and put in place only once
- * every other file is written and checked (finishTree): a restore killed half-way (kill -9,
+ * every other file is written, checked and synced, the recovery configuration included
+ * (putPgControlInPlace, the restore's last step): a restore killed half-way (kill -9,
  * power loss) leaves a data directory without pg_control, which no server starts, instead
  * of one that starts on half-written files. restore --delta also removes the existing
  * pg_control before it changes anything (assemble-backup.ts).
  */
+import { type FileHandle, open, rename } from "node:fs/promises";
+import { join } from "node:path";
+import { isErrno, syncDirectory } from "../local-files.js";
+
 export const PG_CONTROL = "global/pg_control";
 
 /** What the data directory's pg_control is written as until the restore is complete. */
@@ -13,4 +18,25 @@ export const PG_CONTROL_WRITING = "global/pg_control.pgha-restoring";
 /** The path a data directory entry is written at (tablespaces have no pg_control). */
 export function writtenAs(path: string, tablespace: boolean): string {
   return !tablespace && path === PG_CONTROL ? PG_CONTROL_WRITING : path;
+}
+
+/**
+ * The restore's last step: pg_control synced, renamed into place, and the rename synced.
+ * A backup without one (not a data directory's) restores without one, as before.
+ */
+export async function putPgControlInPlace(root: string): Promise<void> {
+  let file: FileHandle;
+  try {
+    file = await open(join(root, PG_CONTROL_WRITING), "r+");
+  } catch (error) {
+    if (isErrno(error, "ENOENT")) return;
+    throw error;
+  }
+  try {
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await rename(join(root, PG_CONTROL_WRITING), join(root, PG_CONTROL));
+  await syncDirectory(join(root, "global"));
 }

@@ -5,9 +5,11 @@
  * directory with --delta) into the data directory, write the recovery configuration.
  */
 
+import { resolve } from "node:path";
 import { checkAsPlanned } from "../backup/chain-manifest.js";
 import type { DeltaPlan } from "../backup/delta-plan.js";
 import { fetchBaseBackup } from "../backup/fetch-backup.js";
+import { putPgControlInPlace } from "../backup/pg-control-last.js";
 import { describeSystemError, LocalIoError, PghaError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { readBackupManifest } from "../repository/backup-manifest.js";
@@ -120,6 +122,7 @@ export async function applyRestore(deps: RestoreDeps, request: ApplyRequest): Pr
       keep: request.delta?.keep,
       reuse: request.delta?.reuse,
       plannedChain: plan.chain,
+      pgControlLast: true,
     },
     plan.backup,
     pgdata,
@@ -129,17 +132,19 @@ export async function applyRestore(deps: RestoreDeps, request: ApplyRequest): Pr
     ...request.recovery,
     versionNum: plan.backup.pgVersionNum,
   });
-  if (!owner) return;
-  for (const dir of [pgdata, ...fetched.tablespaces.map((ts) => ts.location)]) {
-    try {
-      await chownTree(dir, owner);
-    } catch (error) {
-      throw new LocalIoError(
-        `cannot give ${dir} to uid ${owner.uid}: ${describeSystemError(error)}`,
-        {
-          cause: error,
-        },
-      );
+  if (owner)
+    for (const dir of [pgdata, ...fetched.tablespaces.map((ts) => ts.location)]) {
+      try {
+        await chownTree(dir, owner);
+      } catch (error) {
+        throw new LocalIoError(
+          `cannot give ${dir} to uid ${owner.uid}: ${describeSystemError(error)}`,
+          {
+            cause: error,
+          },
+        );
+      }
     }
-  }
+  // Last: a restore stopped before this leaves a directory no server starts.
+  await putPgControlInPlace(resolve(pgdata));
 }

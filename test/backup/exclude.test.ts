@@ -15,6 +15,7 @@ describe("what a base backup leaves out", () => {
     ["base/5/pgsql_tmp", true, true],
     ["base/pgsql_tmp12.3", true, true],
     ["global/pg_internal.init", true, true],
+    ["global/pg_control.pgha-restoring", true, true],
     ["postgresql.conf", true, false],
     ["global/pg_control", true, false],
     ["base/5/postmaster.pid", true, false],
