@@ -3,7 +3,7 @@
  * tablespaces) holds, and clear what a restore into an empty directory would not leave.
  * planDelta (delta-plan.ts) decides from what scanTargets reads.
  */
-import { type Dirent, lstatSync, readdirSync } from "node:fs";
+import { lstatSync, readdirSync } from "node:fs";
 import { lstat, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { describeSystemError, LocalIoError, RefusedError } from "../errors.js";
@@ -52,31 +52,29 @@ export function partDirs(
 let visited = 0;
 
 /**
- * With synchronous calls, the types from the directory listing and a stat for files only:
- * an awaited lstat per entry (a round trip through libuv's threads each) made a walk of
+ * With synchronous calls (a listing of names, an lstat per entry): an awaited lstat per
+ * entry (a round trip through libuv's threads each) made a walk of
  * 100,000 files take seconds, and restore --delta walks three times. The event loop gets
  * a turn every few hundred entries (signals).
  */
 async function walk(root: string, rel: string, out: Found[]): Promise<void> {
-  let entries: Dirent[];
+  let names: string[];
   try {
-    entries = readdirSync(rel === "" ? root : join(root, rel), { withFileTypes: true });
+    names = readdirSync(rel === "" ? root : join(root, rel));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
     throw error;
   }
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const entry of entries) {
+  for (const name of names.sort()) {
     if (++visited % 512 === 0) await new Promise((resolve) => setImmediate(resolve));
-    const path = rel === "" ? entry.name : `${rel}/${entry.name}`;
-    if (entry.isDirectory()) {
+    const path = rel === "" ? name : `${rel}/${name}`;
+    // An entry gone since the listing is left out.
+    const stats = lstatSync(join(root, path), { throwIfNoEntry: false });
+    if (!stats) continue;
+    if (stats.isDirectory()) {
       out.push({ path, type: "directory", size: 0 });
       await walk(root, path, out);
-    } else if (entry.isFile()) {
-      // A file gone since the listing is left out.
-      const size = lstatSync(join(root, path), { throwIfNoEntry: false })?.size;
-      if (size !== undefined) out.push({ path, type: "file", size });
-    } else out.push({ path, type: "other", size: 0 });
+    } else out.push({ path, type: stats.isFile() ? "file" : "other", size: stats.size });
   }
 }
 

@@ -3,7 +3,7 @@
  * minus the exclusions, in a stable order (parents before children, names sorted).
  * Files that vanish while the walk runs are simply not listed (WAL replay recreates them).
  */
-import { type Dirent, lstatSync, type Stats } from "node:fs";
+import { lstatSync, type Stats } from "node:fs";
 import { readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { describeSystemError, LocalIoError } from "../errors.js";
@@ -46,16 +46,19 @@ async function walkDir(
   options: WalkOptions,
   out: WalkEntry[],
 ): Promise<void> {
-  let dirents: Dirent[];
+  // Names only: each entry is lstat'ed below anyway, and where the file system does not
+  // give types a typed listing lstat's each entry itself and fails whole on one that
+  // vanished (normal while the server runs), which would leave the directory out.
+  let names: string[];
   try {
-    dirents = await readdir(rel === "" ? root : join(root, rel), { withFileTypes: true });
+    names = await readdir(rel === "" ? root : join(root, rel));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
     throw new LocalIoError(`cannot read ${join(root, rel)}: ${describeSystemError(error)}`, {
       cause: error,
     });
   }
-  const names = dirents.map((d) => d.name).sort();
+  names.sort();
   const skipRelations = isDatabaseDirectory(rel, options.isDataDirectory)
     ? excludedRelationFiles(names)
     : new Set<string>();

@@ -66,7 +66,11 @@ export async function deltaTablespaceMap(
     if (remap.has(ts.oid) || remap.has(ts.name)) continue;
     const link = join(pgdata, "pg_tblspc", String(ts.oid));
     const target = await readlink(link).catch(() => undefined);
-    if (target !== undefined) out.set(String(ts.oid), resolve(dirname(link), target));
+    if (target === undefined) continue;
+    // Where the kernel resolves it (a relative link through a linked pg_tblspc too); a
+    // link to nothing yet, where it says.
+    const there = await realpath(link).catch(() => resolve(dirname(link), target));
+    out.set(String(ts.oid), there);
   }
   return out;
 }

@@ -101,7 +101,13 @@ export function checkWalContinuity(facts: RestoreFacts, window?: WindowPolicy): 
 
   const horizon = windowHorizon(facts, window, size, [...walTimelines]);
   /** A gap retention deletes anyway: before the window's base backup. */
-  const pruned = (name: string) => horizon !== undefined && !isWalKept(name, horizon, size);
+  const pruned = (name: string) => {
+    try {
+      return horizon !== undefined && !isWalKept(name, horizon, size);
+    } catch {
+      return false; // a manifest with odd WAL names: the window is not known
+    }
+  };
   const reported = new Set<string>();
   for (const timeline of knownTimelines(facts, followed)) {
     if (timeline > 1 && !followed.usable.has(timeline)) continue; // reported above
@@ -131,7 +137,7 @@ export function checkWalContinuity(facts: RestoreFacts, window?: WindowPolicy): 
           object: count === 1 ? first : `${first}..${last}`,
           timeline,
           message: outside
-            ? `${what} missing on the path to timeline ${timeline}, before the point-in-time window (pitr-window ${window?.pitrWindow}, from backup ${horizon?.anchor}): pruned, as retention does; backups before ${count === 1 ? "it" : "them"} restore only to their own end`
+            ? `${what} missing on the path to timeline ${timeline}, before the point-in-time window retention keeps (pitr-window ${window?.pitrWindow}, from backup ${horizon?.anchor}; prune deletes such WAL): backups before ${count === 1 ? "it" : "them"} restore only to their own end`
             : `${what} missing on the path to timeline ${timeline} (its window starts with backup ${oldest.id}): no recovery can replay past ${count === 1 ? "it" : "them"}`,
         });
       }

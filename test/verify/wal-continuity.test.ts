@@ -64,7 +64,7 @@ describe("checkWalContinuity", () => {
       ["wal-gap", "warning", `${seg(1, 3)}..${seg(1, 9)}`],
     ]);
     expect(findings[0]?.message).toMatch(
-      /before the point-in-time window \(pitr-window 7d, from backup B\): pruned/,
+      /before the point-in-time window retention keeps \(pitr-window 7d, from backup B; prune deletes such WAL\)/,
     );
     expect(verifyExit(findings)).toBe("ok");
     // Within the window (30 days back: from A) the same gap is WAL missing.
