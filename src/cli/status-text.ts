@@ -60,7 +60,7 @@ export function renderStatusText(status: ClusterStatus, options: TextOptions): s
   rows.push([
     "last backup",
     b
-      ? `${b.id}${b.type === "incr" ? ` (incremental of ${b.parent})` : ""}, ended ${short(b.stopTime)} (${ago(b.stopTime, now)}), took ${formatAge(b.durationSeconds)}, ${formatBytes(b.rawBytes)} stored as ${formatBytes(b.storedBytes)}, ${b.restorable ? "restorable" : "NOT restorable (its WAL is incomplete)"}; ${status.backups} in all`
+      ? `${b.id}${b.type === "incr" ? ` (incremental of ${b.parent})` : ""}, ended ${short(b.stopTime)} (${ago(b.stopTime, now)}), took ${formatAge(b.durationSeconds)}, ${formatBytes(b.rawBytes)} stored as ${formatBytes(b.storedBytes)}, ${b.restorable ? "restorable" : b.chainLacks !== null ? `NOT restorable (it needs backup ${b.chainLacks} of its chain, which is missing or damaged)` : "NOT restorable (its WAL is incomplete)"}; ${status.backups} in all`
       : "none",
   ]);
   const d = status.lastDump;

@@ -9,8 +9,11 @@
  * backup on a timeline's path, the range a recovery to the end of the archive needs. A
  * backup whose range is complete reaches the archive end; one whose range has a gap
  * reaches the segment before it; one whose own WAL (start to stop) is missing reaches
- * nothing. So the window status shows is the one `restore plan` would honour.
+ * nothing. An increment whose chain lacks a backup (its manifest gone or unreadable)
+ * reaches nothing either, as the restore planner passes it over. So the window status
+ * shows is the one `restore plan` would honour.
  */
+import { chainIds } from "../backup/chain-manifest.js";
 import { formatDuration } from "../human-units.js";
 import type { BackupManifest } from "../repository/backup-manifest.js";
 import type { DrillReport } from "../repository/drill-report.js";
@@ -136,8 +139,13 @@ export interface LastBackup {
   parent: string | null;
   rawBytes: number;
   storedBytes: number;
-  /** Its WAL from start to stop is archived on some path (it restores at least to its end). */
+  /**
+   * Its WAL from start to stop is archived on some path and its chain is there (it
+   * restores at least to its end).
+   */
   restorable: boolean;
+  /** A backup of its chain that is missing (or whose manifest is unreadable), if any. */
+  chainLacks: string | null;
 }
 
 export interface LastDump {
@@ -211,7 +219,9 @@ export function planStatus(facts: ClusterFacts, now: number, thresholds: Thresho
     lastArchived: lastArchived(restore, now),
     timelines,
     backups: backups.length,
-    lastBackup: newestBackup ? describeBackup(newestBackup, restorable) : null,
+    lastBackup: newestBackup
+      ? describeBackup(newestBackup, restorable, lackingMember(newestBackup, backups))
+      : null,
     dumps: dumps.length,
     lastDump: newestDump ? describeDump(newestDump) : null,
     drills: drills.length,
@@ -227,7 +237,19 @@ export function planStatus(facts: ClusterFacts, now: number, thresholds: Thresho
 
 const lastOf = <T>(items: T[]): T | null => items.at(-1) ?? null;
 
-function describeBackup(m: BackupManifest, restorable: Set<string>): LastBackup {
+/** The first backup of `backup`'s chain not among `backups` (the restore planner's check). */
+function lackingMember(
+  backup: BackupManifest,
+  backups: readonly BackupManifest[],
+): string | undefined {
+  return chainIds(backup).find((id) => !backups.some((b) => b.id === id));
+}
+
+function describeBackup(
+  m: BackupManifest,
+  restorable: Set<string>,
+  chainLacks: string | undefined,
+): LastBackup {
   return {
     id: m.id,
     startTime: m.startTime,
@@ -239,6 +261,7 @@ function describeBackup(m: BackupManifest, restorable: Set<string>): LastBackup 
     rawBytes: m.rawBytes,
     storedBytes: m.storedBytes,
     restorable: restorable.has(m.id),
+    chainLacks: chainLacks ?? null,
   };
 }
 
@@ -346,6 +369,13 @@ function windowOf(
   let reachesEnd = false;
   for (const [i, backup] of onThisPath.entries()) {
     const range = walRange(restore, backup, path, latest);
+    const lacks = lackingMember(backup, backups);
+    const broken = () =>
+      window.notes.push(`backup ${backup.id} lacks ${lacks} of its chain: not restorable`);
+    if (range.ok && lacks !== undefined) {
+      broken();
+      continue;
+    }
     if (range.ok) {
       reachesEnd = true;
       window.ranges.push(rangeOf(backup, range.value.end.time, range.value.end.clock));
@@ -353,6 +383,10 @@ function windowOf(
     }
     const { gaps, reasons } = range.refusal;
     if (i === 0 && gaps.length > 0) window.gaps = groupGaps(restore, gaps, path, size, timeline);
+    if (lacks !== undefined) {
+      broken();
+      continue;
+    }
     const first = gaps[0] === undefined ? undefined : parseSegmentFileName(gaps[0]);
     const stop = parseSegmentFileName(backup.stopWal);
     if (!first || !stop) {
