@@ -40,6 +40,7 @@ import type { ObjectStore } from "../storage/object-store.js";
 import { parseLsn, parseWalFileName, segmentBeforeLsn, segmentRange } from "../wal/names.js";
 import { listWalVersions } from "../wal/versions.js";
 import { type PartTree, planBundles } from "./bundle-plan.js";
+import { failedVerifies } from "./failed-verifies.js";
 import { ParentIndex } from "./parent-files.js";
 import {
   type BackupPlan,
@@ -130,6 +131,7 @@ export async function takeBaseBackup(
     let newest: BackupManifest | undefined;
     let parents: ParentIndex | undefined;
     let existing = new Set<string>();
+    let failedVerify = new Set<string>();
     if (request.type === "incr") {
       const ids = await listBackupIds(deps.store, deps.cluster);
       existing = new Set(ids);
@@ -139,6 +141,10 @@ export async function takeBaseBackup(
         newest = await readBackupManifest(deps.store, deps.cluster, newestId, {
           eachFile: parents.add,
         });
+        failedVerify = await failedVerifies(deps.store, deps.cluster, [
+          ...(newest.chain ?? []),
+          newestId,
+        ]);
       }
     }
     const [catalog] = await deps.server.query<{ v: string }>(
@@ -158,6 +164,7 @@ export async function takeBaseBackup(
       facts,
       newest && parentFactsOf(newest, parents?.hasBlockMaps),
       existing,
+      failedVerify,
     );
     const increment: IncrementalBase | undefined =
       plan.type === "incr" && parents
@@ -312,6 +319,7 @@ async function planType(
   facts: ServerFacts,
   newest: ParentFacts | undefined,
   existing: ReadonlySet<string>,
+  failedVerify: ReadonlySet<string>,
 ): Promise<BackupPlan> {
   if (request.type !== "incr") return { type: "full" };
   // The timeline of the checkpoint the backup starts from: the backup_label's START TIMELINE.
@@ -328,6 +336,7 @@ async function planType(
     },
     newest,
     existing,
+    failedVerify,
   });
   if (plan.type === "full")
     deps.log.info(`taking a full backup instead of an incremental one: ${plan.reason}`);
