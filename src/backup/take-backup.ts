@@ -110,6 +110,7 @@ export async function takeBaseBackup(
     purpose: "backup",
     ttlMs: deps.lockTtlMs,
     now: deps.now,
+    log: deps.log,
   });
   let id: string;
   try {
