@@ -36,11 +36,11 @@ import {
 import { readIdentity } from "../repository/identity.js";
 import { backupDataKey, backupManifestKey, backupPrefix } from "../repository/keys.js";
 import { acquireLock } from "../repository/lock.js";
+import { readFailedVerifies } from "../repository/verify-record.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { parseLsn, parseWalFileName, segmentBeforeLsn, segmentRange } from "../wal/names.js";
 import { listWalVersions } from "../wal/versions.js";
 import { type PartTree, planBundles } from "./bundle-plan.js";
-import { failedVerifies } from "./failed-verifies.js";
 import { ParentIndex } from "./parent-files.js";
 import {
   type BackupPlan,
@@ -142,7 +142,7 @@ export async function takeBaseBackup(
         newest = await readBackupManifest(deps.store, deps.cluster, newestId, {
           eachFile: parents.add,
         });
-        failedVerify = await failedVerifies(deps.store, deps.cluster, [
+        failedVerify = await readFailedVerifies(deps.store, deps.cluster, [
           ...(newest.chain ?? []),
           newestId,
         ]);

@@ -75,6 +75,8 @@ export interface ClusterFacts {
   drills: DrillReport[];
   /** Bytes stored under the cluster's prefix, by kind (one listing). */
   bytes: RepositoryBytes;
+  /** Of the newest backup and its chain, those whose last verify record says it failed. */
+  failedVerifies?: string[] | undefined;
   server?: ServerFacts | undefined;
 }
 
@@ -140,12 +142,14 @@ export interface LastBackup {
   rawBytes: number;
   storedBytes: number;
   /**
-   * Its WAL from start to stop is archived on some path and its chain is there (it
-   * restores at least to its end).
+   * Its WAL from start to stop is archived on some path, its chain is there, and the last
+   * verify of neither it nor a backup of its chain failed (it restores at least to its end).
    */
   restorable: boolean;
   /** A backup of its chain that is missing (or whose manifest is unreadable), if any. */
   chainLacks: string | null;
+  /** It and the backups of its chain whose last `pgha verify` failed, oldest first. */
+  verifyFailed: string[];
 }
 
 export interface LastDump {
@@ -220,7 +224,12 @@ export function planStatus(facts: ClusterFacts, now: number, thresholds: Thresho
     timelines,
     backups: backups.length,
     lastBackup: newestBackup
-      ? describeBackup(newestBackup, restorable, lackingMember(newestBackup, backups))
+      ? describeBackup(
+          newestBackup,
+          restorable,
+          lackingMember(newestBackup, backups),
+          facts.failedVerifies ?? [],
+        )
       : null,
     dumps: dumps.length,
     lastDump: newestDump ? describeDump(newestDump) : null,
@@ -249,7 +258,9 @@ function describeBackup(
   m: BackupManifest,
   restorable: Set<string>,
   chainLacks: string | undefined,
+  failedVerifies: readonly string[],
 ): LastBackup {
+  const verifyFailed = [...chainIds(m), m.id].filter((id) => failedVerifies.includes(id));
   return {
     id: m.id,
     startTime: m.startTime,
@@ -260,8 +271,9 @@ function describeBackup(
     parent: m.parent ?? null,
     rawBytes: m.rawBytes,
     storedBytes: m.storedBytes,
-    restorable: restorable.has(m.id),
+    restorable: restorable.has(m.id) && verifyFailed.length === 0,
     chainLacks: chainLacks ?? null,
+    verifyFailed,
   };
 }
 

@@ -138,6 +138,15 @@ describe.skipIf(!pg)("what pgha says about a chain", () => {
       [I1, false],
       [I2, false],
     ]);
+    // status and metrics: the newest backup fails with its chain too.
+    const status = JSON.parse((await pgha(["status", "--json"])).stdout);
+    expect(status.lastBackup).toMatchObject({ id: I2, restorable: false });
+    expect(status.lastBackup.verifyFailed).toEqual([F, I1, I2]);
+    expect((await pgha(["status"])).stdout).toContain(
+      `NOT restorable (the last verify of ${F}, ${I1}, ${I2} FAILED)`,
+    );
+    const metrics = parsePromText((await pgha(["metrics"])).stdout);
+    expect(metrics.get("pgha_backup_last_restorable")?.samples[0]?.value).toBe(0);
   });
 
   it("backup --type incr on a chain whose full failed its verify takes a full, saying why", async () => {
