@@ -15,7 +15,7 @@ export interface VerifyRecord {
   id: string;
   /** When the run that checked it ended. */
   time: string;
-  /** No finding of severity error concerns it. */
+  /** No finding of severity error concerns it, nor the data of a backup of its chain. */
   ok: boolean;
   /** Objects its manifest lists (all checked for presence and size). */
   objects: number;

@@ -15,7 +15,8 @@
  * their ends replay (the window's continuity and dump sets are not checked). What is wrong
  * with a chain member's data is reported for every checked backup built on it. --since T
  * narrows the objects read to backups and dump sets that ended, and WAL stored, at or
- * after T (continuity is still checked over the whole window: it costs listings only).
+ * after T (continuity is still checked over the whole window: it costs listings only); a
+ * chain member older than T counts as its last verify found it.
  *
  * The result of each backup and dump set checked is recorded beside its manifest
  * (verify-record.ts) for `backup list`. Nothing else is written.
@@ -49,7 +50,11 @@ import {
   walPrefix,
 } from "../repository/keys.js";
 import { decodeContentMeta } from "../repository/object-meta.js";
-import { type VerifyRecord, writeVerifyRecord } from "../repository/verify-record.js";
+import {
+  readFailedVerifies,
+  type VerifyRecord,
+  writeVerifyRecord,
+} from "../repository/verify-record.js";
 import { gatherArchiveFacts } from "../restore/facts.js";
 import { type ObjectStore, sizeFits } from "../storage/object-store.js";
 import { parseLsn, parseWalFileName, segmentStartLsn } from "../wal/names.js";
@@ -243,9 +248,23 @@ export async function verifyRepository(
       .filter((f) => f.severity === "error" && f.kind !== "unrestorable")
       .map((f) => f.object),
   );
-  // ... and nothing is wrong with the data of a backup of its chain.
+  // ... and nothing is wrong with the data of a backup of its chain. A member this run did
+  // not read (it ended before --since) is as its last verify found it.
+  const unread = [...new Set([...chains.values()].flat())].filter((id) => !chains.has(id));
+  const failedBefore = await readFailedVerifies(store, cluster, unread);
   for (const verdict of backupVerdicts) {
-    verdict.failedChain = failedMembers(chains.get(verdict.id) ?? [], findings);
+    const chain = chains.get(verdict.id) ?? [];
+    const before = chain.filter((id) => failedBefore.has(id));
+    if (before.length > 0)
+      findings.push({
+        kind: "unrestorable",
+        severity: "error",
+        object: verdict.id,
+        backup: verdict.id,
+        message: `backup ${verdict.id} cannot be restored: the last verify of backup ${before.join(", ")} of its chain failed (not read by this run)`,
+      });
+    const failedNow = failedMembers(chain, findings);
+    verdict.failedChain = chain.filter((id) => failedNow.includes(id) || failedBefore.has(id));
     verdict.ok =
       !findings.some((f) => f.severity === "error" && f.backup === verdict.id) &&
       !(restorability.get(verdict.id)?.segments ?? []).some((name) => badWal.has(name)) &&

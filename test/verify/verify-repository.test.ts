@@ -435,6 +435,29 @@ describe("verify", () => {
       );
     });
 
+    it("--since: a member older than it counts as its last verify found it", async () => {
+      await verify(store, { backupId: backup.id }); // A's record: failed
+      const D = "20261122T100000Z"; // an increment of C, ended after --since
+      await putBackup(store, D, 6, 6, 1, {
+        ...incr(C, [backup.id, B, C]),
+        startTime: "2026-11-22T10:00:00Z",
+        stopTime: "2026-11-22T10:05:00Z",
+      });
+      const since = Date.parse("2026-11-22T00:00:00Z");
+      // The WAL is stored now: only D's objects and no WAL are older than --since here.
+      const report = await verify(store, { since });
+      expect(report.backups.map((b) => [b.id, b.ok, b.failedChain])).toEqual([
+        [D, false, [backup.id]],
+      ]);
+      expect(report.exit).toBe("unrestorable");
+      expect(report.findings.map((f) => [f.kind, f.backup])).toContainEqual(["unrestorable", D]);
+      const record = await readVerifyRecord(store, backupVerifyKey(CLUSTER, D));
+      expect(record?.ok).toBe(false);
+      expect(record?.findings.join("\n")).toContain(
+        `the last verify of backup ${backup.id} of its chain failed (not read by this run)`,
+      );
+    });
+
     it("a full verify marks every backup whose chain holds a failed member, not the others", async () => {
       const D = "20261121T140000Z"; // a new full after the chain: sound
       await putBackup(store, D, 6, 6, 1);
