@@ -227,7 +227,7 @@ export function planStatus(facts: ClusterFacts, now: number, thresholds: Thresho
       ? describeBackup(
           newestBackup,
           restorable,
-          lackingMember(newestBackup, backups),
+          lackingMember(newestBackup, new Set(backups.map((b) => b.id))),
           facts.failedVerifies ?? [],
         )
       : null,
@@ -246,12 +246,9 @@ export function planStatus(facts: ClusterFacts, now: number, thresholds: Thresho
 
 const lastOf = <T>(items: T[]): T | null => items.at(-1) ?? null;
 
-/** The first backup of `backup`'s chain not among `backups` (the restore planner's check). */
-function lackingMember(
-  backup: BackupManifest,
-  backups: readonly BackupManifest[],
-): string | undefined {
-  return chainIds(backup).find((id) => !backups.some((b) => b.id === id));
+/** The first backup of `backup`'s chain whose manifest is not there (the restore planner's check). */
+function lackingMember(backup: BackupManifest, present: ReadonlySet<string>): string | undefined {
+  return chainIds(backup).find((id) => !present.has(id));
 }
 
 function describeBackup(
@@ -365,6 +362,7 @@ function windowOf(
   backups: BackupManifest[],
 ): TimelineWindow {
   const window = emptyWindow(timeline);
+  const present = new Set(backups.map((b) => b.id));
   const onThisPath = backups.filter((b) => onPath(b, path));
   if (onThisPath.length === 0) {
     window.notes.push("no backup on this timeline's path: nothing can be restored to it");
@@ -381,11 +379,11 @@ function windowOf(
   let reachesEnd = false;
   for (const [i, backup] of onThisPath.entries()) {
     const range = walRange(restore, backup, path, latest);
-    const lacks = lackingMember(backup, backups);
-    const broken = () =>
+    if (i === 0 && !range.ok && range.refusal.gaps.length > 0)
+      window.gaps = groupGaps(restore, range.refusal.gaps, path, size, timeline);
+    const lacks = lackingMember(backup, present);
+    if (lacks !== undefined) {
       window.notes.push(`backup ${backup.id} lacks ${lacks} of its chain: not restorable`);
-    if (range.ok && lacks !== undefined) {
-      broken();
       continue;
     }
     if (range.ok) {
@@ -394,11 +392,6 @@ function windowOf(
       continue;
     }
     const { gaps, reasons } = range.refusal;
-    if (i === 0 && gaps.length > 0) window.gaps = groupGaps(restore, gaps, path, size, timeline);
-    if (lacks !== undefined) {
-      broken();
-      continue;
-    }
     const first = gaps[0] === undefined ? undefined : parseSegmentFileName(gaps[0]);
     const stop = parseSegmentFileName(backup.stopWal);
     if (!first || !stop) {
