@@ -4,13 +4,13 @@
  * `verify --backup <incr>` and every increment in a full verify, `backup list` shows them
  * FAILED, and `backup --type incr` then takes a full; a middle member's manifest removed
  * makes the newest backup unrestorable in `status` and `metrics` as in `backup list`; a
- * backup after one killed with SIGKILL takes its lock over with a warning.
+ * backup or dump after one killed with SIGKILL takes its lock over with a warning.
  */
 import { spawn } from "node:child_process";
 import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backupManifestKey, backupPrefix } from "../../src/repository/keys.js";
+import { backupManifestKey, backupPrefix, lockKey } from "../../src/repository/keys.js";
 import { type ArchivingSetup, archivingCluster } from "../helpers/archiving.js";
 import { havePostgres } from "../helpers/components.js";
 import { collectOutput, type PgCluster, serverUser } from "../helpers/pg-cluster.js";
@@ -187,32 +187,44 @@ describe.skipIf(!pg)("what pgha says about a chain", () => {
     ).toBe(0);
   });
 
-  it("a backup after one killed with SIGKILL takes its lock over, with a warning", async () => {
+  /** Starts `pgha <args>` and kills it with SIGKILL once its lock is in the repository. */
+  async function killWhenLocked(args: string[], lock: string): Promise<void> {
     const clean: Record<string, string> = {};
     for (const key of Object.keys(process.env)) if (key.startsWith("PGHA_")) clean[key] = "";
-    const child = spawn(PGHA_BIN, ["backup", "--fast"], {
-      env: {
-        ...process.env,
-        ...clean,
-        PGHA_NODE: process.execPath,
-        ...env,
-        PGHA_LOG_LEVEL: "info",
-      },
+    const child = spawn(PGHA_BIN, args, {
+      env: { ...process.env, ...clean, PGHA_NODE: process.execPath, ...env },
       stdio: ["ignore", "pipe", "pipe"],
       ...(serverUser() ?? {}),
     });
     const out = collectOutput(child);
-    await new Promise<void>((resolve) => {
-      child.stderr.on("data", () => {
-        if (/ started at /.test(out.stderr) && child.exitCode === null) child.kill("SIGKILL");
-      });
-      child.on("close", () => resolve());
-    });
+    const closed = new Promise<void>((resolve) => child.on("close", () => resolve()));
+    const path = join(repoDir(), lockKey("main", lock));
+    while (child.exitCode === null && child.signalCode === null) {
+      if (await stat(path).catch(() => undefined)) {
+        child.kill("SIGKILL");
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await closed;
     expect(child.signalCode, out.stderr).toBe("SIGKILL");
+  }
+
+  it("a backup after one killed with SIGKILL takes its lock over, with a warning", async () => {
+    await killWhenLocked(["backup", "--fast"], "cluster");
     const after = await pgha(["backup", "--fast"]);
     expect(after.code, after.stderr).toBe(0);
     expect(after.stderr).toMatch(
       /taking over the 'cluster' lock of backup \(.*\): its process \d+ on \S+ is gone/,
+    );
+  });
+
+  it("a dump after one killed with SIGKILL takes its lock over, with a warning", async () => {
+    await killWhenLocked(["dump"], "dump");
+    const after = await pgha(["dump"]);
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stderr).toMatch(
+      /taking over the 'dump' lock of dump \(.*\): its process \d+ on \S+ is gone/,
     );
   });
 });
