@@ -75,6 +75,7 @@ export async function takeDumpSet(deps: DumpDeps, request: DumpRequest): Promise
     purpose: "dump",
     ttlMs: 5 * 60_000,
     now: deps.now,
+    log: deps.log,
   });
   let id: string;
   try {

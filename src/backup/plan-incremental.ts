@@ -29,6 +29,8 @@ export interface IncrementalRequest {
   newest: ParentFacts | undefined;
   /** Ids of every backup of the cluster that has a manifest. */
   existing: ReadonlySet<string>;
+  /** Ids (of the newest backup and its chain) whose last verify record says it failed. */
+  failedVerify?: ReadonlySet<string>;
 }
 
 export type BackupPlan =
@@ -62,6 +64,11 @@ export function planBackupType(request: IncrementalRequest): BackupPlan {
   const chain = [...(parent.type === "incr" ? (parent.chain ?? []) : []), parent.id];
   const missing = chain.find((id) => !request.existing.has(id));
   if (missing !== undefined) return full(`backup ${missing} of the newest backup's chain is gone`);
+  const failed = chain.find((id) => request.failedVerify?.has(id));
+  if (failed !== undefined)
+    return full(
+      `the last verify of ${failed === parent.id ? "the newest backup" : "a backup of its chain"}, ${failed}, FAILED: an increment on it would not restore either`,
+    );
   const increments = chain.length; // the chain's increments after its full, plus this one
   const maxIncr = Math.min(request.maxIncr, MAX_INCR_LIMIT);
   if (increments > maxIncr)

@@ -36,6 +36,7 @@ import {
 import { readIdentity } from "../repository/identity.js";
 import { backupDataKey, backupManifestKey, backupPrefix } from "../repository/keys.js";
 import { acquireLock } from "../repository/lock.js";
+import { readFailedVerifies } from "../repository/verify-record.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { parseLsn, parseWalFileName, segmentBeforeLsn, segmentRange } from "../wal/names.js";
 import { listWalVersions } from "../wal/versions.js";
@@ -109,6 +110,7 @@ export async function takeBaseBackup(
     purpose: "backup",
     ttlMs: deps.lockTtlMs,
     now: deps.now,
+    log: deps.log,
   });
   let id: string;
   try {
@@ -130,6 +132,7 @@ export async function takeBaseBackup(
     let newest: BackupManifest | undefined;
     let parents: ParentIndex | undefined;
     let existing = new Set<string>();
+    let failedVerify = new Set<string>();
     if (request.type === "incr") {
       const ids = await listBackupIds(deps.store, deps.cluster);
       existing = new Set(ids);
@@ -139,6 +142,10 @@ export async function takeBaseBackup(
         newest = await readBackupManifest(deps.store, deps.cluster, newestId, {
           eachFile: parents.add,
         });
+        failedVerify = await readFailedVerifies(deps.store, deps.cluster, [
+          ...(newest.chain ?? []),
+          newestId,
+        ]);
       }
     }
     const [catalog] = await deps.server.query<{ v: string }>(
@@ -158,6 +165,7 @@ export async function takeBaseBackup(
       facts,
       newest && parentFactsOf(newest, parents?.hasBlockMaps),
       existing,
+      failedVerify,
     );
     const increment: IncrementalBase | undefined =
       plan.type === "incr" && parents
@@ -312,6 +320,7 @@ async function planType(
   facts: ServerFacts,
   newest: ParentFacts | undefined,
   existing: ReadonlySet<string>,
+  failedVerify: ReadonlySet<string>,
 ): Promise<BackupPlan> {
   if (request.type !== "incr") return { type: "full" };
   // The timeline of the checkpoint the backup starts from: the backup_label's START TIMELINE.
@@ -328,6 +337,7 @@ async function planType(
     },
     newest,
     existing,
+    failedVerify,
   });
   if (plan.type === "full")
     deps.log.info(`taking a full backup instead of an incremental one: ${plan.reason}`);

@@ -14,6 +14,7 @@ import type { DumpManifest } from "../repository/dump-manifest.js";
 import {
   type ClusterStatus,
   formatAge,
+  type LastBackup,
   type ServerFacts,
   type TimelineWindow,
 } from "../status/plan-status.js";
@@ -60,7 +61,7 @@ export function renderStatusText(status: ClusterStatus, options: TextOptions): s
   rows.push([
     "last backup",
     b
-      ? `${b.id}${b.type === "incr" ? ` (incremental of ${b.parent})` : ""}, ended ${short(b.stopTime)} (${ago(b.stopTime, now)}), took ${formatAge(b.durationSeconds)}, ${formatBytes(b.rawBytes)} stored as ${formatBytes(b.storedBytes)}, ${b.restorable ? "restorable" : "NOT restorable (its WAL is incomplete)"}; ${status.backups} in all`
+      ? `${b.id}${b.type === "incr" ? ` (incremental of ${b.parent})` : ""}, ended ${short(b.stopTime)} (${ago(b.stopTime, now)}), took ${formatAge(b.durationSeconds)}, ${formatBytes(b.rawBytes)} stored as ${formatBytes(b.storedBytes)}, ${b.restorable ? "restorable" : notRestorable(b)}; ${status.backups} in all`
       : "none",
   ]);
   const d = status.lastDump;
@@ -208,4 +209,13 @@ export function renderBar(
     `${pad} ${markCells.join("")}`.trimEnd(),
     `${pad}${left}${" ".repeat(Math.max(1, width + 2 - left.length - 3))}now`,
   ];
+}
+
+/** Why the newest backup is not restorable, for the status line. */
+function notRestorable(b: LastBackup): string {
+  if (b.chainLacks !== null)
+    return `NOT restorable (it needs backup ${b.chainLacks} of its chain, which is missing or damaged)`;
+  if (b.verifyFailed.length > 0)
+    return `NOT restorable (the last verify of ${b.verifyFailed.join(", ")} FAILED)`;
+  return "NOT restorable (its WAL is incomplete)";
 }

@@ -348,7 +348,8 @@ export const FLAGS = {
     docs: {
       standby: "build from this backup instead of the latest",
       "drill run": "drill this backup instead of the one pgha would choose",
-      verify: "verify this backup only: its objects and the WAL its restore replays",
+      verify:
+        "verify this backup only, with the backups of its chain: their objects and the WAL their restores replay",
     },
     commands: [...RESTORE, "standby", "drill run", "verify"],
   }),

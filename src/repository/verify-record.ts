@@ -6,6 +6,7 @@
 import { IntegrityError, NotFoundInRepoError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { getJson, putJson } from "./json-object.js";
+import { backupVerifyKey } from "./keys.js";
 
 export interface VerifyRecord {
   format: 1;
@@ -14,7 +15,7 @@ export interface VerifyRecord {
   id: string;
   /** When the run that checked it ended. */
   time: string;
-  /** No finding of severity error concerns it. */
+  /** No finding of severity error concerns it, nor the data of a backup of its chain. */
   ok: boolean;
   /** Objects its manifest lists (all checked for presence and size). */
   objects: number;
@@ -57,4 +58,21 @@ export async function readVerifyRecord(
     if (error instanceof NotFoundInRepoError || error instanceof IntegrityError) return undefined;
     throw error;
   }
+}
+
+/**
+ * Which of `ids` the last `pgha verify` of each found failed (their records say ok false):
+ * a backup built on one, or restored with one, is no better.
+ */
+export async function readFailedVerifies(
+  store: ObjectStore,
+  cluster: string,
+  ids: readonly string[],
+): Promise<Set<string>> {
+  const failed = new Set<string>();
+  for (const id of ids) {
+    const record = await readVerifyRecord(store, backupVerifyKey(cluster, id));
+    if (record?.ok === false) failed.add(id);
+  }
+  return failed;
 }

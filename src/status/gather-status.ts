@@ -6,6 +6,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { chainIds } from "../backup/chain-manifest.js";
 import { describeSystemError, PghaError } from "../errors.js";
 import { isErrno } from "../local-files.js";
 import type { Logger } from "../log.js";
@@ -14,6 +15,7 @@ import { listDrillReports } from "../repository/drill-report.js";
 import { type DumpManifest, listDumpIds, readDumpManifest } from "../repository/dump-manifest.js";
 import { clusterPrefix } from "../repository/keys.js";
 import { decodePushedAt } from "../repository/object-meta.js";
+import { readFailedVerifies } from "../repository/verify-record.js";
 import { gatherRestoreFacts } from "../restore/facts.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { parseWalFileName } from "../wal/names.js";
@@ -52,7 +54,21 @@ export async function gatherClusterFacts(
     }
   }
   const drills = await listDrillReports(store, cluster);
-  return { cluster, restore, dumps, drills, bytes: await bytesByKind(store, cluster) };
+  // The newest backup is only as good as its chain: what the last verify of each said.
+  const newestBackup = [...restore.backups]
+    .sort((a, b) => a.stopTime.localeCompare(b.stopTime))
+    .at(-1);
+  const failedVerifies = newestBackup
+    ? [...(await readFailedVerifies(store, cluster, [...chainIds(newestBackup), newestBackup.id]))]
+    : [];
+  return {
+    cluster,
+    restore,
+    dumps,
+    drills,
+    bytes: await bytesByKind(store, cluster),
+    failedVerifies,
+  };
 }
 
 /** One listing of the cluster's prefix, its bytes by the kind its key says. */

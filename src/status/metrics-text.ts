@@ -118,7 +118,7 @@ const CLUSTER_METRICS: {
   },
   {
     name: "pgha_backup_last_restorable",
-    help: "Whether the WAL the newest base backup needs to reach consistency is archived (1) or not (0).",
+    help: "Whether the newest base backup can be restored: the WAL it needs to reach consistency is archived, every backup of its chain is there and the last verify of none of them failed (1) or not (0).",
     value: (s) => (s.lastBackup ? flag(s.lastBackup.restorable) : undefined),
   },
   {

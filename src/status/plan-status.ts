@@ -9,8 +9,11 @@
  * backup on a timeline's path, the range a recovery to the end of the archive needs. A
  * backup whose range is complete reaches the archive end; one whose range has a gap
  * reaches the segment before it; one whose own WAL (start to stop) is missing reaches
- * nothing. So the window status shows is the one `restore plan` would honour.
+ * nothing. An increment whose chain lacks a backup (its manifest gone or unreadable)
+ * reaches nothing either, as the restore planner passes it over. So the window status
+ * shows is the one `restore plan` would honour.
  */
+import { chainIds } from "../backup/chain-manifest.js";
 import { formatDuration } from "../human-units.js";
 import type { BackupManifest } from "../repository/backup-manifest.js";
 import type { DrillReport } from "../repository/drill-report.js";
@@ -72,6 +75,8 @@ export interface ClusterFacts {
   drills: DrillReport[];
   /** Bytes stored under the cluster's prefix, by kind (one listing). */
   bytes: RepositoryBytes;
+  /** Of the newest backup and its chain, those whose last verify record says it failed. */
+  failedVerifies?: string[] | undefined;
   server?: ServerFacts | undefined;
 }
 
@@ -136,8 +141,15 @@ export interface LastBackup {
   parent: string | null;
   rawBytes: number;
   storedBytes: number;
-  /** Its WAL from start to stop is archived on some path (it restores at least to its end). */
+  /**
+   * Its WAL from start to stop is archived on some path, its chain is there, and the last
+   * verify of neither it nor a backup of its chain failed (it restores at least to its end).
+   */
   restorable: boolean;
+  /** A backup of its chain that is missing (or whose manifest is unreadable), if any. */
+  chainLacks: string | null;
+  /** It and the backups of its chain whose last `pgha verify` failed, oldest first. */
+  verifyFailed: string[];
 }
 
 export interface LastDump {
@@ -211,7 +223,14 @@ export function planStatus(facts: ClusterFacts, now: number, thresholds: Thresho
     lastArchived: lastArchived(restore, now),
     timelines,
     backups: backups.length,
-    lastBackup: newestBackup ? describeBackup(newestBackup, restorable) : null,
+    lastBackup: newestBackup
+      ? describeBackup(
+          newestBackup,
+          restorable,
+          lackingMember(newestBackup, new Set(backups.map((b) => b.id))),
+          facts.failedVerifies ?? [],
+        )
+      : null,
     dumps: dumps.length,
     lastDump: newestDump ? describeDump(newestDump) : null,
     drills: drills.length,
@@ -227,7 +246,18 @@ export function planStatus(facts: ClusterFacts, now: number, thresholds: Thresho
 
 const lastOf = <T>(items: T[]): T | null => items.at(-1) ?? null;
 
-function describeBackup(m: BackupManifest, restorable: Set<string>): LastBackup {
+/** The first backup of `backup`'s chain whose manifest is not there (the restore planner's check). */
+function lackingMember(backup: BackupManifest, present: ReadonlySet<string>): string | undefined {
+  return chainIds(backup).find((id) => !present.has(id));
+}
+
+function describeBackup(
+  m: BackupManifest,
+  restorable: Set<string>,
+  chainLacks: string | undefined,
+  failedVerifies: readonly string[],
+): LastBackup {
+  const verifyFailed = [...chainIds(m), m.id].filter((id) => failedVerifies.includes(id));
   return {
     id: m.id,
     startTime: m.startTime,
@@ -238,7 +268,9 @@ function describeBackup(m: BackupManifest, restorable: Set<string>): LastBackup 
     parent: m.parent ?? null,
     rawBytes: m.rawBytes,
     storedBytes: m.storedBytes,
-    restorable: restorable.has(m.id),
+    restorable: restorable.has(m.id) && verifyFailed.length === 0,
+    chainLacks: chainLacks ?? null,
+    verifyFailed,
   };
 }
 
@@ -330,6 +362,7 @@ function windowOf(
   backups: BackupManifest[],
 ): TimelineWindow {
   const window = emptyWindow(timeline);
+  const present = new Set(backups.map((b) => b.id));
   const onThisPath = backups.filter((b) => onPath(b, path));
   if (onThisPath.length === 0) {
     window.notes.push("no backup on this timeline's path: nothing can be restored to it");
@@ -346,13 +379,19 @@ function windowOf(
   let reachesEnd = false;
   for (const [i, backup] of onThisPath.entries()) {
     const range = walRange(restore, backup, path, latest);
+    if (i === 0 && !range.ok && range.refusal.gaps.length > 0)
+      window.gaps = groupGaps(restore, range.refusal.gaps, path, size, timeline);
+    const lacks = lackingMember(backup, present);
+    if (lacks !== undefined) {
+      window.notes.push(`backup ${backup.id} lacks ${lacks} of its chain: not restorable`);
+      continue;
+    }
     if (range.ok) {
       reachesEnd = true;
       window.ranges.push(rangeOf(backup, range.value.end.time, range.value.end.clock));
       continue;
     }
     const { gaps, reasons } = range.refusal;
-    if (i === 0 && gaps.length > 0) window.gaps = groupGaps(restore, gaps, path, size, timeline);
     const first = gaps[0] === undefined ? undefined : parseSegmentFileName(gaps[0]);
     const stop = parseSegmentFileName(backup.stopWal);
     if (!first || !stop) {

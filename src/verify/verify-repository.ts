@@ -10,14 +10,18 @@
  * - WAL objects: decompressed and hashed against their metadata (and a content-addressed
  *   key against its name), all of them, those stored since --since, or a --sample.
  *
- * --backup ID narrows everything to one backup: its objects, and the WAL its restore to
- * its end replays (the window's continuity and dump sets are not checked). --since T
+ * --backup ID narrows everything to one backup and its chain (an increment is only as
+ * good as the backups it is restored with): their objects, and the WAL their restores to
+ * their ends replay (the window's continuity and dump sets are not checked). What is wrong
+ * with a chain member's data is reported for every checked backup built on it. --since T
  * narrows the objects read to backups and dump sets that ended, and WAL stored, at or
- * after T (continuity is still checked over the whole window: it costs listings only).
+ * after T (continuity is still checked over the whole window: it costs listings only); a
+ * chain member older than T counts as its last verify found it.
  *
  * The result of each backup and dump set checked is recorded beside its manifest
  * (verify-record.ts) for `backup list`. Nothing else is written.
  */
+import { chainIds } from "../backup/chain-manifest.js";
 import { runEach } from "../backup/job-pool.js";
 import {
   concernsSettings,
@@ -46,11 +50,16 @@ import {
   walPrefix,
 } from "../repository/keys.js";
 import { decodeContentMeta } from "../repository/object-meta.js";
-import { type VerifyRecord, writeVerifyRecord } from "../repository/verify-record.js";
+import {
+  readFailedVerifies,
+  type VerifyRecord,
+  writeVerifyRecord,
+} from "../repository/verify-record.js";
 import { gatherArchiveFacts } from "../restore/facts.js";
 import { type ObjectStore, sizeFits } from "../storage/object-store.js";
 import { parseLsn, parseWalFileName, segmentStartLsn } from "../wal/names.js";
 import { checkSegmentHeader } from "../wal/page-header.js";
+import { failedMembers, inheritedFindings } from "./chain-verdict.js";
 import { type Finding, verifyExit } from "./findings.js";
 import { readDigest } from "./read-digest.js";
 import { pickSample, type Sample } from "./sample.js";
@@ -86,6 +95,8 @@ export interface ItemVerdict {
 export interface BackupVerdict extends ItemVerdict {
   restorable: boolean;
   gaps: string[];
+  /** Members of its chain with errors in their data: it fails with them. */
+  failedChain: string[];
 }
 
 export interface VerifyReport {
@@ -145,9 +156,12 @@ export async function verifyRepository(
 
   const inScope = (stopTime: string) =>
     request.since === undefined || Date.parse(stopTime) >= request.since;
+  const named = backups.find((b) => b.id === request.backupId);
+  const withChain = new Set(named ? [...chainIds(named), named.id] : []);
   const checked = backups.filter((b) =>
-    request.backupId !== undefined ? b.id === request.backupId : inScope(b.stopTime),
+    request.backupId !== undefined ? withChain.has(b.id) : inScope(b.stopTime),
   );
+  const chains = new Map(checked.map((b) => [b.id, chainIds(b)]));
   const restorability = new Map<string, Restorability>();
   const backupVerdicts: BackupVerdict[] = [];
   for (const backup of checked) {
@@ -192,6 +206,7 @@ export async function verifyRepository(
       hashed: objects.hashed,
       restorable: restorable.restorable,
       gaps: restorable.gaps,
+      failedChain: [],
     });
   }
 
@@ -241,10 +256,27 @@ export async function verifyRepository(
       .filter((f) => f.severity === "error" && f.kind !== "unrestorable")
       .map((f) => f.object),
   );
+  // ... and nothing is wrong with the data of a backup of its chain. A member this run did
+  // not read (it ended before --since) is as its last verify found it.
+  const unread = [...new Set([...chains.values()].flat())].filter((id) => !chains.has(id));
+  const failedBefore = await readFailedVerifies(store, cluster, unread);
   for (const verdict of backupVerdicts) {
+    const chain = chains.get(verdict.id) ?? [];
+    const before = chain.filter((id) => failedBefore.has(id));
+    if (before.length > 0)
+      findings.push({
+        kind: "unrestorable",
+        severity: "error",
+        object: verdict.id,
+        backup: verdict.id,
+        message: `backup ${verdict.id} cannot be restored: the last verify of backup ${before.join(", ")} of its chain failed (not read by this run)`,
+      });
+    const failedNow = failedMembers(chain, findings);
+    verdict.failedChain = chain.filter((id) => failedNow.includes(id) || failedBefore.has(id));
     verdict.ok =
       !findings.some((f) => f.severity === "error" && f.backup === verdict.id) &&
-      !(restorability.get(verdict.id)?.segments ?? []).some((name) => badWal.has(name));
+      !(restorability.get(verdict.id)?.segments ?? []).some((name) => badWal.has(name)) &&
+      verdict.failedChain.length === 0;
   }
   for (const verdict of dumpVerdicts)
     verdict.ok = !findings.some((f) => f.severity === "error" && f.dumpSet === verdict.id);
@@ -261,8 +293,10 @@ export async function verifyRepository(
     findings: findings.filter(about).map((f) => f.message),
   });
   for (const verdict of backupVerdicts) {
+    const own = record(verdict, (f) => f.backup === verdict.id);
     await recordResult(deps, backupVerifyKey(cluster, verdict.id), {
-      ...record(verdict, (f) => f.backup === verdict.id),
+      ...own,
+      findings: [...own.findings, ...inheritedFindings(chains.get(verdict.id) ?? [], findings)],
       restorable: verdict.restorable,
     });
   }
@@ -426,7 +460,7 @@ async function checkWal(
   const only =
     request.backupId === undefined
       ? undefined
-      : new Set(restorability.get(request.backupId)?.segments ?? []);
+      : new Set([...restorability.values()].flatMap((r) => r.segments));
   const objects: { key: string; name: string; sha256: string | undefined }[] = [];
   for await (const entry of store.list(walPrefix(cluster))) {
     const { name, sha256 } = walNameOfKey(entry.key);

@@ -68,6 +68,22 @@ describe("planBackupType", () => {
     ]);
   });
 
+  it("falls back to a full when the last verify of the parent or of its chain failed", () => {
+    const i2 = { id: "I2", type: "incr" as const, chain: ["F", "I1"] };
+    expect(plan({ failedVerify: new Set(["I2"]) }, i2)).toEqual({
+      type: "full",
+      reason:
+        "the last verify of the newest backup, I2, FAILED: an increment on it would not restore either",
+    });
+    expect(plan({ failedVerify: new Set(["F"]) }, i2)).toEqual({
+      type: "full",
+      reason:
+        "the last verify of a backup of its chain, F, FAILED: an increment on it would not restore either",
+    });
+    // Another chain's failure does not matter.
+    expect(plan({ failedVerify: new Set(["OLD"]) }, i2)).toMatchObject({ type: "incr" });
+  });
+
   it("a chain has at most --backup-max-incr increments after its full", () => {
     const chainOf = (n: number) => ["F", ...Array.from({ length: n - 1 }, (_, i) => `I${i + 1}`)];
     const planAfter = (increments: number, maxIncr: number) => {

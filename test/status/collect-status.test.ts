@@ -5,8 +5,14 @@ import { resolveConfig } from "../../src/config/load.js";
 import { memoryLogger } from "../../src/log.js";
 import { writeDrillReport } from "../../src/repository/drill-report.js";
 import { putJson } from "../../src/repository/json-object.js";
-import { backupManifestKey, dumpManifestKey, walKey } from "../../src/repository/keys.js";
+import {
+  backupManifestKey,
+  backupVerifyKey,
+  dumpManifestKey,
+  walKey,
+} from "../../src/repository/keys.js";
 import { encodeWalMeta } from "../../src/repository/object-meta.js";
+import { type VerifyRecord, writeVerifyRecord } from "../../src/repository/verify-record.js";
 import { collectStatuses } from "../../src/status/collect-status.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import { parseWalFileName } from "../../src/wal/names.js";
@@ -49,6 +55,55 @@ const config = (cluster: string) =>
 const now = () => Date.parse(at("13:00"));
 
 describe("collectStatuses", () => {
+  it("the newest backup is not restorable when the last verify of it or of its chain failed", async () => {
+    const store = await repository();
+    const full = "20261201T100000Z";
+    const record = (id: string, ok: boolean): VerifyRecord => ({
+      format: 1,
+      kind: "verify",
+      id,
+      time: at("12:10"),
+      ok,
+      objects: 1,
+      hashed: 1,
+      findings: [],
+    });
+    const statusOf = async () =>
+      (
+        await collectStatuses(store, config("main"), memoryLogger(), {
+          allClusters: false,
+          askServer: false,
+          now,
+        })
+      ).statuses[0]?.lastBackup;
+    await writeVerifyRecord(store, backupVerifyKey("main", full), record(full, true));
+    expect(await statusOf()).toMatchObject({ id: full, restorable: true, verifyFailed: [] });
+    await writeVerifyRecord(store, backupVerifyKey("main", full), record(full, false));
+    expect(await statusOf()).toMatchObject({ id: full, restorable: false, verifyFailed: [full] });
+    // An increment on it (its own WAL archived, its own record ok) fails with it.
+    const incr = makeBackupManifest({
+      id: "20261201T120000Z",
+      type: "incr",
+      parent: full,
+      chain: [full],
+      startWal: seg(1, 2),
+      stopWal: seg(1, 2),
+      startLsn: "0/2000028",
+      stopLsn: "0/2000100",
+      startTime: at("12:00"),
+      stopTime: at("12:01"),
+    });
+    await putJson(store, backupManifestKey("main", incr.id), incr);
+    await writeVerifyRecord(store, backupVerifyKey("main", incr.id), record(incr.id, true));
+    expect(await statusOf()).toMatchObject({
+      id: incr.id,
+      restorable: false,
+      verifyFailed: [full],
+    });
+    await writeVerifyRecord(store, backupVerifyKey("main", full), record(full, true));
+    expect(await statusOf()).toMatchObject({ id: incr.id, restorable: true, verifyFailed: [] });
+  });
+
   it("reports every cluster with --all-clusters, each from its own objects", async () => {
     const store = await repository();
     const { statuses } = await collectStatuses(store, config("main"), memoryLogger(), {

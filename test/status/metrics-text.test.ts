@@ -79,6 +79,17 @@ describe("renderMetrics", () => {
     }
   });
 
+  it("pgha_backup_last_restorable is 0 when the newest backup's chain lacks a backup", () => {
+    const full = backup("20261201T113000Z", 1, 8, 8, at("11:35"));
+    const incr = { ...backup("20261201T115000Z", 1, 9, 9, at("11:55")), type: "incr" as const };
+    const chained = { ...incr, parent: "20261201T114000Z", chain: [full.id, "20261201T114000Z"] };
+    const text = renderMetrics([planStatus(clusterFacts([full, chained], gappedWal()), NOW)]);
+    expect(sampleValue(text, "pgha_backup_last_restorable", { cluster: "main" })).toBe(0);
+    const whole = { ...incr, parent: full.id, chain: [full.id] };
+    const sound = renderMetrics([planStatus(clusterFacts([full, whole], gappedWal()), NOW)]);
+    expect(sampleValue(sound, "pgha_backup_last_restorable", { cluster: "main" })).toBe(1);
+  });
+
   it("exposes the RPO, the backlog, the window and the newest backup, dump set and drill", () => {
     const text = renderMetrics(statuses());
     const main = { cluster: "main" };

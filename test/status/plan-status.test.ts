@@ -62,6 +62,27 @@ describe("planStatus", () => {
     expect(status.lastBackup).toMatchObject({ id: b1.id, restorable: false });
   });
 
+  it("an increment whose chain lacks a backup is not restorable and reaches nothing (as restore plan passes it over)", () => {
+    const full = backup("20261201T113000Z", 1, 8, 8, at("11:35"));
+    const incr = (id: string, stop: string, chain: string[]) => ({
+      ...backup(id, 1, 9, 9, stop),
+      type: "incr" as const,
+      parent: chain.at(-1) ?? null,
+      chain,
+    });
+    const i1 = incr("20261201T114000Z", at("11:45"), [full.id]);
+    const i2 = incr("20261201T115000Z", at("11:55"), [full.id, i1.id]);
+    const whole = planStatus(clusterFacts([full, i1, i2], gappedWal()), NOW);
+    expect(whole.lastBackup).toMatchObject({ id: i2.id, restorable: true, chainLacks: null });
+    // i1's manifest removed: i2 cannot be restored; the full still can.
+    const status = planStatus(clusterFacts([full, i2], gappedWal()), NOW);
+    expect(status.lastBackup).toMatchObject({ id: i2.id, restorable: false, chainLacks: i1.id });
+    const [tl1] = status.timelines;
+    expect(tl1?.ranges.map((r) => r.backup)).toEqual([full.id]);
+    expect(tl1?.start).toBe(at("11:35"));
+    expect(tl1?.notes).toEqual([`backup ${i2.id} lacks ${i1.id} of its chain: not restorable`]);
+  });
+
   it("gives each timeline its own window along its path", () => {
     const b1 = backup("20261201T100000Z", 1, 2, 2, at("10:05"));
     const wal: [number, number, string, string?][] = [

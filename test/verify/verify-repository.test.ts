@@ -69,6 +69,7 @@ async function putBackup(
   start: number,
   stop: number,
   objects = 3,
+  over: Partial<BackupManifest> = {},
 ): Promise<BackupManifest> {
   const entries: BackupObjectEntry[] = [];
   for (let i = 0; i < objects; i++) {
@@ -94,6 +95,7 @@ async function putBackup(
     stopTime: "2026-11-21T10:05:00Z",
     objects: entries,
     storedBytes: entries.reduce((s, o) => s + o.storedSize, 0),
+    ...over,
   });
   await writeBackupManifest(store, manifest);
   return manifest;
@@ -169,7 +171,15 @@ describe("verify", () => {
     expect(report.findings).toEqual([]);
     expect(report.exit).toBe("ok");
     expect(report.backups).toEqual([
-      { id: backup.id, ok: true, objects: 3, hashed: 3, restorable: true, gaps: [] },
+      {
+        id: backup.id,
+        ok: true,
+        objects: 3,
+        hashed: 3,
+        restorable: true,
+        gaps: [],
+        failedChain: [],
+      },
     ]);
     expect(report.dumpSets).toEqual([{ id: "20261121T110000Z", ok: true, objects: 2, hashed: 2 }]);
     expect(report.wal).toEqual({ objects: 7, hashed: 7 });
@@ -394,6 +404,86 @@ describe("verify", () => {
     expect(none.backups).toEqual([]);
     expect(none.wal).toEqual({ objects: 0, hashed: 0 });
     expect(none.findings.map((f) => f.kind)).toEqual(["wal-gap"]);
+  });
+
+  describe("a chain (full A, increments B and C)", () => {
+    const [B, C] = ["20261121T120000Z", "20261121T130000Z"];
+    const incr = (parent: string, chain: string[]) =>
+      ({ type: "incr", parent, chain, format: 2 }) as Partial<BackupManifest>;
+    beforeEach(async () => {
+      await putBackup(store, B, 4, 4, 2, incr(backup.id, [backup.id]));
+      await putBackup(store, C, 5, 5, 2, incr(B, [backup.id, B]));
+      const first = backup.objects[0];
+      store.corrupt(first?.key ?? "", Buffer.alloc(first?.storedSize ?? 0));
+    });
+
+    it("--backup of an increment checks every backup of its chain and fails with a member", async () => {
+      const report = await verify(store, { backupId: C });
+      expect(report.exit).toBe("integrity");
+      expect(report.backups.map((b) => [b.id, b.ok, b.failedChain])).toEqual([
+        [backup.id, false, []],
+        [B, false, [backup.id]],
+        [C, false, [backup.id]],
+      ]);
+      expect(report.findings.map((f) => [f.kind, f.backup])).toEqual([["checksum", backup.id]]);
+      // The WAL of each checked backup: A's 2..3, B's 4, C's 5.
+      expect(report.wal).toEqual({ objects: 4, hashed: 4 });
+      const record = await readVerifyRecord(store, backupVerifyKey(CLUSTER, C));
+      expect(record).toMatchObject({ ok: false, restorable: true });
+      expect(record?.findings.join("\n")).toContain(
+        `backup ${backup.id} of its chain: ${report.findings[0]?.message}`,
+      );
+    });
+
+    it("--since: a member older than it counts as its last verify found it", async () => {
+      await verify(store, { backupId: backup.id }); // A's record: failed
+      const D = "20261122T100000Z"; // an increment of C, ended after --since
+      await putBackup(store, D, 6, 6, 1, {
+        ...incr(C, [backup.id, B, C]),
+        startTime: "2026-11-22T10:00:00Z",
+        stopTime: "2026-11-22T10:05:00Z",
+      });
+      const since = Date.parse("2026-11-22T00:00:00Z");
+      // The WAL is stored now: only D's objects and no WAL are older than --since here.
+      const report = await verify(store, { since });
+      expect(report.backups.map((b) => [b.id, b.ok, b.failedChain])).toEqual([
+        [D, false, [backup.id]],
+      ]);
+      expect(report.exit).toBe("unrestorable");
+      expect(report.findings.map((f) => [f.kind, f.backup])).toContainEqual(["unrestorable", D]);
+      const record = await readVerifyRecord(store, backupVerifyKey(CLUSTER, D));
+      expect(record?.ok).toBe(false);
+      expect(record?.findings.join("\n")).toContain(
+        `the last verify of backup ${backup.id} of its chain failed (not read by this run)`,
+      );
+    });
+
+    it("a full verify marks every backup whose chain holds a failed member, not the others", async () => {
+      const D = "20261121T140000Z"; // a new full after the chain: sound
+      await putBackup(store, D, 6, 6, 1);
+      const report = await verify(store);
+      expect(report.exit).toBe("integrity");
+      expect(report.backups.map((b) => [b.id, b.ok])).toEqual([
+        [backup.id, false],
+        [B, false],
+        [C, false],
+        [D, true],
+      ]);
+      for (const id of [B, C])
+        expect(await readVerifyRecord(store, backupVerifyKey(CLUSTER, id))).toMatchObject({
+          ok: false,
+        });
+      // A member's WAL is not the increment's: B's own segment missing fails B only.
+      store.corrupt(backup.objects[0]?.key ?? "", Buffer.from(`bundle ${backup.id} 0 `.repeat(20)));
+      await store.delete(walKeys.get(seg(4)) ?? "");
+      const gap = await verify(store);
+      expect(gap.backups.map((b) => [b.id, b.ok, b.restorable])).toEqual([
+        [backup.id, true, true],
+        [B, false, false],
+        [C, true, true],
+        [D, true, true],
+      ]);
+    });
   });
 
   it("leaves out a backup and a dump set a prune deleted while verify ran, and still names real damage", async () => {

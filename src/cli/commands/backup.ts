@@ -15,6 +15,7 @@ import { readVerifyRecord, type VerifyRecord } from "../../repository/verify-rec
 import { gatherArchiveFacts } from "../../restore/facts.js";
 import type { ObjectStore } from "../../storage/object-store.js";
 import { openStore } from "../../storage/open-store.js";
+import { verifiedThroughChain } from "../../verify/chain-verdict.js";
 import { backupRestorability, type Restorability } from "../../verify/wal-continuity.js";
 import { type Catalog, openCatalog, printCatalogInfo, printCatalogList } from "../catalog.js";
 import { loadContext } from "../context.js";
@@ -63,12 +64,14 @@ export async function backupCreateCommand(opts: OptionsOf<"backup create">): Pro
 /** What `backup list` adds to each backup from the rest of the repository. */
 export interface BackupListExtra {
   restorability: Restorability;
-  verified: VerifyRecord | undefined;
+  /** Its last verify record, failed when a chain member's last one failed. */
+  verified: (VerifyRecord & { failedChain: string[] }) | undefined;
 }
 
 /**
- * Each backup's restorability (its WAL from start to end archived: the restore planner's
- * gap check, from one listing of the archive) and its last verify record.
+ * Each backup's restorability (its WAL from start to end archived and its chain's
+ * manifests there: the restore planner's checks, from one listing of the archive) and its
+ * last verify record, which a chain member's failed one fails too.
  */
 async function annotateBackups(
   store: ObjectStore,
@@ -76,11 +79,17 @@ async function annotateBackups(
   backups: BackupManifest[],
 ): Promise<(m: BackupManifest) => BackupListExtra> {
   const facts = await gatherArchiveFacts(store, cluster, backups);
+  const records = new Map<string, VerifyRecord | undefined>();
+  for (const m of backups)
+    records.set(m.id, await readVerifyRecord(store, backupVerifyKey(cluster, m.id)));
   const extras = new Map<string, BackupListExtra>();
   for (const m of backups) {
     extras.set(m.id, {
       restorability: backupRestorability(facts, m),
-      verified: await readVerifyRecord(store, backupVerifyKey(cluster, m.id)),
+      verified: verifiedThroughChain(
+        records.get(m.id),
+        (m.chain ?? []).map((id) => ({ id, record: records.get(id) })),
+      ),
     });
   }
   return (m) => extras.get(m.id) as BackupListExtra;
@@ -135,6 +144,7 @@ export function summarize(m: ListedBackup, extra?: BackupListExtra) {
                   ok: extra.verified.ok,
                   objects: extra.verified.objects,
                   hashed: extra.verified.hashed,
+                  failedChain: extra.verified.failedChain,
                 },
         }),
   };
@@ -152,7 +162,9 @@ function verifiedCell(extra: BackupListExtra | undefined): string {
   const record = extra?.verified;
   if (record === undefined) return "never";
   const sampled = record.hashed < record.objects ? " (sample)" : "";
-  return `${record.time.replace(/\.\d+Z$/, "Z")} ${record.ok ? "ok" : "FAILED"}${sampled}`;
+  const chain =
+    record.failedChain.length > 0 ? ` (chain: ${record.failedChain.join(", ")} failed)` : "";
+  return `${record.time.replace(/\.\d+Z$/, "Z")} ${record.ok ? "ok" : "FAILED"}${sampled}${chain}`;
 }
 
 const BACKUPS: Catalog<ListedBackup, BackupListExtra> = {

@@ -32,6 +32,12 @@ function findingLine(f: Finding): string {
 
 function renderReport(report: VerifyReport): string {
   const lines = report.findings.map(findingLine);
+  for (const b of report.backups) {
+    if (b.failedChain.length > 0)
+      lines.push(
+        `backup ${b.id} FAILED with its chain: backup${b.failedChain.length === 1 ? "" : "s"} ${b.failedChain.join(", ")} of its chain ${b.failedChain.length === 1 ? "has" : "have"} errors\n`,
+      );
+  }
   const failed = (items: { ok: boolean }[]) => items.filter((i) => !i.ok).length;
   const sampled = report.scope.sample ? " (--sample)" : "";
   const unrestorable = report.backups.filter((b) => !b.restorable).length;
