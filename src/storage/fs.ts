@@ -188,7 +188,14 @@ export class FsStore implements Store.ObjectStore {
       const { metadata, headerBytes } = await readHeader(handle, path);
       const { size } = await handle.stat();
       // The stream owns the handle from here on and closes it when done or destroyed.
-      const body = createReadStream("", { fd: handle, start: headerBytes, autoClose: true });
+      // In 1 MiB pieces (the default is 64 KiB): a restore reads hundreds of MB of bundles,
+      // and each piece is a buffer and a turn of the stream on the thread that feeds the jobs.
+      const body = createReadStream("", {
+        fd: handle,
+        start: headerBytes,
+        autoClose: true,
+        highWaterMark: 1 << 20,
+      });
       return { info: { key, size: size - headerBytes, metadata }, body };
     } catch (error) {
       await handle.close();
