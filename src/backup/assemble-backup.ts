@@ -45,11 +45,17 @@ import {
   type FetchResult,
   fetchObject,
   finishTree,
+  markerOf,
   requireEmpty,
   withStop,
 } from "./fetch-backup.js";
 import { JobPool, runEach } from "./job-pool.js";
-import { PG_CONTROL, PG_CONTROL_WRITING, writtenAs } from "./pg-control-last.js";
+import {
+  PG_CONTROL,
+  PG_CONTROL_WRITING,
+  writeRestoreMarker,
+  writtenAs,
+} from "./pg-control-last.js";
 import { checkOriginalLocations, type TablespaceTarget } from "./tablespace-targets.js";
 
 /**
@@ -148,14 +154,14 @@ async function assembleInto(
       throw new IntegrityError(`backup ${target.id} has data for unknown tablespace ${part}`);
     return dir;
   };
-  if (delta) {
-    // Before anything changes: a delta killed half-way leaves no pg_control behind, so
-    // the half-written directory cannot be started (the backup's is written last).
-    await rm(join(root, PG_CONTROL), { force: true });
-    await removeStrays(parts, target.files);
-  }
   await mkdir(root, { recursive: true, mode: 0o700 });
   await chmod(root, 0o700);
+  // Before anything changes: a restore killed half-way leaves no pg_control behind, so
+  // the half-written directory cannot be started (the backup's is written last), and a
+  // marker that lets restore --delta finish it.
+  if (delta) await rm(join(root, PG_CONTROL), { force: true });
+  await writeRestoreMarker(root, markerOf(target, tablespaces));
+  if (delta) await removeStrays(parts, target.files);
   for (const ts of tablespaces) {
     await mkdir(ts.location, { recursive: ts.mapped, mode: 0o700 }).catch((error) => {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;

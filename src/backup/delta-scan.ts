@@ -13,6 +13,7 @@ import type { ChainFileEntry } from "./chain-manifest.js";
 import type { ExistingFile } from "./delta-plan.js";
 import type { HashPiece } from "./hash-files.js";
 import { JobPool, runEach } from "./job-pool.js";
+import { RESTORE_MARKER } from "./pg-control-last.js";
 
 /** A part of the restore and the directory it goes to. */
 export interface PartDir {
@@ -46,6 +47,11 @@ export function partDirs(
     { part: "base", root },
     ...tablespaces.map((ts) => ({ part: ts.oid, root: ts.location, only: version })),
   ];
+}
+
+/** The marker of a restore in progress (pg-control-last.ts): neither compared nor removed. */
+function isMarker(part: string, path: string): boolean {
+  return part === "base" && path === RESTORE_MARKER;
 }
 
 /** Entries looked at, by every walk: when to give the event loop a turn. */
@@ -135,7 +141,7 @@ export async function scanTargets(
   for (const [part, found] of await walkParts(parts)) {
     const root = parts.find((p) => p.part === part)?.root as string;
     for (const f of found) {
-      if (f.type !== "file") continue;
+      if (f.type !== "file" || isMarker(part, f.path)) continue;
       const key = `${part}/${f.path}`;
       existing.set(key, { size: f.size });
       const entry = wanted.get(part)?.get(f.path);
@@ -213,6 +219,7 @@ export async function removeStrays(
   for (const [part, found] of await walkParts(parts)) {
     const root = parts.find((p) => p.part === part)?.root as string;
     for (const f of found) {
+      if (isMarker(part, f.path)) continue; // this restore's own (pg-control-last.ts)
       const isWanted = wanted.get(part)?.has(f.path) === true;
       if (f.type === "file" ? isWanted : f.type === "directory" ? !isWanted : false) continue;
       await rm(join(root, f.path), { recursive: true, force: true });

@@ -46,6 +46,7 @@ export function isExcluded(relPath: string, isDataDirectory: boolean): boolean {
   if (isDataDirectory && !relPath.includes("/") && TOP_FILES.has(name)) return true;
   // What a restore killed part way left of pg_control (backup/pg-control-last.ts).
   if (isDataDirectory && relPath === "global/pg_control.pgha-restoring") return true;
+  if (isDataDirectory && relPath === ".pgha-restore-incomplete") return true;
   return false;
 }
 

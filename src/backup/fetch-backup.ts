@@ -40,7 +40,13 @@ import { assembleBackup } from "./assemble-backup.js";
 import { largestFirst } from "./bundle-plan.js";
 import { chainIds } from "./chain-manifest.js";
 import { isAbort, JobPool, runEach } from "./job-pool.js";
-import { PG_CONTROL_WRITING, putPgControlInPlace } from "./pg-control-last.js";
+import {
+  PG_CONTROL_WRITING,
+  putPgControlInPlace,
+  RESTORE_MARKER,
+  type RestoreMarker,
+  writeRestoreMarker,
+} from "./pg-control-last.js";
 import {
   checkOriginalLocations,
   planTablespaceTargets,
@@ -190,6 +196,7 @@ async function restoreInto(
 ): Promise<FetchResult> {
   await mkdir(root, { recursive: true, mode: 0o700 });
   await chmod(root, 0o700);
+  await writeRestoreMarker(root, markerOf(manifest, tablespaces));
   // An original location: its parent exists (checkOriginalLocations), only it is made.
   for (const ts of tablespaces)
     await mkdir(ts.location, { recursive: ts.mapped, mode: 0o700 }).catch((error) => {
@@ -402,9 +409,22 @@ export async function requireEmpty(dir: string): Promise<void> {
   if (names.length > 0) {
     throw new UsageError(
       `${dir} is not empty; nothing was written`,
-      "fetch into a new or empty directory (pgha never overwrites a data directory)",
+      names.includes(RESTORE_MARKER)
+        ? `it holds a pgha restore that did not finish: finish it with pgha restore --delta --pgdata ${dir}, or empty it`
+        : "fetch into a new or empty directory (pgha never overwrites a data directory)",
     );
   }
+}
+
+/** What a restore's marker says (pg-control-last.ts): the backup, where its tablespaces go. */
+export function markerOf(
+  manifest: BackupManifest,
+  tablespaces: readonly TablespaceTarget[],
+): RestoreMarker {
+  return {
+    backup: manifest.id,
+    tablespaces: tablespaces.map(({ oid, location }) => ({ oid, location })),
+  };
 }
 
 /** The object's frames, for an unpack that can pass over the ones it needs nothing from. */

@@ -14,6 +14,7 @@ import { type FetchBackupDeps, fetchBaseBackup } from "../../src/backup/fetch-ba
 import { IntegrityError } from "../../src/errors.js";
 import { memoryLogger } from "../../src/log.js";
 import { type BackupManifest, writeBackupManifest } from "../../src/repository/backup-manifest.js";
+import { refuseForeignTarget } from "../../src/restore/delta-target.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import {
   BLOCK,
@@ -355,6 +356,44 @@ describe("pg_control, written last", { timeout: 30_000 }, () => {
     expect(seen.every((there) => !there)).toBe(true);
     expect(await readFile(join(out, "global", "pg_control"))).toEqual(Buffer.alloc(100, 9));
     expect(existsSync(join(out, "global", "pg_control.pgha-restoring"))).toBe(false);
+  });
+
+  it("a restore stopped part way (marker, some files, no pg_control) is finished by --delta", async () => {
+    const store = new MemoryStore();
+    const members = await storeChain(store, threeSnapshots());
+    const clean = join(temp.path, "clean");
+    await fetchWith(store, members, 2, clean);
+    const out = join(temp.path, "out");
+    const markers: boolean[] = [];
+    const get = store.get.bind(store);
+    store.get = (key, ...rest) => {
+      markers.push(existsSync(join(out, ".pgha-restore-incomplete")));
+      return get(key, ...rest);
+    };
+    await fetchWith(store, members, 2, out);
+    // While it wrote, the marker was there; once done, it is not.
+    expect(markers.length).toBeGreaterThan(0);
+    expect(markers.every((there) => there)).toBe(true);
+    expect(existsSync(join(out, ".pgha-restore-incomplete"))).toBe(false);
+    // What a kill -9 part way leaves: the marker, files half there, no pg_control, no PG_VERSION.
+    await writeFile(
+      join(out, ".pgha-restore-incomplete"),
+      JSON.stringify({ backup: members[2]?.id, tablespaces: [] }),
+    );
+    await rm(join(out, "global", "pg_control"));
+    await rm(join(out, "PG_VERSION"));
+    await writeFile(join(out, "base", "1", "100"), "half");
+    await writeFile(join(out, "global", "pg_control.pgha-restoring"), "half");
+    // A restore into it refuses, and says how to finish it.
+    const plain = fetchWith(store, members, 2, out);
+    await expect(plain).rejects.toThrow(/is not empty/);
+    await expect(plain).rejects.toMatchObject({
+      hint: expect.stringMatching(/did not finish: finish it with pgha restore --delta/),
+    });
+    await refuseForeignTarget(out, members[2] as BackupManifest);
+    const { deps } = await deltaDeps(members, 2, out);
+    await fetchWith(store, members, 2, out, deps);
+    expect(await treeDigest(out)).toEqual(await treeDigest(clean));
   });
 
   it("restore --delta removes the target's before it changes anything", async () => {

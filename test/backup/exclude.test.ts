@@ -16,6 +16,7 @@ describe("what a base backup leaves out", () => {
     ["base/pgsql_tmp12.3", true, true],
     ["global/pg_internal.init", true, true],
     ["global/pg_control.pgha-restoring", true, true],
+    [".pgha-restore-incomplete", true, true],
     ["postgresql.conf", true, false],
     ["global/pg_control", true, false],
     ["base/5/postmaster.pid", true, false],

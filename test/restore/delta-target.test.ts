@@ -56,6 +56,13 @@ describe("refuseForeignTarget", () => {
     await expect(refuseForeignTarget(dir, BACKUP)).resolves.toBeUndefined();
   });
 
+  it("accepts what a pgha restore killed part way left (its marker), PG_VERSION or not", async () => {
+    await mkdir(join(dir, "base", "5"), { recursive: true });
+    await writeFile(join(dir, "base", "5", "1259"), "partial");
+    await writeFile(join(dir, ".pgha-restore-incomplete"), '{"backup":"x","tablespaces":[]}\n');
+    await expect(refuseForeignTarget(dir, BACKUP)).resolves.toBeUndefined();
+  });
+
   it("refuses a directory that is not a data directory, whose files --delta would delete", async () => {
     await writeFile(join(dir, "notes.txt"), "mine");
     const refused = refuseForeignTarget(dir, BACKUP);
@@ -132,6 +139,15 @@ describe("restore --delta's tablespaces", () => {
     await expect(refused).rejects.toThrow(
       /tablespace ts \(16400\) would be rewritten in .*PG_15_1, which is not empty/,
     );
+    // Where a restore into pgdata that did not finish was writing it (its marker says so).
+    await writeFile(
+      join(pgdata, ".pgha-restore-incomplete"),
+      JSON.stringify({ backup: "x", tablespaces: [{ oid: "16400", location }] }),
+    );
+    await expect(
+      refuseForeignTablespaces(pgdata, [ts(location)], "PG_15_1"),
+    ).resolves.toBeUndefined();
+    await rm(join(pgdata, ".pgha-restore-incomplete"));
     // The target's own tablespace.
     await symlink(location, join(pgdata, "pg_tblspc", "16400"));
     await expect(
