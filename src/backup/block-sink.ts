@@ -12,11 +12,11 @@
  * asynchronous write's round trip through libuv's thread pool cost more than the write:
  * awaited one at a time, it left the job idle half of a chain restore.
  */
-import { createHash } from "node:crypto";
 import { writeSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { IntegrityError } from "../errors.js";
 import type { EntryPlan } from "./assembly-plan.js";
+import { blockHash } from "./block-map.js";
 import { BLOCK_HASH_BYTES } from "./chain-manifest.js";
 
 export const DELTA_MAGIC = "PGHADLT1";
@@ -212,7 +212,7 @@ export class BlockSink {
 
   /** Checks block `b` against its hash and adds it to the run of adjacent blocks. */
   private put(b: number, bytes: Buffer): void {
-    const hash = createHash("sha256").update(bytes).digest().subarray(0, BLOCK_HASH_BYTES);
+    const hash = blockHash(bytes);
     const at = this.wanted * BLOCK_HASH_BYTES;
     if (!hash.equals(this.hashes.subarray(at, at + BLOCK_HASH_BYTES)))
       throw new IntegrityError(`${this.what}: block ${b} does not match its manifest hash`);
