@@ -45,7 +45,6 @@ import {
   type FetchResult,
   fetchObject,
   finishTree,
-  markerOf,
   requireEmpty,
   withStop,
 } from "./fetch-backup.js";
@@ -160,7 +159,7 @@ async function assembleInto(
   // the half-written directory cannot be started (the backup's is written last), and a
   // marker that lets restore --delta finish it.
   if (delta) await rm(join(root, PG_CONTROL), { force: true });
-  await writeRestoreMarker(root, markerOf(target, tablespaces));
+  await writeRestoreMarker(root, target.id);
   if (delta) await removeStrays(parts, target.files);
   for (const ts of tablespaces) {
     await mkdir(ts.location, { recursive: ts.mapped, mode: 0o700 }).catch((error) => {

@@ -44,7 +44,6 @@ import {
   PG_CONTROL_WRITING,
   putPgControlInPlace,
   RESTORE_MARKER,
-  type RestoreMarker,
   writeRestoreMarker,
 } from "./pg-control-last.js";
 import {
@@ -154,10 +153,12 @@ async function fetchInto(
 
 /** A file of the backup under the name pg_control is written as would be two files in one. */
 function refuseReservedNames(manifest: BackupManifest): void {
-  const reserved = manifest.files.find((f) => f.part === "base" && f.path === PG_CONTROL_WRITING);
+  const reserved = manifest.files.find(
+    (f) => f.part === "base" && (f.path === PG_CONTROL_WRITING || f.path === RESTORE_MARKER),
+  );
   if (reserved)
     throw new IntegrityError(
-      `backup ${manifest.id} lists ${PG_CONTROL_WRITING}, the name a restore writes pg_control under; it was not taken by pgha`,
+      `backup ${manifest.id} lists ${reserved.path}, a name a restore uses for itself; it was not taken by pgha`,
     );
 }
 
@@ -196,7 +197,7 @@ async function restoreInto(
 ): Promise<FetchResult> {
   await mkdir(root, { recursive: true, mode: 0o700 });
   await chmod(root, 0o700);
-  await writeRestoreMarker(root, markerOf(manifest, tablespaces));
+  await writeRestoreMarker(root, manifest.id);
   // An original location: its parent exists (checkOriginalLocations), only it is made.
   for (const ts of tablespaces)
     await mkdir(ts.location, { recursive: ts.mapped, mode: 0o700 }).catch((error) => {
@@ -410,21 +411,10 @@ export async function requireEmpty(dir: string): Promise<void> {
     throw new UsageError(
       `${dir} is not empty; nothing was written`,
       names.includes(RESTORE_MARKER)
-        ? `it holds a pgha restore that did not finish: finish it with pgha restore --delta --pgdata ${dir}, or empty it`
+        ? `it holds a pgha restore that did not finish: empty it and run the command again (pgha restore --delta --pgdata ${dir} finishes a restore in it)`
         : "fetch into a new or empty directory (pgha never overwrites a data directory)",
     );
   }
-}
-
-/** What a restore's marker says (pg-control-last.ts): the backup, where its tablespaces go. */
-export function markerOf(
-  manifest: BackupManifest,
-  tablespaces: readonly TablespaceTarget[],
-): RestoreMarker {
-  return {
-    backup: manifest.id,
-    tablespaces: tablespaces.map(({ oid, location }) => ({ oid, location })),
-  };
 }
 
 /** The object's frames, for an unpack that can pass over the ones it needs nothing from. */

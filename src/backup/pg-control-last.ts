@@ -6,47 +6,24 @@
  * of one that starts on half-written files. restore --delta also removes the existing
  * pg_control before it changes anything (assemble-backup.ts).
  */
-import { type FileHandle, open, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { type FileHandle, open, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isErrno, syncDirectory } from "../local-files.js";
 
 export const PG_CONTROL = "global/pg_control";
 
 /**
- * Written into the data directory before a restore writes anything else, removed just
- * before pg_control is put in place: a directory that has it holds a restore that did not
- * finish, which restore --delta finishes (restore/delta-target.ts). It names the backup
- * and the tablespace locations the restore was writing.
+ * Written into the data directory before a restore writes anything else, removed (and the
+ * removal synced) just before pg_control is put in place: a directory that has it holds a
+ * restore that did not finish, which restore --delta finishes even without a PG_VERSION yet
+ * (restore/delta-target.ts). It names the backup, for whoever looks.
  */
 export const RESTORE_MARKER = ".pgha-restore-incomplete";
 
-export interface RestoreMarker {
-  backup: string;
-  tablespaces: { oid: string; location: string }[];
-}
-
-export async function writeRestoreMarker(root: string, marker: RestoreMarker): Promise<void> {
-  await writeFile(join(root, RESTORE_MARKER), `${JSON.stringify(marker)}\n`, { mode: 0o600 });
-}
-
-/** The marker of `root`, if it has one (unreadable: as if it had one naming nothing). */
-export async function readRestoreMarker(root: string): Promise<RestoreMarker | undefined> {
-  let text: string;
-  try {
-    text = await readFile(join(root, RESTORE_MARKER), "utf8");
-  } catch (error) {
-    if (isErrno(error, "ENOENT") || isErrno(error, "ENOTDIR")) return undefined;
-    return { backup: "", tablespaces: [] };
-  }
-  try {
-    const parsed = JSON.parse(text) as RestoreMarker;
-    return {
-      backup: String(parsed.backup ?? ""),
-      tablespaces: Array.isArray(parsed.tablespaces) ? parsed.tablespaces : [],
-    };
-  } catch {
-    return { backup: "", tablespaces: [] };
-  }
+export async function writeRestoreMarker(root: string, backupId: string): Promise<void> {
+  await writeFile(join(root, RESTORE_MARKER), `${JSON.stringify({ backup: backupId })}\n`, {
+    mode: 0o600,
+  });
 }
 
 /** What the data directory's pg_control is written as until the restore is complete. */
@@ -63,6 +40,7 @@ export function writtenAs(path: string, tablespace: boolean): string {
  */
 export async function putPgControlInPlace(root: string): Promise<void> {
   await rm(join(root, RESTORE_MARKER), { force: true });
+  await syncDirectory(root).catch(() => undefined);
   let file: FileHandle;
   try {
     file = await open(join(root, PG_CONTROL_WRITING), "r+");

@@ -7,7 +7,7 @@
  */
 import { readdir, readFile, readlink, realpath } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { RESTORE_MARKER, readRestoreMarker } from "../backup/pg-control-last.js";
+import { RESTORE_MARKER } from "../backup/pg-control-last.js";
 import type { TablespaceTarget } from "../backup/tablespace-targets.js";
 import {
   ClusterMismatchError,
@@ -36,9 +36,9 @@ export async function refuseForeignTarget(
     });
   }
   if (names.length === 0) return;
-  // A pgha restore that did not finish (killed): restore --delta finishes it.
-  if (names.includes(RESTORE_MARKER)) return;
-  if (!names.includes("PG_VERSION"))
+  // A pgha restore that did not finish (killed) may have no PG_VERSION yet: restore --delta
+  // finishes it (the cluster check below still applies).
+  if (!names.includes("PG_VERSION") && !names.includes(RESTORE_MARKER))
     throw new RefusedError(
       `${pgdata} is not empty and has no PG_VERSION: it does not look like a PostgreSQL data directory; nothing was written`,
       "restore --delta deletes every file the backup does not have: check the path, or restore into an empty directory without --delta",
@@ -90,10 +90,7 @@ export async function refuseForeignTablespaces(
   version: string,
 ): Promise<void> {
   if (version === "") return;
-  // Where a restore into pgdata that did not finish was writing them.
-  const unfinished = (await readRestoreMarker(pgdata))?.tablespaces ?? [];
   for (const ts of targets) {
-    if (unfinished.some((t) => t.oid === ts.oid && t.location === ts.location)) continue;
     const dir = join(ts.location, version);
     let names: string[];
     try {

@@ -376,10 +376,7 @@ describe("pg_control, written last", { timeout: 30_000 }, () => {
     expect(markers.every((there) => there)).toBe(true);
     expect(existsSync(join(out, ".pgha-restore-incomplete"))).toBe(false);
     // What a kill -9 part way leaves: the marker, files half there, no pg_control, no PG_VERSION.
-    await writeFile(
-      join(out, ".pgha-restore-incomplete"),
-      JSON.stringify({ backup: members[2]?.id, tablespaces: [] }),
-    );
+    await writeFile(join(out, ".pgha-restore-incomplete"), JSON.stringify({ backup: "x" }));
     await rm(join(out, "global", "pg_control"));
     await rm(join(out, "PG_VERSION"));
     await writeFile(join(out, "base", "1", "100"), "half");
@@ -388,7 +385,9 @@ describe("pg_control, written last", { timeout: 30_000 }, () => {
     const plain = fetchWith(store, members, 2, out);
     await expect(plain).rejects.toThrow(/is not empty/);
     await expect(plain).rejects.toMatchObject({
-      hint: expect.stringMatching(/did not finish: finish it with pgha restore --delta/),
+      hint: expect.stringMatching(
+        /did not finish: empty it and run the command again \(pgha restore --delta/,
+      ),
     });
     await refuseForeignTarget(out, members[2] as BackupManifest);
     const { deps } = await deltaDeps(members, 2, out);

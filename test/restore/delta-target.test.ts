@@ -59,8 +59,12 @@ describe("refuseForeignTarget", () => {
   it("accepts what a pgha restore killed part way left (its marker), PG_VERSION or not", async () => {
     await mkdir(join(dir, "base", "5"), { recursive: true });
     await writeFile(join(dir, "base", "5", "1259"), "partial");
-    await writeFile(join(dir, ".pgha-restore-incomplete"), '{"backup":"x","tablespaces":[]}\n');
+    await writeFile(join(dir, ".pgha-restore-incomplete"), '{"backup":"x"}\n');
     await expect(refuseForeignTarget(dir, BACKUP)).resolves.toBeUndefined();
+    // But not with another cluster's pg_control in it.
+    await mkdir(join(dir, "global"));
+    await writeFile(join(dir, "global", "pg_control"), pgControl("42"));
+    await expect(refuseForeignTarget(dir, BACKUP)).rejects.toBeInstanceOf(ClusterMismatchError);
   });
 
   it("refuses a directory that is not a data directory, whose files --delta would delete", async () => {
@@ -139,14 +143,12 @@ describe("restore --delta's tablespaces", () => {
     await expect(refused).rejects.toThrow(
       /tablespace ts \(16400\) would be rewritten in .*PG_15_1, which is not empty/,
     );
-    // Where a restore into pgdata that did not finish was writing it (its marker says so).
-    await writeFile(
-      join(pgdata, ".pgha-restore-incomplete"),
-      JSON.stringify({ backup: "x", tablespaces: [{ oid: "16400", location }] }),
-    );
+    // A restore into pgdata that did not finish does not vouch for the location (it may
+    // have been emptied and taken by another restore since).
+    await writeFile(join(pgdata, ".pgha-restore-incomplete"), JSON.stringify({ backup: "x" }));
     await expect(
       refuseForeignTablespaces(pgdata, [ts(location)], "PG_15_1"),
-    ).resolves.toBeUndefined();
+    ).rejects.toBeInstanceOf(RefusedError);
     await rm(join(pgdata, ".pgha-restore-incomplete"));
     // The target's own tablespace.
     await symlink(location, join(pgdata, "pg_tblspc", "16400"));

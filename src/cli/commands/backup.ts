@@ -1,4 +1,5 @@
 /** pgha backup, backup list, backup info, backup fetch: thin layers over src/backup. */
+
 import { fetchBaseBackup, parseTablespaceMap } from "../../backup/fetch-backup.js";
 import { takeBaseBackup } from "../../backup/take-backup.js";
 import type { OptionsOf } from "../../config/flags.js";
@@ -13,6 +14,7 @@ import { backupPinKey, backupVerifyKey } from "../../repository/keys.js";
 import { withPin } from "../../repository/pin.js";
 import { readVerifyRecord, type VerifyRecord } from "../../repository/verify-record.js";
 import { gatherArchiveFacts } from "../../restore/facts.js";
+import { lockRestoreTarget } from "../../restore/target-lock.js";
 import type { ObjectStore } from "../../storage/object-store.js";
 import { openStore } from "../../storage/open-store.js";
 import { verifiedThroughChain } from "../../verify/chain-verdict.js";
@@ -252,6 +254,8 @@ export async function backupFetchCommand(
   const manifest = await resolveBackup(store, config.cluster, ref);
   const remap = parseTablespaceMap(opts.tablespaceMap);
   const progress = makeProgress("fetch", log);
+  // One restore at a time into the directory (restore/target-lock.ts).
+  const release = await lockRestoreTarget(dir, log);
   try {
     await fetchBaseBackup(
       { store, log: progress.log, progress: progress.update, jobs: config.parallel },
@@ -261,6 +265,7 @@ export async function backupFetchCommand(
     );
   } finally {
     progress.finish();
+    await release();
   }
   return 0;
 }
