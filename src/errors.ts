@@ -275,15 +275,16 @@ export function describeSystemError(error: unknown): string {
 export function restoreWriteError(dir: string, error: unknown): LocalIoError {
   const e = error as NodeJS.ErrnoException;
   const at = typeof e?.path === "string" && e.path !== dir ? `${e.path}: ` : "";
-  const denied = e?.code === "EACCES" || e?.code === "EPERM";
   const user = process.geteuid?.() === 0 ? "root" : "this user";
+  const hint =
+    e?.code === "EACCES" || e?.code === "EPERM"
+      ? `pgha runs as ${user}: everything under ${dir} must be writable by it (run pgha as the data directory's owner, or as root)`
+      : e?.code === "ENOSPC"
+        ? `make room on the file system of ${dir} (the restore needs the backup's size there), then restore again`
+        : undefined;
   return new LocalIoError(`cannot restore into ${dir}: ${at}${describeSystemError(error)}`, {
     cause: error,
-    ...(denied
-      ? {
-          hint: `pgha runs as ${user}: everything under ${dir} must be writable by it (run pgha as the data directory's owner, or as root)`,
-        }
-      : {}),
+    ...(hint === undefined ? {} : { hint }),
   });
 }
 

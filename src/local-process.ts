@@ -45,6 +45,18 @@ export interface ProcessHolder {
   command?: string;
 }
 
+/** The fields that name this process as a lock's holder (start and namespace where /proc tells). */
+export function thisProcess(): Pick<ProcessHolder, "host" | "pid" | "start" | "pidNamespace"> {
+  const start = processStart(process.pid);
+  const namespace = pidNamespace();
+  return {
+    host: hostname(),
+    pid: process.pid,
+    ...(start !== undefined ? { start } : {}),
+    ...(namespace !== undefined ? { pidNamespace: namespace } : {}),
+  };
+}
+
 /**
  * Whether the process a lock names is still that process: alive, and (where /proc tells)
  * started when the lock's holder started, or else at least running the pgha command the

@@ -43,6 +43,8 @@ describe("restoreWriteError", () => {
     expect(restoreWriteError("/d", full).message).toBe(
       "cannot restore into /d: no space left on device (ENOSPC)",
     );
-    expect(restoreWriteError("/d", full).hint).toBeUndefined();
+    expect(restoreWriteError("/d", full).hint).toMatch(/make room on the file system of \/d/);
+    const other = Object.assign(new Error("EIO"), { code: "EIO", path: "/d/x" });
+    expect(restoreWriteError("/d", other).hint).toBeUndefined();
   });
 });

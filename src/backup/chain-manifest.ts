@@ -12,6 +12,17 @@ export function chainIds(manifest: BackupManifest): string[] {
   return Array.isArray(manifest.chain) ? manifest.chain : [];
 }
 
+/**
+ * The first backup of `manifest`'s chain that `present` (ids of the backups whose manifests
+ * were read) lacks: an incremental backup restores only with its whole chain.
+ */
+export function missingChainMember(
+  manifest: BackupManifest,
+  present: { has(id: string): boolean },
+): string | undefined {
+  return chainIds(manifest).find((id) => !present.has(id));
+}
+
 export function filesOf(manifest: BackupManifest): ChainFileEntry[] {
   return manifest.files;
 }

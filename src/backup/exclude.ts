@@ -3,6 +3,8 @@
  * Directory") and pg_basebackup do. Pure functions over relative paths.
  */
 
+import { PG_CONTROL_WRITING, RESTORE_MARKER } from "./pg-control-last.js";
+
 /** Directories kept, but empty: their contents are rebuilt or not needed on restore. */
 const EMPTY_DIRS = new Set([
   "pg_wal",
@@ -44,9 +46,9 @@ export function isExcluded(relPath: string, isDataDirectory: boolean): boolean {
   if (name.startsWith("pgsql_tmp")) return true; // temporary files and directories
   if (name.startsWith("pg_internal.init")) return true; // relcache init files, rebuilt
   if (isDataDirectory && !relPath.includes("/") && TOP_FILES.has(name)) return true;
-  // What a restore killed part way left of pg_control (backup/pg-control-last.ts).
-  if (isDataDirectory && relPath === "global/pg_control.pgha-restoring") return true;
-  if (isDataDirectory && relPath === ".pgha-restore-incomplete") return true;
+  // What a restore killed part way left (pg-control-last.ts).
+  if (isDataDirectory && (relPath === PG_CONTROL_WRITING || relPath === RESTORE_MARKER))
+    return true;
   return false;
 }
 

@@ -159,6 +159,7 @@ function refuseReservedNames(manifest: BackupManifest): void {
   if (reserved)
     throw new IntegrityError(
       `backup ${manifest.id} lists ${reserved.path}, a name a restore uses for itself; it was not taken by pgha`,
+      "nothing was written; restore another backup (pgha backup list; --backup ID)",
     );
 }
 

@@ -16,7 +16,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { AlreadyExistsError, LockedError, NotFoundError } from "../errors.js";
-import { holderAlive, pidNamespace, processStart } from "../local-process.js";
+import { holderAlive, thisProcess } from "../local-process.js";
 import type { Logger } from "../log.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { readAll } from "../storage/streams.js";
@@ -111,18 +111,6 @@ export function takeoverReason(record: LockRecord, now: Date): string | undefine
 /** Who holds a lock, for messages: "prune (host:123:ab12, since ...)". */
 export function describeHolder(record: LockRecord): string {
   return `${record.purpose} (${record.owner}, since ${record.acquiredAt})`;
-}
-
-/** The fields that name this process as a holder. */
-function thisProcess(): Pick<LockRecord, "host" | "pid" | "start" | "pidNamespace"> {
-  const start = processStart(process.pid);
-  const namespace = pidNamespace();
-  return {
-    host: hostname(),
-    pid: process.pid,
-    ...(start !== undefined ? { start } : {}),
-    ...(namespace !== undefined ? { pidNamespace: namespace } : {}),
-  };
 }
 
 export async function acquireLock(

@@ -21,20 +21,27 @@ export function systemIdentifierOf(pgControl: Buffer): string | undefined {
   return pgControl.length >= 8 ? pgControl.readBigUInt64LE(0).toString() : undefined;
 }
 
+/**
+ * What a directory of the target holds: nothing when it is missing. Unreadable: nothing
+ * can be told, so nothing is done.
+ */
+async function namesIn(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw new LocalIoError(`cannot read ${dir}: ${describeSystemError(error)}`, {
+      hint: "restore --delta reads the target first: give a directory this user can read",
+    });
+  }
+}
+
 export async function refuseForeignTarget(
   pgdata: string,
   backup: { cluster: string; systemIdentifier: string },
 ): Promise<void> {
-  let names: string[];
-  try {
-    names = await readdir(pgdata);
-  } catch (error) {
-    // Missing: a restore into a new directory. Unreadable: nothing can be told, so nothing done.
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw new LocalIoError(`cannot read ${pgdata}: ${describeSystemError(error)}`, {
-      hint: "restore --delta reads the target first: give a directory this user can read",
-    });
-  }
+  // Missing: a restore into a new directory.
+  const names = await namesIn(pgdata);
   if (names.length === 0) return;
   // A pgha restore that did not finish (killed) may have no PG_VERSION yet: restore --delta
   // finishes it (the cluster check below still applies).
@@ -92,16 +99,7 @@ export async function refuseForeignTablespaces(
   if (version === "") return;
   for (const ts of targets) {
     const dir = join(ts.location, version);
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") continue;
-      throw new LocalIoError(`cannot read ${dir}: ${describeSystemError(error)}`, {
-        hint: "restore --delta reads the target first: give a directory this user can read",
-      });
-    }
-    if (names.length === 0) continue;
+    if ((await namesIn(dir)).length === 0) continue;
     const own = await realpath(join(pgdata, "pg_tblspc", ts.oid)).catch(() => undefined);
     const location = await realpath(ts.location).catch(() => ts.location);
     if (own === location) continue;

@@ -6,7 +6,7 @@
  *   wal-range.ts          the WAL segments from the backup to the target, and the gaps
  *   recovery-settings.ts  the recovery_target_* settings
  */
-import { chainIds } from "../backup/chain-manifest.js";
+import { chainIds, missingChainMember } from "../backup/chain-manifest.js";
 import type { BackupManifest } from "../repository/backup-manifest.js";
 import { formatLsn } from "../wal/names.js";
 import { chooseBackup } from "./choose-backup.js";
@@ -38,7 +38,7 @@ export function planRestore(given: RestoreFacts, request: RestoreRequest): PlanO
   // backup (missing, or a manifest that could not be read) is refused when named, and
   // passed over, with a note, when the plan chooses.
   const read = new Map(given.backups.map((b) => [b.id, b]));
-  const lacking = (b: BackupManifest) => chainIds(b).find((id) => !read.has(id));
+  const lacking = (b: BackupManifest) => missingChainMember(b, read);
   const broken = given.backups.filter((b) => lacking(b) !== undefined);
   const facts =
     request.backupId === undefined && broken.length > 0

@@ -15,11 +15,11 @@
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { link, readFile, realpath, rename, rm, writeFile } from "node:fs/promises";
-import { hostname, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { LocalIoError, RefusedError } from "../errors.js";
 import { isErrno } from "../local-files.js";
-import { holderAlive, type ProcessHolder, pidNamespace, processStart } from "../local-process.js";
+import { holderAlive, type ProcessHolder, thisProcess } from "../local-process.js";
 import type { Logger } from "../log.js";
 
 interface Holder extends ProcessHolder {
@@ -43,12 +43,9 @@ export async function restoreLockPaths(pgdata: string): Promise<[string, string]
 /** Takes the lock of `pgdata`; resolves to its release (which never throws). */
 export async function lockRestoreTarget(pgdata: string, log: Logger): Promise<() => Promise<void>> {
   const holder: Holder = {
-    pid: process.pid,
-    host: hostname(),
+    ...thisProcess(),
     command: "restore",
     nonce: randomBytes(8).toString("hex"),
-    ...optional("start", processStart(process.pid)),
-    ...optional("pidNamespace", pidNamespace()),
   };
   const places = await restoreLockPaths(pgdata);
   let mine: string | undefined;
@@ -144,8 +141,4 @@ async function readHolder(path: string): Promise<Holder | undefined> {
   } catch {
     return undefined;
   }
-}
-
-function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: string };
 }

@@ -13,7 +13,7 @@
  * reaches nothing either, as the restore planner passes it over. So the window status
  * shows is the one `restore plan` would honour.
  */
-import { chainIds } from "../backup/chain-manifest.js";
+import { chainIds, missingChainMember } from "../backup/chain-manifest.js";
 import { formatDuration } from "../human-units.js";
 import type { BackupManifest } from "../repository/backup-manifest.js";
 import type { DrillReport } from "../repository/drill-report.js";
@@ -227,7 +227,7 @@ export function planStatus(facts: ClusterFacts, now: number, thresholds: Thresho
       ? describeBackup(
           newestBackup,
           restorable,
-          lackingMember(newestBackup, new Set(backups.map((b) => b.id))),
+          missingChainMember(newestBackup, new Set(backups.map((b) => b.id))),
           facts.failedVerifies ?? [],
         )
       : null,
@@ -245,11 +245,6 @@ export function planStatus(facts: ClusterFacts, now: number, thresholds: Thresho
 }
 
 const lastOf = <T>(items: T[]): T | null => items.at(-1) ?? null;
-
-/** The first backup of `backup`'s chain whose manifest is not there (the restore planner's check). */
-function lackingMember(backup: BackupManifest, present: ReadonlySet<string>): string | undefined {
-  return chainIds(backup).find((id) => !present.has(id));
-}
 
 function describeBackup(
   m: BackupManifest,
@@ -381,7 +376,7 @@ function windowOf(
     const range = walRange(restore, backup, path, latest);
     if (i === 0 && !range.ok && range.refusal.gaps.length > 0)
       window.gaps = groupGaps(restore, range.refusal.gaps, path, size, timeline);
-    const lacks = lackingMember(backup, present);
+    const lacks = missingChainMember(backup, present);
     if (lacks !== undefined) {
       window.notes.push(`backup ${backup.id} lacks ${lacks} of its chain: not restorable`);
       continue;

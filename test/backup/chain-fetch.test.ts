@@ -335,12 +335,12 @@ describe("restoring a chain stored as zstd frames", { timeout: 30_000 }, () => {
 });
 
 describe("pg_control, written last", { timeout: 30_000 }, () => {
-  /** Whether the target has a pg_control each time an object is asked for. */
-  function watch(store: MemoryStore, out: string): boolean[] {
+  /** Whether `path` exists under `out` each time an object is asked for. */
+  function watch(store: MemoryStore, out: string, path = "global/pg_control"): boolean[] {
     const seen: boolean[] = [];
     const get = store.get.bind(store);
     store.get = (key, ...rest) => {
-      seen.push(existsSync(join(out, "global", "pg_control")));
+      seen.push(existsSync(join(out, path)));
       return get(key, ...rest);
     };
     return seen;
@@ -364,12 +364,7 @@ describe("pg_control, written last", { timeout: 30_000 }, () => {
     const clean = join(temp.path, "clean");
     await fetchWith(store, members, 2, clean);
     const out = join(temp.path, "out");
-    const markers: boolean[] = [];
-    const get = store.get.bind(store);
-    store.get = (key, ...rest) => {
-      markers.push(existsSync(join(out, ".pgha-restore-incomplete")));
-      return get(key, ...rest);
-    };
+    const markers = watch(store, out, ".pgha-restore-incomplete");
     await fetchWith(store, members, 2, out);
     // While it wrote, the marker was there; once done, it is not.
     expect(markers.length).toBeGreaterThan(0);
