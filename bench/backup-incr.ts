@@ -10,6 +10,9 @@
  *   3. a restore of full + 6 incrementals takes <= 1.3x the restore of a full of the same
  *      data (a `--type full` taken right after the 6th incremental).
  *
+ * BENCH_INCR_WHOLE sets --backup-incr-whole (default: pgha's, 50): the share of changed blocks
+ * from which an increment stores a relation file whole (100: only when all changed).
+ *
  * Written against the CLI of the format contract (`backup --type full|incr`, `restore
  * --delta`). Every run is timed under /usr/bin/time after the archiver is idle and a
  * global sync; restores go into new directories removed afterwards. One run of each (the
@@ -40,6 +43,8 @@ const UPDATE_PCT = Number(process.env.BENCH_INCR_UPDATE_PCT ?? 1);
 const INCREMENTS = 6;
 /** Restores compared are run this many times, interleaved; their medians are compared. */
 const ROUNDS = Math.max(1, Number(process.env.BENCH_INCR_ROUNDS ?? 3));
+/** --backup-incr-whole for the increments (unset: pgha's default). */
+const WHOLE = process.env.BENCH_INCR_WHOLE;
 const ORDINALS = ["1st", "2nd", "3rd", "4th", "5th", "6th"];
 const MB = 1e6;
 /** The launcher users run (it execs node with pgha's V8 settings). */
@@ -67,13 +72,16 @@ interface BackupRun extends Timed {
   /** Blocks of block-mapped files this backup's bundles hold, and all of them. */
   blocksStored: number | null;
   blocksTotal: number | null;
+  /** Relation files an increment stored whole (--backup-incr-whole), of those it stored. */
+  wholeFiles: number;
+  storedFiles: number;
 }
 
 interface Manifest {
   type?: string;
   rawBytes: number;
   storedBytes: number;
-  files?: { stored?: string; blocks?: { from: string } }[];
+  files?: { path: string; stored?: string; blocks?: { from: string } }[];
   chain?: string[];
 }
 
@@ -111,6 +119,7 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
     PGHA_CLUSTER: "incr",
     PGHA_ARCHIVE_TIMEOUT: "300s",
     PGHA_LOG_LEVEL: "warn",
+    ...(WHOLE ? { PGHA_BACKUP_INCR_WHOLE: WHOLE } : {}),
   };
   const cluster = await PgCluster.init({
     env: repoEnv,
@@ -163,6 +172,8 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
     const m = (await readBackupManifest(store, "incr", id)) as unknown as Manifest;
     const sizes = await backupSizes(env, id);
     const blocks = blockCounts(m);
+    const mappedStored = (m.files ?? []).filter((f) => f.blocks && f.stored !== "none");
+    const wholeFiles = mappedStored.filter((f) => (f.stored ?? "whole") === "whole").length;
     await new Promise((r) => setTimeout(r, 1000)); // ids have a resolution of one second
     const out: BackupRun = {
       id,
@@ -174,9 +185,11 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
       storedBytes: sizes.storedBytes,
       blocksStored: blocks?.stored ?? null,
       blocksTotal: blocks?.total ?? null,
+      wholeFiles,
+      storedFiles: mappedStored.length,
     };
     log(
-      `backup --type ${type} -> ${out.type} ${id}: ${(out.wallMs / 1000).toFixed(1)} s (CPU ${(out.cpuMs / 1000).toFixed(1)} s), ${(out.storedBytes / MB).toFixed(1)} MB stored${blocks ? `, ${blocks.stored}/${blocks.total} blocks` : ""}`,
+      `backup --type ${type} -> ${out.type} ${id}: ${(out.wallMs / 1000).toFixed(1)} s (CPU ${(out.cpuMs / 1000).toFixed(1)} s), ${(out.storedBytes / MB).toFixed(1)} MB stored${blocks ? `, ${blocks.stored}/${blocks.total} blocks` : ""}${out.type === "incr" ? `, ${wholeFiles} of ${mappedStored.length} relation files stored whole` : ""}`,
     );
     return out;
   };
@@ -290,7 +303,7 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
     fixed(r.peakRssMb, 0),
   ];
   const text =
-    `\nIncremental: pgbench scale ${SCALE} (${(databaseBytes / MB).toFixed(0)} MB of databases), ${UPDATE_PCT}% of pgbench_accounts' rows updated at random between backups\n\n` +
+    `\nIncremental: pgbench scale ${SCALE} (${(databaseBytes / MB).toFixed(0)} MB of databases), ${UPDATE_PCT}% of pgbench_accounts' rows updated at random between backups; --backup-incr-whole ${WHOLE ?? "default (50)"}\n\n` +
     renderTable(
       ["run", "s", "CPU s", "stored MB", "blocks stored", "peak RSS MB"],
       [

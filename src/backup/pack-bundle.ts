@@ -53,6 +53,8 @@ export interface PackTask {
   chainIndex?: number;
   /** An incremental backup: the parent's entry of each of `entries` (null: not in it). */
   parents?: (ParentFile | null)[];
+  /** An incremental backup: the share of changed blocks (percent) from which a file is stored whole. */
+  wholePercent?: number;
 }
 
 export interface PackResult {
@@ -162,7 +164,7 @@ export async function packBundle(task: PackTask, sink: PackSink): Promise<PackRe
         parent: task.parents?.[at] ?? undefined,
       };
       const packed = await withFile(file.absPath, (handle) =>
-        packFile(file, handle, buffers, tar, spool),
+        packFile(file, handle, buffers, tar, spool, task.wholePercent),
       );
       if (packed === undefined) continue;
       files.push({
@@ -223,10 +225,11 @@ async function packFile(
   buffers: readonly [Buffer, Buffer],
   tar: TarSink,
   spool: Spool | undefined,
+  wholePercent: number | undefined,
 ): Promise<PackedFile> {
   const { entry, parent } = file;
   if (spool && parent && file.mapped && parent.blocks)
-    return packChangedBlocks(file, parent.blocks, handle, buffers, tar, spool);
+    return packChangedBlocks(file, parent.blocks, handle, buffers, tar, spool, wholePercent);
   if (spool && parent && !file.mapped && parent.size === entry.size)
     return packIfChanged(file, parent, handle, buffers, tar);
   return packWhole(file, handle, buffers, tar);

@@ -17,12 +17,20 @@
  * read again are not the ones first read (the file changes under the backup), the file is
  * read once more, hashing blocks and file together from the start, as a file of another
  * size is at once.
+ *
+ * A file of which at least `wholePercent` of the blocks changed is stored whole instead
+ * (as PostgreSQL 17's incremental backups do past 90%): its delta would save little, and
+ * every restore of a later backup would assemble the file from the older backups' copies
+ * of it, reading and decompressing what they hold only to pass most of it over. The whole
+ * copy is put together from the changed blocks kept and the others read again; a block
+ * that no longer reads as it did (the file changes under the backup) is stored as it now
+ * reads, with its new hash, and the file's sha256 is taken from exactly the bytes stored.
  */
 import { createHash, type Hash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
-import { BLOCK_HASH_BYTES } from "./block-map.js";
+import { BLOCK_HASH_BYTES, blockHash, encodeBlockMap } from "./block-map.js";
 import { BlockMapper, sameBlockHash } from "./block-mapper.js";
-import { BLOCK_SIZE, deltaEntrySize, encodeDeltaHead } from "./delta-entry.js";
+import { BLOCK_SIZE, blockCount, deltaEntrySize, encodeDeltaHead } from "./delta-entry.js";
 import {
   type FileToPack,
   type PackedFile,
@@ -31,7 +39,7 @@ import {
   putTarPadding,
   type TarSink,
 } from "./pack-file.js";
-import { readPrefix, readWalkedSize } from "./read-walked-size.js";
+import { readPrefix, readRange, readWalkedSize } from "./read-walked-size.js";
 import type { Spool } from "./spool.js";
 
 /** Largest read of the blocks read again (smaller prefixes get a buffer of their size). */
@@ -44,6 +52,7 @@ export async function packChangedBlocks(
   buffers: readonly [Buffer, Buffer],
   tar: TarSink,
   spool: Spool,
+  wholePercent = 100,
 ): Promise<PackedFile> {
   const { entry } = file;
   const parent = {
@@ -60,6 +69,8 @@ export async function packChangedBlocks(
     spool.clear();
     return { sha256: file.parent.sha256, stored: "none", blocks: read.blocks };
   }
+  if (storesWhole(read.changed.length, entry.size, wholePercent))
+    return packWholeAgain(file, read, handle, buffers, tar, spool);
   const head = {
     blockSize: BLOCK_SIZE,
     fileSize: entry.size,
@@ -82,6 +93,89 @@ interface ReadBlocks {
   /** The file's sha256; undefined when the hash was put off and no block changed. */
   sha256: string | undefined;
   blocks: ReturnType<BlockMapper["end"]>;
+  /** The first read's hash of every block, 16 bytes each. */
+  hashes: Buffer;
+}
+
+/** Whether a file of `size` bytes of which `changed` blocks changed is stored whole. */
+export function storesWhole(changed: number, size: number, wholePercent: number): boolean {
+  const blocks = blockCount(size);
+  return changed > 0 && changed * 100 >= wholePercent * blocks;
+}
+
+/**
+ * The file whole into the tar: its changed blocks from the spool, the others read again,
+ * in order. Its map names this backup for every block; its sha256 is of the bytes put in.
+ */
+async function packWholeAgain(
+  file: FileToPack,
+  read: ReadBlocks,
+  handle: FileHandle,
+  buffers: readonly [Buffer, Buffer],
+  tar: TarSink,
+  spool: Spool,
+): Promise<PackedFile> {
+  const { entry, chainIndex } = file;
+  const count = blockCount(entry.size);
+  const hashes = Buffer.from(read.hashes);
+  const hash = createHash("sha256");
+  const lengthOf = (block: number) => Math.min(BLOCK_SIZE, entry.size - block * BLOCK_SIZE);
+  const put = async (bytes: Uint8Array) => {
+    hash.update(bytes);
+    tar.put(bytes);
+    await tar.flush();
+  };
+  /** The blocks from `next` up to `end` (all unchanged), read again. */
+  let next = 0;
+  const readAgain = async (end: number) => {
+    const buffer = buffers[1];
+    while (next < end) {
+      const blocks = Math.min(end - next, Math.floor(buffer.length / BLOCK_SIZE));
+      const at = next * BLOCK_SIZE;
+      const bytes = await readRange(
+        handle,
+        buffer,
+        Math.min(blocks * BLOCK_SIZE, entry.size - at),
+        at,
+      );
+      for (let b = 0; b < blocks; b++) {
+        const block = bytes.subarray(b * BLOCK_SIZE, b * BLOCK_SIZE + lengthOf(next + b));
+        // Changed since the first read: stored as it reads now, under its new hash.
+        const digest = blockHash(block);
+        if (!sameBlockHash(digest, hashes, next + b))
+          digest.copy(hashes, (next + b) * BLOCK_HASH_BYTES);
+      }
+      await put(bytes);
+      next += blocks;
+    }
+  };
+  putTarHeader(tar, entry, entry.size);
+  // The spool holds the changed blocks' bytes, in order: before each, the unchanged
+  // blocks that precede it are read again.
+  let changedAt = 0;
+  let left = 0;
+  await spool.drain(buffers[0], async (chunk) => {
+    let rest: Uint8Array = chunk;
+    while (rest.length > 0) {
+      if (left === 0) {
+        const block = read.changed[changedAt++] as number;
+        await readAgain(block);
+        left = lengthOf(block);
+        next = block + 1;
+      }
+      const take = Math.min(left, rest.length);
+      await put(rest.subarray(0, take));
+      left -= take;
+      rest = rest.subarray(take);
+    }
+  });
+  await readAgain(count);
+  putTarPadding(tar, entry.size);
+  return {
+    sha256: hash.digest("hex"),
+    stored: "whole",
+    blocks: encodeBlockMap({ hashes, from: new Uint8Array(count).fill(chainIndex) }),
+  };
 }
 
 /** Thrown inside a read whose blocks read again were not the ones first read. */
@@ -133,7 +227,7 @@ async function readChangedBlocks(
     throw error;
   }
   const sha256 = (hash as Hash | undefined)?.digest("hex");
-  return { changed, sha256, blocks: map.end() };
+  return { changed, sha256, blocks: map.end(), hashes: map.hashes };
 }
 
 /**

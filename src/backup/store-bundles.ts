@@ -27,6 +27,8 @@ export interface StoreBundlesDeps {
 export interface IncrementalBase {
   chainIndex: number;
   parents: ParentLookup;
+  /** A relation file of which this percentage of blocks changed is stored whole. */
+  wholePercent: number;
 }
 
 export interface StoredBundle {
@@ -73,7 +75,11 @@ export function storeBundles(
           compression: deps.compression,
           zstdThreads,
           ...(base
-            ? { chainIndex: base.chainIndex, parents: base.parents(bundle.part, bundle.entries) }
+            ? {
+                chainIndex: base.chainIndex,
+                parents: base.parents(bundle.part, bundle.entries),
+                wholePercent: base.wholePercent,
+              }
             : {}),
         },
         onBytes,

@@ -81,6 +81,8 @@ export interface BackupRequest {
   type?: BackupType;
   /** --backup-max-incr: increments after a full before the next backup is a full. */
   maxIncr?: number;
+  /** --backup-incr-whole: an increment stores a relation file whole from this share changed. */
+  wholePercent?: number;
 }
 
 export async function takeBaseBackup(
@@ -169,7 +171,11 @@ export async function takeBaseBackup(
     );
     const increment: IncrementalBase | undefined =
       plan.type === "incr" && parents
-        ? { chainIndex: plan.chain.length, parents: parents.lookup }
+        ? {
+            chainIndex: plan.chain.length,
+            parents: parents.lookup,
+            wholePercent: request.wholePercent ?? DEFAULT_WHOLE_PERCENT,
+          }
         : undefined;
     newest = undefined;
     parents = undefined; // a full needs no index; an incremental's lookup keeps it
@@ -345,6 +351,8 @@ async function planType(
 }
 
 const DEFAULT_MAX_INCR = 6;
+/** --backup-incr-whole's default (options.ts says why). */
+const DEFAULT_WHOLE_PERCENT = 50;
 
 /** What an incremental backup stored: files whole, as changed blocks, unchanged. */
 function describeIncrement(files: readonly BackupManifest["files"][number][]): string {

@@ -51,6 +51,8 @@ export interface Config {
   parallel: number;
   /** --backup-max-incr: increments after a full before a backup is a full again. */
   backupMaxIncr: number;
+  /** --backup-incr-whole: percent of changed blocks from which a file is stored whole. */
+  backupIncrWhole: number;
   retention: RetentionSettings;
   scheduleGraceMs: number;
   /** The config file's "jobs" list, unparsed (the scheduler validates it). */
@@ -212,6 +214,7 @@ function toConfig(
     prefetch: v.prefetch,
     parallel: v.jobs,
     backupMaxIncr: v.backupMaxIncr,
+    backupIncrWhole: v.backupIncrWhole,
     retention: {
       last: v.keepLast,
       hourly: v.keepHourly,

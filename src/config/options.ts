@@ -20,6 +20,7 @@ import {
   parseHttpUrl,
   parseJobs,
   parseMaxIncr,
+  parsePercent,
   parseRecipients,
   parseRepoLocation,
   parseRetentionSpan,
@@ -361,6 +362,18 @@ export const OPTIONS = {
       "backup --type incr: how many incremental backups may follow a full; the next one is taken as a full (at most 254)",
     default: "6",
     parse: parseMaxIncr,
+  }),
+  backupIncrWhole: option({
+    name: "backup-incr-whole",
+    env: "PGHA_BACKUP_INCR_WHOLE",
+    placeholder: "<percent>",
+    group: "backup",
+    description:
+      "backup --type incr: a relation file of which at least this percentage of the 8 KiB blocks changed since the parent is stored whole, not as its changed blocks, so that restores read it from this backup alone (1 to 100; PostgreSQL 17's incremental backups do so from 90)",
+    // Half: past it a delta saves less than half of the file, while a restore of every
+    // later backup of the chain reads the older copies only to pass most of them over.
+    default: "50",
+    parse: parsePercent,
   }),
   keepLast: option({
     name: "keep-last",

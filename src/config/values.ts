@@ -146,6 +146,13 @@ export function parseMaxIncr(raw: string): number {
   return n;
 }
 
+/** A percentage from 1 to 100 (whole numbers). */
+export function parsePercent(raw: string): number {
+  const n = parseCount(raw);
+  if (n < 1 || n > 100) throw new ValueError(`'${raw}' is not a whole number from 1 to 100`);
+  return n;
+}
+
 /** How many jobs run at once: 1 to 256. */
 export function parseJobs(raw: string): number {
   const text = raw.trim();

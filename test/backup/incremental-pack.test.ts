@@ -9,10 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tar from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { BLOCK_HASH_BYTES, decodeBlockMap } from "../../src/backup/block-map.js";
+import { BLOCK_HASH_BYTES, blockHash, decodeBlockMap } from "../../src/backup/block-map.js";
 import { BLOCK_SIZE, DeltaDecoder } from "../../src/backup/delta-entry.js";
 import { packBundle } from "../../src/backup/pack-bundle.js";
-import { packChangedBlocks } from "../../src/backup/pack-changed-blocks.js";
+import { packChangedBlocks, storesWhole } from "../../src/backup/pack-changed-blocks.js";
 import { indexParentFiles } from "../../src/backup/parent-files.js";
 import { Spool } from "../../src/backup/spool.js";
 import type { WalkEntry } from "../../src/backup/walk.js";
@@ -97,7 +97,7 @@ describe("incremental bundles", () => {
       "base/5/1004": blocksOf(2, 5), // deleted
       "base/5/1005_fsm": blocksOf(1, 6, 10), // last short block changes
       "base/5/1006.1": blocksOf(3, 10), // shrinks to 2 blocks, none of them changed
-      "base/5/1007": blocksOf(200, 11), // every block changes: more than the spool's memory
+      "base/5/1007": blocksOf(200, 11), // all blocks but the first change: more than the spool's memory
       "global/1262": blocksOf(1, 7), // unchanged, in global
       "base/5/PG_VERSION": Buffer.from("15\n"), // compared whole, unchanged
       "base/5/pg_filenode.map": Buffer.alloc(512, 1), // compared whole, changed
@@ -130,7 +130,10 @@ describe("incremental bundles", () => {
     after["base/5/1005_fsm"] = Buffer.from(before["base/5/1005_fsm"] as Buffer);
     (after["base/5/1005_fsm"] as Buffer)[BLOCK_SIZE + 3] = 0xee;
     after["base/5/1006.1"] = (before["base/5/1006.1"] as Buffer).subarray(0, 2 * BLOCK_SIZE);
-    after["base/5/1007"] = blocksOf(200, 12);
+    after["base/5/1007"] = Buffer.concat([
+      (before["base/5/1007"] as Buffer).subarray(0, BLOCK_SIZE),
+      blocksOf(199, 12),
+    ]);
     after["base/5/2000"] = blocksOf(2, 9); // new
     after["base/5/pg_filenode.map"] = Buffer.alloc(512, 3);
     after["pg_hba.conf"] = Buffer.from("local all all trust\nhost all all ::1/128 trust\n");
@@ -180,7 +183,7 @@ describe("incremental bundles", () => {
     expect((incr.stored.get("base/5/1001") as Buffer).length).toBe(24 + 4 + BLOCK_SIZE);
     expect((incr.stored.get("base/5/1003") as Buffer).length).toBe(24 + 4 + 300);
     expect(changedBlocks("base/5/1006.1")).toEqual([]);
-    expect(changedBlocks("base/5/1007")).toHaveLength(200);
+    expect(changedBlocks("base/5/1007")).toHaveLength(199);
     expect((incr.stored.get("base/5/1006.1") as Buffer).length).toBe(24); // only the new size
 
     for (const f of incr.files) {
@@ -264,19 +267,29 @@ describe("a relation file that changes while it is read", () => {
    * from the start on (the last one after that): how many reads from the start, the
    * result, and the delta entry's bytes.
    */
-  const packVersions = async (parentBytes: Buffer, versions: Buffer[]) => {
+  const packVersions = async (
+    parentBytes: Buffer,
+    versions: Buffer[],
+    options: {
+      wholePercent?: number;
+      nextVersionAt?: (position: number) => boolean;
+      /** The size the walk saw (default: the last version's). */
+      walkedSize?: number;
+    } = {},
+  ) => {
     const full = await parentEntry(parentBytes);
     let reads = 0;
+    const startsRead = options.nextVersionAt ?? ((position: number) => position === 0);
     const handle = {
       read: async (buffer: Buffer, offset: number, length: number, position: number) => {
-        if (position === 0) reads++;
+        if (startsRead(position)) reads++;
         const source = versions[Math.min(reads, versions.length) - 1] as Buffer;
         const n = source.copy(buffer, offset, position, Math.min(position + length, source.length));
         return { bytesRead: n, buffer };
       },
     } as unknown as FileHandle;
     const out: Buffer[] = [];
-    const size = (versions.at(-1) as Buffer).length;
+    const size = options.walkedSize ?? (versions.at(-1) as Buffer).length;
     const packed = await packChangedBlocks(
       {
         entry: file("base/5/1", size),
@@ -299,6 +312,7 @@ describe("a relation file that changes while it is read", () => {
         progress: () => undefined,
       },
       new Spool(),
+      options.wholePercent,
     );
     const tarBytes = Buffer.concat(out);
     const entrySize =
@@ -358,5 +372,82 @@ describe("a relation file that changes while it is read", () => {
     expect(packed.stored).toBe("none");
     expect(packed.sha256).toBe(full.sha256);
     expect(entry.length).toBe(0);
+  });
+
+  /** Block `b`'s 16-byte hash in a packed entry's map. */
+  const hashOf = (packed: { sha256: string; blocks?: BlockMap }, size: number, b: number) => {
+    const entryOf = { part: "base", path: "base/5/1", size, mode: 0o600, mtime: "" };
+    return decodeBlockMap({ ...entryOf, ...packed }, 2).hashes.subarray(
+      b * BLOCK_HASH_BYTES,
+      (b + 1) * BLOCK_HASH_BYTES,
+    );
+  };
+
+  it("is stored whole from --backup-incr-whole's share of changed blocks on, put together from the blocks kept and the others read again", async () => {
+    const parentBytes = blocksOf(4, 1);
+    const first = Buffer.from(parentBytes);
+    for (const b of [1, 3]) first[b * BLOCK_SIZE + 9] = 0xaa; // 2 of 4 blocks: 50%
+    const { reads, packed, entry } = await packVersions(parentBytes, [first], { wholePercent: 50 });
+    expect(reads).toBe(3); // the read; block 0 again (before the first change, for the sha256); then blocks 0 and 2 again
+    expect(packed.stored).toBe("whole");
+    expect(entry.equals(first)).toBe(true);
+    expect(packed.sha256).toBe(sha(first));
+    const entryOf = { part: "base", path: "base/5/1", size: first.length, mode: 0o600, mtime: "" };
+    const map = decodeBlockMap({ ...entryOf, ...packed }, 2);
+    expect([...map.from]).toEqual([1, 1, 1, 1]); // every block is this backup's
+    for (let b = 0; b < 4; b++)
+      expect(
+        hashOf(packed, first.length, b).equals(
+          blockHash(first.subarray(b * BLOCK_SIZE, (b + 1) * BLOCK_SIZE)),
+        ),
+      ).toBe(true);
+    // Below the share: a delta entry, as before.
+    const below = await packVersions(parentBytes, [first], { wholePercent: 51 });
+    expect(below.packed.stored).toBe("blocks");
+    expect(assemble(parentBytes, below.entry).equals(first)).toBe(true);
+  });
+
+  it("stores a block that changed after the read as it reads again, under its new hash, and the sha256 of the bytes stored", async () => {
+    const parentBytes = blocksOf(4, 1);
+    const first = Buffer.from(parentBytes);
+    for (const b of [0, 1, 2]) first[b * BLOCK_SIZE + 3] = 0xaa;
+    const later = Buffer.from(first);
+    later[3 * BLOCK_SIZE + 100] = 0xbb; // block 3, unchanged at the read, changes before it is read again
+    const { packed, entry } = await packVersions(parentBytes, [first, later], {
+      wholePercent: 50,
+      nextVersionAt: (position) => position === 0 || position === 3 * BLOCK_SIZE,
+    });
+    expect(packed.stored).toBe("whole");
+    expect(entry.equals(later)).toBe(true);
+    expect(packed.sha256).toBe(sha(later));
+    expect(hashOf(packed, later.length, 3).equals(blockHash(later.subarray(3 * BLOCK_SIZE)))).toBe(
+      true,
+    );
+  });
+
+  it("stores zeros where the file shrank before its blocks are read again", async () => {
+    const parentBytes = blocksOf(4, 1, 100);
+    const first = Buffer.from(parentBytes);
+    for (const b of [0, 1, 2]) first[b * BLOCK_SIZE + 3] = 0xaa;
+    const cut = first.subarray(0, 3 * BLOCK_SIZE); // PostgreSQL truncated it meanwhile
+    const { packed, entry } = await packVersions(parentBytes, [first, cut], {
+      wholePercent: 50,
+      nextVersionAt: (position) => position === 0 || position === 3 * BLOCK_SIZE,
+      walkedSize: first.length,
+    });
+    const stored = Buffer.concat([cut, Buffer.alloc(first.length - cut.length)]);
+    expect(packed.stored).toBe("whole");
+    expect(entry.equals(stored)).toBe(true); // the size the walk saw, as every read does
+    expect(packed.sha256).toBe(sha(stored));
+  });
+
+  it("storesWhole: a share of the blocks, never a file with no changed block", () => {
+    expect(storesWhole(0, 4 * BLOCK_SIZE, 1)).toBe(false);
+    expect(storesWhole(0, 0, 1)).toBe(false);
+    expect(storesWhole(2, 4 * BLOCK_SIZE, 50)).toBe(true);
+    expect(storesWhole(1, 4 * BLOCK_SIZE, 50)).toBe(false);
+    expect(storesWhole(4, 4 * BLOCK_SIZE, 100)).toBe(true); // every block: whole by default too
+    expect(storesWhole(3, 4 * BLOCK_SIZE, 100)).toBe(false);
+    expect(storesWhole(1, BLOCK_SIZE + 1, 50)).toBe(true); // a short last block counts as a block
   });
 });

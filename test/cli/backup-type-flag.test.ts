@@ -10,6 +10,7 @@ describe("backup --type", () => {
     [["--type", "incr"]],
     [["--type", "full"]],
     [["--type", "incr", "--backup-max-incr", "13"]],
+    [["--type", "incr", "--backup-incr-whole", "90"]],
   ])("accepts %j", async (args) => {
     await expect(checkJobArgs(backupJob(args), undefined)).resolves.toBeUndefined();
   });
@@ -17,6 +18,8 @@ describe("backup --type", () => {
   it.each([
     [["--type", "diff"], /--type.*'diff' is not one of full, incr/],
     [["--type", "incr", "--backup-max-incr", "255"], /--backup-max-incr.*from 0 to 254/],
+    [["--type", "incr", "--backup-incr-whole", "0"], /--backup-incr-whole.*from 1 to 100/],
+    [["--type", "incr", "--backup-incr-whole", "101"], /--backup-incr-whole.*from 1 to 100/],
   ])("refuses %j", async (args, message) => {
     const checked = checkJobArgs(backupJob(args), undefined);
     await expect(checked).rejects.toBeInstanceOf(UsageError);

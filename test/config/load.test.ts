@@ -153,6 +153,7 @@ describe("configuration", () => {
     prefetch: (c) => c.prefetch,
     jobs: (c) => c.parallel,
     backupMaxIncr: (c) => c.backupMaxIncr,
+    backupIncrWhole: (c) => c.backupIncrWhole,
     keepLast: (c) => c.retention.last,
     keepHourly: (c) => c.retention.hourly,
     keepDaily: (c) => c.retention.daily,

@@ -53,6 +53,7 @@ export async function backupCreateCommand(opts: OptionsOf<"backup create">): Pro
         pin: opts.pin,
         type: opts.type,
         maxIncr: config.backupMaxIncr,
+        wholePercent: config.backupIncrWhole,
       },
     );
     progress.print(manifest.id);
