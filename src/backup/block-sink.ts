@@ -5,7 +5,10 @@
  *   "PGHADLT1", uint32 LE block size, uint32 LE count, uint64 LE file size,
  *   count x uint32 LE block numbers (ascending), then the blocks (the file's last may be short).
  * Every block written is checked against its 16-byte hash first; a wanted block the entry
- * does not have fails the restore. Memory: one block and one run buffer of adjacent blocks.
+ * does not have fails the restore. Memory: one block and one run buffer of adjacent blocks,
+ * lent by the caller (BlockScratch): a chain member's object plans blocks of hundreds of
+ * small files, and a buffer of 1 MiB each, freed by the garbage collector, cost more than
+ * their blocks (allocations, collections, fresh pages).
  *
  * Runs are written with synchronous pwrite: a job worker's thread has nothing else to do
  * meanwhile, and changed blocks are scattered, so runs are short (often one block) and an
@@ -25,13 +28,28 @@ const RUN_BYTES = 1 << 20;
 
 type BlocksPlan = Extract<EntryPlan, { how: "blocks" }>;
 
+/**
+ * The buffers a sink writes from, reused by every sink of one unpack: its entries come one
+ * after the other, so one sink at a time uses them (each ends, or the unpack fails, before
+ * the next is made).
+ */
+export class BlockScratch {
+  readonly run = Buffer.allocUnsafeSlow(RUN_BYTES);
+  private block = Buffer.allocUnsafeSlow(0);
+
+  blockOf(size: number): Buffer {
+    if (this.block.length < size) this.block = Buffer.allocUnsafeSlow(size);
+    return this.block;
+  }
+}
+
 export class BlockSink {
   private readonly hashes: Buffer;
   /** The next wanted block (index into plan.blocks). */
   private wanted = 0;
   private readonly block: Buffer;
   private blockFill = 0;
-  private readonly run = Buffer.allocUnsafe(RUN_BYTES);
+  private readonly run: Buffer;
   private runStart = 0;
   private runFill = 0;
   /** Whole entry: bytes of the entry seen. */
@@ -53,9 +71,11 @@ export class BlockSink {
     private readonly handle: FileHandle,
     private readonly plan: BlocksPlan,
     private readonly what: string,
+    scratch: BlockScratch = new BlockScratch(),
   ) {
     this.hashes = Buffer.from(plan.hashes, "base64");
-    this.block = Buffer.allocUnsafe(plan.blockSize);
+    this.block = scratch.blockOf(plan.blockSize);
+    this.run = scratch.run;
   }
 
   /** The restored file's length of block `b`. */

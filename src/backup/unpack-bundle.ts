@@ -21,7 +21,7 @@ import { CorruptDataError, SyncDecompressor } from "../compress/zstd-sync.js";
 import { IntegrityError, PghaError, restoreWriteError } from "../errors.js";
 import { writeAll } from "../local-files.js";
 import type { EntryPlan } from "./assembly-plan.js";
-import { BlockSink } from "./block-sink.js";
+import { BlockScratch, BlockSink } from "./block-sink.js";
 import { writtenAs } from "./pg-control-last.js";
 import { VERSION_DIRECTORY } from "./tablespace-targets.js";
 import { type TarEvent, TarFormatError, TarReader } from "./tar-reader.js";
@@ -220,6 +220,8 @@ class EntryWriter {
     Buffer.allocUnsafeSlow(WRITE_BYTES),
     Buffer.allocUnsafeSlow(WRITE_BYTES),
   ];
+  /** The block sinks' buffers, made at the first planned entry written by blocks. */
+  private scratch: BlockScratch | undefined;
   private which = 0;
   private fill = 0;
   /** The write of the other buffer. */
@@ -305,7 +307,8 @@ class EntryWriter {
       this.file = { name, handle, hash: createHash("sha256"), size: 0 };
       return;
     }
-    const sink = new BlockSink(handle, plan, `${this.task.what}: ${name}`);
+    this.scratch ??= new BlockScratch();
+    const sink = new BlockSink(handle, plan, `${this.task.what}: ${name}`, this.scratch);
     this.current = { skip: false, name, sink, handle };
   }
 
