@@ -24,7 +24,7 @@ import { OUTPUT_BYTES, SyncCompressor } from "../compress/zstd-sync.js";
 import { describeSystemError, LocalIoError, PghaError } from "../errors.js";
 import type { BackupFileEntry } from "../repository/backup-manifest.js";
 import { isBlockMapped } from "./block-map.js";
-import { packChangedBlocks } from "./pack-changed-blocks.js";
+import { isHot, packChangedBlocks, packHotFile } from "./pack-changed-blocks.js";
 import {
   type FileToPack,
   type PackedFile,
@@ -228,8 +228,11 @@ async function packFile(
   wholePercent: number | undefined,
 ): Promise<PackedFile> {
   const { entry, parent } = file;
-  if (spool && parent && file.mapped && parent.blocks)
+  if (spool && parent && file.mapped && parent.blocks) {
+    if (wholePercent !== undefined && isHot(parent, wholePercent))
+      return packHotFile(file, parent.blocks, handle, buffers, tar);
     return packChangedBlocks(file, parent.blocks, handle, buffers, tar, spool, wholePercent);
+  }
   if (spool && parent && !file.mapped && parent.size === entry.size)
     return packIfChanged(file, parent, handle, buffers, tar);
   return packWhole(file, handle, buffers, tar);

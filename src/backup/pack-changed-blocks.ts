@@ -25,6 +25,9 @@
  * copy is put together from the changed blocks kept and the others read again; a block
  * that no longer reads as it did (the file changes under the backup) is stored as it now
  * reads, with its new hash, and the file's sha256 is taken from exactly the bytes stored.
+ * The manifest records how many blocks changed (`changed`): when the parent's copy says
+ * so many changed, the next increment reads the file once, as a full does, and stores
+ * it whole again (packHotFile); once fewer change, it is back to a delta.
  */
 import { createHash, type Hash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
@@ -34,6 +37,7 @@ import { BLOCK_SIZE, blockCount, deltaEntrySize, encodeDeltaHead } from "./delta
 import {
   type FileToPack,
   type PackedFile,
+  type ParentFile,
   packWhole,
   putTarHeader,
   putTarPadding,
@@ -175,7 +179,34 @@ async function packWholeAgain(
     sha256: hash.digest("hex"),
     stored: "whole",
     blocks: encodeBlockMap({ hashes, from: new Uint8Array(count).fill(chainIndex) }),
+    changed: read.changed.length,
   };
+}
+
+/** Whether the parent's copy of a file changed so much that this one is stored whole at once. */
+export function isHot(parent: ParentFile | undefined, wholePercent: number): boolean {
+  return parent?.changed !== undefined && storesWhole(parent.changed, parent.size, wholePercent);
+}
+
+/**
+ * A relation file whose parent's copy changed at least --backup-incr-whole's share: read
+ * once and stored whole, as a full stores it, counting the blocks that differ from the
+ * parent's (or lie past its size) for the next increment.
+ */
+export async function packHotFile(
+  file: FileToPack,
+  parentMap: { hashes: string },
+  handle: FileHandle,
+  buffers: readonly [Buffer, Buffer],
+  tar: TarSink,
+): Promise<PackedFile> {
+  const parentHashes = Buffer.from(parentMap.hashes, "base64");
+  let changed = 0;
+  const packed = await packWhole(file, handle, buffers, tar, (block, _bytes, digest) => {
+    if (!sameBlockHash(digest, parentHashes, block)) changed++;
+    return file.chainIndex;
+  });
+  return { ...packed, stored: "whole", changed };
 }
 
 /** Thrown inside a read whose blocks read again were not the ones first read. */

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import type { BackupFileEntry } from "../repository/backup-manifest.js";
-import { BlockMapper } from "./block-mapper.js";
+import { type BlockDecision, BlockMapper } from "./block-mapper.js";
 import { readWalkedSize } from "./read-walked-size.js";
 import { encodeTarHeader, padding } from "./tar-header.js";
 import type { WalkEntry } from "./walk.js";
@@ -28,6 +28,8 @@ export interface ParentFile {
   holder: string;
   /** The parent's block map (base64, as in the manifest), if it has one. */
   blocks?: { hashes: string; from: string };
+  /** The parent stored the file whole, this many of its blocks having changed. */
+  changed?: number;
 }
 
 export interface FileToPack {
@@ -40,7 +42,7 @@ export interface FileToPack {
 }
 
 /** What the manifest says of a packed file, besides what the walk saw. */
-export type PackedFile = Pick<BackupFileEntry, "sha256" | "stored" | "from" | "blocks">;
+export type PackedFile = Pick<BackupFileEntry, "sha256" | "stored" | "from" | "blocks" | "changed">;
 
 const ZEROS = Buffer.alloc(512);
 
@@ -57,16 +59,20 @@ export function putTarPadding(tar: TarSink, size: number): void {
   if (pad > 0) tar.put(ZEROS.subarray(0, pad));
 }
 
-/** The whole file into the tar (with its block map if it is a relation file). */
+/**
+ * The whole file into the tar (with its block map if it is a relation file); `decide`
+ * sees each block as it passes (and names the backup that holds it).
+ */
 export async function packWhole(
   file: FileToPack,
   handle: FileHandle,
   buffers: readonly [Buffer, Buffer],
   tar: TarSink,
+  decide?: BlockDecision,
 ): Promise<PackedFile> {
   const { entry } = file;
   const hash = createHash("sha256");
-  const map = file.mapped ? new BlockMapper(entry.size, file.chainIndex) : undefined;
+  const map = file.mapped ? new BlockMapper(entry.size, file.chainIndex, decide) : undefined;
   putTarHeader(tar, entry, entry.size);
   await readWalkedSize(entry.size, handle, buffers, async (chunk) => {
     hash.update(chunk);

@@ -45,5 +45,8 @@ export function parentFileOf(file: BackupFileEntry, parentId: string): ParentFil
     sha256: file.sha256,
     holder: file.stored === "none" && file.from !== undefined ? file.from : parentId,
     ...(file.blocks ? { blocks: { hashes: file.blocks.hashes, from: file.blocks.from } } : {}),
+    ...(Number.isSafeInteger(file.changed) && (file.changed as number) >= 0
+      ? { changed: file.changed }
+      : {}),
   };
 }

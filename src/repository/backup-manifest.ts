@@ -28,6 +28,12 @@ export interface BackupFileEntry {
   from?: string;
   /** Relation files (block-map.ts), in every backup. */
   blocks?: BlockMap;
+  /**
+   * A relation file an increment stored whole (--backup-incr-whole): how many of its blocks
+   * differed from the parent's copy. The next increment reads a file that changed so much
+   * as a full does, once, and stores it whole again.
+   */
+  changed?: number;
 }
 
 /** FORMAT.md, "Incremental backups". */

@@ -223,6 +223,75 @@ describe("incremental bundles", () => {
     expect(again.stored.size).toBe(0);
   });
 
+  it("a file stored whole for its share of changed blocks records it, and the next increment reads it once and stores it whole while the share holds", async () => {
+    const before = { "base/5/1000": blocksOf(4, 1), "base/5/1001": blocksOf(4, 2) };
+    for (const [path, bytes] of Object.entries(before)) await write(path, bytes);
+    const entries = entriesOf(before);
+    const full = await pack(root, entries);
+    const parent = makeBackupManifest({ id: "20261201T000000Z", files: full.files });
+    // 3 of 4 blocks of 1000 change, 1 of 4 of 1001.
+    const after = {
+      "base/5/1000": Buffer.concat([before["base/5/1000"].subarray(0, BLOCK_SIZE), blocksOf(3, 7)]),
+      "base/5/1001": Buffer.concat([blocksOf(1, 8), before["base/5/1001"].subarray(BLOCK_SIZE)]),
+    };
+    for (const [path, bytes] of Object.entries(after)) await write(path, bytes);
+    const incr = await pack(root, entries, {
+      chainIndex: 1,
+      parents: indexParentFiles(parent)("base", entries),
+      wholePercent: 50,
+    });
+    const first = new Map(incr.files.map((f) => [f.path, f]));
+    expect(first.get("base/5/1000")).toMatchObject({ stored: "whole", changed: 3 });
+    expect(first.get("base/5/1001")?.stored).toBe("blocks");
+    expect(first.get("base/5/1001")?.changed).toBeUndefined();
+    expect(incr.stored.get("base/5/1000")?.equals(after["base/5/1000"])).toBe(true);
+
+    // Next: 1000 changes 1 block (its parent's copy changed 3 of 4: read once, whole again,
+    // counting 1), 1001 none.
+    const next = {
+      ...after,
+      "base/5/1000": Buffer.concat([blocksOf(1, 9), after["base/5/1000"].subarray(BLOCK_SIZE)]),
+    };
+    await write("base/5/1000", next["base/5/1000"]);
+    const second = makeBackupManifest({
+      id: "20261202T000000Z",
+      files: incr.files,
+      type: "incr",
+      chain: [parent.id],
+    });
+    const again = await pack(root, entries, {
+      chainIndex: 2,
+      parents: indexParentFiles(second)("base", entries),
+      wholePercent: 50,
+    });
+    const secondBy = new Map(again.files.map((f) => [f.path, f]));
+    const hot = secondBy.get("base/5/1000") as BackupFileEntry;
+    expect(hot).toMatchObject({ stored: "whole", changed: 1, sha256: sha(next["base/5/1000"]) });
+    expect([...decodeBlockMap(hot, 3).from]).toEqual([2, 2, 2, 2]);
+    expect(again.stored.get("base/5/1000")?.equals(next["base/5/1000"])).toBe(true);
+    expect(secondBy.get("base/5/1001")?.stored).toBe("none");
+
+    // Then, with 1 of 4 changed last time: a delta entry again.
+    const third = makeBackupManifest({
+      id: "20261203T000000Z",
+      files: again.files,
+      type: "incr",
+      chain: [parent.id, second.id],
+    });
+    const last = Buffer.from(next["base/5/1000"]);
+    last.writeUInt8((last.readUInt8(3 * BLOCK_SIZE) + 1) & 0xff, 3 * BLOCK_SIZE);
+    await write("base/5/1000", last);
+    const cooled = await pack(root, entries, {
+      chainIndex: 3,
+      parents: indexParentFiles(third)("base", entries),
+      wholePercent: 50,
+    });
+    const cooledEntry = cooled.files.find((f) => f.path === "base/5/1000") as BackupFileEntry;
+    expect(cooledEntry.stored).toBe("blocks");
+    expect(cooledEntry.changed).toBeUndefined();
+    expect([...decodeBlockMap(cooledEntry, 4).from]).toEqual([2, 2, 2, 3]);
+  });
+
   it("a relation file the parent has without a map is stored whole", async () => {
     const bytes = blocksOf(2, 1);
     await write("base/5/1000", bytes);
