@@ -173,7 +173,9 @@ export async function benchIncremental(): Promise<{ report: unknown; text: strin
     const sizes = await backupSizes(env, id);
     const blocks = blockCounts(m);
     const mappedStored = (m.files ?? []).filter((f) => f.blocks && f.stored !== "none");
-    const wholeFiles = mappedStored.filter((f) => (f.stored ?? "whole") === "whole").length;
+    // An increment says "whole" only of a file it stored whole for its changed blocks (new
+    // files have no `stored`).
+    const wholeFiles = mappedStored.filter((f) => f.stored === "whole").length;
     await new Promise((r) => setTimeout(r, 1000)); // ids have a resolution of one second
     const out: BackupRun = {
       id,

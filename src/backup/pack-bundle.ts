@@ -15,12 +15,14 @@
  * another file of the parent's size is stored (whole, read again) only if its sha256
  * differs.
  */
+
 import { createHash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import type { Compression } from "../compress/compression.js";
 import { FramedCompressor, type FrameIndex, frameBytesFor } from "../compress/frames.js";
 import { OUTPUT_BYTES, SyncCompressor } from "../compress/zstd-sync.js";
+import { DEFAULT_INCR_WHOLE_PERCENT } from "../config/values.js";
 import { describeSystemError, LocalIoError, PghaError } from "../errors.js";
 import type { BackupFileEntry } from "../repository/backup-manifest.js";
 import { isBlockMapped } from "./block-map.js";
@@ -53,7 +55,10 @@ export interface PackTask {
   chainIndex?: number;
   /** An incremental backup: the parent's entry of each of `entries` (null: not in it). */
   parents?: (ParentFile | null)[];
-  /** An incremental backup: the share of changed blocks (percent) from which a file is stored whole. */
+  /**
+   * An incremental backup: the share of changed blocks (percent) from which a relation file
+   * is stored whole (--backup-incr-whole; absent: its default).
+   */
   wholePercent?: number;
 }
 
@@ -164,7 +169,14 @@ export async function packBundle(task: PackTask, sink: PackSink): Promise<PackRe
         parent: task.parents?.[at] ?? undefined,
       };
       const packed = await withFile(file.absPath, (handle) =>
-        packFile(file, handle, buffers, tar, spool, task.wholePercent),
+        packFile(
+          file,
+          handle,
+          buffers,
+          tar,
+          spool,
+          task.wholePercent ?? DEFAULT_INCR_WHOLE_PERCENT,
+        ),
       );
       if (packed === undefined) continue;
       files.push({
@@ -225,11 +237,11 @@ async function packFile(
   buffers: readonly [Buffer, Buffer],
   tar: TarSink,
   spool: Spool | undefined,
-  wholePercent: number | undefined,
+  wholePercent: number,
 ): Promise<PackedFile> {
   const { entry, parent } = file;
   if (spool && parent && file.mapped && parent.blocks) {
-    if (wholePercent !== undefined && isHot(parent, wholePercent))
+    if (isHot(parent, wholePercent, entry.mtime.toISOString()))
       return packHotFile(file, parent.blocks, handle, buffers, tar);
     return packChangedBlocks(file, parent.blocks, handle, buffers, tar, spool, wholePercent);
   }

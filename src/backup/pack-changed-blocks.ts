@@ -19,7 +19,7 @@
  * size is at once.
  *
  * A file of which at least `wholePercent` of the blocks changed is stored whole instead
- * (as PostgreSQL 17's incremental backups do past 90%): its delta would save little, and
+ * (PostgreSQL 17's incremental backups do so when more than 90% changed): its delta would save little, and
  * every restore of a later backup would assemble the file from the older backups' copies
  * of it, reading and decompressing what they hold only to pass most of it over. The whole
  * copy is put together from the changed blocks kept and the others read again; a block
@@ -46,6 +46,9 @@ import {
 import { readPrefix, readRange, readWalkedSize } from "./read-walked-size.js";
 import type { Spool } from "./spool.js";
 
+/** A file stored whole hands its compressed bytes on at least this often. */
+const FLUSH_BYTES = 1 << 20;
+
 /** Largest read of the blocks read again (smaller prefixes get a buffer of their size). */
 const PREFIX_READ_BYTES = 1 << 20;
 
@@ -56,7 +59,7 @@ export async function packChangedBlocks(
   buffers: readonly [Buffer, Buffer],
   tar: TarSink,
   spool: Spool,
-  wholePercent = 100,
+  wholePercent: number,
 ): Promise<PackedFile> {
   const { entry } = file;
   const parent = {
@@ -124,10 +127,17 @@ async function packWholeAgain(
   const hashes = Buffer.from(read.hashes);
   const hash = createHash("sha256");
   const lengthOf = (block: number) => Math.min(BLOCK_SIZE, entry.size - block * BLOCK_SIZE);
+  let stored = 0;
+  let unflushed = 0;
   const put = async (bytes: Uint8Array) => {
     hash.update(bytes);
     tar.put(bytes);
-    await tar.flush();
+    stored += bytes.length;
+    unflushed += bytes.length;
+    if (unflushed >= FLUSH_BYTES) {
+      unflushed = 0;
+      await tar.flush();
+    }
   };
   /** The blocks from `next` up to `end` (all unchanged), read again. */
   let next = 0;
@@ -162,7 +172,9 @@ async function packWholeAgain(
     let rest: Uint8Array = chunk;
     while (rest.length > 0) {
       if (left === 0) {
-        const block = read.changed[changedAt++] as number;
+        const block = read.changed[changedAt++];
+        if (block === undefined)
+          throw new Error(`the spool holds more than the changed blocks of ${entry.path}`);
         await readAgain(block);
         left = lengthOf(block);
         next = block + 1;
@@ -174,6 +186,12 @@ async function packWholeAgain(
     }
   });
   await readAgain(count);
+  // The tar entry's length is its header's: anything else would shift every later entry.
+  if (changedAt !== read.changed.length || left !== 0 || stored !== entry.size)
+    throw new Error(
+      `${entry.path}: ${stored} bytes put together, not ${entry.size} (the spool held ${changedAt} of ${read.changed.length} changed blocks)`,
+    );
+  await tar.flush();
   putTarPadding(tar, entry.size);
   return {
     sha256: hash.digest("hex"),
@@ -183,9 +201,22 @@ async function packWholeAgain(
   };
 }
 
-/** Whether the parent's copy of a file changed so much that this one is stored whole at once. */
-export function isHot(parent: ParentFile | undefined, wholePercent: number): boolean {
-  return parent?.changed !== undefined && storesWhole(parent.changed, parent.size, wholePercent);
+/**
+ * Whether the parent's copy of a file changed so much that this one is stored whole at
+ * once. Not when the file's modification time is still the parent's copy's: most likely
+ * it did not change since (a table rewritten once, then left alone), and the delta path,
+ * which compares every block whatever the time says, stores nothing of it.
+ */
+export function isHot(
+  parent: ParentFile | undefined,
+  wholePercent: number,
+  mtime: string,
+): boolean {
+  return (
+    parent?.changed !== undefined &&
+    parent.mtime !== mtime &&
+    storesWhole(parent.changed, parent.size, wholePercent)
+  );
 }
 
 /**

@@ -30,6 +30,8 @@ export interface ParentFile {
   blocks?: { hashes: string; from: string };
   /** The parent stored the file whole, this many of its blocks having changed. */
   changed?: number;
+  /** The parent's copy's modification time (as the manifest has it). */
+  mtime?: string;
 }
 
 export interface FileToPack {

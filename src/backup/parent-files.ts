@@ -46,7 +46,7 @@ export function parentFileOf(file: BackupFileEntry, parentId: string): ParentFil
     holder: file.stored === "none" && file.from !== undefined ? file.from : parentId,
     ...(file.blocks ? { blocks: { hashes: file.blocks.hashes, from: file.blocks.from } } : {}),
     ...(Number.isSafeInteger(file.changed) && (file.changed as number) >= 0
-      ? { changed: file.changed }
+      ? { changed: file.changed, mtime: file.mtime }
       : {}),
   };
 }

@@ -24,13 +24,18 @@ export async function readWalkedSize(
   let done = 0;
   let which = 0;
   let next = size > 0 ? ahead(buffers[0], 0) : undefined;
-  while (next) {
-    const chunk = await next;
-    done += chunk.length;
-    which ^= 1;
-    // Read the next chunk into the other buffer while this one is hashed and compressed.
-    next = done < size ? ahead(buffers[which] as Buffer, done) : undefined;
-    await each(chunk);
+  try {
+    while (next) {
+      const chunk = await next;
+      done += chunk.length;
+      which ^= 1;
+      // Read the next chunk into the other buffer while this one is hashed and compressed.
+      next = done < size ? ahead(buffers[which] as Buffer, done) : undefined;
+      await each(chunk);
+    }
+  } finally {
+    // `each` failed: the read ahead finishes before the caller may use its buffer again.
+    await next?.catch(() => undefined);
   }
 }
 

@@ -12,6 +12,7 @@
 
 import { join } from "node:path";
 import type { Compression } from "../compress/compression.js";
+import { DEFAULT_INCR_WHOLE_PERCENT } from "../config/values.js";
 import {
   ClusterMismatchError,
   describeSystemError,
@@ -174,7 +175,7 @@ export async function takeBaseBackup(
         ? {
             chainIndex: plan.chain.length,
             parents: parents.lookup,
-            wholePercent: request.wholePercent ?? DEFAULT_WHOLE_PERCENT,
+            wholePercent: request.wholePercent ?? DEFAULT_INCR_WHOLE_PERCENT,
           }
         : undefined;
     newest = undefined;
@@ -351,8 +352,6 @@ async function planType(
 }
 
 const DEFAULT_MAX_INCR = 6;
-/** --backup-incr-whole's default (options.ts says why). */
-const DEFAULT_WHOLE_PERCENT = 50;
 
 /** What an incremental backup stored: files whole, as changed blocks, unchanged. */
 function describeIncrement(files: readonly BackupManifest["files"][number][]): string {

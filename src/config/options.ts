@@ -9,6 +9,7 @@
  */
 import { availableParallelism } from "node:os";
 import {
+  DEFAULT_INCR_WHOLE_PERCENT,
   DEFAULT_ZSTD_LEVEL,
   parseAbsolutePath,
   parseBoolean,
@@ -369,10 +370,8 @@ export const OPTIONS = {
     placeholder: "<percent>",
     group: "backup",
     description:
-      "backup --type incr: a relation file of which at least this percentage of the 8 KiB blocks changed since the parent is stored whole, not as its changed blocks, so that restores read it from this backup alone (1 to 100; PostgreSQL 17's incremental backups do so from 90)",
-    // Half: past it a delta saves less than half of the file, while a restore of every
-    // later backup of the chain reads the older copies only to pass most of them over.
-    default: "50",
+      "backup --type incr: a relation file of which at least this percentage of the 8 KiB blocks changed since the parent (blocks past its size count as changed) is stored whole, not as its changed blocks: restores of this backup, and of later ones until the file changes again, stream it from this one copy instead of the chain's, for up to 100/percent times the delta's bytes (1 to 100; 100: only a file all of whose blocks changed; PostgreSQL 17 stores a file whole when more than 90% changed)",
+    default: String(DEFAULT_INCR_WHOLE_PERCENT),
     parse: parsePercent,
   }),
   keepLast: option({

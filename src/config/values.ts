@@ -148,10 +148,19 @@ export function parseMaxIncr(raw: string): number {
 
 /** A percentage from 1 to 100 (whole numbers). */
 export function parsePercent(raw: string): number {
-  const n = parseCount(raw);
-  if (n < 1 || n > 100) throw new ValueError(`'${raw}' is not a whole number from 1 to 100`);
+  const text = raw.trim();
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > 100)
+    throw new ValueError(`'${raw}' is not a whole number from 1 to 100`);
   return n;
 }
+
+/**
+ * --backup-incr-whole's default: half. Past it a delta entry saves less than half of the
+ * file, while a restore of every later backup of the chain reads the older copies only to
+ * pass most of their blocks over.
+ */
+export const DEFAULT_INCR_WHOLE_PERCENT = 50;
 
 /** How many jobs run at once: 1 to 256. */
 export function parseJobs(raw: string): number {

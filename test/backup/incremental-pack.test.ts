@@ -141,9 +141,11 @@ describe("incremental bundles", () => {
     await rm(join(root, "base/5/1004"));
 
     const entries = entriesOf(after);
+    // Below --backup-incr-whole's share (100: only a file all of whose blocks changed).
     const incr = await pack(root, entries, {
       chainIndex: 1,
       parents: indexParentFiles(parent)("base", entries),
+      wholePercent: 100,
     });
     const byPath = new Map(incr.files.map((f) => [f.path, f]));
     const storedAs = (path: string) => byPath.get(path)?.stored ?? "whole";
@@ -212,6 +214,7 @@ describe("incremental bundles", () => {
     const again = await pack(root, entries, {
       chainIndex: 2,
       parents: indexParentFiles(second)("base", entries),
+      wholePercent: 100,
     });
     const secondBy = new Map(again.files.map((f) => [f.path, f]));
     for (const f of again.files) expect(f.stored, f.path).toBe("none");
@@ -259,9 +262,21 @@ describe("incremental bundles", () => {
       type: "incr",
       chain: [parent.id],
     });
-    const again = await pack(root, entries, {
+    // Its modification time still the parent's copy's: the delta path, which compares
+    // every block (it finds the one that changed), not a whole copy.
+    const sameTime = await pack(root, entries, {
       chainIndex: 2,
       parents: indexParentFiles(second)("base", entries),
+      wholePercent: 50,
+    });
+    expect(sameTime.files.find((f) => f.path === "base/5/1000")?.stored).toBe("blocks");
+    // Modified since: read once, whole.
+    const touched = entries.map((e) =>
+      e.path === "base/5/1000" ? { ...e, mtime: new Date(e.mtime.getTime() + 1000) } : e,
+    );
+    const again = await pack(root, touched, {
+      chainIndex: 2,
+      parents: indexParentFiles(second)("base", touched),
       wholePercent: 50,
     });
     const secondBy = new Map(again.files.map((f) => [f.path, f]));
@@ -281,9 +296,12 @@ describe("incremental bundles", () => {
     const last = Buffer.from(next["base/5/1000"]);
     last.writeUInt8((last.readUInt8(3 * BLOCK_SIZE) + 1) & 0xff, 3 * BLOCK_SIZE);
     await write("base/5/1000", last);
-    const cooled = await pack(root, entries, {
+    const later = touched.map((e) =>
+      e.path === "base/5/1000" ? { ...e, mtime: new Date(e.mtime.getTime() + 1000) } : e,
+    );
+    const cooled = await pack(root, later, {
       chainIndex: 3,
-      parents: indexParentFiles(third)("base", entries),
+      parents: indexParentFiles(third)("base", later),
       wholePercent: 50,
     });
     const cooledEntry = cooled.files.find((f) => f.path === "base/5/1000") as BackupFileEntry;
@@ -344,6 +362,8 @@ describe("a relation file that changes while it is read", () => {
       nextVersionAt?: (position: number) => boolean;
       /** The size the walk saw (default: the last version's). */
       walkedSize?: number;
+      /** The spool's memory (default: its own). */
+      spoolBytes?: number;
     } = {},
   ) => {
     const full = await parentEntry(parentBytes);
@@ -380,8 +400,8 @@ describe("a relation file that changes while it is read", () => {
         flush: async () => undefined,
         progress: () => undefined,
       },
-      new Spool(),
-      options.wholePercent,
+      new Spool(options.spoolBytes),
+      options.wholePercent ?? 100,
     );
     const tarBytes = Buffer.concat(out);
     const entrySize =
@@ -474,6 +494,26 @@ describe("a relation file that changes while it is read", () => {
     const below = await packVersions(parentBytes, [first], { wholePercent: 51 });
     expect(below.packed.stored).toBe("blocks");
     expect(assemble(parentBytes, below.entry).equals(first)).toBe(true);
+  });
+
+  it("is stored whole with its changed blocks spilled past the spool's memory and a short last block", async () => {
+    const parentBytes = blocksOf(6, 1, 100); // 7 blocks, the last of 100 bytes
+    const first = Buffer.from(parentBytes);
+    for (const b of [0, 2, 3, 4, 6])
+      first.writeUInt8(first.readUInt8(b * BLOCK_SIZE + 50) ^ 0x5a, b * BLOCK_SIZE + 50);
+    const { packed, entry } = await packVersions(parentBytes, [first], {
+      wholePercent: 50,
+      spoolBytes: 3 * BLOCK_SIZE + 100, // not a whole number of blocks: spills mid-block
+    });
+    expect(packed).toMatchObject({ stored: "whole", changed: 5, sha256: sha(first) });
+    expect(entry.equals(first)).toBe(true);
+    for (let b = 0; b < 7; b++)
+      expect(
+        hashOf(packed, first.length, b).equals(
+          blockHash(first.subarray(b * BLOCK_SIZE, (b + 1) * BLOCK_SIZE)),
+        ),
+        `block ${b}`,
+      ).toBe(true);
   });
 
   it("stores a block that changed after the read as it reads again, under its new hash, and the sha256 of the bytes stored", async () => {

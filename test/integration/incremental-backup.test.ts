@@ -92,6 +92,7 @@ describe.skipIf(!pg)("incremental backups", () => {
         "CREATE TABLE updated AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 50000) g;" +
         "CREATE TABLE rewritten AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 10000) g;" +
         "CREATE TABLE dropped AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 50000) g;" +
+        "CREATE TABLE mostly AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g;" +
         "CREATE UNLOGGED TABLE scratch AS SELECT g AS id FROM generate_series(1, 1000) g;",
     );
     // Hint bits and the visibility map set now, not by the first reads after the full.
@@ -103,6 +104,7 @@ describe.skipIf(!pg)("incremental backups", () => {
       updated: await pathOf("updated"),
       rewritten: await pathOf("rewritten"),
       dropped: await pathOf("dropped"),
+      mostly: await pathOf("mostly"),
       scratchInit: `${await pathOf("scratch")}_init`,
     };
 
@@ -127,6 +129,8 @@ describe.skipIf(!pg)("incremental backups", () => {
     for (const statement of [
       "INSERT INTO grows SELECT g, md5(g::text) FROM generate_series(50001, 60000) g",
       "UPDATE updated SET v = 'changed' WHERE id % 5000 = 0",
+      // Every row: every old page changes (xmax) and as many new ones follow.
+      "UPDATE mostly SET v = 'changed'",
       "VACUUM FULL rewritten",
       "DROP TABLE dropped",
       "CREATE TABLE created AS SELECT g AS id FROM generate_series(1, 10000) g",
@@ -170,6 +174,12 @@ describe.skipIf(!pg)("incremental backups", () => {
       version: "none",
     });
     expect(fileIn(m, "PG_VERSION")?.from).toBe(full.id);
+    // Most of its blocks changed: stored whole (--backup-incr-whole's default, 50), with
+    // how many did, and every block this backup's.
+    const mostly = fileIn(m, before.mostly) as BackupFileEntry;
+    expect(mostly.stored).toBe("whole");
+    expect(mostly.changed).toBeGreaterThanOrEqual(Math.ceil(mostly.size / 8192 / 2));
+    expect([...decodeBlockMap(mostly, 2).from].every((i) => i === 1)).toBe(true);
     // The new tablespace's files are new: stored whole, with maps naming this backup.
     const tsOid = await cluster.sql("SELECT oid FROM pg_tablespace WHERE spcname = 'incr_ts'");
     const inTs = m.files.filter((f) => f.part === tsOid && f.blocks);
@@ -222,6 +232,8 @@ describe.skipIf(!pg)("incremental backups", () => {
     expect(m).toMatchObject({ format: 2, type: "incr", parent: incrId, chain: [fullId, incrId] });
     const updated = fileIn(m, updatedPath) as BackupFileEntry;
     expect(storedAs(updated)).toBe("none");
+    // Stored whole by its parent, untouched since (its time too): the delta path, nothing.
+    expect(storedAs(fileIn(m, await pathOf("mostly")))).toBe("none");
     const from = new Set(decodeBlockMap(updated, 3).from);
     expect(from).toEqual(new Set([0, 1])); // the full's blocks and the first increment's
     expect(storedAs(fileIn(m, await pathOf("grows")))).toBe("blocks");
