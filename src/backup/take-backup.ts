@@ -10,7 +10,7 @@
  * backup_label and tablespace_map once the backup has stopped.
  */
 
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { Compression } from "../compress/compression.js";
 import { DEFAULT_INCR_WHOLE_PERCENT } from "../config/values.js";
 import {
@@ -291,6 +291,7 @@ export async function takeBaseBackup(
       startTime: startTime.toISOString(),
       stopTime: deps.now().toISOString(),
       fromStandby: label.fromStandby,
+      dataDirectory: resolve(pgdata),
       compression:
         deps.compression.algorithm === "none" ? "none" : `zstd:${deps.compression.level}`,
       rawBytes: objects.reduce((s, o) => s + o.rawSize, 0),

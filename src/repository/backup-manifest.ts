@@ -100,6 +100,12 @@ export interface BackupManifest {
   startTime: string;
   stopTime: string;
   fromStandby: boolean;
+  /**
+   * The data directory the backup was read from, as the server named it (absent in
+   * manifests written before): restore --delta refuses to follow a copy's tablespace link
+   * to a location that directory links to as well.
+   */
+  dataDirectory?: string;
   compression: string;
   rawBytes: number;
   storedBytes: number;

@@ -65,10 +65,15 @@ export async function refuseForeignTarget(
  * restore --delta's tablespace locations: where the target's own links (pg_tblspc/<oid>)
  * point, for each tablespace --tablespace-map does not name. A copy restored with its
  * tablespaces elsewhere is rewritten there, not at the original cluster's locations.
+ *
+ * A copy made with `cp -a` of the data directory keeps links to the original's own
+ * tablespaces: one that the data directory the backup was taken from, still on this host
+ * and not the target, links to as well is that cluster's (maybe running), and is refused
+ * unless --tablespace-map names it.
  */
 export async function deltaTablespaceMap(
   pgdata: string,
-  backup: { tablespaces: readonly { oid: string; name: string }[] },
+  backup: { tablespaces: readonly { oid: string; name: string }[]; dataDirectory?: string },
   remap: ReadonlyMap<string, string>,
 ): Promise<Map<string, string>> {
   const out = new Map(remap);
@@ -80,9 +85,34 @@ export async function deltaTablespaceMap(
     // Where the kernel resolves it (a relative link through a linked pg_tblspc too); a
     // link to nothing yet, where it says.
     const there = await realpath(link).catch(() => resolve(dirname(link), target));
+    const original = await sharedWithOriginal(pgdata, backup.dataDirectory, ts.oid, there);
+    if (original !== undefined)
+      throw new RefusedError(
+        `tablespace ${ts.name} (${ts.oid}): ${pgdata}'s pg_tblspc/${ts.oid} points to ${there}, which ${original}, the data directory the backup was taken from, links to as well: restore --delta would rewrite that cluster's tablespace; nothing was written`,
+        `give this copy its own: --tablespace-map ${ts.name}=DIR (an empty directory, or one only this copy uses); if ${there} is this copy's alone, name it: --tablespace-map ${ts.name}=${there}`,
+      );
     out.set(String(ts.oid), there);
   }
   return out;
+}
+
+/**
+ * The backup's original data directory (resolved) when it is on this host, is not
+ * `pgdata`, and its own pg_tblspc/<oid> resolves to `location` too.
+ */
+async function sharedWithOriginal(
+  pgdata: string,
+  dataDirectory: string | undefined,
+  oid: string,
+  location: string,
+): Promise<string | undefined> {
+  if (dataDirectory === undefined) return undefined;
+  const original = await realpath(dataDirectory).catch(() => undefined);
+  if (original === undefined) return undefined;
+  const target = await realpath(pgdata).catch(() => resolve(pgdata));
+  if (original === target) return undefined;
+  const theirs = await realpath(join(original, "pg_tblspc", oid)).catch(() => undefined);
+  return theirs === location ? original : undefined;
 }
 
 /**

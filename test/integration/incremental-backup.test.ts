@@ -115,6 +115,8 @@ describe.skipIf(!pg)("incremental backups", () => {
     fullId = full.id;
     const fullManifest = await manifestOf(full.id);
     expect(fullManifest).toMatchObject({ format: 1, type: "full", parent: null, chain: [] });
+    // Where it was read from (restore --delta refuses a copy's links to its tablespaces).
+    expect(fullManifest.dataDirectory).toBe(await cluster.sql("SHOW data_directory"));
     const accountsMap = decodeBlockMap(fileIn(fullManifest, before.accounts) as BackupFileEntry, 1);
     expect([...accountsMap.from].every((i) => i === 0)).toBe(true);
     expect(fileIn(fullManifest, "global/pg_control")?.blocks).toBeUndefined();

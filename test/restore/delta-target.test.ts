@@ -120,6 +120,36 @@ describe("restore --delta's tablespaces", () => {
     );
   });
 
+  it("refuse a link the backup's original data directory, still here, shares (a cp -a copy), unless --tablespace-map names it", async () => {
+    const original = join(dir, "main");
+    const copy = join(dir, "copy");
+    const live = join(dir, "live-ts");
+    await mkdir(live);
+    for (const pgdata of [original, copy]) {
+      await mkdir(join(pgdata, "pg_tblspc"), { recursive: true });
+      await symlink(live, join(pgdata, "pg_tblspc", "16400"));
+    }
+    const backup = { tablespaces: [{ oid: "16400", name: "ts" }], dataDirectory: original };
+    const refused = deltaTablespaceMap(copy, backup, new Map());
+    await expect(refused).rejects.toBeInstanceOf(RefusedError);
+    await expect(refused).rejects.toThrow(
+      /points to .*live-ts, which .*main, the data directory the backup was taken from, links to as well/,
+    );
+    // Named: the operator's word.
+    expect((await deltaTablespaceMap(copy, backup, new Map([["ts", live]]))).get("ts")).toBe(live);
+    // Into the original itself, or with the original gone, or linking elsewhere: followed.
+    expect((await deltaTablespaceMap(original, backup, new Map())).get("16400")).toBe(live);
+    const elsewhere = { ...backup, dataDirectory: join(dir, "gone") };
+    expect((await deltaTablespaceMap(copy, elsewhere, new Map())).get("16400")).toBe(live);
+    await rm(join(original, "pg_tblspc", "16400"));
+    await symlink(join(dir, "its-own-ts"), join(original, "pg_tblspc", "16400"));
+    expect((await deltaTablespaceMap(copy, backup, new Map())).get("16400")).toBe(live);
+    // A backup taken before the manifest said where it came from: followed.
+    expect(
+      (await deltaTablespaceMap(copy, { tablespaces: backup.tablespaces }, new Map())).get("16400"),
+    ).toBe(live);
+  });
+
   it("refuse a location whose version directory holds something, unless the target links there", async () => {
     const location = join(dir, "primary-ts");
     const pgdata = join(dir, "pgdata");
