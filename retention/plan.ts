@@ -156,6 +156,25 @@ function toTime(value: string, zone: string | undefined): DateTime {
   return time;
 }
 
+/**
+ * An item's chain as a backup's can be: an incremental names the backups it needs (its
+ * full first), a full names none, and none names itself or another twice. (A chain member
+ * missing from the items is allowed: that backup is gone.)
+ */
+function checkChain(item: RetentionItem): void {
+  const chain = item.chain ?? [];
+  if (item.type === "incr" && chain.length === 0)
+    throw new RetentionPolicyError(`item '${item.id}' is incremental but names no chain`);
+  if (item.type !== "incr" && chain.length > 0)
+    throw new RetentionPolicyError(
+      `item '${item.id}' names a chain but is not incremental (type "incr")`,
+    );
+  if (chain.includes(item.id))
+    throw new RetentionPolicyError(`item '${item.id}' names itself in its chain`);
+  if (new Set(chain).size !== chain.length)
+    throw new RetentionPolicyError(`item '${item.id}' names a backup twice in its chain`);
+}
+
 export function planRetention(
   items: readonly RetentionItem[],
   policy: RetentionPolicy,
@@ -169,7 +188,17 @@ export function planRetention(
   for (const item of items) {
     if (seen.has(item.id)) throw new RetentionPolicyError(`item id '${item.id}' appears twice`);
     seen.add(item.id);
+    checkChain(item);
   }
+  const timeOf = new Map(items.map((item) => [item.id, toTime(item.time, zone)]));
+  for (const item of items)
+    for (const member of item.chain ?? []) {
+      const at = timeOf.get(member);
+      if (at && at > (timeOf.get(item.id) as DateTime))
+        throw new RetentionPolicyError(
+          `item '${item.id}' names '${member}' in its chain, which is newer than it`,
+        );
+    }
   const sorted = items
     .map((item) => ({ item, time: toTime(item.time, zone) }))
     .sort(

@@ -149,6 +149,35 @@ describe("retention with chains of incremental backups", () => {
     zone: fc.constant("UTC"),
   });
 
+  it.each([
+    [
+      { id: "i", time: "2026-11-02T01:00:00Z", type: "incr" },
+      /'i' is incremental but names no chain/,
+    ],
+    [
+      { id: "f", time: "2026-11-02T01:00:00Z", chain: ["b01"] },
+      /'f' names a chain but is not incremental/,
+    ],
+    [
+      { id: "i", time: "2026-11-02T01:00:00Z", type: "incr", chain: ["b01", "i"] },
+      /'i' names itself in its chain/,
+    ],
+    [
+      { id: "i", time: "2026-11-02T01:00:00Z", type: "incr", chain: ["b01", "b01"] },
+      /'i' names a backup twice in its chain/,
+    ],
+    [
+      { id: "i", time: "2026-10-31T01:00:00Z", type: "incr", chain: ["b01"] },
+      /'i' names 'b01' in its chain, which is newer than it/,
+    ],
+  ] as [RetentionItem, RegExp][])("refuses a chain no backup can have: %j", (item, message) => {
+    const items: RetentionItem[] = [
+      { id: "b01", time: "2026-11-01T01:00:00Z", type: "full" },
+      item,
+    ];
+    expect(() => planRetention(items, { daily: 7 }, "2026-11-03T00:00:00Z")).toThrow(message);
+  });
+
   it("property: every kept item's chain is kept, and the rules' slots are those of the same items without chains", () => {
     fc.assert(
       fc.property(chainsArb, policyArb, (items, policy) => {
