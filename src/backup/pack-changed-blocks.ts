@@ -19,19 +19,18 @@
  * size is at once.
  *
  * A file of which at least `wholePercent` of the blocks changed is stored whole instead
- * (PostgreSQL 17's incremental backups do so when more than 90% changed): its delta would save little, and
- * every restore of a later backup would assemble the file from the older backups' copies
- * of it, reading and decompressing what they hold only to pass most of it over. The whole
- * copy is put together from the changed blocks kept and the others read again; a block
- * that no longer reads as it did (the file changes under the backup) is stored as it now
- * reads, with its new hash, and the file's sha256 is taken from exactly the bytes stored.
- * The manifest records how many blocks changed (`changed`): when the parent's copy says
- * so many changed, the next increment reads the file once, as a full does, and stores
- * it whole again (packHotFile); once fewer change, it is back to a delta.
+ * (PostgreSQL 17's incremental backups do so when more than 90% changed): its delta would
+ * save little, and every restore of a later backup would assemble the file from the older
+ * backups' copies of it, reading and decompressing what they hold only to pass most of it
+ * over. As soon as so many blocks changed (whatever the rest does), the read stops and the
+ * file is read again and stored whole, as a full stores it (packHotFile): its sha256 and
+ * block hashes are of exactly the bytes stored. The manifest records how many blocks
+ * changed (`changed`): when the parent's copy says so many changed, the next increment
+ * reads the file that way at once; once fewer change, it is back to a delta.
  */
 import { createHash, type Hash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
-import { BLOCK_HASH_BYTES, blockHash, encodeBlockMap } from "./block-map.js";
+import { BLOCK_HASH_BYTES } from "./block-map.js";
 import { BlockMapper, sameBlockHash } from "./block-mapper.js";
 import { BLOCK_SIZE, blockCount, deltaEntrySize, encodeDeltaHead } from "./delta-entry.js";
 import {
@@ -43,11 +42,8 @@ import {
   putTarPadding,
   type TarSink,
 } from "./pack-file.js";
-import { readPrefix, readRange, readWalkedSize } from "./read-walked-size.js";
+import { readPrefix, readWalkedSize } from "./read-walked-size.js";
 import type { Spool } from "./spool.js";
-
-/** A file stored whole hands its compressed bytes on at least this often. */
-const FLUSH_BYTES = 1 << 20;
 
 /** Largest read of the blocks read again (smaller prefixes get a buffer of their size). */
 const PREFIX_READ_BYTES = 1 << 20;
@@ -69,15 +65,34 @@ export async function packChangedBlocks(
   if (parent.hashes.length !== parent.from.length * BLOCK_HASH_BYTES)
     return packWhole(file, handle, buffers, tar); // not a map this pgha wrote: store it whole
   const sameSize = entry.size === file.parent?.size;
-  const read =
-    (await readChangedBlocks(file, parent, handle, buffers, spool, sameSize, tar)) ??
-    ((await readChangedBlocks(file, parent, handle, buffers, spool, false)) as ReadBlocks);
+  // From this many changed blocks on, the file is stored whole.
+  const wholeFrom = Math.max(1, Math.ceil((wholePercent * blockCount(entry.size)) / 100));
+  let read: ReadBlocks;
+  const progress = { bytes: 0 };
+  try {
+    read =
+      (await readChangedBlocks(file, parent, handle, buffers, spool, sameSize, wholeFrom, {
+        tar,
+        progress,
+      })) ??
+      ((await readChangedBlocks(
+        file,
+        parent,
+        handle,
+        buffers,
+        spool,
+        false,
+        wholeFrom,
+      )) as ReadBlocks);
+  } catch (error) {
+    if (!(error instanceof GoesWhole)) throw error;
+    spool.clear();
+    return packHotFile(file, parentMap, handle, buffers, tar, progress.bytes);
+  }
   if (read.changed.length === 0 && sameSize && file.parent) {
     spool.clear();
     return { sha256: file.parent.sha256, stored: "none", blocks: read.blocks };
   }
-  if (storesWhole(read.changed.length, entry.size, wholePercent))
-    return packWholeAgain(file, read, handle, buffers, tar, spool);
   const head = {
     blockSize: BLOCK_SIZE,
     fileSize: entry.size,
@@ -100,105 +115,12 @@ interface ReadBlocks {
   /** The file's sha256; undefined when the hash was put off and no block changed. */
   sha256: string | undefined;
   blocks: ReturnType<BlockMapper["end"]>;
-  /** The first read's hash of every block, 16 bytes each. */
-  hashes: Buffer;
 }
 
 /** Whether a file of `size` bytes of which `changed` blocks changed is stored whole. */
 export function storesWhole(changed: number, size: number, wholePercent: number): boolean {
   const blocks = blockCount(size);
   return changed > 0 && changed * 100 >= wholePercent * blocks;
-}
-
-/**
- * The file whole into the tar: its changed blocks from the spool, the others read again,
- * in order. Its map names this backup for every block; its sha256 is of the bytes put in.
- */
-async function packWholeAgain(
-  file: FileToPack,
-  read: ReadBlocks,
-  handle: FileHandle,
-  buffers: readonly [Buffer, Buffer],
-  tar: TarSink,
-  spool: Spool,
-): Promise<PackedFile> {
-  const { entry, chainIndex } = file;
-  const count = blockCount(entry.size);
-  const hashes = Buffer.from(read.hashes);
-  const hash = createHash("sha256");
-  const lengthOf = (block: number) => Math.min(BLOCK_SIZE, entry.size - block * BLOCK_SIZE);
-  let stored = 0;
-  let unflushed = 0;
-  const put = async (bytes: Uint8Array) => {
-    hash.update(bytes);
-    tar.put(bytes);
-    stored += bytes.length;
-    unflushed += bytes.length;
-    if (unflushed >= FLUSH_BYTES) {
-      unflushed = 0;
-      await tar.flush();
-    }
-  };
-  /** The blocks from `next` up to `end` (all unchanged), read again. */
-  let next = 0;
-  const readAgain = async (end: number) => {
-    const buffer = buffers[1];
-    while (next < end) {
-      const blocks = Math.min(end - next, Math.floor(buffer.length / BLOCK_SIZE));
-      const at = next * BLOCK_SIZE;
-      const bytes = await readRange(
-        handle,
-        buffer,
-        Math.min(blocks * BLOCK_SIZE, entry.size - at),
-        at,
-      );
-      for (let b = 0; b < blocks; b++) {
-        const block = bytes.subarray(b * BLOCK_SIZE, b * BLOCK_SIZE + lengthOf(next + b));
-        // Changed since the first read: stored as it reads now, under its new hash.
-        const digest = blockHash(block);
-        if (!sameBlockHash(digest, hashes, next + b))
-          digest.copy(hashes, (next + b) * BLOCK_HASH_BYTES);
-      }
-      await put(bytes);
-      next += blocks;
-    }
-  };
-  putTarHeader(tar, entry, entry.size);
-  // The spool holds the changed blocks' bytes, in order: before each, the unchanged
-  // blocks that precede it are read again.
-  let changedAt = 0;
-  let left = 0;
-  await spool.drain(buffers[0], async (chunk) => {
-    let rest: Uint8Array = chunk;
-    while (rest.length > 0) {
-      if (left === 0) {
-        const block = read.changed[changedAt++];
-        if (block === undefined)
-          throw new Error(`the spool holds more than the changed blocks of ${entry.path}`);
-        await readAgain(block);
-        left = lengthOf(block);
-        next = block + 1;
-      }
-      const take = Math.min(left, rest.length);
-      await put(rest.subarray(0, take));
-      left -= take;
-      rest = rest.subarray(take);
-    }
-  });
-  await readAgain(count);
-  // The tar entry's length is its header's: anything else would shift every later entry.
-  if (changedAt !== read.changed.length || left !== 0 || stored !== entry.size)
-    throw new Error(
-      `${entry.path}: ${stored} bytes put together, not ${entry.size} (the spool held ${changedAt} of ${read.changed.length} changed blocks)`,
-    );
-  await tar.flush();
-  putTarPadding(tar, entry.size);
-  return {
-    sha256: hash.digest("hex"),
-    stored: "whole",
-    blocks: encodeBlockMap({ hashes, from: new Uint8Array(count).fill(chainIndex) }),
-    changed: read.changed.length,
-  };
 }
 
 /**
@@ -230,18 +152,24 @@ export async function packHotFile(
   handle: FileHandle,
   buffers: readonly [Buffer, Buffer],
   tar: TarSink,
+  /** Bytes of the file a read before this one already told progress of. */
+  counted = 0,
 ): Promise<PackedFile> {
   const parentHashes = Buffer.from(parentMap.hashes, "base64");
   let changed = 0;
-  const packed = await packWhole(file, handle, buffers, tar, (block, _bytes, digest) => {
+  const decide = (block: number, _bytes: Uint8Array, digest: Buffer) => {
     if (!sameBlockHash(digest, parentHashes, block)) changed++;
     return file.chainIndex;
-  });
+  };
+  const packed = await packWhole(file, handle, buffers, tar, decide, counted);
   return { ...packed, stored: "whole", changed };
 }
 
 /** Thrown inside a read whose blocks read again were not the ones first read. */
 class FileMoved extends Error {}
+
+/** Thrown inside a read once so many blocks changed that the file is stored whole. */
+class GoesWhole extends Error {}
 
 /**
  * One read of the file: its map, its changed blocks (into the spool) and its sha256, or
@@ -255,7 +183,8 @@ async function readChangedBlocks(
   buffers: readonly [Buffer, Buffer],
   spool: Spool,
   putOffHash: boolean,
-  tar?: TarSink,
+  wholeFrom: number,
+  told?: { tar: TarSink; progress: { bytes: number } },
 ): Promise<ReadBlocks | undefined> {
   const { entry, chainIndex } = file;
   spool.clear();
@@ -276,20 +205,24 @@ async function readChangedBlocks(
     }
     hash.update(bytes);
     changed.push(block);
+    if (changed.length >= wholeFrom) throw new GoesWhole();
     await spool.append(bytes);
     return chainIndex;
   };
   try {
     await readWalkedSize(entry.size, handle, buffers, async (chunk) => {
       await map.write(chunk);
-      tar?.progress(chunk.length);
+      if (told) {
+        told.tar.progress(chunk.length);
+        told.progress.bytes += chunk.length;
+      }
     });
   } catch (error) {
     if (error instanceof FileMoved) return undefined;
     throw error;
   }
   const sha256 = (hash as Hash | undefined)?.digest("hex");
-  return { changed, sha256, blocks: map.end(), hashes: map.hashes };
+  return { changed, sha256, blocks: map.end() };
 }
 
 /**

@@ -71,16 +71,21 @@ export async function packWhole(
   buffers: readonly [Buffer, Buffer],
   tar: TarSink,
   decide?: BlockDecision,
+  /** Bytes of the file a read before this one already told progress of. */
+  counted = 0,
 ): Promise<PackedFile> {
   const { entry } = file;
   const hash = createHash("sha256");
   const map = file.mapped ? new BlockMapper(entry.size, file.chainIndex, decide) : undefined;
+  let told = counted;
   putTarHeader(tar, entry, entry.size);
   await readWalkedSize(entry.size, handle, buffers, async (chunk) => {
     hash.update(chunk);
     await map?.write(chunk);
     tar.put(chunk);
-    tar.progress(chunk.length);
+    const again = Math.min(told, chunk.length);
+    told -= again;
+    tar.progress(chunk.length - again);
     await tar.flush();
   });
   putTarPadding(tar, entry.size);

@@ -54,19 +54,6 @@ export async function readPrefix(
   }
 }
 
-/** Exactly `want` bytes at `at` into `buffer`, zeros where the file ends before them. */
-export async function readRange(
-  handle: FileHandle,
-  buffer: Buffer,
-  want: number,
-  at: number,
-): Promise<Buffer> {
-  let got = 0;
-  while (got < want)
-    got += (await readAt(handle, buffer.subarray(got), want - got, at + got)).length;
-  return buffer.subarray(0, want);
-}
-
 /** Up to `want` bytes at `at`; none (the file shrank): `want` zeros. */
 async function readAt(handle: FileHandle, buffer: Buffer, want: number, at: number) {
   const { bytesRead } = await handle.read(buffer, 0, want, at);

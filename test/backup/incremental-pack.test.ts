@@ -378,6 +378,7 @@ describe("a relation file that changes while it is read", () => {
       },
     } as unknown as FileHandle;
     const out: Buffer[] = [];
+    let progressed = 0;
     const size = options.walkedSize ?? (versions.at(-1) as Buffer).length;
     const packed = await packChangedBlocks(
       {
@@ -398,7 +399,9 @@ describe("a relation file that changes while it is read", () => {
       {
         put: (bytes) => void out.push(Buffer.from(bytes)),
         flush: async () => undefined,
-        progress: () => undefined,
+        progress: (n) => {
+          progressed += n;
+        },
       },
       new Spool(options.spoolBytes),
       options.wholePercent ?? 100,
@@ -406,7 +409,7 @@ describe("a relation file that changes while it is read", () => {
     const tarBytes = Buffer.concat(out);
     const entrySize =
       tarBytes.length > 0 ? Number.parseInt(tarBytes.toString("latin1", 124, 135), 8) : 0;
-    return { reads, packed, entry: tarBytes.subarray(512, 512 + entrySize), full };
+    return { reads, packed, entry: tarBytes.subarray(512, 512 + entrySize), full, progressed };
   };
 
   it("is read again, blocks and sha256 together, when the second read sees other blocks", async () => {
@@ -472,12 +475,15 @@ describe("a relation file that changes while it is read", () => {
     );
   };
 
-  it("is stored whole from --backup-incr-whole's share of changed blocks on, put together from the blocks kept and the others read again", async () => {
+  it("is stored whole from --backup-incr-whole's share of changed blocks on: the read stops there, and the file is read again and stored as a full stores it", async () => {
     const parentBytes = blocksOf(4, 1);
     const first = Buffer.from(parentBytes);
     for (const b of [1, 3]) first[b * BLOCK_SIZE + 9] = 0xaa; // 2 of 4 blocks: 50%
-    const { reads, packed, entry } = await packVersions(parentBytes, [first], { wholePercent: 50 });
-    expect(reads).toBe(3); // the read; block 0 again (before the first change, for the sha256); then blocks 0 and 2 again
+    const { reads, packed, entry, progressed } = await packVersions(parentBytes, [first], {
+      wholePercent: 50,
+    });
+    expect(progressed).toBe(first.length); // each byte once, though read twice
+    expect(reads).toBe(3); // the read (up to the 2nd change); block 0 again (before the first change, for the sha256); the whole file
     expect(packed.stored).toBe("whole");
     expect(entry.equals(first)).toBe(true);
     expect(packed.sha256).toBe(sha(first));
@@ -496,16 +502,16 @@ describe("a relation file that changes while it is read", () => {
     expect(assemble(parentBytes, below.entry).equals(first)).toBe(true);
   });
 
-  it("is stored whole with its changed blocks spilled past the spool's memory and a short last block", async () => {
+  it("is stored whole, its changed count that of the read that stored it, with a short last block and a spool that spilled", async () => {
     const parentBytes = blocksOf(6, 1, 100); // 7 blocks, the last of 100 bytes
     const first = Buffer.from(parentBytes);
-    for (const b of [0, 2, 3, 4, 6])
+    for (const b of [0, 1, 2, 3, 4, 6])
       first.writeUInt8(first.readUInt8(b * BLOCK_SIZE + 50) ^ 0x5a, b * BLOCK_SIZE + 50);
     const { packed, entry } = await packVersions(parentBytes, [first], {
       wholePercent: 50,
-      spoolBytes: 3 * BLOCK_SIZE + 100, // not a whole number of blocks: spills mid-block
+      spoolBytes: 2 * BLOCK_SIZE + 100, // not a whole number of blocks: spills mid-block
     });
-    expect(packed).toMatchObject({ stored: "whole", changed: 5, sha256: sha(first) });
+    expect(packed).toMatchObject({ stored: "whole", changed: 6, sha256: sha(first) });
     expect(entry.equals(first)).toBe(true);
     for (let b = 0; b < 7; b++)
       expect(
@@ -516,7 +522,7 @@ describe("a relation file that changes while it is read", () => {
       ).toBe(true);
   });
 
-  it("stores a block that changed after the read as it reads again, under its new hash, and the sha256 of the bytes stored", async () => {
+  it("stores a block that changed after the first read as the read that stores it sees it, under its hash, with the sha256 of the bytes stored", async () => {
     const parentBytes = blocksOf(4, 1);
     const first = Buffer.from(parentBytes);
     for (const b of [0, 1, 2]) first[b * BLOCK_SIZE + 3] = 0xaa;
@@ -534,7 +540,7 @@ describe("a relation file that changes while it is read", () => {
     );
   });
 
-  it("stores zeros where the file shrank before its blocks are read again", async () => {
+  it("stores zeros where the file shrank before it is read again to be stored whole", async () => {
     const parentBytes = blocksOf(4, 1, 100);
     const first = Buffer.from(parentBytes);
     for (const b of [0, 1, 2]) first[b * BLOCK_SIZE + 3] = 0xaa;
