@@ -2,6 +2,7 @@
 export { parseRetentionDuration } from "./duration.js";
 export { RetentionPolicyError } from "./errors.js";
 export {
+  checkItemChains,
   checkPolicy,
   DEFAULT_POLICY,
   PERIOD_RULES,

@@ -157,10 +157,26 @@ function toTime(value: string, zone: string | undefined): DateTime {
 }
 
 /**
- * An item's chain as a backup's can be: an incremental names the backups it needs (its
- * full first), a full names none, and none names itself or another twice. (A chain member
- * missing from the items is allowed: that backup is gone.)
+ * Items given by hand (retention simulate) whose chains no backup can have: an incremental
+ * names the backups it needs (its full first), a full names none, none names itself,
+ * another twice, or one newer than itself. (A member missing from the items is allowed:
+ * that backup is gone.) Not for prune: its items are the repository's manifests, whose
+ * chains are checked where they are read, and whose times come from the clocks of the
+ * hosts that took them (a clock set back must not stop every prune).
  */
+export function checkItemChains(items: readonly RetentionItem[], zone?: string): void {
+  for (const item of items) checkChain(item);
+  const timeOf = new Map(items.map((item) => [item.id, toTime(item.time, zone)]));
+  for (const item of items)
+    for (const member of item.chain ?? []) {
+      const at = timeOf.get(member);
+      if (at && at > (timeOf.get(item.id) as DateTime))
+        throw new RetentionPolicyError(
+          `item '${item.id}' names '${member}' in its chain, which is newer than it`,
+        );
+    }
+}
+
 function checkChain(item: RetentionItem): void {
   const chain = item.chain ?? [];
   if (item.type === "incr" && chain.length === 0)
@@ -188,17 +204,7 @@ export function planRetention(
   for (const item of items) {
     if (seen.has(item.id)) throw new RetentionPolicyError(`item id '${item.id}' appears twice`);
     seen.add(item.id);
-    checkChain(item);
   }
-  const timeOf = new Map(items.map((item) => [item.id, toTime(item.time, zone)]));
-  for (const item of items)
-    for (const member of item.chain ?? []) {
-      const at = timeOf.get(member);
-      if (at && at > (timeOf.get(item.id) as DateTime))
-        throw new RetentionPolicyError(
-          `item '${item.id}' names '${member}' in its chain, which is newer than it`,
-        );
-    }
   const sorted = items
     .map((item) => ({ item, time: toTime(item.time, zone) }))
     .sort(

@@ -68,13 +68,11 @@ export async function packChangedBlocks(
   // From this many changed blocks on, the file is stored whole.
   const wholeFrom = Math.max(1, Math.ceil((wholePercent * blockCount(entry.size)) / 100));
   let read: ReadBlocks;
-  const progress = { bytes: 0 };
+  // Bytes of the file progress was told of (by whichever read got furthest).
+  const told = { tar, bytes: 0 };
   try {
     read =
-      (await readChangedBlocks(file, parent, handle, buffers, spool, sameSize, wholeFrom, {
-        tar,
-        progress,
-      })) ??
+      (await readChangedBlocks(file, parent, handle, buffers, spool, sameSize, wholeFrom, told)) ??
       ((await readChangedBlocks(
         file,
         parent,
@@ -83,11 +81,12 @@ export async function packChangedBlocks(
         spool,
         false,
         wholeFrom,
+        told,
       )) as ReadBlocks);
   } catch (error) {
     if (!(error instanceof GoesWhole)) throw error;
     spool.clear();
-    return packHotFile(file, parentMap, handle, buffers, tar, progress.bytes);
+    return packHotFile(file, parentMap, handle, buffers, tar, told.bytes);
   }
   if (read.changed.length === 0 && sameSize && file.parent) {
     spool.clear();
@@ -174,7 +173,8 @@ class GoesWhole extends Error {}
 /**
  * One read of the file: its map, its changed blocks (into the spool) and its sha256, or
  * undefined when `putOffHash` and the file changed under the read (read it again without).
- * `tar` given: its progress is told the bytes read.
+ * Progress is told of the bytes read past those an earlier read told of (`told`). Throws
+ * GoesWhole once `wholeFrom` blocks changed, before anything more is read or kept for it.
  */
 async function readChangedBlocks(
   file: FileToPack,
@@ -184,7 +184,7 @@ async function readChangedBlocks(
   spool: Spool,
   putOffHash: boolean,
   wholeFrom: number,
-  told?: { tar: TarSink; progress: { bytes: number } },
+  told: { tar: TarSink; bytes: number },
 ): Promise<ReadBlocks | undefined> {
   const { entry, chainIndex } = file;
   spool.clear();
@@ -198,6 +198,7 @@ async function readChangedBlocks(
     return keepChanged(block, bytes);
   });
   const keepChanged = async (block: number, bytes: Uint8Array): Promise<number> => {
+    if (changed.length + 1 >= wholeFrom) throw new GoesWhole();
     if (!hash) {
       // The first changed block: the file's hash takes the blocks before it from a new read.
       hash = createHash("sha256");
@@ -205,16 +206,17 @@ async function readChangedBlocks(
     }
     hash.update(bytes);
     changed.push(block);
-    if (changed.length >= wholeFrom) throw new GoesWhole();
     await spool.append(bytes);
     return chainIndex;
   };
+  let read = 0;
   try {
     await readWalkedSize(entry.size, handle, buffers, async (chunk) => {
       await map.write(chunk);
-      if (told) {
-        told.tar.progress(chunk.length);
-        told.progress.bytes += chunk.length;
+      read += chunk.length;
+      if (read > told.bytes) {
+        told.tar.progress(read - told.bytes);
+        told.bytes = read;
       }
     });
   } catch (error) {

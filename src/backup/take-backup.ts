@@ -10,6 +10,7 @@
  * backup_label and tablespace_map once the backup has stopped.
  */
 
+import { realpath } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Compression } from "../compress/compression.js";
 import { DEFAULT_INCR_WHOLE_PERCENT } from "../config/values.js";
@@ -291,7 +292,7 @@ export async function takeBaseBackup(
       startTime: startTime.toISOString(),
       stopTime: deps.now().toISOString(),
       fromStandby: label.fromStandby,
-      dataDirectory: resolve(pgdata),
+      dataDirectory: await realpath(pgdata).catch(() => resolve(pgdata)),
       compression:
         deps.compression.algorithm === "none" ? "none" : `zstd:${deps.compression.level}`,
       rawBytes: objects.reduce((s, o) => s + o.rawSize, 0),

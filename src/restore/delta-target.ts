@@ -5,7 +5,7 @@
  * PG_VERSION, as pgBackRest's delta asks for) of the backup's own cluster (pg_control's
  * system identifier, when pg_control is there: a delta restore that failed removed it).
  */
-import { readdir, readFile, readlink, realpath } from "node:fs/promises";
+import { readdir, readFile, readlink, realpath, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { RESTORE_MARKER } from "../backup/pg-control-last.js";
 import type { TablespaceTarget } from "../backup/tablespace-targets.js";
@@ -82,9 +82,7 @@ export async function deltaTablespaceMap(
     const link = join(pgdata, "pg_tblspc", String(ts.oid));
     const target = await readlink(link).catch(() => undefined);
     if (target === undefined) continue;
-    // Where the kernel resolves it (a relative link through a linked pg_tblspc too); a
-    // link to nothing yet, where it says.
-    const there = await realpath(link).catch(() => resolve(dirname(link), target));
+    const there = await linkTarget(link, target);
     const original = await sharedWithOriginal(pgdata, backup.dataDirectory, ts.oid, there);
     if (original !== undefined)
       throw new RefusedError(
@@ -97,8 +95,17 @@ export async function deltaTablespaceMap(
 }
 
 /**
+ * Where a tablespace link leads: where the kernel resolves it (a relative link through a
+ * linked pg_tblspc too); a link to nothing yet, where it says.
+ */
+async function linkTarget(link: string, target: string): Promise<string> {
+  return realpath(link).catch(() => resolve(dirname(link), target));
+}
+
+/**
  * The backup's original data directory (resolved) when it is on this host, is not
- * `pgdata`, and its own pg_tblspc/<oid> resolves to `location` too.
+ * `pgdata` (not the same directory, by device and inode: a bind mount of it is it), and
+ * its own pg_tblspc/<oid> leads to `location` too.
  */
 async function sharedWithOriginal(
   pgdata: string,
@@ -109,10 +116,15 @@ async function sharedWithOriginal(
   if (dataDirectory === undefined) return undefined;
   const original = await realpath(dataDirectory).catch(() => undefined);
   if (original === undefined) return undefined;
-  const target = await realpath(pgdata).catch(() => resolve(pgdata));
-  if (original === target) return undefined;
-  const theirs = await realpath(join(original, "pg_tblspc", oid)).catch(() => undefined);
-  return theirs === location ? original : undefined;
+  const [theirs, ours] = await Promise.all([
+    stat(original).catch(() => undefined),
+    stat(pgdata).catch(() => undefined),
+  ]);
+  if (!theirs || (ours && theirs.dev === ours.dev && theirs.ino === ours.ino)) return undefined;
+  const link = join(original, "pg_tblspc", oid);
+  const target = await readlink(link).catch(() => undefined);
+  if (target === undefined) return undefined;
+  return (await linkTarget(link, target)) === location ? original : undefined;
 }
 
 /**

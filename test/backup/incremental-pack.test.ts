@@ -378,6 +378,7 @@ describe("a relation file that changes while it is read", () => {
       },
     } as unknown as FileHandle;
     const out: Buffer[] = [];
+    const spool = new Spool(options.spoolBytes);
     let progressed = 0;
     const size = options.walkedSize ?? (versions.at(-1) as Buffer).length;
     const packed = await packChangedBlocks(
@@ -403,9 +404,10 @@ describe("a relation file that changes while it is read", () => {
           progressed += n;
         },
       },
-      new Spool(options.spoolBytes),
+      spool,
       options.wholePercent ?? 100,
     );
+    await spool.close();
     const tarBytes = Buffer.concat(out);
     const entrySize =
       tarBytes.length > 0 ? Number.parseInt(tarBytes.toString("latin1", 124, 135), 8) : 0;
@@ -527,11 +529,12 @@ describe("a relation file that changes while it is read", () => {
     const first = Buffer.from(parentBytes);
     for (const b of [0, 1, 2]) first[b * BLOCK_SIZE + 3] = 0xaa;
     const later = Buffer.from(first);
-    later[3 * BLOCK_SIZE + 100] = 0xbb; // block 3, unchanged at the read, changes before it is read again
-    const { packed, entry } = await packVersions(parentBytes, [first, later], {
+    later[3 * BLOCK_SIZE + 100] = 0xbb; // block 3: the first read stops before it; it changes before the second
+    const { packed, entry, reads } = await packVersions(parentBytes, [first, later], {
       wholePercent: 50,
-      nextVersionAt: (position) => position === 0 || position === 3 * BLOCK_SIZE,
     });
+    expect(reads).toBe(2);
+    expect(packed.changed).toBe(4);
     expect(packed.stored).toBe("whole");
     expect(entry.equals(later)).toBe(true);
     expect(packed.sha256).toBe(sha(later));
@@ -547,13 +550,28 @@ describe("a relation file that changes while it is read", () => {
     const cut = first.subarray(0, 3 * BLOCK_SIZE); // PostgreSQL truncated it meanwhile
     const { packed, entry } = await packVersions(parentBytes, [first, cut], {
       wholePercent: 50,
-      nextVersionAt: (position) => position === 0 || position === 3 * BLOCK_SIZE,
       walkedSize: first.length,
     });
     const stored = Buffer.concat([cut, Buffer.alloc(first.length - cut.length)]);
     expect(packed.stored).toBe("whole");
     expect(entry.equals(stored)).toBe(true); // the size the walk saw, as every read does
     expect(packed.sha256).toBe(sha(stored));
+  });
+
+  it("goes whole after a read the file moved under, and tells each byte's progress once", async () => {
+    const parentBytes = blocksOf(4, 1);
+    const first = Buffer.from(parentBytes);
+    for (const b of [1, 2]) first[b * BLOCK_SIZE + 3] = 0xaa;
+    const later = Buffer.from(first);
+    later[7] = 0xbb; // block 0, while block 1's prefix is read again for the file's hash
+    const { packed, entry, reads, progressed } = await packVersions(parentBytes, [first, later], {
+      wholePercent: 50,
+    });
+    // The read; block 0 again (moved); a read hashing as it goes (stops at 2 changed); whole.
+    expect(reads).toBe(4);
+    expect(packed).toMatchObject({ stored: "whole", changed: 3, sha256: sha(later) });
+    expect(entry.equals(later)).toBe(true);
+    expect(progressed).toBe(later.length);
   });
 
   it("storesWhole: a share of the blocks, never a file with no changed block", () => {

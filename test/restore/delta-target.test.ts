@@ -137,8 +137,23 @@ describe("restore --delta's tablespaces", () => {
     );
     // Named: the operator's word.
     expect((await deltaTablespaceMap(copy, backup, new Map([["ts", live]]))).get("ts")).toBe(live);
-    // Into the original itself, or with the original gone, or linking elsewhere: followed.
+    // Into the original itself (by any path to it), or with the original gone, or linking
+    // elsewhere: followed.
     expect((await deltaTablespaceMap(original, backup, new Map())).get("16400")).toBe(live);
+    const via = join(dir, "via");
+    await symlink(original, via);
+    expect((await deltaTablespaceMap(via, backup, new Map())).get("16400")).toBe(live);
+    // Both linking to a location that does not exist yet: still the original's.
+    const notYet = join(dir, "not-yet-ts");
+    for (const pgdata of [original, copy]) {
+      await rm(join(pgdata, "pg_tblspc", "16400"));
+      await symlink(notYet, join(pgdata, "pg_tblspc", "16400"));
+    }
+    await expect(deltaTablespaceMap(copy, backup, new Map())).rejects.toBeInstanceOf(RefusedError);
+    for (const pgdata of [original, copy]) {
+      await rm(join(pgdata, "pg_tblspc", "16400"));
+      await symlink(live, join(pgdata, "pg_tblspc", "16400"));
+    }
     const elsewhere = { ...backup, dataDirectory: join(dir, "gone") };
     expect((await deltaTablespaceMap(copy, elsewhere, new Map())).get("16400")).toBe(live);
     await rm(join(original, "pg_tblspc", "16400"));

@@ -1,6 +1,7 @@
 /** pgha retention simulate and pgha prune. */
 import { readFile } from "node:fs/promises";
 import {
+  checkItemChains,
   type PlannedItem,
   planRetention,
   type RetentionItem,
@@ -78,6 +79,9 @@ export function describeWindow(window: WindowReport, now: string): string {
   return `point-in-time window ${window.duration}: no backup ended before ${window.start} yet, so ${becomes}`;
 }
 
+const ITEMS_HINT =
+  'write a JSON array like [{"id": "b1", "time": "2026-11-20T02:00:00Z", "pinned": false}, {"id": "b2", "time": "2026-11-21T02:00:00Z", "type": "incr", "chain": ["b1"]}]';
+
 export async function simulateCommand(
   file: string | undefined,
   opts: OptionsOf<"retention simulate">,
@@ -111,10 +115,13 @@ export async function simulateCommand(
       );
     }
   } catch (error) {
-    throw new UsageError(
-      `the items are not valid: ${(error as Error).message}`,
-      'write a JSON array like [{"id": "b1", "time": "2026-11-20T02:00:00Z", "pinned": false}]',
-    );
+    throw new UsageError(`the items are not valid: ${(error as Error).message}`, ITEMS_HINT);
+  }
+  try {
+    checkItemChains(items, config.retention.zone);
+  } catch (error) {
+    if (!(error instanceof RetentionPolicyError)) throw error;
+    throw new UsageError(`the items are not valid: ${error.message}`, ITEMS_HINT);
   }
   const plan = await engine(() =>
     planRetention(items, policyFrom(config.retention), opts.now, {
