@@ -9,12 +9,22 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { lstat, readdir, readFile, readlink, rename } from "node:fs/promises";
+import {
+  chown,
+  copyFile,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  symlink,
+} from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { archivingCluster } from "../helpers/archiving.js";
 import { havePostgres, s3Server } from "../helpers/components.js";
-import { PgCluster, serverOwnedTempDir } from "../helpers/pg-cluster.js";
+import { PgCluster, serverOwnedTempDir, serverUser } from "../helpers/pg-cluster.js";
 import { runPgha } from "../helpers/pgha.js";
 import { repoKinds, type TestRepo } from "../helpers/test-repo.js";
 
@@ -265,6 +275,33 @@ describe.skipIf(!pg).each(repoKinds(server))("incremental backups with a %s repo
       /tablespace ts \(\d+\) would be rewritten in .*, which is not empty and is not/,
     );
     expect(existsSync(absent)).toBe(false);
+    // A copy of the primary's data directory (cp -a keeps its links): its tablespace link
+    // leads where the primary's does, the primary's own (the manifest names the primary's
+    // data directory): refused, nothing written into the copy or the tablespace.
+    const cpCopy = join(parent, "cp-a-copy");
+    await mkdir(join(cpCopy, "global"), { recursive: true, mode: 0o700 });
+    await copyFile(join(primary.dataDir, "PG_VERSION"), join(cpCopy, "PG_VERSION"));
+    await copyFile(
+      join(primary.dataDir, "global", "pg_control"),
+      join(cpCopy, "global", "pg_control"),
+    );
+    await mkdir(join(cpCopy, "pg_tblspc"));
+    const [oid] = await readdir(join(primary.dataDir, "pg_tblspc"));
+    const primaryTs = await readlink(join(primary.dataDir, "pg_tblspc", oid as string));
+    await symlink(primaryTs, join(cpCopy, "pg_tblspc", oid as string));
+    const user = serverUser();
+    if (user)
+      for (const path of ["", "PG_VERSION", "global", "global/pg_control", "pg_tblspc"])
+        await chown(join(cpCopy, path), user.uid, user.gid);
+    const tsBefore = await tree(primaryTs, (text) => text);
+    const shared = await runPgha(
+      ["restore", "--delta", "--pgdata", cpCopy, "--backup", chain[3]?.id ?? ""],
+      { env, asServerUser: true },
+    );
+    expect(shared.code, shared.stderr).toBe(3);
+    expect(shared.stderr).toMatch(/the data directory the backup was taken from, links to as well/);
+    expect((await readdir(cpCopy)).sort()).toEqual(["PG_VERSION", "global", "pg_tblspc"]);
+    expect(await tree(primaryTs, (text) => text)).toEqual(tsBefore);
     const output = await restoreInto(old, 3, ["--delta"]);
     const kept = Number(/delta: kept\s+(\d+) files/.exec(output)?.[1]);
     expect(kept).toBeGreaterThan(100);
