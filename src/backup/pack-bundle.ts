@@ -26,7 +26,7 @@ import { DEFAULT_INCR_WHOLE_PERCENT } from "../config/values.js";
 import { describeSystemError, LocalIoError, PghaError } from "../errors.js";
 import type { BackupFileEntry } from "../repository/backup-manifest.js";
 import { isBlockMapped } from "./block-map.js";
-import { isHot, packChangedBlocks, packHotFile } from "./pack-changed-blocks.js";
+import { isHot, packChangedBlocks, packHotFile, stillHot } from "./pack-changed-blocks.js";
 import {
   type FileToPack,
   type PackedFile,
@@ -241,7 +241,10 @@ async function packFile(
 ): Promise<PackedFile> {
   const { entry, parent } = file;
   if (spool && parent && file.mapped && parent.blocks) {
-    if (isHot(parent, wholePercent, entry.mtime.toISOString()))
+    if (
+      isHot(parent, wholePercent, entry.mtime.toISOString()) &&
+      (await stillHot(entry.size, parent.blocks, handle, buffers[0], wholePercent))
+    )
       return packHotFile(file, parent.blocks, handle, buffers, tar);
     return packChangedBlocks(file, parent.blocks, handle, buffers, tar, spool, wholePercent);
   }

@@ -30,7 +30,7 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
-import { BLOCK_HASH_BYTES } from "./block-map.js";
+import { BLOCK_HASH_BYTES, blockHash } from "./block-map.js";
 import { BlockMapper, sameBlockHash } from "./block-mapper.js";
 import { BLOCK_SIZE, blockCount, deltaEntrySize, encodeDeltaHead } from "./delta-entry.js";
 import {
@@ -123,10 +123,11 @@ export function storesWhole(changed: number, size: number, wholePercent: number)
 }
 
 /**
- * Whether the parent's copy of a file changed so much that this one is stored whole at
- * once. Not when the file's modification time is still the parent's copy's: most likely
- * it did not change since (a table rewritten once, then left alone), and the delta path,
- * which compares every block whatever the time says, stores nothing of it.
+ * Whether the parent's copy of a file changed so much that this one may be stored whole
+ * at once (then sampled: stillHot). Not when the file's modification time is still the
+ * parent's copy's: most likely it did not change since (a table rewritten once, then left
+ * alone), and the delta path, which compares every block whatever the time says, stores
+ * nothing of it.
  */
 export function isHot(
   parent: ParentFile | undefined,
@@ -138,6 +139,43 @@ export function isHot(
     parent.mtime !== mtime &&
     storesWhole(parent.changed, parent.size, wholePercent)
   );
+}
+
+/** Blocks a sample of a hot file reads (spread evenly over it). */
+export const SAMPLE_BLOCKS = 256;
+
+/**
+ * Whether a sample of the file's blocks (SAMPLE_BLOCKS of them, spread evenly: 2 MiB at
+ * most) still differs from the parent's in at least --backup-incr-whole's share. A table
+ * rewritten once and written to a little since has moved its time but is no longer hot:
+ * the delta path stores its few blocks (and still goes whole once the share is certain).
+ * The sample only chooses between two ways that both store every byte read.
+ */
+export async function stillHot(
+  size: number,
+  parentMap: { hashes: string },
+  handle: FileHandle,
+  buffer: Buffer,
+  wholePercent: number,
+): Promise<boolean> {
+  const blocks = blockCount(size);
+  if (blocks === 0) return false;
+  const parentHashes = Buffer.from(parentMap.hashes, "base64");
+  const step = Math.max(1, Math.floor(blocks / SAMPLE_BLOCKS));
+  let sampled = 0;
+  let changed = 0;
+  for (let block = 0; block < blocks; block += step) {
+    const length = Math.min(BLOCK_SIZE, size - block * BLOCK_SIZE);
+    const { bytesRead } = await handle.read(buffer, 0, length, block * BLOCK_SIZE);
+    sampled++;
+    // Short (the file shrank since the walk): as a read would see it, zeros; count it changed.
+    if (
+      bytesRead < length ||
+      !sameBlockHash(blockHash(buffer.subarray(0, length)), parentHashes, block)
+    )
+      changed++;
+  }
+  return changed * 100 >= wholePercent * sampled;
 }
 
 /**

@@ -12,7 +12,11 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BLOCK_HASH_BYTES, blockHash, decodeBlockMap } from "../../src/backup/block-map.js";
 import { BLOCK_SIZE, DeltaDecoder } from "../../src/backup/delta-entry.js";
 import { packBundle } from "../../src/backup/pack-bundle.js";
-import { packChangedBlocks, storesWhole } from "../../src/backup/pack-changed-blocks.js";
+import {
+  packChangedBlocks,
+  SAMPLE_BLOCKS,
+  storesWhole,
+} from "../../src/backup/pack-changed-blocks.js";
 import { indexParentFiles } from "../../src/backup/parent-files.js";
 import { Spool } from "../../src/backup/spool.js";
 import type { WalkEntry } from "../../src/backup/walk.js";
@@ -226,7 +230,7 @@ describe("incremental bundles", () => {
     expect(again.stored.size).toBe(0);
   });
 
-  it("a file stored whole for its share of changed blocks records it, and the next increment reads it once and stores it whole while the share holds", async () => {
+  it("a file stored whole for its share of changed blocks records it; the next increment stores it whole in one read while a sample says the share holds", async () => {
     const before = { "base/5/1000": blocksOf(4, 1), "base/5/1001": blocksOf(4, 2) };
     for (const [path, bytes] of Object.entries(before)) await write(path, bytes);
     const entries = entriesOf(before);
@@ -249,65 +253,78 @@ describe("incremental bundles", () => {
     expect(first.get("base/5/1001")?.changed).toBeUndefined();
     expect(incr.stored.get("base/5/1000")?.equals(after["base/5/1000"])).toBe(true);
 
-    // Next: 1000 changes 1 block (its parent's copy changed 3 of 4: read once, whole again,
-    // counting 1), 1001 none.
-    const next = {
-      ...after,
-      "base/5/1000": Buffer.concat([blocksOf(1, 9), after["base/5/1000"].subarray(BLOCK_SIZE)]),
-    };
-    await write("base/5/1000", next["base/5/1000"]);
     const second = makeBackupManifest({
       id: "20261202T000000Z",
       files: incr.files,
       type: "incr",
       chain: [parent.id],
     });
-    // Its modification time still the parent's copy's: the delta path, which compares
-    // every block (it finds the one that changed), not a whole copy.
-    const sameTime = await pack(root, entries, {
-      chainIndex: 2,
-      parents: indexParentFiles(second)("base", entries),
-      wholePercent: 50,
-    });
-    expect(sameTime.files.find((f) => f.path === "base/5/1000")?.stored).toBe("blocks");
-    // Modified since: read once, whole.
-    const touched = entries.map((e) =>
-      e.path === "base/5/1000" ? { ...e, mtime: new Date(e.mtime.getTime() + 1000) } : e,
-    );
-    const again = await pack(root, touched, {
-      chainIndex: 2,
-      parents: indexParentFiles(second)("base", touched),
-      wholePercent: 50,
-    });
-    const secondBy = new Map(again.files.map((f) => [f.path, f]));
-    const hot = secondBy.get("base/5/1000") as BackupFileEntry;
-    expect(hot).toMatchObject({ stored: "whole", changed: 1, sha256: sha(next["base/5/1000"]) });
+    const next = (bytes: Buffer, mtimeStep: number) => {
+      const touched = entries.map((e) =>
+        e.path === "base/5/1000" ? { ...e, mtime: new Date(e.mtime.getTime() + mtimeStep) } : e,
+      );
+      return write("base/5/1000", bytes).then(() =>
+        pack(root, touched, {
+          chainIndex: 2,
+          parents: indexParentFiles(second)("base", touched),
+          wholePercent: 50,
+        }),
+      );
+    };
+    const entryOf = (packed: { files: BackupFileEntry[] }) =>
+      packed.files.find((f) => f.path === "base/5/1000") as BackupFileEntry;
+    const oneChanged = Buffer.concat([blocksOf(1, 9), after["base/5/1000"].subarray(BLOCK_SIZE)]);
+    // Its time still the parent's copy's: the delta path (which finds the one block).
+    expect(entryOf(await next(oneChanged, 0)).stored).toBe("blocks");
+    // Its time moved, but a sample finds 1 block of 4 changed: no longer hot, a delta.
+    const cooled = entryOf(await next(oneChanged, 1000));
+    expect(cooled.stored).toBe("blocks");
+    expect([...decodeBlockMap(cooled, 3).from]).toEqual([2, 1, 1, 1]);
+    // Half of its blocks changed again: hot, read once and stored whole, counted anew.
+    const twoChanged = Buffer.concat([
+      blocksOf(2, 10),
+      after["base/5/1000"].subarray(2 * BLOCK_SIZE),
+    ]);
+    const again = await next(twoChanged, 2000);
+    const hot = entryOf(again);
+    expect(hot).toMatchObject({ stored: "whole", changed: 2, sha256: sha(twoChanged) });
     expect([...decodeBlockMap(hot, 3).from]).toEqual([2, 2, 2, 2]);
-    expect(again.stored.get("base/5/1000")?.equals(next["base/5/1000"])).toBe(true);
-    expect(secondBy.get("base/5/1001")?.stored).toBe("none");
+    expect(again.stored.get("base/5/1000")?.equals(twoChanged)).toBe(true);
+    expect(again.files.find((f) => f.path === "base/5/1001")?.stored).toBe("none");
+  });
 
-    // Then, with 1 of 4 changed last time: a delta entry again.
-    const third = makeBackupManifest({
-      id: "20261203T000000Z",
-      files: again.files,
+  it("a hot file is stored whole on its sample's word: a quarter changed, but half of the sampled blocks", async () => {
+    const blocks = 2 * SAMPLE_BLOCKS; // the sample reads every other block
+    const before = blocksOf(blocks, 1);
+    await write("base/5/1000", before);
+    const entries = entriesOf({ "base/5/1000": before });
+    const full = await pack(root, entries);
+    // The parent's copy: stored whole with all of its blocks changed.
+    const parentEntry = {
+      ...(full.files[0] as BackupFileEntry),
+      stored: "whole" as const,
+      changed: blocks,
+    };
+    const parent = makeBackupManifest({
+      id: "20261202T000000Z",
+      files: [parentEntry],
       type: "incr",
-      chain: [parent.id, second.id],
+      chain: ["F"],
     });
-    const last = Buffer.from(next["base/5/1000"]);
-    last.writeUInt8((last.readUInt8(3 * BLOCK_SIZE) + 1) & 0xff, 3 * BLOCK_SIZE);
-    await write("base/5/1000", last);
-    const later = touched.map((e) =>
-      e.path === "base/5/1000" ? { ...e, mtime: new Date(e.mtime.getTime() + 1000) } : e,
-    );
-    const cooled = await pack(root, later, {
-      chainIndex: 3,
-      parents: indexParentFiles(third)("base", later),
+    // Every even block of the first half changes: 25% of the file, 50% of the sample.
+    const now = Buffer.from(before);
+    for (let b = 0; b < blocks / 2; b += 2)
+      now.writeUInt8(now.readUInt8(b * BLOCK_SIZE) ^ 1, b * BLOCK_SIZE);
+    await write("base/5/1000", now);
+    const touched = entries.map((e) => ({ ...e, mtime: new Date(e.mtime.getTime() + 1000) }));
+    const incr = await pack(root, touched, {
+      chainIndex: 2,
+      parents: indexParentFiles(parent)("base", touched),
       wholePercent: 50,
     });
-    const cooledEntry = cooled.files.find((f) => f.path === "base/5/1000") as BackupFileEntry;
-    expect(cooledEntry.stored).toBe("blocks");
-    expect(cooledEntry.changed).toBeUndefined();
-    expect([...decodeBlockMap(cooledEntry, 4).from]).toEqual([2, 2, 2, 3]);
+    // The delta path would have stored 128 blocks; the hot path stored the file, once.
+    expect(incr.files[0]).toMatchObject({ stored: "whole", changed: blocks / 4, sha256: sha(now) });
+    expect(incr.stored.get("base/5/1000")?.equals(now)).toBe(true);
   });
 
   it("a relation file the parent has without a map is stored whole", async () => {
