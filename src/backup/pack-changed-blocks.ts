@@ -65,14 +65,13 @@ export async function packChangedBlocks(
   if (parent.hashes.length !== parent.from.length * BLOCK_HASH_BYTES)
     return packWhole(file, handle, buffers, tar); // not a map this pgha wrote: store it whole
   const sameSize = entry.size === file.parent?.size;
-  // From this many changed blocks on, the file is stored whole.
-  const wholeFrom = Math.max(1, Math.ceil((wholePercent * blockCount(entry.size)) / 100));
+  const whole = wholeFrom(entry.size, wholePercent);
   let read: ReadBlocks;
   // Bytes of the file progress was told of (by whichever read got furthest).
   const told = { tar, bytes: 0 };
   try {
     read =
-      (await readChangedBlocks(file, parent, handle, buffers, spool, sameSize, wholeFrom, told)) ??
+      (await readChangedBlocks(file, parent, handle, buffers, spool, sameSize, whole, told)) ??
       ((await readChangedBlocks(
         file,
         parent,
@@ -80,7 +79,7 @@ export async function packChangedBlocks(
         buffers,
         spool,
         false,
-        wholeFrom,
+        whole,
         told,
       )) as ReadBlocks);
   } catch (error) {
@@ -116,10 +115,14 @@ interface ReadBlocks {
   blocks: ReturnType<BlockMapper["end"]>;
 }
 
+/** How many changed blocks of a file of `size` bytes make it stored whole (at least one). */
+function wholeFrom(size: number, wholePercent: number): number {
+  return Math.max(1, Math.ceil((wholePercent * blockCount(size)) / 100));
+}
+
 /** Whether a file of `size` bytes of which `changed` blocks changed is stored whole. */
 export function storesWhole(changed: number, size: number, wholePercent: number): boolean {
-  const blocks = blockCount(size);
-  return changed > 0 && changed * 100 >= wholePercent * blocks;
+  return changed >= wholeFrom(size, wholePercent);
 }
 
 /**
@@ -212,7 +215,7 @@ class GoesWhole extends Error {}
  * One read of the file: its map, its changed blocks (into the spool) and its sha256, or
  * undefined when `putOffHash` and the file changed under the read (read it again without).
  * Progress is told of the bytes read past those an earlier read told of (`told`). Throws
- * GoesWhole once `wholeFrom` blocks changed, before anything more is read or kept for it.
+ * GoesWhole once `whole` blocks changed (wholeFrom), before anything more is read or kept for it.
  */
 async function readChangedBlocks(
   file: FileToPack,
@@ -221,7 +224,7 @@ async function readChangedBlocks(
   buffers: readonly [Buffer, Buffer],
   spool: Spool,
   putOffHash: boolean,
-  wholeFrom: number,
+  whole: number,
   told: { tar: TarSink; bytes: number },
 ): Promise<ReadBlocks | undefined> {
   const { entry, chainIndex } = file;
@@ -236,7 +239,7 @@ async function readChangedBlocks(
     return keepChanged(block, bytes);
   });
   const keepChanged = async (block: number, bytes: Uint8Array): Promise<number> => {
-    if (changed.length + 1 >= wholeFrom) throw new GoesWhole();
+    if (changed.length + 1 >= whole) throw new GoesWhole();
     if (!hash) {
       // The first changed block: the file's hash takes the blocks before it from a new read.
       hash = createHash("sha256");

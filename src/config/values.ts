@@ -139,20 +139,23 @@ export function parseCount(raw: string): number {
   return Number(text);
 }
 
+/** A whole number from `min` to `max`. */
+function parseWholeIn(raw: string, min: number, max: number): number {
+  const text = raw.trim();
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min || n > max)
+    throw new ValueError(`'${raw}' is not a whole number from ${min} to ${max}`);
+  return n;
+}
+
 /** backup-max-incr: 0 to 254 (a block map names a chain's backups in one byte). */
 export function parseMaxIncr(raw: string): number {
-  const n = parseCount(raw);
-  if (n > 254) throw new ValueError(`'${raw}' is not a whole number from 0 to 254`);
-  return n;
+  return parseWholeIn(raw, 0, 254);
 }
 
 /** A percentage from 1 to 100 (whole numbers). */
 export function parsePercent(raw: string): number {
-  const text = raw.trim();
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > 100)
-    throw new ValueError(`'${raw}' is not a whole number from 1 to 100`);
-  return n;
+  return parseWholeIn(raw, 1, 100);
 }
 
 /**
@@ -164,11 +167,7 @@ export const DEFAULT_INCR_WHOLE_PERCENT = 50;
 
 /** How many jobs run at once: 1 to 256. */
 export function parseJobs(raw: string): number {
-  const text = raw.trim();
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > 256)
-    throw new ValueError(`'${raw}' is not a whole number from 1 to 256`);
-  return n;
+  return parseWholeIn(raw, 1, 256);
 }
 
 /**

@@ -3,6 +3,7 @@
  * with what the test cares about given.
  */
 import type { WalkEntry } from "../../src/backup/walk.js";
+import type { EncryptionSettings } from "../../src/config/load.js";
 import type { BackupManifest } from "../../src/repository/backup-manifest.js";
 
 /** A base backup manifest of cluster "main" on timeline 1 (PostgreSQL 15, 16 MiB segments). */
@@ -88,4 +89,15 @@ export function backupOverSegments(
     stopLsn: lsnOf(stop, 0x100),
     ...over,
   });
+}
+
+/** Encryption settings with nothing set but `over`. */
+export function encryptionSettings(over: Partial<EncryptionSettings>): EncryptionSettings {
+  return {
+    recipients: undefined,
+    identityFile: undefined,
+    passphraseFile: undefined,
+    passphrase: undefined,
+    ...over,
+  };
 }

@@ -22,6 +22,7 @@ import { MemoryStore } from "../../src/storage/memory.js";
 import type { ObjectStore } from "../../src/storage/object-store.js";
 import { PlainGuardStore } from "../../src/storage/plain-guard.js";
 import { readAll } from "../../src/storage/streams.js";
+import { encryptionSettings } from "../helpers/builders.js";
 
 const WAL = "v1/clusters/main/wal/0000000100000000/000000010000000000000001";
 const MANIFEST = "v1/clusters/main/backups/20261201T000000Z/manifest.json";
@@ -31,16 +32,6 @@ async function identityFile(...secrets: string[]): Promise<string> {
   const file = join(dir, "key.txt");
   await writeFile(file, `${secrets.join("\n")}\n`, { mode: 0o600 });
   return file;
-}
-
-function settings(over: Partial<EncryptionSettings>): EncryptionSettings {
-  return {
-    recipients: undefined,
-    identityFile: undefined,
-    passphraseFile: undefined,
-    passphrase: undefined,
-    ...over,
-  };
 }
 
 function encrypting(raw: ObjectStore, s: EncryptionSettings): EncryptingStore {
@@ -64,7 +55,10 @@ describe("encrypting store", { timeout: 30_000 }, async () => {
 
   it("stores age that the identity opens, and reads back what it was given (buffer and stream)", async () => {
     const raw = new MemoryStore();
-    const store = encrypting(raw, settings({ recipients: [a.publicKey], identityFile: fileA }));
+    const store = encrypting(
+      raw,
+      encryptionSettings({ recipients: [a.publicKey], identityFile: fileA }),
+    );
     const small = Buffer.from("a small manifest");
     const large = Buffer.alloc(300_000, 7);
     await store.put(MANIFEST, small, { metadata: { "pgha-format": "1" } });
@@ -84,7 +78,7 @@ describe("encrypting store", { timeout: 30_000 }, async () => {
   it("tells which listed sizes fit a body size, for one recipient and several", async () => {
     for (const recipients of [[a.publicKey], [a.publicKey, b.publicKey]]) {
       const raw = new MemoryStore();
-      const store = encrypting(raw, settings({ recipients, identityFile: fileA }));
+      const store = encrypting(raw, encryptionSettings({ recipients, identityFile: fileA }));
       for (const size of [0, 1, 65535, 65536, 65537, 200_000]) {
         await store.put(`${WAL}${size}`, Buffer.alloc(size));
         const listed = (await raw.head(`${WAL}${size}`))?.size ?? -1;
@@ -98,7 +92,10 @@ describe("encrypting store", { timeout: 30_000 }, async () => {
 
   it("fails authentication (exit 6) on a flipped byte, a truncated body and a swapped body", async () => {
     const raw = new MemoryStore();
-    const store = encrypting(raw, settings({ recipients: [a.publicKey], identityFile: fileA }));
+    const store = encrypting(
+      raw,
+      encryptionSettings({ recipients: [a.publicKey], identityFile: fileA }),
+    );
     await store.put(WAL, Buffer.alloc(100_000, 1));
     await store.put(MANIFEST, Buffer.from("{}"));
     const body = await rawBody(raw, WAL);
@@ -114,7 +111,7 @@ describe("encrypting store", { timeout: 30_000 }, async () => {
     await raw.put(WAL, body.subarray(0, body.length - 10), { metadata: meta });
     await expect(read(store, WAL)).rejects.toBeInstanceOf(IntegrityError);
     // A body encrypted to another key (someone else's object put here) does not open.
-    const other = encrypting(new MemoryStore(), settings({ recipients: [b.publicKey] }));
+    const other = encrypting(new MemoryStore(), encryptionSettings({ recipients: [b.publicKey] }));
     await other.put(WAL, Buffer.alloc(10));
     const foreign = await rawBody((other as unknown as { inner: MemoryStore }).inner, WAL);
     await raw.put(WAL, foreign, { metadata: meta });
@@ -125,13 +122,16 @@ describe("encrypting store", { timeout: 30_000 }, async () => {
 
   it("refuses a plain object in an encrypted repository, and reading without an identity", async () => {
     const raw = new MemoryStore();
-    const store = encrypting(raw, settings({ recipients: [a.publicKey], identityFile: fileA }));
+    const store = encrypting(
+      raw,
+      encryptionSettings({ recipients: [a.publicKey], identityFile: fileA }),
+    );
     await store.put(MANIFEST, Buffer.from("{}"));
     await raw.put(WAL, Buffer.from("plain"), { metadata: { "pgha-format": "1" } });
     const plain = await read(store, WAL).catch((e: unknown) => e);
     expect(plain).toBeInstanceOf(IntegrityError);
     expect((plain as Error).message).toMatch(/is not encrypted/);
-    const writer = encrypting(raw, settings({ recipients: [a.publicKey] }));
+    const writer = encrypting(raw, encryptionSettings({ recipients: [a.publicKey] }));
     const missing = await read(writer, MANIFEST).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(UsageError);
     expect((missing as Error).message).toMatch(/no identity to read it is set/);
@@ -141,28 +141,31 @@ describe("encrypting store", { timeout: 30_000 }, async () => {
     const file = await identityFile(a.secretKey);
     await chmod(file, 0o640);
     const raw = new MemoryStore();
-    const store = encrypting(raw, settings({ recipients: [a.publicKey], identityFile: file }));
+    const store = encrypting(
+      raw,
+      encryptionSettings({ recipients: [a.publicKey], identityFile: file }),
+    );
     await store.put(MANIFEST, Buffer.from("{}"));
     const loose = await read(store, MANIFEST).catch((e: unknown) => e);
     expect(loose).toBeInstanceOf(UsageError);
     expect((loose as UsageError).message).toMatch(/may be read by group or others \(mode 0640\)/);
     expect((loose as UsageError).hint).toMatch(/chmod 600/);
     const junk = await identityFile("not a key");
-    const bad = encrypting(raw, settings({ identityFile: junk }));
+    const bad = encrypting(raw, encryptionSettings({ identityFile: junk }));
     await expect(read(bad, MANIFEST)).rejects.toBeInstanceOf(UsageError);
   });
 
   it("does not encrypt into a plain repository that holds objects", async () => {
     const raw = new MemoryStore();
     await raw.put(WAL, Buffer.from("plain wal"));
-    const store = encrypting(raw, settings({ recipients: [a.publicKey] }));
+    const store = encrypting(raw, encryptionSettings({ recipients: [a.publicKey] }));
     await expect(store.put(MANIFEST, Buffer.from("{}"))).rejects.toBeInstanceOf(RefusedError);
     expect(await raw.head(ENCRYPTION_MARKER_KEY)).toBeUndefined();
   });
 
   it("keeps a pgha without settings out: no plain writes, a clear line on reads", async () => {
     const raw = new MemoryStore();
-    const store = encrypting(raw, settings({ recipients: [a.publicKey] }));
+    const store = encrypting(raw, encryptionSettings({ recipients: [a.publicKey] }));
     await store.put(WAL, Buffer.from("wal"));
     await store.put("v1/clusters/main/identity.json", Buffer.from("{}"));
     const plain = new PlainGuardStore(raw, raw);
@@ -184,7 +187,10 @@ describe("encrypting store", { timeout: 30_000 }, async () => {
 
   it("keeps a pgha without settings from starting a new cluster in an encrypted repository", async () => {
     const raw = new MemoryStore();
-    await encrypting(raw, settings({ recipients: [a.publicKey] })).put(WAL, Buffer.from("wal"));
+    await encrypting(raw, encryptionSettings({ recipients: [a.publicKey] })).put(
+      WAL,
+      Buffer.from("wal"),
+    );
     const plain = new PlainGuardStore(raw, raw);
     // The new cluster's first push writes its identity.json, which cannot say the
     // repository is encrypted: the marker is asked for, and nothing is written.
@@ -201,13 +207,13 @@ describe("encrypting store", { timeout: 30_000 }, async () => {
 
   it("passphrase mode: the repository keeps its own key, a wrong passphrase is one line", async () => {
     const raw = new MemoryStore();
-    const store = encrypting(raw, settings({ passphrase: "correct horse" }));
+    const store = encrypting(raw, encryptionSettings({ passphrase: "correct horse" }));
     await store.put(WAL, Buffer.from("segment"));
     const marker = await readMarker(raw);
     expect(marker?.mode).toBe("passphrase");
-    const reader = encrypting(raw, settings({ passphrase: "correct horse" }));
+    const reader = encrypting(raw, encryptionSettings({ passphrase: "correct horse" }));
     expect((await read(reader, WAL)).toString()).toBe("segment");
-    const wrong = encrypting(raw, settings({ passphrase: "wrong" }));
+    const wrong = encrypting(raw, encryptionSettings({ passphrase: "wrong" }));
     const error = await read(wrong, WAL).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
     expect((error as Error).message).toMatch(/the passphrase does not unlock/);
@@ -215,14 +221,17 @@ describe("encrypting store", { timeout: 30_000 }, async () => {
 
   it("rekey rewraps to a new set, keeps payloads, skips what is done, and resumes", async () => {
     const raw = new MemoryStore();
-    const store = encrypting(raw, settings({ recipients: [a.publicKey], identityFile: fileA }));
+    const store = encrypting(
+      raw,
+      encryptionSettings({ recipients: [a.publicKey], identityFile: fileA }),
+    );
     const keys = Array.from({ length: 5 }, (_, i) => `${WAL}${i}`);
     for (const key of keys) await store.put(key, Buffer.alloc(70_000, keys.indexOf(key)));
     const before = await rawBody(raw, keys[0] as string);
     const both = await identityFile(a.secretKey, b.secretKey);
     const kb = new EncryptionKeys(
       "keys",
-      settings({ recipients: [b.publicKey], identityFile: both }),
+      encryptionSettings({ recipients: [b.publicKey], identityFile: both }),
     );
     const fingerprint = recipientsFingerprint([b.publicKey]);
     const deps = {
@@ -245,10 +254,10 @@ describe("encrypting store", { timeout: 30_000 }, async () => {
     const after = await rawBody(raw, keys[0] as string);
     expect(after.subarray(after.length - 70_000)).toEqual(before.subarray(before.length - 70_000));
     const fileB = await identityFile(b.secretKey);
-    const readerB = encrypting(raw, settings({ identityFile: fileB }));
+    const readerB = encrypting(raw, encryptionSettings({ identityFile: fileB }));
     for (const [i, key] of keys.entries())
       expect(await read(readerB, key)).toEqual(Buffer.alloc(70_000, i));
-    const readerA = encrypting(raw, settings({ identityFile: fileA }));
+    const readerA = encrypting(raw, encryptionSettings({ identityFile: fileA }));
     await expect(read(readerA, keys[3] as string)).rejects.toBeInstanceOf(IntegrityError);
   });
 });

@@ -7,25 +7,15 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { keyGenerateCommand } from "../../src/cli/commands/repo.js";
-import type { EncryptionSettings } from "../../src/config/load.js";
 import { encryptBytes } from "../../src/crypto/age.js";
 import { LocalIoError, type PghaError, UsageError } from "../../src/errors.js";
 import { ENCRYPTION_KEY_KEY } from "../../src/repository/keys.js";
 import { EncryptionKeys } from "../../src/storage/encryption-keys.js";
 import { MemoryStore } from "../../src/storage/memory.js";
+import { encryptionSettings } from "../helpers/builders.js";
 import { freshDirPerTest } from "../helpers/temp-dir.js";
 
 const temp = freshDirPerTest("pgha-enc-hints-");
-
-function passphraseSettings(over: Partial<EncryptionSettings>): EncryptionSettings {
-  return {
-    recipients: undefined,
-    identityFile: undefined,
-    passphraseFile: undefined,
-    passphrase: undefined,
-    ...over,
-  };
-}
 
 function expectOneLineWithHint(error: unknown, exit: string): PghaError {
   const e = error as PghaError;
@@ -49,7 +39,7 @@ describe("encryption hints", { timeout: 60_000 }, () => {
   it("an empty passphrase file: usage with a hint", async () => {
     const file = join(temp.path, "passphrase");
     await writeFile(file, "\n", { mode: 0o600 });
-    const keys = new EncryptionKeys("passphrase", passphraseSettings({ passphraseFile: file }));
+    const keys = new EncryptionKeys("passphrase", encryptionSettings({ passphraseFile: file }));
     const error = await keys
       .createRepositoryKey(new MemoryStore(), new Date())
       .catch((e: unknown) => e);
@@ -65,7 +55,7 @@ describe("encryption hints", { timeout: 60_000 }, () => {
       { type: "scrypt", passphrase: "pw" },
     ]);
     await store.put(ENCRYPTION_KEY_KEY, cipher);
-    const keys = new EncryptionKeys("passphrase", passphraseSettings({ passphrase: "pw" }));
+    const keys = new EncryptionKeys("passphrase", encryptionSettings({ passphrase: "pw" }));
     for (const attempt of [
       () => keys.identities(store),
       // A first writer that finds a key already there reads it the same way.
