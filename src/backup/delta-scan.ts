@@ -4,9 +4,10 @@
  * planDelta (delta-plan.ts) decides from what scanTargets reads.
  */
 import { lstatSync, readdirSync } from "node:fs";
-import { lstat, readdir, readFile, rm } from "node:fs/promises";
+import { lstat, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { describeSystemError, LocalIoError, RefusedError } from "../errors.js";
+import { livePostmasterPid } from "../pg/postmaster-pid.js";
 import type { BackupManifest } from "../repository/backup-manifest.js";
 import { largestFirst } from "./bundle-plan.js";
 import type { ChainFileEntry } from "./chain-manifest.js";
@@ -257,17 +258,8 @@ export async function removeStrayDirectories(
 
 /** restore --delta is for a stopped server: refuses when postmaster.pid names a live process. */
 export async function refuseRunningServer(pgdata: string): Promise<void> {
-  const text = await readFile(join(pgdata, "postmaster.pid"), "utf8").catch(() => undefined);
-  if (text === undefined) return;
-  const pid = Number.parseInt(text.split("\n")[0] ?? "", 10);
-  if (!(pid > 0)) return;
-  let alive = true;
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    alive = (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-  if (alive)
+  const pid = await livePostmasterPid(pgdata);
+  if (pid !== undefined)
     throw new RefusedError(
       `${pgdata}/postmaster.pid names process ${pid}, which is running; nothing was written`,
       `stop the server first (pg_ctl -D ${pgdata} stop): restore --delta rewrites its files`,

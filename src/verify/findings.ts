@@ -24,7 +24,9 @@ export type FindingKind =
   /** Stored size differs from the manifest's. */
   | "size"
   /** The bytes read do not hash to the recorded sha256 (or do not decompress). */
-  | "checksum";
+  | "checksum"
+  /** Objects of a backup or dump set with no manifest, or of writes that died (a warning). */
+  | "unfinished";
 
 export interface Finding {
   kind: FindingKind;

@@ -63,6 +63,7 @@ import { failedMembers, inheritedFindings } from "./chain-verdict.js";
 import { type Finding, verifyExit } from "./findings.js";
 import { readDigest } from "./read-digest.js";
 import { pickSample, type Sample } from "./sample.js";
+import { unfinishedFindings } from "./unfinished.js";
 import { backupRestorability, checkWalContinuity, type Restorability } from "./wal-continuity.js";
 
 export interface VerifyRequest {
@@ -144,6 +145,8 @@ export async function verifyRepository(
       findings.push(manifestFinding(backupManifestKey(cluster, id), error, { backup: id }));
     }
   }
+  if (request.backupId === undefined)
+    findings.push(...(await unfinishedFindings(store, cluster, deps.now())));
   log.info(`verify: reading the archive of cluster '${cluster}'`);
   const facts = await gatherArchiveFacts(store, cluster, backups);
   if (request.backupId === undefined)

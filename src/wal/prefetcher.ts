@@ -11,6 +11,8 @@
  *   the call that misses fetches the segment itself, with every fail-closed rule of a
  *   plain wal-fetch (a corrupt object still stops recovery).
  * - Disk use is bounded: at most `depth` segments (and `jobs` downloads in flight).
+ * - It stops soon after the server it prefetches for stops (serverRunning), not only after
+ *   --idle-exit: nothing writes into a stopped server's data directory for long.
  */
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -35,12 +37,19 @@ export interface PrefetcherDeps {
   now: () => number;
   /** Exit after this long without recovery moving; undefined: run until stopped. */
   idleExitMs: number | undefined;
+  /**
+   * Whether the server recovery runs in is still running (checked every SERVER_CHECK_MS);
+   * undefined when no server ran when the prefetcher started (a wal-fetch by hand).
+   */
+  serverRunning?: (() => Promise<boolean>) | undefined;
 }
 
 const TICK_MS = 100;
 /** How long a name found missing (the end of the archive) is left alone. */
 const MISSING_RETRY_MS = 1000;
 const MAX_BACKOFF_MS = 60_000;
+/** How often the prefetcher looks whether its server still runs. */
+export const SERVER_CHECK_MS = 1000;
 
 const isSegment = (name: string) => /^[0-9A-F]{24}$/.test(name);
 
@@ -64,6 +73,7 @@ export class Prefetcher {
   private position: string | undefined;
   private wantSeen = "";
   private movedAt: number;
+  private serverCheckedAt: number;
   private readonly ticker = new Ticker(TICK_MS);
   /** What status.json reports: segments downloaded, and delivered by a rename. */
   private readonly counts = { fetched: 0, delivered: 0 };
@@ -72,6 +82,7 @@ export class Prefetcher {
 
   constructor(private readonly deps: PrefetcherDeps) {
     this.movedAt = deps.now();
+    this.serverCheckedAt = deps.now();
   }
 
   poke(): void {
@@ -100,6 +111,10 @@ export class Prefetcher {
         this.launch(window, present);
         await this.writeWindow(window);
         await this.writeStatus();
+        if (await this.serverStopped()) {
+          this.deps.log.info("the server stopped: stopping");
+          break;
+        }
         const idle = this.deps.now() - this.movedAt;
         if (
           this.deps.idleExitMs !== undefined &&
@@ -114,6 +129,14 @@ export class Prefetcher {
       // Nothing prefetched outlives the process: it would only take space in pg_wal.
       for (const name of (await this.presentFiles()) ?? []) await removeFile(join(spool, name));
     }
+  }
+
+  /** Whether the server is known to have stopped (looked at every SERVER_CHECK_MS). */
+  private async serverStopped(): Promise<boolean> {
+    const { serverRunning, now } = this.deps;
+    if (serverRunning === undefined || now() - this.serverCheckedAt < SERVER_CHECK_MS) return false;
+    this.serverCheckedAt = now();
+    return !(await serverRunning());
   }
 
   private async presentFiles(): Promise<string[] | undefined> {

@@ -7,6 +7,7 @@
  * - a restore recovers through the prefetcher, which delivers segments by rename;
  * - a corrupt object the prefetcher meets still stops recovery (exit 126), it does not end it.
  */
+import { existsSync } from "node:fs";
 import { chown, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -222,6 +223,23 @@ describe.skipIf(!pg).each(repoKinds(server))(
           await readFile(join(good.dataDir, "pg_wal", ".pgha", "prefetch", "status.json"), "utf8"),
         );
         expect(status.delivered, "segments delivered by the prefetcher").toBeGreaterThan(0);
+        // With its server stopped, the prefetcher stops too (not --idle-exit's 60 s later):
+        // nothing keeps writing into a stopped server's data directory.
+        const spool = join(good.dataDir, "pg_wal", ".pgha", "prefetch");
+        const holder = JSON.parse(await readFile(join(spool, "lock"), "utf8")) as { pid: number };
+        const alive = () => {
+          try {
+            process.kill(holder.pid, 0);
+            return true;
+          } catch {
+            return false;
+          }
+        };
+        expect(alive(), "the prefetcher runs while its server does").toBe(true);
+        await good.stop();
+        await waitFor("the prefetcher to stop with its server", async () => !alive(), 15_000);
+        expect(existsSync(join(spool, "lock")), "it released the spool").toBe(false);
+        expect((await readdir(spool)).filter((n) => SEGMENT.test(n))).toEqual([]);
       } finally {
         await good.destroy();
       }

@@ -29,7 +29,7 @@ import {
 import { encodeWalMeta } from "../../src/repository/object-meta.js";
 import { readVerifyRecord } from "../../src/repository/verify-record.js";
 import { MemoryStore } from "../../src/storage/memory.js";
-import type { ListEntry, ListOptions } from "../../src/storage/object-store.js";
+import type { Leftover, ListEntry, ListOptions } from "../../src/storage/object-store.js";
 import { parseSample } from "../../src/verify/sample.js";
 import { type VerifyRequest, verifyRepository } from "../../src/verify/verify-repository.js";
 import { parseWalFileName } from "../../src/wal/names.js";
@@ -195,6 +195,35 @@ describe("verify", () => {
     expect(await readVerifyRecord(store, dumpVerifyKey(CLUSTER, "20261121T110000Z"))).toMatchObject(
       { ok: true },
     );
+  });
+
+  it("warns of objects no manifest accounts for (a killed backup or dump, dead writes) and still passes", async () => {
+    class WithLeftovers extends MemoryStore {
+      async listLeftovers(_prefix: string, before: Date): Promise<Leftover[]> {
+        expect(before.getTime()).toBe(Date.parse("2026-12-01T18:00:00Z"));
+        return [{ path: "clusters/main/wal/.tmp-x", size: 4096, lastModified: new Date(0) }];
+      }
+    }
+    const withDebris = new WithLeftovers();
+    await putBackup(withDebris, backup.id, 2, 3);
+    for (let n = 2; n <= 8; n++) await putWal(withDebris, seg(n));
+    await withDebris.put(backupDataKey(CLUSTER, "20261121T130000Z", "base", 0), Buffer.alloc(2048));
+    await withDebris.put(backupDataKey(CLUSTER, "20261121T130000Z", "base", 1), Buffer.alloc(2048));
+    await withDebris.put(dumpObjectKey(CLUSTER, "20261121T140000Z", 1), Buffer.alloc(10));
+    const report = await verify(withDebris);
+    expect(report.findings.map((f) => [f.kind, f.severity, f.object])).toEqual([
+      ["unfinished", "warning", backupPrefix(CLUSTER, "20261121T130000Z")],
+      ["unfinished", "warning", dumpPrefix(CLUSTER, "20261121T140000Z")],
+      ["unfinished", "warning", "clusters/main/wal/.tmp-x"],
+    ]);
+    expect(report.findings[0]?.message).toMatch(
+      /^backup 20261121T130000Z has 2 objects \(4\.0 KiB\) and no manifest: .*pgha prune deletes them/,
+    );
+    expect(report.warnings).toBe(3);
+    expect(report.exit).toBe("ok");
+    expect(report.backups.map((b) => [b.id, b.ok])).toEqual([[backup.id, true]]);
+    // --backup is about one backup: not the rest of the repository.
+    expect((await verify(withDebris, { backupId: backup.id })).findings).toEqual([]);
   });
 
   it("finds a deleted WAL segment in the window as a gap, and its backup unrestorable when it needs it", async () => {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { IntegrityError, NotFoundError } from "../../src/errors.js";
 import { memoryLogger } from "../../src/log.js";
-import { Prefetcher, windowAfter } from "../../src/wal/prefetcher.js";
+import { Prefetcher, SERVER_CHECK_MS, windowAfter } from "../../src/wal/prefetcher.js";
 
 const MiB16 = 16 << 20;
 let spool: string;
@@ -30,7 +30,11 @@ async function until(check: () => Promise<boolean>, timeoutMs = 3000): Promise<v
 }
 
 /** A prefetcher over a fake repository: `archived` names exist, `corrupt` ones fail to verify. */
-function prefetcher(archived: Set<string>, corrupt = new Set<string>()) {
+function prefetcher(
+  archived: Set<string>,
+  corrupt = new Set<string>(),
+  serverRunning?: () => Promise<boolean>,
+) {
   const fetched: string[] = [];
   const log = memoryLogger();
   const running = new Prefetcher({
@@ -47,6 +51,7 @@ function prefetcher(archived: Set<string>, corrupt = new Set<string>()) {
     log,
     now: () => Date.now(),
     idleExitMs: undefined,
+    serverRunning,
   });
   return { running, fetched, log, done: running.run() };
 }
@@ -105,5 +110,24 @@ describe("the prefetcher", () => {
     );
     p.running.stop();
     await p.done;
+  });
+
+  it("stops soon after its server stops, and leaves nothing in the spool", async () => {
+    let running = true;
+    let asked = 0;
+    const p = prefetcher(all, new Set(), async () => {
+      asked++;
+      return running;
+    });
+    await writeFile(join(spool, "want"), `${seg(1, 1)}\n`);
+    await until(async () => (await files()).length === 3);
+    await new Promise((r) => setTimeout(r, SERVER_CHECK_MS + 200));
+    expect(asked, "it looks whether the server runs").toBeGreaterThan(0);
+    running = false;
+    const stoppedAt = Date.now();
+    await p.done;
+    expect(Date.now() - stoppedAt).toBeLessThan(SERVER_CHECK_MS + 1000);
+    expect(p.log.lines.join("\n")).toMatch(/the server stopped: stopping/);
+    expect(await files(), "nothing prefetched outlives the process").toEqual([]);
   });
 });

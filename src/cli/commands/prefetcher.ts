@@ -3,6 +3,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { OptionsOf } from "../../config/flags.js";
 import { stderrLogger } from "../../log.js";
+import { livePostmasterPid } from "../../pg/postmaster-pid.js";
 import { readIdentity } from "../../repository/identity.js";
 import { openStore } from "../../storage/open-store.js";
 import { fetchWalFile } from "../../wal/fetch.js";
@@ -33,6 +34,9 @@ export async function prefetcherCommand(opts: OptionsOf<"prefetcher">): Promise<
       return 0;
     }
     const layout = { listFirst: false };
+    // The server whose restore_command started this process; a later server on the same
+    // data directory (another pid) is another recovery, with its own wal-fetch calls.
+    const server = await livePostmasterPid(pgdata);
     const prefetcher = new Prefetcher({
       spool,
       depth: config.prefetch,
@@ -44,6 +48,8 @@ export async function prefetcherCommand(opts: OptionsOf<"prefetcher">): Promise<
       log,
       now: () => Date.now(),
       idleExitMs: opts.idleExit,
+      serverRunning:
+        server === undefined ? undefined : async () => (await livePostmasterPid(pgdata)) === server,
     });
     for (const signal of ["SIGTERM", "SIGINT"] as const)
       process.on(signal, () => prefetcher.stop());
