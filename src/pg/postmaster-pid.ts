@@ -6,16 +6,36 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { isErrno } from "../local-files.js";
 
-export async function livePostmasterPid(pgdata: string): Promise<number | undefined> {
-  const text = await readFile(join(pgdata, "postmaster.pid"), "utf8").catch(() => undefined);
-  if (text === undefined) return undefined;
+/**
+ * The live postmaster's pid; undefined when there is none (no file, no pid on it, or a
+ * dead one); "unreadable" when the file is there but cannot be read (EACCES, EIO).
+ */
+export async function postmasterState(pgdata: string): Promise<number | undefined | "unreadable"> {
+  let text: string;
+  try {
+    text = await readFile(join(pgdata, "postmaster.pid"), "utf8");
+  } catch (error) {
+    return isErrno(error, "ENOENT") || isErrno(error, "ENOTDIR") ? undefined : "unreadable";
+  }
   const pid = Number.parseInt(text.split("\n")[0] ?? "", 10);
   if (!(pid > 0)) return undefined;
+  return processAlive(pid) ? pid : undefined;
+}
+
+/** The live postmaster's pid, or undefined (none, or its file cannot be read). */
+export async function livePostmasterPid(pgdata: string): Promise<number | undefined> {
+  const state = await postmasterState(pgdata);
+  return typeof state === "number" ? state : undefined;
+}
+
+/** Whether `pid` is a live process (EPERM: alive, another user's). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return pid;
+    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM" ? pid : undefined;
+    return isErrno(error, "EPERM");
   }
 }

@@ -297,16 +297,22 @@ export async function verifyRepository(
   });
   for (const verdict of backupVerdicts) {
     const own = record(verdict, (f) => f.backup === verdict.id);
-    await recordResult(deps, backupVerifyKey(cluster, verdict.id), {
-      ...own,
-      findings: [...own.findings, ...inheritedFindings(chains.get(verdict.id) ?? [], findings)],
-      restorable: verdict.restorable,
-    });
+    await recordResult(
+      deps,
+      backupVerifyKey(cluster, verdict.id),
+      backupManifestKey(cluster, verdict.id),
+      {
+        ...own,
+        findings: [...own.findings, ...inheritedFindings(chains.get(verdict.id) ?? [], findings)],
+        restorable: verdict.restorable,
+      },
+    );
   }
   for (const verdict of dumpVerdicts) {
     await recordResult(
       deps,
       dumpVerifyKey(cluster, verdict.id),
+      dumpManifestKey(cluster, verdict.id),
       record(verdict, (f) => f.dumpSet === verdict.id),
     );
   }
@@ -367,9 +373,19 @@ async function deletedMeanwhile(
   return true;
 }
 
-/** A record that cannot be written does not change what was found: it is logged. */
-async function recordResult(deps: VerifyDeps, key: string, record: VerifyRecord): Promise<void> {
+/**
+ * A record that cannot be written does not change what was found: it is logged. Not
+ * written when the manifest went meanwhile (a prune or delete while verify read the
+ * WAL): a record with no manifest beside it would be left behind as debris.
+ */
+async function recordResult(
+  deps: VerifyDeps,
+  key: string,
+  manifestKey: string,
+  record: VerifyRecord,
+): Promise<void> {
   try {
+    if (!(await deps.store.head(manifestKey))) return;
     await writeVerifyRecord(deps.store, key, record);
   } catch (error) {
     deps.log.warn(`the result of ${record.id} is not recorded: ${(error as Error).message}`);

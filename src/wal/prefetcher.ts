@@ -11,8 +11,9 @@
  *   the call that misses fetches the segment itself, with every fail-closed rule of a
  *   plain wal-fetch (a corrupt object still stops recovery).
  * - Disk use is bounded: at most `depth` segments (and `jobs` downloads in flight).
- * - It stops soon after the server it prefetches for stops (serverRunning), not only after
- *   --idle-exit: nothing writes into a stopped server's data directory for long.
+ * - It stops about a second after the server it prefetches for stops (serverRunning), once
+ *   the downloads in flight end, not only after --idle-exit: nothing goes on writing into
+ *   a stopped server's data directory.
  */
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -108,13 +109,14 @@ export class Prefetcher {
           ? windowAfter(this.position, this.deps.depth, this.deps.segmentSize)
           : [];
         await this.trim(present, new Set(window));
-        this.launch(window, present);
-        await this.writeWindow(window);
-        await this.writeStatus();
+        // Before any new download: downloads in flight are finished when it stops.
         if (await this.serverStopped()) {
           this.deps.log.info("the server stopped: stopping");
           break;
         }
+        this.launch(window, present);
+        await this.writeWindow(window);
+        await this.writeStatus();
         const idle = this.deps.now() - this.movedAt;
         if (
           this.deps.idleExitMs !== undefined &&

@@ -231,8 +231,8 @@ describe.skipIf(!pg).each(repoKinds(server))(
           try {
             process.kill(holder.pid, 0);
             return true;
-          } catch {
-            return false;
+          } catch (error) {
+            return (error as NodeJS.ErrnoException).code === "EPERM";
           }
         };
         expect(alive(), "the prefetcher runs while its server does").toBe(true);

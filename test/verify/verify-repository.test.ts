@@ -26,6 +26,7 @@ import {
   walKey,
   walPrefix,
 } from "../../src/repository/keys.js";
+import { acquireLock } from "../../src/repository/lock.js";
 import { encodeWalMeta } from "../../src/repository/object-meta.js";
 import { readVerifyRecord } from "../../src/repository/verify-record.js";
 import { MemoryStore } from "../../src/storage/memory.js";
@@ -201,7 +202,7 @@ describe("verify", () => {
     class WithLeftovers extends MemoryStore {
       async listLeftovers(_prefix: string, before: Date): Promise<Leftover[]> {
         expect(before.getTime()).toBe(Date.parse("2026-12-01T18:00:00Z"));
-        return [{ path: "clusters/main/wal/.tmp-x", size: 4096, lastModified: new Date(0) }];
+        return [{ path: "v1/clusters/main/wal/.tmp-x", size: 4096, lastModified: new Date(0) }];
       }
     }
     const withDebris = new WithLeftovers();
@@ -214,16 +215,43 @@ describe("verify", () => {
     expect(report.findings.map((f) => [f.kind, f.severity, f.object])).toEqual([
       ["unfinished", "warning", backupPrefix(CLUSTER, "20261121T130000Z")],
       ["unfinished", "warning", dumpPrefix(CLUSTER, "20261121T140000Z")],
-      ["unfinished", "warning", "clusters/main/wal/.tmp-x"],
+      ["unfinished", "warning", "v1/clusters/main/wal/.tmp-x"],
     ]);
     expect(report.findings[0]?.message).toMatch(
-      /^backup 20261121T130000Z has 2 objects \(4\.0 KiB\) and no manifest: .*pgha prune deletes them/,
+      /^backup 20261121T130000Z has 2 objects \(4\.0 KiB\) and no manifest: a run stopped before it finished.*pgha prune deletes them/,
     );
     expect(report.warnings).toBe(3);
     expect(report.exit).toBe("ok");
     expect(report.backups.map((b) => [b.id, b.ok])).toEqual([[backup.id, true]]);
     // --backup is about one backup: not the rest of the repository.
     expect((await verify(withDebris, { backupId: backup.id })).findings).toEqual([]);
+
+    // While a backup holds the cluster's lock, its objects are most likely its own.
+    const lock = await acquireLock(withDebris, CLUSTER, {
+      name: "cluster",
+      purpose: "backup",
+      ttlMs: 60_000,
+      now: () => new Date(),
+      log: memoryLogger(),
+    });
+    try {
+      const during = await verify(withDebris);
+      expect(during.findings[0]?.message).toMatch(
+        new RegExp(
+          `no manifest: a backup \\(.*pid ${process.pid}\\) runs now, which most likely writes`,
+        ),
+      );
+      expect(during.findings[1]?.message, "the dump lock is not held").toMatch(/a run stopped/);
+    } finally {
+      await lock.release();
+    }
+    // A verify record alone (its backup deleted) is said to be that.
+    await withDebris.put(backupVerifyKey(CLUSTER, "20261121T150000Z"), Buffer.from("{}"));
+    const left = await verify(withDebris);
+    expect(left.findings.map((f) => f.object)).toContain(backupPrefix(CLUSTER, "20261121T150000Z"));
+    expect(left.findings.find((f) => f.object.includes("20261121T150000Z"))?.message).toMatch(
+      /only a verify record or pin of one that was deleted/,
+    );
   });
 
   it("finds a deleted WAL segment in the window as a gap, and its backup unrestorable when it needs it", async () => {
@@ -587,6 +615,10 @@ describe("verify", () => {
     );
     expect(report.findings.map((f) => [f.kind, f.object])).toEqual([["missing", seg(7)]]);
     expect(report.findings[0]?.message).toMatch(/was listed but is gone/);
+    expect(
+      await pruning.head(backupVerifyKey(CLUSTER, old.id)),
+      "no verify record is left beside a manifest deleted while verify ran",
+    ).toBeUndefined();
   });
 
   it("refuses a cluster the repository does not hold", async () => {

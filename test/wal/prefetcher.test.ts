@@ -119,10 +119,17 @@ describe("the prefetcher", () => {
       asked++;
       return running;
     });
+    let finished = false;
+    void p.done.then(() => {
+      finished = true;
+    });
     await writeFile(join(spool, "want"), `${seg(1, 1)}\n`);
     await until(async () => (await files()).length === 3);
-    await new Promise((r) => setTimeout(r, SERVER_CHECK_MS + 200));
-    expect(asked, "it looks whether the server runs").toBeGreaterThan(0);
+    // It keeps going over several looks while the server runs.
+    await until(async () => asked >= 3, 3 * SERVER_CHECK_MS + 2000);
+    expect(finished, "it runs while its server does").toBe(false);
+    expect(await files()).toHaveLength(3);
+    expect(p.log.lines.join("\n")).not.toMatch(/the server stopped/);
     running = false;
     const stoppedAt = Date.now();
     await p.done;

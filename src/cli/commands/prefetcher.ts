@@ -3,7 +3,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { OptionsOf } from "../../config/flags.js";
 import { stderrLogger } from "../../log.js";
-import { livePostmasterPid } from "../../pg/postmaster-pid.js";
+import { livePostmasterPid, postmasterState } from "../../pg/postmaster-pid.js";
 import { readIdentity } from "../../repository/identity.js";
 import { openStore } from "../../storage/open-store.js";
 import { fetchWalFile } from "../../wal/fetch.js";
@@ -48,8 +48,14 @@ export async function prefetcherCommand(opts: OptionsOf<"prefetcher">): Promise<
       log,
       now: () => Date.now(),
       idleExitMs: opts.idleExit,
+      // A file that cannot be read for a moment (EIO, EMFILE) is not a stopped server.
       serverRunning:
-        server === undefined ? undefined : async () => (await livePostmasterPid(pgdata)) === server,
+        server === undefined
+          ? undefined
+          : async () => {
+              const now = await postmasterState(pgdata);
+              return now === server || now === "unreadable";
+            },
     });
     for (const signal of ["SIGTERM", "SIGINT"] as const)
       process.on(signal, () => prefetcher.stop());
