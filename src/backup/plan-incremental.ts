@@ -1,12 +1,14 @@
 /**
- * Whether a backup asked for as incremental is taken as one, and on which parent: a pure
- * planner over the repository's newest backup and the server (FORMAT.md, "Incremental
- * backups"). Every way back to a full says why, in one line the backup logs.
+ * Whether a backup asked for as incremental (or differential) is taken as one, and on
+ * which parent: a pure planner over the repository's newest backup (for a differential,
+ * its newest full) and the server (FORMAT.md, "Incremental backups"). A differential is
+ * an increment of a full alone: its chain is that full, whatever increments came after
+ * it. Every way back to a full says why, in one line the backup logs.
  */
 import type { BackupManifest } from "../repository/backup-manifest.js";
 import { MAX_CHAIN_BACKUPS } from "./block-map.js";
 
-export type BackupType = "full" | "incr";
+export type BackupType = "full" | "incr" | "diff";
 
 /** The most increments a chain may have after its full (`from` is one byte a block). */
 export const MAX_INCR_LIMIT = MAX_CHAIN_BACKUPS - 1;
@@ -25,7 +27,7 @@ export interface IncrementalRequest {
   /** --backup-max-incr: increments after a full before the next backup is a full. */
   maxIncr: number;
   server: { timeline: number; systemIdentifier: string; versionNum: number };
-  /** The newest backup of the cluster, if any. */
+  /** The parent to be: the newest backup of the cluster (diff: its newest full), if any. */
   newest: ParentFacts | undefined;
   /** Ids of every backup of the cluster that has a manifest. */
   existing: ReadonlySet<string>;
@@ -44,30 +46,33 @@ export type BackupPlan =
 export function planBackupType(request: IncrementalRequest): BackupPlan {
   if (request.requested === "full") return { type: "full" };
   const full = (reason: string): BackupPlan => ({ type: "full", reason });
+  const diff = request.requested === "diff";
   const parent = request.newest;
-  if (!parent) return full("the cluster has no backup to be an increment of");
+  if (!parent) return full(`the cluster has no ${diff ? "full " : ""}backup to be an increment of`);
+  const newest = diff ? "the newest full" : "the newest backup";
   const { server } = request;
   if (parent.systemIdentifier !== server.systemIdentifier)
     return full(
-      `the newest backup ${parent.id} is of system ${parent.systemIdentifier}, the server is ${server.systemIdentifier}`,
+      `${newest} ${parent.id} is of system ${parent.systemIdentifier}, the server is ${server.systemIdentifier}`,
     );
   if (parent.pgVersionNum !== server.versionNum)
     return full(
-      `the newest backup ${parent.id} is of PostgreSQL ${parent.pgVersionNum}, the server runs ${server.versionNum}`,
+      `${newest} ${parent.id} is of PostgreSQL ${parent.pgVersionNum}, the server runs ${server.versionNum}`,
     );
   if (parent.timeline !== server.timeline)
     return full(
-      `the newest backup ${parent.id} is on timeline ${parent.timeline}, the server on ${server.timeline}: a new timeline starts a new full`,
+      `${newest} ${parent.id} is on timeline ${parent.timeline}, the server on ${server.timeline}: a new timeline starts a new full`,
     );
   if (!parent.hasBlockMaps)
-    return full(`the newest backup ${parent.id} has no block maps (taken by an older pgha)`);
+    return full(`${newest} ${parent.id} has no block maps (taken by an older pgha)`);
+  if (diff && parent.type !== "full") return full(`${parent.id} is not a full backup`);
   const chain = [...(parent.type === "incr" ? (parent.chain ?? []) : []), parent.id];
   const missing = chain.find((id) => !request.existing.has(id));
-  if (missing !== undefined) return full(`backup ${missing} of the newest backup's chain is gone`);
+  if (missing !== undefined) return full(`backup ${missing} of ${newest}'s chain is gone`);
   const failed = chain.find((id) => request.failedVerify?.has(id));
   if (failed !== undefined)
     return full(
-      `the last verify of ${failed === parent.id ? "the newest backup" : "a backup of its chain"}, ${failed}, FAILED: an increment on it would not restore either`,
+      `the last verify of ${failed === parent.id ? newest : "a backup of its chain"}, ${failed}, FAILED: an increment on it would not restore either`,
     );
   const increments = chain.length; // the chain's increments after its full, plus this one
   const maxIncr = Math.min(request.maxIncr, MAX_INCR_LIMIT);

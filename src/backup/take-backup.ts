@@ -33,6 +33,7 @@ import {
   freshId,
   listBackupIds,
   readBackupManifest,
+  readBackupSummary,
   writeBackupManifest,
 } from "../repository/backup-manifest.js";
 import { readIdentity } from "../repository/identity.js";
@@ -131,16 +132,18 @@ export async function takeBaseBackup(
   let run: BundleRun | undefined;
   let started = false;
   try {
-    // The newest backup, the parent an incremental one would have: read once, before the start.
-    // Its files go straight into the index the jobs compare with, never held as a list.
+    // The parent an incremental one would have (the newest backup; a differential's: the
+    // newest full): read once, before the start. Its files go straight into the index the
+    // jobs compare with, never held as a list.
     let newest: BackupManifest | undefined;
     let parents: ParentIndex | undefined;
     let existing = new Set<string>();
     let failedVerify = new Set<string>();
-    if (request.type === "incr") {
+    if (request.type === "incr" || request.type === "diff") {
       const ids = await listBackupIds(deps.store, deps.cluster);
       existing = new Set(ids);
-      const newestId = ids.at(-1);
+      const newestId =
+        request.type === "diff" ? await newestFullId(deps.store, deps.cluster, ids) : ids.at(-1);
       if (newestId) {
         parents = new ParentIndex(newestId);
         newest = await readBackupManifest(deps.store, deps.cluster, newestId, {
@@ -184,7 +187,7 @@ export async function takeBaseBackup(
     // Listed after the start: tablespace_map is fixed by the start call and must match.
     const tablespaces: BackupTablespace[] = await deps.server.tablespaces();
     deps.log.info(
-      `backup ${id} started at ${startLsn} (${facts.inRecovery ? "from a standby" : "primary"})${plan.type === "incr" ? `: incremental, parent ${plan.parent}` : ""}`,
+      `backup ${id} started at ${startLsn} (${facts.inRecovery ? "from a standby" : "primary"})${plan.type === "incr" ? `: ${request.type === "diff" ? "differential" : "incremental"}, parent ${plan.parent}` : ""}`,
     );
 
     // Read inside the backup, so its WAL (from the start LSN on) covers every later change.
@@ -331,13 +334,13 @@ async function planType(
   existing: ReadonlySet<string>,
   failedVerify: ReadonlySet<string>,
 ): Promise<BackupPlan> {
-  if (request.type !== "incr") return { type: "full" };
+  if (request.type !== "incr" && request.type !== "diff") return { type: "full" };
   // The timeline of the checkpoint the backup starts from: the backup_label's START TIMELINE.
   const [row] = await deps.server.query<{ tli: number }>(
     "SELECT timeline_id AS tli FROM pg_control_checkpoint()",
   );
   const plan = planBackupType({
-    requested: "incr",
+    requested: request.type,
     maxIncr: request.maxIncr ?? DEFAULT_MAX_INCR,
     server: {
       timeline: Number(row?.tli),
@@ -349,8 +352,23 @@ async function planType(
     failedVerify,
   });
   if (plan.type === "full")
-    deps.log.info(`taking a full backup instead of an incremental one: ${plan.reason}`);
+    deps.log.info(
+      `taking a full backup instead of ${request.type === "diff" ? "a differential" : "an incremental"} one: ${plan.reason}`,
+    );
   return plan;
+}
+
+/** A differential's parent: the newest backup of the cluster that is a full. */
+async function newestFullId(
+  store: ObjectStore,
+  cluster: string,
+  ids: readonly string[],
+): Promise<string | undefined> {
+  for (const id of [...ids].reverse()) {
+    const summary = await readBackupSummary(store, cluster, id);
+    if ((summary.type ?? "full") === "full") return id;
+  }
+  return undefined;
 }
 
 const DEFAULT_MAX_INCR = 6;

@@ -153,11 +153,11 @@ export const FLAGS = {
   type: flag({
     kind: "value",
     name: "type",
-    placeholder: "<full|incr>",
-    doc: "full, or incr: only what changed since the cluster's newest backup (its changed 8 KiB blocks and files); a full instead, the log says why, when there is none, the timeline, system or version changed, or the chain has --backup-max-incr increments",
-    parse: parseChoice(["full", "incr"] as const),
+    placeholder: "<full|incr|diff>",
+    doc: "full; incr: only what changed since the cluster's newest backup (its changed 8 KiB blocks and files); diff: only what changed since its newest full (a chain of two: the full and this one). A full instead, the log says why, when there is none, the timeline, system or version changed, or the chain has --backup-max-incr increments",
+    parse: parseChoice(["full", "incr", "diff"] as const),
     default: "full",
-    hint: "full or incr",
+    hint: "full, incr or diff",
     commands: ["backup create"],
   }),
   confirm: flag({

@@ -68,6 +68,32 @@ describe("planBackupType", () => {
     ]);
   });
 
+  it("a differential is an increment of the newest full alone, however long its chain grew", () => {
+    // The caller hands the newest full as `newest`; a chain of six increments follows it.
+    expect(plan({ requested: "diff", maxIncr: 6, existing: new Set(["F"]) })).toEqual({
+      type: "incr",
+      parent: "F",
+      chain: ["F"],
+    });
+    const reasons = [
+      plan({ requested: "diff" }, null),
+      plan({ requested: "diff", server: { ...server, timeline: 2 } }),
+      plan({ requested: "diff", existing: new Set() }),
+      plan({ requested: "diff", failedVerify: new Set(["F"]) }),
+      plan({ requested: "diff", maxIncr: 0 }),
+      // Not a full: never so from take-backup, refused all the same.
+      plan({ requested: "diff" }, { id: "I1", type: "incr", chain: ["F"] }),
+    ].map((p) => (p.type === "full" ? p.reason : "an increment"));
+    expect(reasons).toEqual([
+      "the cluster has no full backup to be an increment of",
+      "the newest full F is on timeline 1, the server on 2: a new timeline starts a new full",
+      "backup F of the newest full's chain is gone",
+      "the last verify of the newest full, F, FAILED: an increment on it would not restore either",
+      "--backup-max-incr is 0",
+      "I1 is not a full backup",
+    ]);
+  });
+
   it("falls back to a full when the last verify of the parent or of its chain failed", () => {
     const i2 = { id: "I2", type: "incr" as const, chain: ["F", "I1"] };
     expect(plan({ failedVerify: new Set(["I2"]) }, i2)).toEqual({

@@ -52,7 +52,7 @@ describe.skipIf(!pg)("incremental backups", () => {
   };
 
   /** Takes a backup; its id, its stderr (info level) and how long it took. */
-  const backup = async (type: "full" | "incr", over: Record<string, string> = {}) => {
+  const backup = async (type: "full" | "incr" | "diff", over: Record<string, string> = {}) => {
     const started = Date.now();
     const taken = await runPgha(["backup", "--fast", "--type", type], {
       env: { ...env, PGHA_LOG_LEVEL: "info", ...over },
@@ -249,6 +249,53 @@ describe.skipIf(!pg)("incremental backups", () => {
       /the chain of \S+ has 2 increments, the most --backup-max-incr allows is 2/,
     );
     expect(await manifestOf(next.id)).toMatchObject({ type: "full", chain: [], format: 1 });
+  });
+
+  it("a differential builds on the newest full alone, and restores after the increments between are gone", async () => {
+    // The newest backup is the full the last test took.
+    const [newestFull] = (
+      await runPgha(["backup", "list", "--json"], { env, asServerUser: true }).then((r) =>
+        JSON.parse(r.stdout),
+      )
+    )
+      .filter((b: { type: string }) => b.type === "full")
+      .map((b: { id: string }) => b.id)
+      .reverse();
+    await cluster.sql("UPDATE grows SET v = 'incr3' WHERE id % 1000 = 3");
+    const incr = await backup("incr");
+    expect(await manifestOf(incr.id)).toMatchObject({ parent: newestFull });
+    await cluster.sql("UPDATE untouched SET v = 'diff' WHERE id % 5000 = 4");
+    const diff = await backup("diff");
+    expect(diff.log).toMatch(new RegExp(`differential, parent ${newestFull}`));
+    const m = await manifestOf(diff.id);
+    expect(m).toMatchObject({ type: "incr", parent: newestFull, chain: [newestFull] });
+    // It holds the increment's change too: every change since the full.
+    for (const table of ["grows", "untouched"]) {
+      const entry = fileIn(m, await pathOf(table)) as BackupFileEntry;
+      expect(storedAs(entry), table).not.toBe("none");
+      expect(new Set(decodeBlockMap(entry, 2).from), table).toEqual(new Set([0, 1]));
+    }
+    const deleted = await runPgha(["backup", "delete", incr.id, "--confirm"], {
+      env,
+      asServerUser: true,
+    });
+    expect(deleted.code, deleted.stderr).toBe(0);
+    const digest = "SELECT md5(string_agg(id || ':' || v, ',' ORDER BY id)) FROM";
+    const want = [await cluster.sql(`${digest} grows`), await cluster.sql(`${digest} untouched`)];
+    const tsDir = await serverOwnedTempDir("pgha-diff-ts-");
+    cleanups.push(() => rm(tsDir, { recursive: true, force: true }));
+    const restored = await restoreAndStart(diff.id, env, [
+      "--tablespace-map",
+      `incr_ts=${join(tsDir, "ts")}`,
+    ]);
+    try {
+      expect([
+        await restored.sql(`${digest} grows`),
+        await restored.sql(`${digest} untouched`),
+      ]).toEqual(want);
+    } finally {
+      await restored.destroy();
+    }
   });
 
   it("after a promotion (a new timeline), an incremental is taken as a full", async () => {
