@@ -242,7 +242,7 @@ async function packFile(
   const { entry, parent } = file;
   if (spool && parent && file.mapped && parent.blocks) {
     if (
-      isHot(parent, wholePercent, entry.mtime.toISOString()) &&
+      isHot(parent, wholePercent, entry.mtime.toISOString(), entry.size) &&
       (await stillHot(entry.size, parent.blocks, handle, buffers[0], wholePercent))
     )
       return packHotFile(file, parent.blocks, handle, buffers, tar);

@@ -26,7 +26,9 @@
  * file is read again and stored whole, as a full stores it (packHotFile): its sha256 and
  * block hashes are of exactly the bytes stored. The manifest records how many blocks
  * changed (`changed`): when the parent's copy says so many changed, the next increment
- * reads the file that way at once; once fewer change, it is back to a delta.
+ * reads the file that way at once; once fewer change, it is back to a delta. A large file
+ * whose parent says nothing of it (a full) is sampled first (isHot, stillHot), so the
+ * first increment after a full, and every differential, need not read it twice either.
  */
 import { createHash, type Hash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
@@ -126,26 +128,33 @@ export function storesWhole(changed: number, size: number, wholePercent: number)
 }
 
 /**
- * Whether the parent's copy of a file changed so much that this one may be stored whole
- * at once (then sampled: stillHot). Not when the file's modification time is still the
- * parent's copy's: most likely it did not change since (a table rewritten once, then left
- * alone), and the delta path, which compares every block whatever the time says, stores
- * nothing of it.
+ * Whether a file may be stored whole at once, if a sample says it changed that much
+ * (stillHot). Only when its modification time moved since the parent's copy (else most
+ * likely it did not change: a table rewritten once, then left alone; the delta path,
+ * which compares every block whatever the time says, stores nothing of it), and either
+ * the parent's copy changed at least the share (it was stored whole: `changed`), or the
+ * parent says nothing of that (a full, or a differential's full) and the file is large
+ * enough (SAMPLED_FROM_BLOCKS) that a sample costs little beside the read it may save.
  */
 export function isHot(
   parent: ParentFile | undefined,
   wholePercent: number,
   mtime: string,
+  size: number,
 ): boolean {
-  return (
-    parent?.changed !== undefined &&
-    parent.mtime !== mtime &&
-    storesWhole(parent.changed, parent.size, wholePercent)
-  );
+  if (parent?.mtime === undefined || parent.mtime === mtime) return false;
+  if (parent.changed !== undefined) return storesWhole(parent.changed, parent.size, wholePercent);
+  return blockCount(size) >= SAMPLED_FROM_BLOCKS;
 }
 
 /** Blocks a sample of a hot file reads (spread evenly over it). */
 export const SAMPLE_BLOCKS = 256;
+
+/**
+ * A file whose parent's copy says nothing of how much changed is sampled from this many
+ * blocks on (8 MiB: the sample reads at most a quarter of it; a 1 GiB segment, 0.2%).
+ */
+export const SAMPLED_FROM_BLOCKS = 4 * SAMPLE_BLOCKS;
 
 /**
  * Whether a sample of the file's blocks (SAMPLE_BLOCKS of them, spread evenly: 2 MiB at

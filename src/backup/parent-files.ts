@@ -4,7 +4,9 @@
  * per bundle only the entries of its own files cross to a job thread.
  */
 import type { BackupFileEntry, BackupManifest } from "../repository/backup-manifest.js";
+import { blockCount } from "./delta-entry.js";
 import type { ParentFile } from "./pack-bundle.js";
+import { SAMPLED_FROM_BLOCKS } from "./pack-changed-blocks.js";
 import type { WalkEntry } from "./walk.js";
 
 export type ParentLookup = (part: string, entries: readonly WalkEntry[]) => (ParentFile | null)[];
@@ -46,7 +48,11 @@ export function parentFileOf(file: BackupFileEntry, parentId: string): ParentFil
     holder: file.stored === "none" && file.from !== undefined ? file.from : parentId,
     ...(file.blocks ? { blocks: { hashes: file.blocks.hashes, from: file.blocks.from } } : {}),
     ...(Number.isSafeInteger(file.changed) && (file.changed as number) >= 0
-      ? { changed: file.changed, mtime: file.mtime }
+      ? { changed: file.changed }
+      : {}),
+    // Kept only where isHot may look at it (not for 100,000 small files).
+    ...((file.changed !== undefined || blockCount(file.size) >= SAMPLED_FROM_BLOCKS) && file.blocks
+      ? { mtime: file.mtime }
       : {}),
   };
 }

@@ -15,6 +15,7 @@ import { packBundle } from "../../src/backup/pack-bundle.js";
 import {
   packChangedBlocks,
   SAMPLE_BLOCKS,
+  SAMPLED_FROM_BLOCKS,
   storesWhole,
 } from "../../src/backup/pack-changed-blocks.js";
 import { indexParentFiles } from "../../src/backup/parent-files.js";
@@ -325,6 +326,41 @@ describe("incremental bundles", () => {
     // The delta path would have stored 128 blocks; the hot path stored the file, once.
     expect(incr.files[0]).toMatchObject({ stored: "whole", changed: blocks / 4, sha256: sha(now) });
     expect(incr.stored.get("base/5/1000")?.equals(now)).toBe(true);
+  });
+
+  it("a large file of a full's is sampled too: stored whole in one read on the sample's word, once its time moved", async () => {
+    const blocks = SAMPLED_FROM_BLOCKS; // the sample reads every 4th block
+    const before = blocksOf(blocks, 1);
+    await write("base/5/1000", before);
+    const entries = entriesOf({ "base/5/1000": before });
+    const full = await pack(root, entries);
+    const parent = makeBackupManifest({ id: "20261201T000000Z", files: full.files });
+    expect(full.files[0]?.changed).toBeUndefined();
+    // Every 4th block changes: 25% of the file, every block of the sample.
+    const now = Buffer.from(before);
+    for (let b = 0; b < blocks; b += 4)
+      now.writeUInt8(now.readUInt8(b * BLOCK_SIZE) ^ 1, b * BLOCK_SIZE);
+    await write("base/5/1000", now);
+    const incr = async (mtimeStep: number) => {
+      const touched = entries.map((e) => ({
+        ...e,
+        mtime: new Date(e.mtime.getTime() + mtimeStep),
+      }));
+      return pack(root, touched, {
+        chainIndex: 1,
+        parents: indexParentFiles(parent)("base", touched),
+        wholePercent: 50,
+      });
+    };
+    // Its time still the full's copy's: the delta path, a quarter of the blocks.
+    expect((await incr(0)).files[0]).toMatchObject({ stored: "blocks" });
+    const sampled = await incr(1000);
+    expect(sampled.files[0]).toMatchObject({
+      stored: "whole",
+      changed: blocks / 4,
+      sha256: sha(now),
+    });
+    expect(sampled.stored.get("base/5/1000")?.equals(now)).toBe(true);
   });
 
   it("a relation file the parent has without a map is stored whole", async () => {
