@@ -16,16 +16,18 @@
  *   rekey). Before the first such put of the process the repository's marker is made
  *   sure of (encryption-marker.ts ensureMarker), or taken as known (encryptionMarker).
  * - get: the body is decrypted and authenticated chunk by chunk (a failure is an
- *   IntegrityError, exit 6); an object without `pgha-encryption` metadata is refused, as
- *   is reading without an identity (a one-line UsageError).
+ *   IntegrityError, exit 6), or in one call when it is read whole (readAll: DecryptedBody);
+ *   an object without `pgha-encryption` metadata is refused, as is reading without an
+ *   identity (a one-line UsageError).
  * - head and list show the stored sizes (what the storage bills); listedSizeFits tells
  *   whether a stored size fits a body size (verify).
  */
-import { PassThrough, type Readable } from "node:stream";
+import { PassThrough, type Readable, type Transform } from "node:stream";
 import {
   type AgeIdentity,
   createDecryptStream,
   createEncryptStream,
+  decryptBytes,
   encryptBytes,
   NoMatchingIdentityError,
 } from "../crypto/age.js";
@@ -48,6 +50,7 @@ import {
 import { type EncryptionKeys, recipientsFingerprint } from "./encryption-keys.js";
 import type * as Store from "./object-store.js";
 import { PassThroughStore } from "./pass-through-store.js";
+import { readAll, type WholeReadable } from "./streams.js";
 
 /** age's payload: a 16-byte nonce, then 64 KiB chunks each with a 16-byte tag (at least one). */
 export function agePayloadSize(plainSize: number): number {
@@ -163,25 +166,7 @@ export class EncryptingStore extends PassThroughStore {
         "it was written by a pgha without encryption settings, or put there by someone else; pgha reads only objects that authenticate",
       );
     }
-    const decrypt = createDecryptStream(identities);
-    const out = new PassThrough({ highWaterMark: 1 << 20 });
-    const fail = (error: unknown) => {
-      if (out.destroyed) return;
-      out.destroy(this.explain(key, error));
-      body.destroy();
-      decrypt.destroy();
-    };
-    body.on("error", fail);
-    decrypt.on("error", fail);
-    // The consumer gave up: stop reading.
-    out.on("close", () => {
-      if (!out.readableEnded) {
-        body.destroy();
-        decrypt.destroy();
-      }
-    });
-    body.pipe(decrypt).pipe(out);
-    return { info, body: out };
+    return { info, body: new DecryptedBody(body, identities, (error) => this.explain(key, error)) };
   }
 
   /** A codec error, with the object's name. */
@@ -244,5 +229,66 @@ export class EncryptingStore extends PassThroughStore {
   listedSizeFits(listedSize: number, bodySize: number): boolean {
     const header = listedSize - agePayloadSize(bodySize) - HEADER_BASE;
     return header >= X25519_STANZA && header % X25519_STANZA === 0;
+  }
+}
+
+/**
+ * The decrypted body of one object. Read as a stream, the stored body goes through the
+ * codec's decrypting Transform chunk by chunk (bounded memory), from the first read on.
+ * Read whole before that (readAll: a WAL segment's wal-fetch, manifests), the stored body
+ * is read into one buffer and decrypted in one call: for a 16 MiB segment about half the
+ * time of the stream's 64 KiB pieces, their buffers and the copy that joins them.
+ * Either way only authenticated bytes come out, and a failure names the object (explain).
+ */
+class DecryptedBody extends PassThrough implements WholeReadable {
+  private mode: "idle" | "stream" | "whole" = "idle";
+  private decrypt: Transform | undefined;
+
+  constructor(
+    private readonly stored: Readable,
+    private readonly identities: AgeIdentity[],
+    private readonly explain: (error: unknown) => Error,
+  ) {
+    super({ highWaterMark: 1 << 20 });
+    stored.on("error", (error) => this.fail(error));
+    // The consumer gave up: stop reading.
+    this.on("close", () => {
+      if (!this.readableEnded) {
+        stored.destroy();
+        this.decrypt?.destroy();
+      }
+    });
+  }
+
+  override _read(size: number): void {
+    if (this.mode === "idle") {
+      this.mode = "stream";
+      const decrypt = createDecryptStream(this.identities);
+      this.decrypt = decrypt;
+      decrypt.on("error", (error) => this.fail(error));
+      this.stored.pipe(decrypt).pipe(this);
+    }
+    super._read(size);
+  }
+
+  /** A failure while streaming ends the body with it; readWhole's caller gets its own. */
+  private fail(error: unknown): void {
+    if (this.mode === "whole" || this.destroyed) return;
+    this.destroy(this.explain(error));
+    this.stored.destroy();
+    this.decrypt?.destroy();
+  }
+
+  async readWhole(): Promise<Buffer> {
+    if (this.mode !== "idle") throw new Error("the body is already being read as a stream");
+    this.mode = "whole";
+    try {
+      return decryptBytes(await readAll(this.stored), this.identities);
+    } catch (error) {
+      this.stored.destroy();
+      throw this.explain(error);
+    } finally {
+      this.destroy();
+    }
   }
 }

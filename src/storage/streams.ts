@@ -1,7 +1,14 @@
 import { Readable } from "node:stream";
 
 /** Reads a whole stream into memory. Only for bodies known to be small. */
+/** A body that can be read whole in one call, faster than chunk by chunk (an encrypted object's). */
+export interface WholeReadable extends Readable {
+  readWhole(): Promise<Buffer>;
+}
+
 export async function readAll(stream: Readable): Promise<Buffer> {
+  if (typeof (stream as Partial<WholeReadable>).readWhole === "function")
+    return (stream as WholeReadable).readWhole();
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
   return Buffer.concat(chunks);

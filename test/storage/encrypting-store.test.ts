@@ -39,8 +39,16 @@ function encrypting(raw: ObjectStore, s: EncryptionSettings): EncryptingStore {
   return new EncryptingStore(raw, raw, new EncryptionKeys(mode, s), memoryLogger());
 }
 
+/** Read whole: decrypted in one call (DecryptedBody.readWhole). */
 async function read(store: ObjectStore, key: string): Promise<Buffer> {
   return readAll((await store.get(key)).body);
+}
+
+/** Read as a stream: decrypted chunk by chunk. */
+async function readStreamed(store: ObjectStore, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of (await store.get(key)).body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 async function rawBody(raw: MemoryStore, key: string): Promise<Buffer> {
@@ -68,6 +76,7 @@ describe("encrypting store", { timeout: 30_000 }, async () => {
     expect(decryptBytes(stored, [{ type: "x25519", secretKey: a.secretKey }])).toEqual(large);
     expect(await read(store, MANIFEST)).toEqual(small);
     expect(await read(store, WAL)).toEqual(large);
+    expect(await readStreamed(store, WAL)).toEqual(large);
     const head = await store.head(MANIFEST);
     expect(head?.metadata["pgha-format"]).toBe("1");
     expect(head?.metadata["pgha-encryption"]).toBe("age");
@@ -90,35 +99,44 @@ describe("encrypting store", { timeout: 30_000 }, async () => {
     }
   });
 
-  it("fails authentication (exit 6) on a flipped byte, a truncated body and a swapped body", async () => {
-    const raw = new MemoryStore();
-    const store = encrypting(
-      raw,
-      encryptionSettings({ recipients: [a.publicKey], identityFile: fileA }),
-    );
-    await store.put(WAL, Buffer.alloc(100_000, 1));
-    await store.put(MANIFEST, Buffer.from("{}"));
-    const body = await rawBody(raw, WAL);
-    const meta = (await raw.head(WAL))?.metadata ?? {};
-    const flipped = Buffer.from(body);
-    flipped[body.length - 100] = (flipped[body.length - 100] ?? 0) ^ 1;
-    await raw.put(WAL, flipped, { metadata: meta });
-    const error = await read(store, WAL).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(IntegrityError);
-    expect((error as IntegrityError).exit).toBe("integrity");
-    expect((error as Error).message).toMatch(/failed authentication/);
-    expect((error as Error).message).not.toMatch(/\n/);
-    await raw.put(WAL, body.subarray(0, body.length - 10), { metadata: meta });
-    await expect(read(store, WAL)).rejects.toBeInstanceOf(IntegrityError);
-    // A body encrypted to another key (someone else's object put here) does not open.
-    const other = encrypting(new MemoryStore(), encryptionSettings({ recipients: [b.publicKey] }));
-    await other.put(WAL, Buffer.alloc(10));
-    const foreign = await rawBody((other as unknown as { inner: MemoryStore }).inner, WAL);
-    await raw.put(WAL, foreign, { metadata: meta });
-    const noMatch = await read(store, WAL).catch((e: unknown) => e);
-    expect((noMatch as IntegrityError).exit).toBe("integrity");
-    expect((noMatch as Error).message).toMatch(/cannot decrypt .*no identity matches/);
-  });
+  it.each([
+    ["read whole", read],
+    ["read as a stream", readStreamed],
+  ])(
+    "fails authentication (exit 6) on a flipped byte, a truncated body and a swapped body (%s)",
+    async (_how, read) => {
+      const raw = new MemoryStore();
+      const store = encrypting(
+        raw,
+        encryptionSettings({ recipients: [a.publicKey], identityFile: fileA }),
+      );
+      await store.put(WAL, Buffer.alloc(100_000, 1));
+      await store.put(MANIFEST, Buffer.from("{}"));
+      const body = await rawBody(raw, WAL);
+      const meta = (await raw.head(WAL))?.metadata ?? {};
+      const flipped = Buffer.from(body);
+      flipped[body.length - 100] = (flipped[body.length - 100] ?? 0) ^ 1;
+      await raw.put(WAL, flipped, { metadata: meta });
+      const error = await read(store, WAL).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(IntegrityError);
+      expect((error as IntegrityError).exit).toBe("integrity");
+      expect((error as Error).message).toMatch(/failed authentication/);
+      expect((error as Error).message).not.toMatch(/\n/);
+      await raw.put(WAL, body.subarray(0, body.length - 10), { metadata: meta });
+      await expect(read(store, WAL)).rejects.toBeInstanceOf(IntegrityError);
+      // A body encrypted to another key (someone else's object put here) does not open.
+      const other = encrypting(
+        new MemoryStore(),
+        encryptionSettings({ recipients: [b.publicKey] }),
+      );
+      await other.put(WAL, Buffer.alloc(10));
+      const foreign = await rawBody((other as unknown as { inner: MemoryStore }).inner, WAL);
+      await raw.put(WAL, foreign, { metadata: meta });
+      const noMatch = await read(store, WAL).catch((e: unknown) => e);
+      expect((noMatch as IntegrityError).exit).toBe("integrity");
+      expect((noMatch as Error).message).toMatch(/cannot decrypt .*no identity matches/);
+    },
+  );
 
   it("refuses a plain object in an encrypted repository, and reading without an identity", async () => {
     const raw = new MemoryStore();
