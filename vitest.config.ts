@@ -30,6 +30,7 @@ export default defineConfig({
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
           globalSetup: ["test/helpers/global-setup.ts"],
+          setupFiles: ["test/helpers/temp-cleanup.ts"],
           testTimeout: 60_000,
           hookTimeout: 180_000,
           pool: "forks",

@@ -184,6 +184,12 @@ interface Setup {
   localEnv: Record<string, string>;
   /** A server-owned scratch directory. */
   scratch: string;
+  /**
+   * Before a backup of `variant`: archive_command pushes into its repository first. A
+   * backup waits for its last segment in its own repository, and archive_command pushes
+   * into both one after the other: the second would wait one wal-push more.
+   */
+  archiveFirstFor?: ((variant: Variant) => Promise<void>) | undefined;
 }
 
 const jobsArgs = (variant: Variant) =>
@@ -274,6 +280,7 @@ async function runRounds(
       const group = variants.filter((v) => kinds.includes(v.kind));
       if (round % 2 === 0) group.reverse();
       for (const variant of group) {
+        if (variant.kind === "backup") await setup.archiveFirstFor?.(variant);
         const sample =
           variant.kind === "pg_basebackup"
             ? await runPgBasebackup(setup, round)
@@ -493,7 +500,7 @@ async function benchBaseBackup(): Promise<{ report: Record<string, unknown>; tex
     conf: [
       "archive_mode = on",
       // Into both repositories: backups into either find their WAL archived there.
-      `archive_command = ${sqlString(`${archiveCommand()} && ${archiveCommand(encryptedEnv)}`)}`,
+      `archive_command = ${sqlString(`${archiveCommand()} && ${archiveCommand(encryptedEnv)}`)}`, // reordered per backup (archiveFirstFor)
       "max_wal_size = '4GB'",
     ],
   });
@@ -512,10 +519,17 @@ async function benchBaseBackup(): Promise<{ report: Record<string, unknown>; tex
     await cluster.sql("SELECT sum(pg_database_size(oid)) FROM pg_database"),
   );
 
+  const plainPush = archiveCommand();
+  const encryptedPush = archiveCommand(encryptedEnv);
   const setup: Setup = {
     cluster,
     localEnv: { ...repoEnv, ...cluster.connEnv() },
     scratch,
+    archiveFirstFor: async (variant) => {
+      const order = variant.env ? [encryptedPush, plainPush] : [plainPush, encryptedPush];
+      await cluster.sql(`ALTER SYSTEM SET archive_command = ${sqlString(order.join(" && "))}`);
+      await cluster.sql("SELECT pg_reload_conf()");
+    },
   };
   const local = variantsOf("local", encryptedEnv);
   const samples = new Map<Variant, Sample[]>();
@@ -550,6 +564,7 @@ async function benchBaseBackup(): Promise<{ report: Record<string, unknown>; tex
     onCleanup("S3 test server", () => stop());
     s3Kind = s3.server.kind;
     log(`S3 test server: ${s3.server.kind} at ${s3.server.endpoint}`);
+    setup.archiveFirstFor = undefined; // archive_command pushes into S3 alone from here
     const env = await switchToS3(setup, s3.server);
     await runRounds(setup, env, remote, samples);
   } catch (error) {

@@ -89,8 +89,17 @@ export async function freePort(): Promise<number> {
 }
 
 /** A temp directory owned by the server user (so archive_command can write into it). */
+/** Every directory serverOwnedTempDir made in this test file (temp-cleanup.ts removes them). */
+const madeTempDirs = new Set<string>();
+
+export async function removeServerOwnedTempDirs(): Promise<void> {
+  for (const dir of madeTempDirs) await rm(dir, { recursive: true, force: true });
+  madeTempDirs.clear();
+}
+
 export async function serverOwnedTempDir(prefix: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
+  madeTempDirs.add(dir);
   const user = serverUser();
   if (user) await chown(dir, user.uid, user.gid);
   return dir;
