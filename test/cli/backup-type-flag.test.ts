@@ -1,4 +1,4 @@
-/** `backup --type full|incr` and --backup-max-incr, as a scheduled job's arguments meet them. */
+/** `backup --type full|incr|diff` and --backup-max-incr, as a scheduled job's arguments meet them. */
 import { describe, expect, it } from "vitest";
 import { checkJobArgs } from "../../src/cli/job-args.js";
 import { UsageError } from "../../src/errors.js";
@@ -9,6 +9,7 @@ describe("backup --type", () => {
   it.each([
     [["--type", "incr"]],
     [["--type", "full"]],
+    [["--type", "diff"]],
     [["--type", "incr", "--backup-max-incr", "13"]],
     [["--type", "incr", "--backup-incr-whole", "90"]],
   ])("accepts %j", async (args) => {
@@ -16,7 +17,7 @@ describe("backup --type", () => {
   });
 
   it.each([
-    [["--type", "diff"], /--type.*'diff' is not one of full, incr/],
+    [["--type", "differential"], /--type.*'differential' is not one of full, incr, diff/],
     [["--type", "incr", "--backup-max-incr", "255"], /--backup-max-incr.*from 0 to 254/],
     [["--type", "incr", "--backup-incr-whole", "0"], /--backup-incr-whole.*from 1 to 100/],
     [["--type", "incr", "--backup-incr-whole", "101"], /--backup-incr-whole.*from 1 to 100/],

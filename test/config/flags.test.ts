@@ -67,7 +67,9 @@ describe("command flags", () => {
     else if (typeof spec.default === "string") {
       // A literal default: help shows this very text, and the command gets it parsed.
       expect(value).toEqual(spec.parse ? spec.parse(spec.default) : spec.default);
-      expect(await helpOf(command.split(" "))).toContain(`[default ${text}]`);
+      expect((await helpOf(command.split(" "))).replace(/\s+/g, " ")).toContain(
+        `[default ${text}]`,
+      );
     } else if (spec.default !== undefined) {
       expect(value).toEqual(expect.anything());
       expect(await helpOf(command.split(" "))).toContain(`[default ${text}]`);
