@@ -299,3 +299,16 @@ export function withRestoreHint(error: unknown, backupId: string): unknown {
     `the backup's stored data does not match what it recorded, so it cannot be restored as it is: 'pgha verify --backup ${backupId}' lists what is damaged; restore another backup (pgha backup list; --backup ID)`,
   );
 }
+
+/**
+ * An object (a manifest) that does not parse or fails its checksum (IntegrityError), or
+ * whose stored form the store cannot read (a local file's corrupt header: a StorageError
+ * marked damaged): that object is damaged. A failing store is not, nor the wrong identity
+ * or settings (concernsSettings), which fail every object alike.
+ */
+export function isDamagedObject(error: unknown): error is Error {
+  if (concernsSettings(error)) return false;
+  return (
+    error instanceof IntegrityError || (error instanceof StorageError && error.damaged === true)
+  );
+}

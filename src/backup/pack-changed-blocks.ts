@@ -142,7 +142,8 @@ export function isHot(
   mtime: string,
   size: number,
 ): boolean {
-  if (parent?.mtime === undefined || parent.mtime === mtime) return false;
+  // 100: only a file all of whose blocks changed, which no sample can promise.
+  if (wholePercent >= 100 || parent?.mtime === undefined || parent.mtime === mtime) return false;
   if (parent.changed !== undefined) return storesWhole(parent.changed, parent.size, wholePercent);
   return blockCount(size) >= SAMPLED_FROM_BLOCKS;
 }
@@ -157,11 +158,50 @@ export const SAMPLE_BLOCKS = 256;
 export const SAMPLED_FROM_BLOCKS = 4 * SAMPLE_BLOCKS;
 
 /**
- * Whether a sample of the file's blocks (SAMPLE_BLOCKS of them, spread evenly: 2 MiB at
- * most) still differs from the parent's in at least --backup-incr-whole's share. A table
+ * The blocks a sample of a file of `blocks` blocks reads: one in each of SAMPLE_BLOCKS equal
+ * strata, at an offset drawn from `seed` (sampleSeed of the file's path), ascending. Not
+ * evenly spaced: a table whose changes fall on every 16th block (a periodic pattern, a
+ * fillfactor) would otherwise meet a sample of the same period and look fully changed.
+ */
+export function sampleBlocks(blocks: number, seed: number): number[] {
+  const n = Math.min(blocks, SAMPLE_BLOCKS);
+  let state = seed >>> 0 || 0x9e3779b9;
+  const next = () => {
+    // xorshift32
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state;
+  };
+  const out: number[] = [];
+  for (let k = 0; k < n; k++) {
+    const start = Math.floor((k * blocks) / n);
+    const end = Math.floor(((k + 1) * blocks) / n);
+    out.push(start + (next() % (end - start)));
+  }
+  return out;
+}
+
+/** The seed of a file's sample: FNV-1a of its path (the same blocks every backup). */
+export function sampleSeed(path: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < path.length; i++) {
+    hash ^= path.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash;
+}
+
+/**
+ * Whether a sample of the file's blocks (sampleBlocks: SAMPLE_BLOCKS of them, 2 MiB at
+ * most) differs from the parent's in at least --backup-incr-whole's share. A table
  * rewritten once and written to a little since has moved its time but is no longer hot:
  * the delta path stores its few blocks (and still goes whole once the share is certain).
- * The sample only chooses between two ways that both store every byte read.
+ * The sample only chooses between two ways that both store every byte read; it may be
+ * wrong (a file a little under the share, or changes that happen to meet the sample), and
+ * then a file is stored whole that the delta path would have stored as blocks.
  */
 export async function stillHot(
   size: number,
@@ -169,17 +209,16 @@ export async function stillHot(
   handle: FileHandle,
   buffer: Buffer,
   wholePercent: number,
+  seed: number,
 ): Promise<boolean> {
   const blocks = blockCount(size);
   if (blocks === 0) return false;
   const parentHashes = Buffer.from(parentMap.hashes, "base64");
-  const step = Math.max(1, Math.floor(blocks / SAMPLE_BLOCKS));
-  let sampled = 0;
+  const sample = sampleBlocks(blocks, seed);
   let changed = 0;
-  for (let block = 0; block < blocks; block += step) {
+  for (const block of sample) {
     const length = Math.min(BLOCK_SIZE, size - block * BLOCK_SIZE);
     const { bytesRead } = await handle.read(buffer, 0, length, block * BLOCK_SIZE);
-    sampled++;
     // Short (the file shrank since the walk): as a read would see it, zeros; count it changed.
     if (
       bytesRead < length ||
@@ -187,7 +226,7 @@ export async function stillHot(
     )
       changed++;
   }
-  return changed * 100 >= wholePercent * sampled;
+  return changed * 100 >= wholePercent * sample.length;
 }
 
 /**

@@ -17,6 +17,7 @@ import { DEFAULT_INCR_WHOLE_PERCENT } from "../config/values.js";
 import {
   ClusterMismatchError,
   describeSystemError,
+  isDamagedObject,
   LocalIoError,
   PostgresError,
   RefusedError,
@@ -139,20 +140,31 @@ export async function takeBaseBackup(
     let parents: ParentIndex | undefined;
     let existing = new Set<string>();
     let failedVerify = new Set<string>();
+    let unreadableParent: string | undefined;
     if (request.type === "incr" || request.type === "diff") {
       const ids = await listBackupIds(deps.store, deps.cluster);
       existing = new Set(ids);
       const newestId =
-        request.type === "diff" ? await newestFullId(deps.store, deps.cluster, ids) : ids.at(-1);
+        request.type === "diff"
+          ? await newestFullId(deps.store, deps.cluster, ids, deps.log)
+          : ids.at(-1);
       if (newestId) {
         parents = new ParentIndex(newestId);
-        newest = await readBackupManifest(deps.store, deps.cluster, newestId, {
-          eachFile: parents.add,
-        });
-        failedVerify = await readFailedVerifies(deps.store, deps.cluster, [
-          ...(newest.chain ?? []),
-          newestId,
-        ]);
+        try {
+          newest = await readBackupManifest(deps.store, deps.cluster, newestId, {
+            eachFile: parents.add,
+          });
+        } catch (error) {
+          // A damaged parent: this backup is a full (planType says why), not a failure.
+          if (!isDamagedObject(error)) throw error;
+          parents = undefined;
+          unreadableParent = `the manifest of ${request.type === "diff" ? "the newest full" : "the newest backup"}, ${newestId}, cannot be read (${error.message}): pgha verify names the damage`;
+        }
+        if (newest)
+          failedVerify = await readFailedVerifies(deps.store, deps.cluster, [
+            ...(newest.chain ?? []),
+            newestId,
+          ]);
       }
     }
     const [catalog] = await deps.server.query<{ v: string }>(
@@ -173,6 +185,7 @@ export async function takeBaseBackup(
       newest && parentFactsOf(newest, parents?.hasBlockMaps),
       existing,
       failedVerify,
+      unreadableParent,
     );
     const increment: IncrementalBase | undefined =
       plan.type === "incr" && parents
@@ -333,8 +346,15 @@ async function planType(
   newest: ParentFacts | undefined,
   existing: ReadonlySet<string>,
   failedVerify: ReadonlySet<string>,
+  unreadableParent: string | undefined,
 ): Promise<BackupPlan> {
   if (request.type !== "incr" && request.type !== "diff") return { type: "full" };
+  if (unreadableParent !== undefined) {
+    deps.log.warn(
+      `taking a full backup instead of ${request.type === "diff" ? "a differential" : "an incremental"} one: ${unreadableParent}`,
+    );
+    return { type: "full", reason: unreadableParent };
+  }
   // The timeline of the checkpoint the backup starts from: the backup_label's START TIMELINE.
   const [row] = await deps.server.query<{ tli: number }>(
     "SELECT timeline_id AS tli FROM pg_control_checkpoint()",
@@ -358,15 +378,24 @@ async function planType(
   return plan;
 }
 
-/** A differential's parent: the newest backup of the cluster that is a full. */
+/**
+ * A differential's parent: the newest backup of the cluster that is a full. A newer
+ * backup whose manifest is damaged is passed over (it is not the parent; verify names it).
+ */
 async function newestFullId(
   store: ObjectStore,
   cluster: string,
   ids: readonly string[],
+  log: Logger,
 ): Promise<string | undefined> {
   for (const id of [...ids].reverse()) {
-    const summary = await readBackupSummary(store, cluster, id);
-    if ((summary.type ?? "full") === "full") return id;
+    try {
+      const summary = await readBackupSummary(store, cluster, id);
+      if ((summary.type ?? "full") === "full") return id;
+    } catch (error) {
+      if (!isDamagedObject(error)) throw error;
+      log.warn(`backup ${id}'s manifest cannot be read (${error.message}): passed over`);
+    }
   }
   return undefined;
 }

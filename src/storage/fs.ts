@@ -325,7 +325,14 @@ export class FsStore implements Store.ObjectStore {
       throw this.failure(`cannot read ${file.path}`, error);
     }
     try {
-      const { headerBytes } = await readHeader(handle, file.path);
+      let headerBytes = 0;
+      try {
+        ({ headerBytes } = await readHeader(handle, file.path));
+      } catch (error) {
+        // A damaged object is listed as it is (its file's size): one bad file must not
+        // break every listing of its prefix (backup ids, verify); reading it fails.
+        if (!(error instanceof StorageError && error.damaged)) throw error;
+      }
       const info = await handle.stat();
       return { key: file.key, size: info.size - headerBytes, lastModified: info.mtime };
     } finally {

@@ -23,13 +23,7 @@
  */
 import { chainIds } from "../backup/chain-manifest.js";
 import { runEach } from "../backup/job-pool.js";
-import {
-  concernsSettings,
-  type ExitCodeName,
-  IntegrityError,
-  RefusedError,
-  StorageError,
-} from "../errors.js";
+import { type ExitCodeName, IntegrityError, isDamagedObject, RefusedError } from "../errors.js";
 import type { Logger } from "../log.js";
 import {
   type BackupManifest,
@@ -141,7 +135,7 @@ export async function verifyRepository(
     try {
       backups.push(await readBackupSummary(store, cluster, id));
     } catch (error) {
-      if (!isDamagedManifest(error)) throw error;
+      if (!isDamagedObject(error)) throw error;
       findings.push(manifestFinding(backupManifestKey(cluster, id), error, { backup: id }));
     }
   }
@@ -220,7 +214,7 @@ export async function verifyRepository(
       try {
         dump = await readDumpManifest(store, cluster, id);
       } catch (error) {
-        if (!isDamagedManifest(error)) throw error;
+        if (!isDamagedObject(error)) throw error;
         findings.push(manifestFinding(dumpManifestKey(cluster, id), error, { dumpSet: id }));
         continue;
       }
@@ -333,18 +327,6 @@ export async function verifyRepository(
     warnings: findings.filter((f) => f.severity === "warning").length,
     exit: verifyExit(findings),
   };
-}
-
-/**
- * A manifest that does not parse or fails its checksum (IntegrityError), or whose stored
- * form the store cannot read (a local file's corrupt header: a StorageError marked
- * damaged) is a finding; a failing store is not.
- */
-function isDamagedManifest(error: unknown): error is Error {
-  if (concernsSettings(error)) return false; // the wrong identity: every manifest alike
-  return (
-    error instanceof IntegrityError || (error instanceof StorageError && error.damaged === true)
-  );
 }
 
 function manifestFinding(

@@ -16,6 +16,8 @@ import {
   packChangedBlocks,
   SAMPLE_BLOCKS,
   SAMPLED_FROM_BLOCKS,
+  sampleBlocks,
+  sampleSeed,
   storesWhole,
 } from "../../src/backup/pack-changed-blocks.js";
 import { indexParentFiles } from "../../src/backup/parent-files.js";
@@ -312,9 +314,13 @@ describe("incremental bundles", () => {
       type: "incr",
       chain: ["F"],
     });
-    // Every even block of the first half changes: 25% of the file, 50% of the sample.
+    // Half of the sampled blocks change, and a quarter of the file: the sample's word.
+    const sampled = sampleBlocks(blocks, sampleSeed("base/5/1000"));
+    const changedBlocks = new Set(sampled.filter((_, i) => i % 2 === 0));
+    for (let b = 0; changedBlocks.size < blocks / 4; b++)
+      if (!sampled.includes(b)) changedBlocks.add(b);
     const now = Buffer.from(before);
-    for (let b = 0; b < blocks / 2; b += 2)
+    for (const b of changedBlocks)
       now.writeUInt8(now.readUInt8(b * BLOCK_SIZE) ^ 1, b * BLOCK_SIZE);
     await write("base/5/1000", now);
     const touched = entries.map((e) => ({ ...e, mtime: new Date(e.mtime.getTime() + 1000) }));
@@ -336,9 +342,9 @@ describe("incremental bundles", () => {
     const full = await pack(root, entries);
     const parent = makeBackupManifest({ id: "20261201T000000Z", files: full.files });
     expect(full.files[0]?.changed).toBeUndefined();
-    // Every 4th block changes: 25% of the file, every block of the sample.
+    // The sampled blocks change (one in each 4): 25% of the file, every block of the sample.
     const now = Buffer.from(before);
-    for (let b = 0; b < blocks; b += 4)
+    for (const b of sampleBlocks(blocks, sampleSeed("base/5/1000")))
       now.writeUInt8(now.readUInt8(b * BLOCK_SIZE) ^ 1, b * BLOCK_SIZE);
     await write("base/5/1000", now);
     const incr = async (mtimeStep: number) => {
@@ -361,6 +367,41 @@ describe("incremental bundles", () => {
       sha256: sha(now),
     });
     expect(sampled.stored.get("base/5/1000")?.equals(now)).toBe(true);
+  });
+
+  it("a periodic pattern of changes does not meet the sample, and --backup-incr-whole 100 never samples", async () => {
+    const blocks = 4096;
+    const before = blocksOf(blocks, 1);
+    await write("base/5/1000", before);
+    const entries = entriesOf({ "base/5/1000": before });
+    const parent = makeBackupManifest({
+      id: "20261201T000000Z",
+      files: (await pack(root, entries)).files,
+    });
+    const incr = async (bytes: Buffer, wholePercent: number) => {
+      await write("base/5/1000", bytes);
+      const touched = entries.map((e) => ({ ...e, mtime: new Date(e.mtime.getTime() + 1000) }));
+      return (
+        await pack(root, touched, {
+          chainIndex: 1,
+          parents: indexParentFiles(parent)("base", touched),
+          wholePercent,
+        })
+      ).files[0];
+    };
+    // Every 16th block (the sample's stratum size): 1/16 of the file.
+    const periodic = Buffer.from(before);
+    for (let b = 0; b < blocks; b += 16)
+      periodic.writeUInt8(periodic.readUInt8(b * BLOCK_SIZE) ^ 1, b * BLOCK_SIZE);
+    expect(await incr(periodic, 50)).toMatchObject({ stored: "blocks" });
+    // Every block but one changed: whole at 99 (the sample), a delta at 100.
+    const allButOne = Buffer.from(before);
+    for (let b = 1; b < blocks; b++)
+      allButOne.writeUInt8(allButOne.readUInt8(b * BLOCK_SIZE) ^ 1, b * BLOCK_SIZE);
+    expect(await incr(allButOne, 99)).toMatchObject({ stored: "whole", changed: blocks - 1 });
+    expect(await incr(allButOne, 100)).toMatchObject({ stored: "blocks" });
+    expect(sampleBlocks(blocks, 7)).toEqual(sampleBlocks(blocks, 7));
+    expect(sampleBlocks(100, 7)).toEqual([...Array(100).keys()]);
   });
 
   it("a relation file the parent has without a map is stored whole", async () => {

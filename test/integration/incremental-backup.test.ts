@@ -5,7 +5,7 @@
  * restore (a new timeline) takes a full when asked for an increment. Restoring chains is
  * incremental.test.ts's subject; here the fetch of an increment assembles its chain.
  */
-import { chown, mkdir, readdir, rm } from "node:fs/promises";
+import { chown, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeBlockMap } from "../../src/backup/block-map.js";
@@ -265,8 +265,28 @@ describe.skipIf(!pg)("incremental backups", () => {
     const incr = await backup("incr");
     expect(await manifestOf(incr.id)).toMatchObject({ parent: newestFull });
     await cluster.sql("UPDATE untouched SET v = 'diff' WHERE id % 5000 = 4");
+    // The increment's manifest damaged: not the differential's parent, passed over.
+    const manifestFile = (id: string) =>
+      join(env.PGHA_REPO as string, "v1", "clusters", "main", "backups", id, "manifest.json");
+    const incrManifest = await readFile(manifestFile(incr.id));
+    await writeFile(manifestFile(incr.id), "not a manifest");
     const diff = await backup("diff");
+    expect(diff.log).toMatch(
+      new RegExp(`backup ${incr.id}'s manifest cannot be read .*passed over`),
+    );
     expect(diff.log).toMatch(new RegExp(`differential, parent ${newestFull}`));
+    // The newest backup's manifest damaged: an incremental is taken as a full, and says why.
+    const diffManifest = await readFile(manifestFile(diff.id));
+    await writeFile(manifestFile(diff.id), "not a manifest");
+    const instead = await backup("incr");
+    expect(instead.log).toMatch(
+      new RegExp(
+        `taking a full backup instead of an incremental one: the manifest of the newest backup, ${diff.id}, cannot be read`,
+      ),
+    );
+    expect(await manifestOf(instead.id)).toMatchObject({ type: "full" });
+    await writeFile(manifestFile(incr.id), incrManifest);
+    await writeFile(manifestFile(diff.id), diffManifest);
     const m = await manifestOf(diff.id);
     expect(m).toMatchObject({ type: "incr", parent: newestFull, chain: [newestFull] });
     // It holds the increment's change too: every change since the full.

@@ -126,10 +126,22 @@ describe("FsStore specifics", () => {
     ]);
   });
 
-  it("fails a listing of an unmarked store on an object that is not a pgha object", async () => {
+  it("lists an object that is not a pgha object as it is (marked or not), and fails to read it", async () => {
     await mkdir(join(dir, "d"));
     await writeFile(join(dir, "d/bad"), "no header here");
-    await expect(listed(new FsStore(dir))).rejects.toBeInstanceOf(StorageError);
+    const unmarked = new FsStore(dir);
+    // One damaged file must not break every listing of its prefix (backup ids, verify).
+    expect(await listed(unmarked)).toEqual([{ key: "d/bad", size: 14 }]);
+    await expect(unmarked.get("d/bad")).rejects.toMatchObject({ damaged: true });
+    const marked = new FsStore(await mkdtemp(join(tmpdir(), "pgha-fs-marked-")));
+    await marked.put("d/good", Buffer.from("x"));
+    await writeFile(join(marked.root, "d/bad"), "short");
+    expect(await listed(marked)).toEqual([
+      { key: "d/bad", size: 5 },
+      { key: "d/good", size: 1 },
+    ]);
+    await expect(marked.head("d/bad")).rejects.toBeInstanceOf(StorageError);
+    await rm(marked.root, { recursive: true, force: true });
   });
 
   it("refuses metadata that does not fit in the header (S3 could carry it)", async () => {
