@@ -370,7 +370,7 @@ export const OPTIONS = {
     placeholder: "<percent>",
     group: "backup",
     description:
-      "backup --type incr: a relation file of which at least this percentage of the 8 KiB blocks changed since the parent (blocks past its size count as changed) is stored whole, not as its changed blocks: restores of this backup, and of later ones until the file changes again, stream it from this one copy instead of the chain's, for up to 100/percent times the delta's bytes (1 to 100; 100: only a file all of whose blocks changed; PostgreSQL 17 stores a file whole when more than 90% changed)",
+      "backup --type incr or diff: a relation file of which at least this percentage of the 8 KiB blocks changed since the parent (blocks past its size count as changed; for a large file a sample of 256 blocks may decide, and be a little off) is stored whole, not as its changed blocks: restores of this backup, and of later ones until the file changes again, stream it from this one copy instead of the chain's, for about 100/percent times the delta's bytes (1 to 100; 100: only a file all of whose blocks changed, never sampled; PostgreSQL 17 stores a file whole when more than 90% changed)",
     default: String(DEFAULT_INCR_WHOLE_PERCENT),
     parse: parsePercent,
   }),

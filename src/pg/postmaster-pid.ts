@@ -4,6 +4,7 @@
  * (the server was killed) names a dead pid, or, after a reboot, maybe another process:
  * callers that must not act on a running server take any live pid as the server.
  */
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isErrno } from "../local-files.js";
@@ -30,12 +31,22 @@ export async function livePostmasterPid(pgdata: string): Promise<number | undefi
   return typeof state === "number" ? state : undefined;
 }
 
-/** Whether `pid` is a live process (EPERM: alive, another user's). */
+/**
+ * Whether `pid` is a live process (EPERM: alive, another user's). A zombie is not: a
+ * killed postmaster stays one until its parent reaps it (seconds, where that parent is
+ * slow), and it runs nothing.
+ */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return isErrno(error, "EPERM");
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ..."; comm may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true; // no /proc: kill(0) is all there is to go by
   }
 }

@@ -1,10 +1,10 @@
 /** Which server postmaster.pid names: live, dead, garbage, missing, unreadable. */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { livePostmasterPid, postmasterState } from "../../src/pg/postmaster-pid.js";
+import { livePostmasterPid, postmasterState, processAlive } from "../../src/pg/postmaster-pid.js";
 
 let pgdata: string;
 beforeEach(async () => {
@@ -28,6 +28,26 @@ describe("postmasterState", () => {
     for (const garbage of ["", "abc", "-1234", "0"]) {
       await pidFile(garbage);
       expect(await postmasterState(pgdata), garbage).toBeUndefined();
+    }
+  });
+
+  it("takes a zombie (a killed postmaster its parent has not reaped yet) for a dead process", async () => {
+    // `sleep 0.1` exits under a parent that never reaps it (sh exec'd into sleep 5).
+    const parent = spawn("sh", ["-c", "sleep 0.1 & echo $!; exec sleep 5"], {
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    try {
+      const pid = Number(
+        await new Promise<string>((resolve) => parent.stdout.once("data", (d) => resolve(`${d}`))),
+      );
+      await new Promise((r) => setTimeout(r, 400));
+      expect(() => process.kill(pid, 0), "the zombie is still there").not.toThrow();
+      expect(processAlive(pid)).toBe(false);
+      expect(processAlive(parent.pid as number)).toBe(true);
+      await pidFile(String(pid));
+      expect(await postmasterState(pgdata)).toBeUndefined();
+    } finally {
+      parent.kill("SIGKILL");
     }
   });
 

@@ -23,9 +23,10 @@ export async function prefetcherCommand(opts: OptionsOf<"prefetcher">): Promise<
   if (!taken) return 0;
   const { pgdata, spool } = taken;
   try {
-    // Downloads a killed prefetcher left half done.
+    // Downloads and status files a killed prefetcher left half done.
     for (const name of await readdir(spool)) {
-      if (name.startsWith(".pgha-tmp-")) await removeFile(join(spool, name));
+      if (name.startsWith(".pgha-tmp-") || /\.tmp-[0-9a-f]{8}$/.test(name))
+        await removeFile(join(spool, name));
     }
     const store = await openStore(config, log);
     const identity = await readIdentity(store, config.cluster);
