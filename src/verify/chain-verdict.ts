@@ -33,13 +33,23 @@ export function inheritedFindings(
 
 /**
  * What `backup list` shows as a backup's last verify: its own record, failed when the last
- * record of a member of its chain failed (a member verified after it, alone).
+ * record of a member of its chain failed (a member verified after it, alone); with no
+ * record of its own, the failed member's, when there is one.
  */
 export function verifiedThroughChain(
   own: VerifyRecord | undefined,
   members: readonly { id: string; record: VerifyRecord | undefined }[],
 ): (VerifyRecord & { failedChain: string[] }) | undefined {
-  if (own === undefined) return undefined;
   const failedChain = members.filter((m) => m.record?.ok === false).map((m) => m.id);
+  if (own === undefined) {
+    // Never verified itself, but a member of its chain failed: it fails with it (as of
+    // the newest such verify; none of its own objects were read).
+    const failed = members
+      .map((m) => m.record)
+      .filter((r): r is VerifyRecord => r?.ok === false)
+      .sort((a, b) => b.time.localeCompare(a.time))[0];
+    if (failed === undefined) return undefined;
+    return { ...failed, objects: 0, hashed: 0, findings: [], ok: false, failedChain };
+  }
   return { ...own, ok: own.ok && failedChain.length === 0, failedChain };
 }

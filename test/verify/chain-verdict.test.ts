@@ -44,9 +44,13 @@ describe("chain verdicts", () => {
   });
 
   it("backup list's verified: a chain member's failed record fails its own ok one", () => {
-    expect(verifiedThroughChain(undefined, [{ id: "A", record: record("A", false) }])).toBe(
+    // Never verified itself: "never", unless a member failed, which it fails with.
+    expect(verifiedThroughChain(undefined, [{ id: "A", record: record("A", true) }])).toBe(
       undefined,
     );
+    expect(
+      verifiedThroughChain(undefined, [{ id: "A", record: record("A", false) }]),
+    ).toMatchObject({ ok: false, failedChain: ["A"], objects: 0, hashed: 0 });
     expect(
       verifiedThroughChain(record("C", true), [
         { id: "A", record: record("A", false) },
