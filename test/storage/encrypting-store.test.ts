@@ -23,12 +23,15 @@ import type { ObjectStore } from "../../src/storage/object-store.js";
 import { PlainGuardStore } from "../../src/storage/plain-guard.js";
 import { readAll } from "../../src/storage/streams.js";
 import { encryptionSettings } from "../helpers/builders.js";
+import { fileTempDirs } from "../helpers/file-temp-dirs.js";
+
+const madeDir = fileTempDirs();
 
 const WAL = "v1/clusters/main/wal/0000000100000000/000000010000000000000001";
 const MANIFEST = "v1/clusters/main/backups/20261201T000000Z/manifest.json";
 
 async function identityFile(...secrets: string[]): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "pgha-enc-"));
+  const dir = madeDir(await mkdtemp(join(tmpdir(), "pgha-enc-")));
   const file = join(dir, "key.txt");
   await writeFile(file, `${secrets.join("\n")}\n`, { mode: 0o600 });
   return file;

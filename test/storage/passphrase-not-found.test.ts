@@ -21,7 +21,10 @@ import { MemoryStore } from "../../src/storage/memory.js";
 import type { ObjectInfo } from "../../src/storage/object-store.js";
 import { fetchWalFile } from "../../src/wal/fetch.js";
 import { parseWalFileName } from "../../src/wal/names.js";
+import { fileTempDirs } from "../helpers/file-temp-dirs.js";
 import { makeSegment, segmentName } from "../helpers/segments.js";
+
+const madeDir = fileTempDirs();
 
 /** A memory store that counts the reads of the repository key. */
 class CountingStore extends MemoryStore {
@@ -64,7 +67,7 @@ describe("passphrase mode, wal-fetch", { timeout: 60_000 }, () => {
     const raw = new CountingStore();
     await archiveOne(raw);
     raw.keyReads = 0;
-    const dir = await mkdtemp(join(tmpdir(), "pgha-pp-nf-"));
+    const dir = madeDir(await mkdtemp(join(tmpdir(), "pgha-pp-nf-")));
     const deps = {
       store: passphraseStore(raw, "correct horse"),
       cluster: CLUSTER,
@@ -82,7 +85,7 @@ describe("passphrase mode, wal-fetch", { timeout: 60_000 }, () => {
     const raw = new CountingStore();
     await archiveOne(raw);
     raw.keyReads = 0;
-    const dir = await mkdtemp(join(tmpdir(), "pgha-pp-nf-"));
+    const dir = madeDir(await mkdtemp(join(tmpdir(), "pgha-pp-nf-")));
     const deps = { store: passphraseStore(raw, "wrong"), cluster: CLUSTER, log: memoryLogger() };
     await expect(fetchWalFile(deps, NOT_YET, join(dir, "a"))).rejects.toBeInstanceOf(NotFoundError);
     expect(raw.keyReads).toBe(0);

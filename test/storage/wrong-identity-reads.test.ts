@@ -25,9 +25,12 @@ import { MemoryStore } from "../../src/storage/memory.js";
 import { PlainGuardStore } from "../../src/storage/plain-guard.js";
 import { parseWalFileName } from "../../src/wal/names.js";
 import { makeBackupManifest } from "../helpers/builders.js";
+import { fileTempDirs } from "../helpers/file-temp-dirs.js";
+
+const madeDir = fileTempDirs();
 
 async function identityFile(secret: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "pgha-wrong-id-"));
+  const dir = madeDir(await mkdtemp(join(tmpdir(), "pgha-wrong-id-")));
   const file = join(dir, "key.txt");
   await writeFile(file, `${secret}\n`, { mode: 0o600 });
   return file;
