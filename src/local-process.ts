@@ -9,17 +9,42 @@ import { readFileSync, readlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import { isErrno } from "./local-files.js";
 
-/** Which boot and process start time `pid` has, where /proc tells; undefined elsewhere. */
-export function processStart(pid: number): string | undefined {
+/**
+ * /proc/<pid>/stat's fields from the 3rd (state) on: "(comm)" before them may hold
+ * spaces. Undefined where /proc does not tell (gone, or no /proc).
+ */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after "(comm)" (which may hold spaces) start at the 3rd; starttime is the 22nd.
-    const starttime = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-    const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
-    return starttime ? `${boot}/${starttime}` : undefined;
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   } catch {
     return undefined;
   }
+}
+
+/** Which boot and process start time `pid` has, where /proc tells; undefined elsewhere. */
+export function processStart(pid: number): string | undefined {
+  const starttime = statFields(pid)?.[19]; // the 22nd field
+  if (!starttime) return undefined;
+  try {
+    return `${readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim()}/${starttime}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether `pid` runs: alive (EPERM: another user's) and not a zombie, where /proc tells.
+ * A killed process stays a zombie until its parent reaps it (seconds, where that parent
+ * is slow), and runs nothing.
+ */
+export function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return isErrno(error, "EPERM");
+  }
+  return statFields(pid)?.[0] !== "Z";
 }
 
 /**

@@ -15,7 +15,6 @@
  * another file of the parent's size is stored (whole, read again) only if its sha256
  * differs.
  */
-
 import { createHash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
@@ -26,13 +25,7 @@ import { DEFAULT_INCR_WHOLE_PERCENT } from "../config/values.js";
 import { describeSystemError, LocalIoError, PghaError } from "../errors.js";
 import type { BackupFileEntry } from "../repository/backup-manifest.js";
 import { isBlockMapped } from "./block-map.js";
-import {
-  isHot,
-  packChangedBlocks,
-  packHotFile,
-  sampleSeed,
-  stillHot,
-} from "./pack-changed-blocks.js";
+import { isHot, packChangedBlocks, packHotFile, stillHot } from "./pack-changed-blocks.js";
 import {
   type FileToPack,
   type PackedFile,
@@ -249,14 +242,7 @@ async function packFile(
   if (spool && parent && file.mapped && parent.blocks) {
     if (
       isHot(parent, wholePercent, entry.mtime.toISOString(), entry.size) &&
-      (await stillHot(
-        entry.size,
-        parent.blocks,
-        handle,
-        buffers[0],
-        wholePercent,
-        sampleSeed(entry.path),
-      ))
+      (await stillHot(entry.size, parent.blocks, handle, buffers[0], wholePercent, entry.path))
     )
       return packHotFile(file, parent.blocks, handle, buffers, tar);
     return packChangedBlocks(file, parent.blocks, handle, buffers, tar, spool, wholePercent);

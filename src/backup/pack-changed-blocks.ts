@@ -148,7 +148,7 @@ export function isHot(
   return blockCount(size) >= SAMPLED_FROM_BLOCKS;
 }
 
-/** Blocks a sample of a hot file reads (spread evenly over it). */
+/** Blocks a sample of a hot file reads (sampleBlocks). */
 export const SAMPLE_BLOCKS = 256;
 
 /**
@@ -209,12 +209,13 @@ export async function stillHot(
   handle: FileHandle,
   buffer: Buffer,
   wholePercent: number,
-  seed: number,
+  /** The file's path: its sample's seed (sampleSeed). */
+  path: string,
 ): Promise<boolean> {
   const blocks = blockCount(size);
   if (blocks === 0) return false;
   const parentHashes = Buffer.from(parentMap.hashes, "base64");
-  const sample = sampleBlocks(blocks, seed);
+  const sample = sampleBlocks(blocks, sampleSeed(path));
   let changed = 0;
   for (const block of sample) {
     const length = Math.min(BLOCK_SIZE, size - block * BLOCK_SIZE);

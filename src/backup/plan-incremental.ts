@@ -29,6 +29,8 @@ export interface IncrementalRequest {
   server: { timeline: number; systemIdentifier: string; versionNum: number };
   /** The parent to be: the newest backup of the cluster (diff: its newest full), if any. */
   newest: ParentFacts | undefined;
+  /** The parent to be whose manifest cannot be read: its id and why. */
+  unreadable?: { id: string; why: string } | undefined;
   /** Ids of every backup of the cluster that has a manifest. */
   existing: ReadonlySet<string>;
   /** Ids (of the newest backup and its chain) whose last verify record says it failed. */
@@ -47,9 +49,14 @@ export function planBackupType(request: IncrementalRequest): BackupPlan {
   if (request.requested === "full") return { type: "full" };
   const full = (reason: string): BackupPlan => ({ type: "full", reason });
   const diff = request.requested === "diff";
+  const newest = diff ? "the newest full" : "the newest backup";
+  const { unreadable } = request;
+  if (unreadable)
+    return full(
+      `the manifest of ${newest}, ${unreadable.id}, cannot be read (${unreadable.why}): pgha verify names the damage`,
+    );
   const parent = request.newest;
   if (!parent) return full(`the cluster has no ${diff ? "full " : ""}backup to be an increment of`);
-  const newest = diff ? "the newest full" : "the newest backup";
   const { server } = request;
   if (parent.systemIdentifier !== server.systemIdentifier)
     return full(

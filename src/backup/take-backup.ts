@@ -49,6 +49,7 @@ import { ParentIndex } from "./parent-files.js";
 import {
   type BackupPlan,
   type BackupType,
+  type IncrementalRequest,
   type ParentFacts,
   parentFactsOf,
   planBackupType,
@@ -140,7 +141,7 @@ export async function takeBaseBackup(
     let parents: ParentIndex | undefined;
     let existing = new Set<string>();
     let failedVerify = new Set<string>();
-    let unreadableParent: string | undefined;
+    let unreadable: IncrementalRequest["unreadable"];
     if (request.type === "incr" || request.type === "diff") {
       const ids = await listBackupIds(deps.store, deps.cluster);
       existing = new Set(ids);
@@ -155,10 +156,10 @@ export async function takeBaseBackup(
             eachFile: parents.add,
           });
         } catch (error) {
-          // A damaged parent: this backup is a full (planType says why), not a failure.
+          // A damaged parent: this backup is a full (the planner says why), not a failure.
           if (!isDamagedObject(error)) throw error;
           parents = undefined;
-          unreadableParent = `the manifest of ${request.type === "diff" ? "the newest full" : "the newest backup"}, ${newestId}, cannot be read (${error.message}): pgha verify names the damage`;
+          unreadable = { id: newestId, why: error.message };
         }
         if (newest)
           failedVerify = await readFailedVerifies(deps.store, deps.cluster, [
@@ -185,7 +186,7 @@ export async function takeBaseBackup(
       newest && parentFactsOf(newest, parents?.hasBlockMaps),
       existing,
       failedVerify,
-      unreadableParent,
+      unreadable,
     );
     const increment: IncrementalBase | undefined =
       plan.type === "incr" && parents
@@ -346,15 +347,9 @@ async function planType(
   newest: ParentFacts | undefined,
   existing: ReadonlySet<string>,
   failedVerify: ReadonlySet<string>,
-  unreadableParent: string | undefined,
+  unreadable: IncrementalRequest["unreadable"],
 ): Promise<BackupPlan> {
   if (request.type !== "incr" && request.type !== "diff") return { type: "full" };
-  if (unreadableParent !== undefined) {
-    deps.log.warn(
-      `taking a full backup instead of ${request.type === "diff" ? "a differential" : "an incremental"} one: ${unreadableParent}`,
-    );
-    return { type: "full", reason: unreadableParent };
-  }
   // The timeline of the checkpoint the backup starts from: the backup_label's START TIMELINE.
   const [row] = await deps.server.query<{ tli: number }>(
     "SELECT timeline_id AS tli FROM pg_control_checkpoint()",
@@ -368,13 +363,17 @@ async function planType(
       versionNum: facts.versionNum,
     },
     newest,
+    unreadable,
     existing,
     failedVerify,
   });
-  if (plan.type === "full")
-    deps.log.info(
+  if (plan.type === "full") {
+    // Damage is a warning: pgha verify has something to say.
+    const say = unreadable ? deps.log.warn : deps.log.info;
+    say(
       `taking a full backup instead of ${request.type === "diff" ? "a differential" : "an incremental"} one: ${plan.reason}`,
     );
+  }
   return plan;
 }
 

@@ -81,6 +81,7 @@ describe("planBackupType", () => {
       plan({ requested: "diff", existing: new Set() }),
       plan({ requested: "diff", failedVerify: new Set(["F"]) }),
       plan({ requested: "diff", maxIncr: 0 }),
+      plan({ requested: "diff", unreadable: { id: "F", why: "bad header" } }),
       // Not a full: never so from take-backup, refused all the same.
       plan({ requested: "diff" }, { id: "I1", type: "incr", chain: ["F"] }),
     ].map((p) => (p.type === "full" ? p.reason : "an increment"));
@@ -90,6 +91,7 @@ describe("planBackupType", () => {
       "backup F of the newest full's chain is gone",
       "the last verify of the newest full, F, FAILED: an increment on it would not restore either",
       "--backup-max-incr is 0",
+      "the manifest of the newest full, F, cannot be read (bad header): pgha verify names the damage",
       "I1 is not a full backup",
     ]);
   });

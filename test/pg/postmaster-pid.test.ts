@@ -4,7 +4,8 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { livePostmasterPid, postmasterState, processAlive } from "../../src/pg/postmaster-pid.js";
+import { processRuns } from "../../src/local-process.js";
+import { livePostmasterPid, postmasterState } from "../../src/pg/postmaster-pid.js";
 
 let pgdata: string;
 beforeEach(async () => {
@@ -42,8 +43,8 @@ describe("postmasterState", () => {
       );
       await new Promise((r) => setTimeout(r, 400));
       expect(() => process.kill(pid, 0), "the zombie is still there").not.toThrow();
-      expect(processAlive(pid)).toBe(false);
-      expect(processAlive(parent.pid as number)).toBe(true);
+      expect(processRuns(pid)).toBe(false);
+      expect(processRuns(parent.pid as number)).toBe(true);
       await pidFile(String(pid));
       expect(await postmasterState(pgdata)).toBeUndefined();
     } finally {
