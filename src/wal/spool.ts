@@ -141,9 +141,17 @@ export async function ensureDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
 }
 
+/**
+ * A file a write that died left in a spool directory: writeAtomically's temporary
+ * (`<name>.tmp-<8 hex>`) or a download's (`.pgha-tmp-...`, fetch.ts). Nothing reads them.
+ */
+export function isWriteLeftover(name: string): boolean {
+  return name.startsWith(".pgha-tmp-") || /\.tmp-[0-9a-f]{8}$/.test(name);
+}
+
 /** Writes a small file so that readers see the old or the new content, never a mix. */
 export async function writeAtomically(path: string, content: string): Promise<void> {
-  const tmp = `${path}.tmp-${randomBytes(4).toString("hex")}`;
+  const tmp = `${path}.tmp-${randomBytes(4).toString("hex")}`; // isWriteLeftover knows it
   try {
     await writeFile(tmp, content, { mode: 0o600 });
     await rename(tmp, path);

@@ -1,8 +1,11 @@
-/** A fresh temporary directory for every test of a file, removed after the test. */
+/**
+ * Temporary directories of tests: a fresh one for every test of a file (removed after the
+ * test), or those a file makes outside its tests (removed after the file).
+ */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach } from "vitest";
+import { afterAll, afterEach, beforeEach } from "vitest";
 
 /** Registers the hooks; `path` is the running test's directory. */
 export function freshDirPerTest(prefix: string): { readonly path: string } {
@@ -19,5 +22,21 @@ export function freshDirPerTest(prefix: string): { readonly path: string } {
       if (path === undefined) throw new Error("freshDirPerTest: used outside a test");
       return path;
     },
+  };
+}
+
+/**
+ * For directories a file makes outside its tests (while its suites are collected): call
+ * at the file's top level, and pass each directory through the function it returns; they
+ * are removed after the file.
+ */
+export function fileTempDirs(): (dir: string) => string {
+  const made: string[] = [];
+  afterAll(async () => {
+    for (const dir of made) await rm(dir, { recursive: true, force: true });
+  });
+  return (dir) => {
+    made.push(dir);
+    return dir;
   };
 }

@@ -23,7 +23,7 @@ import type { ObjectStore } from "../../src/storage/object-store.js";
 import { PlainGuardStore } from "../../src/storage/plain-guard.js";
 import { readAll } from "../../src/storage/streams.js";
 import { encryptionSettings } from "../helpers/builders.js";
-import { fileTempDirs } from "../helpers/file-temp-dirs.js";
+import { fileTempDirs } from "../helpers/temp-dir.js";
 
 const madeDir = fileTempDirs();
 

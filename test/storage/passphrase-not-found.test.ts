@@ -5,8 +5,6 @@
  * passphrase; a segment that is there still needs the right one (same error as before).
  */
 import { createHash } from "node:crypto";
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
@@ -21,10 +19,10 @@ import { MemoryStore } from "../../src/storage/memory.js";
 import type { ObjectInfo } from "../../src/storage/object-store.js";
 import { fetchWalFile } from "../../src/wal/fetch.js";
 import { parseWalFileName } from "../../src/wal/names.js";
-import { fileTempDirs } from "../helpers/file-temp-dirs.js";
 import { makeSegment, segmentName } from "../helpers/segments.js";
+import { freshDirPerTest } from "../helpers/temp-dir.js";
 
-const madeDir = fileTempDirs();
+const dirs = freshDirPerTest("pgha-pp-nf-");
 
 /** A memory store that counts the reads of the repository key. */
 class CountingStore extends MemoryStore {
@@ -67,7 +65,7 @@ describe("passphrase mode, wal-fetch", { timeout: 60_000 }, () => {
     const raw = new CountingStore();
     await archiveOne(raw);
     raw.keyReads = 0;
-    const dir = madeDir(await mkdtemp(join(tmpdir(), "pgha-pp-nf-")));
+    const dir = dirs.path;
     const deps = {
       store: passphraseStore(raw, "correct horse"),
       cluster: CLUSTER,
@@ -85,7 +83,7 @@ describe("passphrase mode, wal-fetch", { timeout: 60_000 }, () => {
     const raw = new CountingStore();
     await archiveOne(raw);
     raw.keyReads = 0;
-    const dir = madeDir(await mkdtemp(join(tmpdir(), "pgha-pp-nf-")));
+    const dir = dirs.path;
     const deps = { store: passphraseStore(raw, "wrong"), cluster: CLUSTER, log: memoryLogger() };
     await expect(fetchWalFile(deps, NOT_YET, join(dir, "a"))).rejects.toBeInstanceOf(NotFoundError);
     expect(raw.keyReads).toBe(0);

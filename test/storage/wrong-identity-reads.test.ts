@@ -25,7 +25,7 @@ import { MemoryStore } from "../../src/storage/memory.js";
 import { PlainGuardStore } from "../../src/storage/plain-guard.js";
 import { parseWalFileName } from "../../src/wal/names.js";
 import { makeBackupManifest } from "../helpers/builders.js";
-import { fileTempDirs } from "../helpers/file-temp-dirs.js";
+import { fileTempDirs } from "../helpers/temp-dir.js";
 
 const madeDir = fileTempDirs();
 

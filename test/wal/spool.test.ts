@@ -11,6 +11,7 @@ import {
   callId,
   holderAlive,
   holdsLock,
+  isWriteLeftover,
   type LockRecord,
   processStart,
   releaseLock,
@@ -111,6 +112,15 @@ describe.skipIf(!existsSync("/proc/self/stat"))("stopSpoolProcesses", () => {
     } finally {
       other.kill("SIGKILL");
     }
+  });
+});
+
+describe("isWriteLeftover", () => {
+  it("knows the temporaries of writeAtomically and of a download, nothing else", () => {
+    for (const name of ["status.json.tmp-0a1b2c3d", "window.tmp-ffffffff", ".pgha-tmp-x-0a1b2c3d"])
+      expect(isWriteLeftover(name), name).toBe(true);
+    for (const name of ["status.json", "window", "000000010000000000000001", "lock", "a.tmp-xyz"])
+      expect(isWriteLeftover(name), name).toBe(false);
   });
 });
 

@@ -8,7 +8,7 @@ import { readIdentity } from "../../repository/identity.js";
 import { openStore } from "../../storage/open-store.js";
 import { fetchWalFile } from "../../wal/fetch.js";
 import { Prefetcher } from "../../wal/prefetcher.js";
-import { releaseLock, removeFile } from "../../wal/spool.js";
+import { isWriteLeftover, releaseLock, removeFile } from "../../wal/spool.js";
 import { takeSpoolFor } from "../background.js";
 import { loadContext, logOutputOf } from "../context.js";
 
@@ -25,8 +25,7 @@ export async function prefetcherCommand(opts: OptionsOf<"prefetcher">): Promise<
   try {
     // Downloads and status files a killed prefetcher left half done.
     for (const name of await readdir(spool)) {
-      if (name.startsWith(".pgha-tmp-") || /\.tmp-[0-9a-f]{8}$/.test(name))
-        await removeFile(join(spool, name));
+      if (isWriteLeftover(name)) await removeFile(join(spool, name));
     }
     const store = await openStore(config, log);
     const identity = await readIdentity(store, config.cluster);
