@@ -242,7 +242,7 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
     "delete one backup's objects: prints the plan, deletes only with --confirm; refuses a pinned backup and\n" +
       "one the --pitr-window needs (its base, the only backup), and one incremental backups need (unless\n" +
       "--with-dependents); the WAL only it needed goes at the next prune",
-    ["repository", "s3", "retention", "general"],
+    ["repository", "s3", "retention", "window", "general"],
   ),
   "dump create": {
     isDefault: true,
@@ -290,7 +290,7 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
     description:
       'plan a policy over a JSON list of items ([{"id", "time", "pinned"?}]) and print what it keeps and why',
     args: [arg("[file]", "the items (JSON); - or nothing reads stdin")],
-    groups: ["retention", "general"],
+    groups: ["retention", "window", "general"],
     exitCodes: ["ok", "usage"],
     help: "Rules (restic's --keep-* semantics): walking newest to oldest, a rule keeps the newest item of each of\nthe N most recent periods that contain an item; weeks are ISO weeks in --retention-zone. Pinned items,\nthe newest item and the base of the --pitr-window (the newest item that ended at or before now - window;\nan item's end defaults to its time) are always kept, the last unless --allow-shorter-window.",
     run: async ([file], opts) =>
@@ -301,7 +301,7 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
       "apply the retention policy to base backups and dump sets (each on its own), and delete the WAL no kept\n" +
       "backup needs beyond --pitr-window; prints the plan and deletes only with --confirm",
     args: [],
-    groups: ["repository", "s3", "retention", "general"],
+    groups: ["repository", "s3", "retention", "window", "general"],
     exitCodes: ["ok", "usage", "integrity", "storage", "locked", "internal"],
     run: async (_, opts) => (await import("./commands/retention.js")).pruneCommand(opts),
   },
@@ -493,7 +493,7 @@ export const COMMANDS: { readonly [C in CommandName]: CommandSpec<C> } = {
       "and every object of every backup and dump set and every WAL object read and hashed (or a --sample);\n" +
       "records the result of each backup and dump set for 'backup list'",
     args: [],
-    groups: ["repository", "s3", "parallel", "general"],
+    groups: ["repository", "s3", "window", "parallel", "general"],
     exitCodes: [
       "ok",
       "usage",

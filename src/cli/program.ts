@@ -62,6 +62,7 @@ const GROUP_HEADINGS: Record<OptionGroup, string> = {
   // Settings of backup create alone: listed with its own flags.
   backup: "Options:",
   retention: "Retention options:",
+  window: "Point-in-time window options:",
   schedule: "Scheduler options:",
   general: "General options:",
 };

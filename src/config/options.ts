@@ -37,6 +37,7 @@ export type OptionGroup =
   | "parallel"
   | "backup"
   | "retention"
+  | "window"
   | "schedule"
   | "wal"
   | "walSpeed"
@@ -442,7 +443,7 @@ export const OPTIONS = {
     name: "retention-zone",
     env: "PGHA_RETENTION_ZONE",
     placeholder: "<zone>",
-    group: "retention",
+    group: "window",
     description: "IANA time zone whose calendar defines days, weeks, months and years",
     default: { text: "the system zone" },
     parse: parseText,
@@ -451,7 +452,7 @@ export const OPTIONS = {
     name: "pitr-window",
     env: "PGHA_PITR_WINDOW",
     placeholder: "<duration>",
-    group: "retention",
+    group: "window",
     description:
       "keep the WAL to restore any second this far back (90min, 36h, 7d, 2w, 3mo, 1y; not m: write min or mo)",
     default: "7d",

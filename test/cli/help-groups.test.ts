@@ -67,6 +67,17 @@ describe("subcommand help", () => {
     expect(list).not.toMatch(/PostgreSQL options:|Parallelism options:/);
   });
 
+  it("verify takes the point-in-time window's settings, not the retention rules", async () => {
+    const help = await helpOf(["verify"]);
+    expect(help).toMatch(
+      /Point-in-time window options:\n {2}--retention-zone <zone>(.*\n)* {2}--pitr-window <duration>/,
+    );
+    expect(help).not.toContain("--keep-daily");
+    const prune = await helpOf(["prune"]);
+    expect(prune).toContain("--keep-daily");
+    expect(prune).toContain("--pitr-window");
+  });
+
   it("the compact S3 flags are still taken", async () => {
     let region: string | undefined;
     const recording = {

@@ -110,6 +110,13 @@ describe("command flags", () => {
       await received(["backup", "fetch", "latest", "/d", "--tablespace-map", "a=/x"]),
     ).toMatchObject({ args: ["latest", "/d"], opts: { tablespaceMap: ["a=/x"] } });
     expect(await received(["retention", "simulate"])).toMatchObject({ args: [undefined] });
+    // verify checks WAL continuity over the window prune keeps: the same two settings.
+    expect(
+      await received(["verify", "--pitr-window", "36h", "--retention-zone", "Europe/Paris"]),
+    ).toMatchObject({
+      command: "verify",
+      opts: { settings: { pitrWindow: "36h", retentionZone: "Europe/Paris" } },
+    });
   });
 
   it.each([
