@@ -43,10 +43,11 @@ import {
   readdir,
   readFile,
   rename,
+  rmdir,
   stat,
   unlink,
 } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import {
   AlreadyExistsError,
@@ -97,6 +98,9 @@ interface FoundFile {
   key: string;
   path: string;
 }
+
+/** How often put makes its directory again when a delete removed it before the open. */
+const OPEN_ATTEMPTS = 10;
 
 export class FsStore implements Store.ObjectStore {
   readonly url: string;
@@ -221,21 +225,9 @@ export class FsStore implements Store.ObjectStore {
       );
     }
     const owner = await this.ownerOfRoot();
-    let created: string | undefined;
-    try {
-      created = await mkdir(dir, { recursive: true });
-      if (created !== undefined) {
-        await this.chownCreated(owner, created, dir);
-        // A new directory entry is durable only once its parent is fsynced.
-        await syncCreatedDirectories(created, dir);
-      }
-    } catch (error) {
-      throw this.failure(`cannot create ${dir}`, error);
-    }
-    if (created !== undefined && (await this.isNewStore(created))) await this.writeMarker(owner);
     let size = 0;
     try {
-      const handle = await open(tmp, "wx", 0o640);
+      const handle = await this.openInNewDirectory(dir, tmp, owner);
       try {
         if (owner) await handle.chown(owner.uid, owner.gid);
         await writeAll(handle, header);
@@ -487,6 +479,42 @@ export class FsStore implements Store.ObjectStore {
     }
   }
 
+  /**
+   * Makes `dir` (and its parents) and opens `tmp` in it. A delete removes the directories
+   * it leaves empty, so one may vanish while mkdir makes the next one, or before the open:
+   * then both again.
+   */
+  private async openInNewDirectory(dir: string, tmp: string, owner: Owner): Promise<FileHandle> {
+    for (let attempt = 1; ; attempt++) {
+      let created: string | undefined;
+      try {
+        created = await mkdir(dir, { recursive: true });
+        if (created !== undefined) {
+          await this.chownCreated(owner, created, dir);
+          // A new directory entry is durable only once its parent is fsynced.
+          await syncCreatedDirectories(created, dir);
+        }
+      } catch (error) {
+        // A delete's rmdir of a parent mkdir had just made, or was about to go into.
+        if (isErrno(error, "ENOENT") && attempt < OPEN_ATTEMPTS) continue;
+        throw this.failure(`cannot create ${dir}`, error);
+      }
+      if (created !== undefined && (await this.isNewStore(created))) await this.writeMarker(owner);
+      try {
+        return await open(tmp, "wx", 0o640);
+      } catch (error) {
+        if (!isErrno(error, "ENOENT") || attempt >= OPEN_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  /**
+   * Deletes the object, then the directories that leaves empty, up to the root (not it):
+   * as in a bucket, where a prefix exists only while objects are under it, a deleted
+   * backup leaves no empty backups/<id>/ behind. rmdir(2) removes only an empty
+   * directory, so nothing written meanwhile is touched; a put whose directory vanished
+   * before its open makes it again (openInNewDirectory).
+   */
   async delete(key: string): Promise<void> {
     const path = this.path(key);
     try {
@@ -494,6 +522,14 @@ export class FsStore implements Store.ObjectStore {
     } catch (error) {
       if (isErrno(error, "ENOENT")) return;
       throw this.failure(`cannot delete ${path}`, error);
+    }
+    const root = resolve(this.root);
+    for (let at = dirname(resolve(path)); at.startsWith(root + sep); at = dirname(at)) {
+      try {
+        await rmdir(at);
+      } catch {
+        return; // not empty (the usual case), gone, or not ours to remove
+      }
     }
   }
 

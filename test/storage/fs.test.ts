@@ -63,6 +63,38 @@ describe("FsStore specifics", () => {
     expect(await readdir(join(dir, "d"))).toEqual([]);
   });
 
+  it("a delete removes the directories it leaves empty, up to the root, and no other", async () => {
+    const store = new FsStore(dir);
+    await store.put("c/backups/B1/base.1.tar", Buffer.from("1"));
+    await store.put("c/backups/B1/manifest.json", Buffer.from("m"));
+    await store.put("c/backups/B2/manifest.json", Buffer.from("m"));
+    await store.delete("c/backups/B1/base.1.tar");
+    expect(await readdir(join(dir, "c", "backups", "B1"))).toEqual(["manifest.json"]);
+    await store.delete("c/backups/B1/manifest.json");
+    expect(await readdir(join(dir, "c", "backups"))).toEqual(["B2"]);
+    await store.delete("c/backups/B2/manifest.json");
+    expect((await readdir(dir)).filter((name) => name !== MARKER_NAME)).toEqual([]);
+    expect((await stat(dir)).isDirectory()).toBe(true);
+    // A directory holding something that is not an object stays.
+    await store.put("c/d/k", Buffer.from("k"));
+    await writeFile(join(dir, "c", "d", "note"), "an operator's file");
+    await store.delete("c/d/k");
+    expect(await readdir(join(dir, "c", "d"))).toEqual(["note"]);
+  });
+
+  it("a put into a directory that deletes keep emptying always lands", async () => {
+    const store = new FsStore(dir);
+    await store.put("c/backups/B/first", Buffer.from("x"));
+    for (let round = 0; round < 200; round++) {
+      // The directory's only object deleted while the next one is put into it: the delete's
+      // rmdir may run between the put's mkdir and its open.
+      const put = store.put(`c/backups/B/k${round}`, Buffer.from("y"));
+      await store.delete(`c/backups/B/${round === 0 ? "first" : `k${round - 1}`}`);
+      await put;
+    }
+    expect(await listed(store, "c/")).toEqual([{ key: "c/backups/B/k199", size: 1 }]);
+  });
+
   it("writes every header exactly 4096 bytes long and marks a store it creates", async () => {
     const root = join(dir, "new", "repo");
     const store = new FsStore(root);
