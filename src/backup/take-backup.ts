@@ -162,10 +162,13 @@ export async function takeBaseBackup(
           unreadable = { id: newestId, why: error.message };
         }
         if (newest)
-          failedVerify = await readFailedVerifies(deps.store, deps.cluster, [
-            ...(newest.chain ?? []),
-            newestId,
-          ]);
+          // Their data: the parent's own WAL is not the increment's to replay.
+          failedVerify = await readFailedVerifies(
+            deps.store,
+            deps.cluster,
+            [...(newest.chain ?? []), newestId],
+            "data",
+          );
       }
     }
     const [catalog] = await deps.server.query<{ v: string }>(

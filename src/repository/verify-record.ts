@@ -23,6 +23,12 @@ export interface VerifyRecord {
   hashed: number;
   /** Backups: whether its WAL from its start to its end is archived. */
   restorable?: boolean;
+  /**
+   * Backups: no error in its own manifest or objects, nor in a backup of its chain's:
+   * what a backup built on it inherits (its own WAL is not: an increment's restore
+   * replays the increment's WAL only). Absent in records written before: `ok` says it.
+   */
+  dataOk?: boolean;
   /** The findings' messages. */
   findings: string[];
 }
@@ -61,18 +67,29 @@ export async function readVerifyRecord(
 }
 
 /**
- * Which of `ids` the last `pgha verify` of each found failed (their records say ok false):
- * a backup built on one, or restored with one, is no better.
+ * Whether the record says the backup's data failed: its manifest, its objects or its
+ * chain's, what a backup built on it or restored with it inherits (`dataOk`, or `ok` in
+ * records written before it).
+ */
+export function dataFailed(record: VerifyRecord | undefined): boolean {
+  return record !== undefined && (record.dataOk ?? record.ok) === false;
+}
+
+/**
+ * Which of `ids` the last `pgha verify` of each found failed. `data`: only those whose
+ * data failed (dataFailed), for the members of a chain: a backup built on one, or
+ * restored with one, is no better; their own WAL is not its WAL.
  */
 export async function readFailedVerifies(
   store: ObjectStore,
   cluster: string,
   ids: readonly string[],
+  which: "any" | "data",
 ): Promise<Set<string>> {
   const failed = new Set<string>();
   for (const id of ids) {
     const record = await readVerifyRecord(store, backupVerifyKey(cluster, id));
-    if (record?.ok === false) failed.add(id);
+    if (which === "data" ? dataFailed(record) : record?.ok === false) failed.add(id);
   }
   return failed;
 }

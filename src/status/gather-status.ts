@@ -58,8 +58,13 @@ export async function gatherClusterFacts(
   const newestBackup = [...restore.backups]
     .sort((a, b) => a.stopTime.localeCompare(b.stopTime))
     .at(-1);
+  // Its own record whatever failed; its chain's members by their data only (their own
+  // WAL is not the newest backup's to replay).
   const failedVerifies = newestBackup
-    ? [...(await readFailedVerifies(store, cluster, [...chainIds(newestBackup), newestBackup.id]))]
+    ? [
+        ...(await readFailedVerifies(store, cluster, chainIds(newestBackup), "data")),
+        ...(await readFailedVerifies(store, cluster, [newestBackup.id], "any")),
+      ]
     : [];
   return {
     cluster,

@@ -118,7 +118,7 @@ const CLUSTER_METRICS: {
   },
   {
     name: "pgha_backup_last_restorable",
-    help: "Whether the newest base backup can be restored: the WAL it needs to reach consistency is archived, every backup of its chain is there and the last verify of none of them failed (1) or not (0).",
+    help: "Whether the newest base backup can be restored: the WAL it needs to reach consistency is archived, every backup of its chain is there, its last verify did not fail and that of no backup of its chain found its data damaged (1) or not (0).",
     value: (s) => (s.lastBackup ? flag(s.lastBackup.restorable) : undefined),
   },
   {

@@ -3,7 +3,7 @@
  * restores only with every backup of its chain, so what is wrong with a member's objects
  * or manifest is wrong with every backup built on it. Pure.
  */
-import type { VerifyRecord } from "../repository/verify-record.js";
+import { dataFailed, type VerifyRecord } from "../repository/verify-record.js";
 import type { Finding } from "./findings.js";
 
 /**
@@ -34,19 +34,21 @@ export function inheritedFindings(
 /**
  * What `backup list` shows as a backup's last verify: its own record, failed when the last
  * record of a member of its chain failed (a member verified after it, alone); with no
- * record of its own, the failed member's, when there is one.
+ * record of its own, the failed member's, when there is one. A member fails it only by
+ * its data (dataFailed), not by its own WAL.
  */
 export function verifiedThroughChain(
   own: VerifyRecord | undefined,
   members: readonly { id: string; record: VerifyRecord | undefined }[],
 ): (VerifyRecord & { failedChain: string[] }) | undefined {
-  const failedChain = members.filter((m) => m.record?.ok === false).map((m) => m.id);
+  // A member's own WAL is not this backup's: only what its data inherits.
+  const failedChain = members.filter((m) => dataFailed(m.record)).map((m) => m.id);
   if (own === undefined) {
     // Never verified itself, but a member of its chain failed: it fails with it (as of
     // the newest such verify; none of its own objects were read).
     const failed = members
       .map((m) => m.record)
-      .filter((r): r is VerifyRecord => r?.ok === false)
+      .filter((r): r is VerifyRecord => dataFailed(r))
       .sort((a, b) => b.time.localeCompare(a.time))[0];
     if (failed === undefined) return undefined;
     return { ...failed, objects: 0, hashed: 0, findings: [], ok: false, failedChain };

@@ -53,7 +53,7 @@ import { gatherArchiveFacts } from "../restore/facts.js";
 import { type ObjectStore, sizeFits } from "../storage/object-store.js";
 import { parseLsn, parseWalFileName, segmentStartLsn } from "../wal/names.js";
 import { checkSegmentHeader } from "../wal/page-header.js";
-import { failedMembers, inheritedFindings } from "./chain-verdict.js";
+import { damagesData, failedMembers, inheritedFindings } from "./chain-verdict.js";
 import { type Finding, verifyExit } from "./findings.js";
 import { readDigest } from "./read-digest.js";
 import { pickSample, type Sample } from "./sample.js";
@@ -92,6 +92,8 @@ export interface BackupVerdict extends ItemVerdict {
   gaps: string[];
   /** Members of its chain with errors in their data: it fails with them. */
   failedChain: string[];
+  /** No error in its own data nor its chain's (VerifyRecord.dataOk): what builds on it. */
+  dataOk: boolean;
 }
 
 export interface VerifyReport {
@@ -204,6 +206,7 @@ export async function verifyRepository(
       restorable: restorable.restorable,
       gaps: restorable.gaps,
       failedChain: [],
+      dataOk: false,
     });
   }
 
@@ -256,7 +259,7 @@ export async function verifyRepository(
   // ... and nothing is wrong with the data of a backup of its chain. A member this run did
   // not read (it ended before --since) is as its last verify found it.
   const unread = [...new Set([...chains.values()].flat())].filter((id) => !chains.has(id));
-  const failedBefore = await readFailedVerifies(store, cluster, unread);
+  const failedBefore = await readFailedVerifies(store, cluster, unread, "data");
   for (const verdict of backupVerdicts) {
     const chain = chains.get(verdict.id) ?? [];
     const before = chain.filter((id) => failedBefore.has(id));
@@ -270,6 +273,9 @@ export async function verifyRepository(
       });
     const failedNow = failedMembers(chain, findings);
     verdict.failedChain = chain.filter((id) => failedNow.includes(id) || failedBefore.has(id));
+    verdict.dataOk =
+      !findings.some((f) => damagesData(f) && f.backup === verdict.id) &&
+      verdict.failedChain.length === 0;
     verdict.ok =
       !findings.some((f) => f.severity === "error" && f.backup === verdict.id) &&
       !(restorability.get(verdict.id)?.segments ?? []).some((name) => badWal.has(name)) &&
@@ -299,6 +305,7 @@ export async function verifyRepository(
         ...own,
         findings: [...own.findings, ...inheritedFindings(chains.get(verdict.id) ?? [], findings)],
         restorable: verdict.restorable,
+        dataOk: verdict.dataOk,
       },
     );
   }

@@ -1,6 +1,6 @@
 /** A backup is only as good as its chain: member findings and records fail what is built on them. */
 import { describe, expect, it } from "vitest";
-import type { VerifyRecord } from "../../src/repository/verify-record.js";
+import { dataFailed, type VerifyRecord } from "../../src/repository/verify-record.js";
 import {
   failedMembers,
   inheritedFindings,
@@ -60,5 +60,18 @@ describe("chain verdicts", () => {
     expect(
       verifiedThroughChain(record("C", true), [{ id: "A", record: record("A", true) }]),
     ).toMatchObject({ ok: true, failedChain: [] });
+  });
+
+  it("a member whose own WAL failed, its data sound, fails nothing built on it; an older record without dataOk does", () => {
+    const walOnly = { ...record("A", false), restorable: false, dataOk: true };
+    expect(verifiedThroughChain(undefined, [{ id: "A", record: walOnly }])).toBe(undefined);
+    expect(verifiedThroughChain(record("C", true), [{ id: "A", record: walOnly }])).toMatchObject({
+      ok: true,
+      failedChain: [],
+    });
+    expect(dataFailed(walOnly)).toBe(false);
+    expect(dataFailed({ ...record("A", true), dataOk: false })).toBe(true);
+    expect(dataFailed(record("A", false))).toBe(true); // written before dataOk
+    expect(dataFailed(undefined)).toBe(false);
   });
 });

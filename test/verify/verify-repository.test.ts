@@ -180,6 +180,7 @@ describe("verify", () => {
         restorable: true,
         gaps: [],
         failedChain: [],
+        dataOk: true,
       },
     ]);
     expect(report.dumpSets).toEqual([{ id: "20261121T110000Z", ok: true, objects: 2, hashed: 2 }]);
@@ -192,6 +193,7 @@ describe("verify", () => {
       objects: 3,
       hashed: 3,
       restorable: true,
+      dataOk: true,
     });
     expect(await readVerifyRecord(store, dumpVerifyKey(CLUSTER, "20261121T110000Z"))).toMatchObject(
       { ok: true },
@@ -540,6 +542,33 @@ describe("verify", () => {
         [C, true, true],
         [D, true, true],
       ]);
+    });
+
+    it("a member that failed by its own WAL only fails nothing built on it, in a later --since run too", async () => {
+      store.corrupt(backup.objects[0]?.key ?? "", Buffer.from(`bundle ${backup.id} 0 `.repeat(20)));
+      await store.delete(walKeys.get(seg(4)) ?? ""); // B's own WAL
+      await verify(store);
+      expect(await readVerifyRecord(store, backupVerifyKey(CLUSTER, B))).toMatchObject({
+        ok: false,
+        restorable: false,
+        dataOk: true,
+      });
+      const D = "20261122T100000Z"; // an increment of C, ended after --since
+      await putBackup(store, D, 6, 6, 1, {
+        ...incr(C, [backup.id, B, C]),
+        startTime: "2026-11-22T10:00:00Z",
+        stopTime: "2026-11-22T10:05:00Z",
+      });
+      const report = await verify(store, { since: Date.parse("2026-11-22T00:00:00Z") });
+      expect(report.backups.map((b) => [b.id, b.ok, b.failedChain])).toEqual([[D, true, []]]);
+      expect(report.findings.map((f) => [f.kind, f.backup])).not.toContainEqual([
+        "unrestorable",
+        D,
+      ]);
+      expect(await readVerifyRecord(store, backupVerifyKey(CLUSTER, D))).toMatchObject({
+        ok: true,
+        dataOk: true,
+      });
     });
   });
 
