@@ -1,7 +1,9 @@
 /** jsonBody: the bytes of JSON.stringify(value, null, 1) + "\n", built a piece at a time. */
+
+import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { jsonBody } from "../../src/repository/json-object.js";
+import { jsonBody, jsonText } from "../../src/repository/json-object.js";
 
 const reference = (value: unknown) => Buffer.from(`${JSON.stringify(value, null, 1)}\n`);
 
@@ -35,5 +37,46 @@ describe("jsonBody", () => {
     expect(jsonBody(manifest).equals(reference(manifest))).toBe(true);
     for (const value of [[1, 2], "text", 3, null, {}, { a: [] }, { toJSON: () => [1] }])
       expect(jsonBody(value).equals(reference(value))).toBe(true);
+  });
+
+  it("streams a document with long arrays in pieces, none of them the whole, and counts them first", () => {
+    const files = Array.from({ length: 1500 }, (_, i) => ({
+      path: `base/5/${i}`,
+      // Some elements far larger than a piece: block maps of 1 GiB files.
+      blocks: { hashes: (i % 500 === 0 ? "A" : "b").repeat(i % 500 === 0 ? 3_000_000 : 20) },
+    }));
+    const manifest = { id: "x", files };
+    const text = jsonText(manifest);
+    expect(text.whole).toBe(undefined);
+    const pieces = [...text.pieces()];
+    const bytes = Buffer.concat(pieces);
+    expect(bytes.equals(reference(manifest))).toBe(true);
+    expect(text.size).toBe(bytes.length);
+    expect(text.sha256).toBe(createHash("sha256").update(bytes).digest("hex"));
+    // The block maps are handed on in slices: no piece holds one whole.
+    expect(Math.max(...pieces.map((p) => p.length))).toBeLessThan(200_000);
+    // A document changed between the count and the stream fails the stream at its end.
+    const changed = jsonText(manifest);
+    files.push({ path: "late", blocks: { hashes: "c" } });
+    expect(() => [...changed.pieces()]).toThrow(/changed while it was stored/);
+    // A small document is one buffer.
+    expect(jsonText({ a: [1] }).whole?.toString()).toBe(`${JSON.stringify({ a: [1] }, null, 1)}\n`);
+  });
+
+  it("gives JSON.stringify's bytes for elements with long strings, verbatim or not", () => {
+    const long = (c: string) => c.repeat(70_000);
+    const value = {
+      files: Array.from({ length: 1001 }, (_, i) => ({
+        i,
+        a: i % 250 === 0 ? long("A") : "a",
+        nested: { b: i % 300 === 0 ? [long("B"), 1, long('q"\\')] : null, c: long("é") },
+        d: i % 400 === 0 ? `pgha-long-${i}` : undefined,
+      })),
+      tail: long("z"),
+    };
+    const text = jsonText(value);
+    const bytes = Buffer.concat([...text.pieces()]);
+    expect(bytes.equals(reference(value))).toBe(true);
+    expect(text.size).toBe(bytes.length);
   });
 });
