@@ -16,7 +16,7 @@
  */
 import { IntegrityError } from "../errors.js";
 import type { BackupManifest } from "../repository/backup-manifest.js";
-import { MAX_CHAIN_BACKUPS } from "./block-map.js";
+import { type BlockLookup, MAX_CHAIN_BACKUPS } from "./block-map.js";
 import { BLOCK_HASH_BYTES, blockCount, type ChainFileEntry, chainIds } from "./chain-manifest.js";
 
 /** What a job does with one tar entry of a member's object. */
@@ -25,7 +25,7 @@ export type EntryPlan =
   | { how: "whole"; mode: number }
   /**
    * Write these blocks (ascending) of the entry at their offsets, each checked against its
-   * hash (base64, 16 bytes per listed block); `delta`: the entry is a delta entry, else
+   * hash (16 bytes per listed block); `delta`: the entry is a delta entry, else
    * the member's complete file. `size`: the restored file's size (its last block may be short).
    */
   | {
@@ -34,8 +34,9 @@ export type EntryPlan =
       delta: boolean;
       blockSize: number;
       size: number;
-      blocks: number[];
-      hashes: string;
+      /** Typed arrays, not a number[] and base64: a chain restore plans every block of a 1 GiB file. */
+      blocks: Uint32Array;
+      hashes: Uint8Array;
     };
 
 /**
@@ -102,7 +103,7 @@ export interface TargetPlan extends Assembly {
   ids: readonly string[];
   /** B's files that are written (their maps are decoded again per member: no copy is kept). */
   targets: FileWrite[];
-  reuse: ReadonlyMap<string, ReadonlySet<number>>;
+  reuse: ReadonlyMap<string, BlockLookup>;
 }
 
 /**
@@ -113,7 +114,7 @@ export interface TargetPlan extends Assembly {
 export function planTarget(
   target: BackupManifest,
   keep: ReadonlySet<string> = new Set(),
-  reuse: ReadonlyMap<string, ReadonlySet<number>> = new Map(),
+  reuse: ReadonlyMap<string, BlockLookup> = new Map(),
 ): TargetPlan {
   const ids = [...chainIds(target), target.id];
   if (ids.length > MAX_CHAIN_BACKUPS)
@@ -206,7 +207,7 @@ export class MemberPlanner {
   /** What B wants of this member, by part and path. */
   private readonly wanted = new Map<
     string,
-    Map<string, { t: FileWrite; blocks: number[] | undefined }>
+    Map<string, { t: FileWrite; blocks: Uint32Array | undefined }>
   >();
   /** Each file's part (an index into `parts`), in order: checked against the objects. */
   private readonly partOf: number[] = [];
@@ -232,17 +233,19 @@ export class MemberPlanner {
       }
       const from = Buffer.from(entry.blocks.from, "base64");
       const right = t.reuse ? plan.reuse.get(`${entry.part}/${entry.path}`) : undefined;
-      let blocks: number[] | undefined;
-      for (let b = from.indexOf(at); b !== -1; b = from.indexOf(at, b + 1)) {
-        if (right?.has(b)) continue;
-        blocks ??= [];
-        blocks.push(b);
-      }
-      if (blocks) this.want(t, blocks);
+      let count = 0;
+      for (let b = from.indexOf(at); b !== -1; b = from.indexOf(at, b + 1))
+        if (!right?.has(b)) count++;
+      if (count === 0) continue;
+      const blocks = new Uint32Array(count);
+      let next = 0;
+      for (let b = from.indexOf(at); b !== -1; b = from.indexOf(at, b + 1))
+        if (!right?.has(b)) blocks[next++] = b;
+      this.want(t, blocks);
     }
   }
 
-  private want(t: FileWrite, blocks: number[] | undefined): void {
+  private want(t: FileWrite, blocks: Uint32Array | undefined): void {
     const part = this.wanted.get(t.entry.part) ?? new Map();
     this.wanted.set(t.entry.part, part);
     part.set(t.entry.path, { t, blocks });
@@ -296,7 +299,7 @@ export class MemberPlanner {
       return whole(file.mode);
     }
     const hashes = Buffer.from((file.blocks as { hashes: string }).hashes, "base64");
-    const picked = Buffer.alloc(blocks.length * BLOCK_HASH_BYTES);
+    const picked = new Uint8Array(blocks.length * BLOCK_HASH_BYTES);
     blocks.forEach((b, i) => {
       hashes.copy(picked, i * BLOCK_HASH_BYTES, b * BLOCK_HASH_BYTES, (b + 1) * BLOCK_HASH_BYTES);
     });
@@ -307,7 +310,7 @@ export class MemberPlanner {
       blockSize,
       size: file.size,
       blocks,
-      hashes: picked.toString("base64"),
+      hashes: picked,
     };
   }
 
@@ -371,7 +374,7 @@ export function planMember(plan: TargetPlan, at: number, manifest: BackupManifes
 export function planAssembly(
   members: readonly BackupManifest[],
   keep?: ReadonlySet<string>,
-  reuse?: ReadonlyMap<string, ReadonlySet<number>>,
+  reuse?: ReadonlyMap<string, BlockLookup>,
 ): Assembly {
   const target = members.at(-1);
   if (!target) throw new Error("planAssembly needs at least the target backup");

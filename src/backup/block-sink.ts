@@ -73,7 +73,8 @@ export class BlockSink {
     private readonly what: string,
     scratch: BlockScratch = new BlockScratch(),
   ) {
-    this.hashes = Buffer.from(plan.hashes, "base64");
+    // A Buffer in the planning thread, a Uint8Array once posted to a job's.
+    this.hashes = Buffer.from(plan.hashes.buffer, plan.hashes.byteOffset, plan.hashes.byteLength);
     this.block = scratch.blockOf(plan.blockSize);
     this.run = scratch.run;
   }

@@ -6,6 +6,7 @@
  * other blocks are written), and which of its files the backup does not have (removed).
  */
 
+import { BlockBits } from "./block-map.js";
 import { BLOCK_HASH_BYTES, blockCount, type ChainFileEntry, fileKey } from "./chain-manifest.js";
 import { PG_CONTROL } from "./pg-control-last.js";
 
@@ -20,7 +21,8 @@ export interface ExistingFile {
 
 export interface DeltaPlan {
   keep: Set<string>;
-  reuse: Map<string, Set<number>>;
+  /** Of each file rewritten in place, the blocks already right. */
+  reuse: Map<string, BlockBits>;
   kept: number;
   keptBytes: number;
   /** Files of the backup that are written (new, or differing). */
@@ -74,7 +76,7 @@ export function planDelta(
     }
     const count = blockCount(file.size, map.size);
     const common = Math.min(count, Math.floor(found.blockHashes.length / BLOCK_HASH_BYTES));
-    const right = new Set<number>();
+    const right = new BlockBits(common);
     for (let b = 0; b < common; b++) {
       const at = b * BLOCK_HASH_BYTES;
       if (

@@ -37,6 +37,7 @@ import type {
 } from "../repository/backup-manifest.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { assembleBackup } from "./assemble-backup.js";
+import type { BlockLookup } from "./block-map.js";
 import { largestFirst } from "./bundle-plan.js";
 import { chainIds } from "./chain-manifest.js";
 import { isAbort, JobPool, runEach } from "./job-pool.js";
@@ -68,7 +69,7 @@ export interface FetchBackupDeps {
    */
   keep?: ReadonlySet<string> | undefined;
   /** restore --delta: blocks already right in files rewritten in place, by `${part}/${path}`. */
-  reuse?: ReadonlyMap<string, ReadonlySet<number>> | undefined;
+  reuse?: ReadonlyMap<string, BlockLookup> | undefined;
   /**
    * The whole manifests of the backup's chain, oldest first, when the caller holds them
    * anyway; else each is read while the restore is planned, one at a time (a chain of

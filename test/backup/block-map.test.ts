@@ -2,6 +2,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
+  BlockBits,
   blockHash,
   decodeBlockMap,
   encodeBlockMap,
@@ -68,5 +69,23 @@ describe("block maps", () => {
     expect(() => decodeBlockMap(entry, 2)).toThrow(IntegrityError); // names a backup past the chain
     expect(() => decodeBlockMap({ ...entry, size: 3 * 8192 }, 3)).toThrow(IntegrityError);
     expect(() => decodeBlockMap({ ...entry, blocks: undefined }, 3)).toThrow(IntegrityError);
+  });
+});
+
+describe("BlockBits", () => {
+  it("holds block numbers below its count, a bit each, like a Set of them", () => {
+    const bits = new BlockBits(131_072);
+    const set = new Set<number>();
+    for (const b of [0, 7, 8, 9, 65_535, 131_071, 9]) {
+      bits.add(b);
+      set.add(b);
+    }
+    expect(bits.size).toBe(set.size);
+    expect([...bits]).toEqual([...set].sort((a, b) => a - b));
+    for (const b of [-1, 1, 6, 10, 131_070, 131_072, 0.5, Number.NaN])
+      expect(bits.has(b)).toBe(false);
+    for (const b of set) expect(bits.has(b)).toBe(true);
+    expect(() => bits.add(131_072)).toThrow(RangeError);
+    expect([...new BlockBits(0)]).toEqual([]);
   });
 });
