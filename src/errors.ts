@@ -312,3 +312,14 @@ export function isDamagedObject(error: unknown): error is Error {
     error instanceof IntegrityError || (error instanceof StorageError && error.damaged === true)
   );
 }
+
+/**
+ * Whether a listed item (a backup or dump set) whose manifest failed to read is left out
+ * of a listing or plan with a warning: its manifest is damaged, or it went meanwhile (a
+ * prune). Anything else (the storage failing after its retries, wrong settings) fails the
+ * command: a prune that passed over a backup it could not read would delete the WAL that
+ * backup needs, and a restore plan would refuse a sound chain.
+ */
+export function leftOutWhenUnread(error: unknown): boolean {
+  return isDamagedObject(error) || error instanceof NotFoundInRepoError;
+}

@@ -4,7 +4,7 @@
  */
 import type { Config } from "../config/load.js";
 import type { SettingFlags } from "../config/options.js";
-import { concernsSettings } from "../errors.js";
+import { leftOutWhenUnread } from "../errors.js";
 import type { Logger } from "../log.js";
 import { holdsCluster, listClusters, notHeldError } from "../repository/clusters.js";
 import type { ObjectStore } from "../storage/object-store.js";
@@ -62,8 +62,9 @@ export async function readEach<T>(
     try {
       items.push(await read(id));
     } catch (error) {
-      // The wrong identity or no encryption settings: every item would fail alike.
-      if (concernsSettings(error)) throw error;
+      // The wrong identity or no encryption settings: every item would fail alike; the
+      // storage failing: the list would not be what the repository holds.
+      if (!leftOutWhenUnread(error)) throw error;
       log.error(`${what} ${id} is not listed: ${(error as Error).message}`);
     }
   }

@@ -11,6 +11,7 @@ import {
   type WalHorizon,
 } from "../../retention/index.js";
 import type { RetentionSettings } from "../config/load.js";
+import { leftOutWhenUnread } from "../errors.js";
 import type { Logger } from "../log.js";
 import { chainOf } from "../repository/backup-chain.js";
 import { BACKUP_ID, listBackupIds, readBackupSummary } from "../repository/backup-manifest.js";
@@ -145,6 +146,7 @@ export async function gatherPruneFacts(
         ...chainOf(m),
       });
     } catch (error) {
+      if (!leftOutWhenUnread(error)) throw error;
       log.warn(`backup ${id} is kept untouched: ${(error as Error).message}`);
       unreadable.push(id);
     }
@@ -163,6 +165,7 @@ export async function gatherPruneFacts(
         bytes: objects.reduce((s, o) => s + o.size, 0),
       });
     } catch (error) {
+      if (!leftOutWhenUnread(error)) throw error;
       log.warn(`dump set ${id} is kept untouched: ${(error as Error).message}`);
       unreadable.push(id);
     }

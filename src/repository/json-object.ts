@@ -4,8 +4,15 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
-import { AlreadyExistsError, IntegrityError, NotFoundError } from "../errors.js";
+import {
+  AlreadyExistsError,
+  IntegrityError,
+  NotFoundError,
+  PghaError,
+  StorageError,
+} from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
+import { retryAsWhole } from "../storage/retrying-store.js";
 import { type JsonStreamOptions, JsonStreamParser } from "./json-stream.js";
 import { decodeContentMeta, encodeContentMeta } from "./object-meta.js";
 
@@ -207,9 +214,40 @@ function* elementPieces(
 
 /**
  * Reads and verifies a JSON document; a missing key throws `missing()`. `options`: top-level
- * arrays left unparsed or handed over element by element (json-stream.ts).
+ * arrays left unparsed or handed over element by element (json-stream.ts). A read that
+ * breaks off (a connection reset in the middle of the body) is a transient StorageError,
+ * and the GET and the read are made again from the start within the store's retry budget
+ * (retryAsWhole): the elements `each` already had are not handed over twice.
  */
 export async function getJson<T>(
+  store: ObjectStore,
+  key: string,
+  missing: () => Error,
+  options?: JsonStreamOptions,
+): Promise<T> {
+  const handed = new Map<string, number>();
+  return retryAsWhole(store, `GET ${store.url}/${key}`, (inner) => {
+    if (!options?.each) return readJson<T>(inner, key, missing, options);
+    // Each attempt reads the same immutable document from its start: pass over as many
+    // elements of each array as an earlier attempt handed over.
+    const seen = new Map<string, number>();
+    const each = new Map(
+      [...options.each].map(([name, take]) => [
+        name,
+        (element: unknown) => {
+          const n = (seen.get(name) ?? 0) + 1;
+          seen.set(name, n);
+          if (n <= (handed.get(name) ?? 0)) return;
+          handed.set(name, n);
+          take(element);
+        },
+      ]),
+    );
+    return readJson<T>(inner, key, missing, { ...options, each });
+  });
+}
+
+async function readJson<T>(
   store: ObjectStore,
   key: string,
   missing: () => Error,
@@ -228,14 +266,22 @@ export async function getJson<T>(
   const hash = createHash("sha256");
   const parser = new JsonStreamParser(options);
   let invalid: Error | undefined;
-  for await (const chunk of got.body) {
-    hash.update(chunk as Uint8Array);
-    if (invalid) continue;
-    try {
-      parser.write(chunk as Uint8Array);
-    } catch (error) {
-      invalid = error as Error;
+  try {
+    for await (const chunk of got.body) {
+      hash.update(chunk as Uint8Array);
+      if (invalid) continue;
+      try {
+        parser.write(chunk as Uint8Array);
+      } catch (error) {
+        invalid = error as Error;
+      }
     }
+  } catch (error) {
+    if (error instanceof PghaError) throw error;
+    throw new StorageError(
+      `reading ${store.url}/${key} failed: ${(error as Error)?.message ?? String(error)}`,
+      { transient: true, cause: error },
+    );
   }
   if (hash.digest("hex") !== decodeContentMeta(key, got.info.metadata).sha256) {
     throw new IntegrityError(`${store.url}/${key} is corrupt (checksum mismatch)`);

@@ -2,7 +2,13 @@
 
 import { createHash } from "node:crypto";
 import { decompressStream } from "../compress/codec.js";
-import { concernsSettings, IntegrityError, PghaError } from "../errors.js";
+import {
+  concernsSettings,
+  IntegrityError,
+  leftOutWhenUnread,
+  PghaError,
+  StorageError,
+} from "../errors.js";
 import type { Logger } from "../log.js";
 import {
   type BackupManifest,
@@ -12,6 +18,7 @@ import {
 import { walNameOfKey, walPrefix } from "../repository/keys.js";
 import { decodeContentMeta, decodePushedAt } from "../repository/object-meta.js";
 import type { ObjectStore } from "../storage/object-store.js";
+import { retryAsWhole } from "../storage/retrying-store.js";
 import { readAll } from "../storage/streams.js";
 import { timelinePath } from "../wal/history.js";
 import { parseWalFileName, type WalFileName } from "../wal/names.js";
@@ -61,10 +68,15 @@ export async function gatherRestoreFacts(
   const backups: BackupManifest[] = [];
   for (const id of await listBackupIds(store, cluster)) {
     try {
-      backups.push(await readBackupManifest(store, cluster, id, { withoutFiles: true }));
+      const manifest = await readBackupManifest(store, cluster, id, { withoutFiles: true });
+      // Nor the frame indexes (about 45 MB per TiB of backup), as readBackupSummary: a
+      // chosen backup's are read with it again.
+      const objects = manifest.objects.map(({ frames: _frames, ...object }) => object);
+      backups.push({ ...manifest, objects });
     } catch (error) {
-      // The wrong identity or no encryption settings: every backup would be left out.
-      if (concernsSettings(error)) throw error;
+      // The wrong identity or no encryption settings: every backup would be left out; the
+      // storage failing: a sound chain would be refused, or an older backup chosen.
+      if (!leftOutWhenUnread(error)) throw error;
       log.warn(`backup ${id} is left out: ${(error as Error).message}`);
     }
   }
@@ -114,16 +126,30 @@ export async function gatherArchiveFacts(
     if (!first) continue;
     if (file.kind === "history") {
       try {
-        const { info, body } = await store.get(first.key);
-        const meta = decodeContentMeta(first.key, info.metadata);
-        // pipe() does not pass the body's error on (a failed decryption): forward it, or
-        // it is an uncaught exception (exit 70) and readAll never settles.
-        const decompressed = body.pipe(await decompressStream(meta.compression));
-        body.once("error", (error) => decompressed.destroy(error));
-        const raw = await readAll(decompressed);
-        if (createHash("sha256").update(raw).digest("hex") !== meta.sha256) {
-          throw new IntegrityError(`${store.url}/${first.key} is corrupt (sha256 mismatch)`);
-        }
+        // A read that breaks off is retried from the start (a reset, not bad data).
+        const raw = await retryAsWhole(store, `GET ${store.url}/${first.key}`, async (inner) => {
+          const { info, body } = await inner.get(first.key);
+          const meta = decodeContentMeta(first.key, info.metadata);
+          // pipe() does not pass the body's error on (a failed decryption): forward it, or
+          // it is an uncaught exception (exit 70) and readAll never settles.
+          // The body's own errors (a reset) are transient; the decompressor's are bad data.
+          const decompressed = body.pipe(await decompressStream(meta.compression));
+          body.once("error", (error) =>
+            decompressed.destroy(
+              error instanceof PghaError
+                ? error
+                : new StorageError(`reading ${store.url}/${first.key} failed: ${error.message}`, {
+                    transient: true,
+                    cause: error,
+                  }),
+            ),
+          );
+          const bytes = await readAll(decompressed);
+          if (createHash("sha256").update(bytes).digest("hex") !== meta.sha256) {
+            throw new IntegrityError(`${store.url}/${first.key} is corrupt (sha256 mismatch)`);
+          }
+          return bytes;
+        });
         histories.set(file.timeline, raw.toString("utf8"));
       } catch (error) {
         // Bad data is reported and the file not followed; a failing store fails the plan.

@@ -26,11 +26,23 @@ describe("planAssembly", () => {
     const plan = planAssembly(members);
     const [full, incr1, incr2] = [0, 1, 2].map((at) => entriesOf(plan.members, at));
     // base/1/100: block 0 from the full; block 1 changed in incr 1 and again in incr 2.
-    expect(full?.["base/1/100"]).toMatchObject({ how: "blocks", delta: false, blocks: Uint32Array.of(0) });
-    expect(incr2?.["base/1/100"]).toMatchObject({ how: "blocks", delta: true, blocks: Uint32Array.of(1, 2) });
+    expect(full?.["base/1/100"]).toMatchObject({
+      how: "blocks",
+      delta: false,
+      blocks: Uint32Array.of(0),
+    });
+    expect(incr2?.["base/1/100"]).toMatchObject({
+      how: "blocks",
+      delta: true,
+      blocks: Uint32Array.of(1, 2),
+    });
     expect(incr1?.["base/1/100"]).toBeUndefined();
     // base/1/200 grew in incr 1, then shrank to its first block: only the full's block 0.
-    expect(full?.["base/1/200"]).toMatchObject({ how: "blocks", size: BLOCK, blocks: Uint32Array.of(0) });
+    expect(full?.["base/1/200"]).toMatchObject({
+      how: "blocks",
+      size: BLOCK,
+      blocks: Uint32Array.of(0),
+    });
     expect(incr1?.["base/1/200"]).toBeUndefined();
     // Unchanged since the full: streamed whole from it, checked by its sha256.
     expect(full?.["global/pg_control"]).toEqual({ how: "whole", mode: 0o600 });
@@ -50,8 +62,13 @@ describe("planAssembly", () => {
     const members = (await chain()).slice(0, 2);
     const plan = planAssembly(members);
     expect(entriesOf(plan.members, 1)["base/1/100"]).toMatchObject({ blocks: Uint32Array.of(1) });
-    expect(entriesOf(plan.members, 0)["base/1/100"]).toMatchObject({ blocks: Uint32Array.of(0, 2) });
-    expect(entriesOf(plan.members, 1)["base/1/200"]).toMatchObject({ delta: true, blocks: Uint32Array.of(2) });
+    expect(entriesOf(plan.members, 0)["base/1/100"]).toMatchObject({
+      blocks: Uint32Array.of(0, 2),
+    });
+    expect(entriesOf(plan.members, 1)["base/1/200"]).toMatchObject({
+      delta: true,
+      blocks: Uint32Array.of(2),
+    });
     expect(entriesOf(plan.members, 1)["base/1/300"]).toEqual({ how: "whole", mode: 0o600 });
   });
 

@@ -1,5 +1,6 @@
 /** Prune over chains of incremental backups (manifests written into a memory repository). */
 import { describe, expect, it } from "vitest";
+import { StorageError } from "../../src/errors.js";
 import { memoryLogger } from "../../src/log.js";
 import { applyPrune } from "../../src/prune/apply-prune.js";
 import { gatherPruneFacts, planPrune } from "../../src/prune/plan-prune.js";
@@ -157,5 +158,22 @@ describe("prune with chains of incremental backups", () => {
     const plan = planPrune(facts, { last: 1 }, "1h", now);
     expect(plan.deleteBackups.map((b) => b.id)).not.toContain(idOf(5));
     expect(plan.deleteDebris).toEqual([]);
+  });
+
+  it("a manifest the storage fails to give stops the prune: the backup's WAL is not planned away", async () => {
+    const store = await seeded();
+    const failing = idOf(1);
+    const flaky = Object.assign(Object.create(store) as MemoryStore, {
+      get: async (key: string) => {
+        if (key === backupManifestKey("main", failing))
+          throw new StorageError(`GET ${key} failed after 9 attempts in 60.0s: aborted`, {
+            transient: true,
+          });
+        return store.get(key);
+      },
+    });
+    const failed = await gatherPruneFacts(flaky, "main", memoryLogger()).catch((e) => e);
+    expect(failed).toBeInstanceOf(StorageError);
+    expect((failed as Error).message).toMatch(/aborted/);
   });
 });
