@@ -22,7 +22,7 @@ import {
   rmSync,
   truncateSync,
 } from "node:fs";
-import { chmod, mkdir, rm } from "node:fs/promises";
+import { chmod, mkdir, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { IntegrityError, PghaError, restoreWriteError, withRestoreHint } from "../errors.js";
 import { formatBytes, formatDuration } from "../human-units.js";
@@ -123,7 +123,14 @@ export async function assembleBackup(
   try {
     return await assembleInto(deps, assembly, root, tablespaces, parts, delta);
   } catch (error) {
-    if (delta)
+    // A directory that is not there (its parent refused it) was not touched.
+    const touched =
+      delta &&
+      (await stat(root).then(
+        () => true,
+        () => false,
+      ));
+    if (touched)
       for (const name of [PG_CONTROL, PG_CONTROL_WRITING])
         await rm(join(root, name), { force: true }).catch(() => undefined);
     else for (const { root: dir } of parts) await emptyDirectory(dir);
@@ -131,7 +138,7 @@ export async function assembleBackup(
       error instanceof PghaError
         ? (withRestoreHint(error, manifest.id) as PghaError)
         : restoreWriteError(root, error);
-    if (delta)
+    if (touched)
       failed.message = `${failed.message} (restore --delta stopped: ${root} is incomplete and its global/pg_control was removed; restore it again)`;
     throw failed;
   }

@@ -176,6 +176,13 @@ export async function takeBaseBackup(
     );
     const versionDir = `PG_${Math.floor(facts.versionNum / 10000)}_${catalog?.v}`;
     const startTime = deps.now();
+    // The start waits for a checkpoint: spread over checkpoint_timeout unless --fast, which
+    // can be minutes of nothing to see.
+    deps.log.info(
+      request.fast
+        ? "starting the backup: waiting for an immediate checkpoint"
+        : "starting the backup: waiting for the next checkpoint, spread as checkpoint_completion_target says (--fast asks for an immediate one)",
+    );
     const startLsn = await deps.server.startBackup(
       facts.versionNum,
       request.label ?? `pgha backup ${id}`,

@@ -199,6 +199,22 @@ describe("restore --delta", { timeout: 30_000 }, () => {
     expect(await treeDigest(out)).toEqual(await treeDigest(clean));
   });
 
+  it("a --delta into a directory it cannot make says nothing was removed from it", async () => {
+    const store = new MemoryStore();
+    const members = await storeChain(store, threeSnapshots());
+    const file = join(temp.path, "a-file");
+    await writeFile(file, "not a directory");
+    const out = join(file, "nope"); // mkdir fails (ENOTDIR), as under a parent it may not write
+    const failed = await fetchWith(store, members, 1, out, {
+      keep: new Set(),
+      reuse: new Map(),
+    }).catch((e: Error) => e);
+    expect(failed).toBeInstanceOf(Error);
+    expect((failed as Error).message).toContain(out);
+    expect((failed as Error).message).not.toContain("restore --delta stopped");
+    expect(await readFile(file, "utf8")).toBe("not a directory");
+  });
+
   it("reads only the objects that hold what it writes, besides the target's own", async () => {
     const store = new MemoryStore();
     const members = await storeChain(store, threeSnapshots());
