@@ -97,6 +97,13 @@ export interface ConfigSources {
   env: Record<string, string | undefined>;
   /** Parsed config file content and its path, or undefined when there is none. */
   file: { path: string; values: Record<string, unknown>; text?: string } | undefined;
+  /**
+   * Settings the command does not use: an invalid value of one is a warning (in
+   * `warnings`) and its default stands, not a usage error. archive_command and
+   * restore_command must not stop over a typo in a backup setting.
+   */
+  lenient?: ReadonlySet<OptionKey> | undefined;
+  warnings?: string[] | undefined;
 }
 
 /** Pure: resolves every option from its sources. Throws UsageError naming option and source. */
@@ -160,10 +167,17 @@ export function resolveSettings(sources: ConfigSources): SettingValues {
       given[key] = spec.parse(raw);
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
+      if (sources.lenient?.has(key)) {
+        sources.warnings?.push(
+          `invalid value for --${spec.name} (from ${origin}), a setting this command does not use: ${why}; ignored`,
+        );
+        continue;
+      }
       throw new UsageError(
         `invalid value for --${spec.name} (from ${origin}): ${why}`,
         (error instanceof ValueError ? error.hint : undefined) ??
-          `${spec.description}; expected ${spec.placeholder}`,
+          // A short line: some descriptions are a paragraph, which --help shows in full.
+          `expected ${spec.placeholder}${typeof spec.default === "string" ? ` (default ${spec.default})` : ""}; --help describes --${spec.name}`,
       );
     }
   }

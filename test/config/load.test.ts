@@ -200,4 +200,29 @@ describe("configuration", () => {
     expect(OPTIONS.s3Region.default.text).toBe("AWS_REGION, else us-east-1");
     expect(OPTIONS.s3ForcePathStyle.default.text).toBe("true with --s3-endpoint, else false");
   });
+
+  it("a command that does not read a setting's group may take its invalid value as a warning", () => {
+    const env = { PGHA_BACKUP_INCR_WHOLE: "abc", PGHA_KEEP_DAILY: "-1" };
+    const sources = { flags: {}, env, file: undefined };
+    expect(() => resolveConfig(sources)).toThrow(UsageError);
+    const warnings: string[] = [];
+    const config = resolveConfig({
+      ...sources,
+      lenient: new Set(["backupIncrWhole", "keepDaily"] as const),
+      warnings,
+    });
+    expect(config.backupIncrWhole).toBe(50);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatch(
+      /^invalid value for --backup-incr-whole \(from PGHA_BACKUP_INCR_WHOLE\), a setting this command does not use: .*; ignored$/,
+    );
+    // Only the settings named: an invalid storage setting still fails.
+    expect(() =>
+      resolveConfig({
+        ...sources,
+        env: { ...env, PGHA_RETRY_TIMEOUT: "soon" },
+        lenient: new Set(["backupIncrWhole", "keepDaily"] as const),
+      }),
+    ).toThrow(/--retry-timeout/);
+  });
 });

@@ -10,10 +10,11 @@ import { storeWalFile } from "../../wal/push.js";
 import { repoFactsFor } from "../../wal/repo-facts.js";
 import { holdsLock, releaseLock } from "../../wal/spool.js";
 import { takeSpoolFor } from "../background.js";
+import { COMMANDS } from "../commands-table.js";
 import { loadContext, logOutputOf } from "../context.js";
 
 export async function archiverCommand(opts: OptionsOf<"archiver">): Promise<number> {
-  const { config } = loadContext(opts);
+  const { config } = loadContext(opts, COMMANDS.archiver.groups);
   const background = opts.idleExit !== undefined;
   const log = stderrLogger(config.logLevel, "pgha archiver", logOutputOf(config));
   const taken = await takeSpoolFor("archiver", config, log);

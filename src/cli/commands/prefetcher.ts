@@ -10,13 +10,14 @@ import { fetchWalFile } from "../../wal/fetch.js";
 import { Prefetcher } from "../../wal/prefetcher.js";
 import { isWriteLeftover, releaseLock, removeFile } from "../../wal/spool.js";
 import { takeSpoolFor } from "../background.js";
+import { COMMANDS } from "../commands-table.js";
 import { loadContext, logOutputOf } from "../context.js";
 
 /** Downloads at once: the network, not the CPU, is what waits. */
 const DOWNLOAD_JOBS = 4;
 
 export async function prefetcherCommand(opts: OptionsOf<"prefetcher">): Promise<number> {
-  const { config } = loadContext(opts);
+  const { config } = loadContext(opts, COMMANDS.prefetcher.groups);
   const log = stderrLogger(config.logLevel, "pgha prefetcher", logOutputOf(config));
   if (config.prefetch === 0) return 0;
   const taken = await takeSpoolFor("prefetcher", config, log);

@@ -3,6 +3,7 @@ import { join, resolve } from "node:path";
 import type { OptionsOf } from "../../config/flags.js";
 import { EXIT_CODES, NotFoundError, PghaError } from "../../errors.js";
 import { type CommandContext, loadContext } from "../context.js";
+import { HOT_COMMANDS } from "../hot-args.js";
 import { reportError, reportNote } from "../report.js";
 
 /**
@@ -19,7 +20,7 @@ export async function walFetchCommand(
 ): Promise<number> {
   let context: CommandContext | undefined;
   try {
-    context = loadContext(opts);
+    context = loadContext(opts, HOT_COMMANDS["wal-fetch"].groups);
     const { config, log } = context;
     const prefetch = config.prefetch > 0 && /^[0-9A-F]{24}$/.test(name);
     const follow = prefetch ? await import("./wal-fetch-prefetch.js") : undefined;

@@ -4,6 +4,7 @@ import { openStore } from "../../storage/open-store.js";
 import { pushWalFile } from "../../wal/push.js";
 import { repoFactsFor } from "../../wal/repo-facts.js";
 import { type CommandContext, loadContext } from "../context.js";
+import { HOT_COMMANDS } from "../hot-args.js";
 
 /**
  * archive_command. With --archive-async the file is handed to the data directory's
@@ -11,7 +12,7 @@ import { type CommandContext, loadContext } from "../context.js";
  * when no archiver can be started it is stored here, as without the setting.
  */
 export async function walPushCommand(path: string, opts: OptionsOf<"wal-push">): Promise<number> {
-  const { config, log }: CommandContext = loadContext(opts);
+  const { config, log }: CommandContext = loadContext(opts, HOT_COMMANDS["wal-push"].groups);
   if (config.archiveAsync) {
     const { pushAsync } = await import("./wal-push-async.js");
     // A spool that fails (unreadable, full) must not stop archiving: store the file here.
