@@ -66,7 +66,7 @@ function repositoryKeyError(url: string, why: string): UsageError {
 }
 
 const IDENTITY_HINT =
-  "set encryption-identity-file (config file) or PGHA_ENCRYPTION_IDENTITY_FILE to the identity file whose public key is one of the repository's recipients";
+  "set encryption-identity-file (config file) or PGHA_ENCRYPTION_IDENTITY_FILE to the identity file whose public key is one of the repository's recipients: whatever reads the repository needs it (restore, verify, an incremental or differential backup, which reads its parent), archiving and full backups do not";
 
 export class EncryptionKeys {
   private identitiesRead: Promise<AgeIdentity[]> | undefined;
