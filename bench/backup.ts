@@ -58,6 +58,7 @@ import { PGHA_ENTRY, REPO_ROOT } from "../test/helpers/pgha.js";
 import { type S3TestServer, s3Env, startS3Server } from "../test/helpers/s3-server.js";
 import { benchManyFiles, FILES_RSS_LIMIT_MB } from "./backup-files.js";
 import { benchIncremental } from "./backup-incr.js";
+import { benchSizes } from "./backup-size.js";
 import { archiveCommand, archiverIdle, backupSizes, sqlString } from "./bench-cluster.js";
 import {
   fixed,
@@ -644,9 +645,11 @@ async function benchBaseBackup(): Promise<{ report: Record<string, unknown>; tex
 const verdict = (pass: boolean) => (pass ? "PASS" : "FAIL");
 
 /**
- * BENCH_PARTS (comma-separated, default all): base (pgha backup vs pg_basebackup, the
- * issue-10 targets), files (100,000 files, peak RSS: issue 14 point 5), incr (incremental
- * backups and delta restore on pgbench: issue 14's targets).
+ * BENCH_PARTS (comma-separated, default base,files,incr): base (pgha backup vs
+ * pg_basebackup, the issue-10 targets), files (100,000 files, peak RSS: issue 14 point 5),
+ * incr (incremental backups and delta restore on pgbench: issue 14's targets), size (peak
+ * RSS against GiB of relation data, BENCH_SIZE_GIB: backup-size.ts; not in the default,
+ * its restores write tens of GB).
  */
 const PARTS = new Set(
   (process.env.BENCH_PARTS ?? "base,files,incr").split(",").map((p) => p.trim()),
@@ -703,6 +706,11 @@ async function main(): Promise<void> {
           return `${verdict(peak < FILES_RSS_LIMIT_MB)}  peak RSS of the ${side}s = ${peak.toFixed(0)} MB (target < ${FILES_RSS_LIMIT_MB} MB)\n`;
         })
         .join("");
+  }
+  if (PARTS.has("size")) {
+    const size = await benchSizes();
+    report.size = size.report;
+    text += size.text;
   }
   if (PARTS.has("incr")) {
     const incr = await benchIncremental();
