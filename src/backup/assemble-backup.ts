@@ -45,6 +45,7 @@ import {
   type FetchResult,
   fetchObject,
   finishTree,
+  keptForDelta,
   requireEmpty,
   withStop,
 } from "./fetch-backup.js";
@@ -133,7 +134,11 @@ export async function assembleBackup(
     if (touched)
       for (const name of [PG_CONTROL, PG_CONTROL_WRITING])
         await rm(join(root, name), { force: true }).catch(() => undefined);
-    else for (const { root: dir } of parts) await emptyDirectory(dir);
+    else if (!delta) {
+      const resumable = await keptForDelta(deps, error, root);
+      if (resumable) throw resumable;
+      for (const { root: dir } of parts) await emptyDirectory(dir);
+    }
     const failed =
       error instanceof PghaError
         ? (withRestoreHint(error, manifest.id) as PghaError)

@@ -68,6 +68,12 @@ export interface FetchBackupDeps {
    * not have is removed (assemble-backup.ts).
    */
   keep?: ReadonlySet<string> | undefined;
+  /**
+   * restore (not backup fetch, not drill): when the storage still fails past its retries
+   * (a transient StorageError), what was written is kept, with the restore marker and
+   * without pg_control, for `restore --delta` to finish, instead of being emptied.
+   */
+  resumable?: boolean | undefined;
   /** restore --delta: blocks already right in files rewritten in place, by `${part}/${path}`. */
   reuse?: ReadonlyMap<string, BlockLookup> | undefined;
   /**
@@ -144,12 +150,34 @@ async function fetchInto(
   try {
     return await restoreInto(deps, manifest, root, tablespaces);
   } catch (error) {
+    const resumable = await keptForDelta(deps, error, root);
+    if (resumable) throw resumable;
     // The targets were empty: remove what this attempt wrote, so no half-restored data
     // directory is left for someone to start.
     for (const dir of targets) await emptyDirectory(dir);
     if (error instanceof PghaError) throw withRestoreHint(error, manifest.id);
     throw restoreWriteError(root, error);
   }
+}
+
+/**
+ * A restore the storage failed past its retries (deps.resumable): what it wrote stays,
+ * which no server starts (the restore marker is there, pg_control is not), and the error
+ * says how to finish it; undefined for any other failure, whose targets are emptied.
+ */
+export async function keptForDelta(
+  deps: Pick<FetchBackupDeps, "resumable" | "signal">,
+  error: unknown,
+  root: string,
+): Promise<StorageError | undefined> {
+  if (!deps.resumable || deps.signal?.aborted) return undefined;
+  if (!(error instanceof StorageError) || !error.transient) return undefined;
+  await rm(join(root, PG_CONTROL_WRITING), { force: true });
+  return new StorageError(error.message, {
+    transient: true,
+    cause: error,
+    hint: `what was written is kept in ${root}, which no server starts (it has no global/pg_control yet): once the storage answers, run the same restore with --delta to finish it (only what is missing or differs is downloaded), or empty it and restore again`,
+  });
 }
 
 /** A file of the backup under the name pg_control is written as would be two files in one. */

@@ -105,6 +105,8 @@ export interface ApplyRequest {
   recovery: Omit<RecoverySpec, "versionNum">;
   /** Run as root: who gets the data directory and tablespaces (decideDataOwner). */
   owner?: DataOwner | undefined;
+  /** A storage failure keeps what was written for restore --delta (FetchBackupDeps.resumable). */
+  resumable?: boolean | undefined;
   /** restore --delta: pgdata holds a stopped server's data directory (planDeltaRestore). */
   delta?: Pick<DeltaPlan, "keep" | "reuse"> | undefined;
 }
@@ -123,6 +125,7 @@ export async function applyRestore(deps: RestoreDeps, request: ApplyRequest): Pr
       reuse: request.delta?.reuse,
       plannedChain: plan.chain,
       pgControlLast: true,
+      resumable: request.resumable,
     },
     plan.backup,
     pgdata,

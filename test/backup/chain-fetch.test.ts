@@ -4,14 +4,16 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { filesOf } from "../../src/backup/chain-manifest.js";
 import { planDelta } from "../../src/backup/delta-plan.js";
 import { scanTargets } from "../../src/backup/delta-scan.js";
 import { type FetchBackupDeps, fetchBaseBackup } from "../../src/backup/fetch-backup.js";
-import { IntegrityError } from "../../src/errors.js";
+import { RESTORE_MARKER } from "../../src/backup/pg-control-last.js";
+import { IntegrityError, StorageError } from "../../src/errors.js";
 import { memoryLogger } from "../../src/log.js";
 import { type BackupManifest, writeBackupManifest } from "../../src/repository/backup-manifest.js";
 import { refuseForeignTarget } from "../../src/restore/delta-target.js";
@@ -213,6 +215,44 @@ describe("restore --delta", { timeout: 30_000 }, () => {
     expect((failed as Error).message).toContain(out);
     expect((failed as Error).message).not.toContain("restore --delta stopped");
     expect(await readFile(file, "utf8")).toBe("not a directory");
+  });
+
+  it("a restore the storage fails keeps what it wrote (resumable), and --delta finishes it", async () => {
+    const store = new MemoryStore();
+    const members = await storeChain(store, threeSnapshots());
+    const broken = Object.assign(Object.create(store) as MemoryStore, {
+      get: async (key: string) => {
+        const got = await store.get(key);
+        if (!key.includes("/data/")) return got;
+        async function* cut() {
+          for await (const chunk of got.body) {
+            yield (chunk as Buffer).subarray(0, 100);
+            break;
+          }
+          throw Object.assign(new Error("aborted"), { code: "ECONNRESET" });
+        }
+        return { info: got.info, body: Readable.from(cut()) };
+      },
+    });
+    for (const at of [0, 2]) {
+      const clean = join(temp.path, `clean-${at}`);
+      await fetchWith(store, members, at, clean);
+      const out = join(temp.path, `out-${at}`);
+      const failed = await fetchWith(broken, members, at, out, { resumable: true }).catch(
+        (e: unknown) => e,
+      );
+      expect(failed).toBeInstanceOf(StorageError);
+      expect((failed as StorageError).hint).toMatch(/with --delta to finish it/);
+      expect(existsSync(join(out, RESTORE_MARKER))).toBe(true);
+      expect(existsSync(join(out, "global", "pg_control"))).toBe(false);
+      const { deps } = await deltaDeps(members, at, out);
+      await fetchWith(store, members, at, out, deps);
+      expect(await treeDigest(out)).toEqual(await treeDigest(clean));
+      // Without it (backup fetch, drill), the target is emptied as before.
+      const plain = join(temp.path, `plain-${at}`);
+      await expect(fetchWith(broken, members, at, plain)).rejects.toThrow(/aborted/);
+      expect(await readdir(plain)).toEqual([]);
+    }
   });
 
   it("reads only the objects that hold what it writes, besides the target's own", async () => {

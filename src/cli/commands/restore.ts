@@ -226,6 +226,8 @@ export async function restoreRunCommand(opts: OptionsOf<"restore run">): Promise
       },
       owner,
       delta,
+      // A storage failure keeps what was written: the same command with --delta finishes it.
+      resumable: true,
     });
   } finally {
     await release();
