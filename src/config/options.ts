@@ -128,7 +128,7 @@ export const OPTIONS = {
     placeholder: "<duration>",
     group: "repository",
     description:
-      "total time to keep retrying transient storage failures (5xx, throttling, resets, timeouts)",
+      "total time to keep retrying transient storage failures (5xx, throttling, resets, timeouts); no new attempt starts past it, but one attempt in flight ends on its own timeouts (S3: 5 s to connect, 60 s without progress)",
     default: "60s",
     parse: parseDuration,
   }),
