@@ -154,7 +154,7 @@ export const FLAGS = {
     kind: "value",
     name: "type",
     placeholder: "<full|incr|diff>",
-    doc: "full; incr: only what changed since the cluster's newest backup (its changed 8 KiB blocks and files); diff: only what changed since its newest full (a chain of two: the full and this one). A full instead, the log says why, when there is none, the timeline, system or version changed, or the chain has --backup-max-incr increments",
+    doc: "full; incr: only what changed since the cluster's newest backup (its changed 8 KiB blocks and files); diff: only what changed since its newest full (a chain of two: the full and this one). A full instead, the log says why, when there is none, the timeline, system or version changed, the chain has --backup-max-incr increments, or a backup of the chain is gone, unreadable or failed its last verify (README: Incremental and differential backups)",
     parse: parseChoice(["full", "incr", "diff"] as const),
     default: "full",
     hint: "full, incr or diff",
