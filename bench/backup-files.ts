@@ -13,10 +13,10 @@
 import { randomBytes } from "node:crypto";
 import { chown, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { PgCluster, serverOwnedTempDir, serverUser } from "../test/helpers/pg-cluster.js";
+import { serverUser } from "../test/helpers/pg-cluster.js";
 import { REPO_ROOT } from "../test/helpers/pgha.js";
-import { archiveCommand, archiverIdle, sqlString } from "./bench-cluster.js";
-import { log, measured, onCleanup, pghaEnv } from "./common.js";
+import { archiverIdle, archivingCluster } from "./bench-cluster.js";
+import { log, measured, pghaEnv } from "./common.js";
 
 export const FILES = Number(process.env.BENCH_FILES ?? 100_000);
 export const FILES_RSS_LIMIT_MB = 256;
@@ -81,22 +81,7 @@ const toRun = (run: { wallMs: number; maxRssKb: number; treeRssKb: number }): Ma
 });
 
 export async function benchManyFiles(count = FILES): Promise<ManyFilesResult> {
-  const repo = await serverOwnedTempDir("pgha-bench-files-repo-");
-  onCleanup(repo, () => rm(repo, { recursive: true, force: true }));
-  const scratch = await serverOwnedTempDir("pgha-bench-files-");
-  onCleanup(scratch, () => rm(scratch, { recursive: true, force: true }));
-  const repoEnv = {
-    PGHA_REPO: repo,
-    PGHA_CLUSTER: "files",
-    PGHA_ARCHIVE_TIMEOUT: "300s",
-    PGHA_LOG_LEVEL: "warn",
-  };
-  const cluster = await PgCluster.init({
-    env: repoEnv,
-    conf: ["archive_mode = on", `archive_command = ${sqlString(archiveCommand())}`],
-  });
-  onCleanup("PostgreSQL cluster (many files)", () => cluster.destroy());
-  await cluster.start();
+  const { scratch, repoEnv, cluster } = await archivingCluster("files");
   const oid = await cluster.sql("SELECT oid FROM pg_database WHERE datname = 'postgres'");
   log(`making ${count} relation-like files in base/${oid}`);
   const began = Date.now();

@@ -32,10 +32,9 @@ import { resolveConfig } from "../src/config/load.js";
 import { memoryLogger } from "../src/log.js";
 import { readBackupManifest } from "../src/repository/backup-manifest.js";
 import { openStore } from "../src/storage/open-store.js";
-import { PgCluster, serverOwnedTempDir } from "../test/helpers/pg-cluster.js";
 import { REPO_ROOT } from "../test/helpers/pgha.js";
-import { archiveCommand, archiverIdle, backupSizes, sqlString } from "./bench-cluster.js";
-import { fixed, log, measured, onCleanup, pghaEnv, renderTable, syncAll } from "./common.js";
+import { archiverIdle, archivingCluster, backupSizes } from "./bench-cluster.js";
+import { fixed, log, measured, pghaEnv, renderTable, syncAll } from "./common.js";
 import { type PeerBackupRun, setUpPgBackRestIncremental } from "./peer-incr.js";
 
 const SCALE = Number(process.env.BENCH_INCR_SCALE ?? 70);
@@ -110,27 +109,10 @@ function blockCounts(m: Manifest): { stored: number; total: number } | null {
 
 export async function benchIncremental(): Promise<{ report: unknown; text: string }> {
   const began = Date.now();
-  const repo = await serverOwnedTempDir("pgha-bench-incr-repo-");
-  onCleanup(repo, () => rm(repo, { recursive: true, force: true }));
-  const scratch = await serverOwnedTempDir("pgha-bench-incr-");
-  onCleanup(scratch, () => rm(scratch, { recursive: true, force: true }));
-  const repoEnv = {
-    PGHA_REPO: repo,
-    PGHA_CLUSTER: "incr",
-    PGHA_ARCHIVE_TIMEOUT: "300s",
-    PGHA_LOG_LEVEL: "warn",
-    ...(WHOLE ? { PGHA_BACKUP_INCR_WHOLE: WHOLE } : {}),
-  };
-  const cluster = await PgCluster.init({
-    env: repoEnv,
-    conf: [
-      "archive_mode = on",
-      `archive_command = ${sqlString(archiveCommand())}`,
-      "max_wal_size = '4GB'",
-    ],
+  const { scratch, repoEnv, cluster } = await archivingCluster("incr", {
+    env: WHOLE ? { PGHA_BACKUP_INCR_WHOLE: WHOLE } : {},
+    conf: ["max_wal_size = '4GB'"],
   });
-  onCleanup("PostgreSQL cluster (incremental)", () => cluster.destroy());
-  await cluster.start();
   log(`incremental: pgbench -i -s ${SCALE}`);
   await cluster.pgbench(["-i", "-s", String(SCALE), "-q"]);
   await cluster.sql("CHECKPOINT");

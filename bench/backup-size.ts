@@ -12,10 +12,10 @@
  */
 import { chown, open, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { PgCluster, serverOwnedTempDir, serverUser } from "../test/helpers/pg-cluster.js";
+import { serverUser } from "../test/helpers/pg-cluster.js";
 import { REPO_ROOT } from "../test/helpers/pgha.js";
-import { archiveCommand, archiverIdle, sqlString } from "./bench-cluster.js";
-import { fixed, log, measured, onCleanup, pghaEnv, renderTable } from "./common.js";
+import { archiverIdle, archivingCluster } from "./bench-cluster.js";
+import { fixed, log, measured, pghaEnv, renderTable } from "./common.js";
 
 export const SIZES_GIB = (process.env.BENCH_SIZE_GIB ?? "1,16")
   .split(",")
@@ -45,22 +45,7 @@ async function touchFiles(files: string[], block: number): Promise<void> {
 }
 
 async function benchSize(gib: number): Promise<SizeResult> {
-  const repo = await serverOwnedTempDir("pgha-bench-size-repo-");
-  onCleanup(repo, () => rm(repo, { recursive: true, force: true }));
-  const scratch = await serverOwnedTempDir("pgha-bench-size-");
-  onCleanup(scratch, () => rm(scratch, { recursive: true, force: true }));
-  const repoEnv = {
-    PGHA_REPO: repo,
-    PGHA_CLUSTER: "size",
-    PGHA_ARCHIVE_TIMEOUT: "300s",
-    PGHA_LOG_LEVEL: "warn",
-  };
-  const cluster = await PgCluster.init({
-    env: repoEnv,
-    conf: ["archive_mode = on", `archive_command = ${sqlString(archiveCommand())}`],
-  });
-  onCleanup("PostgreSQL cluster (size)", () => cluster.destroy());
-  await cluster.start();
+  const { scratch, repoEnv, cluster } = await archivingCluster("size");
   const oid = await cluster.sql("SELECT oid FROM pg_database WHERE datname = 'postgres'");
   const user = serverUser();
   const files: string[] = [];
@@ -95,7 +80,6 @@ async function benchSize(gib: number): Promise<SizeResult> {
   await run("restore --delta", ["restore", "--pgdata", target, "--backup", incr, "--delta"]);
   await rm(target, { recursive: true, force: true });
   await cluster.destroy();
-  await rm(repo, { recursive: true, force: true });
   return { gib, runs };
 }
 

@@ -1,7 +1,8 @@
 /** The benchmarks' PostgreSQL cluster helpers: archiving into pgha, waiting for it, sizes. */
-import type { PgCluster } from "../test/helpers/pg-cluster.js";
+import { rm } from "node:fs/promises";
+import { PgCluster, serverOwnedTempDir } from "../test/helpers/pg-cluster.js";
 import { pghaCommandLine, runPgha } from "../test/helpers/pgha.js";
-import { log } from "./common.js";
+import { log, onCleanup } from "./common.js";
 
 export function sqlString(text: string): string {
   return `'${text.replace(/'/g, "''")}'`;
@@ -47,4 +48,37 @@ export async function backupSizes(
   if (info.code !== 0)
     throw new Error(`pgha backup info ${id} exited ${info.code}: ${info.stderr}`);
   return JSON.parse(info.stdout) as { rawBytes: number; storedBytes: number };
+}
+
+/**
+ * A local repository and a scratch directory (both the server user's, removed at the
+ * end) and a started PostgreSQL cluster whose archive_command pushes into the repository
+ * with pgha, as cluster `name`. `env`: more pgha settings for the cluster and the runs.
+ */
+export async function archivingCluster(
+  name: string,
+  options: { env?: Record<string, string>; conf?: string[] } = {},
+): Promise<{ scratch: string; repoEnv: Record<string, string>; cluster: PgCluster }> {
+  const repo = await serverOwnedTempDir(`pgha-bench-${name}-repo-`);
+  onCleanup(repo, () => rm(repo, { recursive: true, force: true }));
+  const scratch = await serverOwnedTempDir(`pgha-bench-${name}-`);
+  onCleanup(scratch, () => rm(scratch, { recursive: true, force: true }));
+  const repoEnv = {
+    PGHA_REPO: repo,
+    PGHA_CLUSTER: name,
+    PGHA_ARCHIVE_TIMEOUT: "300s",
+    PGHA_LOG_LEVEL: "warn",
+    ...options.env,
+  };
+  const cluster = await PgCluster.init({
+    env: repoEnv,
+    conf: [
+      "archive_mode = on",
+      `archive_command = ${sqlString(archiveCommand())}`,
+      ...(options.conf ?? []),
+    ],
+  });
+  onCleanup(`PostgreSQL cluster (${name})`, () => cluster.destroy());
+  await cluster.start();
+  return { scratch, repoEnv, cluster };
 }
