@@ -129,13 +129,16 @@ export async function gatherArchiveFacts(
         // A read that breaks off is retried from the start (a reset, not bad data).
         const raw = await retryAsWhole(store, `GET ${store.url}/${first.key}`, async (inner) => {
           const { info, body } = await inner.get(first.key);
-          const meta = decodeContentMeta(first.key, info.metadata);
-          // pipe() does not pass the body's error on (a failed decryption): forward it, or
-          // it is an uncaught exception (exit 70) and readAll never settles.
-          // The body's own errors (a reset) are transient; the decompressor's are bad data.
-          const decompressed = body.pipe(await decompressStream(meta.compression));
-          body.once("error", (error) =>
-            decompressed.destroy(
+          // pipe() does not pass the body's error on (a failed decryption, a reset): it is
+          // forwarded, or it is an uncaught exception (exit 70) and readAll never settles.
+          // Its own errors (a reset) are transient, the decompressor's are bad data. It is
+          // listened for at once: one during the await below (a small body) is not lost.
+          let broken: Error | undefined;
+          let forward = (error: Error) => {
+            broken = error;
+          };
+          body.once("error", (error: Error) =>
+            forward(
               error instanceof PghaError
                 ? error
                 : new StorageError(`reading ${store.url}/${first.key} failed: ${error.message}`, {
@@ -144,6 +147,11 @@ export async function gatherArchiveFacts(
                   }),
             ),
           );
+          const meta = decodeContentMeta(first.key, info.metadata);
+          const decoder = await decompressStream(meta.compression);
+          if (broken !== undefined) throw broken;
+          const decompressed = body.pipe(decoder);
+          forward = (error) => decompressed.destroy(error);
           const bytes = await readAll(decompressed);
           if (createHash("sha256").update(bytes).digest("hex") !== meta.sha256) {
             throw new IntegrityError(`${store.url}/${first.key} is corrupt (sha256 mismatch)`);

@@ -9,6 +9,7 @@ import { decompressStream } from "../compress/codec.js";
 import type { CompressionAlgorithm } from "../compress/compression.js";
 import { NotFoundError, PghaError, StorageError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
+import { retryAsWhole } from "../storage/retrying-store.js";
 
 /** Raw bytes kept from the start of a decompressed object (a WAL segment's long page header). */
 export const HEAD_BYTES = 64;
@@ -27,14 +28,28 @@ export interface Digest {
  * (a StorageError marked damaged: a local file's corrupt header). A failing store
  * throws, and so does `decompress` when it cannot tell from the metadata (an IntegrityError).
  */
-export async function readDigest(
+export function readDigest(
   store: ObjectStore,
   key: string,
-  decompress:
-    | CompressionAlgorithm
-    | ((metadata: Record<string, string>) => CompressionAlgorithm)
-    | undefined,
-): Promise<Digest | "missing" | { undecodable: string } | { unreadable: string }> {
+  decompress: Decompress,
+): Promise<DigestResult> {
+  // A read that breaks off (a reset) is read again from the start, within the budget.
+  return retryAsWhole(store, `GET ${store.url}/${key}`, (inner) =>
+    readDigestOnce(inner, key, decompress),
+  );
+}
+
+type Decompress =
+  | CompressionAlgorithm
+  | ((metadata: Record<string, string>) => CompressionAlgorithm)
+  | undefined;
+type DigestResult = Digest | "missing" | { undecodable: string } | { unreadable: string };
+
+async function readDigestOnce(
+  store: ObjectStore,
+  key: string,
+  decompress: Decompress,
+): Promise<DigestResult> {
   let got: Awaited<ReturnType<ObjectStore["get"]>>;
   try {
     got = await store.get(key);
@@ -44,6 +59,12 @@ export async function readDigest(
     throw error;
   }
   const { info, body } = got;
+  // The body's own failure (a reset) is the store's, never the data's: noted before any
+  // await, since pipeline passes it on to the decoder, whose error would read as bad data.
+  let broken: Error | undefined;
+  body.once("error", (error: Error) => {
+    broken = error;
+  });
   const stored = createHash("sha256");
   let storedSize = 0;
   const tap = new Transform({
@@ -83,6 +104,11 @@ export async function readDigest(
       await pipeline(body, tap, decoder, sink);
     }
   } catch (error) {
+    if (broken !== undefined && !(broken instanceof PghaError))
+      throw new StorageError(`reading ${store.url}/${key} failed: ${broken.message}`, {
+        transient: true,
+        cause: broken,
+      });
     if (decodeFailed) return { undecodable: (error as Error).message };
     if (error instanceof PghaError) throw error;
     throw new StorageError(`reading ${store.url}/${key} failed: ${(error as Error).message}`, {
