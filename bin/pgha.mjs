@@ -5,6 +5,11 @@
 import { existsSync } from "node:fs";
 
 const argv = process.argv.slice(2);
+// The exit code of a pgha that failed before or outside its own error handling: a failing
+// restore_command must not tell PostgreSQL "not available" during archive recovery.
+// EXIT_CODES.failClosed and EXIT_CODES.internal of src/errors.ts, written out because
+// that module may not load (test/errors.test.ts checks them).
+const fallbackCode = () => (argv[0] === "wal-fetch" && !existsSync("standby.signal") ? 126 : 70);
 let cli;
 try {
   cli = await import("../dist/src/cli/run.js");
@@ -13,10 +18,7 @@ try {
     `pgha: internal error: cannot load the compiled CLI: ${error?.message ?? error}\n`,
   );
   process.stderr.write("HINT: run 'npm ci && npm run build' in the pgha directory\n");
-  // A broken install must not tell PostgreSQL "not available" during recovery.
-  // The numbers are EXIT_CODES.failClosed and EXIT_CODES.internal of src/errors.ts, written
-  // out because that module cannot be loaded here (test/errors.test.ts checks them).
-  process.exit(argv[0] === "wal-fetch" && !existsSync("standby.signal") ? 126 : 70);
+  process.exit(fallbackCode());
 }
 // A reader that went away (`pgha prune | head -1`) makes every later write fail with
 // EPIPE. The run goes on to its own end and exit code with its output dropped: a prune or
@@ -32,6 +34,22 @@ for (const stream of [process.stdout, process.stderr]) {
     };
   });
 }
+// A run whose promise never settles (a stream that never ends) lets the event loop empty:
+// Node.js then exits 13, which is one of pgha's exit codes ("no such backup"), silently.
+// Any exit that did not go through process.exit is that case: an internal error.
+let exitCalled = false;
+const exit = process.exit.bind(process);
+process.exit = (code) => {
+  exitCalled = true;
+  return exit(code);
+};
+process.on("exit", () => {
+  if (exitCalled) return;
+  process.stderr.write(
+    "pgha: internal error: the command stopped without finishing (please report it)\n",
+  );
+  process.exitCode = fallbackCode();
+});
 let failing = false;
 const fatal = async (error) => {
   // A failure while reporting a failure: the first one decides the exit code.

@@ -169,6 +169,31 @@ describe("bin/pgha without Node.js", () => {
   });
 });
 
+describe("bin/pgha.mjs when the command never settles", () => {
+  it("exits as an internal error (70; 126 for wal-fetch in archive recovery), never Node.js's 13", async () => {
+    // A copy of the entry beside a CLI whose run never settles and holds nothing open.
+    await mkdir(join(dir, "bin"));
+    await mkdir(join(dir, "dist", "src", "cli"), { recursive: true });
+    await writeFile(
+      join(dir, "bin", "pgha.mjs"),
+      await readFile(join(PGHA_BIN, "..", "pgha.mjs"), "utf8"),
+    );
+    await writeFile(
+      join(dir, "dist", "src", "cli", "run.js"),
+      "export const run = () => new Promise(() => {});\nexport const fatalExitCode = async () => 70;\n",
+    );
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, [join(dir, "bin", "pgha.mjs"), ...args], {
+        cwd: dir,
+        encoding: "utf8",
+      });
+    const list = run(["backup", "list"]);
+    expect(list.status).toBe(70);
+    expect(list.stderr).toContain("pgha: internal error: the command stopped without finishing");
+    expect(run(["wal-fetch", SEGMENT, "pg_wal/RECOVERYXLOG"]).status).toBe(126);
+  });
+});
+
 describe("bin/pgha's id", () => {
   it("lists the environment CALL_ID_ENV lists, in its order", async () => {
     const script = await readFile(PGHA_BIN, "utf8");
