@@ -135,7 +135,7 @@ export async function assembleBackup(
       for (const name of [PG_CONTROL, PG_CONTROL_WRITING])
         await rm(join(root, name), { force: true }).catch(() => undefined);
     else if (!delta) {
-      const resumable = await keptForDelta(deps, error, root);
+      const resumable = await keptForDelta(deps, error, root, tablespaces);
       if (resumable) throw resumable;
       for (const { root: dir } of parts) await emptyDirectory(dir);
     }

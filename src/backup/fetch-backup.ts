@@ -150,7 +150,7 @@ async function fetchInto(
   try {
     return await restoreInto(deps, manifest, root, tablespaces);
   } catch (error) {
-    const resumable = await keptForDelta(deps, error, root);
+    const resumable = await keptForDelta(deps, error, root, tablespaces);
     if (resumable) throw resumable;
     // The targets were empty: remove what this attempt wrote, so no half-restored data
     // directory is left for someone to start.
@@ -163,20 +163,32 @@ async function fetchInto(
 /**
  * A restore the storage failed past its retries (deps.resumable): what it wrote stays,
  * which no server starts (the restore marker is there, pg_control is not), and the error
- * says how to finish it; undefined for any other failure, whose targets are emptied.
+ * says how to finish it; undefined for any other failure, whose targets are emptied. The
+ * tablespaces' links are made now (a complete restore makes them last): restore --delta
+ * then finds the tablespace directories as this data directory's, not another's.
  */
 export async function keptForDelta(
   deps: Pick<FetchBackupDeps, "resumable" | "signal">,
   error: unknown,
   root: string,
+  tablespaces: readonly TablespaceTarget[],
 ): Promise<StorageError | undefined> {
   if (!deps.resumable || deps.signal?.aborted) return undefined;
   if (!(error instanceof StorageError) || !error.transient) return undefined;
   await rm(join(root, PG_CONTROL_WRITING), { force: true });
+  if (tablespaces.length > 0) {
+    await mkdir(join(root, "pg_tblspc"), { recursive: true, mode: 0o700 });
+    for (const ts of tablespaces) {
+      const link = join(root, "pg_tblspc", ts.oid);
+      await rm(link, { force: true });
+      await symlink(ts.location, link);
+    }
+  }
+  const also = tablespaces.length > 0 ? " (and its tablespace directories)" : "";
   return new StorageError(error.message, {
     transient: true,
     cause: error,
-    hint: `what was written is kept in ${root}, which no server starts (it has no global/pg_control yet): once the storage answers, run the same restore with --delta to finish it (only what is missing or differs is downloaded), or empty it and restore again`,
+    hint: `what was written is kept in ${root}, which no server starts (it has no global/pg_control yet): once the storage answers, run the same restore with --delta to finish it (only what is missing or differs is downloaded), or empty it${also} and restore again`,
   });
 }
 

@@ -153,6 +153,12 @@ export function resolveSettings(sources: ConfigSources): SettingValues {
       origin = `${spec.env}`;
     } else if (fromFile !== undefined && fromFile !== null) {
       if (typeof fromFile === "object") {
+        if (sources.lenient?.has(key)) {
+          sources.warnings?.push(
+            `config file ${sources.file?.path}: '${fileKeyOf(spec)}' must be a string, number or boolean, a setting this command does not use; ignored`,
+          );
+          continue;
+        }
         throw new UsageError(
           `config file ${sources.file?.path}: '${fileKeyOf(spec)}' must be a string, number or boolean`,
           `for example "${fileKeyOf(spec)}": "${defaultText(spec)}"`,

@@ -216,6 +216,20 @@ describe("configuration", () => {
     expect(warnings[0]).toMatch(
       /^invalid value for --backup-incr-whole \(from PGHA_BACKUP_INCR_WHOLE\), a setting this command does not use: .*; ignored$/,
     );
+    // A structured value in the config file, too.
+    const structured: string[] = [];
+    const file = { path: "/etc/pgha/pgha.json", values: { "keep-daily": [3] } };
+    expect(() => resolveConfig({ flags: {}, env: {}, file })).toThrow(UsageError);
+    resolveConfig({
+      flags: {},
+      env: {},
+      file,
+      lenient: new Set(["keepDaily"] as const),
+      warnings: structured,
+    });
+    expect(structured).toEqual([
+      "config file /etc/pgha/pgha.json: 'keep-daily' must be a string, number or boolean, a setting this command does not use; ignored",
+    ]);
     // Only the settings named: an invalid storage setting still fails.
     expect(() =>
       resolveConfig({

@@ -3,8 +3,14 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { keptForDelta } from "../../src/backup/fetch-backup.js";
 import type { TablespaceTarget } from "../../src/backup/tablespace-targets.js";
-import { ClusterMismatchError, LocalIoError, RefusedError } from "../../src/errors.js";
+import {
+  ClusterMismatchError,
+  LocalIoError,
+  RefusedError,
+  StorageError,
+} from "../../src/errors.js";
 import {
   deltaTablespaceMap,
   refuseForeignTablespaces,
@@ -200,5 +206,27 @@ describe("restore --delta's tablespaces", () => {
     await expect(
       refuseForeignTablespaces(pgdata, [ts(location)], "PG_15_1"),
     ).resolves.toBeUndefined();
+  });
+
+  it("a restore kept after a storage failure links its tablespaces, so --delta finishes them", async () => {
+    const location = join(dir, "ts-loc");
+    const pgdata = join(dir, "kept");
+    await mkdir(join(location, "PG_15_1", "5"), { recursive: true });
+    await mkdir(pgdata);
+    await writeFile(join(pgdata, ".pgha-restore-incomplete"), "{}\n");
+    await expect(
+      refuseForeignTablespaces(pgdata, [ts(location)], "PG_15_1"),
+    ).rejects.toBeInstanceOf(RefusedError);
+    const reset = new StorageError("reading s3://b/x failed: aborted", { transient: true });
+    const kept = await keptForDelta({ resumable: true }, reset, pgdata, [ts(location)]);
+    expect(kept?.hint).toMatch(
+      /run the same restore with --delta .* or empty it \(and its tablespace directories\)/,
+    );
+    await expect(
+      refuseForeignTablespaces(pgdata, [ts(location)], "PG_15_1"),
+    ).resolves.toBeUndefined();
+    // Not a storage failure, or not a restore: nothing kept.
+    expect(await keptForDelta({ resumable: true }, new Error("EIO"), pgdata, [])).toBe(undefined);
+    expect(await keptForDelta({}, reset, pgdata, [])).toBe(undefined);
   });
 });
