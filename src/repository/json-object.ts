@@ -229,7 +229,9 @@ export async function getJson<T>(
   return retryAsWhole(store, `GET ${store.url}/${key}`, (inner) => {
     if (!options?.each) return readJson<T>(inner, key, missing, options);
     // Each attempt reads the same immutable document from its start: pass over as many
-    // elements of each array as an earlier attempt handed over.
+    // elements of each array as an earlier attempt handed over. An element whose function
+    // threw was not taken: a retry offers it again (a read that then ends whole fails as
+    // the first one would have, IntegrityError).
     const seen = new Map<string, number>();
     const each = new Map(
       [...options.each].map(([name, take]) => [
@@ -238,8 +240,8 @@ export async function getJson<T>(
           const n = (seen.get(name) ?? 0) + 1;
           seen.set(name, n);
           if (n <= (handed.get(name) ?? 0)) return;
-          handed.set(name, n);
           take(element);
+          handed.set(name, n);
         },
       ]),
     );

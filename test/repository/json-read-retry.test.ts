@@ -83,4 +83,32 @@ describe("getJson on a body that breaks off", () => {
     expect((failed as Error).message).toMatch(/m\.json failed after \d+ attempts .*aborted/);
     expect(inner.gets).toBeGreaterThan(2);
   });
+
+  it("an element the caller refused is offered again by the retry, never passed over", async () => {
+    const inner = new BreakingStore(1, 40_000);
+    await putJson(inner, "m.json", doc);
+    const store = addRetries(inner, policy(60_000));
+    const taken: number[] = [];
+    const offered: number[] = [];
+    const failed = await getJson(store, "m.json", () => new Error("missing"), {
+      each: new Map([
+        [
+          "files",
+          (file) => {
+            const { size } = file as { size: number };
+            offered.push(size);
+            if (size === 10) throw new Error("not a file entry");
+            taken.push(size);
+          },
+        ],
+      ]),
+      batchBytes: 4096,
+      smallBytes: 0,
+    }).catch((e: unknown) => e);
+    expect(inner.gets).toBe(2);
+    // The whole second read ends as a read of a document with a bad element does.
+    expect(failed).toBeInstanceOf(IntegrityError);
+    expect(taken).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(offered.filter((size) => size === 10)).toHaveLength(2);
+  });
 });
