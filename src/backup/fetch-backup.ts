@@ -429,6 +429,7 @@ export async function fetchObject(
     throw new StorageError(`reading ${what} failed: ${why}`, {
       transient: true,
       cause: download.error,
+      hint: "the download broke off (the storage or the network): run the command again once the storage answers",
     });
   }
   if (
