@@ -3,52 +3,11 @@
  * is read again from the start within the retry budget, as a transient storage failure,
  * never taken for a damaged or missing document; `each` hands no element over twice.
  */
-import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { IntegrityError, StorageError } from "../../src/errors.js";
 import { getJson, putJson } from "../../src/repository/json-object.js";
-import { MemoryStore } from "../../src/storage/memory.js";
-import type * as Store from "../../src/storage/object-store.js";
-import type { RetryPolicy } from "../../src/storage/retry.js";
 import { addRetries } from "../../src/storage/retrying-store.js";
-
-const policy = (totalMs: number): RetryPolicy => {
-  let now = 0;
-  return {
-    totalMs,
-    baseDelayMs: 100,
-    maxDelayMs: 1000,
-    now: () => now,
-    sleep: async (ms) => {
-      now += ms;
-    },
-    random: () => 1,
-  };
-};
-
-/** Its first `breaks` GETs hand over `cut` bytes of the body, then fail as a reset does. */
-class BreakingStore extends MemoryStore {
-  gets = 0;
-  constructor(
-    private readonly breaks: number,
-    private readonly cut: number,
-  ) {
-    super();
-  }
-
-  override async get(key: string): Promise<{ info: Store.ObjectInfo; body: Readable }> {
-    const got = await super.get(key);
-    if (++this.gets > this.breaks) return got;
-    const chunks: Buffer[] = [];
-    for await (const chunk of got.body) chunks.push(chunk as Buffer);
-    const head = Buffer.concat(chunks).subarray(0, this.cut);
-    async function* broken() {
-      yield head;
-      throw Object.assign(new Error("aborted"), { code: "ECONNRESET" });
-    }
-    return { info: got.info, body: Readable.from(broken()) };
-  }
-}
+import { BreakingStore, fakeClockPolicy } from "../helpers/breaking-store.js";
 
 const doc = {
   id: "x",
@@ -59,7 +18,7 @@ describe("getJson on a body that breaks off", () => {
   it("reads it again from the start, and hands each element over once", async () => {
     const inner = new BreakingStore(2, 20_000);
     await putJson(inner, "m.json", doc);
-    const store = addRetries(inner, policy(60_000));
+    const store = addRetries(inner, fakeClockPolicy(60_000));
     const seen: unknown[] = [];
     const read = await getJson<{ id: string; files: unknown[] }>(
       store,
@@ -75,7 +34,7 @@ describe("getJson on a body that breaks off", () => {
   it("past the retry budget: a transient storage failure, not a damaged document", async () => {
     const inner = new BreakingStore(1000, 100);
     await putJson(inner, "m.json", doc);
-    const store = addRetries(inner, policy(5_000));
+    const store = addRetries(inner, fakeClockPolicy(5_000));
     const failed = await getJson(store, "m.json", () => new Error("missing")).catch((e) => e);
     expect(failed).toBeInstanceOf(StorageError);
     expect(failed).not.toBeInstanceOf(IntegrityError);
@@ -87,7 +46,7 @@ describe("getJson on a body that breaks off", () => {
   it("an element the caller refused is offered again by the retry, never passed over", async () => {
     const inner = new BreakingStore(1, 40_000);
     await putJson(inner, "m.json", doc);
-    const store = addRetries(inner, policy(60_000));
+    const store = addRetries(inner, fakeClockPolicy(60_000));
     const taken: number[] = [];
     const offered: number[] = [];
     const failed = await getJson(store, "m.json", () => new Error("missing"), {

@@ -4,59 +4,17 @@
  * past it fail as storage (exit 7), not as a corrupt object or a silent hang.
  */
 import { createHash } from "node:crypto";
-import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { compressBuffer } from "../../src/compress/codec.js";
 import { StorageError } from "../../src/errors.js";
 import { walKey } from "../../src/repository/keys.js";
 import { encodeWalMeta } from "../../src/repository/object-meta.js";
 import { gatherArchiveFacts } from "../../src/restore/facts.js";
-import { MemoryStore } from "../../src/storage/memory.js";
-import type * as Store from "../../src/storage/object-store.js";
-import type { RetryPolicy } from "../../src/storage/retry.js";
+import type { MemoryStore } from "../../src/storage/memory.js";
 import { addRetries } from "../../src/storage/retrying-store.js";
 import { readDigest } from "../../src/verify/read-digest.js";
 import { parseWalFileName } from "../../src/wal/names.js";
-
-const policy = (totalMs: number): RetryPolicy => {
-  let now = 0;
-  return {
-    totalMs,
-    baseDelayMs: 100,
-    maxDelayMs: 1000,
-    now: () => now,
-    sleep: async (ms) => {
-      now += ms;
-    },
-    random: () => 1,
-  };
-};
-
-/** Its first `breaks` GETs give `cut` bytes of the body (0: none), then fail as a reset. */
-class BreakingStore extends MemoryStore {
-  gets = 0;
-  constructor(
-    private readonly breaks: number,
-    private readonly cut: number,
-  ) {
-    super();
-  }
-
-  override async get(key: string): Promise<{ info: Store.ObjectInfo; body: Readable }> {
-    const got = await super.get(key);
-    if (++this.gets > this.breaks) return got;
-    const chunks: Buffer[] = [];
-    for await (const chunk of got.body) chunks.push(chunk as Buffer);
-    const head = Buffer.concat(chunks).subarray(0, this.cut);
-    const body = new Readable({ read() {} });
-    if (head.length > 0) body.push(head);
-    // At once: before the reader's first await is over (a small body, a fast reset).
-    process.nextTick(() =>
-      body.destroy(Object.assign(new Error("aborted"), { code: "ECONNRESET" })),
-    );
-    return { info: got.info, body };
-  }
-}
+import { BreakingStore, fakeClockPolicy } from "../helpers/breaking-store.js";
 
 const raw = Buffer.alloc(200_000, 7);
 
@@ -67,14 +25,14 @@ async function stored(store: MemoryStore, key: string) {
 
 describe("verify's digest of an object whose body breaks off", () => {
   it("is read again, and past the budget is a storage failure, not an undecodable object", async () => {
-    const once = new BreakingStore(1, 1000);
+    const once = new BreakingStore(1, 1000, "at-once");
     await stored(once, "o");
-    const digest = await readDigest(addRetries(once, policy(60_000)), "o", "zstd");
+    const digest = await readDigest(addRetries(once, fakeClockPolicy(60_000)), "o", "zstd");
     expect(digest).toMatchObject({ raw: { size: raw.length } });
     expect(once.gets).toBe(2);
-    const always = new BreakingStore(1000, 1000);
+    const always = new BreakingStore(1000, 1000, "at-once");
     await stored(always, "o");
-    const failed = await readDigest(addRetries(always, policy(3_000)), "o", "zstd").catch(
+    const failed = await readDigest(addRetries(always, fakeClockPolicy(3_000)), "o", "zstd").catch(
       (e: unknown) => e,
     );
     expect(failed).toBeInstanceOf(StorageError);
@@ -102,14 +60,14 @@ describe("the restore facts' read of a history file whose body breaks off", () =
           ),
         },
       );
-    const once = new BreakingStore(1, 0);
+    const once = new BreakingStore(1, 0, "at-once");
     await put(once);
-    const facts = await gatherArchiveFacts(addRetries(once, policy(60_000)), "main", []);
+    const facts = await gatherArchiveFacts(addRetries(once, fakeClockPolicy(60_000)), "main", []);
     expect(facts.histories.get(2)).toBe(history.toString());
-    const always = new BreakingStore(1000, 0);
+    const always = new BreakingStore(1000, 0, "at-once");
     await put(always);
     await expect(
-      gatherArchiveFacts(addRetries(always, policy(3_000)), "main", []),
+      gatherArchiveFacts(addRetries(always, fakeClockPolicy(3_000)), "main", []),
     ).rejects.toBeInstanceOf(StorageError);
   });
 });
