@@ -58,9 +58,12 @@ export async function waitBeforeRetry(
 ): Promise<void> {
   if (!(error instanceof StorageError) || !error.transient) throw error;
   const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-  const delay = Math.round(policy.random() * cap);
   const elapsed = policy.now() - start;
-  if (elapsed + delay >= policy.totalMs) {
+  // The last wait is cut to what is left of the budget, so the last attempt starts at its
+  // end at the latest: giving up as soon as a full wait would pass it tried for half the
+  // budget or less.
+  const delay = Math.min(Math.round(policy.random() * cap), policy.totalMs - elapsed);
+  if (elapsed >= policy.totalMs) {
     throw new StorageError(
       `${what} failed after ${attempt} attempt${attempt === 1 ? "" : "s"} in ${(elapsed / 1000).toFixed(1)}s: ${error.message}`,
       {
