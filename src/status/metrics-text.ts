@@ -83,13 +83,13 @@ const CLUSTER_METRICS: {
   },
   {
     name: "pgha_async_archiver_backlog_files",
-    help: "Files the asynchronous archiver has yet to store.",
-    value: (s) => s.server?.spool?.backlog.files,
+    help: "Files the running asynchronous archiver has yet to store (absent when none runs: a stopped one's last count would go stale; pgha_archive_ready_files counts what waits).",
+    value: (s) => (s.server?.spool?.running ? s.server.spool.backlog.files : undefined),
   },
   {
     name: "pgha_async_archiver_backlog_bytes",
-    help: "Bytes the asynchronous archiver has yet to store.",
-    value: (s) => s.server?.spool?.backlog.bytes,
+    help: "Bytes the running asynchronous archiver has yet to store (absent when none runs).",
+    value: (s) => (s.server?.spool?.running ? s.server.spool.backlog.bytes : undefined),
   },
   {
     name: "pgha_backups",

@@ -118,6 +118,37 @@ describe("renderMetrics", () => {
     );
   });
 
+  it("gives the async archiver's backlog only while it runs (a stopped one's goes stale)", () => {
+    const withSpool = (running: boolean) =>
+      renderMetrics([
+        planStatus(
+          clusterFacts([], [], {
+            server: {
+              reachable: true,
+              notes: [],
+              spool: {
+                running,
+                updatedAt: at("12:59"),
+                backlog: { files: 1, bytes: 16 * 2 ** 20, oldest: null },
+                overLimit: false,
+                stored: 5,
+                lastStored: null,
+                lastError: null,
+              },
+            },
+          }),
+          NOW,
+        ),
+      ]);
+    const main = { cluster: "main" };
+    expect(sampleValue(withSpool(true), "pgha_async_archiver_backlog_files", main)).toBe(1);
+    expect(sampleValue(withSpool(true), "pgha_async_archiver_running", main)).toBe(1);
+    expect(sampleValue(withSpool(false), "pgha_async_archiver_backlog_files", main)).toBe(
+      undefined,
+    );
+    expect(sampleValue(withSpool(false), "pgha_async_archiver_running", main)).toBe(0);
+  });
+
   it("leaves out what is unknown, and escapes label values", () => {
     const text = renderMetrics(statuses());
     const odd = { cluster: 'a"b\\c\nd' };
