@@ -36,6 +36,7 @@ import type {
   BackupObjectEntry,
 } from "../repository/backup-manifest.js";
 import type { ObjectStore } from "../storage/object-store.js";
+import { readFailure } from "../storage/streams.js";
 import { assembleBackup } from "./assemble-backup.js";
 import type { BlockLookup } from "./block-map.js";
 import { largestFirst } from "./bundle-plan.js";
@@ -423,14 +424,13 @@ export async function fetchObject(
     result = await job.result;
   } catch (error) {
     if (!download || !isAbort(error)) throw error;
-    // An encrypted object that failed authentication (storage/encrypting-store.ts).
-    if (download.error instanceof IntegrityError) throw download.error;
-    const why = download.error instanceof Error ? download.error.message : String(download.error);
-    throw new StorageError(`reading ${what} failed: ${why}`, {
-      transient: true,
-      cause: download.error,
-      hint: "the download broke off (the storage or the network): run the command again once the storage answers",
-    });
+    // An encrypted object that failed authentication (storage/encrypting-store.ts) stays
+    // what it is.
+    throw readFailure(
+      what,
+      download.error,
+      "the download broke off (the storage or the network): run the command again once the storage answers",
+    );
   }
   if (
     storedSize !== object.storedSize ||

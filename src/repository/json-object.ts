@@ -4,15 +4,10 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
-import {
-  AlreadyExistsError,
-  IntegrityError,
-  NotFoundError,
-  PghaError,
-  StorageError,
-} from "../errors.js";
+import { AlreadyExistsError, IntegrityError, NotFoundError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { retryAsWhole } from "../storage/retrying-store.js";
+import { readFailure } from "../storage/streams.js";
 import { type JsonStreamOptions, JsonStreamParser } from "./json-stream.js";
 import { decodeContentMeta, encodeContentMeta } from "./object-meta.js";
 
@@ -279,11 +274,7 @@ async function readJson<T>(
       }
     }
   } catch (error) {
-    if (error instanceof PghaError) throw error;
-    throw new StorageError(
-      `reading ${store.url}/${key} failed: ${(error as Error)?.message ?? String(error)}`,
-      { transient: true, cause: error },
-    );
+    throw readFailure(`${store.url}/${key}`, error);
   }
   if (hash.digest("hex") !== decodeContentMeta(key, got.info.metadata).sha256) {
     throw new IntegrityError(`${store.url}/${key} is corrupt (checksum mismatch)`);

@@ -2,13 +2,7 @@
 
 import { createHash } from "node:crypto";
 import { decompressStream } from "../compress/codec.js";
-import {
-  concernsSettings,
-  IntegrityError,
-  leftOutWhenUnread,
-  PghaError,
-  StorageError,
-} from "../errors.js";
+import { concernsSettings, IntegrityError, leftOutWhenUnread, PghaError } from "../errors.js";
 import type { Logger } from "../log.js";
 import {
   type BackupManifest,
@@ -19,7 +13,7 @@ import { walNameOfKey, walPrefix } from "../repository/keys.js";
 import { decodeContentMeta, decodePushedAt } from "../repository/object-meta.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { retryAsWhole } from "../storage/retrying-store.js";
-import { readAll } from "../storage/streams.js";
+import { readAll, readFailure } from "../storage/streams.js";
 import { timelinePath } from "../wal/history.js";
 import { parseWalFileName, type WalFileName } from "../wal/names.js";
 import { contentsOf, type WalVersion } from "../wal/versions.js";
@@ -138,14 +132,7 @@ export async function gatherArchiveFacts(
             broken = error;
           };
           body.once("error", (error: Error) =>
-            forward(
-              error instanceof PghaError
-                ? error
-                : new StorageError(`reading ${store.url}/${first.key} failed: ${error.message}`, {
-                    transient: true,
-                    cause: error,
-                  }),
-            ),
+            forward(readFailure(`${store.url}/${first.key}`, error)),
           );
           const meta = decodeContentMeta(first.key, info.metadata);
           const decoder = await decompressStream(meta.compression);

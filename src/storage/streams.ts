@@ -1,11 +1,27 @@
 import { Readable } from "node:stream";
+import { PghaError, StorageError } from "../errors.js";
 
-/** Reads a whole stream into memory. Only for bodies known to be small. */
 /** A body that can be read whole in one call, faster than chunk by chunk (an encrypted object's). */
 export interface WholeReadable extends Readable {
   readWhole(): Promise<Buffer>;
 }
 
+/**
+ * What a body's failure while it is read (a connection reset, or closed early) is: the
+ * store's transient failure, which a retry of the whole read may get past, never bad data.
+ * A PghaError (an encrypted body that failed authentication) stays what it is.
+ */
+export function readFailure(what: string, error: unknown, hint?: string): PghaError {
+  if (error instanceof PghaError) return error;
+  const why = error instanceof Error ? error.message : String(error);
+  return new StorageError(`reading ${what} failed: ${why}`, {
+    transient: true,
+    cause: error,
+    ...(hint === undefined ? {} : { hint }),
+  });
+}
+
+/** Reads a whole stream into memory. Only for bodies known to be small. */
 export async function readAll(stream: Readable): Promise<Buffer> {
   if (typeof (stream as Partial<WholeReadable>).readWhole === "function")
     return (stream as WholeReadable).readWhole();

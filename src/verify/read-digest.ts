@@ -10,6 +10,7 @@ import type { CompressionAlgorithm } from "../compress/compression.js";
 import { NotFoundError, PghaError, StorageError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { retryAsWhole } from "../storage/retrying-store.js";
+import { readFailure } from "../storage/streams.js";
 
 /** Raw bytes kept from the start of a decompressed object (a WAL segment's long page header). */
 export const HEAD_BYTES = 64;
@@ -105,16 +106,9 @@ async function readDigestOnce(
     }
   } catch (error) {
     if (broken !== undefined && !(broken instanceof PghaError))
-      throw new StorageError(`reading ${store.url}/${key} failed: ${broken.message}`, {
-        transient: true,
-        cause: broken,
-      });
+      throw readFailure(`${store.url}/${key}`, broken);
     if (decodeFailed) return { undecodable: (error as Error).message };
-    if (error instanceof PghaError) throw error;
-    throw new StorageError(`reading ${store.url}/${key} failed: ${(error as Error).message}`, {
-      transient: true,
-      cause: error,
-    });
+    throw readFailure(`${store.url}/${key}`, error);
   }
   return {
     metadata: info.metadata,

@@ -37,7 +37,7 @@ import { identityKey, walKey } from "../repository/keys.js";
 import { type ContentMeta, decodeContentMeta } from "../repository/object-meta.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { retryAsWhole } from "../storage/retrying-store.js";
-import { readAll } from "../storage/streams.js";
+import { readAll, readFailure } from "../storage/streams.js";
 import { parseWalFileName, type WalFileName } from "./names.js";
 import { checkSegmentHeader, LONG_PAGE_HEADER_SIZE } from "./page-header.js";
 import { conflictError, contentsOf, listWalVersions } from "./versions.js";
@@ -354,14 +354,10 @@ async function checkClusterExists(deps: FetchDeps): Promise<void> {
 function asFetchError(error: unknown, key: string, url: string): Error {
   if (error instanceof PghaError) return error;
   const e = error as NodeJS.ErrnoException;
-  const message = e?.message ?? String(error);
   if (e?.code === "ENOSPC" || e?.code === "EACCES" || e?.code === "EROFS") {
     return new LocalIoError(`cannot write the fetched file: ${describeSystemError(error)}`, {
       cause: error,
     });
   }
-  return new StorageError(`reading ${url}/${key} failed: ${message}`, {
-    transient: true,
-    cause: error,
-  });
+  return readFailure(`${url}/${key}`, error);
 }
