@@ -97,7 +97,6 @@ export type BlockLookup = Pick<ReadonlySet<number>, "has">;
  */
 export class BlockBits implements BlockLookup {
   private readonly bits: Uint8Array;
-  size = 0;
 
   constructor(readonly count: number) {
     this.bits = new Uint8Array(Math.ceil(count / 8));
@@ -107,9 +106,7 @@ export class BlockBits implements BlockLookup {
     if (!Number.isInteger(block) || block < 0 || block >= this.count)
       throw new RangeError(`block ${block} is not below ${this.count}`);
     const byte = block >> 3;
-    const bit = 1 << (block & 7);
-    if (((this.bits[byte] as number) & bit) === 0) this.size++;
-    this.bits[byte] = (this.bits[byte] as number) | bit;
+    this.bits[byte] = (this.bits[byte] as number) | (1 << (block & 7));
   }
 
   has(block: number): boolean {

@@ -348,7 +348,7 @@ describe("restoring a chain stored as zstd frames", { timeout: 30_000 }, () => {
     // The full's blocks the target has are already right: its object is not even read;
     // of the first increment's 32 blocks two are needed, the frames of the rest are not
     // decompressed.
-    expect(plan.reuse.get("base/base/1/100")?.size).toBe(31);
+    expect([...(plan.reuse.get("base/base/1/100") ?? [])]).toHaveLength(31);
     const result = await fetchWith(store, members, 2, out, deps);
     expect(await treeDigest(out)).toEqual(await treeDigest(clean));
     expect(result.passedOver ?? 0).toBeGreaterThanOrEqual(28 * BLOCK);
