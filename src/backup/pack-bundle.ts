@@ -108,16 +108,23 @@ class Copier implements Encoder {
 }
 
 export async function packBundle(task: PackTask, sink: PackSink): Promise<PackResult> {
-  const framed =
+  const zstd =
     task.compression.algorithm === "none"
       ? undefined
-      : new FramedCompressor(
-          await SyncCompressor.create({
-            level: task.compression.level,
-            threads: task.zstdThreads,
-          }),
-          frameBytesFor(task.zstdThreads),
-        );
+      : await SyncCompressor.create({ level: task.compression.level, threads: task.zstdThreads });
+  try {
+    return await packWith(task, sink, zstd);
+  } finally {
+    zstd?.release();
+  }
+}
+
+async function packWith(
+  task: PackTask,
+  sink: PackSink,
+  zstd: SyncCompressor | undefined,
+): Promise<PackResult> {
+  const framed = zstd && new FramedCompressor(zstd, frameBytesFor(task.zstdThreads));
   const encoder: Encoder = framed ?? new Copier();
   const storedHash = createHash("sha256");
   let rawSize = 0;

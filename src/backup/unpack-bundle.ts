@@ -110,6 +110,8 @@ export async function unpackBundle(
   } catch (error) {
     await writer.abandon();
     throw classify(error, task);
+  } finally {
+    decoder?.release();
   }
   return { rawSize, skipped };
 }

@@ -21,6 +21,19 @@ export const OUTPUT_BYTES = 1 << 20;
 /** The input of one of libzstd's own threads (its smallest job size). */
 export const MT_JOB_BYTES = 512 << 10;
 
+/**
+ * Contexts no compressor or decompressor holds, per thread (each worker thread has its own
+ * module state), by parameters. zstd-napi frees a context only when the garbage collector
+ * finalizes its wrapper, and V8 does not know the memory behind it (about 3.7 MB for a
+ * compression context at level 3, more at higher levels): a backup's jobs, one context per
+ * bundle, held about 15 of them at once (36 MB) and more as the data grew. So a context is
+ * given back when its bundle ends (`release`) and the next bundle reuses it.
+ */
+const idleCompression = new Map<string, Binding.CCtx[]>();
+const idleDecompression: Binding.DCtx[] = [];
+/** Idle contexts kept per parameters: a thread packs or unpacks one bundle at a time. */
+const IDLE_KEPT = 2;
+
 export interface ZstdOptions {
   level: number;
   /** libzstd's own worker threads (0: compress on the calling thread). */
@@ -33,13 +46,19 @@ export class SyncCompressor {
   /** Compressed bytes produced so far, handed out or not. */
   produced = 0;
 
+  private released = false;
+
   private constructor(
     private readonly binding: ZstdBinding,
     private readonly cctx: Binding.CCtx,
+    private readonly key: string,
   ) {}
 
   static async create(options: ZstdOptions): Promise<SyncCompressor> {
     const binding = await zstd();
+    const key = `${options.level}/${options.threads}`;
+    const idle = idleCompression.get(key)?.pop();
+    if (idle) return new SyncCompressor(binding, idle, key);
     const cctx = new binding.CCtx();
     cctx.setParameter(binding.CParameter.compressionLevel, options.level);
     cctx.setParameter(binding.CParameter.checksumFlag, 1);
@@ -49,11 +68,25 @@ export class SyncCompressor {
       // smallest (512 KiB) lets frames of a few MiB keep every thread busy (frames.ts).
       cctx.setParameter(binding.CParameter.jobSize, MT_JOB_BYTES);
     }
-    return new SyncCompressor(binding, cctx);
+    return new SyncCompressor(binding, cctx, key);
+  }
+
+  /**
+   * Gives the context back for the next compressor of this thread (a frame not ended is
+   * abandoned; the parameters stay). This compressor must not be used any more.
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.cctx.reset(this.binding.ResetDirective.sessionOnly);
+    const idle = idleCompression.get(this.key) ?? [];
+    if (idle.length < IDLE_KEPT) idle.push(this.cctx);
+    idleCompression.set(this.key, idle);
   }
 
   /** Compresses all of `input`; full output buffers go to `emit`. */
   write(input: Uint8Array, emit: (chunk: Buffer) => void): void {
+    if (this.released) throw new Error("a released zstd compressor was written to");
     let rest = input;
     while (rest.length > 0) {
       const [, produced, consumed] = this.cctx.compressStream2(
@@ -71,6 +104,7 @@ export class SyncCompressor {
    * buffer (a frame's end is no reason to hand out a short buffer).
    */
   endFrame(emit: (chunk: Buffer) => void): void {
+    if (this.released) throw new Error("a released zstd compressor was written to");
     const empty = new Uint8Array(0);
     for (;;) {
       const [remaining, produced] = this.cctx.compressStream2(
@@ -113,8 +147,10 @@ export class CorruptDataError extends Error {}
 
 export class SyncDecompressor {
   private inFrame = false;
+  private released = false;
 
   private constructor(
+    private readonly binding: ZstdBinding,
     private readonly dctx: Binding.DCtx,
     /** Reused for every output: `consume` must be done with it when it resolves. */
     private readonly output: Buffer,
@@ -123,9 +159,21 @@ export class SyncDecompressor {
   static async create(): Promise<SyncDecompressor> {
     const binding = await zstd();
     return new SyncDecompressor(
-      new binding.DCtx(),
+      binding,
+      idleDecompression.pop() ?? new binding.DCtx(),
       Buffer.allocUnsafeSlow(binding.dStreamOutSize()),
     );
+  }
+
+  /**
+   * Gives the context back for the next decompressor of this thread (a frame not ended is
+   * abandoned). This decompressor must not be used any more.
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.dctx.reset(this.binding.ResetDirective.sessionOnly);
+    if (idleDecompression.length < IDLE_KEPT) idleDecompression.push(this.dctx);
   }
 
   /**
@@ -133,6 +181,7 @@ export class SyncDecompressor {
    * reused buffer, valid until consume resolves). Corrupt data throws CorruptDataError.
    */
   async write(input: Uint8Array, consume: (bytes: Uint8Array) => Promise<void>): Promise<void> {
+    if (this.released) throw new Error("a released zstd decompressor was written to");
     let rest = input;
     for (;;) {
       let result: ReturnType<Binding.DCtx["decompressStream"]>;
