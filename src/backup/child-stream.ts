@@ -17,6 +17,7 @@ import {
 } from "../errors.js";
 import type { DumpObject } from "../repository/dump-manifest.js";
 import type { ObjectStore } from "../storage/object-store.js";
+import { resumingGet } from "../storage/retrying-store.js";
 
 const STDERR_LIMIT = 64 * 1024;
 
@@ -125,7 +126,7 @@ export async function objectStream(
   store: ObjectStore,
   object: DumpObject,
 ): Promise<{ stream: Readable; verified: Promise<void> }> {
-  const { body } = await store.get(object.key).catch((error: unknown) => {
+  const { body } = await resumingGet(store, object.key).catch((error: unknown) => {
     // The manifest lists it: a missing object is a damaged dump set, not "not found".
     if (error instanceof NotFoundError)
       throw new IntegrityError(

@@ -36,6 +36,7 @@ import type {
   BackupObjectEntry,
 } from "../repository/backup-manifest.js";
 import type { ObjectStore } from "../storage/object-store.js";
+import { resumingGet } from "../storage/retrying-store.js";
 import { readFailure } from "../storage/streams.js";
 import { assembleBackup } from "./assemble-backup.js";
 import type { BlockLookup } from "./block-map.js";
@@ -381,7 +382,7 @@ export async function fetchObject(
   plan?: UnpackTask["plan"],
 ): Promise<UnpackResult> {
   const what = `${store.url}/${object.key}`;
-  const { body } = await store.get(object.key).catch((error: unknown) => {
+  const { body } = await resumingGet(store, object.key).catch((error: unknown) => {
     // The manifest lists it: a missing object is a damaged backup, not "not found".
     if (error instanceof NotFoundError)
       throw new IntegrityError(`${what} is missing, though its backup's manifest lists it`);

@@ -12,14 +12,17 @@
  *   function (PutOptions.retryRequest) and the store retries each of its requests (one
  *   PUT, or each part of a multipart upload) on its own, each with its own budget.
  * - learnCapabilities (a probe: idempotent) is retried as a whole.
+ * - resumingGet(store, key) gets a big immutable object (a backup's bundle, a dump) whose
+ *   body survives a read that breaks off: see there.
  * - retryAsWhole(store, what, op) retries a multi-step operation (wal-fetch's download,
  *   decompression and verification) as a whole under the same policy. op gets the
  *   unwrapped store, so nothing inside it is retried a second time: retries never nest,
  *   and the budget is never multiplied.
  */
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type * as Store from "./object-store.js";
 import { type RetryPolicy, waitBeforeRetry, withRetry } from "./retry.js";
+import { readFailure } from "./streams.js";
 
 class RetryingStore implements Store.ObjectStore {
   readonly url: string;
@@ -139,4 +142,62 @@ export function retryAsWhole<T>(
 ): Promise<T> {
   if (!(store instanceof RetryingStore)) return op(store);
   return withRetry(store.policy, what, () => op(store.inner));
+}
+
+/**
+ * GET of an object that is never rewritten under its key (a backup's bundle, a dump),
+ * whose body goes on across reads that break off: a connection reset after gigabytes of
+ * a restore made the whole command fail (a restore was kept for `--delta`, a dump
+ * restore started over). The object is asked for again and the bytes already handed on
+ * are passed over, within the wrapper's --retry-timeout counted from the last byte handed
+ * on (as a listing resumes), so a long download is not cut short by resets spread over
+ * it. The caller's own count and checksum of the whole body, which it must have, prove
+ * that the pieces join up. A failure that is not the store's (an encrypted body that
+ * failed authentication) is not retried. Without a retry wrapper the body is the store's.
+ */
+export async function resumingGet(
+  store: Store.ObjectStore,
+  key: string,
+): Promise<{ info: Store.ObjectInfo; body: Readable }> {
+  const first = await store.get(key);
+  if (!(store instanceof RetryingStore)) return first;
+  const { inner, policy } = store;
+  const what = `${store.url}/${key}`;
+  async function* resumed(): AsyncGenerator<Buffer> {
+    let body: Readable | undefined = first.body;
+    let handed = 0;
+    let attempt = 1;
+    let start = policy.now();
+    try {
+      for (;;) {
+        try {
+          if (!body) body = (await inner.get(key)).body;
+          // A body asked for again starts at the object's first byte.
+          let skip = handed;
+          for await (const chunk of body) {
+            let bytes = chunk as Buffer;
+            if (skip > 0) {
+              const passed = Math.min(skip, bytes.length);
+              skip -= passed;
+              bytes = bytes.subarray(passed);
+              if (bytes.length === 0) continue;
+            }
+            handed += bytes.length;
+            attempt = 1;
+            start = policy.now();
+            yield bytes;
+          }
+          return;
+        } catch (error) {
+          body?.destroy();
+          body = undefined;
+          await waitBeforeRetry(policy, `GET ${what}`, readFailure(what, error), attempt, start);
+          attempt++;
+        }
+      }
+    } finally {
+      body?.destroy();
+    }
+  }
+  return { info: first.info, body: Readable.from(resumed(), { objectMode: false }) };
 }

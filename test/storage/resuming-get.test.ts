@@ -1,0 +1,162 @@
+/**
+ * resumingGet (retrying-store.ts): the body of a big immutable object (a backup's bundle,
+ * a dump) goes on across reads that break off, every byte handed on once and in order;
+ * the budget counts from the last byte handed on; what is not the store's failure, and
+ * what outlasts the budget, fails as before.
+ */
+import { createHash } from "node:crypto";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { generateX25519Identity } from "../../src/crypto/age.js";
+import { NotFoundError, StorageError } from "../../src/errors.js";
+import { memoryLogger } from "../../src/log.js";
+import { EncryptingStore } from "../../src/storage/encrypting-store.js";
+import { EncryptionKeys } from "../../src/storage/encryption-keys.js";
+import { MemoryStore } from "../../src/storage/memory.js";
+import type * as Store from "../../src/storage/object-store.js";
+import { addRetries, resumingGet } from "../../src/storage/retrying-store.js";
+import { fakeClockPolicy } from "../helpers/breaking-store.js";
+import { encryptionSettings } from "../helpers/builders.js";
+import { fileTempDirs } from "../helpers/temp-dir.js";
+
+const KEY = "v1/clusters/main/backups/20261201T000000Z/base-0.tar.zst";
+
+/** Bytes that differ at every offset (a misplaced join shows). */
+function pattern(length: number): Buffer {
+  const out = Buffer.alloc(length);
+  for (let i = 0; i < length; i += 32) {
+    createHash("sha256").update(String(i)).digest().copy(out, i);
+  }
+  return out;
+}
+
+const reset = () => Object.assign(new Error("aborted"), { code: "ECONNRESET" });
+
+/**
+ * GET number n (from 1) breaks off after `cuts[n - 1]` bytes of its body, handed on in
+ * chunks of `chunk` bytes; GETs past the list are whole.
+ */
+class ResettingStore extends MemoryStore {
+  gets = 0;
+  constructor(
+    private readonly cuts: readonly number[],
+    private readonly chunk = 10_000,
+  ) {
+    super();
+  }
+
+  override async get(key: string): Promise<{ info: Store.ObjectInfo; body: Readable }> {
+    const cut = this.cuts[this.gets++];
+    const got = await super.get(key);
+    const parts: Buffer[] = [];
+    for await (const part of got.body) parts.push(part as Buffer);
+    const all = Buffer.concat(parts);
+    const size = this.chunk;
+    async function* body() {
+      const end = cut ?? all.length;
+      for (let at = 0; at < end; at += size) yield all.subarray(at, Math.min(at + size, end));
+      if (cut !== undefined) throw reset();
+    }
+    return { info: got.info, body: Readable.from(body()) };
+  }
+}
+
+async function readBody(body: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of body) parts.push(Buffer.from(part as Buffer));
+  return Buffer.concat(parts);
+}
+
+describe("resumingGet", () => {
+  const data = pattern(1_000_000);
+
+  it("goes on where the body broke off, each byte once, through several resets", async () => {
+    // Cuts inside a chunk and on a chunk's end, and one before the last handed on byte
+    // (a GET that breaks while the bytes already had are passed over).
+    const raw = new ResettingStore([123_457, 400_000, 50_000, 999_999]);
+    await raw.put(KEY, data);
+    const got = await resumingGet(addRetries(raw, fakeClockPolicy(5_000)), KEY);
+    expect(got.info.size).toBe(data.length);
+    expect((await readBody(got.body)).equals(data)).toBe(true);
+    expect(raw.gets).toBe(5);
+  });
+
+  it("counts the budget from the last byte handed on, and past it fails as the store's", async () => {
+    // Eight resets with progress between them outlast a budget of one second, as a
+    // listing's pages do.
+    const progressing = new ResettingStore([1, 2, 3, 4, 5, 6, 7, 8].map((n) => n * 100_000));
+    await progressing.put(KEY, data);
+    const whole = await resumingGet(addRetries(progressing, fakeClockPolicy(1_000)), KEY);
+    expect((await readBody(whole.body)).equals(data)).toBe(true);
+    // Resets at the same byte make no progress: the budget runs out.
+    const stuck = new ResettingStore(Array(1000).fill(300_000));
+    await stuck.put(KEY, data);
+    const got = await resumingGet(addRetries(stuck, fakeClockPolicy(3_000)), KEY);
+    const failed = await readBody(got.body).catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(StorageError);
+    expect((failed as StorageError).transient).toBe(true);
+    expect((failed as StorageError).message).toMatch(/failed after \d+ attempts/);
+    expect(stuck.gets).toBeGreaterThan(2);
+    expect(stuck.gets).toBeLessThan(50);
+  });
+
+  it("does not ask again for an object that vanished, nor without a retry wrapper", async () => {
+    const raw = new ResettingStore([200_000]);
+    await raw.put(KEY, data);
+    const got = await resumingGet(addRetries(raw, fakeClockPolicy(5_000)), KEY);
+    const parts: Buffer[] = [];
+    const failed = await (async () => {
+      for await (const part of got.body) {
+        parts.push(part as Buffer);
+        // Deleted while the first body is read: the next GET is "not found".
+        if (parts.length === 1) await raw.delete(KEY);
+      }
+    })().catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(NotFoundError);
+    expect(raw.gets).toBe(2);
+
+    const bare = new ResettingStore([200_000]);
+    await bare.put(KEY, data);
+    const once = await resumingGet(bare, KEY);
+    expect((await readBody(once.body).catch((e: unknown) => e)) as Error).toMatchObject({
+      code: "ECONNRESET",
+    });
+    expect(bare.gets).toBe(1);
+  });
+
+  it("stops asking once the reader stops", async () => {
+    const raw = new ResettingStore([]);
+    await raw.put(KEY, data);
+    const got = await resumingGet(addRetries(raw, fakeClockPolicy(5_000)), KEY);
+    for await (const _ of got.body) break;
+    expect(got.body.destroyed).toBe(true);
+    expect(raw.gets).toBe(1);
+  });
+
+  it("resumes an encrypted object's body, decrypted again from its start", async () => {
+    const dirs = fileTempDirs();
+    const identity = generateX25519Identity();
+    const dir = dirs(await mkdtemp(join(tmpdir(), "pgha-resume-")));
+    const identityFile = join(dir, "key.txt");
+    await writeFile(identityFile, `${identity.secretKey}\n`, { mode: 0o600 });
+    // Cuts in the ciphertext: inside the header's first bytes, and inside a later chunk.
+    const raw = new ResettingStore([40, 300_007, 700_003]);
+    const encrypting = new EncryptingStore(
+      raw,
+      raw,
+      new EncryptionKeys(
+        "keys",
+        encryptionSettings({ recipients: [identity.publicKey], identityFile }),
+      ),
+      memoryLogger(),
+    );
+    await encrypting.put(KEY, data);
+    raw.gets = 0;
+    const got = await resumingGet(addRetries(encrypting, fakeClockPolicy(5_000)), KEY);
+    expect((await readBody(got.body)).equals(data)).toBe(true);
+    expect(raw.gets).toBe(4);
+  });
+});
