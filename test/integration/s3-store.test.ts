@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { StorageError } from "../../src/errors.js";
 import type { RequestRetry } from "../../src/storage/object-store.js";
 import { defaultRetryPolicy, withRetry } from "../../src/storage/retry.js";
-import { addRetries } from "../../src/storage/retrying-store.js";
+import { addRetries, resumingGet } from "../../src/storage/retrying-store.js";
 import { S3Store } from "../../src/storage/s3.js";
 import { S3HttpStore } from "../../src/storage/s3-http-store.js";
 import { readAll } from "../../src/storage/streams.js";
@@ -228,3 +228,81 @@ describe.skipIf(!server)(
     });
   },
 );
+
+describe.skipIf(!server)("a download the network cuts in the middle (resumingGet)", () => {
+  /**
+   * A TCP proxy to the S3 server that cuts the connection carrying the first response to
+   * a GET of `key` once `after` bytes of it went through: a connection reset mid-object.
+   */
+  async function cuttingProxy(target: URL, key: string, after: number) {
+    const { createServer, connect } = await import("node:net");
+    const state = { cuts: 0 };
+    const open = new Set<{ destroy(): void }>();
+    const proxy = createServer((client) => {
+      const upstream = connect(Number(target.port), target.hostname);
+      open.add(client).add(upstream);
+      let armed = false;
+      let passed = 0;
+      client.on("data", (data: Buffer) => {
+        const line = data.toString("latin1", 0, 200);
+        if (state.cuts === 0 && line.startsWith("GET ") && line.split(" ")[1]?.includes(key))
+          armed = true;
+        upstream.write(data);
+      });
+      upstream.on("data", (data: Buffer) => {
+        if (armed && state.cuts === 0) {
+          passed += data.length;
+          if (passed > after) {
+            state.cuts++;
+            client.resetAndDestroy();
+            upstream.destroy();
+            return;
+          }
+        }
+        client.write(data);
+      });
+      const close = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on("error", close).on("close", close);
+      upstream.on("error", close).on("close", close);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const address = proxy.address() as { port: number };
+    return {
+      endpoint: `${target.protocol}//127.0.0.1:${address.port}`,
+      state,
+      // Kept-alive connections would hold close() until their idle timeout.
+      close: () =>
+        new Promise<void>((resolve) => {
+          proxy.close(() => resolve());
+          for (const socket of open) socket.destroy();
+        }),
+    };
+  }
+
+  for (const kind of ["S3Store", "S3HttpStore"] as const) {
+    it(`${kind}: the body goes on where it broke, each byte once`, async () => {
+      if (!server || !credentials) return;
+      const prefix = `resume-${randomBytes(4).toString("hex")}`;
+      const make = (endpoint: string) =>
+        kind === "S3Store"
+          ? new S3Store(server.bucket, prefix, settings(endpoint))
+          : new S3HttpStore(server.bucket, prefix, settings(endpoint), credentials);
+      const data = randomBytes(3 << 20);
+      await make(server.endpoint).put("big", data);
+      const proxy = await cuttingProxy(new URL(server.endpoint), `${prefix}/big`, 1 << 20);
+      try {
+        const store = addRetries(make(proxy.endpoint), defaultRetryPolicy(20_000));
+        const got = await resumingGet(store, "big");
+        const read = await readAll(got.body);
+        expect(proxy.state.cuts).toBe(1);
+        expect(read.length).toBe(data.length);
+        expect(read.equals(data)).toBe(true);
+      } finally {
+        await proxy.close();
+      }
+    });
+  }
+});
