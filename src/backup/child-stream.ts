@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { pipeline, type Readable, Transform } from "node:stream";
+import { pipeline, Readable, Transform } from "node:stream";
 import { compressStream, decompressStream } from "../compress/codec.js";
 import type { Compression } from "../compress/compression.js";
 import {
@@ -126,7 +126,7 @@ export async function objectStream(
   store: ObjectStore,
   object: DumpObject,
 ): Promise<{ stream: Readable; verified: Promise<void> }> {
-  const { body } = await resumingGet(store, object.key).catch((error: unknown) => {
+  const { chunks } = await resumingGet(store, object.key).catch((error: unknown) => {
     // The manifest lists it: a missing object is a damaged dump set, not "not found".
     if (error instanceof NotFoundError)
       throw new IntegrityError(
@@ -134,6 +134,7 @@ export async function objectStream(
       );
     throw error;
   });
+  const body = Readable.from(chunks, { objectMode: false });
   const hash = createHash("sha256");
   let size = 0;
   let origin: "body" | "decompress" | "consumer" | undefined;

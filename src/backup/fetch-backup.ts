@@ -382,7 +382,7 @@ export async function fetchObject(
   plan?: UnpackTask["plan"],
 ): Promise<UnpackResult> {
   const what = `${store.url}/${object.key}`;
-  const { body } = await resumingGet(store, object.key).catch((error: unknown) => {
+  const { chunks } = await resumingGet(store, object.key).catch((error: unknown) => {
     // The manifest lists it: a missing object is a damaged backup, not "not found".
     if (error instanceof NotFoundError)
       throw new IntegrityError(`${what} is missing, though its backup's manifest lists it`);
@@ -404,7 +404,7 @@ export async function fetchObject(
   let storedSize = 0;
   let download: { error: unknown } | undefined;
   try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
+    for await (const chunk of chunks) {
       storedHash.update(chunk);
       storedSize += chunk.length;
       try {
@@ -417,7 +417,7 @@ export async function fetchObject(
     download = { error };
     stop.abort();
   } finally {
-    body.destroy();
+    await chunks.return(undefined);
   }
   job.end();
   let result: UnpackResult;

@@ -19,7 +19,7 @@
  *   unwrapped store, so nothing inside it is retried a second time: retries never nest,
  *   and the budget is never multiplied.
  */
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import type * as Store from "./object-store.js";
 import { type RetryPolicy, waitBeforeRetry, withRetry } from "./retry.js";
 import { readFailure } from "./streams.js";
@@ -158,9 +158,9 @@ export function retryAsWhole<T>(
 export async function resumingGet(
   store: Store.ObjectStore,
   key: string,
-): Promise<{ info: Store.ObjectInfo; body: Readable }> {
+): Promise<{ info: Store.ObjectInfo; chunks: AsyncGenerator<Buffer> }> {
   const first = await store.get(key);
-  if (!(store instanceof RetryingStore)) return first;
+  if (!(store instanceof RetryingStore)) return { info: first.info, chunks: chunksOf(first.body) };
   const { inner, policy } = store;
   const what = `${store.url}/${key}`;
   async function* resumed(): AsyncGenerator<Buffer> {
@@ -199,5 +199,14 @@ export async function resumingGet(
       body?.destroy();
     }
   }
-  return { info: first.info, body: Readable.from(resumed(), { objectMode: false }) };
+  return { info: first.info, chunks: resumed() };
+}
+
+/** A body's chunks; it is destroyed when they end or the reader stops. */
+async function* chunksOf(body: Readable): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of body) yield chunk as Buffer;
+  } finally {
+    body.destroy();
+  }
 }

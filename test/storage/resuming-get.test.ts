@@ -41,6 +41,7 @@ const reset = () => Object.assign(new Error("aborted"), { code: "ECONNRESET" });
  */
 class ResettingStore extends MemoryStore {
   gets = 0;
+  readonly bodies: Readable[] = [];
   constructor(
     private readonly cuts: readonly number[],
     private readonly chunk = 10_000,
@@ -60,13 +61,15 @@ class ResettingStore extends MemoryStore {
       for (let at = 0; at < end; at += size) yield all.subarray(at, Math.min(at + size, end));
       if (cut !== undefined) throw reset();
     }
-    return { info: got.info, body: Readable.from(body()) };
+    const out = Readable.from(body());
+    this.bodies.push(out);
+    return { info: got.info, body: out };
   }
 }
 
-async function readBody(body: Readable): Promise<Buffer> {
+async function readBody(chunks: AsyncIterable<Buffer>): Promise<Buffer> {
   const parts: Buffer[] = [];
-  for await (const part of body) parts.push(Buffer.from(part as Buffer));
+  for await (const part of chunks) parts.push(Buffer.from(part));
   return Buffer.concat(parts);
 }
 
@@ -80,7 +83,7 @@ describe("resumingGet", () => {
     await raw.put(KEY, data);
     const got = await resumingGet(addRetries(raw, fakeClockPolicy(5_000)), KEY);
     expect(got.info.size).toBe(data.length);
-    expect((await readBody(got.body)).equals(data)).toBe(true);
+    expect((await readBody(got.chunks)).equals(data)).toBe(true);
     expect(raw.gets).toBe(5);
   });
 
@@ -90,12 +93,12 @@ describe("resumingGet", () => {
     const progressing = new ResettingStore([1, 2, 3, 4, 5, 6, 7, 8].map((n) => n * 100_000));
     await progressing.put(KEY, data);
     const whole = await resumingGet(addRetries(progressing, fakeClockPolicy(1_000)), KEY);
-    expect((await readBody(whole.body)).equals(data)).toBe(true);
+    expect((await readBody(whole.chunks)).equals(data)).toBe(true);
     // Resets at the same byte make no progress: the budget runs out.
     const stuck = new ResettingStore(Array(1000).fill(300_000));
     await stuck.put(KEY, data);
     const got = await resumingGet(addRetries(stuck, fakeClockPolicy(3_000)), KEY);
-    const failed = await readBody(got.body).catch((error: unknown) => error);
+    const failed = await readBody(got.chunks).catch((error: unknown) => error);
     expect(failed).toBeInstanceOf(StorageError);
     expect((failed as StorageError).transient).toBe(true);
     expect((failed as StorageError).message).toMatch(/failed after \d+ attempts/);
@@ -109,7 +112,7 @@ describe("resumingGet", () => {
     const got = await resumingGet(addRetries(raw, fakeClockPolicy(5_000)), KEY);
     const parts: Buffer[] = [];
     const failed = await (async () => {
-      for await (const part of got.body) {
+      for await (const part of got.chunks) {
         parts.push(part as Buffer);
         // Deleted while the first body is read: the next GET is "not found".
         if (parts.length === 1) await raw.delete(KEY);
@@ -121,7 +124,7 @@ describe("resumingGet", () => {
     const bare = new ResettingStore([200_000]);
     await bare.put(KEY, data);
     const once = await resumingGet(bare, KEY);
-    expect((await readBody(once.body).catch((e: unknown) => e)) as Error).toMatchObject({
+    expect((await readBody(once.chunks).catch((e: unknown) => e)) as Error).toMatchObject({
       code: "ECONNRESET",
     });
     expect(bare.gets).toBe(1);
@@ -131,8 +134,9 @@ describe("resumingGet", () => {
     const raw = new ResettingStore([]);
     await raw.put(KEY, data);
     const got = await resumingGet(addRetries(raw, fakeClockPolicy(5_000)), KEY);
-    for await (const _ of got.body) break;
-    expect(got.body.destroyed).toBe(true);
+    for await (const _ of got.chunks) break;
+    expect(await got.chunks.next()).toEqual({ done: true, value: undefined });
+    expect(raw.bodies.map((b) => b.destroyed)).toEqual([true]);
     expect(raw.gets).toBe(1);
   });
 
@@ -156,7 +160,7 @@ describe("resumingGet", () => {
     await encrypting.put(KEY, data);
     raw.gets = 0;
     const got = await resumingGet(addRetries(encrypting, fakeClockPolicy(5_000)), KEY);
-    expect((await readBody(got.body)).equals(data)).toBe(true);
+    expect((await readBody(got.chunks)).equals(data)).toBe(true);
     expect(raw.gets).toBe(4);
   });
 });
