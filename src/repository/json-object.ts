@@ -6,7 +6,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { AlreadyExistsError, IntegrityError, NotFoundError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { retryAsWhole } from "../storage/retrying-store.js";
+import { resumingGet } from "../storage/retrying-store.js";
 import { readFailure } from "../storage/streams.js";
 import { type JsonStreamOptions, JsonStreamParser } from "./json-stream.js";
 import { decodeContentMeta, encodeContentMeta } from "./object-meta.js";
@@ -210,9 +210,10 @@ function* elementPieces(
 /**
  * Reads and verifies a JSON document; a missing key throws `missing()`. `options`: top-level
  * arrays left unparsed or handed over element by element (json-stream.ts). A read that
- * breaks off (a connection reset in the middle of the body) is a transient StorageError,
- * and the GET and the read are made again from the start within the store's retry budget
- * (retryAsWhole): the elements `each` already had are not handed over twice.
+ * breaks off (a connection reset in the middle of the body) goes on where it broke
+ * (resumingGet: within the store's retry budget counted from the last byte read, as a
+ * manifest of a big cluster may take longer than the budget to read), so `each` sees
+ * every element once.
  */
 export async function getJson<T>(
   store: ObjectStore,
@@ -220,39 +221,9 @@ export async function getJson<T>(
   missing: () => Error,
   options?: JsonStreamOptions,
 ): Promise<T> {
-  const handed = new Map<string, number>();
-  return retryAsWhole(store, `GET ${store.url}/${key}`, (inner) => {
-    if (!options?.each) return readJson<T>(inner, key, missing, options);
-    // Each attempt reads the same immutable document from its start: pass over as many
-    // elements of each array as an earlier attempt handed over. An element whose function
-    // threw was not taken: a retry offers it again (a read that then ends whole fails as
-    // the first one would have, IntegrityError).
-    const seen = new Map<string, number>();
-    const each = new Map(
-      [...options.each].map(([name, take]) => [
-        name,
-        (element: unknown) => {
-          const n = (seen.get(name) ?? 0) + 1;
-          seen.set(name, n);
-          if (n <= (handed.get(name) ?? 0)) return;
-          take(element);
-          handed.set(name, n);
-        },
-      ]),
-    );
-    return readJson<T>(inner, key, missing, { ...options, each });
-  });
-}
-
-async function readJson<T>(
-  store: ObjectStore,
-  key: string,
-  missing: () => Error,
-  options?: JsonStreamOptions,
-): Promise<T> {
-  let got: Awaited<ReturnType<ObjectStore["get"]>>;
+  let got: Awaited<ReturnType<typeof resumingGet>>;
   try {
-    got = await store.get(key);
+    got = await resumingGet(store, key);
   } catch (error) {
     if (error instanceof NotFoundError) throw missing();
     throw error;
@@ -264,7 +235,7 @@ async function readJson<T>(
   const parser = new JsonStreamParser(options);
   let invalid: Error | undefined;
   try {
-    for await (const chunk of got.body) {
+    for await (const chunk of got.chunks) {
       hash.update(chunk as Uint8Array);
       if (invalid) continue;
       try {

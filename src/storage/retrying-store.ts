@@ -160,6 +160,9 @@ export async function resumingGet(
   key: string,
 ): Promise<{ info: Store.ObjectInfo; chunks: AsyncGenerator<Buffer> }> {
   const first = await store.get(key);
+  // Until the reader starts, a body's failure is noted, not left to an 'error' event nobody
+  // listens to (which would end the process); reading it then throws that failure.
+  first.body.on("error", ignore);
   if (!(store instanceof RetryingStore)) return { info: first.info, chunks: chunksOf(first.body) };
   const { inner, policy } = store;
   const what = `${store.url}/${key}`;
@@ -171,7 +174,10 @@ export async function resumingGet(
     try {
       for (;;) {
         try {
-          if (!body) body = (await inner.get(key)).body;
+          if (!body) {
+            body = (await inner.get(key)).body;
+            body.on("error", ignore);
+          }
           // A body asked for again starts at the object's first byte.
           let skip = handed;
           for await (const chunk of body) {
@@ -201,6 +207,8 @@ export async function resumingGet(
   }
   return { info: first.info, chunks: resumed() };
 }
+
+function ignore(): void {}
 
 /** A body's chunks; it is destroyed when they end or the reader stops. */
 async function* chunksOf(body: Readable): AsyncGenerator<Buffer> {

@@ -3,13 +3,13 @@
  * data to check) the decompressed ones. Nothing is kept in memory or written anywhere.
  */
 import { createHash } from "node:crypto";
-import { Transform, Writable } from "node:stream";
+import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { decompressStream } from "../compress/codec.js";
 import type { CompressionAlgorithm } from "../compress/compression.js";
 import { NotFoundError, PghaError, StorageError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { retryAsWhole } from "../storage/retrying-store.js";
+import { resumingGet } from "../storage/retrying-store.js";
 import { readFailure } from "../storage/streams.js";
 
 /** Raw bytes kept from the start of a decompressed object (a WAL segment's long page header). */
@@ -34,10 +34,7 @@ export function readDigest(
   key: string,
   decompress: Decompress,
 ): Promise<DigestResult> {
-  // A read that breaks off (a reset) is read again from the start, within the budget.
-  return retryAsWhole(store, `GET ${store.url}/${key}`, (inner) =>
-    readDigestOnce(inner, key, decompress),
-  );
+  return readDigestOnce(store, key, decompress);
 }
 
 type Decompress =
@@ -51,15 +48,18 @@ async function readDigestOnce(
   key: string,
   decompress: Decompress,
 ): Promise<DigestResult> {
-  let got: Awaited<ReturnType<ObjectStore["get"]>>;
+  let got: Awaited<ReturnType<typeof resumingGet>>;
   try {
-    got = await store.get(key);
+    // A body that breaks off (a reset) goes on where it broke, within the budget counted
+    // from the last byte read (a bundle of gigabytes may take longer than the budget).
+    got = await resumingGet(store, key);
   } catch (error) {
     if (error instanceof NotFoundError) return "missing";
     if (error instanceof StorageError && error.damaged) return { unreadable: error.message };
     throw error;
   }
-  const { info, body } = got;
+  const { info } = got;
+  const body = Readable.from(got.chunks, { objectMode: false });
   // The body's own failure (a reset) is the store's, never the data's: noted before any
   // await, since pipeline passes it on to the decoder, whose error would read as bad data.
   let broken: Error | undefined;
@@ -105,7 +105,9 @@ async function readDigestOnce(
       await pipeline(body, tap, decoder, sink);
     }
   } catch (error) {
-    if (broken !== undefined && !(broken instanceof PghaError))
+    // The store's failure (past the retries: a StorageError) or a raw one; an encrypted
+    // body that failed authentication (an IntegrityError) is the data's.
+    if (broken instanceof StorageError || (broken !== undefined && !(broken instanceof PghaError)))
       throw readFailure(`${store.url}/${key}`, broken);
     if (decodeFailed) return { undecodable: (error as Error).message };
     throw readFailure(`${store.url}/${key}`, error);

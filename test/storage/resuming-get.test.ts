@@ -18,7 +18,7 @@ import { EncryptionKeys } from "../../src/storage/encryption-keys.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import type * as Store from "../../src/storage/object-store.js";
 import { addRetries, resumingGet } from "../../src/storage/retrying-store.js";
-import { fakeClockPolicy } from "../helpers/breaking-store.js";
+import { BreakingStore, fakeClockPolicy } from "../helpers/breaking-store.js";
 import { encryptionSettings } from "../helpers/builders.js";
 import { fileTempDirs } from "../helpers/temp-dir.js";
 
@@ -128,6 +128,18 @@ describe("resumingGet", () => {
       code: "ECONNRESET",
     });
     expect(bare.gets).toBe(1);
+  });
+
+  it("a body that breaks before anyone reads it neither ends the process nor is lost", async () => {
+    for (const breaks of [1, 1000]) {
+      const raw = new BreakingStore(breaks, 100, "at-once");
+      await raw.put(KEY, data);
+      const got = await resumingGet(addRetries(raw, fakeClockPolicy(3_000)), KEY);
+      await new Promise((resolve) => setTimeout(resolve, 20)); // the reset comes meanwhile
+      const read = await readBody(got.chunks).catch((error: unknown) => error);
+      if (breaks === 1) expect((read as Buffer).equals(data)).toBe(true);
+      else expect(read).toBeInstanceOf(StorageError);
+    }
   });
 
   it("stops asking once the reader stops", async () => {
