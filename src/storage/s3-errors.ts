@@ -85,6 +85,15 @@ export function classify(error: unknown, what: string, url: string): Error {
       cause: error,
     });
   }
+  if (name === "RequestTimeTooSkewed") {
+    // A 403 like a denied request, but no credential or policy is wrong: S3 refuses a
+    // request signed more than 15 minutes away from its own time.
+    return new StorageError(`${what}: refused: this host's clock is off (${message})`, {
+      transient: false,
+      cause: error,
+      hint: "set this host's clock right (chrony, ntpd or systemd-timesyncd): S3 refuses requests signed more than 15 minutes away from its own time",
+    });
+  }
   if (
     name === "CredentialsProviderError" ||
     name === "InvalidAccessKeyId" ||

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { StorageError } from "../../src/errors.js";
 import type { RequestRetry } from "../../src/storage/object-store.js";
 import { defaultRetryPolicy, withRetry } from "../../src/storage/retry.js";
@@ -307,4 +307,33 @@ describe.skipIf(!server)("a download the network cuts in the middle (resumingGet
       }
     });
   }
+});
+
+describe.skipIf(!server)("a host whose clock is off", () => {
+  it("is told so, not that its credentials are denied (HEAD, GET and PUT)", async () => {
+    if (!server || !credentials) return;
+    const store = new S3HttpStore(
+      server.bucket,
+      `skew-${randomBytes(4).toString("hex")}`,
+      settings(server.endpoint),
+      credentials,
+    );
+    await store.put("k", Buffer.from("x"));
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + 40 * 60_000 });
+    try {
+      for (const request of [
+        () => store.head("k"),
+        () => store.get("k"),
+        () => store.put("j", Buffer.from("y")),
+      ]) {
+        const error = await request().catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(StorageError);
+        expect((error as StorageError).transient).toBe(false);
+        expect((error as StorageError).message).toMatch(/clock is off/);
+        expect((error as StorageError).hint).toMatch(/clock right/);
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

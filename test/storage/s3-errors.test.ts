@@ -29,6 +29,15 @@ describe("S3 error classification", () => {
     expect((error as StorageError).hint).toMatch(/create the bucket of s3:\/\/b\/p/);
   });
 
+  it("a clock S3 refuses is named, with a hint about the clock, not about credentials", () => {
+    const error = classify(sdkError("RequestTimeTooSkewed", 403), what, url);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).transient).toBe(false);
+    expect((error as StorageError).message).toMatch(/this host's clock is off/);
+    expect((error as StorageError).hint).toMatch(/chrony/);
+    expect((error as StorageError).hint).not.toMatch(/credentials/);
+  });
+
   it("a 412 is the conditional write's 'already exists'", () => {
     expect(classify(sdkError("PreconditionFailed", 412), what, url)).toBeInstanceOf(
       AlreadyExistsError,
