@@ -161,7 +161,13 @@ export async function objectStream(
   });
   const stream = pipeline(body, decompress, tail, (error) => {
     if (error) {
-      if (error instanceof PghaError) settle(error);
+      if (error instanceof NotFoundError)
+        settle(
+          new IntegrityError(
+            `${store.url}/${object.key} went missing while it was read, though its manifest lists it`,
+          ),
+        );
+      else if (error instanceof PghaError) settle(error);
       else if (origin === "consumer")
         settle(
           new StorageError(`the reader stopped: ${error.message}`, {

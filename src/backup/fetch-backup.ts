@@ -382,7 +382,7 @@ export async function fetchObject(
   plan?: UnpackTask["plan"],
 ): Promise<UnpackResult> {
   const what = `${store.url}/${object.key}`;
-  const { chunks } = await resumingGet(store, object.key).catch((error: unknown) => {
+  const { chunks } = await resumingGet(store, object.key, signal).catch((error: unknown) => {
     // The manifest lists it: a missing object is a damaged backup, not "not found".
     if (error instanceof NotFoundError)
       throw new IntegrityError(`${what} is missing, though its backup's manifest lists it`);
@@ -424,7 +424,12 @@ export async function fetchObject(
   try {
     result = await job.result;
   } catch (error) {
-    if (!download || !isAbort(error)) throw error;
+    if (!download || !isAbort(error) || signal.aborted) throw error;
+    // The object went after its first GET (it never should: locks keep prune away).
+    if (download.error instanceof NotFoundError)
+      throw new IntegrityError(
+        `${what} went missing while it was read, though its backup's manifest lists it`,
+      );
     // An encrypted object that failed authentication (storage/encrypting-store.ts) stays
     // what it is.
     throw readFailure(

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { AlreadyExistsError, IntegrityError, NotFoundError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { resumingGet } from "../storage/retrying-store.js";
+import { ChangedWhileReadError, resumingGet } from "../storage/retrying-store.js";
 import { readFailure } from "../storage/streams.js";
 import { type JsonStreamOptions, JsonStreamParser } from "./json-stream.js";
 import { decodeContentMeta, encodeContentMeta } from "./object-meta.js";
@@ -166,10 +166,17 @@ function isLongArray(value: unknown): value is unknown[] {
   return Array.isArray(value) && (value.length > LONG_ARRAY || value.some((e) => hasLongString(e)));
 }
 
+/**
+ * Marks an object whose string members are long and read on demand (a block map kept in a
+ * temporary file, backup/map-spill.ts): hasLongString says yes without reading them.
+ */
+export const LONG_TEXT = Symbol("pgha.longText");
+
 /** Whether `value` holds (in its first levels) a string of PIECE or more characters. */
 function hasLongString(value: unknown, depth = 0): boolean {
   if (typeof value === "string") return value.length >= PIECE;
   if (typeof value !== "object" || value === null || depth > 3) return false;
+  if ((value as { [LONG_TEXT]?: boolean })[LONG_TEXT] === true) return true;
   return Object.values(value).some((v) => hasLongString(v, depth + 1));
 }
 
@@ -220,6 +227,7 @@ export async function getJson<T>(
   key: string,
   missing: () => Error,
   options?: JsonStreamOptions,
+  rereads = 3,
 ): Promise<T> {
   let got: Awaited<ReturnType<typeof resumingGet>>;
   try {
@@ -245,6 +253,11 @@ export async function getJson<T>(
       }
     }
   } catch (error) {
+    if (error instanceof NotFoundError) throw missing(); // it went after the first GET
+    // Rewritten meanwhile (a verify record, a pin: never a manifest, which `each` reads):
+    // the new one is read whole.
+    if (error instanceof ChangedWhileReadError && !options?.each && rereads > 0)
+      return getJson<T>(store, key, missing, options, rereads - 1);
     throw readFailure(`${store.url}/${key}`, error);
   }
   if (hash.digest("hex") !== decodeContentMeta(key, got.info.metadata).sha256) {

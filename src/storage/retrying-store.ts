@@ -20,6 +20,7 @@
  *   and the budget is never multiplied.
  */
 import type { Readable } from "node:stream";
+import { NotFoundError, StorageError } from "../errors.js";
 import type * as Store from "./object-store.js";
 import { type RetryPolicy, waitBeforeRetry, withRetry } from "./retry.js";
 import { readFailure } from "./streams.js";
@@ -145,67 +146,111 @@ export function retryAsWhole<T>(
 }
 
 /**
- * GET of an object that is never rewritten under its key (a backup's bundle, a dump),
- * whose body goes on across reads that break off: a connection reset after gigabytes of
- * a restore made the whole command fail (a restore was kept for `--delta`, a dump
- * restore started over). The object is asked for again and the bytes already handed on
- * are passed over, within the wrapper's --retry-timeout counted from the last byte handed
- * on (as a listing resumes), so a long download is not cut short by resets spread over
- * it. The caller's own count and checksum of the whole body, which it must have, prove
- * that the pieces join up. A failure that is not the store's (an encrypted body that
- * failed authentication) is not retried. Without a retry wrapper the body is the store's.
+ * An object read by resumingGet changed between two of its GETs (its size or metadata):
+ * it was rewritten under its key (a verify record, a pin), so the bytes had cannot be
+ * joined to the new ones. Transient: reading it again as a whole gets the new one.
+ */
+export class ChangedWhileReadError extends StorageError {}
+
+/**
+ * GET of an object whose body goes on across reads that break off: a connection reset
+ * after gigabytes of a restore made the whole command fail (a restore was kept for
+ * `--delta`, a dump restore started over), and a read retried as a whole got no retry at
+ * all once it had taken longer than --retry-timeout. The object is asked for again and
+ * the bytes already handed on are passed over (the new GET starts at the first byte: the
+ * store interface has no ranges). The budget is the wrapper's --retry-timeout, counted
+ * from the moment the reader last asked for more (as a listing resumes): a long download
+ * is not cut short by resets spread over it, nor by a reader that took its time.
+ *
+ * Joining is sound only for the same object: a new GET whose size or metadata differ
+ * throws ChangedWhileReadError, and the caller's own count and checksum of the whole body,
+ * which it must have, prove the rest. Not retried: a failure that is not the store's (an
+ * encrypted body that failed authentication), "not found" (the object went meanwhile: the
+ * caller says what that means), an error the reader threw in, and `signal`'s abort.
+ * Without a retry wrapper the chunks are the first body's.
  */
 export async function resumingGet(
   store: Store.ObjectStore,
   key: string,
+  signal?: AbortSignal,
 ): Promise<{ info: Store.ObjectInfo; chunks: AsyncGenerator<Buffer> }> {
   const first = await store.get(key);
   // Until the reader starts, a body's failure is noted, not left to an 'error' event nobody
   // listens to (which would end the process); reading it then throws that failure.
   first.body.on("error", ignore);
-  if (!(store instanceof RetryingStore)) return { info: first.info, chunks: chunksOf(first.body) };
+  const closeFirst = () => first.body.destroy();
+  if (!(store instanceof RetryingStore))
+    return { info: first.info, chunks: closingOnReturn(chunksOf(first.body), closeFirst) };
   const { inner, policy } = store;
   const what = `${store.url}/${key}`;
+  const sameObject = (info: Store.ObjectInfo) =>
+    info.size === first.info.size &&
+    JSON.stringify(info.metadata) === JSON.stringify(first.info.metadata);
   async function* resumed(): AsyncGenerator<Buffer> {
     let body: Readable | undefined = first.body;
+    let pieces: AsyncIterator<unknown> | undefined;
+    /** Bytes handed on, and of the current body those still to pass over. */
     let handed = 0;
+    let skip = 0;
     let attempt = 1;
     let start = policy.now();
+    const stop = () => body?.destroy();
+    signal?.addEventListener("abort", stop);
     try {
       for (;;) {
+        let next: IteratorResult<unknown>;
         try {
+          signal?.throwIfAborted();
           if (!body) {
-            body = (await inner.get(key)).body;
-            body.on("error", ignore);
+            const again = await inner.get(key);
+            again.body.on("error", ignore);
+            body = again.body;
+            if (!sameObject(again.info))
+              throw new ChangedWhileReadError(`${what} changed while it was read`, {
+                transient: true,
+              });
+            skip = handed;
           }
-          // A body asked for again starts at the object's first byte.
-          let skip = handed;
-          for await (const chunk of body) {
-            let bytes = chunk as Buffer;
-            if (skip > 0) {
-              const passed = Math.min(skip, bytes.length);
-              skip -= passed;
-              bytes = bytes.subarray(passed);
-              if (bytes.length === 0) continue;
-            }
-            handed += bytes.length;
-            attempt = 1;
-            start = policy.now();
-            yield bytes;
-          }
-          return;
+          pieces ??= body[Symbol.asyncIterator]();
+          next = await pieces.next();
+          // An aborted body may end as if whole: it is not.
+          signal?.throwIfAborted();
         } catch (error) {
           body?.destroy();
           body = undefined;
+          pieces = undefined;
+          signal?.throwIfAborted();
+          if (error instanceof NotFoundError || error instanceof ChangedWhileReadError) throw error;
           await waitBeforeRetry(policy, `GET ${what}`, readFailure(what, error), attempt, start);
           attempt++;
+          continue;
         }
+        if (next.done) {
+          if (skip > 0)
+            throw new ChangedWhileReadError(`${what} ended sooner than when it was read first`, {
+              transient: true,
+            });
+          return;
+        }
+        let bytes = next.value as Buffer;
+        if (skip > 0) {
+          const passed = Math.min(skip, bytes.length);
+          skip -= passed;
+          bytes = bytes.subarray(passed);
+          if (bytes.length === 0) continue;
+        }
+        handed += bytes.length;
+        // Outside the try: an error the reader throws in here is not the store's.
+        yield bytes;
+        attempt = 1;
+        start = policy.now();
       }
     } finally {
+      signal?.removeEventListener("abort", stop);
       body?.destroy();
     }
   }
-  return { info: first.info, chunks: resumed() };
+  return { info: first.info, chunks: closingOnReturn(resumed(), closeFirst) };
 }
 
 function ignore(): void {}
@@ -217,4 +262,29 @@ async function* chunksOf(body: Readable): AsyncGenerator<Buffer> {
   } finally {
     body.destroy();
   }
+}
+
+/**
+ * `chunks`, whose return() and throw() also run `close`: a generator never started does
+ * not run its `finally` (the first body would stay open).
+ */
+function closingOnReturn(
+  chunks: AsyncGenerator<Buffer>,
+  close: () => void,
+): AsyncGenerator<Buffer> {
+  const wrapped = {
+    next: (...args: [] | [unknown]) => chunks.next(...args),
+    return: (value?: unknown) => {
+      close();
+      return chunks.return(value as undefined);
+    },
+    throw: (error?: unknown) => {
+      close();
+      return chunks.throw(error);
+    },
+    [Symbol.asyncIterator]() {
+      return wrapped;
+    },
+  };
+  return wrapped as unknown as AsyncGenerator<Buffer>;
 }

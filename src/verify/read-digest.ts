@@ -105,6 +105,7 @@ async function readDigestOnce(
       await pipeline(body, tap, decoder, sink);
     }
   } catch (error) {
+    if (broken instanceof NotFoundError) return "missing"; // it went after the first GET
     // The store's failure (past the retries: a StorageError) or a raw one; an encrypted
     // body that failed authentication (an IntegrityError) is the data's.
     if (broken instanceof StorageError || (broken !== undefined && !(broken instanceof PghaError)))

@@ -33,6 +33,8 @@ const reset = () => Object.assign(new Error("aborted"), { code: "ECONNRESET" });
  */
 export class BreakingStore extends MemoryStore {
   gets = 0;
+  /** Runs before GET number `n` (from 1) looks the key up: to delete or rewrite it meanwhile. */
+  beforeGet: ((n: number, key: string) => Promise<void>) | undefined;
   constructor(
     private readonly breaks: number,
     private readonly cut: number,
@@ -42,6 +44,7 @@ export class BreakingStore extends MemoryStore {
   }
 
   override async get(key: string): Promise<{ info: Store.ObjectInfo; body: Readable }> {
+    await this.beforeGet?.(this.gets + 1, key);
     const got = await super.get(key);
     if (++this.gets > this.breaks) return got;
     const chunks: Buffer[] = [];

@@ -72,4 +72,30 @@ describe("getJson on a body that breaks off", () => {
     expect(taken).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(offered).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   });
+
+  it("a document that went meanwhile is missing; one rewritten meanwhile is read again whole", async () => {
+    const gone = new BreakingStore(1, 20_000);
+    await putJson(gone, "m.json", doc);
+    gone.beforeGet = async (n, key) => {
+      if (n === 2) await gone.delete(key);
+    };
+    const failed = await getJson(addRetries(gone, fakeClockPolicy(60_000)), "m.json", () =>
+      Object.assign(new Error("missing"), { missing: true }),
+    ).catch((e: unknown) => e);
+    expect(failed).toMatchObject({ missing: true });
+
+    const rewritten = new BreakingStore(1, 20_000);
+    await putJson(rewritten, "m.json", doc);
+    const newer = { ...doc, id: "y" };
+    rewritten.beforeGet = async (n, key) => {
+      if (n === 2) await putJson(rewritten, key, newer);
+    };
+    const read = await getJson<typeof doc>(
+      addRetries(rewritten, fakeClockPolicy(60_000)),
+      "m.json",
+      () => new Error("missing"),
+    );
+    expect(read.id).toBe("y");
+    expect(rewritten.gets).toBe(3);
+  });
 });

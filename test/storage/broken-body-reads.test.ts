@@ -40,6 +40,19 @@ describe("verify's digest of an object whose body breaks off", () => {
   });
 });
 
+describe("verify's digest of an object that goes while it is read", () => {
+  it("is missing, not undecodable", async () => {
+    const gone = new BreakingStore(1, 1000);
+    await stored(gone, "o");
+    gone.beforeGet = async (n, key) => {
+      if (n === 2) await gone.delete(key);
+    };
+    expect(await readDigest(addRetries(gone, fakeClockPolicy(60_000)), "o", "zstd")).toBe(
+      "missing",
+    );
+  });
+});
+
 describe("the restore facts' read of a history file whose body breaks off", () => {
   it("is read again (it hung before: exit 13 with no word), and past the budget fails as storage", async () => {
     const history = Buffer.from("1\t0/3000000\tno recovery target specified\n");

@@ -17,7 +17,11 @@ import { EncryptingStore } from "../../src/storage/encrypting-store.js";
 import { EncryptionKeys } from "../../src/storage/encryption-keys.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import type * as Store from "../../src/storage/object-store.js";
-import { addRetries, resumingGet } from "../../src/storage/retrying-store.js";
+import {
+  addRetries,
+  ChangedWhileReadError,
+  resumingGet,
+} from "../../src/storage/retrying-store.js";
 import { BreakingStore, fakeClockPolicy } from "../helpers/breaking-store.js";
 import { encryptionSettings } from "../helpers/builders.js";
 import { fileTempDirs } from "../helpers/temp-dir.js";
@@ -139,6 +143,68 @@ describe("resumingGet", () => {
       const read = await readBody(got.chunks).catch((error: unknown) => error);
       if (breaks === 1) expect((read as Buffer).equals(data)).toBe(true);
       else expect(read).toBeInstanceOf(StorageError);
+    }
+  });
+
+  it("does not count the time the reader took against the budget", async () => {
+    const raw = new ResettingStore([300_000]);
+    await raw.put(KEY, data);
+    const policy = fakeClockPolicy(60_000);
+    const got = await resumingGet(addRetries(raw, policy), KEY);
+    const parts: Buffer[] = [];
+    for await (const part of got.chunks) {
+      // A reader busy for longer than the whole budget (a slow disk, a busy pg_restore).
+      if (parts.length === 0) await policy.sleep(61_000);
+      parts.push(Buffer.from(part));
+    }
+    expect(Buffer.concat(parts).equals(data)).toBe(true);
+    expect(raw.gets).toBe(2);
+  });
+
+  it("does not retry an error the reader throws in, nor after an abort", async () => {
+    const raw = new ResettingStore([]);
+    await raw.put(KEY, data);
+    const got = await resumingGet(addRetries(raw, fakeClockPolicy(60_000)), KEY);
+    await got.chunks.next();
+    await expect(got.chunks.throw(new Error("EPIPE"))).rejects.toThrow("EPIPE");
+    expect(raw.gets).toBe(1);
+    expect(raw.bodies[0]?.destroyed).toBe(true);
+
+    // Aborted while a body is read: no new GET, and never the end of a whole body.
+    const cut = new ResettingStore([200_000, 200_000, 200_000]);
+    await cut.put(KEY, data);
+    const stop = new AbortController();
+    const read = await resumingGet(addRetries(cut, fakeClockPolicy(60_000)), KEY, stop.signal);
+    const failed = await (async () => {
+      for await (const _ of read.chunks) stop.abort();
+    })().catch((error: unknown) => error);
+    expect((failed as Error).name).toBe("AbortError");
+    expect(cut.gets).toBe(1);
+  });
+
+  it("refuses to join bytes of an object rewritten between its GETs", async () => {
+    const raw = new ResettingStore([200_000]);
+    await raw.put(KEY, data);
+    const got = await resumingGet(addRetries(raw, fakeClockPolicy(60_000)), KEY);
+    const failed = await (async () => {
+      let first = true;
+      for await (const _ of got.chunks) {
+        if (first) await raw.put(KEY, pattern(999_000));
+        first = false;
+      }
+    })().catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(ChangedWhileReadError);
+    expect((failed as StorageError).transient).toBe(true);
+  });
+
+  it("closes the first body when the reader gives up before it read anything", async () => {
+    for (const retried of [true, false]) {
+      const raw = new ResettingStore([]);
+      await raw.put(KEY, data);
+      const store = retried ? addRetries(raw, fakeClockPolicy(60_000)) : raw;
+      const got = await resumingGet(store, KEY);
+      await got.chunks.return(undefined);
+      expect(raw.bodies[0]?.destroyed).toBe(true);
     }
   });
 
