@@ -5,6 +5,7 @@
  */
 import type { BackupFileEntry, BackupManifest } from "../repository/backup-manifest.js";
 import { blockCount } from "./delta-entry.js";
+import type { MapSpill } from "./map-spill.js";
 import type { ParentFile } from "./pack-bundle.js";
 import { SAMPLED_FROM_BLOCKS } from "./pack-changed-blocks.js";
 import type { WalkEntry } from "./walk.js";
@@ -21,17 +22,28 @@ export class ParentIndex {
   /** Whether any entry has a block map (a parent taken by an older pgha has none). */
   hasBlockMaps = false;
 
-  constructor(private readonly parentId: string) {}
+  /** `spill`: where big maps wait (a job gets a copy in memory), else they stay here. */
+  constructor(
+    private readonly parentId: string,
+    private readonly spill?: MapSpill,
+  ) {}
 
   readonly add = (file: BackupFileEntry): void => {
     if (file.blocks) this.hasBlockMaps = true;
-    this.byPath.set(`${file.part}/${file.path}`, parentFileOf(file, this.parentId));
+    const parent = parentFileOf(file, this.parentId);
+    if (parent.blocks && this.spill) parent.blocks = this.spill.keep(parent.blocks);
+    this.byPath.set(`${file.part}/${file.path}`, parent);
   };
 
+  /** The entries a bundle's job compares with: their maps read back (they cross to a thread). */
   readonly lookup: ParentLookup = (part, entries) =>
-    entries.map((entry) =>
-      entry.type === "file" ? (this.byPath.get(`${part}/${entry.path}`) ?? null) : null,
-    );
+    entries.map((entry) => {
+      const parent = entry.type === "file" ? this.byPath.get(`${part}/${entry.path}`) : undefined;
+      if (!parent) return null;
+      return parent.blocks
+        ? { ...parent, blocks: { hashes: parent.blocks.hashes, from: parent.blocks.from } }
+        : parent;
+    });
 }
 
 export function indexParentFiles(parent: BackupManifest): ParentLookup {

@@ -13,6 +13,7 @@ import { backupDataKey } from "../repository/keys.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { type Bundle, largestFirst } from "./bundle-plan.js";
 import { isAbort, JobPool, runEach } from "./job-pool.js";
+import type { MapSpill } from "./map-spill.js";
 import type { PackResult } from "./pack-bundle.js";
 import type { ParentLookup } from "./parent-files.js";
 
@@ -21,6 +22,8 @@ export interface StoreBundlesDeps {
   cluster: string;
   compression: Compression;
   jobs: number;
+  /** Where the big block maps of the files stored wait for the manifest (else memory). */
+  spill?: MapSpill;
 }
 
 /** An incremental backup: its index in `[...chain, id]`, and its parent's entries. */
@@ -121,7 +124,9 @@ export function storeBundles(
               storedSha256: result.storedSha256,
               ...(result.frames ? { frames: result.frames } : {}),
             },
-            files: result.files,
+            files: deps.spill
+              ? result.files.map((file) => spilled(file, deps.spill))
+              : result.files,
           });
         },
         (error: unknown) => {
@@ -160,4 +165,8 @@ export function storeBundles(
   })();
   stored.catch(() => undefined);
   return { read, stored };
+}
+
+function spilled(file: BackupFileEntry, spill: MapSpill | undefined): BackupFileEntry {
+  return file.blocks && spill ? { ...file, blocks: spill.keep(file.blocks) } : file;
 }

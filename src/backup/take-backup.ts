@@ -45,6 +45,7 @@ import type { ObjectStore } from "../storage/object-store.js";
 import { parseLsn, parseWalFileName, segmentBeforeLsn, segmentRange } from "../wal/names.js";
 import { listWalVersions } from "../wal/versions.js";
 import { type PartTree, planBundles } from "./bundle-plan.js";
+import { MapSpill } from "./map-spill.js";
 import { ParentIndex } from "./parent-files.js";
 import {
   type BackupPlan,
@@ -133,6 +134,9 @@ export async function takeBaseBackup(
   const uploads: TarUpload[] = [];
   let run: BundleRun | undefined;
   let started = false;
+  // Big block maps (this backup's, and its parent's) wait in a temporary file, not the
+  // heap. The manifest returned cannot read them: the store's copy has them.
+  const spill = new MapSpill(deps.log);
   try {
     // The parent an incremental one would have (the newest backup; a differential's: the
     // newest full): read once, before the start. Its files go straight into the index the
@@ -150,7 +154,7 @@ export async function takeBaseBackup(
           ? await newestFullId(deps.store, deps.cluster, ids, deps.log)
           : ids.at(-1);
       if (newestId) {
-        parents = new ParentIndex(newestId);
+        parents = new ParentIndex(newestId, spill);
         try {
           newest = await readBackupManifest(deps.store, deps.cluster, newestId, {
             eachFile: parents.add,
@@ -248,7 +252,7 @@ export async function takeBaseBackup(
 
     const { data, control } = withoutControlFile(trees);
     const bundles = planBundles(data);
-    run = storeBundles(deps, id, bundles, onBytes, increment);
+    run = storeBundles({ ...deps, spill }, id, bundles, onBytes, increment);
     // Every file read: pg_control can be, and the backup stopped, while the last uploads
     // finish (the archiver pushes the stop's segment meanwhile).
     await run.read;
@@ -345,6 +349,7 @@ export async function takeBaseBackup(
     await deleteAttempt(deps, id);
     throw error;
   } finally {
+    spill.close();
     await lock.release().catch(() => undefined);
   }
 }

@@ -1,0 +1,103 @@
+/**
+ * MapSpill: the big block maps of a backup being taken (its own, and for an incremental
+ * its parent's), kept in a temporary file instead of the heap.
+ *
+ * Why: a map is about 3 MB of base64 per GiB of relation data, and a backup held every
+ * map it made until its manifest was written, an incremental its parent's too. So the
+ * heap grew by 3 to 6 MB per GiB: an incremental of a cluster of 700 GB passed Node.js's
+ * heap limit (about 4 GB on a host with 16 GB of memory or more, 2 GB with 8 GB) and died.
+ * Spilled, a map is read back when it is needed: by the job that compares with the parent's
+ * map, and when the manifest is written, one file at a time (jsonText's long strings).
+ *
+ * The file is made in the temporary directory (TMPDIR, else /tmp), private to this
+ * process (mode 0600, unlinked at once: nothing is left behind, even by a kill -9), and
+ * takes 3 MB per GiB of relation data (6 for an incremental). When it cannot be made or
+ * written (a full disk), maps stay in memory as before, with a warning.
+ */
+import { randomBytes } from "node:crypto";
+import { closeSync, openSync, readSync, unlinkSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Logger } from "../log.js";
+import { LONG_TEXT } from "../repository/json-object.js";
+
+/** Maps with fewer base64 characters than this stay in memory (files under 32 MiB). */
+export const SPILLED_FROM_CHARS = 1 << 16;
+
+interface Place {
+  at: number;
+  length: number;
+}
+
+export class MapSpill {
+  private fd: number | undefined;
+  private end = 0;
+  private failed = false;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly dir = tmpdir(),
+  ) {}
+
+  /**
+   * The map itself when it is small (or the file failed), else a map whose `hashes` and
+   * `from` are read from the file each time they are read (valid until `close`).
+   */
+  keep<M extends { hashes: string; from: string }>(map: M): M {
+    if (map.hashes.length < SPILLED_FROM_CHARS || this.failed) return map;
+    const hashes = this.write(map.hashes);
+    const from = hashes && this.write(map.from);
+    if (!hashes || !from) return map;
+    const read = (place: Place) => this.read(place);
+    const spilled = { ...map } as M;
+    Object.defineProperties(spilled, {
+      hashes: { enumerable: true, get: () => read(hashes) },
+      from: { enumerable: true, get: () => read(from) },
+      // jsonText: holds long strings, which it serializes in slices (without reading
+      // them just to find that out).
+      [LONG_TEXT]: { enumerable: false, value: true },
+    });
+    return spilled;
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private write(text: string): Place | undefined {
+    try {
+      if (this.fd === undefined) {
+        const path = join(this.dir, `pgha-maps-${process.pid}-${randomBytes(6).toString("hex")}`);
+        this.fd = openSync(path, "wx+", 0o600);
+        unlinkSync(path);
+      }
+      const bytes = Buffer.from(text, "latin1");
+      let done = 0;
+      while (done < bytes.length)
+        done += writeSync(this.fd, bytes, done, bytes.length - done, this.end + done);
+      const place = { at: this.end, length: bytes.length };
+      this.end += bytes.length;
+      return place;
+    } catch (error) {
+      this.failed = true;
+      this.log.warn(
+        `cannot keep block maps in a temporary file in ${this.dir} (${(error as Error).message}): they stay in memory, about 3 MB per GiB of relation data`,
+      );
+      return undefined;
+    }
+  }
+
+  private read(place: Place): string {
+    if (this.fd === undefined)
+      throw new Error("a spilled block map was read after its spill closed");
+    const bytes = Buffer.allocUnsafe(place.length);
+    let done = 0;
+    while (done < place.length) {
+      const n = readSync(this.fd, bytes, done, place.length - done, place.at + done);
+      if (n === 0) throw new Error("a spilled block map ended early");
+      done += n;
+    }
+    return bytes.toString("latin1");
+  }
+}
