@@ -144,7 +144,7 @@ export async function assembleBackup(
         ? (withRestoreHint(error, manifest.id) as PghaError)
         : restoreWriteError(root, error);
     if (touched)
-      failed.message = `${failed.message} (restore --delta stopped: ${root} is incomplete and its global/pg_control was removed; restore it again)`;
+      failed.message = `${failed.message} (restore --delta stopped: ${root} is incomplete and its global/pg_control was removed; once what stopped it is put right, the same restore with --delta finishes it)`;
     throw failed;
   }
 }

@@ -229,9 +229,11 @@ export async function storeToProgram(
     (error: Error) => error,
   );
   const failed = status.error !== undefined || status.code !== 0;
-  // A corrupt object is the cause even when the program failed on the damaged input;
-  // a stream cut short because the program stopped reading is not.
+  // A corrupt object, or a download that failed past its retries, is the cause even when
+  // the program failed on the damaged or short input (pg_restore: "end of file"); a
+  // stream cut short because the program stopped reading (not transient) is not.
   if (problem instanceof IntegrityError) throw problem;
+  if (problem instanceof StorageError && problem.transient) throw problem;
   if (failed) throw failure(run, status.code, status.signal, stderr, status.error);
   if (problem) throw problem;
   return stderr;

@@ -50,7 +50,7 @@ import {
 import { type EncryptionKeys, recipientsFingerprint } from "./encryption-keys.js";
 import type * as Store from "./object-store.js";
 import { PassThroughStore } from "./pass-through-store.js";
-import { readAll, type WholeReadable } from "./streams.js";
+import { readAll, readFailure, type WholeReadable } from "./streams.js";
 
 /** age's payload: a 16-byte nonce, then 64 KiB chunks each with a 16-byte tag (at least one). */
 export function agePayloadSize(plainSize: number): number {
@@ -157,7 +157,9 @@ export class EncryptingStore extends PassThroughStore {
     }
     if (broken) {
       body.destroy();
-      throw this.explain(key, broken.error);
+      // The store's transient failure (a reset), which the retry wrapper retries: a plain
+      // error here was an internal error (exit 70, wal-fetch 126 stopping recovery).
+      throw readFailure(`${this.url}/${key}`, this.explain(key, broken.error));
     }
     if (info.metadata[ENCRYPTION_METADATA] !== "age") {
       body.destroy();

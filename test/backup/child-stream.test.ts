@@ -1,8 +1,11 @@
 /** programToStore: a program's whole output is stored, however fast the program exits. */
 import { describe, expect, it } from "vitest";
-import { objectStream, programToStore } from "../../src/backup/child-stream.js";
+import { objectStream, programToStore, storeToProgram } from "../../src/backup/child-stream.js";
+import { StorageError } from "../../src/errors.js";
 import { MemoryStore } from "../../src/storage/memory.js";
+import { addRetries } from "../../src/storage/retrying-store.js";
 import { readAll } from "../../src/storage/streams.js";
+import { BreakingStore, fakeClockPolicy } from "../helpers/breaking-store.js";
 
 describe("programToStore", () => {
   it.each([{ algorithm: "zstd", level: 3 }, { algorithm: "none" }] as const)(
@@ -22,4 +25,31 @@ describe("programToStore", () => {
       await verified;
     },
   );
+});
+
+describe("storeToProgram", () => {
+  it("blames a download that failed past its retries, not the program that saw its input end", async () => {
+    const inner = new BreakingStore(1000, 100);
+    const object = await programToStore(
+      { program: "sh", args: ["-c", "head -c 50000 /dev/zero"], env: process.env, what: "zeros" },
+      inner,
+      "k",
+      { algorithm: "none" },
+    );
+    const store = addRetries(inner, fakeClockPolicy(2_000));
+    const failed = await storeToProgram(
+      {
+        // pg_restore's way: a short input is its error.
+        program: "sh",
+        args: ["-c", 'n=$(wc -c); [ "$n" -ge 50000 ] || { echo "end of file" >&2; exit 1; }'],
+        env: process.env,
+        what: "the reader",
+      },
+      store,
+      object,
+    ).catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(StorageError);
+    expect((failed as StorageError).transient).toBe(true);
+    expect((failed as Error).message).toMatch(/failed after \d+ attempts/);
+  });
 });

@@ -22,6 +22,7 @@ import {
   ChangedWhileReadError,
   resumingGet,
 } from "../../src/storage/retrying-store.js";
+import { readAll } from "../../src/storage/streams.js";
 import { BreakingStore, fakeClockPolicy } from "../helpers/breaking-store.js";
 import { encryptionSettings } from "../helpers/builders.js";
 import { fileTempDirs } from "../helpers/temp-dir.js";
@@ -240,5 +241,32 @@ describe("resumingGet", () => {
     const got = await resumingGet(addRetries(encrypting, fakeClockPolicy(5_000)), KEY);
     expect((await readBody(got.chunks)).equals(data)).toBe(true);
     expect(raw.gets).toBe(4);
+  });
+});
+
+describe("an encrypted object whose body breaks while the identity is read", () => {
+  it("is the store's transient failure, retried (it was an internal error: exit 70, wal-fetch 126)", async () => {
+    const dirs = fileTempDirs();
+    const identity = generateX25519Identity();
+    const dir = dirs(await mkdtemp(join(tmpdir(), "pgha-resume-")));
+    const identityFile = join(dir, "key.txt");
+    await writeFile(identityFile, `${identity.secretKey}\n`, { mode: 0o600 });
+    const raw = new BreakingStore(1, 10, "at-once");
+    const encrypting = new EncryptingStore(
+      raw,
+      raw,
+      new EncryptionKeys(
+        "keys",
+        encryptionSettings({ recipients: [identity.publicKey], identityFile }),
+      ),
+      memoryLogger(),
+    );
+    const data = pattern(100_000);
+    await encrypting.put(KEY, data);
+    raw.gets = 0;
+    // A plain GET through the retry wrapper (wal-fetch's, a manifest's first GET).
+    const got = await addRetries(encrypting, fakeClockPolicy(5_000)).get(KEY);
+    expect((await readAll(got.body)).equals(data)).toBe(true);
+    expect(raw.gets).toBe(2);
   });
 });
