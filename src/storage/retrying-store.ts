@@ -159,8 +159,10 @@ export class ChangedWhileReadError extends StorageError {}
  * all once it had taken longer than --retry-timeout. The object is asked for again and
  * the bytes already handed on are passed over (the new GET starts at the first byte: the
  * store interface has no ranges). The budget is the wrapper's --retry-timeout, counted
- * from the moment the reader last asked for more (as a listing resumes): a long download
- * is not cut short by resets spread over it, nor by a reader that took its time.
+ * from the last byte the store sent or the moment the reader last asked for more (as a
+ * listing resumes): a long download is not cut short by resets spread over it, by a slow
+ * link reading again what it had, nor by a reader that took its time; a connection that
+ * breaks FRUITLESS_READS times in a row before a new byte gives up.
  *
  * Joining is sound only for the same object: a new GET whose size or metadata differ
  * throws ChangedWhileReadError, and the caller's own count and checksum of the whole body,
@@ -194,6 +196,9 @@ export async function resumingGet(
     let skip = 0;
     let attempt = 1;
     let start = policy.now();
+    /** Bodies in a row that broke before a new byte, and what was handed on when this began. */
+    let fruitless = 0;
+    let handedBefore = 0;
     const stop = () => body?.destroy();
     signal?.addEventListener("abort", stop);
     try {
@@ -205,6 +210,7 @@ export async function resumingGet(
             const again = await inner.get(key);
             again.body.on("error", ignore);
             body = again.body;
+            handedBefore = handed;
             if (!sameObject(again.info))
               throw new ChangedWhileReadError(`${what} changed while it was read`, {
                 transient: true,
@@ -221,6 +227,15 @@ export async function resumingGet(
           pieces = undefined;
           signal?.throwIfAborted();
           if (error instanceof NotFoundError || error instanceof ChangedWhileReadError) throw error;
+          if (handed > 0 && handed === handedBefore && ++fruitless >= FRUITLESS_READS)
+            throw new StorageError(
+              `GET ${what} broke off ${fruitless} times in a row before byte ${handed}, which it had read before: ${(error as Error).message}`,
+              {
+                transient: true,
+                cause: error,
+                hint: "check the network to the storage: a connection that breaks that often cannot bring a big object whole",
+              },
+            );
           await waitBeforeRetry(policy, `GET ${what}`, readFailure(what, error), attempt, start);
           attempt++;
           continue;
@@ -234,11 +249,17 @@ export async function resumingGet(
         }
         let bytes = next.value as Buffer;
         if (skip > 0) {
+          // Bytes read again are not new, but the store is answering: the budget is for a
+          // store that does not (over a slow link, reading again a big object's first
+          // part may take longer than the budget). Bodies that keep breaking before a new
+          // byte are counted instead (FRUITLESS_READS).
+          start = policy.now();
           const passed = Math.min(skip, bytes.length);
           skip -= passed;
           bytes = bytes.subarray(passed);
           if (bytes.length === 0) continue;
         }
+        if (bytes.length > 0) fruitless = 0;
         handed += bytes.length;
         // Outside the try: an error the reader throws in here is not the store's.
         yield bytes;
@@ -252,6 +273,12 @@ export async function resumingGet(
   }
   return { info: first.info, chunks: closingOnReturn(resumed(), closeFirst) };
 }
+
+/**
+ * Bodies in a row that may break before reaching a new byte (the store keeps answering,
+ * the connection keeps breaking) before resumingGet gives up.
+ */
+const FRUITLESS_READS = 8;
 
 function ignore(): void {}
 

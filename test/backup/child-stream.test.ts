@@ -50,6 +50,6 @@ describe("storeToProgram", () => {
     ).catch((error: unknown) => error);
     expect(failed).toBeInstanceOf(StorageError);
     expect((failed as StorageError).transient).toBe(true);
-    expect((failed as Error).message).toMatch(/failed after \d+ attempts/);
+    expect((failed as Error).message).toMatch(/broke off 8 times in a row/);
   });
 });
