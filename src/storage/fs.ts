@@ -178,6 +178,14 @@ export class FsStore implements Store.ObjectStore {
   }
 
   async get(key: string): Promise<{ info: Store.ObjectInfo; body: Readable }> {
+    const { info, body } = await this.getFrom(key, 0);
+    return { info, body };
+  }
+
+  async getFrom(
+    key: string,
+    from: number,
+  ): Promise<{ info: Store.ObjectInfo; body: Readable; start: number }> {
     const path = this.path(key);
     let handle: FileHandle;
     try {
@@ -194,13 +202,14 @@ export class FsStore implements Store.ObjectStore {
       // The stream owns the handle from here on and closes it when done or destroyed.
       // In 1 MiB pieces (the default is 64 KiB): a restore reads hundreds of MB of bundles,
       // and each piece is a buffer and a turn of the stream on the thread that feeds the jobs.
+      const start = Math.min(Math.max(0, from), size - headerBytes);
       const body = createReadStream("", {
         fd: handle,
-        start: headerBytes,
+        start: headerBytes + start,
         autoClose: true,
         highWaterMark: 1 << 20,
       });
-      return { info: { key, size: size - headerBytes, metadata }, body };
+      return { info: { key, size: size - headerBytes, metadata }, body, start };
     } catch (error) {
       await handle.close();
       throw error;

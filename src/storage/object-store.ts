@@ -132,6 +132,15 @@ export interface ObjectStore {
   get(key: string): Promise<{ info: ObjectInfo; body: Readable }>;
 
   /**
+   * Optional: the object's body from byte `from` on (0 < from < size), for a download
+   * that goes on where it broke (retrying-store.ts resumingGet). `info.size` is the whole
+   * object's; `start` is where the body begins: `from`, or 0 where the server ignored the
+   * range. Left out by stores that cannot (an encryption wrapper: the bytes its reader
+   * counts are not the stored ones) and by test stores, which then read from the start.
+   */
+  getFrom?(key: string, from: number): Promise<{ info: ObjectInfo; body: Readable; start: number }>;
+
+  /**
    * Stores the body under key, all-or-nothing: once put resolves the whole object is
    * durable (local: fsynced and renamed into place, directory fsynced; S3: the store
    * acknowledged it, with Content-MD5 or the SDK's checksum verified server-side);

@@ -62,7 +62,27 @@ export class PlainGuardStore extends PassThroughStore {
   }
 
   async get(key: string): Promise<{ info: Store.ObjectInfo; body: Readable }> {
-    const found = await this.inner.get(key);
+    return this.checked(key, await this.inner.get(key));
+  }
+
+  /** The inner store's (a range of the same object), checked as get is; absent where it has none. */
+  get getFrom(): Store.ObjectStore["getFrom"] {
+    const inner = this.inner;
+    if (!inner.getFrom) return undefined;
+    return async (key: string, from: number) => {
+      const found = await (inner.getFrom as NonNullable<Store.ObjectStore["getFrom"]>).call(
+        inner,
+        key,
+        from,
+      );
+      return { ...this.checked(key, found), start: found.start };
+    };
+  }
+
+  private checked(
+    key: string,
+    found: { info: Store.ObjectInfo; body: Readable },
+  ): { info: Store.ObjectInfo; body: Readable } {
     this.observe(key, found.info);
     const scheme = found.info.metadata[ENCRYPTION_METADATA];
     if (scheme !== undefined && !isPlainKey(key)) {

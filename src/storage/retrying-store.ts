@@ -51,6 +51,16 @@ class RetryingStore implements Store.ObjectStore {
     return withRetry(this.policy, `GET ${this.url}/${key}`, () => this.inner.get(key));
   }
 
+  /** The inner store's, retried; absent where it has none. */
+  get getFrom(): Store.ObjectStore["getFrom"] {
+    const inner = this.inner;
+    if (!inner.getFrom) return undefined;
+    return (key: string, from: number) =>
+      withRetry(this.policy, `GET ${this.url}/${key} from byte ${from}`, () =>
+        (inner.getFrom as NonNullable<Store.ObjectStore["getFrom"]>).call(inner, key, from),
+      );
+  }
+
   put(
     key: string,
     body: Store.PutBody,
@@ -157,8 +167,9 @@ export class ChangedWhileReadError extends StorageError {}
  * after gigabytes of a restore made the whole command fail (a restore was kept for
  * `--delta`, a dump restore started over), and a read retried as a whole got no retry at
  * all once it had taken longer than --retry-timeout. The object is asked for again and
- * the bytes already handed on are passed over (the new GET starts at the first byte: the
- * store interface has no ranges). The budget is the wrapper's --retry-timeout, counted
+ * goes on from the first byte not yet handed on: a ranged GET where the store can
+ * (getFrom: local files and S3), else the whole object again with the bytes already
+ * handed on passed over (an encrypted repository's objects). The budget is the wrapper's --retry-timeout, counted
  * from the last byte the store sent or the moment the reader last asked for more (as a
  * listing resumes): a long download is not cut short by resets spread over it, by a slow
  * link reading again what it had, nor by a reader that took its time; a connection that
@@ -207,15 +218,19 @@ export async function resumingGet(
         try {
           signal?.throwIfAborted();
           if (!body) {
-            const again = await inner.get(key);
+            // From where it broke where the store can (a range), else from the start.
+            const again =
+              inner.getFrom && handed > 0 && handed < first.info.size
+                ? await inner.getFrom(key, handed)
+                : { ...(await inner.get(key)), start: 0 };
             again.body.on("error", ignore);
             body = again.body;
             handedBefore = handed;
-            if (!sameObject(again.info))
+            if (!sameObject(again.info) || again.start > handed)
               throw new ChangedWhileReadError(`${what} changed while it was read`, {
                 transient: true,
               });
-            skip = handed;
+            skip = handed - again.start;
           }
           pieces ??= body[Symbol.asyncIterator]();
           next = await pieces.next();

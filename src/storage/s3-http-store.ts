@@ -134,6 +134,24 @@ export class S3HttpStore implements Store.ObjectStore {
     return { info, body: res };
   }
 
+  async getFrom(
+    key: string,
+    from: number,
+  ): Promise<{ info: Store.ObjectInfo; body: Readable; start: number }> {
+    const res = await this.send({
+      method: "GET",
+      key,
+      what: `GET ${this.url}/${key} from byte ${from}`,
+      headers: { range: `bytes=${from}-` },
+    });
+    const range = contentRange(header(res.headers, "content-range"));
+    const metadata = metadataOf(res.headers);
+    // A server that ignores ranges answers 200 with the whole body.
+    if (res.statusCode !== 206 || !range)
+      return { info: { key, size: contentLength(res.headers), metadata }, body: res, start: 0 };
+    return { info: { key, size: range.size, metadata }, body: res, start: range.start };
+  }
+
   async put(
     key: string,
     body: Store.PutBody,
@@ -365,6 +383,14 @@ function awsEndpoint(region: string): string {
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** A Content-Range header's first byte and the whole object's size ("bytes 5-9/10"). */
+export function contentRange(
+  value: string | undefined,
+): { start: number; size: number } | undefined {
+  const match = /^bytes (\d+)-\d+\/(\d+)$/.exec(value ?? "");
+  return match ? { start: Number(match[1]), size: Number(match[2]) } : undefined;
 }
 
 function contentLength(headers: IncomingHttpHeaders): number {

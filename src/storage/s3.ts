@@ -46,6 +46,7 @@ import {
 } from "./object-store.js";
 import { classify } from "./s3-errors.js";
 import { etagIsMd5 } from "./s3-etag.js";
+import { contentRange } from "./s3-http-store.js";
 import type { S3Settings } from "./s3-settings.js";
 import { CaFile, trustingAgent } from "./s3-tls.js";
 import type { AwsCredentials } from "./sigv4.js";
@@ -143,6 +144,24 @@ export class S3Store implements Store.ObjectStore {
     if (!body)
       throw new StorageError(`GET ${this.url}/${key} returned no body`, { transient: true });
     return { info: { key, size: out.ContentLength ?? 0, metadata: out.Metadata ?? {} }, body };
+  }
+
+  async getFrom(
+    key: string,
+    from: number,
+  ): Promise<{ info: Store.ObjectInfo; body: Readable; start: number }> {
+    const Key = this.fullKey(key);
+    const out = await this.send(`GET ${this.url}/${key} from byte ${from}`, () =>
+      this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key, Range: `bytes=${from}-` })),
+    );
+    const body = out.Body as Readable | undefined;
+    if (!body)
+      throw new StorageError(`GET ${this.url}/${key} returned no body`, { transient: true });
+    const metadata = out.Metadata ?? {};
+    const range = contentRange(out.ContentRange);
+    // A server that ignores ranges answers with the whole body.
+    if (!range) return { info: { key, size: out.ContentLength ?? 0, metadata }, body, start: 0 };
+    return { info: { key, size: range.size, metadata }, body, start: range.start };
   }
 
   async put(
