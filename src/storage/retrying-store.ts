@@ -237,12 +237,15 @@ export async function resumingGet(
           // An aborted body may end as if whole: it is not.
           signal?.throwIfAborted();
         } catch (error) {
+          // A body that broke (not a GET that failed: a store that does not answer is the
+          // time budget's).
+          const bodyBroke = body !== undefined;
           body?.destroy();
           body = undefined;
           pieces = undefined;
           signal?.throwIfAborted();
           if (error instanceof NotFoundError || error instanceof ChangedWhileReadError) throw error;
-          if (handed > 0 && handed === handedBefore && ++fruitless >= FRUITLESS_READS)
+          if (bodyBroke && handed > 0 && handed === handedBefore && ++fruitless >= FRUITLESS_READS)
             throw new StorageError(
               `GET ${what} broke off ${fruitless} times in a row before byte ${handed}, which it had read before: ${(error as Error).message}`,
               {

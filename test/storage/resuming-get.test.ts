@@ -85,6 +85,12 @@ class RangedResettingStore extends ResettingStore {
   }
 }
 
+/** A MemoryStore object's bytes, not through any GET that breaks. */
+async function* chunksOfMemory(store: MemoryStore, key: string): AsyncGenerator<Buffer> {
+  const got = await MemoryStore.prototype.get.call(store, key);
+  for await (const part of got.body) yield part as Buffer;
+}
+
 async function readBody(chunks: AsyncIterable<Buffer>): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const part of chunks) parts.push(Buffer.from(part));
@@ -183,6 +189,34 @@ describe("resumingGet", () => {
     const got = await resumingGet(addRetries(slow, policy), KEY);
     expect((await readBody(got.chunks)).equals(data)).toBe(true);
     expect(raw.gets).toBe(6);
+  });
+
+  it("waits out a store that does not answer for a while, within the time budget", async () => {
+    // After the first body breaks: a ranged body that breaks before its first byte, then
+    // 14 GETs that fail at once (a network down for a while): only bodies count toward
+    // the 8 in a row, the failed GETs are the time budget's.
+    const raw = new ResettingStore([300_000]);
+    await raw.put(KEY, data);
+    let ranged = 0;
+    const down = Object.assign(Object.create(raw) as ResettingStore, {
+      getFrom: async (key: string, from: number) => {
+        ranged++;
+        const info = (await raw.head(key)) as Store.ObjectInfo;
+        if (ranged === 1) {
+          async function* none() {
+            yield* [];
+            throw reset();
+          }
+          return { info, body: Readable.from(none()), start: from };
+        }
+        if (ranged <= 15) throw new StorageError("connect ECONNREFUSED", { transient: true });
+        const whole = await readBody(chunksOfMemory(raw, key));
+        return { info, body: Readable.from([whole.subarray(from)]), start: from };
+      },
+    });
+    const got = await resumingGet(addRetries(down, fakeClockPolicy(60_000)), KEY);
+    expect((await readBody(got.chunks)).equals(data)).toBe(true);
+    expect(ranged).toBe(16);
   });
 
   it("asks a store with ranges for the rest only", async () => {
