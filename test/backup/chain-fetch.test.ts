@@ -41,6 +41,24 @@ async function writeSnapshot(dir: string, snapshot: Snapshot): Promise<void> {
   }
 }
 
+/** `store`, whose GETs of backup objects (`cut(key)` says which) break off after 100 bytes. */
+function cuttingDataObjects(store: MemoryStore, cut: (key: string) => boolean): MemoryStore {
+  return Object.assign(Object.create(store) as MemoryStore, {
+    get: async (key: string) => {
+      const got = await store.get(key);
+      if (!key.includes("/data/") || !cut(key)) return got;
+      async function* broken() {
+        for await (const chunk of got.body) {
+          yield (chunk as Buffer).subarray(0, 100);
+          break;
+        }
+        throw Object.assign(new Error("aborted"), { code: "ECONNRESET" });
+      }
+      return { info: got.info, body: Readable.from(broken()) };
+    },
+  });
+}
+
 function fetchWith(
   store: MemoryStore,
   members: BackupManifest[],
@@ -222,20 +240,7 @@ describe("restore --delta", { timeout: 30_000 }, () => {
   it("a restore the storage fails keeps what it wrote (resumable), and --delta finishes it", async () => {
     const store = new MemoryStore();
     const members = await storeChain(store, threeSnapshots());
-    const broken = Object.assign(Object.create(store) as MemoryStore, {
-      get: async (key: string) => {
-        const got = await store.get(key);
-        if (!key.includes("/data/")) return got;
-        async function* cut() {
-          for await (const chunk of got.body) {
-            yield (chunk as Buffer).subarray(0, 100);
-            break;
-          }
-          throw Object.assign(new Error("aborted"), { code: "ECONNRESET" });
-        }
-        return { info: got.info, body: Readable.from(cut()) };
-      },
-    });
+    const broken = cuttingDataObjects(store, () => true);
     for (const at of [0, 2]) {
       const clean = join(temp.path, `clean-${at}`);
       await fetchWith(store, members, at, clean);
@@ -262,20 +267,10 @@ describe("restore --delta", { timeout: 30_000 }, () => {
     const members = await storeChain(store, threeSnapshots());
     // Each data object's first GET breaks off after 100 bytes.
     const broke = new Set<string>();
-    const breaking = Object.assign(Object.create(store) as MemoryStore, {
-      get: async (key: string) => {
-        const got = await store.get(key);
-        if (!key.includes("/data/") || broke.has(key)) return got;
-        broke.add(key);
-        async function* cut() {
-          for await (const chunk of got.body) {
-            yield (chunk as Buffer).subarray(0, 100);
-            break;
-          }
-          throw Object.assign(new Error("aborted"), { code: "ECONNRESET" });
-        }
-        return { info: got.info, body: Readable.from(cut()) };
-      },
+    const breaking = cuttingDataObjects(store, (key) => {
+      if (broke.has(key)) return false;
+      broke.add(key);
+      return true;
     });
     const retried = addRetries(breaking, fakeClockPolicy(5_000));
     for (const at of [0, 2]) {

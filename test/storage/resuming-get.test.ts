@@ -85,6 +85,25 @@ class RangedResettingStore extends ResettingStore {
   }
 }
 
+const madeDirs = fileTempDirs();
+
+/** An encrypting store over `raw`, with a new X25519 identity in a file of its own. */
+async function encryptingOver(raw: MemoryStore): Promise<EncryptingStore> {
+  const identity = generateX25519Identity();
+  const dir = madeDirs(await mkdtemp(join(tmpdir(), "pgha-resume-")));
+  const identityFile = join(dir, "key.txt");
+  await writeFile(identityFile, `${identity.secretKey}\n`, { mode: 0o600 });
+  return new EncryptingStore(
+    raw,
+    raw,
+    new EncryptionKeys(
+      "keys",
+      encryptionSettings({ recipients: [identity.publicKey], identityFile }),
+    ),
+    memoryLogger(),
+  );
+}
+
 /** A MemoryStore object's bytes, not through any GET that breaks. */
 async function* chunksOfMemory(store: MemoryStore, key: string): AsyncGenerator<Buffer> {
   const got = await MemoryStore.prototype.get.call(store, key);
@@ -302,22 +321,9 @@ describe("resumingGet", () => {
   });
 
   it("resumes an encrypted object's body, decrypted again from its start", async () => {
-    const dirs = fileTempDirs();
-    const identity = generateX25519Identity();
-    const dir = dirs(await mkdtemp(join(tmpdir(), "pgha-resume-")));
-    const identityFile = join(dir, "key.txt");
-    await writeFile(identityFile, `${identity.secretKey}\n`, { mode: 0o600 });
     // Cuts in the ciphertext: inside the header's first bytes, and inside a later chunk.
     const raw = new ResettingStore([40, 300_007, 700_003]);
-    const encrypting = new EncryptingStore(
-      raw,
-      raw,
-      new EncryptionKeys(
-        "keys",
-        encryptionSettings({ recipients: [identity.publicKey], identityFile }),
-      ),
-      memoryLogger(),
-    );
+    const encrypting = await encryptingOver(raw);
     await encrypting.put(KEY, data);
     raw.gets = 0;
     const got = await resumingGet(addRetries(encrypting, fakeClockPolicy(5_000)), KEY);
@@ -328,21 +334,8 @@ describe("resumingGet", () => {
 
 describe("an encrypted object whose body breaks while the identity is read", () => {
   it("is the store's transient failure, retried (it was an internal error: exit 70, wal-fetch 126)", async () => {
-    const dirs = fileTempDirs();
-    const identity = generateX25519Identity();
-    const dir = dirs(await mkdtemp(join(tmpdir(), "pgha-resume-")));
-    const identityFile = join(dir, "key.txt");
-    await writeFile(identityFile, `${identity.secretKey}\n`, { mode: 0o600 });
     const raw = new BreakingStore(1, 10, "at-once");
-    const encrypting = new EncryptingStore(
-      raw,
-      raw,
-      new EncryptionKeys(
-        "keys",
-        encryptionSettings({ recipients: [identity.publicKey], identityFile }),
-      ),
-      memoryLogger(),
-    );
+    const encrypting = await encryptingOver(raw);
     const data = pattern(100_000);
     await encrypting.put(KEY, data);
     raw.gets = 0;
