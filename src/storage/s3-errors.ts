@@ -34,6 +34,16 @@ const TRANSIENT_NAMES = new Set([
   "ConditionalRequestConflict",
 ]);
 
+/** How far from its own time S3 accepts a request's signature time. */
+const SKEW_REFUSED_MS = 15 * 60_000;
+
+/** The server's time (an HTTP Date header) minus this host's, or undefined. */
+function clockSkewMs(date: unknown): number | undefined {
+  if (typeof date !== "string") return undefined;
+  const server = Date.parse(date);
+  return Number.isNaN(server) ? undefined : server - Date.now();
+}
+
 /**
  * Maps an SDK or network error to NotFound / AlreadyExists / StorageError(transient?).
  * S3HttpStore hands in its HTTP errors in the SDK's shape (name = S3 error code,
@@ -46,11 +56,24 @@ export function classify(error: unknown, what: string, url: string): Error {
     code?: string;
     message?: string;
     $metadata?: { httpStatusCode?: number };
+    $response?: { headers?: Record<string, string | string[] | undefined> };
     cause?: { code?: string };
   };
   const status = e.$metadata?.httpStatusCode;
-  const name = e.name ?? "";
-  const message = e.message || name || String(error);
+  let name = e.name ?? "";
+  let message = e.message || name || String(error);
+  // A HEAD's 403 has no body to say why: the response's Date tells a refused signature
+  // time from a denied request.
+  const skew = clockSkewMs(e.$response?.headers?.date);
+  if (
+    status === 403 &&
+    name !== "RequestTimeTooSkewed" &&
+    skew !== undefined &&
+    Math.abs(skew) > SKEW_REFUSED_MS
+  ) {
+    name = "RequestTimeTooSkewed";
+    message = `the storage's time is ${Math.round(skew / 60_000)} minutes from this host's`;
+  }
   if (name === "NoSuchKey" || name === "NotFound" || (status === 404 && name !== "NoSuchBucket")) {
     return new NotFoundError(`${what}: not found`);
   }

@@ -432,33 +432,16 @@ async function responseError(res: IncomingMessage, status: number): Promise<Erro
   } catch {
     // The status says enough.
   }
-  let code = xmlField(text, "Code") ?? STATUS_NAMES[status] ?? `HTTP${status}`;
+  const code = xmlField(text, "Code") ?? STATUS_NAMES[status] ?? `HTTP${status}`;
   let message = xmlField(text, "Message") ?? `HTTP ${status}`;
-  // A HEAD's 403 has no body to say why: the response's Date tells a refused signature
-  // time (RequestTimeTooSkewed) from a denied request.
-  const skew = clockSkewMs(header(res.headers, "date"));
-  if (
-    status === 403 &&
-    code === "Forbidden" &&
-    skew !== undefined &&
-    Math.abs(skew) > SKEW_REFUSED_MS
-  ) {
-    code = "RequestTimeTooSkewed";
-    message = `the storage's time is ${Math.round(skew / 60_000)} minutes from this host's`;
-  }
   const region = header(res.headers, "x-amz-bucket-region");
   if (region) message += ` (the bucket is in region ${region}: set --s3-region)`;
-  return Object.assign(new Error(message), { name: code, $metadata: { httpStatusCode: status } });
-}
-
-/** How far from its own time S3 accepts a request's signature time. */
-const SKEW_REFUSED_MS = 15 * 60_000;
-
-/** The server's time (an HTTP Date header) minus this host's, or undefined. */
-function clockSkewMs(date: string | undefined, now = Date.now()): number | undefined {
-  if (!date) return undefined;
-  const server = Date.parse(date);
-  return Number.isNaN(server) ? undefined : server - now;
+  // $response as the SDK's errors have it: classify() reads the Date of a bodiless 403.
+  return Object.assign(new Error(message), {
+    name: code,
+    $metadata: { httpStatusCode: status },
+    $response: { headers: res.headers },
+  });
 }
 
 function xmlField(xml: string, name: string): string | undefined {

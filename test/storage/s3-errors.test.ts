@@ -38,6 +38,15 @@ describe("S3 error classification", () => {
     expect((error as StorageError).hint).not.toMatch(/credentials/);
   });
 
+  it("a bodiless 403 (a HEAD's) is the clock when the response's Date is far from ours", () => {
+    const at = (ms: number) => ({ $response: { headers: { date: new Date(ms).toUTCString() } } });
+    const skewed = classify(sdkError("Forbidden", 403, at(Date.now() - 40 * 60_000)), what, url);
+    expect((skewed as StorageError).message).toMatch(/clock is off .*-40 minutes/);
+    expect((skewed as StorageError).hint).toMatch(/chrony/);
+    const denied = classify(sdkError("Forbidden", 403, at(Date.now() - 60_000)), what, url);
+    expect((denied as StorageError).message).toMatch(/access denied/);
+  });
+
   it("a 412 is the conditional write's 'already exists'", () => {
     expect(classify(sdkError("PreconditionFailed", 412), what, url)).toBeInstanceOf(
       AlreadyExistsError,
