@@ -4,8 +4,9 @@
  *
  * Why: a map is about 3 MB of base64 per GiB of relation data, and a backup held every
  * map it made until its manifest was written, an incremental its parent's too. So the
- * heap grew by 3 to 6 MB per GiB: an incremental of a cluster of 700 GB passed Node.js's
- * heap limit (about 4 GB on a host with 16 GB of memory or more, 2 GB with 8 GB) and died.
+ * heap grew by 3 to 6 MB per GiB: by arithmetic, an incremental of about 700 GB of
+ * relation data passes Node.js's heap limit (about 4 GB on a host with 16 GB of memory or
+ * more, 2 GB with 8 GB) and dies.
  * Spilled, a map is read back when it is needed: by the job that compares with the parent's
  * map, and when the manifest is written, one file at a time (jsonText's long strings).
  *
