@@ -36,7 +36,7 @@ import type {
   BackupObjectEntry,
 } from "../repository/backup-manifest.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { resumingGet } from "../storage/retrying-store.js";
+import { ChangedWhileReadError, resumingGet } from "../storage/retrying-store.js";
 import { readFailure } from "../storage/streams.js";
 import { assembleBackup } from "./assemble-backup.js";
 import type { BlockLookup } from "./block-map.js";
@@ -426,6 +426,10 @@ export async function fetchObject(
   } catch (error) {
     if (!download || !isAbort(error) || signal.aborted) throw error;
     // The object went after its first GET (it never should: locks keep prune away).
+    if (download.error instanceof ChangedWhileReadError)
+      throw new IntegrityError(
+        `${what} changed while it was read: a backup's objects are never rewritten, something else wrote it`,
+      );
     if (download.error instanceof NotFoundError)
       throw new IntegrityError(
         `${what} went missing while it was read, though its backup's manifest lists it`,

@@ -9,10 +9,11 @@ import { resolve } from "node:path";
 import { checkAsPlanned } from "../backup/chain-manifest.js";
 import type { DeltaPlan } from "../backup/delta-plan.js";
 import { fetchBaseBackup } from "../backup/fetch-backup.js";
+import { MapSpill } from "../backup/map-spill.js";
 import { putPgControlInPlace } from "../backup/pg-control-last.js";
 import { describeSystemError, LocalIoError, PghaError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { readBackupManifest } from "../repository/backup-manifest.js";
+import { type BackupFileEntry, readBackupManifest } from "../repository/backup-manifest.js";
 import { unknownClusterError } from "../repository/clusters.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { chownTree, type DataOwner } from "./data-owner.js";
@@ -47,7 +48,9 @@ export async function planFromRepository(
     if (unknown) throw unknown;
   }
   const outcome = planRestore(facts, request);
-  return outcome.ok ? { ok: true, plan: await hydratePlan(deps.store, outcome.plan) } : outcome;
+  return outcome.ok
+    ? { ok: true, plan: await hydratePlan(deps.store, outcome.plan, deps.log) }
+    : outcome;
 }
 
 /**
@@ -56,11 +59,22 @@ export async function planFromRepository(
  * whole one at a time while the restore is planned (assemble-backup.ts, planChain): held
  * at once, a chain of manifests of 100,000 files each would not fit in memory.
  */
-async function hydratePlan(store: ObjectStore, plan: RestorePlan): Promise<RestorePlan> {
+async function hydratePlan(
+  store: ObjectStore,
+  plan: RestorePlan,
+  log: Logger,
+): Promise<RestorePlan> {
   const planned = plan.backup;
-  const whole = await readBackupManifest(store, planned.cluster, planned.id);
+  // The big block maps wait in a temporary file, not the heap (about 3 MB per GiB of
+  // relation data: a restore of a cluster of a few TB would pass Node.js's heap limit).
+  const spill = new MapSpill(log, undefined, true);
+  const files: BackupFileEntry[] = [];
+  const whole = await readBackupManifest(store, planned.cluster, planned.id, {
+    eachFile: (file) =>
+      files.push(file.blocks ? { ...file, blocks: spill.keep(file.blocks) } : file),
+  });
   checkAsPlanned(planned, whole);
-  return { ...plan, backup: whole };
+  return { ...plan, backup: { ...whole, files } };
 }
 
 /** The error a refused plan raises where a restore must stop: exit 11, nothing downloaded. */

@@ -201,6 +201,8 @@ export async function resumingGet(
     JSON.stringify(info.metadata) === JSON.stringify(first.info.metadata);
   async function* resumed(): AsyncGenerator<Buffer> {
     let body: Readable | undefined = first.body;
+    /** Whether `body` is a range (its end must be the object's). */
+    let ranged = false;
     let pieces: AsyncIterator<unknown> | undefined;
     /** Bytes handed on, and of the current body those still to pass over. */
     let handed = 0;
@@ -231,11 +233,16 @@ export async function resumingGet(
                 transient: true,
               });
             skip = handed - again.start;
+            ranged = again.start > 0;
           }
           pieces ??= body[Symbol.asyncIterator]();
           next = await pieces.next();
           // An aborted body may end as if whole: it is not.
           signal?.throwIfAborted();
+          // A range that ends before the object does (a server may send less than asked
+          // for: Content-Range says so) is one more break, not the object's end.
+          if (next.done && ranged && handed < first.info.size)
+            throw new Error(`the range ended at byte ${handed} of ${first.info.size}`);
         } catch (error) {
           // A body that broke (not a GET that failed: a store that does not answer is the
           // time budget's).
@@ -247,7 +254,7 @@ export async function resumingGet(
           if (error instanceof NotFoundError || error instanceof ChangedWhileReadError) throw error;
           if (bodyBroke && handed > 0 && handed === handedBefore && ++fruitless >= FRUITLESS_READS)
             throw new StorageError(
-              `GET ${what} broke off ${fruitless} times in a row before byte ${handed}, which it had read before: ${(error as Error).message}`,
+              `GET ${what} broke off ${fruitless} times in a row without a new byte (at byte ${handed}): ${(error as Error).message}`,
               {
                 transient: true,
                 cause: error,

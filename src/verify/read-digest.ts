@@ -9,7 +9,7 @@ import { decompressStream } from "../compress/codec.js";
 import type { CompressionAlgorithm } from "../compress/compression.js";
 import { NotFoundError, PghaError, StorageError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { resumingGet } from "../storage/retrying-store.js";
+import { ChangedWhileReadError, resumingGet } from "../storage/retrying-store.js";
 import { readFailure } from "../storage/streams.js";
 
 /** Raw bytes kept from the start of a decompressed object (a WAL segment's long page header). */
@@ -106,6 +106,8 @@ async function readDigestOnce(
     }
   } catch (error) {
     if (broken instanceof NotFoundError) return "missing"; // it went after the first GET
+    // Rewritten under its key (never by pgha): damaged, as a corrupt header is.
+    if (broken instanceof ChangedWhileReadError) return { unreadable: broken.message };
     // The store's failure (past the retries: a StorageError) or a raw one; an encrypted
     // body that failed authentication (an IntegrityError) is the data's.
     if (broken instanceof StorageError || (broken !== undefined && !(broken instanceof PghaError)))

@@ -5,6 +5,8 @@
 import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { MapSpill, SPILLED_FROM_CHARS } from "../../src/backup/map-spill.js";
 import { ParentIndex } from "../../src/backup/parent-files.js";
@@ -81,8 +83,18 @@ describe("MapSpill", () => {
     expect(spill.keep(map(20_000)).hashes.length).toBe(big.hashes.length);
     expect(log.lines).toHaveLength(1);
     expect(log.lines[0]).toMatch(
-      /^warn: cannot keep block maps in a temporary file in .*no-such-dir/,
+      /^warn: block maps are not kept in a temporary file in .*no-such-dir/,
     );
+    spill.close();
+  });
+
+  it("leaves maps in memory rather than fill its directory past the reserve", () => {
+    const log = memoryLogger();
+    const spill = new MapSpill(log, temp.path, false, Number.MAX_SAFE_INTEGER);
+    const big = map(20_000);
+    expect(spill.keep(big)).toBe(big);
+    expect(log.lines).toHaveLength(1);
+    expect(log.lines[0]).toMatch(/would leave less than .* free/);
     spill.close();
   });
 
@@ -100,5 +112,35 @@ describe("MapSpill", () => {
       file.blocks?.hashes,
     );
     spill.close();
+  });
+
+  it("closes itself once none of its maps can be reached (untilUnreachable: a restore's plan)", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const spill = new MapSpill(memoryLogger(), temp.path, true);
+    let kept: BlockMap | undefined = spill.keep(map(131_072));
+    const other = spill.keep(map(131_072));
+    expect(kept.hashes.length).toBeGreaterThan(SPILLED_FROM_CHARS);
+    const fd = () => (spill as unknown as { fd: number | undefined }).fd;
+    expect(fd()).toBeDefined();
+    kept = undefined;
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // One map is still reachable: open, and it reads.
+    expect(fd()).toBeDefined();
+    expect(other.from.length).toBeGreaterThan(0);
+
+    const alone = new MapSpill(memoryLogger(), temp.path, true);
+    (() => {
+      alone.keep(map(131_072)); // given out and dropped at once
+    })();
+    const aloneFd = () => (alone as unknown as { fd: number | undefined }).fd;
+    for (let i = 0; i < 20 && aloneFd() !== undefined; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(aloneFd()).toBeUndefined();
   });
 });
