@@ -55,6 +55,7 @@ export class MapSpill {
   private fd: number | undefined;
   private end = 0;
   private failed = false;
+  private closed = false;
   /** Maps given out and still reachable, when the spill closes itself (`untilUnreachable`). */
   private live = 0;
 
@@ -75,7 +76,7 @@ export class MapSpill {
    * `from` are read from the file each time they are read (valid until `close`).
    */
   keep<M extends { hashes: string; from: string }>(map: M): M {
-    if (map.hashes.length < SPILLED_FROM_CHARS || this.failed) return map;
+    if (map.hashes.length < SPILLED_FROM_CHARS || this.failed || this.closed) return map;
     const hashes = this.write(map.hashes);
     const from = hashes && this.write(map.from);
     if (!hashes || !from) return map;
@@ -100,7 +101,9 @@ export class MapSpill {
     if (--this.live === 0) this.close();
   }
 
+  /** Its file is closed; maps kept after this stay in memory. */
   close(): void {
+    this.closed = true;
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
@@ -137,6 +140,8 @@ export class MapSpill {
       this.log.warn(
         `block maps are not kept in a temporary file in ${this.dir} (${(error as Error).message}): they stay in memory, about 3 MB per GiB of relation data`,
       );
+      // No map of it given out: nothing would ever close it.
+      if (this.untilUnreachable && this.live === 0) this.close();
       return undefined;
     }
   }

@@ -196,9 +196,11 @@ export async function resumingGet(
     return { info: first.info, chunks: closingOnReturn(chunksOf(first.body), closeFirst) };
   const { inner, policy } = store;
   const what = `${store.url}/${key}`;
+  const metadataOf = (info: Store.ObjectInfo) =>
+    JSON.stringify(Object.entries(info.metadata).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const firstMetadata = metadataOf(first.info);
   const sameObject = (info: Store.ObjectInfo) =>
-    info.size === first.info.size &&
-    JSON.stringify(info.metadata) === JSON.stringify(first.info.metadata);
+    info.size === first.info.size && metadataOf(info) === firstMetadata;
   async function* resumed(): AsyncGenerator<Buffer> {
     let body: Readable | undefined = first.body;
     /** Whether `body` is a range (its end must be the object's). */
@@ -228,10 +230,13 @@ export async function resumingGet(
             again.body.on("error", ignore);
             body = again.body;
             handedBefore = handed;
-            if (!sameObject(again.info) || again.start > handed)
+            if (!sameObject(again.info))
               throw new ChangedWhileReadError(`${what} changed while it was read`, {
                 transient: true,
               });
+            // A server that started past the byte asked for: one more break.
+            if (again.start > handed)
+              throw new Error(`the answer started at byte ${again.start}, past ${handed}`);
             skip = handed - again.start;
             ranged = again.start > 0;
           }
@@ -240,9 +245,12 @@ export async function resumingGet(
           // An aborted body may end as if whole: it is not.
           signal?.throwIfAborted();
           // A range that ends before the object does (a server may send less than asked
-          // for: Content-Range says so) is one more break, not the object's end.
+          // for: Content-Range says so), or a body asked for again that ends before the
+          // bytes already had, is one more break, not the object's end.
           if (next.done && ranged && handed < first.info.size)
             throw new Error(`the range ended at byte ${handed} of ${first.info.size}`);
+          if (next.done && skip > 0)
+            throw new Error(`the body asked for again ended ${skip} bytes before byte ${handed}`);
         } catch (error) {
           // A body that broke (not a GET that failed: a store that does not answer is the
           // time budget's).
@@ -265,13 +273,7 @@ export async function resumingGet(
           attempt++;
           continue;
         }
-        if (next.done) {
-          if (skip > 0)
-            throw new ChangedWhileReadError(`${what} ended sooner than when it was read first`, {
-              transient: true,
-            });
-          return;
-        }
+        if (next.done) return;
         let bytes = next.value as Buffer;
         if (skip > 0) {
           // Bytes read again are not new, but the store is answering: the budget is for a

@@ -147,8 +147,14 @@ export class S3HttpStore implements Store.ObjectStore {
     const range = contentRange(header(res.headers, "content-range"));
     const metadata = metadataOf(res.headers);
     // A server that ignores ranges answers 200 with the whole body.
-    if (res.statusCode !== 206 || !range)
+    if (res.statusCode !== 206)
       return { info: { key, size: contentLength(res.headers), metadata }, body: res, start: 0 };
+    if (!range) {
+      // A range whose place or object size this client cannot read ("bytes 5-9/*"): the
+      // whole object instead.
+      res.destroy();
+      return { ...(await this.get(key)), start: 0 };
+    }
     return { info: { key, size: range.size, metadata }, body: res, start: range.start };
   }
 

@@ -159,8 +159,15 @@ export class S3Store implements Store.ObjectStore {
       throw new StorageError(`GET ${this.url}/${key} returned no body`, { transient: true });
     const metadata = out.Metadata ?? {};
     const range = contentRange(out.ContentRange);
-    // A server that ignores ranges answers with the whole body.
-    if (!range) return { info: { key, size: out.ContentLength ?? 0, metadata }, body, start: 0 };
+    // A server that ignores ranges answers 200 with the whole body.
+    if (out.$metadata.httpStatusCode !== 206)
+      return { info: { key, size: out.ContentLength ?? 0, metadata }, body, start: 0 };
+    if (!range) {
+      // A range whose place or object size this client cannot read ("bytes 5-9/*"): the
+      // whole object instead.
+      body.destroy();
+      return { ...(await this.get(key)), start: 0 };
+    }
     return { info: { key, size: range.size, metadata }, body, start: range.start };
   }
 

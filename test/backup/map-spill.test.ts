@@ -55,6 +55,9 @@ describe("MapSpill", () => {
     expect(await readdir(temp.path)).toEqual([]);
     spill.close();
     expect(() => kept.hashes).toThrow(/after its spill closed/);
+    // Kept after the close (a job's result that came late): in memory, no new file.
+    const late = map(131_072);
+    expect(spill.keep(late)).toBe(late);
     expect(log.lines).toEqual([]);
   });
 

@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { AlreadyExistsError, NotFoundError, StorageError } from "../../src/errors.js";
 import { classify } from "../../src/storage/s3-errors.js";
+import { contentRange } from "../../src/storage/s3-http-store.js";
 
 const sdkError = (name: string, status?: number, extra: Record<string, unknown> = {}) =>
   Object.assign(new Error(`${name} happened`), {
@@ -99,5 +100,14 @@ describe("S3 error classification", () => {
     expect(error.transient).toBe(false);
     expect(error.message).toContain("HTTP 400");
     expect(error.hint).toMatch(/--s3-endpoint/);
+  });
+});
+
+describe("Content-Range", () => {
+  it("gives a range's first byte and the object's size, and nothing it cannot read", () => {
+    expect(contentRange("bytes 5-9/10")).toEqual({ start: 5, size: 10 });
+    expect(contentRange("bytes 0-0/1")).toEqual({ start: 0, size: 1 });
+    for (const value of ["bytes 5-9/*", "bytes */10", "5-9/10", "", undefined])
+      expect(contentRange(value)).toBeUndefined();
   });
 });
