@@ -110,6 +110,11 @@ export async function ensureMarker(
   if (found) return found;
   const data = await firstDataKey(store);
   if (data !== undefined) {
+    // An encrypted writer puts the marker before its first object: one that did so
+    // between the two reads above (an archiver's first push beside a backup) is not a
+    // repository of unencrypted objects.
+    const meanwhile = await readMarker(store);
+    if (meanwhile) return meanwhile;
     throw new RefusedError(
       `the repository ${store.url} holds unencrypted objects (${data}): pgha does not mix encrypted objects into it`,
       "give encrypted backups a new repository (another path or prefix) and keep this one until its backups expire, or unset the encryption settings",
