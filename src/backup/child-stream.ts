@@ -17,7 +17,7 @@ import {
 } from "../errors.js";
 import type { DumpObject } from "../repository/dump-manifest.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { ChangedWhileReadError, resumingGet } from "../storage/retrying-store.js";
+import { damagedWhileRead, resumingGet } from "../storage/retrying-store.js";
 
 const STDERR_LIMIT = 64 * 1024;
 
@@ -161,18 +161,12 @@ export async function objectStream(
   });
   const stream = pipeline(body, decompress, tail, (error) => {
     if (error) {
-      if (error instanceof ChangedWhileReadError)
-        settle(
-          new IntegrityError(
-            `${store.url}/${object.key} changed while it was read: a dump's objects are never rewritten, something else wrote it`,
-          ),
-        );
-      else if (error instanceof NotFoundError)
-        settle(
-          new IntegrityError(
-            `${store.url}/${object.key} went missing while it was read, though its manifest lists it`,
-          ),
-        );
+      const damaged = damagedWhileRead(
+        `${store.url}/${object.key}`,
+        error,
+        "'pgha verify' lists what is damaged in the repository; restore another dump set (pgha dump list)",
+      );
+      if (damaged) settle(damaged);
       else if (error instanceof PghaError) settle(error);
       else if (origin === "consumer")
         settle(

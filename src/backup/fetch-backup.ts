@@ -36,7 +36,7 @@ import type {
   BackupObjectEntry,
 } from "../repository/backup-manifest.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { ChangedWhileReadError, resumingGet } from "../storage/retrying-store.js";
+import { damagedWhileRead, resumingGet } from "../storage/retrying-store.js";
 import { readFailure } from "../storage/streams.js";
 import { assembleBackup } from "./assemble-backup.js";
 import type { BlockLookup } from "./block-map.js";
@@ -425,15 +425,10 @@ export async function fetchObject(
     result = await job.result;
   } catch (error) {
     if (!download || !isAbort(error) || signal.aborted) throw error;
-    // The object went after its first GET (it never should: locks keep prune away).
-    if (download.error instanceof ChangedWhileReadError)
-      throw new IntegrityError(
-        `${what} changed while it was read: a backup's objects are never rewritten, something else wrote it`,
-      );
-    if (download.error instanceof NotFoundError)
-      throw new IntegrityError(
-        `${what} went missing while it was read, though its backup's manifest lists it`,
-      );
+    // Rewritten or gone after its first GET (locks keep prune away): damage, which the
+    // restore's hint (withRestoreHint) says what to do about.
+    const damaged = damagedWhileRead(what, download.error);
+    if (damaged) throw damaged;
     // An encrypted object that failed authentication (storage/encrypting-store.ts) stays
     // what it is.
     throw readFailure(

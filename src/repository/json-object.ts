@@ -244,10 +244,10 @@ export async function getJson<T>(
   let invalid: Error | undefined;
   try {
     for await (const chunk of got.chunks) {
-      hash.update(chunk as Uint8Array);
+      hash.update(chunk);
       if (invalid) continue;
       try {
-        parser.write(chunk as Uint8Array);
+        parser.write(chunk);
       } catch (error) {
         invalid = error as Error;
       }

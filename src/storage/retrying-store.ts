@@ -20,7 +20,7 @@
  *   and the budget is never multiplied.
  */
 import type { Readable } from "node:stream";
-import { NotFoundError, StorageError } from "../errors.js";
+import { IntegrityError, NotFoundError, StorageError } from "../errors.js";
 import type * as Store from "./object-store.js";
 import { type RetryPolicy, waitBeforeRetry, withRetry } from "./retry.js";
 import { readFailure } from "./streams.js";
@@ -163,17 +163,40 @@ export function retryAsWhole<T>(
 export class ChangedWhileReadError extends StorageError {}
 
 /**
+ * What it means when an object that is never rewritten (a backup's or a dump's, which a
+ * manifest lists) changed or went while resumingGet read it: damage, an IntegrityError
+ * (exit 6); undefined for any other failure.
+ */
+export function damagedWhileRead(
+  what: string,
+  error: unknown,
+  hint?: string,
+): IntegrityError | undefined {
+  if (error instanceof ChangedWhileReadError)
+    return new IntegrityError(
+      `${what} changed while it was read: pgha never rewrites it, something else wrote it`,
+      hint,
+    );
+  if (error instanceof NotFoundError)
+    return new IntegrityError(
+      `${what} went missing while it was read, though its manifest lists it`,
+      hint,
+    );
+  return undefined;
+}
+
+/**
  * GET of an object whose body goes on across reads that break off: a connection reset
  * after gigabytes of a restore made the whole command fail (a restore was kept for
  * `--delta`, a dump restore started over), and a read retried as a whole got no retry at
  * all once it had taken longer than --retry-timeout. The object is asked for again and
  * goes on from the first byte not yet handed on: a ranged GET where the store can
  * (getFrom: local files and S3), else the whole object again with the bytes already
- * handed on passed over (an encrypted repository's objects). The budget is the wrapper's --retry-timeout, counted
- * from the last byte the store sent or the moment the reader last asked for more (as a
- * listing resumes): a long download is not cut short by resets spread over it, by a slow
- * link reading again what it had, nor by a reader that took its time; a connection that
- * breaks FRUITLESS_READS times in a row before a new byte gives up.
+ * handed on passed over (an encrypted repository's objects). The budget is the wrapper's
+ * --retry-timeout, counted from the last byte the store sent or the moment the reader
+ * last asked for more (as a listing resumes): a long download is not cut short by resets
+ * spread over it, by a slow link reading again what it had, nor by a reader that took its
+ * time; a connection that breaks FRUITLESS_READS times in a row before a new byte gives up.
  *
  * Joining is sound only for the same object: a new GET whose size or metadata differ
  * throws ChangedWhileReadError, and the caller's own count and checksum of the whole body,
@@ -196,8 +219,9 @@ export async function resumingGet(
     return { info: first.info, chunks: closingOnReturn(chunksOf(first.body), closeFirst) };
   const { inner, policy } = store;
   const what = `${store.url}/${key}`;
+  // In any key order (keys are unique: sorting the entries sorts by key).
   const metadataOf = (info: Store.ObjectInfo) =>
-    JSON.stringify(Object.entries(info.metadata).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    JSON.stringify(Object.entries(info.metadata).sort());
   const firstMetadata = metadataOf(first.info);
   const sameObject = (info: Store.ObjectInfo) =>
     info.size === first.info.size && metadataOf(info) === firstMetadata;

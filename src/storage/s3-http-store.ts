@@ -144,18 +144,13 @@ export class S3HttpStore implements Store.ObjectStore {
       what: `GET ${this.url}/${key} from byte ${from}`,
       headers: { range: `bytes=${from}-` },
     });
-    const range = contentRange(header(res.headers, "content-range"));
-    const metadata = metadataOf(res.headers);
-    // A server that ignores ranges answers 200 with the whole body.
-    if (res.statusCode !== 206)
-      return { info: { key, size: contentLength(res.headers), metadata }, body: res, start: 0 };
-    if (!range) {
-      // A range whose place or object size this client cannot read ("bytes 5-9/*"): the
-      // whole object instead.
-      res.destroy();
-      return { ...(await this.get(key)), start: 0 };
-    }
-    return { info: { key, size: range.size, metadata }, body: res, start: range.start };
+    const answer = rangedAnswer(key, res.statusCode, {
+      contentRange: header(res.headers, "content-range"),
+      contentLength: contentLength(res.headers),
+      metadata: metadataOf(res.headers),
+      body: res,
+    });
+    return answer ?? { ...(await this.get(key)), start: 0 };
   }
 
   async put(
@@ -389,6 +384,32 @@ function awsEndpoint(region: string): string {
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * getFrom's result from a ranged GET's answer (both S3 clients): a server that ignores
+ * ranges answers 200 with the whole body (start 0); undefined (the body destroyed) for a
+ * 206 whose Content-Range this cannot read ("bytes 5-9/*"): the caller GETs it whole.
+ */
+export function rangedAnswer(
+  key: string,
+  status: number | undefined,
+  answer: {
+    contentRange: string | undefined;
+    contentLength: number;
+    metadata: Record<string, string>;
+    body: Readable;
+  },
+): { info: Store.ObjectInfo; body: Readable; start: number } | undefined {
+  const { metadata, body } = answer;
+  if (status !== 206)
+    return { info: { key, size: answer.contentLength, metadata }, body, start: 0 };
+  const range = contentRange(answer.contentRange);
+  if (!range) {
+    body.destroy();
+    return undefined;
+  }
+  return { info: { key, size: range.size, metadata }, body, start: range.start };
 }
 
 /** A Content-Range header's first byte and the whole object's size ("bytes 5-9/10"). */

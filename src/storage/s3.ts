@@ -46,7 +46,7 @@ import {
 } from "./object-store.js";
 import { classify } from "./s3-errors.js";
 import { etagIsMd5 } from "./s3-etag.js";
-import { contentRange } from "./s3-http-store.js";
+import { rangedAnswer } from "./s3-http-store.js";
 import type { S3Settings } from "./s3-settings.js";
 import { CaFile, trustingAgent } from "./s3-tls.js";
 import type { AwsCredentials } from "./sigv4.js";
@@ -157,18 +157,13 @@ export class S3Store implements Store.ObjectStore {
     const body = out.Body as Readable | undefined;
     if (!body)
       throw new StorageError(`GET ${this.url}/${key} returned no body`, { transient: true });
-    const metadata = out.Metadata ?? {};
-    const range = contentRange(out.ContentRange);
-    // A server that ignores ranges answers 200 with the whole body.
-    if (out.$metadata.httpStatusCode !== 206)
-      return { info: { key, size: out.ContentLength ?? 0, metadata }, body, start: 0 };
-    if (!range) {
-      // A range whose place or object size this client cannot read ("bytes 5-9/*"): the
-      // whole object instead.
-      body.destroy();
-      return { ...(await this.get(key)), start: 0 };
-    }
-    return { info: { key, size: range.size, metadata }, body, start: range.start };
+    const answer = rangedAnswer(key, out.$metadata.httpStatusCode, {
+      contentRange: out.ContentRange,
+      contentLength: out.ContentLength ?? 0,
+      metadata: out.Metadata ?? {},
+      body,
+    });
+    return answer ?? { ...(await this.get(key)), start: 0 };
   }
 
   async put(

@@ -23,27 +23,19 @@ export interface Digest {
   raw?: { size: number; sha256: string; head: Buffer };
 }
 
-/**
- * The object's digest; "missing" when it is not there; "undecodable" (with zstd's words)
- * when its bytes do not decompress; "unreadable" when the store finds the object damaged
- * (a StorageError marked damaged: a local file's corrupt header). A failing store
- * throws, and so does `decompress` when it cannot tell from the metadata (an IntegrityError).
- */
-export function readDigest(
-  store: ObjectStore,
-  key: string,
-  decompress: Decompress,
-): Promise<DigestResult> {
-  return readDigestOnce(store, key, decompress);
-}
-
 type Decompress =
   | CompressionAlgorithm
   | ((metadata: Record<string, string>) => CompressionAlgorithm)
   | undefined;
 type DigestResult = Digest | "missing" | { undecodable: string } | { unreadable: string };
 
-async function readDigestOnce(
+/**
+ * The object's digest; "missing" when it is not there; "undecodable" (with zstd's words)
+ * when its bytes do not decompress; "unreadable" when the store finds the object damaged
+ * (a StorageError marked damaged: a local file's corrupt header). A failing store
+ * throws, and so does `decompress` when it cannot tell from the metadata (an IntegrityError).
+ */
+export async function readDigest(
   store: ObjectStore,
   key: string,
   decompress: Decompress,

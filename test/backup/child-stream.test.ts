@@ -1,7 +1,7 @@
 /** programToStore: a program's whole output is stored, however fast the program exits. */
 import { describe, expect, it } from "vitest";
 import { objectStream, programToStore, storeToProgram } from "../../src/backup/child-stream.js";
-import { StorageError } from "../../src/errors.js";
+import { IntegrityError, StorageError } from "../../src/errors.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import { addRetries } from "../../src/storage/retrying-store.js";
 import { readAll } from "../../src/storage/streams.js";
@@ -51,5 +51,29 @@ describe("storeToProgram", () => {
     expect(failed).toBeInstanceOf(StorageError);
     expect((failed as StorageError).transient).toBe(true);
     expect((failed as Error).message).toMatch(/broke off 8 times in a row/);
+  });
+});
+
+describe("objectStream of a dump object that goes while it is read", () => {
+  it("is damage (exit 6) with what to do, not a storage failure", async () => {
+    const inner = new BreakingStore(1, 100);
+    const object = await programToStore(
+      { program: "sh", args: ["-c", "head -c 50000 /dev/zero"], env: process.env, what: "zeros" },
+      inner,
+      "k",
+      { algorithm: "none" },
+    );
+    inner.beforeGet = async (n, key) => {
+      if (n === 2) await inner.delete(key);
+    };
+    const { stream, verified } = await objectStream(
+      addRetries(inner, fakeClockPolicy(2_000)),
+      object,
+    );
+    await readAll(stream).catch(() => undefined);
+    const failed = await verified.catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(IntegrityError);
+    expect((failed as IntegrityError).message).toMatch(/went missing while it was read/);
+    expect((failed as IntegrityError).hint).toMatch(/pgha verify/);
   });
 });

@@ -1,8 +1,9 @@
 /** S3 error classification: what is "not found", what is retried, what fails at once with a hint. */
+import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { AlreadyExistsError, NotFoundError, StorageError } from "../../src/errors.js";
 import { classify } from "../../src/storage/s3-errors.js";
-import { contentRange } from "../../src/storage/s3-http-store.js";
+import { contentRange, rangedAnswer } from "../../src/storage/s3-http-store.js";
 
 const sdkError = (name: string, status?: number, extra: Record<string, unknown> = {}) =>
   Object.assign(new Error(`${name} happened`), {
@@ -109,5 +110,25 @@ describe("Content-Range", () => {
     expect(contentRange("bytes 0-0/1")).toEqual({ start: 0, size: 1 });
     for (const value of ["bytes 5-9/*", "bytes */10", "5-9/10", "", undefined])
       expect(contentRange(value)).toBeUndefined();
+  });
+
+  it("makes getFrom's result of an answer: a range, a whole body, or none (GET it whole)", () => {
+    const answer = (contentRange: string | undefined) => ({
+      contentRange,
+      contentLength: 5,
+      metadata: { "pgha-a": "1" },
+      body: Readable.from([Buffer.from("56789")]),
+    });
+    expect(rangedAnswer("k", 206, answer("bytes 5-9/10"))).toMatchObject({
+      info: { key: "k", size: 10, metadata: { "pgha-a": "1" } },
+      start: 5,
+    });
+    expect(rangedAnswer("k", 200, answer(undefined))).toMatchObject({
+      info: { size: 5 },
+      start: 0,
+    });
+    const unreadable = answer("bytes 5-9/*");
+    expect(rangedAnswer("k", 206, unreadable)).toBeUndefined();
+    expect(unreadable.body.destroyed).toBe(true);
   });
 });
