@@ -27,15 +27,20 @@ describe("programToStore", () => {
   );
 });
 
+/** 50,000 zero bytes stored under "k" as a dump's object. */
+function storedZeros(store: MemoryStore) {
+  return programToStore(
+    { program: "sh", args: ["-c", "head -c 50000 /dev/zero"], env: process.env, what: "zeros" },
+    store,
+    "k",
+    { algorithm: "none" },
+  );
+}
+
 describe("storeToProgram", () => {
   it("blames a download that failed past its retries, not the program that saw its input end", async () => {
     const inner = new BreakingStore(1000, 100);
-    const object = await programToStore(
-      { program: "sh", args: ["-c", "head -c 50000 /dev/zero"], env: process.env, what: "zeros" },
-      inner,
-      "k",
-      { algorithm: "none" },
-    );
+    const object = await storedZeros(inner);
     const store = addRetries(inner, fakeClockPolicy(2_000));
     const failed = await storeToProgram(
       {
@@ -57,12 +62,7 @@ describe("storeToProgram", () => {
 describe("objectStream of a dump object that goes while it is read", () => {
   it("is damage (exit 6) with what to do, not a storage failure", async () => {
     const inner = new BreakingStore(1, 100);
-    const object = await programToStore(
-      { program: "sh", args: ["-c", "head -c 50000 /dev/zero"], env: process.env, what: "zeros" },
-      inner,
-      "k",
-      { algorithm: "none" },
-    );
+    const object = await storedZeros(inner);
     inner.beforeGet = async (n, key) => {
       if (n === 2) await inner.delete(key);
     };
